@@ -1,0 +1,5 @@
+import sys
+
+from deepcac2.cli import main
+
+sys.exit(main())

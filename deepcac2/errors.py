@@ -1,0 +1,87 @@
+"""Typed errors with stable, machine-readable codes.
+
+Every failure the pipeline records per series carries one of these codes. Codes are
+part of the public `failures` table: never rename one, only add.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class ErrorCode(str, Enum):
+    """Stable error codes. The value is what tables and logs store."""
+
+    # input selection and fetching
+    E_COHORT_INVALID = "E_COHORT_INVALID"
+    E_FETCH_FAILED = "E_FETCH_FAILED"
+    E_FETCH_TRANSIENT = "E_FETCH_TRANSIENT"
+    E_FETCH_COUNT_MISMATCH = "E_FETCH_COUNT_MISMATCH"
+    E_CACHE_FULL = "E_CACHE_FULL"
+    # DICOM loading
+    E_NO_IMAGES = "E_NO_IMAGES"
+    E_UNREADABLE_FILE = "E_UNREADABLE_FILE"
+    E_TRUNCATED_PIXELS = "E_TRUNCATED_PIXELS"
+    E_TRANSFER_SYNTAX = "E_TRANSFER_SYNTAX"
+    E_MODALITY = "E_MODALITY"
+    E_DIMENSIONS = "E_DIMENSIONS"
+    E_UID_INVALID = "E_UID_INVALID"
+    E_GEOMETRY_MISSING = "E_GEOMETRY_MISSING"
+    E_GEOMETRY_GAP = "E_GEOMETRY_GAP"
+    E_GEOMETRY_UNEVEN = "E_GEOMETRY_UNEVEN"
+    E_GEOMETRY_TILT = "E_GEOMETRY_TILT"
+    E_GEOMETRY_ORIENTATION = "E_GEOMETRY_ORIENTATION"
+    E_DUPLICATE_CONFLICT = "E_DUPLICATE_CONFLICT"
+    E_MIXED_SERIES = "E_MIXED_SERIES"
+    E_TOO_FEW_SLICES = "E_TOO_FEW_SLICES"
+    # model and inference
+    E_MODEL_LOAD = "E_MODEL_LOAD"
+    E_MODEL_UNKNOWN = "E_MODEL_UNKNOWN"
+    E_INFERENCE = "E_INFERENCE"
+    E_NO_HEART = "E_NO_HEART"
+    E_OUT_OF_MEMORY = "E_OUT_OF_MEMORY"
+    # scoring
+    E_MASK_GEOMETRY = "E_MASK_GEOMETRY"
+    E_SCORING = "E_SCORING"
+    E_CONVENTION_UNKNOWN = "E_CONVENTION_UNKNOWN"
+    # conversion and output
+    E_SEG_WRITE = "E_SEG_WRITE"
+    E_SR_WRITE = "E_SR_WRITE"
+    E_TABLE_WRITE = "E_TABLE_WRITE"
+    E_OUTPUT_LOCKED = "E_OUTPUT_LOCKED"
+    # orchestration
+    E_WORKER_LOST = "E_WORKER_LOST"
+    E_TIMEOUT = "E_TIMEOUT"
+    E_INTERNAL = "E_INTERNAL"
+
+
+#: Codes worth a retry: the same call may succeed later.
+TRANSIENT_CODES = frozenset(
+    {ErrorCode.E_FETCH_TRANSIENT, ErrorCode.E_WORKER_LOST, ErrorCode.E_TIMEOUT, ErrorCode.E_OUT_OF_MEMORY}
+)
+
+
+class DeepCACError(Exception):
+    """An error with a stable code, a human message and optional structured detail."""
+
+    def __init__(self, code: ErrorCode, message: str, **detail: object) -> None:
+        super().__init__(f"[{code.value}] {message}")
+        self.code = ErrorCode(code)
+        self.message = message
+        self.detail = detail
+
+    @property
+    def transient(self) -> bool:
+        return self.code in TRANSIENT_CODES
+
+    def to_dict(self) -> dict[str, object]:
+        return {"code": self.code.value, "message": self.message, "detail": {k: str(v) for k, v in self.detail.items()}}
+
+
+def error_code_of(exc: BaseException) -> ErrorCode:
+    """The stable code for any exception; unknown exceptions are E_INTERNAL."""
+    if isinstance(exc, DeepCACError):
+        return exc.code
+    if isinstance(exc, MemoryError):
+        return ErrorCode.E_OUT_OF_MEMORY
+    return ErrorCode.E_INTERNAL

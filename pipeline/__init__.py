@@ -1,0 +1,5 @@
+"""Stages: cohort, sources, DICOM loading, models, inference, scoring, conversion, orchestration.
+
+Stage code is plain functions over the dataclasses in :mod:`deepcac2.pipeline.types`.
+Only :mod:`deepcac2.pipeline.orchestrate` imports Dask.
+"""

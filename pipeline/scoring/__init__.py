@@ -1,0 +1,1 @@
+"""Agatston, volume, mass and lesion scores under named conventions, and risk categories."""

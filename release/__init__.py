@@ -1,0 +1,1 @@
+"""Release packaging, manifests, dataset card rendering, release diff and dashboard."""

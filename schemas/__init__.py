@@ -1,0 +1,1 @@
+"""Table schemas: defined once here, used by writers, readers, QA and docs."""
