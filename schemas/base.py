@@ -1,0 +1,55 @@
+"""How a table schema is declared: once, with a doc string per column and a version.
+
+Every table module in this package defines ``TABLE = TableSchema(...)``. Writers,
+readers, QA and the generated docs all take the pyarrow schema from there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: pa.DataType
+    doc: str
+    required: bool = False
+    unit: str | None = None
+
+    def to_field(self) -> pa.Field:
+        meta = {b"doc": self.doc.encode()}
+        if self.unit:
+            meta[b"unit"] = self.unit.encode()
+        return pa.field(self.name, self.type, nullable=not self.required, metadata=meta)
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    """A named, versioned table. ``version`` is semver: a major bump breaks readers."""
+
+    name: str
+    version: str
+    doc: str
+    columns: tuple[Column, ...]
+    #: columns that together identify a row
+    key: tuple[str, ...] = ()
+
+    @property
+    def arrow(self) -> pa.Schema:
+        return pa.schema(
+            [c.to_field() for c in self.columns],
+            metadata={b"table": self.name.encode(), b"schema_version": self.version.encode()},
+        )
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.required)
+
+    def column(self, name: str) -> Column:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(f"{self.name} has no column {name!r}")
