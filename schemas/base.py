@@ -18,6 +18,11 @@ class Column:
     doc: str
     required: bool = False
     unit: str | None = None
+    #: inclusive value range checked by QA (None: unbounded)
+    minimum: float | None = None
+    maximum: float | None = None
+    #: the only values allowed (categorical columns), checked by QA
+    allowed: tuple[str, ...] | None = None
 
     def to_field(self) -> pa.Field:
         meta = {b"doc": self.doc.encode()}
