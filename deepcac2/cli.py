@@ -23,7 +23,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "infer": ("deepcac2.pipeline.models.cli", "run a heart/CAC model on one series and save the masks"),
     "train": ("deepcac2.pipeline.models.train_cli", "train the DeepCAC2 U-Net on synthetic series"),
     "score": ("deepcac2.pipeline.scoring.cli", "score a given CAC mask (SEG, NRRD, NIfTI) on its CT series"),
-    "evaluate": ("deepcac2.pipeline.scoring.evaluate_cli", "compare two scorings: correlation, kappa, ICC, Bland-Altman"),
+    "evaluate": (
+        "deepcac2.pipeline.scoring.evaluate_cli",
+        "compare two scorings: correlation, kappa, ICC, Bland-Altman",
+    ),
     "convert": ("deepcac2.pipeline.convert.cli", "write DICOM SEG, DICOM SR and Parquet rows for one series"),
 }
 

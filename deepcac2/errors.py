@@ -6,10 +6,10 @@ part of the public `failures` table: never rename one, only add.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class ErrorCode(str, Enum):
+class ErrorCode(StrEnum):
     """Stable error codes. The value is what tables and logs store."""
 
     # input selection and fetching

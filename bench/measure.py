@@ -1,0 +1,71 @@
+"""Timing and memory measurement helpers shared by the stage benchmarks.
+
+Ratios are what we report: a stage and its floor/peer are timed alternately in the
+same process and run, so machine noise hits both alike.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import resource
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Timing:
+    name: str
+    seconds: list[float] = field(default_factory=list)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds)
+
+    @property
+    def spread(self) -> float:
+        """Half the range, relative to the median: a plain, honest noise figure."""
+        if len(self.seconds) < 2:
+            return 0.0
+        return (max(self.seconds) - min(self.seconds)) / 2 / self.median
+
+
+def time_alternating(fns: dict[str, Callable[[], Any]], repeats: int) -> dict[str, Timing]:
+    """Run each function ``repeats`` times, interleaved (a b a b ...), after one warm-up each."""
+    for fn in fns.values():
+        fn()
+    out = {name: Timing(name) for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            out[name].seconds.append(time.perf_counter() - t0)
+    return out
+
+
+def _child(fn: Callable[..., Any], args: tuple, queue: mp.Queue) -> None:
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t0 = time.perf_counter()
+    fn(*args)
+    elapsed = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    queue.put((before * 1024, peak * 1024, elapsed))
+
+
+def peak_rss(fn: Callable[..., Any], *args: Any) -> dict[str, float]:
+    """Run ``fn(*args)`` in a fresh process; return its baseline and peak RSS in bytes.
+
+    ``fn`` must be importable (a module-level function). The baseline is the RSS after
+    imports, so ``peak - baseline`` is what the call itself added.
+    """
+    ctx = mp.get_context("spawn")
+    q: mp.Queue = ctx.Queue()
+    p = ctx.Process(target=_child, args=(fn, args, q))
+    p.start()
+    before, peak, elapsed = q.get()
+    p.join()
+    if p.exitcode != 0:
+        raise RuntimeError(f"benchmark child for {fn.__name__} failed with exit code {p.exitcode}")
+    return {"baseline_bytes": before, "peak_bytes": peak, "added_bytes": peak - before, "seconds": elapsed}

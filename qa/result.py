@@ -1,0 +1,58 @@
+"""One QA finding, and the table every check run writes (``checks.parquet``)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+
+import pyarrow as pa
+
+
+class Severity(StrEnum):
+    #: a release must not be built while a blocking check fails
+    BLOCKING = "blocking"
+    #: worth a look; shown in the report, does not stop a release
+    WARNING = "warning"
+    #: a measurement for the report (distributions, rates)
+    INFO = "info"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    check: str
+    #: what was checked: a series UID, a file path relative to the run, a table name
+    subject: str
+    passed: bool
+    severity: Severity
+    message: str = ""
+    value: float | None = None
+
+    @property
+    def blocking_failure(self) -> bool:
+        return self.severity is Severity.BLOCKING and not self.passed
+
+
+CHECKS_SCHEMA = pa.schema(
+    [
+        pa.field("check", pa.string(), nullable=False),
+        pa.field("subject", pa.string(), nullable=False),
+        pa.field("passed", pa.bool_(), nullable=False),
+        pa.field("severity", pa.string(), nullable=False),
+        pa.field("blocking", pa.bool_(), nullable=False),
+        pa.field("message", pa.string()),
+        pa.field("value", pa.float64()),
+    ]
+)
+
+
+def results_table(results: list[CheckResult]) -> pa.Table:
+    """Deterministically ordered table of results (by check, then subject)."""
+    rows = sorted(results, key=lambda r: (r.check, r.subject, r.message))
+    data = {name: [] for name in CHECKS_SCHEMA.names}
+    for r in rows:
+        d = asdict(r)
+        d["severity"] = r.severity.value
+        d["blocking"] = r.severity is Severity.BLOCKING
+        for name in CHECKS_SCHEMA.names:
+            data[name].append(d[name])
+    return pa.table(data, schema=CHECKS_SCHEMA)
