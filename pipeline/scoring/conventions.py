@@ -40,6 +40,14 @@ class Convention:
         (SliceThickness / 3) for "thickness".
     kvp_adjusted: use the Gräni table for the series kVp instead of 130/200/300/400.
     resample_z_mm: resample CT (linear) and mask (nearest) to this slice spacing first.
+    mask_threshold: lesion voxels are mask AND over the threshold (True), or every mask
+        voxel (False: the DeepCAC code scores the predicted mask as it is).
+    round_decimals: round the per-pixel area x slice factor, and each component's score,
+        to this many decimals (the DeepCAC code rounds both to 3); None: no rounding.
+
+    The threshold direction applies to detection only; weight bands always start at their
+    lower bound (200-299 HU -> 2). A lesion whose peak lies under the second band gets
+    weight 1, also when an unthresholded mask lets its peak fall under the detection threshold.
     """
 
     name: str
@@ -53,6 +61,8 @@ class Convention:
     slice_factor: Literal["increment", "thickness"] = "increment"
     kvp_adjusted: bool = False
     resample_z_mm: float | None = None
+    mask_threshold: bool = True
+    round_decimals: int | None = None
 
     def __post_init__(self) -> None:
         allowed = {2: (4, 8), 3: (6, 18, 26)}[self.dims]
@@ -78,13 +88,14 @@ CONVENTIONS: dict[str, Convention] = {
     for c in (
         Convention(
             name="deepcac",
-            description="DeepCAC/DeepCAC2 code: 2-D per slice, 8-connected, more than 3 pixels, "
-            "slices resampled to 2.5 mm, x spacing/3.",
+            description="DeepCAC/DeepCAC2 code: the mask as given (no HU threshold), 2-D per slice, "
+            "8-connected, more than 3 pixels, x spacing/3 on the CT grid, scores rounded to 3 decimals.",
             dims=2,
             connectivity=8,
             min_pixels=4,
             slice_factor="increment",
-            resample_z_mm=2.5,
+            mask_threshold=False,
+            round_decimals=3,
         ),
         Convention(
             name="literature",
@@ -118,7 +129,10 @@ CONVENTIONS: dict[str, Convention] = {
 DEFAULT_CONVENTION = "deepcac"
 
 
-def get_convention(name: str) -> Convention:
+def get_convention(name: str | Convention) -> Convention:
+    """A convention by name; a Convention object is returned as it is."""
+    if isinstance(name, Convention):
+        return name
     try:
         return CONVENTIONS[name]
     except KeyError:

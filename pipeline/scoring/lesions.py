@@ -1,0 +1,116 @@
+"""Delimit lesions and the per-slice regions that Agatston weights, as a convention says.
+
+Everything is labelled at once with ``scipy.ndimage.label``; a 2-D convention labels the
+whole volume with a structuring element that has no links between slices. The result is
+a flat list of the kept voxels with two labels each:
+
+* ``unit``: the region one Agatston weight applies to. 2-D: a connected component in one
+  slice. 3-D: the part of a 3-D lesion that lies in one slice (Lessmann: each slice of a
+  lesion is weighted by its own peak).
+* ``lesion``: the lesion the voxel belongs to. 3-D: the 3-D component. 2-D: the kept
+  slice components grouped across slices with the matching 3-D connectivity (8 -> 26,
+  4 -> 6), so that a lesion spanning slices is reported once in the lesion table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from deepcac2.pipeline.scoring.conventions import Convention
+
+#: slack for comparing areas and volumes with their limits, so that e.g. 100 pixels of
+#: 0.1 x 0.1 mm (1.0000000000000002 mm2 in floating point) are not "more than 1 mm2"
+EPS = 1e-9
+
+#: generate_binary_structure's connectivity rank for each neighbourhood size
+_RANK = {4: 1, 8: 2, 6: 1, 18: 2, 26: 3}
+
+
+@dataclass(frozen=True)
+class Labelled:
+    """Kept voxels (coordinates in the labelled array) and their labels, 0-based and dense."""
+
+    z: np.ndarray
+    y: np.ndarray
+    x: np.ndarray
+    unit: np.ndarray
+    lesion: np.ndarray
+    n_units: int
+    n_lesions: int
+
+
+def in_plane_structure(connectivity: int) -> np.ndarray:
+    """A 3x3x3 structure linking neighbours within a slice only."""
+    s = np.zeros((3, 3, 3), dtype=bool)
+    s[1] = ndimage.generate_binary_structure(2, _RANK[connectivity])
+    return s
+
+
+def volume_structure(connectivity: int) -> np.ndarray:
+    """The 3-D structure for 6-, 18- or 26-connectivity."""
+    return ndimage.generate_binary_structure(3, _RANK[connectivity])
+
+
+def _dense(labels: np.ndarray) -> tuple[np.ndarray, int]:
+    """Renumber arbitrary labels to 0..n-1 keeping their order."""
+    uniq, inverse = np.unique(labels, return_inverse=True)
+    return inverse.astype(np.int64), int(uniq.size)
+
+
+def _empty() -> Labelled:
+    e = np.zeros(0, dtype=np.int64)
+    return Labelled(e, e, e, e, e, 0, 0)
+
+
+def delimit(candidates: np.ndarray, convention: Convention, spacing: tuple[float, float, float]) -> Labelled:
+    """Label lesion candidates (a bool (z, y, x) array) and apply the minimum-size rules."""
+    if convention.dims == 2:
+        return _delimit_2d(candidates, convention, spacing)
+    return _delimit_3d(candidates, convention, spacing)
+
+
+def _delimit_2d(candidates: np.ndarray, c: Convention, spacing: tuple[float, float, float]) -> Labelled:
+    labels, n = ndimage.label(candidates, structure=in_plane_structure(c.connectivity))
+    if n == 0:
+        return _empty()
+    z, y, x = np.nonzero(labels)
+    comp = labels[z, y, x]
+    counts = np.bincount(comp, minlength=n + 1)
+    keep = np.ones(n + 1, dtype=bool)
+    if c.min_pixels is not None:
+        keep &= counts >= c.min_pixels
+    if c.min_area_mm2 is not None:
+        keep &= counts * (spacing[0] * spacing[1]) > c.min_area_mm2 + EPS
+    sel = keep[comp]
+    z, y, x, comp = z[sel], y[sel], x[sel], comp[sel]
+    if comp.size == 0:
+        return _empty()
+    # group the kept slice components into lesions across slices
+    kept = np.zeros(candidates.shape, dtype=bool)
+    kept[z, y, x] = True
+    groups, _ = ndimage.label(kept, structure=volume_structure(26 if c.connectivity == 8 else 6))
+    unit, n_units = _dense(comp)
+    lesion, n_lesions = _dense(groups[z, y, x])
+    return Labelled(z, y, x, unit, lesion, n_units, n_lesions)
+
+
+def _delimit_3d(candidates: np.ndarray, c: Convention, spacing: tuple[float, float, float]) -> Labelled:
+    labels, n = ndimage.label(candidates, structure=volume_structure(c.connectivity))
+    if n == 0:
+        return _empty()
+    z, y, x = np.nonzero(labels)
+    comp = labels[z, y, x]
+    if c.min_volume_mm3 is not None:
+        counts = np.bincount(comp, minlength=n + 1)
+        keep = counts * float(np.prod(spacing)) >= c.min_volume_mm3 - EPS
+        sel = keep[comp]
+        z, y, x, comp = z[sel], y[sel], x[sel], comp[sel]
+        if comp.size == 0:
+            return _empty()
+    lesion, n_lesions = _dense(comp)
+    # one weighting unit per (lesion, slice)
+    unit, n_units = _dense(lesion * candidates.shape[0] + z)
+    return Labelled(z, y, x, unit, lesion, n_units, n_lesions)
