@@ -1,0 +1,242 @@
+"""Choose the series to process from the offline IDC index: policies, filters, explanation.
+
+``select_cohort`` returns a pyarrow Table in the ``schemas.cohort`` layout; ``explain`` says
+what each rule removed and projects storage and run time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from deepcac2.errors import DeepCACError, ErrorCode
+from deepcac2.pipeline.cohort.index import index_version, load_collection
+from deepcac2.pipeline.cohort.nlst import NLST_FIELDS, deepcac_rank, is_localizer, parse_series_description
+from deepcac2.pipeline.cohort.rules import CohortFilters, Rule, eligibility_rules
+from deepcac2.pipeline.cohort.table import SORT_KEYS, frame_to_table
+
+Policy = Literal["all", "deepcac"]
+POLICIES: tuple[str, ...] = ("all", "deepcac")
+
+#: Assumed end-to-end cost of one series on one worker (fetch, load, heart + CAC models,
+#: SEG/SR/Parquet writing). A planning figure, not a measurement: pass your own.
+DEFAULT_SECONDS_PER_SERIES = 30.0
+
+
+def parsed_frame(collection: str = "nlst", index_path: str | Path | None = None) -> pd.DataFrame:
+    """Every series of the collection with the parsed NLST columns added."""
+    df = load_collection(collection, index_path)
+    df["series_size_bytes"] = (df["series_size_MB"].fillna(0.0) * 1e6).round().astype("int64")
+    df["location"] = None
+    return add_parsed_columns(df)
+
+
+def add_parsed_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """Add the NLST fields parsed from SeriesDescription, and the ``is_localizer`` flag.
+
+    Columns already present (a local folder fills image type, kernel... from DICOM) are kept
+    where the description does not have the NLST form.
+    """
+    # Parse each distinct description once (NLST: ~58k distinct among ~590k series).
+    codes, distinct = pd.factorize(df["SeriesDescription"].fillna(""))
+    parsed = pd.DataFrame([parse_series_description(text) for text in distinct], columns=[n for n, _ in NLST_FIELDS])
+    for name, kind in NLST_FIELDS:
+        values = pd.Series(parsed[name].to_numpy()[codes], index=df.index)
+        if name in df.columns:
+            values = values.where(values.notna(), df[name])
+        df[name] = pd.array(values, dtype="Int16" if kind is int else "float64" if kind is float else object)
+    # Other collections have no NLST form: take maker and model from the DICOM attributes.
+    for column, dicom in (("manufacturer", "Manufacturer"), ("scanner_model", "ManufacturerModelName")):
+        if dicom in df.columns:
+            df[column] = df[column].where(df[column].notna(), df[dicom])
+    pairs = df["image_type"].fillna("") + "\x00" + df["SeriesDescription"].fillna("")
+    codes, distinct = pd.factorize(pairs)
+    flags = np.array([is_localizer(*(p.split("\x00", 1))) for p in distinct], dtype=bool)
+    df["is_localizer"] = flags[codes] if len(distinct) else np.zeros(len(df), dtype=bool)
+    return df
+
+
+@dataclass(frozen=True)
+class Counts:
+    series: int
+    studies: int
+    patients: int
+    bytes: int
+
+    @classmethod
+    def of(cls, df: pd.DataFrame) -> Counts:
+        return cls(
+            series=len(df),
+            studies=int(df["StudyInstanceUID"].nunique()),
+            patients=int(df["PatientID"].nunique()),
+            bytes=int(df["series_size_bytes"].sum()),
+        )
+
+
+@dataclass(frozen=True)
+class RuleStep:
+    """What one rule removed, and what was left after it."""
+
+    rule: str
+    description: str
+    removed: Counts
+    left: Counts
+
+
+@dataclass(frozen=True)
+class Explanation:
+    policy: str
+    collection: str
+    start: Counts
+    steps: tuple[RuleStep, ...]
+    seconds_per_series: float
+    workers: int
+
+    @property
+    def final(self) -> Counts:
+        return self.steps[-1].left if self.steps else self.start
+
+    @property
+    def storage_tb(self) -> float:
+        """Bytes to move for the selected series, in TB (10^12 bytes, as IDC reports)."""
+        return self.final.bytes / 1e12
+
+    @property
+    def run_hours(self) -> float:
+        return self.final.series * self.seconds_per_series / 3600.0 / self.workers
+
+    def format_table(self) -> str:
+        head = f"{'rule':<28} {'series -':>10} {'studies -':>10} {'patients -':>10} {'TB -':>8}   {'series left':>11}"
+        lines = [f"cohort {self.collection!r}, policy {self.policy!r}", head, "-" * len(head)]
+        s = self.start
+        lines.append(f"{'(index)':<28} {'':>10} {'':>10} {'':>10} {'':>8}   {s.series:>11,}")
+        for step in self.steps:
+            r = step.removed
+            lines.append(
+                f"{step.rule:<28} {r.series:>10,} {r.studies:>10,} {r.patients:>10,} {r.bytes / 1e12:>8.3f}"
+                f"   {step.left.series:>11,}"
+            )
+        f = self.final
+        lines.append("-" * len(head))
+        lines.append(f"selected: {f.series:,} series, {f.studies:,} studies, {f.patients:,} patients")
+        lines.append(f"storage to move: {self.storage_tb:.3f} TB")
+        lines.append(
+            f"run time: {self.run_hours:,.1f} h at {self.seconds_per_series:g} s/series on {self.workers} worker(s)"
+        )
+        return "\n".join(lines)
+
+
+def _apply(df: pd.DataFrame, rule: Rule, steps: list[RuleStep]) -> pd.DataFrame:
+    before = Counts.of(df)
+    kept = df[rule.keep(df).to_numpy(dtype=bool)] if len(df) else df
+    after = Counts.of(kept)
+    removed = Counts(
+        before.series - after.series, before.studies - after.studies, before.patients - after.patients,
+        before.bytes - after.bytes,
+    )  # fmt: skip
+    steps.append(RuleStep(rule.name, rule.description, removed, after))
+    return kept
+
+
+def _deepcac_choice(df: pd.DataFrame) -> pd.DataFrame:
+    """One series per study: a DeepCAC spacing, closest to 2.5 mm, then the kernel order."""
+    ranks = [deepcac_rank(t, k) for t, k in zip(df["slice_thickness_mm"], df["kernel"], strict=True)]
+    df = df.assign(
+        _listed=[r[0] for r in ranks],
+        _distance=[r[1] for r in ranks],
+        _kernel=[r[2] for r in ranks],
+        _candidates=df.groupby("StudyInstanceUID")["SeriesInstanceUID"].transform("size"),
+    )
+    # Ties (same thickness and kernel) go to the series with more slices, then the smaller UID.
+    df = df.sort_values(
+        ["StudyInstanceUID", "_listed", "_distance", "_kernel", "instanceCount", "SeriesInstanceUID"],
+        ascending=[True, True, True, True, False, True],
+        kind="mergesort",
+    )
+    best = df.drop_duplicates("StudyInstanceUID", keep="first").copy()
+    best["selection_reason"] = [
+        f"{reason}; deepcac: best of {n} in study (thickness {t if pd.notna(t) else 'unknown'} mm, kernel {k})"
+        for reason, n, t, k in zip(
+            best["selection_reason"], best["_candidates"], best["slice_thickness_mm"], best["kernel"], strict=True
+        )
+    ]
+    return best.drop(columns=["_listed", "_distance", "_kernel", "_candidates"])
+
+
+def _run(
+    policy: str, collection: str, filters: CohortFilters | None, index_path: str | Path | None
+) -> tuple[pd.DataFrame, Counts, list[RuleStep]]:
+    if policy not in POLICIES:
+        raise DeepCACError(ErrorCode.E_COHORT_INVALID, f"unknown policy {policy!r}; known: {', '.join(POLICIES)}")
+    filters = filters or CohortFilters()
+    df = parsed_frame(collection, index_path)
+    return run_rules(df, policy, filters)
+
+
+def run_rules(df: pd.DataFrame, policy: str, filters: CohortFilters) -> tuple[pd.DataFrame, Counts, list[RuleStep]]:
+    """Apply eligibility, filters, policy, sample and limit to a parsed frame (also used for local folders)."""
+    start = Counts.of(df)
+    steps: list[RuleStep] = []
+    rules = eligibility_rules() + filters.rules()
+    for rule in rules:
+        df = _apply(df, rule, steps)
+    df = df.assign(selection_reason=f"policy {policy}: passed " + ", ".join(r.name for r in rules))
+    if policy == "deepcac":
+        chosen = _deepcac_choice(df)
+        keep = df["SeriesInstanceUID"].isin(set(chosen["SeriesInstanceUID"]))
+        df = _apply(
+            df, Rule("deepcac_one_per_study", "one series per study (DeepCAC preference)", lambda d: keep), steps
+        )
+        df = chosen
+    df = df.sort_values(list(SORT_KEYS), kind="mergesort")
+    if filters.sample is not None and filters.sample < len(df):
+        rng = np.random.default_rng(filters.seed)
+        picked = np.zeros(len(df), dtype=bool)
+        picked[rng.choice(len(df), size=filters.sample, replace=False)] = True
+        df = _apply(
+            df,
+            Rule(
+                "sample",
+                f"random {filters.sample} series, seed {filters.seed}",
+                lambda d: pd.Series(picked, index=d.index),
+            ),
+            steps,
+        )
+        df["selection_reason"] = df["selection_reason"] + f"; sampled (seed {filters.seed})"
+    if filters.limit is not None and filters.limit < len(df):
+        head = np.arange(len(df)) < filters.limit
+        df = _apply(df, Rule("limit", f"first {filters.limit} series", lambda d: pd.Series(head, index=d.index)), steps)
+    return df, start, steps
+
+
+def select_cohort(
+    policy: Policy = "all",
+    *,
+    collection: str = "nlst",
+    filters: CohortFilters | None = None,
+    index_path: str | Path | None = None,
+) -> pa.Table:
+    """The selected series as a ``schemas.cohort`` table, sorted by patient, study, series."""
+    df, _, _ = _run(policy, collection, filters, index_path)
+    return frame_to_table(df, {"policy": policy, "collection": collection, "idc_index_data": index_version()})
+
+
+def explain(
+    policy: Policy = "all",
+    *,
+    collection: str = "nlst",
+    filters: CohortFilters | None = None,
+    index_path: str | Path | None = None,
+    seconds_per_series: float = DEFAULT_SECONDS_PER_SERIES,
+    workers: int = 1,
+) -> Explanation:
+    """Per rule: series, studies, patients and bytes removed; plus storage and run-time projections."""
+    if seconds_per_series <= 0 or workers < 1:
+        raise DeepCACError(ErrorCode.E_COHORT_INVALID, "seconds_per_series must be > 0 and workers >= 1")
+    _, start, steps = _run(policy, collection, filters, index_path)
+    return Explanation(policy, collection, start, tuple(steps), seconds_per_series, workers)

@@ -1,0 +1,91 @@
+"""The cohort table on disk: build it from a frame, write, read with validation, turn into SeriesRefs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from deepcac2.errors import DeepCACError, ErrorCode
+from deepcac2.pipeline.cohort.nlst import NLST_FIELDS
+from deepcac2.pipeline.types import SeriesRef
+from deepcac2.schemas.cohort import TABLE
+
+#: deterministic row order
+SORT_KEYS: tuple[str, ...] = ("PatientID", "StudyInstanceUID", "SeriesInstanceUID")
+
+
+def frame_to_table(df: pd.DataFrame, metadata: dict[str, str] | None = None) -> pa.Table:
+    """Cast a frame with (at least) the cohort columns to the declared schema, rows sorted."""
+    schema = TABLE.arrow
+    df = df.sort_values(list(SORT_KEYS), kind="mergesort")
+    columns = {}
+    for field in schema:
+        values = df[field.name] if field.name in df.columns else pd.Series([None] * len(df), dtype=object)
+        values = values.astype(object).where(values.notna(), None)
+        columns[field.name] = pa.array(values.tolist(), type=field.type)
+    table = pa.table(columns, schema=schema)
+    if metadata:
+        merged = dict(schema.metadata or {})
+        merged.update({k.encode(): str(v).encode() for k, v in metadata.items()})
+        table = table.replace_schema_metadata(merged)
+    _check_required(table, "built cohort")
+    return table
+
+
+def _check_required(table: pa.Table, where: str) -> None:
+    for name in TABLE.required:
+        if table.column(name).null_count:
+            raise DeepCACError(ErrorCode.E_COHORT_INVALID, f"{where}: required column {name} has null values")
+
+
+def write_cohort(table: pa.Table, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, path)
+    return path
+
+
+def read_cohort(path: str | Path) -> pa.Table:
+    """Read a cohort Parquet file and check it against ``schemas.cohort.TABLE``."""
+    path = Path(path)
+    try:
+        table = pq.read_table(path)
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise DeepCACError(ErrorCode.E_COHORT_INVALID, f"cannot read cohort {path}: {exc}") from exc
+    expected = TABLE.arrow
+    missing = [f.name for f in expected if f.name not in table.schema.names]
+    if missing:
+        raise DeepCACError(ErrorCode.E_COHORT_INVALID, f"cohort {path} lacks columns {missing}")
+    wrong = [
+        f"{f.name}: {table.schema.field(f.name).type} (expected {f.type})"
+        for f in expected
+        if not table.schema.field(f.name).type.equals(f.type)
+    ]
+    if wrong:
+        raise DeepCACError(ErrorCode.E_COHORT_INVALID, f"cohort {path} has wrong column types: {'; '.join(wrong)}")
+    _check_required(table, f"cohort {path}")
+    return table.select(expected.names)
+
+
+def cohort_to_refs(table: pa.Table) -> list[SeriesRef]:
+    """One SeriesRef per row, in table order. ``location`` is the local folder or the S3 URL."""
+    params = [name for name, _ in NLST_FIELDS] + ["SeriesDescription", "TransferSyntaxUID", "Modality"]
+    refs = []
+    for row in table.to_pylist():
+        refs.append(
+            SeriesRef(
+                series_uid=row["SeriesInstanceUID"],
+                study_uid=row["StudyInstanceUID"],
+                patient_id=row["PatientID"],
+                collection_id=row["collection_id"],
+                location=row["location"] or row["series_aws_url"],
+                crdc_series_uuid=row["crdc_series_uuid"],
+                instance_count=row["instanceCount"],
+                size_bytes=row["series_size_bytes"],
+                params={k: row[k] for k in params if row.get(k) is not None},
+            )
+        )
+    return refs

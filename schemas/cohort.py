@@ -1,0 +1,46 @@
+"""The cohort table: which series to process, where they are and why each was chosen.
+
+Written by ``deepcac2 cohort`` (from the IDC index or a local folder), read by
+``deepcac2 fetch`` and the run orchestration.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from deepcac2.schemas.base import Column, TableSchema
+
+TABLE = TableSchema(
+    name="cohort",
+    version="1.0.0",
+    doc="One row per selected CT series, in patient / study / series order.",
+    key=("SeriesInstanceUID",),
+    columns=(
+        Column("collection_id", pa.string(), "IDC collection, e.g. 'nlst'; null for a local folder", required=False),
+        Column("PatientID", pa.string(), "patient identifier (DICOM PatientID)", required=True),
+        Column("StudyInstanceUID", pa.string(), "DICOM StudyInstanceUID", required=True),
+        Column("SeriesInstanceUID", pa.string(), "DICOM SeriesInstanceUID", required=True),
+        Column("crdc_series_uuid", pa.string(), "IDC storage identifier of the series (folder name in the bucket)"),
+        Column("series_aws_url", pa.string(), "s3://bucket/<crdc_series_uuid>/* ; null for local series"),
+        Column("location", pa.string(), "local folder holding the series files; null for IDC series"),
+        Column("series_size_bytes", pa.int64(), "total size of the series files", unit="bytes"),
+        Column("instanceCount", pa.int32(), "number of instances (files) in the series", required=True),
+        Column("Modality", pa.string(), "DICOM Modality"),
+        Column("SeriesDescription", pa.string(), "DICOM SeriesDescription as stored"),
+        Column("TransferSyntaxUID", pa.string(), "transfer syntax UID(s), comma-separated when files differ"),
+        Column("study_year", pa.int16(), "NLST screening round: 0 = T0 (baseline), 1 = T1, 2 = T2"),
+        Column("image_type", pa.string(), "NLST image type code (OPA = original primary axial, OPL = localizer...)"),
+        Column("manufacturer", pa.string(), "NLST manufacturer code (GE, SE, PH, TO) or DICOM Manufacturer"),
+        Column("scanner_model", pa.string(), "NLST scanner model code or DICOM ManufacturerModelName"),
+        Column("kernel", pa.string(), "reconstruction kernel (ConvolutionKernel)"),
+        Column("fov_mm", pa.float32(), "field of view / reconstruction diameter", unit="mm"),
+        Column("slice_thickness_mm", pa.float32(), "nominal slice thickness", unit="mm"),
+        Column("kvp", pa.float32(), "tube voltage", unit="kV"),
+        Column("ma", pa.float32(), "tube current", unit="mA"),
+        Column("nlst_field10", pa.float32(), "10th NLST description value (acquisition value, meaning not documented)"),
+        Column("nlst_field11", pa.float32(), "11th NLST description value (acquisition value, meaning not documented)"),
+        Column(
+            "selection_reason", pa.string(), "why this row was chosen: policy and the rules it passed", required=True
+        ),
+    ),
+)
