@@ -34,6 +34,10 @@ class ErrorCode(StrEnum):
     E_DUPLICATE_CONFLICT = "E_DUPLICATE_CONFLICT"
     E_MIXED_SERIES = "E_MIXED_SERIES"
     E_TOO_FEW_SLICES = "E_TOO_FEW_SLICES"
+    #: a synthetic-data request that cannot be built (bad spec, plaques that do not fit)
+    E_SYNTH_SPEC = "E_SYNTH_SPEC"
+    #: multi-frame, colour, or a pixel encoding the loader does not take (not a transfer syntax problem)
+    E_UNSUPPORTED_IMAGE = "E_UNSUPPORTED_IMAGE"
     # model and inference
     E_MODEL_LOAD = "E_MODEL_LOAD"
     E_MODEL_UNKNOWN = "E_MODEL_UNKNOWN"
@@ -56,6 +60,9 @@ class ErrorCode(StrEnum):
     E_RELEASE_QA_MISSING = "E_RELEASE_QA_MISSING"
     E_RELEASE_CARD = "E_RELEASE_CARD"
     E_RELEASE_VERIFY = "E_RELEASE_VERIFY"
+    # QA and review
+    E_QA_INPUT = "E_QA_INPUT"
+    E_REVIEW_INVALID = "E_REVIEW_INVALID"
     # orchestration
     E_WORKER_LOST = "E_WORKER_LOST"
     E_TIMEOUT = "E_TIMEOUT"

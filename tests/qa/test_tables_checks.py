@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import pyarrow as pa
+
+from deepcac2.qa.result import Severity, results_table
+from deepcac2.qa.tables import check_table
+from deepcac2.schemas.base import Column, TableSchema
+
+SCHEMA = TableSchema(
+    name="demo",
+    version="1.0.0",
+    doc="test table",
+    columns=(
+        Column("id", pa.string(), "key", required=True),
+        Column("score", pa.float64(), "a score", minimum=0.0),
+        Column("band", pa.string(), "a category", allowed=("low", "high")),
+    ),
+    key=("id",),
+)
+
+
+def _by_check(results):
+    return {(r.check.split(".")[-1], r.subject): r for r in results}
+
+
+def test_good_table_passes_everything() -> None:
+    t = pa.table({"id": ["a", "b"], "score": [0.0, 3.5], "band": ["low", "high"]}, schema=SCHEMA.arrow)
+    results = check_table(t, SCHEMA)
+    assert results and all(r.passed for r in results)
+
+
+def test_each_defect_fails_its_check() -> None:
+    t = pa.table(
+        {"id": ["a", "a", None], "score": [-1.0, 2.0, None], "band": ["low", "mid", None]}, schema=SCHEMA.arrow
+    )
+    got = _by_check(check_table(t, SCHEMA))
+    assert not got[("unique_key", "demo")].passed
+    assert not got[("required", "demo.id")].passed and got[("required", "demo.id")].value == 1
+    assert not got[("range", "demo.score")].passed and got[("range", "demo.score")].value == 1
+    assert not got[("range", "demo.band")].passed
+    assert all(r.severity is Severity.BLOCKING for r in got.values())
+
+
+def test_schema_drift_is_reported() -> None:
+    t = pa.table({"id": ["a"], "score": pa.array([1], pa.int64()), "extra": [1]})
+    (result,) = [r for r in check_table(t, SCHEMA) if r.check.endswith(".schema")]
+    assert not result.passed
+    assert "missing column band" in result.message and "unexpected column extra" in result.message
+    assert "score is int64" in result.message
+
+
+def test_results_table_is_sorted_and_typed() -> None:
+    t = pa.table({"id": ["a", "a"], "score": [1.0, 1.0], "band": ["low", "low"]}, schema=SCHEMA.arrow)
+    table = results_table(list(reversed(check_table(t, SCHEMA))))
+    checks = table.column("check").to_pylist()
+    assert checks == sorted(checks)
+    failed = [r for r in table.to_pylist() if not r["passed"]]
+    assert [r["check"] for r in failed] == ["table.demo.unique_key"]
+    assert failed[0]["blocking"] is True
