@@ -1,0 +1,151 @@
+"""Pixel data: what pydicom can decode, whether it is all there, and HU written into a preallocated volume."""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+from pydicom.dataset import Dataset
+from pydicom.pixels import get_decoder, pixel_array
+from pydicom.pixels.utils import get_expected_length
+from pydicom.tag import Tag
+from pydicom.uid import UID
+
+from deepcac2.errors import DeepCACError, ErrorCode
+
+PIXEL_DATA = Tag("PixelData")
+INT16_MIN, INT16_MAX = int(np.iinfo(np.int16).min), int(np.iinfo(np.int16).max)
+
+
+@cache
+def _decoder_problem(syntax: str) -> str | None:
+    """Why pydicom cannot decode ``syntax`` here, or None when it can."""
+    try:
+        decoder = get_decoder(UID(syntax))
+    except NotImplementedError:
+        return "pydicom has no decoder for it"
+    if not decoder.is_available:
+        missing = "; ".join(f"{name}: {', '.join(deps)}" for name, deps in decoder.missing_dependencies.items())
+        return f"no installed plugin can decode it ({missing})"
+    return None
+
+
+def transfer_syntax(ds: Dataset, path: Path) -> UID:
+    """The file's transfer syntax, if pydicom with the installed plugins can decode it."""
+    meta = getattr(ds, "file_meta", None)
+    if meta is None or "TransferSyntaxUID" not in meta:
+        raise DeepCACError(ErrorCode.E_TRANSFER_SYNTAX, f"{path.name}: no Transfer Syntax UID in the file meta")
+    syntax = UID(str(meta.TransferSyntaxUID))
+    problem = _decoder_problem(str(syntax))
+    if problem is not None:
+        raise DeepCACError(
+            ErrorCode.E_TRANSFER_SYNTAX, f"{path.name}: transfer syntax {syntax} ({syntax.name}): {problem}", path=path
+        )
+    return syntax
+
+
+def check_image_pixel_module(ds: Dataset, path: Path) -> None:
+    """Single-frame greyscale with 8 or 16 bits allocated: what a CT slice is."""
+    frames = ds.get("NumberOfFrames")
+    problems = []
+    if frames not in (None, "") and int(frames) != 1:
+        problems.append(f"{frames} frames (multi-frame images are not loaded)")
+    if int(ds.get("SamplesPerPixel", 1)) != 1:
+        problems.append(f"SamplesPerPixel {ds.SamplesPerPixel} (colour)")
+    if ds.get("BitsAllocated") not in (8, 16):
+        problems.append(f"BitsAllocated {ds.get('BitsAllocated')}")
+    if str(ds.get("PhotometricInterpretation", "MONOCHROME2")) not in ("MONOCHROME1", "MONOCHROME2"):
+        problems.append(f"PhotometricInterpretation {ds.PhotometricInterpretation}")
+    if "ModalityLUTSequence" in ds and "RescaleSlope" not in ds:
+        problems.append("a Modality LUT Sequence instead of Rescale Slope/Intercept")
+    if problems:
+        raise DeepCACError(ErrorCode.E_UNSUPPORTED_IMAGE, f"{path.name}: {'; '.join(problems)}", path=path)
+
+
+def check_pixel_length(ds: Dataset, path: Path, syntax: UID) -> None:
+    """E_TRUNCATED_PIXELS when Pixel Data is absent or (uncompressed) shorter than Rows x Columns needs.
+
+    Uses the deferred element's offset and length against the file size, so nothing is read.
+    """
+    raw = ds.get_item(PIXEL_DATA, keep_deferred=True)
+    if raw is None:
+        raise DeepCACError(ErrorCode.E_TRUNCATED_PIXELS, f"{path.name}: has image attributes but no Pixel Data")
+    deferred = getattr(raw, "value", None) is None and getattr(raw, "value_tell", None) is not None
+    if deferred:
+        length = raw.length if raw.length != 0xFFFFFFFF else 1
+        available = min(length, os.path.getsize(path) - raw.value_tell)
+    else:
+        available = len(raw.value or b"")
+    expected = 1 if syntax.is_encapsulated else get_expected_length(ds, "bytes")
+    if available < expected:
+        raise DeepCACError(
+            ErrorCode.E_TRUNCATED_PIXELS,
+            f"{path.name}: Pixel Data holds {available} bytes, {expected} needed for "
+            f"{ds.Rows}x{ds.Columns} at {ds.BitsAllocated} bits",
+            path=path,
+        )
+
+
+def rescale(ds: Dataset) -> tuple[float, float]:
+    """(slope, intercept) of the modality LUT; identity when absent (PS3.3 C.11.1)."""
+    try:
+        slope = float(ds.get("RescaleSlope") or 1.0)
+        intercept = float(ds.get("RescaleIntercept") or 0.0)
+    except (TypeError, ValueError) as exc:
+        raise DeepCACError(ErrorCode.E_UNSUPPORTED_IMAGE, f"unparseable rescale slope/intercept: {exc}") from exc
+    if not (np.isfinite(slope) and np.isfinite(intercept)) or slope == 0:
+        raise DeepCACError(ErrorCode.E_UNSUPPORTED_IMAGE, f"rescale slope {slope}, intercept {intercept} is unusable")
+    return slope, intercept
+
+
+def decode(ds: Dataset, path: Path, *, release: bool = True) -> np.ndarray:
+    """Stored values of one slice via pydicom (sign and unused high bits handled there).
+
+    With ``release`` the Pixel Data element is dropped from ``ds`` afterwards, so kept
+    headers stay light.
+    """
+    try:
+        arr = pixel_array(ds)
+    except Exception as exc:  # decoders raise ValueError, RuntimeError, EOFError... on bad data
+        text = str(exc)
+        code = ErrorCode.E_TRUNCATED_PIXELS if "less than expected" in text else ErrorCode.E_UNREADABLE_FILE
+        raise DeepCACError(code, f"{path.name}: pixel data cannot be decoded ({type(exc).__name__}: {text})") from exc
+    finally:
+        if release and PIXEL_DATA in ds:
+            del ds[PIXEL_DATA]
+    if arr.shape != (ds.Rows, ds.Columns):
+        raise DeepCACError(
+            ErrorCode.E_DIMENSIONS, f"{path.name}: decoded {arr.shape}, header says {ds.Rows}x{ds.Columns}"
+        )
+    return arr
+
+
+def hu_volume(datasets: list[Dataset], paths: list[Path], notes: list[str]) -> np.ndarray:
+    """Decode every slice straight into one preallocated (z, y, x) HU array.
+
+    int16 when every slice's slope and intercept are integers, else float32. A slice whose
+    HU would overflow int16 promotes the volume to float32 (with a note) rather than wrap.
+    """
+    rescales = [rescale(ds) for ds in datasets]
+    integral = all(s.is_integer() and i.is_integer() for s, i in rescales)
+    rows, cols = int(datasets[0].Rows), int(datasets[0].Columns)
+    hu = np.empty((len(datasets), rows, cols), np.int16 if integral else np.float32)
+    scratch = np.empty((rows, cols), np.int32)  # exact integer HU before the int16 store
+    for k, (ds, path, (slope, intercept)) in enumerate(zip(datasets, paths, rescales, strict=True)):
+        stored = decode(ds, path)
+        if hu.dtype == np.int16:
+            lo, hi = int(stored.min()), int(stored.max())
+            ends = sorted((lo * int(slope) + int(intercept), hi * int(slope) + int(intercept)))
+            if ends[0] < INT16_MIN or ends[1] > INT16_MAX:
+                notes.append(f"HU range {ends} of {path.name} exceeds int16: volume stored as float32")
+                hu = hu.astype(np.float32)
+        if hu.dtype == np.int16:
+            np.multiply(stored, int(slope), out=scratch, dtype=np.int32, casting="unsafe")
+            scratch += int(intercept)
+            hu[k] = scratch
+        else:
+            np.multiply(stored, np.float32(slope), out=hu[k], dtype=np.float32, casting="unsafe")
+            hu[k] += np.float32(intercept)
+    return hu

@@ -1,0 +1,105 @@
+"""Reading one file's header, and listing the files of a source."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+from deepcac2.errors import DeepCACError, ErrorCode
+
+#: Values larger than this are not read with the header but on demand (Pixel Data of any
+#: real CT slice). Small enough for pixels, large enough that private headers stay in memory.
+DEFER_SIZE = 64 * 1024
+
+
+def list_files(source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> list[Path]:
+    """The files of a folder (any depth, hidden entries skipped, sorted) or the given list."""
+    if isinstance(source, str | os.PathLike):
+        root = Path(source)
+        if root.is_file():
+            return [root]
+        if not root.is_dir():
+            raise DeepCACError(ErrorCode.E_NO_IMAGES, f"{root} is neither a folder nor a file", path=str(root))
+        files = []
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            files += [Path(dirpath) / f for f in sorted(filenames) if not f.startswith(".")]
+        return files
+    return [Path(p) for p in source]
+
+
+def read_header(path: Path, *, stop_before_pixels: bool = False) -> Dataset:
+    """Read a DICOM header once; Pixel Data is left on disk (deferred) or skipped.
+
+    Files without the 128-byte preamble (old raw datasets) are accepted when they still
+    parse into something with a Modality or SOP Class. Any failure is E_UNREADABLE_FILE.
+    """
+    kwargs = {"stop_before_pixels": stop_before_pixels, "defer_size": None if stop_before_pixels else DEFER_SIZE}
+    try:
+        try:
+            ds = pydicom.dcmread(path, **kwargs)
+        except InvalidDicomError:
+            ds = pydicom.dcmread(path, force=True, **kwargs)
+            if "Modality" not in ds and "SOPClassUID" not in ds:
+                raise InvalidDicomError("no DICOM preamble and no recognisable DICOM attributes") from None
+            _set_transfer_syntax(ds)
+    except DeepCACError:
+        raise
+    except Exception as exc:  # pydicom raises many types on corrupt input; all mean "unreadable"
+        raise DeepCACError(
+            ErrorCode.E_UNREADABLE_FILE, f"{path}: not a readable DICOM file ({type(exc).__name__}: {exc})", path=path
+        ) from exc
+    return ds
+
+
+def _set_transfer_syntax(ds: Dataset) -> None:
+    """A raw dataset has no file meta; record the encoding pydicom detected while parsing."""
+    if "TransferSyntaxUID" in getattr(ds, "file_meta", Dataset()):
+        return
+    implicit, little = ds.original_encoding
+    if not little:
+        return  # big endian raw datasets are left without a syntax and rejected later
+    ds.file_meta = getattr(ds, "file_meta", None) or pydicom.dataset.FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian
+
+
+def image_type(ds: Dataset) -> tuple[str, ...]:
+    value = ds.get("ImageType")
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return tuple(v.strip().upper() for v in value.split("\\"))
+    return tuple(str(v).strip().upper() for v in value)
+
+
+def is_localizer(ds: Dataset) -> bool:
+    return "LOCALIZER" in image_type(ds)
+
+
+def is_image(ds: Dataset) -> bool:
+    """Has image attributes (so a missing Pixel Data is a defect, not a non-image object)."""
+    return "PixelData" in ds or "Rows" in ds
+
+
+def uid_text(ds: Dataset, keyword: str) -> str:
+    """A UID attribute as stripped text; '' when absent or empty."""
+    value = ds.get(keyword)
+    return "" if value is None else str(value).strip()
+
+
+def iter_readable(paths: Iterable[Path], skip_unreadable: bool, notes: list[str]) -> list[tuple[Path, Dataset]]:
+    out = []
+    for path in paths:
+        try:
+            out.append((path, read_header(path)))
+        except DeepCACError as exc:
+            if not skip_unreadable:
+                raise
+            notes.append(f"skipped unreadable file {path.name}: {exc.message}")
+    return out
