@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.cohort.index import index_version, load_collection
+from deepcac2.pipeline.cohort.localdir import index_folder
 from deepcac2.pipeline.cohort.nlst import NLST_FIELDS, deepcac_rank, is_localizer, parse_series_description
 from deepcac2.pipeline.cohort.rules import CohortFilters, Rule, eligibility_rules
 from deepcac2.pipeline.cohort.table import SORT_KEYS, frame_to_table
@@ -178,14 +179,17 @@ def _run(
     return run_rules(df, policy, filters)
 
 
-def run_rules(df: pd.DataFrame, policy: str, filters: CohortFilters) -> tuple[pd.DataFrame, Counts, list[RuleStep]]:
+def run_rules(
+    df: pd.DataFrame, policy: str, filters: CohortFilters, eligibility: bool = True
+) -> tuple[pd.DataFrame, Counts, list[RuleStep]]:
     """Apply eligibility, filters, policy, sample and limit to a parsed frame (also used for local folders)."""
     start = Counts.of(df)
     steps: list[RuleStep] = []
-    rules = eligibility_rules() + filters.rules()
+    rules = (eligibility_rules() if eligibility else []) + filters.rules()
     for rule in rules:
         df = _apply(df, rule, steps)
-    df = df.assign(selection_reason=f"policy {policy}: passed " + ", ".join(r.name for r in rules))
+    passed = ", ".join(r.name for r in rules) or "no rules"
+    df = df.assign(selection_reason=f"policy {policy}: passed {passed}")
     if policy == "deepcac":
         chosen = _deepcac_choice(df)
         keep = df["SeriesInstanceUID"].isin(set(chosen["SeriesInstanceUID"]))
@@ -222,8 +226,7 @@ def select_cohort(
     index_path: str | Path | None = None,
 ) -> pa.Table:
     """The selected series as a ``schemas.cohort`` table, sorted by patient, study, series."""
-    df, _, _ = _run(policy, collection, filters, index_path)
-    return frame_to_table(df, {"policy": policy, "collection": collection, "idc_index_data": index_version()})
+    return select_and_explain(policy, collection=collection, filters=filters, index_path=index_path)[0]
 
 
 def explain(
@@ -236,7 +239,40 @@ def explain(
     workers: int = 1,
 ) -> Explanation:
     """Per rule: series, studies, patients and bytes removed; plus storage and run-time projections."""
+    return select_and_explain(
+        policy, collection=collection, filters=filters, index_path=index_path,
+        seconds_per_series=seconds_per_series, workers=workers,
+    )[1]  # fmt: skip
+
+
+def select_and_explain(
+    policy: Policy = "all",
+    *,
+    collection: str = "nlst",
+    filters: CohortFilters | None = None,
+    index_path: str | Path | None = None,
+    seconds_per_series: float = DEFAULT_SECONDS_PER_SERIES,
+    workers: int = 1,
+) -> tuple[pa.Table, Explanation]:
+    """Both results of one pass over the index."""
     if seconds_per_series <= 0 or workers < 1:
         raise DeepCACError(ErrorCode.E_COHORT_INVALID, "seconds_per_series must be > 0 and workers >= 1")
-    _, start, steps = _run(policy, collection, filters, index_path)
-    return Explanation(policy, collection, start, tuple(steps), seconds_per_series, workers)
+    df, start, steps = _run(policy, collection, filters, index_path)
+    table = frame_to_table(df, {"policy": policy, "collection": collection, "idc_index_data": index_version()})
+    return table, Explanation(policy, collection, start, tuple(steps), seconds_per_series, workers)
+
+
+def index_local(
+    folder: str | Path, *, policy: Policy | None = None, filters: CohortFilters | None = None
+) -> tuple[pa.Table, list[tuple[str, str]]]:
+    """Index a local DICOM folder into the cohort schema; also returns the files left out and why.
+
+    Without a policy every series found is kept (filters still apply); with one, the same
+    eligibility rules and choice as for the IDC index run.
+    """
+    if policy is not None and policy not in POLICIES:
+        raise DeepCACError(ErrorCode.E_COHORT_INVALID, f"unknown policy {policy!r}; known: {', '.join(POLICIES)}")
+    found = index_folder(folder)
+    df = add_parsed_columns(found.frame)
+    df, _, _ = run_rules(df, policy or "local", filters or CohortFilters(), eligibility=policy is not None)
+    return frame_to_table(df, {"policy": policy or "local", "source_folder": str(folder)}), found.skipped

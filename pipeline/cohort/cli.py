@@ -1,0 +1,90 @@
+"""``deepcac2 cohort``: select series from the offline IDC index, or index a local DICOM folder."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from deepcac2.errors import DeepCACError, ErrorCode
+from deepcac2.pipeline.cohort.rules import CohortFilters
+from deepcac2.pipeline.cohort.select import DEFAULT_SECONDS_PER_SERIES, POLICIES, index_local, select_and_explain
+from deepcac2.pipeline.cohort.table import write_cohort
+
+
+def build_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-o", "--output", type=Path, help="cohort Parquet file to write")
+    parser.add_argument(
+        "--policy",
+        choices=POLICIES,
+        default=None,
+        help="'all' eligible series (default for the "
+        "index) or 'deepcac': one per study; a local folder keeps every series unless given",
+    )
+    parser.add_argument("--collection", default="nlst", help="IDC collection_id (default nlst)")
+    parser.add_argument("--index", type=Path, help="IDC index Parquet (default: the one idc-index-data ships)")
+    parser.add_argument("--from-dir", type=Path, metavar="DIR", help="index a local DICOM folder instead")
+    f = parser.add_argument_group("filters")
+    f.add_argument("--study-year", type=int, nargs="+", help="NLST study years (0 = T0, 1, 2)")
+    f.add_argument("--kernel", nargs="+", help="reconstruction kernels, e.g. B30f STANDARD")
+    f.add_argument("--thickness", type=float, nargs=2, metavar=("MIN", "MAX"), help="slice thickness range, mm")
+    f.add_argument("--manufacturer", nargs="+", help="NLST codes (GE SE PH TO) or DICOM Manufacturer prefixes")
+    f.add_argument("--patients", nargs="+", help="PatientIDs to keep")
+    f.add_argument("--patients-file", type=Path, help="file with one PatientID per line")
+    f.add_argument("--sample", type=int, help="random sample of N series (after the policy)")
+    f.add_argument("--seed", type=int, default=0, help="seed of --sample (default 0)")
+    f.add_argument("--limit", type=int, help="first N series in patient/study/series order")
+    e = parser.add_argument_group("explain")
+    e.add_argument("--explain", action="store_true", help="print what each rule removed and the projections")
+    e.add_argument(
+        "--seconds-per-series",
+        type=float,
+        default=DEFAULT_SECONDS_PER_SERIES,
+        help=f"run-time projection per series and worker (default {DEFAULT_SECONDS_PER_SERIES:g} s)",
+    )
+    e.add_argument("--workers", type=int, default=1, help="parallel workers for the run-time projection")  # fmt: skip
+
+
+def _filters(args: argparse.Namespace) -> CohortFilters:
+    patients = list(args.patients or [])
+    if args.patients_file is not None:
+        try:
+            patients += [line.strip() for line in args.patients_file.read_text().splitlines() if line.strip()]
+        except OSError as exc:
+            raise DeepCACError(ErrorCode.E_COHORT_INVALID, f"cannot read {args.patients_file}: {exc}") from exc
+    return CohortFilters(
+        study_years=tuple(args.study_year) if args.study_year else None,
+        kernels=tuple(args.kernel) if args.kernel else None,
+        thickness_mm=tuple(args.thickness) if args.thickness else None,
+        manufacturers=tuple(args.manufacturer) if args.manufacturer else None,
+        patients=tuple(patients) if (args.patients or args.patients_file) else None,
+        sample=args.sample,
+        seed=args.seed,
+        limit=args.limit,
+    )
+
+
+def main(args: argparse.Namespace) -> int:
+    filters = _filters(args)
+    if args.from_dir is not None:
+        table, skipped = index_local(args.from_dir, policy=args.policy, filters=filters)
+        for path, why in skipped:
+            print(f"skipped {path}: {why}", file=sys.stderr)
+    else:
+        policy = args.policy or "all"
+        if args.output is None and not args.explain:
+            raise DeepCACError(ErrorCode.E_COHORT_INVALID, "give -o/--output, --explain, or both")
+        table, report = select_and_explain(
+            policy, collection=args.collection, filters=filters, index_path=args.index,
+            seconds_per_series=args.seconds_per_series, workers=args.workers,
+        )  # fmt: skip
+        if args.explain:
+            print(report.format_table())
+            if args.output is None:
+                return 0
+    if args.output is None:
+        print(table.select(["PatientID", "SeriesInstanceUID", "instanceCount", "location"]).to_pandas().to_string())
+        return 0
+    write_cohort(table, args.output)
+    print(f"wrote {table.num_rows} series to {args.output}")
+    return 0
