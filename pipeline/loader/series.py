@@ -85,7 +85,7 @@ def load_series(source: Source, options: LoadOptions | None = None, *, series_ui
     geometry = Geometry(
         origin=tuple(float(v) for v in positions[0]),  # type: ignore[arg-type]
         spacing=(sx, sy, dz),
-        direction=tuple(float(v) for v in np.column_stack([frame.row, frame.col, normal]).ravel()),
+        direction=tuple(float(v) + 0.0 for v in np.column_stack([frame.row, frame.col, normal]).ravel()),
     )
     return CTVolume(
         hu=hu,
