@@ -112,6 +112,8 @@ def score_series(
         hu_c, (mask_c, ves_c), grid = resample_z(hu_c, [mask_c, ves_c], geometry, conv.resample_z_mm)
     offset = (0 if conv.resample_z_mm is not None else int(box[0].start), int(box[1].start), int(box[2].start))
 
+    if hu_c.dtype.kind == "f" and not np.isfinite(hu_c[mask_c]).all():
+        raise DeepCACError(ErrorCode.E_SCORING, "the CT has non-finite HU values inside the mask")
     cand = mask_c & over_threshold(hu_c, bands[0], conv.inclusive) if conv.mask_threshold else mask_c
     if ves_c is not None and ves_c.size and (int(ves_c.max()) > max(VESSEL_LABELS) or int(ves_c.min()) < 0):
         raise DeepCACError(
@@ -119,8 +121,6 @@ def score_series(
         )
     labelled = delimit(cand, conv, grid.spacing)
     values = hu_c[labelled.z, labelled.y, labelled.x].astype(np.float64)
-    if not np.isfinite(values).all():
-        raise DeepCACError(ErrorCode.E_SCORING, "the CT has non-finite HU values inside the lesions")
     return _assemble(conv, grid, slice_thickness, bands, kvp, labelled, values, ves_c, vessels, mass_factor, offset)
 
 
