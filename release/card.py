@@ -1,0 +1,108 @@
+"""Render DATASET_CARD.md, the dataset's datasheet, with facts measured on the release.
+
+The template is the repository's top-level ``DATASET_CARD.md``. ``release/DATASET_CARD.md``
+is a symbolic link to it, shipped as package data (``*.md`` in setup.py), so a wheel
+carries a real copy of the one template and an editable install reads the original:
+there is a single source and a single lookup path.
+
+Placeholders are ``{{ name }}``. Rendering refuses when any is left without a value,
+and drops the template's own HTML comment (it describes the template, not the data).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from deepcac2.errors import DeepCACError, ErrorCode
+from deepcac2.pipeline.scoring.risk import SCHEME_NAMES, SCHEMES, labels
+from deepcac2.release.tables import ERROR_CODE, PATIENT_KEY, SERIES_KEY, STUDY_KEY, category_column
+
+TEMPLATE_PATH = Path(__file__).with_name("DATASET_CARD.md")
+CARD_NAME = "DATASET_CARD.md"
+PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+_COMMENT = re.compile(r"<!--.*?-->\n?", re.DOTALL)
+
+
+def template_text() -> str:
+    if not TEMPLATE_PATH.is_file():
+        raise DeepCACError(ErrorCode.E_RELEASE_CARD, f"dataset card template not found at {TEMPLATE_PATH}")
+    return TEMPLATE_PATH.read_text(encoding="utf-8")
+
+
+def placeholders(template: str) -> list[str]:
+    """Placeholder names in order of first appearance (comments excluded)."""
+    return list(dict.fromkeys(PLACEHOLDER.findall(_COMMENT.sub("", template))))
+
+
+def render(template: str, values: dict[str, str]) -> str:
+    """Fill every placeholder; refuse when one has no value or an empty one."""
+    body = _COMMENT.sub("", template)
+    missing = [n for n in placeholders(template) if not str(values.get(n, "")).strip()]
+    if missing:
+        raise DeepCACError(ErrorCode.E_RELEASE_CARD, f"dataset card placeholders without a value: {missing}")
+    return PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), body)
+
+
+# -- the measured facts, as Markdown fragments ---------------------------------------------
+
+
+def _n_unique(df: pd.DataFrame | None, col: str) -> int:
+    return 0 if df is None or col not in df.columns else int(df[col].nunique())
+
+
+def counts(
+    scores: pd.DataFrame, lesions: pd.DataFrame | None, failures: pd.DataFrame | None, dicom_by_modality: dict[str, int]
+) -> dict[str, int]:
+    """The headline counts (also used by the Zenodo description)."""
+    out = {
+        "patients": _n_unique(scores, PATIENT_KEY),
+        "studies": _n_unique(scores, STUDY_KEY),
+        "scored series": len(scores),
+        "lesions": 0 if lesions is None else len(lesions),
+        "failed series": _n_unique(failures, SERIES_KEY),
+    }
+    out.update({f"{m} objects": n for m, n in sorted(dicom_by_modality.items())})
+    return out
+
+
+def counts_markdown(facts: dict[str, int], failures: pd.DataFrame | None) -> str:
+    text = "; ".join(f"{v:,} {k}" for k, v in facts.items()) + "."
+    if failures is not None and ERROR_CODE in failures.columns and len(failures):
+        top = failures[ERROR_CODE].value_counts().sort_index()
+        text += " Failures by code: " + ", ".join(f"`{c}` {n}" for c, n in top.items()) + "."
+    return text
+
+
+def category_markdown(scores: pd.DataFrame) -> str:
+    """One Markdown table per scheme: label, series, percentage (indented under the list item)."""
+    parts = []
+    total = max(len(scores), 1)
+    for scheme in SCHEME_NAMES:
+        n = scores[category_column(scheme)].value_counts().reindex(labels(scheme), fill_value=0)
+        rows = [f"  | {label} | {int(c):,} | {100 * c / total:.1f} % |" for label, c in n.items()]
+        head = [f"  *{SCHEMES[scheme].description}* (`{scheme}`)", "", "  | category | series | share |"]
+        parts.append("\n".join([*head, "  |---|---:|---:|", *rows]))
+    return "\n\n" + "\n\n".join(parts) + "\n"
+
+
+def figures_markdown(paths: list[str]) -> str:
+    return "\n\n" + "\n".join(f"  ![{Path(p).stem.replace('_', ' ')}]({p})" for p in paths) + "\n"
+
+
+def qa_markdown(checks: pd.DataFrame | None) -> str:
+    if checks is None:
+        return "no QA was run for this release (built with --allow-no-qa)."
+    failed = checks[~checks["passed"].astype(bool)]
+    text = f"{len(checks):,} checks over {checks['check'].nunique()} kinds; {len(failed):,} failed, none blocking"
+    if len(failed):
+        text += " (" + ", ".join(f"{c}: {n}" for c, n in failed["check"].value_counts().sort_index().items()) + ")"
+    return text + "; the report is `qa/report.html`."
+
+
+def model_markdown(cards: list[dict[str, str]]) -> str:
+    if not cards:
+        return "not recorded by the run's tables."
+    return "; ".join(", ".join(f"{k.removeprefix('model_')} `{v}`" for k, v in c.items() if v) for c in cards) + "."

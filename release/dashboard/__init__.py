@@ -1,0 +1,1 @@
+"""Static, server-free review dashboard: index.html + app.js + style.css + a generated data.js."""

@@ -1,0 +1,144 @@
+// Review dashboard: renders window.DEEPCAC2_DATA (from data.js) as a sortable, filterable
+// table with per-series overlay images, IDC viewer links and distribution plots (SVG).
+"use strict";
+(function () {
+  const data = window.DEEPCAC2_DATA;
+  const rows = data.rows;
+  const columns = [
+    ["patient_id", "Patient", "text"], ["study_year", "Year", "num"], ["agatston", "Agatston", "num"],
+    ["volume_mm3", "Volume mm\u00b3", "num"], ["mass_mg", "Mass mg", "num"], ["lesion_count", "Lesions", "num"],
+    ["category_deepcac", "DeepCAC", "text"], ["category_classic", "Classic", "text"],
+    ["category_cac_drs", "CAC-DRS", "text"], ["series_uid", "Series", "uid"],
+    ["image", "Overlay", "image"], ["viewer", "IDC viewer", "link"],
+  ].filter(([key]) => rows.some((r) => key in r) || key === "image" || key === "viewer");
+  const state = { sortKey: "patient_id", asc: true };
+  const $ = (id) => document.getElementById(id);
+
+  function fmt(v) {
+    if (v === null || v === undefined) return "\u2013";
+    return typeof v === "number" && !Number.isInteger(v) ? v.toFixed(1) : String(v);
+  }
+
+  function filtered() {
+    const text = $("filter-text").value.trim().toLowerCase();
+    const cat = $("filter-category").value;
+    const year = $("filter-year").value;
+    const min = parseFloat($("filter-min").value) || 0;
+    return rows.filter((r) =>
+      (!text || [r.patient_id, r.study_uid, r.series_uid].some((v) => String(v).toLowerCase().includes(text))) &&
+      (!cat || r.category_deepcac === cat) &&
+      (!year || String(r.study_year) === year) &&
+      (r.agatston || 0) >= min);
+  }
+
+  function sorted(list) {
+    const k = state.sortKey, sign = state.asc ? 1 : -1;
+    return list.slice().sort((a, b) => {
+      const x = a[k], y = b[k];
+      if (x === y) return 0;
+      if (x === null || x === undefined) return 1;
+      if (y === null || y === undefined) return -1;
+      return (typeof x === "number" ? x - y : String(x).localeCompare(String(y))) * sign;
+    });
+  }
+
+  function cell(r, [key, , kind]) {
+    const td = document.createElement("td");
+    const v = r[key];
+    if (kind === "num") { td.className = "num"; td.textContent = fmt(v); }
+    else if (kind === "uid") { td.className = "uid"; td.textContent = v; td.title = v; }
+    else if (kind === "image") {
+      if (v) {
+        const img = document.createElement("img");
+        img.className = "thumb"; img.src = v; img.alt = "overlay " + r.series_uid; img.loading = "lazy";
+        img.addEventListener("click", () => showImage(v, r));
+        td.appendChild(img);
+      } else td.textContent = "\u2013";
+    } else if (kind === "link") {
+      if (v) { const a = document.createElement("a"); a.href = v; a.target = "_blank"; a.rel = "noopener"; a.textContent = "open"; td.appendChild(a); }
+    } else {
+      td.textContent = fmt(v);
+      if (key === "category_deepcac" && v) td.className = "cat-" + v.replace(/\s+/g, "-");
+    }
+    return td;
+  }
+
+  function showImage(src, r) {
+    const box = $("viewer");
+    box.querySelector("img").src = src;
+    box.querySelector("p").textContent = r.patient_id + " \u00b7 " + r.series_uid;
+    box.hidden = false;
+  }
+
+  function svgEl(tag, attrs, text) {
+    const el = document.createElementNS("http://www.w3.org/2000/svg", tag);
+    for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
+    if (text !== undefined) el.textContent = text;
+    return el;
+  }
+
+  function barChart(svg, labels, counts) {
+    svg.replaceChildren();
+    const max = Math.max(1, ...counts), w = 400 / labels.length;
+    counts.forEach((c, i) => {
+      const h = (c / max) * 140;
+      svg.appendChild(svgEl("rect", { x: 15 + i * w + 2, y: 155 - h, width: w - 4, height: h, fill: "#4c78a8" }));
+      svg.appendChild(svgEl("text", { x: 15 + i * w + w / 2, y: 150 - h, "text-anchor": "middle" }, String(c)));
+      svg.appendChild(svgEl("text", { x: 15 + i * w + w / 2, y: 170, "text-anchor": "middle" }, labels[i]));
+    });
+  }
+
+  function plots(list) {
+    // log10(Agatston + 1) in bins of 0.5 from 0 to 4 and above
+    const edges = [0, 0.5, 1, 1.5, 2, 2.5, 3, 3.5, 4];
+    const counts = edges.map(() => 0);
+    list.forEach((r) => {
+      const x = Math.log10((r.agatston || 0) + 1);
+      let i = edges.findIndex((e, j) => x >= e && (j === edges.length - 1 || x < edges[j + 1]));
+      counts[Math.max(i, 0)] += 1;
+    });
+    barChart($("hist"), edges.map((e, j) => (j === edges.length - 1 ? "\u2265" + e : e + "\u2013" + edges[j + 1])), counts);
+    const groups = data.schemes.deepcac;
+    barChart($("bars"), groups, groups.map((g) => list.filter((r) => r.category_deepcac === g).length));
+  }
+
+  function render() {
+    const list = sorted(filtered());
+    const body = $("rows");
+    body.replaceChildren(...list.map((r) => {
+      const tr = document.createElement("tr");
+      tr.dataset.patient = r.patient_id;
+      columns.forEach((c) => tr.appendChild(cell(r, c)));
+      return tr;
+    }));
+    $("row-count").textContent = list.length;
+    document.querySelectorAll("#head th").forEach((th) => {
+      th.className = th.dataset.key === state.sortKey ? (state.asc ? "asc" : "desc") : "";
+    });
+    plots(list);
+  }
+
+  function init() {
+    $("n-patients").textContent = data.patients;
+    $("n-series").textContent = rows.length;
+    const head = $("head");
+    columns.forEach(([key, label]) => {
+      const th = document.createElement("th");
+      th.textContent = label; th.dataset.key = key;
+      th.addEventListener("click", () => {
+        state.asc = state.sortKey === key ? !state.asc : true;
+        state.sortKey = key;
+        render();
+      });
+      head.appendChild(th);
+    });
+    data.schemes.deepcac.forEach((g) => $("filter-category").appendChild(new Option(g, g)));
+    [...new Set(rows.map((r) => r.study_year).filter((y) => y !== null && y !== undefined))].sort()
+      .forEach((y) => $("filter-year").appendChild(new Option("T" + y, String(y))));
+    ["filter-text", "filter-category", "filter-year", "filter-min"].forEach((id) => $(id).addEventListener("input", render));
+    $("viewer").addEventListener("click", () => { $("viewer").hidden = true; });
+    render();
+  }
+
+  init();
+})();

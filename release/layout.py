@@ -1,0 +1,98 @@
+"""Where the DICOM objects of a release go: a Patient / Study / Series hierarchy.
+
+The hierarchy follows IDC's default ``dirTemplate`` (without the collection level, a
+release holds one collection)::
+
+    dicom/<PatientID>/<StudyInstanceUID>/<Modality>_<SeriesInstanceUID>/<SOPInstanceUID>.dcm
+
+so a SEG and an SR of the same CT study sit side by side in the study folder, and a
+file's place follows from its own header alone. The run may have written its DICOM
+outputs anywhere under RUN_DIR; they are found by the DICOM preamble, not by name.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pydicom
+
+from deepcac2.errors import DeepCACError, ErrorCode
+
+DICOM_DIR = "dicom"
+#: UIDs are digits and dots (PS3.5 9.1); PatientIDs are also restricted so they make safe folder names.
+_UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
+_SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+@dataclass(frozen=True)
+class DicomObject:
+    source: Path
+    patient_id: str
+    study_uid: str
+    series_uid: str
+    sop_uid: str
+    modality: str
+
+    @property
+    def release_path(self) -> str:
+        """Relative POSIX path inside the release."""
+        return f"{DICOM_DIR}/{self.patient_id}/{self.study_uid}/{self.modality}_{self.series_uid}/{self.sop_uid}.dcm"
+
+
+def is_dicom_file(path: Path) -> bool:
+    """True for a Part 10 file (128-byte preamble then ``DICM``)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(128)
+            return f.read(4) == b"DICM"
+    except OSError:
+        return False
+
+
+def _checked(value: object, pattern: re.Pattern[str], what: str, path: Path) -> str:
+    text = str(value or "").strip()
+    if not pattern.match(text):
+        raise DeepCACError(ErrorCode.E_RELEASE_INPUT, f"{path}: {what} {text!r} cannot name a release folder")
+    return text
+
+
+def read_object(path: Path) -> DicomObject:
+    """The identifiers that decide a DICOM file's place in the release."""
+    try:
+        ds = pydicom.dcmread(
+            path,
+            stop_before_pixels=True,
+            specific_tags=["PatientID", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "Modality"],
+        )
+    except Exception as exc:  # pydicom raises several types for broken files
+        raise DeepCACError(ErrorCode.E_RELEASE_INPUT, f"{path}: unreadable DICOM ({exc})") from exc
+    return DicomObject(
+        source=path,
+        patient_id=_checked(ds.get("PatientID"), _SAFE, "PatientID", path),
+        study_uid=_checked(ds.get("StudyInstanceUID"), _UID, "StudyInstanceUID", path),
+        series_uid=_checked(ds.get("SeriesInstanceUID"), _UID, "SeriesInstanceUID", path),
+        sop_uid=_checked(ds.get("SOPInstanceUID"), _UID, "SOPInstanceUID", path),
+        modality=_checked(ds.get("Modality"), _SAFE, "Modality", path),
+    )
+
+
+def find_dicom_objects(run_dir: Path, skip: tuple[str, ...] = ("tables", "qa", "state", "logs")) -> list[DicomObject]:
+    """Every DICOM file below ``run_dir`` (outside ``skip``), sorted by release path.
+
+    Two files with one SOPInstanceUID are refused: IDC keys instances by it.
+    """
+    found: dict[str, DicomObject] = {}
+    for path in sorted(run_dir.rglob("*")):
+        rel = path.relative_to(run_dir)
+        if rel.parts[0] in skip or not path.is_file() or not is_dicom_file(path):
+            continue
+        obj = read_object(path)
+        if obj.sop_uid in found:
+            raise DeepCACError(
+                ErrorCode.E_RELEASE_INPUT,
+                f"SOPInstanceUID {obj.sop_uid} appears twice: {found[obj.sop_uid].source} and {path}",
+            )
+        found[obj.sop_uid] = obj
+    return sorted(found.values(), key=lambda o: o.release_path)

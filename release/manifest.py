@@ -1,0 +1,90 @@
+"""Release manifests: one row per file with size and three hashes, plus IDC's SOP list.
+
+``MANIFEST.csv`` lists every file of a release except itself, sorted by relative POSIX
+path, with size, MD5 (what IDC and Google Cloud Storage check at ingestion), CRC32C
+(what ``gsutil``/GCS compare, written here as 8 lowercase hex digits of the Castagnoli
+checksum) and SHA-256 (what Zenodo and downstream users pin). Sorting and fixed
+formatting make the file byte-identical for identical inputs.
+
+``idc_manifest.csv`` is the shape IDC submissions use: one row per DICOM instance with
+its SOPInstanceUID, relative path and MD5, sorted by SOPInstanceUID.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import crc32c
+
+MANIFEST_NAME = "MANIFEST.csv"
+IDC_MANIFEST_NAME = "idc_manifest.csv"
+MANIFEST_COLUMNS = ("path", "size_bytes", "md5", "crc32c", "sha256")
+IDC_COLUMNS = ("SOPInstanceUID", "path", "md5")
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One file of a release; ``path`` is relative to the release root, POSIX style."""
+
+    path: str
+    size_bytes: int
+    md5: str
+    crc32c: str
+    sha256: str
+
+
+def hash_file(root: Path, rel_path: str, chunk: int = 1 << 20) -> FileEntry:
+    """Size, MD5, CRC32C and SHA-256 of one file, read once in chunks."""
+    md5, sha, crc, size = hashlib.md5(), hashlib.sha256(), 0, 0
+    with open(root / rel_path, "rb") as f:
+        while block := f.read(chunk):
+            md5.update(block)
+            sha.update(block)
+            crc = crc32c.crc32c(block, crc)
+            size += len(block)
+    return FileEntry(rel_path, size, md5.hexdigest(), f"{crc:08x}", sha.hexdigest())
+
+
+def list_files(root: Path, exclude: tuple[str, ...] = (MANIFEST_NAME,)) -> list[str]:
+    """Relative POSIX paths of all regular files under ``root``, sorted, minus ``exclude``."""
+    paths = (p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and not p.is_symlink())
+    return sorted(p for p in paths if p not in exclude)
+
+
+def compute_manifest(root: Path) -> list[FileEntry]:
+    return [hash_file(root, p) for p in list_files(root)]
+
+
+def _csv_text(header: tuple[str, ...], rows: list[tuple[object, ...]]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def write_manifest(root: Path, entries: list[FileEntry]) -> Path:
+    rows = [(e.path, e.size_bytes, e.md5, e.crc32c, e.sha256) for e in sorted(entries, key=lambda e: e.path)]
+    out = root / MANIFEST_NAME
+    out.write_text(_csv_text(MANIFEST_COLUMNS, rows), encoding="utf-8")
+    return out
+
+
+def read_manifest(root: Path) -> list[FileEntry]:
+    with open(root / MANIFEST_NAME, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        if tuple(reader.fieldnames or ()) != MANIFEST_COLUMNS:
+            raise ValueError(f"{MANIFEST_NAME} header is {reader.fieldnames}, expected {list(MANIFEST_COLUMNS)}")
+        return [FileEntry(r["path"], int(r["size_bytes"]), r["md5"], r["crc32c"], r["sha256"]) for r in reader]
+
+
+def write_idc_manifest(root: Path, sop_paths: dict[str, str], md5_by_path: dict[str, str]) -> Path:
+    """``sop_paths``: SOPInstanceUID -> relative path of the DICOM file in the release."""
+    rows = [(uid, path, md5_by_path[path]) for uid, path in sorted(sop_paths.items())]
+    out = root / IDC_MANIFEST_NAME
+    out.write_text(_csv_text(IDC_COLUMNS, rows), encoding="utf-8")
+    return out
