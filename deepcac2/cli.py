@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "compare two scorings: correlation, kappa, ICC, Bland-Altman",
     ),
     "convert": ("deepcac2.pipeline.convert.cli", "write DICOM SEG, DICOM SR and Parquet rows for one series"),
+    "run": ("deepcac2.pipeline.orchestrate.cli", "process a cohort end to end on a local or remote Dask cluster"),
 }
 
 

@@ -1,0 +1,87 @@
+"""``deepcac2 run``: process a cohort end to end on a local or remote Dask cluster."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from deepcac2.errors import DeepCACError, ErrorCode
+
+
+def build_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cohort", required=True, help="cohort Parquet written by `deepcac2 cohort`")
+    parser.add_argument("--out", required=True, help="output directory (tables/, dicom/, logs/, state/)")
+    parser.add_argument("--model", default=None, help="registered model name (default: by --weights)")
+    parser.add_argument("--weights", default=None, help="model weights file")
+    parser.add_argument("--device", default=None, help="torch device for the model (default: the model's choice)")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler, tcp://host:8786")
+    where.add_argument("--workers", type=int, default=None, help="local cluster: worker processes (default: CPUs)")
+    parser.add_argument("--threads", type=int, default=None, help="local cluster: threads per worker")
+    parser.add_argument("--memory-limit", default="auto", help="local cluster: memory per worker, e.g. 4GiB")
+    gpu = parser.add_mutually_exclusive_group()
+    gpu.add_argument("--gpu", dest="gpu", action="store_true", default=None, help="require GPU workers")
+    gpu.add_argument("--no-gpu", dest="gpu", action="store_false", help="never ask for the GPU resource")
+    parser.add_argument(
+        "--max-in-flight", type=int, default=None, help="series submitted at once (default 2x threads+2)"
+    )
+    parser.add_argument("--retries", type=int, default=2, help="retries of transient errors and lost tasks")
+    parser.add_argument("--conventions", default=None, help="comma-separated scoring conventions (default: all)")
+    state = parser.add_mutually_exclusive_group()
+    state.add_argument("--resume", action="store_true", help="skip series already committed in --out")
+    state.add_argument("--overwrite", action="store_true", help="forget earlier results in --out and start again")
+    parser.add_argument("--cache-dir", default=None, help="worker cache for remote (IDC) series")
+    parser.add_argument("--cache-gb", type=float, default=20.0, help="bytes each worker's cache may hold, in GiB")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar (logs still written)")
+    parser.add_argument("--allowed-failures", type=int, default=3, help="local cluster: worker deaths per task")
+    # test and benchmark hook: module:attribute of a Stages object (e.g. the fake stages)
+    parser.add_argument("--stages", default=None, help=argparse.SUPPRESS)
+
+
+def _stages(spec: str | None):  # noqa: ANN202 - a Stages or None
+    if not spec:
+        return None
+    module, _, attr = spec.partition(":")
+    try:
+        return getattr(importlib.import_module(module), attr or "STAGES")
+    except (ImportError, AttributeError) as exc:
+        raise DeepCACError(ErrorCode.E_INTERNAL, f"cannot import stages {spec!r}: {exc}") from exc
+
+
+def main(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from deepcac2.pipeline.orchestrate.plugin import CacheSpec
+    from deepcac2.pipeline.orchestrate.run import RunConfig, run_cohort
+
+    base = RunConfig()
+    base = replace(
+        base, cluster=replace(base.cluster, memory_limit=args.memory_limit, allowed_failures=args.allowed_failures)
+    )
+    cache = CacheSpec(args.cache_dir, int(args.cache_gb * 2**30)) if args.cache_dir else None
+    summary = run_cohort(
+        args.cohort,
+        args.out,
+        model=args.model,
+        weights=args.weights,
+        device=args.device,
+        scheduler=args.scheduler,
+        workers=args.workers,
+        threads=args.threads,
+        max_in_flight=args.max_in_flight,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        retries=args.retries,
+        conventions=[c.strip() for c in args.conventions.split(",")] if args.conventions else None,
+        gpu=args.gpu,
+        cache=cache,
+        progress=not args.no_progress,
+        stages=_stages(args.stages),
+        config=base,
+    )
+    print(summary.format(), file=sys.stderr)
+    if summary.interrupted:
+        print("deepcac2 run: interrupted; run again with --resume to continue", file=sys.stderr)
+        return 130
+    return 0

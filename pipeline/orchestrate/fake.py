@@ -1,0 +1,64 @@
+"""Trivial stand-in stages, to test and benchmark the orchestration alone.
+
+A series' ``params`` steer what happens to it:
+
+* ``{"fail": "E_NO_IMAGES"}``: the load step raises that DeepCACError;
+* ``{"transient": n}``: the load step fails with E_FETCH_TRANSIENT the first n times in a process;
+* ``{"work_s": 0.2}``: each stage sleeps that long (to stand for real work);
+* ``{"payload_kb": 64}``: the loaded value carries that many KiB (memory tests).
+
+The result rows are a pure function of the series uid, so the tables of two runs can be
+compared byte for byte.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from deepcac2.errors import DeepCACError, ErrorCode
+from deepcac2.pipeline.orchestrate.tasks import Stages
+from deepcac2.pipeline.types import SeriesRef
+
+_transient_seen: Counter[str] = Counter()
+
+
+def expected_agatston(series_uid: str) -> float:
+    """The score the fake pipeline reports for a series (tests derive it independently too)."""
+    return int(hashlib.sha256(series_uid.encode()).hexdigest()[:6], 16) / 1000.0
+
+
+def fetch_load(ref: SeriesRef, cache: Any) -> dict[str, Any]:
+    params = ref.params or {}
+    time.sleep(float(params.get("work_s", 0.0)))
+    if params.get("fail"):
+        raise DeepCACError(ErrorCode(params["fail"]), f"fake failure for {ref.series_uid}")
+    if _transient_seen[ref.series_uid] < int(params.get("transient", 0)):
+        _transient_seen[ref.series_uid] += 1
+        raise DeepCACError(ErrorCode.E_FETCH_TRANSIENT, "fake transient fetch error")
+    return {"uid": ref.series_uid, "payload": b"\0" * (1024 * int(params.get("payload_kb", 0)))}
+
+
+def infer(model: Any, loaded: dict[str, Any]) -> dict[str, Any]:
+    return {"uid": loaded["uid"], "score": expected_agatston(loaded["uid"])}
+
+
+def finish(
+    ref: SeriesRef, loaded: dict[str, Any], predicted: dict[str, Any], out_dir: Path, conventions: tuple[str, ...]
+) -> dict[str, list[dict[str, Any]]]:
+    time.sleep(float((ref.params or {}).get("work_s", 0.0)))
+    series = {"series_uid": ref.series_uid, "patient_id": ref.patient_id, "agatston": predicted["score"]}
+    lesions = [{"series_uid": ref.series_uid, "lesion_id": i, "convention": c} for i, c in enumerate(conventions)]
+    return {"fake_series": [series], "fake_lesions": lesions}
+
+
+def load_model(name: str | None, weights: str | None, device: str | None) -> object:
+    if name == "missing":
+        raise DeepCACError(ErrorCode.E_MODEL_UNKNOWN, "fake: unknown model 'missing'")
+    return object()
+
+
+STAGES = Stages(fetch_load=fetch_load, infer=infer, finish=finish, load_model=load_model)

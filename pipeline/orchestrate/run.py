@@ -1,0 +1,368 @@
+"""``run_cohort``: every series of a cohort through the pipeline on a Dask cluster.
+
+The client keeps at most ``max_in_flight`` series submitted. Each finished series is
+committed to the output store at once (a fragment), then the next series is submitted,
+so memory stays bounded and a crash loses only the series in flight. Every series of the
+cohort ends as exactly one fragment: done (rows for cac_series, ...) or failed (one
+``failures`` row with its stable code).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from distributed import Client, Future, as_completed
+from distributed.client import FutureCancelledError
+
+from deepcac2._version import __version__
+from deepcac2.errors import DeepCACError, ErrorCode, error_code_of
+from deepcac2.pipeline import process
+from deepcac2.pipeline.orchestrate.cluster import GPU, ClusterSpec, open_client, use_gpu_resource
+from deepcac2.pipeline.orchestrate.log import RunLog
+from deepcac2.pipeline.orchestrate.plugin import PLUGIN_NAME, CacheSpec, ModelSpec, PipelinePlugin
+from deepcac2.pipeline.orchestrate.progress import Progress
+from deepcac2.pipeline.orchestrate.store import Fragment, OutputStore
+from deepcac2.pipeline.orchestrate.tasks import Done, Failure, Policy, Stages, fetch_load_task, finish_task, infer_task
+from deepcac2.pipeline.types import SeriesRef
+
+try:  # where KilledWorker lives moved between distributed releases
+    from distributed import KilledWorker
+except ImportError:  # pragma: no cover
+    from distributed.scheduler import KilledWorker  # type: ignore[no-redef]
+
+#: failures that concern the whole run, not one series: the run stops instead of recording them
+RUN_FATAL = frozenset({ErrorCode.E_MODEL_LOAD.value, ErrorCode.E_MODEL_UNKNOWN.value})
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything a run needs besides the series list. ``run_cohort``'s keywords, grouped."""
+
+    model: ModelSpec = field(default_factory=ModelSpec)
+    cluster: ClusterSpec = field(default_factory=ClusterSpec)
+    conventions: tuple[str, ...] = process.DEFAULT_CONVENTIONS
+    max_in_flight: int | None = None
+    resume: bool = False
+    overwrite: bool = False
+    #: how often a transient error (on a worker) or a lost task (worker died) is retried
+    retries: int = 2
+    backoff_s: float = 1.0
+    cache: CacheSpec | None = None
+    progress: bool = True
+    #: log client and worker memory every this many finished series (0: never)
+    memory_every: int = 0
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    out_dir: Path
+    total: int
+    skipped: int = 0
+    done: int = 0
+    failed: int = 0
+    by_code: dict[str, int] = field(default_factory=dict)
+    elapsed_s: float = 0.0
+    tables: dict[str, Path] = field(default_factory=dict)
+    complete: bool = False
+    interrupted: bool = False
+    dashboard: str | None = None
+    log_path: Path | None = None
+
+    def format(self) -> str:
+        state = "complete" if self.complete else ("interrupted" if self.interrupted else "incomplete")
+        rate = (self.done + self.failed) / self.elapsed_s * 3600 if self.elapsed_s > 0 else 0.0
+        lines = [
+            f"run {self.run_id}: {state} in {self.elapsed_s:.1f} s ({rate:.0f} series/hour)",
+            f"  series: {self.total} in cohort, {self.skipped} already committed, "
+            f"{self.done} done, {self.failed} failed this run",
+        ]
+        lines += [f"  {code}: {n}" for code, n in sorted(self.by_code.items())]
+        lines += [f"  table {name}: {path}" for name, path in sorted(self.tables.items())]
+        if self.log_path:
+            lines.append(f"  log: {self.log_path}")
+        return "\n".join(lines)
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (batch schedulers, kill) stops the run like Ctrl-C: in-flight series are dropped cleanly."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    try:
+        old = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def failure_row(failure: Failure) -> dict[str, Any]:
+    """One row of the ``failures`` table (schemas/failures.py); nothing in it depends on the clock."""
+    return {
+        "series_uid": failure.series_uid,
+        "stage": failure.stage,
+        "error_code": failure.code,
+        "message": failure.message,
+        "attempts": failure.attempts,
+        "transient": failure.transient,
+        "detail_json": json.dumps(failure.detail, sort_keys=True) if failure.detail else None,
+        "toolkit_version": __version__,
+    }
+
+
+#: the per-series output tables, always written (empty when no series produced rows)
+OUTPUT_TABLES = ("cac_series", "cac_lesions", "measurements", "failures")
+
+
+def _rss_mb() -> float:
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**20
+
+
+class _Loop:
+    """Keeps the pipeline full: submit, collect, commit, refill."""
+
+    def __init__(self, client: Client, store: OutputStore, config: RunConfig, stages: Stages, run_id: str) -> None:
+        self.client = client
+        self.store = store
+        self.config = config
+        self.stages = stages
+        self.tag = run_id.rsplit("-", 1)[-1]
+        self.policy = Policy(str(store.dicom_dir), config.conventions, config.retries, config.backoff_s)
+        self.gpu = False
+        self.inflight: dict[str, tuple[SeriesRef, int, list[Future]]] = {}
+        self.ac = as_completed()
+
+    def submit(self, ref: SeriesRef, attempt: int) -> None:
+        tag = f"{ref.series_uid}-{self.tag}-{attempt}"
+        submit = self.client.submit
+        f1 = submit(fetch_load_task, ref, self.stages, self.policy, key=f"fetch_load-{tag}", priority=0)
+        infer_resources = {GPU: 1} if self.gpu else None
+        f2 = submit(
+            infer_task, ref, f1, self.stages, self.policy, key=f"infer-{tag}", priority=1, resources=infer_resources
+        )
+        # the last stage first: finishing a series frees its memory
+        f3 = submit(finish_task, ref, f1, f2, self.stages, self.policy, key=f"finish-{tag}", priority=2)
+        self.inflight[f3.key] = (ref, attempt, [f1, f2, f3])
+        self.ac.add(f3)
+
+    def outcome(self, future: Future, ref: SeriesRef, attempt: int) -> Done | Failure:
+        try:
+            return future.result()
+        except KilledWorker as exc:
+            stage = str(getattr(exc, "task", "")).split("-", 1)[0] or "worker"
+            msg = "the task's worker died too many times (allowed-failures reached)"
+            return Failure(ref.series_uid, stage, ErrorCode.E_WORKER_LOST.value, msg, attempt)
+        except FutureCancelledError as exc:
+            return Failure(ref.series_uid, "orchestrate", ErrorCode.E_WORKER_LOST.value, f"cancelled: {exc}", attempt)
+        except Exception as exc:
+            code = error_code_of(exc).value
+            return Failure(ref.series_uid, "orchestrate", code, f"{type(exc).__name__}: {exc}", attempt)
+
+    def run(self, todo: Sequence[SeriesRef], bar: Progress, log: RunLog, summary: RunSummary) -> None:
+        pending = iter(todo)
+        limit = self.config.max_in_flight or 2 * _total_threads(self.client) + 2
+        for ref in pending:
+            self.submit(ref, 1)
+            if len(self.inflight) >= limit:
+                break
+        codes: Counter[str] = Counter()
+        for future in self.ac:
+            ref, attempt, chain = self.inflight.pop(future.key)
+            result = self.outcome(future, ref, attempt)
+            for f in chain:
+                f.release()
+            del chain, future
+            if isinstance(result, Failure) and result.code in RUN_FATAL:
+                raise DeepCACError(ErrorCode(result.code), f"the run stops: {result.message}")
+            if isinstance(result, Failure) and result.code == ErrorCode.E_WORKER_LOST.value:
+                if attempt <= self.config.retries:
+                    log.write("series_retry", series_uid=ref.series_uid, attempt=attempt, code=result.code)
+                    self.submit(ref, attempt + 1)
+                    continue
+            if isinstance(result, Done):
+                self.store.commit(Fragment(ref.series_uid, "done", None, result.rows))
+                summary.done += 1
+                log.write("series_done", series_uid=ref.series_uid, seconds=result.timings)
+            else:
+                row = failure_row(result)
+                self.store.commit(Fragment(ref.series_uid, "failed", result.code, {"failures": [row]}))
+                summary.failed += 1
+                codes[result.code] += 1
+                log.write("series_failed", **row)
+            bar.update(isinstance(result, Done))
+            summary.by_code = dict(codes)
+            finished = summary.done + summary.failed
+            if self.config.memory_every and finished % self.config.memory_every == 0:
+                workers = self.client.run(_rss_mb)
+                log.write("memory", finished=finished, client_rss_mb=_rss_mb(), worker_rss_mb=workers)
+            nxt = next(pending, None)
+            if nxt is not None:
+                self.submit(nxt, 1)
+
+    def cancel(self) -> None:
+        futures = [f for _, _, chain in self.inflight.values() for f in chain]
+        if futures:
+            self.client.cancel(futures)
+        self.inflight.clear()
+
+
+def _total_threads(client: Client) -> int:
+    from deepcac2.pipeline.orchestrate.cluster import workers_info
+
+    return max(1, sum(int(w.get("nthreads", 1)) for w in workers_info(client).values()))
+
+
+def _check_cohort(refs: Sequence[SeriesRef]) -> None:
+    seen: set[str] = set()
+    for ref in refs:
+        if not ref.series_uid:
+            raise DeepCACError(ErrorCode.E_COHORT_INVALID, "a cohort row has no SeriesInstanceUID")
+        if ref.series_uid in seen:
+            raise DeepCACError(ErrorCode.E_COHORT_INVALID, f"series {ref.series_uid} is listed twice in the cohort")
+        seen.add(ref.series_uid)
+
+
+def run_series(
+    refs: Sequence[SeriesRef],
+    out_dir: str | os.PathLike[str],
+    config: RunConfig,
+    *,
+    stages: Stages | None = None,
+    identity: dict[str, Any] | None = None,
+) -> RunSummary:
+    """Run every series in ``refs``; the cohort-independent core of :func:`run_cohort`."""
+    _check_cohort(refs)
+    from deepcac2.pipeline.scoring.conventions import get_convention
+
+    for name in config.conventions:
+        get_convention(name)  # an unknown name stops the run before any work
+    stages = stages or Stages()
+    started = time.time()
+    run_id = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime(started))}-{os.getpid()}"
+    store = OutputStore(out_dir)
+    summary = RunSummary(run_id=run_id, out_dir=store.root, total=len(refs))
+    with store:
+        identity = {"conventions": list(config.conventions), "model": _model_identity(config.model), **(identity or {})}
+        store.check_identity(identity, resume=config.resume, overwrite=config.overwrite)
+        committed = store.committed()
+        todo = [r for r in refs if r.series_uid not in committed or committed[r.series_uid].retry_on_resume]
+        summary.skipped = len(refs) - len(todo)
+        summary.log_path = store.logs_dir / f"run-{run_id}.jsonl"
+        with RunLog(summary.log_path, run_id) as log, _sigterm_as_interrupt():
+            log.write("run_start", out_dir=str(store.root), total=len(refs), todo=len(todo), identity=identity)
+            bar: Progress | None = None
+            loop: _Loop | None = None
+            try:
+                with open_client(config.cluster) as client:
+                    summary.dashboard = client.dashboard_link
+                    print(f"deepcac2 run: Dask dashboard at {summary.dashboard}", file=sys.stderr, flush=True)
+                    client.register_plugin(PipelinePlugin(config.model, config.cache), name=PLUGIN_NAME)
+                    loop = _Loop(client, store, config, stages, run_id)
+                    loop.gpu = use_gpu_resource(client, config.cluster) if todo else False
+                    log.write("cluster", dashboard=summary.dashboard, gpu_resource=loop.gpu)
+                    bar = Progress(len(refs), summary.skipped, enabled=config.progress)
+                    loop.run(todo, bar, log, summary)
+            except KeyboardInterrupt as exc:
+                summary.interrupted = True
+                log.write("interrupted", reason=str(exc) or "SIGINT", in_flight=len(loop.inflight) if loop else 0)
+            finally:
+                if bar is not None:
+                    bar.close()
+            summary.elapsed_s = time.time() - started
+            if not summary.interrupted:
+                summary.tables = store.assemble([r.series_uid for r in refs], OUTPUT_TABLES)
+                summary.complete = True
+            summary.by_code = _codes_of_all(store, refs) if summary.complete else summary.by_code
+            log.write(
+                "run_end",
+                complete=summary.complete,
+                done=summary.done,
+                failed=summary.failed,
+                skipped=summary.skipped,
+                by_code=summary.by_code,
+                elapsed_s=round(summary.elapsed_s, 3),
+            )
+    return summary
+
+
+def _codes_of_all(store: OutputStore, refs: Sequence[SeriesRef]) -> dict[str, int]:
+    """Failure counts per code over the whole cohort, this run and earlier ones."""
+    wanted = {r.series_uid for r in refs}
+    counts = Counter(f.code for f in store.committed().values() if f.series_uid in wanted and f.status == "failed")
+    return dict(sorted(counts.items()))
+
+
+def _model_identity(model: ModelSpec) -> dict[str, Any]:
+    weights = model.weights
+    if weights and Path(weights).is_file():
+        st = Path(weights).stat()
+        weights = f"{Path(weights).name}:{st.st_size}"
+    return {"name": model.name, "weights": weights}
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def run_cohort(
+    cohort_path: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    model: str | None = None,
+    weights: str | None = None,
+    device: str | None = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    threads: int | None = None,
+    max_in_flight: int | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    retries: int = 2,
+    conventions: Sequence[str] | None = None,
+    gpu: bool | None = None,
+    cache: CacheSpec | None = None,
+    progress: bool = True,
+    stages: Stages | None = None,
+    config: RunConfig | None = None,
+) -> RunSummary:
+    """Process every series of the cohort Parquet at ``cohort_path`` into ``out_dir``."""
+    from deepcac2.pipeline.cohort.table import cohort_to_refs, read_cohort
+
+    refs = cohort_to_refs(read_cohort(cohort_path))
+    base = config or RunConfig()
+    config = replace(
+        base,
+        model=ModelSpec(model, weights, device),
+        cluster=replace(base.cluster, scheduler=scheduler, workers=workers, threads=threads, gpu=gpu),
+        conventions=tuple(conventions or base.conventions),
+        max_in_flight=max_in_flight,
+        resume=resume,
+        overwrite=overwrite,
+        retries=retries,
+        cache=cache,
+        progress=progress,
+    )
+    return run_series(refs, out_dir, config, stages=stages, identity={"cohort_sha256": _file_sha256(Path(cohort_path))})

@@ -1,0 +1,225 @@
+"""The state of an output directory: lock, per-series fragments, final tables.
+
+Layout under ``OUT``::
+
+    .deepcac2-run.lock           who is writing here (pid, host); stale when that pid is gone
+    state/run.json               what the directory was made with (checked on --resume)
+    state/series/ab/<sha1>.json  one committed fragment per finished or failed series
+    tables/<table>.parquet       the final tables, assembled when every series has a fragment
+    logs/run-<run_id>.jsonl      one structured log per run
+    dicom/                       SEG and SR files written by the converter
+
+A fragment is written to a temporary file and renamed, so it is either complete or
+absent: a crash loses at most the series in flight. Final tables are assembled from
+fragments only, sorted, so they are byte-identical however the work was split up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from deepcac2.errors import TRANSIENT_CODES, DeepCACError, ErrorCode
+
+LOCK_NAME = ".deepcac2-run.lock"
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def _json_default(value: Any) -> Any:
+    """numpy scalars and arrays become plain values; anything else is a bug, not a silent str()."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"cannot store a {type(value).__name__} in a table row")
+
+
+@dataclass(frozen=True)
+class Fragment:
+    """What is committed for one series."""
+
+    series_uid: str
+    status: str  # "done" or "failed"
+    code: str | None
+    rows: dict[str, list[dict[str, Any]]]
+
+    @property
+    def retry_on_resume(self) -> bool:
+        """A transient failure (worker lost, timeout) is tried again by --resume."""
+        return self.status == "failed" and self.code is not None and ErrorCode(self.code) in TRANSIENT_CODES
+
+
+class OutputStore:
+    """One run's view of an output directory. Use as a context manager: it holds the lock."""
+
+    def __init__(self, out_dir: str | os.PathLike[str]) -> None:
+        self.root = Path(out_dir)
+        self.lock_path = self.root / LOCK_NAME
+        self.series_dir = self.root / "state" / "series"
+        self.tables_dir = self.root / "tables"
+        self.logs_dir = self.root / "logs"
+        self.dicom_dir = self.root / "dicom"
+        self._locked = False
+
+    # -- locking --------------------------------------------------------------------------
+    def acquire(self) -> None:
+        """Take the directory lock; a lock left by a dead process on this host is removed."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        me = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}).encode()
+        for _ in range(2):
+            try:
+                fd = os.open(self.lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                holder = self._lock_holder()
+                if holder.get("host") == socket.gethostname() and not _pid_alive(int(holder.get("pid", -1))):
+                    self.lock_path.unlink(missing_ok=True)  # stale: its process is gone
+                    continue
+                raise DeepCACError(
+                    ErrorCode.E_OUTPUT_LOCKED,
+                    f"{self.root} is being written by pid {holder.get('pid')} on {holder.get('host')}; "
+                    f"wait for it, or delete {self.lock_path} if that run is dead",
+                    lock=self.lock_path,
+                ) from None
+            with os.fdopen(fd, "wb") as f:
+                f.write(me)
+            self._locked = True
+            return
+        raise DeepCACError(ErrorCode.E_OUTPUT_LOCKED, f"could not take the lock {self.lock_path}")
+
+    def _lock_holder(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.lock_path.read_text())
+        except (OSError, ValueError):
+            return {"pid": -1, "host": socket.gethostname()}  # half-written by a dead process
+
+    def release(self) -> None:
+        if self._locked:
+            self.lock_path.unlink(missing_ok=True)
+            self._locked = False
+
+    def __enter__(self) -> OutputStore:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    # -- run identity ---------------------------------------------------------------------
+    def check_identity(self, identity: dict[str, Any], *, resume: bool, overwrite: bool) -> None:
+        """Refuse to mix runs: --resume needs the same inputs; a fresh run needs an empty state."""
+        path = self.root / "state" / "run.json"
+        has_state = path.exists() or any(self.series_dir.glob("*/*.json"))
+        if has_state and overwrite:
+            self.clear()
+        elif has_state and not resume:
+            raise DeepCACError(
+                ErrorCode.E_OUTPUT_EXISTS,
+                f"{self.root} already holds results; pass --resume to continue or --overwrite to start again",
+            )
+        elif path.exists():
+            old = json.loads(path.read_text())
+            changed = sorted(k for k in identity if old.get(k) != identity[k])
+            if changed:
+                raise DeepCACError(
+                    ErrorCode.E_OUTPUT_EXISTS,
+                    f"cannot resume {self.root}: {', '.join(changed)} differ from the run that made it",
+                    changed=changed,
+                )
+        _atomic_write(path, json.dumps(identity, sort_keys=True, indent=1).encode())
+
+    def clear(self) -> None:
+        """Forget committed fragments and tables (for --overwrite). SEG/SR files are overwritten in place."""
+        for p in list(self.series_dir.glob("*/*.json")) + list(self.tables_dir.glob("*.parquet")):
+            p.unlink()
+        (self.root / "state" / "run.json").unlink(missing_ok=True)
+
+    # -- fragments ------------------------------------------------------------------------
+    def fragment_path(self, series_uid: str) -> Path:
+        h = hashlib.sha1(series_uid.encode()).hexdigest()
+        return self.series_dir / h[:2] / f"{h}.json"
+
+    def commit(self, fragment: Fragment) -> None:
+        """Write one series' result; after this returns, a crash does not lose it."""
+        doc = {"series_uid": fragment.series_uid, "status": fragment.status, "code": fragment.code}
+        doc["rows"] = fragment.rows
+        try:
+            data = json.dumps(doc, sort_keys=True, default=_json_default, allow_nan=True).encode()
+        except TypeError as exc:
+            raise DeepCACError(ErrorCode.E_TABLE_WRITE, f"series {fragment.series_uid}: {exc}") from exc
+        _atomic_write(self.fragment_path(fragment.series_uid), data)
+
+    def fragments(self) -> Iterator[Fragment]:
+        for p in sorted(self.series_dir.glob("*/*.json")):
+            doc = json.loads(p.read_text())
+            yield Fragment(doc["series_uid"], doc["status"], doc.get("code"), doc["rows"])
+
+    def committed(self) -> dict[str, Fragment]:
+        """series uid -> committed fragment, without the rows (the scan must stay small for big cohorts)."""
+        return {f.series_uid: Fragment(f.series_uid, f.status, f.code, {}) for f in self.fragments()}
+
+    # -- final tables ---------------------------------------------------------------------
+    def assemble(self, series_uids: Iterable[str], tables: Iterable[str] = ()) -> dict[str, Path]:
+        """Write every table from the fragments of ``series_uids``, sorted, atomically.
+
+        ``tables`` are written even when no fragment has rows for them. A table with a
+        registered schema is written by the converter's deterministic writer (schema
+        order, key order, validation); others (test stand-ins) by ``table_bytes``.
+        """
+        from deepcac2.pipeline.convert.tables import write_table
+        from deepcac2.schemas.registry import TABLES
+
+        wanted = set(series_uids)
+        rows: dict[str, list[dict[str, Any]]] = {name: [] for name in tables}
+        for fragment in self.fragments():
+            if fragment.series_uid in wanted:
+                for table, table_rows in fragment.rows.items():
+                    rows.setdefault(table, []).extend(table_rows)
+        written: dict[str, Path] = {}
+        for table, table_rows in sorted(rows.items()):
+            path = self.tables_dir / f"{table}.parquet"
+            if table in TABLES:
+                # sorted first by content too: rows with equal keys keep one order
+                write_table(TABLES[table], sorted(table_rows, key=_content_key), path)
+            else:
+                _atomic_write(path, table_bytes(table_rows))
+            written[table] = path
+        return written
+
+
+def _content_key(row: dict[str, Any]) -> str:
+    return json.dumps(row, sort_keys=True, default=str)
+
+
+def table_bytes(rows: list[dict[str, Any]]) -> bytes:
+    """Deterministic Parquet bytes for a table without a registered schema: rows in content order."""
+    table = pa.Table.from_pylist(sorted(rows, key=_content_key))
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd", use_dictionary=True, write_statistics=True)
+    return sink.getvalue().to_pybytes()

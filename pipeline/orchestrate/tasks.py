@@ -1,0 +1,164 @@
+"""The per-series task bodies that run on Dask workers.
+
+A series is three chained tasks so CPU and GPU work overlap across series:
+
+* ``fetch_load_task`` (CPU): fetch into the worker's cache, decode to a CTVolume;
+* ``infer_task`` (GPU resource when the cluster has one): the model, loaded once per worker;
+* ``finish_task`` (CPU): score and convert, returning the table rows.
+
+Tasks never raise for a bad series: they return a :class:`Failure`, which the next task
+passes through. Exceptions would have to be pickled back to the client, and a
+DeepCACError does not survive that with its code; a value does. Transient errors are
+retried here, on the worker, with exponential backoff.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from deepcac2.errors import TRANSIENT_CODES, DeepCACError, ErrorCode, error_code_of
+from deepcac2.pipeline import process
+from deepcac2.pipeline.types import SeriesRef
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why one series failed: becomes one row of the ``failures`` table."""
+
+    series_uid: str
+    stage: str
+    code: str
+    message: str
+    attempts: int = 1
+    #: the error's structured detail, values as strings (DeepCACError.to_dict)
+    detail: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def transient(self) -> bool:
+        return ErrorCode(self.code) in TRANSIENT_CODES
+
+
+@dataclass(frozen=True)
+class Done:
+    """A finished series: its table rows and how long each stage took (for the log only)."""
+
+    series_uid: str
+    rows: process.TableRows
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """The output of the CPU load step, carried to inference and conversion."""
+
+    value: Any
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Predicted:
+    value: Any
+    seconds: float
+
+
+def _load_default_model(name: str | None, weights: str | None, device: str | None) -> Any:
+    from deepcac2.pipeline.models.base import load_model
+
+    return load_model(name, weights, device=device)
+
+
+def _finish_default(ref: SeriesRef, ct: Any, prediction: Any, out_dir: Path, conventions: tuple[str, ...]) -> Any:
+    return process.score_and_convert(ref, ct, prediction, out_dir, conventions)
+
+
+@dataclass(frozen=True)
+class Stages:
+    """The stage functions a run uses. Module-level callables, so Dask ships them by name.
+
+    The defaults are the real stages of :mod:`deepcac2.pipeline.process`; tests and
+    benchmarks inject trivial ones (see :mod:`.fake`) to measure the orchestration alone.
+    """
+
+    fetch_load: Callable[[SeriesRef, Any], Any] = process.fetch_and_load
+    infer: Callable[[Any, Any], Any] = process.infer
+    finish: Callable[[SeriesRef, Any, Any, Path, tuple[str, ...]], process.TableRows] = _finish_default
+    load_model: Callable[[str | None, str | None, str | None], Any] = _load_default_model
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Retry and output settings shared by all tasks of a run."""
+
+    out_dir: str
+    conventions: tuple[str, ...] = process.DEFAULT_CONVENTIONS
+    retries: int = 2
+    backoff_s: float = 1.0
+
+
+def _attempt(stage: str, ref: SeriesRef, policy: Policy, fn: Callable[..., Any], *args: Any) -> Any:
+    """Call ``fn``; retry transient errors with backoff; turn any error into a Failure."""
+    attempt = 1
+    while True:
+        try:
+            return fn(*args)
+        except Exception as exc:  # one bad series must never take the worker down
+            code = error_code_of(exc)
+            if code in TRANSIENT_CODES and attempt <= policy.retries:
+                time.sleep(policy.backoff_s * 2 ** (attempt - 1))
+                attempt += 1
+                continue
+            return _failure(ref, stage, exc, attempt)
+
+
+def _failure(ref: SeriesRef, stage: str, exc: BaseException, attempts: int) -> Failure:
+    if isinstance(exc, DeepCACError):
+        d = exc.to_dict()
+        return Failure(ref.series_uid, stage, exc.code.value, exc.message, attempts, dict(d["detail"]))  # type: ignore[arg-type]
+    return Failure(ref.series_uid, stage, error_code_of(exc).value, f"{type(exc).__name__}: {exc}", attempts)
+
+
+def _context() -> Any:
+    """The worker's pipeline plugin (model and cache), or a local one outside Dask."""
+    from deepcac2.pipeline.orchestrate.plugin import current_plugin
+
+    return current_plugin()
+
+
+def fetch_load_task(ref: SeriesRef, stages: Stages, policy: Policy) -> Loaded | Failure:
+    t0 = time.perf_counter()
+    out = _attempt("fetch_load", ref, policy, lambda: stages.fetch_load(ref, _context().cache()))
+    return out if isinstance(out, Failure) else Loaded(out, time.perf_counter() - t0)
+
+
+def infer_task(ref: SeriesRef, loaded: Loaded | Failure, stages: Stages, policy: Policy) -> Predicted | Failure:
+    if isinstance(loaded, Failure):
+        return loaded
+    t0 = time.perf_counter()
+    try:
+        model = _context().model(stages)
+    except Exception as exc:  # reported per series; the client stops the run on model errors
+        return _failure(ref, "model", exc, 1)
+    out = _attempt("infer", ref, policy, stages.infer, model, loaded.value)
+    return out if isinstance(out, Failure) else Predicted(out, time.perf_counter() - t0)
+
+
+def finish_task(
+    ref: SeriesRef, loaded: Loaded | Failure, predicted: Predicted | Failure, stages: Stages, policy: Policy
+) -> Done | Failure:
+    if isinstance(loaded, Failure):
+        return loaded
+    if isinstance(predicted, Failure):
+        return predicted
+    t0 = time.perf_counter()
+    out_dir = Path(policy.out_dir)
+    rows = _attempt(
+        "score_convert", ref, policy, stages.finish, ref, loaded.value, predicted.value, out_dir, policy.conventions
+    )
+    if isinstance(rows, Failure):
+        return rows
+    timings = {"fetch_load": loaded.seconds, "infer": predicted.seconds, "score_convert": time.perf_counter() - t0}
+    return Done(ref.series_uid, rows, timings)

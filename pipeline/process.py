@@ -1,0 +1,168 @@
+"""One series through every stage, as plain functions (no Dask here).
+
+``process_series`` runs fetch -> load -> infer -> score -> convert for one series and
+returns the table rows, or raises :class:`DeepCACError`. The orchestrator calls the
+same step functions as separate tasks (CPU: fetch+load, GPU: infer, CPU:
+score+convert) so the GPU step overlaps I/O and conversion of other series.
+
+Stage modules are imported inside the functions: importing this module stays cheap
+(torch is slow to import) and a worker only imports what its tasks use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+from deepcac2.errors import DeepCACError, ErrorCode
+from deepcac2.pipeline import types
+
+#: rows per output table, e.g. {"cac_series": [...], "cac_lesions": [...], "measurements": [...]}
+TableRows = dict[str, list[dict[str, Any]]]
+
+#: the scoring conventions a run computes when none are named
+DEFAULT_CONVENTIONS: tuple[str, ...] = ("deepcac", "literature", "canon", "lessmann3d")
+
+
+class SeriesCacheLike(Protocol):
+    """The part of ``sources.SeriesCache`` the pipeline uses."""
+
+    def get(self, series: types.SeriesRef) -> Any: ...
+
+    def release(self, series: types.SeriesRef) -> None: ...
+
+
+def is_local(ref: types.SeriesRef) -> bool:
+    """A series whose files already sit in a local folder (no fetch needed)."""
+    return bool(ref.location) and "://" not in str(ref.location)
+
+
+def fetch(ref: types.SeriesRef, cache: SeriesCacheLike | None = None) -> Path:
+    """The local folder holding the series: its own folder, or a fetched copy in ``cache``."""
+    if is_local(ref):
+        folder = Path(str(ref.location))
+        if not folder.is_dir():
+            raise DeepCACError(
+                ErrorCode.E_FETCH_FAILED, f"series folder {folder} does not exist", series=ref.series_uid
+            )
+        return folder
+    if cache is None:
+        raise DeepCACError(
+            ErrorCode.E_FETCH_FAILED,
+            f"series {ref.series_uid} is remote ({ref.location or ref.crdc_series_uuid}) and no fetch cache is set",
+            series=ref.series_uid,
+        )
+    return Path(cache.get(ref))
+
+
+def load(ref: types.SeriesRef, folder: Path) -> types.CTVolume:
+    """Decode the series and check that it is the series the cohort asked for."""
+    from deepcac2.pipeline.loader import load_series
+
+    ct = load_series(folder)
+    if ct.series_uid and ct.series_uid != ref.series_uid:
+        raise DeepCACError(
+            ErrorCode.E_MIXED_SERIES,
+            f"folder {folder} holds series {ct.series_uid}, the cohort expects {ref.series_uid}",
+            series=ref.series_uid,
+        )
+    return ct
+
+
+def fetch_and_load(ref: types.SeriesRef, cache: SeriesCacheLike | None = None) -> types.CTVolume:
+    """Fetch, decode, then free the cached files at once: the volume keeps the headers the writers need."""
+    folder = fetch(ref, cache)
+    try:
+        return load(ref, folder)
+    finally:
+        if cache is not None and not is_local(ref):
+            cache.release(ref)
+
+
+def infer(model: Any, ct: types.CTVolume) -> types.Prediction:
+    """Run the model; any non-DeepCAC error becomes E_INFERENCE (a model bug must not end the run)."""
+    try:
+        prediction = model.predict(ct)
+    except DeepCACError:
+        raise
+    except MemoryError as exc:
+        raise DeepCACError(ErrorCode.E_OUT_OF_MEMORY, f"out of memory in inference: {exc}") from exc
+    except Exception as exc:
+        if type(exc).__name__ == "OutOfMemoryError":  # torch.cuda.OutOfMemoryError, without importing torch
+            raise DeepCACError(ErrorCode.E_OUT_OF_MEMORY, f"GPU out of memory in inference: {exc}") from exc
+        raise DeepCACError(ErrorCode.E_INFERENCE, f"{type(exc).__name__}: {exc}", series=ct.series_uid) from exc
+    if prediction.cac.shape != ct.hu.shape:
+        raise DeepCACError(
+            ErrorCode.E_MASK_GEOMETRY,
+            f"model returned a mask of shape {prediction.cac.shape} for a CT of shape {ct.hu.shape}",
+            series=ct.series_uid,
+        )
+    return prediction
+
+
+def score(
+    ct: types.CTVolume, prediction: types.Prediction, conventions: Iterable[str] = DEFAULT_CONVENTIONS
+) -> dict[str, types.Scores]:
+    """Scores of the predicted CAC mask under every named convention."""
+    from deepcac2.pipeline.scoring.engine import score_ct
+
+    return {name: score_ct(ct, prediction.cac, convention=name, vessels=prediction.vessels) for name in conventions}
+
+
+def convert(
+    ref: types.SeriesRef,
+    ct: types.CTVolume,
+    prediction: types.Prediction,
+    scores: Mapping[str, types.Scores],
+    out_dir: Path,
+) -> TableRows:
+    """Write SEG and SR under ``out_dir`` and return the table rows of this series."""
+    from deepcac2.pipeline.convert import convert_series
+
+    converted = convert_series(ct, prediction, dict(scores), Path(out_dir), series_ref=ref)
+    return table_rows_of(converted)
+
+
+def table_rows_of(converted: Any) -> TableRows:
+    """The rows a ``ConvertedSeries`` carries, as {table name: [row dict, ...]}."""
+    rows = getattr(converted, "rows", None)
+    if isinstance(rows, Mapping):
+        return {str(k): [dict(r) for r in v] for k, v in rows.items()}
+    out: TableRows = {}
+    for table in ("cac_series", "cac_lesions", "measurements"):
+        value = getattr(converted, table, None)
+        if value is None:
+            value = getattr(converted, f"{table}_rows", None)
+        if value is not None:
+            out[table] = [dict(value)] if isinstance(value, Mapping) else [dict(r) for r in value]
+    if "cac_series" not in out:
+        raise DeepCACError(
+            ErrorCode.E_TABLE_WRITE, f"converter returned no cac_series row ({type(converted).__name__})"
+        )
+    return out
+
+
+def score_and_convert(
+    ref: types.SeriesRef,
+    ct: types.CTVolume,
+    prediction: types.Prediction,
+    out_dir: Path,
+    conventions: Iterable[str] = DEFAULT_CONVENTIONS,
+) -> TableRows:
+    """The CPU step after inference."""
+    return convert(ref, ct, prediction, score(ct, prediction, conventions), out_dir)
+
+
+def process_series(
+    ref: types.SeriesRef,
+    model: Any,
+    out_dir: Path,
+    *,
+    conventions: Iterable[str] = DEFAULT_CONVENTIONS,
+    cache: SeriesCacheLike | None = None,
+) -> TableRows:
+    """Every stage for one series, in this process. Raises DeepCACError on bad input."""
+    ct = fetch_and_load(ref, cache)
+    prediction = infer(model, ct)
+    return score_and_convert(ref, ct, prediction, out_dir, conventions)
