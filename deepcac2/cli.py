@@ -28,6 +28,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "compare two scorings: correlation, kappa, ICC, Bland-Altman",
     ),
     "convert": ("deepcac2.pipeline.convert.cli", "write DICOM SEG, DICOM SR and Parquet rows for one series"),
+    "release": ("deepcac2.release.cli", "build, verify and diff versioned releases"),
+    "query": ("deepcac2.release.query_cli", "run SQL against a release's tables"),
     "run": ("deepcac2.pipeline.orchestrate.cli", "process a cohort end to end on a local or remote Dask cluster"),
 }
 
