@@ -1,0 +1,300 @@
+"""Pure row builders: one dict per table row, keyed like the schemas in ``schemas/``.
+
+No I/O and no clocks here (except ``run_row``, whose table is allowed to vary), so the
+same inputs always give the same rows.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from deepcac2._version import __version__
+from deepcac2.errors import DeepCACError, ErrorCode, error_code_of
+from deepcac2.pipeline.seg.content import CAC_SEGMENT, vessel_segment_number
+from deepcac2.pipeline.sr.content import GroupSpec
+from deepcac2.pipeline.types import CTVolume, Prediction, Scores, SeriesRef
+from deepcac2.schemas import cac_series
+
+#: SeriesRef.params key -> (cac_series column, DICOM keyword used when the param is absent)
+ACQUISITION_PARAMS: dict[str, tuple[str, str | None]] = {
+    "study_year": ("study_year", None),
+    "manufacturer": ("manufacturer", "Manufacturer"),
+    "model": ("manufacturer_model", "ManufacturerModelName"),
+    "kernel": ("kernel", "ConvolutionKernel"),
+    "slice_thickness": ("slice_thickness_mm", "SliceThickness"),
+    "kvp": ("kvp", "KVP"),
+    "ma": ("tube_current_ma", "XRayTubeCurrent"),
+}
+_MISSING = {"", "na", "null", "unkn", "none"}
+
+
+@dataclass(frozen=True)
+class OutputRefs:
+    """What was written for a series: the UIDs tables point at."""
+
+    seg_series_uid: str
+    seg_sop_instance_uid: str
+    seg_encoding: str
+    sr_series_uid: str
+    sr_sop_instance_uid: str
+    cac_segment_number: int | None = CAC_SEGMENT
+
+
+def _json(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def _plain(value: Any) -> Any:
+    """DICOM multi-values and numpy scalars to plain Python; 'na'-style strings to None."""
+    if value is None:
+        return None
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, str) and value.strip().lower() in _MISSING:
+        return None
+    if hasattr(value, "__iter__") and not isinstance(value, str | bytes):
+        value = "\\".join(str(v) for v in value)
+    return value
+
+
+def _typed(column: str, value: Any) -> Any:
+    """Coerce to the column's type; a value that does not fit is an error, not a silent null."""
+    value = _plain(value)
+    if value is None:
+        return None
+    kind = cac_series.TABLE.column(column).type
+    try:
+        if pa.types.is_integer(kind):
+            f = float(value)
+            if not f.is_integer():
+                raise ValueError("not an integer")
+            return int(f)
+        if pa.types.is_floating(kind):
+            f = float(value)
+            return f if math.isfinite(f) else None
+        return str(value).strip()
+    except (TypeError, ValueError) as exc:
+        raise DeepCACError(ErrorCode.E_TABLE_WRITE, f"cac_series.{column}: cannot use {value!r} ({exc})") from exc
+
+
+def qa_flags(ct: CTVolume, prediction: Prediction, scores_by_convention: dict[str, Scores]) -> list[str]:
+    """Flags computed here without labels: facts a reviewer should see, not errors."""
+    flags = []
+    if not prediction.heart.any():
+        flags.append("heart_empty")
+    if (prediction.cac & ~prediction.heart).any():
+        flags.append("cac_outside_heart")
+    if ct.mass_factor is None:
+        flags.append("mass_unknown")
+    if any(s.agatston > 0 for s in scores_by_convention.values()) and not prediction.cac.any():
+        flags.append("score_without_mask")
+    return flags
+
+
+def series_row(
+    ct: CTVolume,
+    prediction: Prediction,
+    scores_by_convention: dict[str, Scores],
+    refs: OutputRefs,
+    *,
+    series_ref: SeriesRef | None = None,
+    extra_qa_flags: tuple[str, ...] = (),
+    toolkit_version: str = __version__,
+) -> dict[str, Any]:
+    """The ``cac_series`` row of one series."""
+    names = {c.name for c in cac_series.TABLE.columns}
+    ref = series_ref or SeriesRef(series_uid=ct.series_uid)
+    if ref.series_uid != ct.series_uid:
+        raise DeepCACError(ErrorCode.E_TABLE_WRITE, f"SeriesRef {ref.series_uid} is not the CT {ct.series_uid}")
+    header = ct.headers[0] if ct.headers else {}
+    card = prediction.card
+    row: dict[str, Any] = {
+        "series_uid": ct.series_uid,
+        "study_uid": ct.study_uid or ref.study_uid,
+        "patient_id": ct.patient_id or ref.patient_id,
+        "collection_id": ref.collection_id,
+        "crdc_series_uuid": ref.crdc_series_uuid,
+        "slice_spacing_mm": float(ct.geometry.spacing[2]),
+        "pixel_spacing_mm": float(ct.geometry.spacing[0]),
+        "rows": ct.shape[1],
+        "columns": ct.shape[2],
+        "num_slices": ct.shape[0],
+        "mass_factor": ct.mass_factor,
+        "heart_volume_ml": float(np.count_nonzero(prediction.heart)) * ct.geometry.voxel_volume_mm3 / 1000.0,
+    }
+    for key, (column, keyword) in ACQUISITION_PARAMS.items():
+        value = ref.params.get(key)
+        if _plain(value) is None and keyword is not None:
+            value = header.get(keyword) if hasattr(header, "get") else None
+        row[column] = _typed(column, value)
+    if ct.kvp is not None and row["kvp"] is None:
+        row["kvp"] = float(ct.kvp)
+    if ct.slice_thickness is not None and row["slice_thickness_mm"] is None:
+        row["slice_thickness_mm"] = float(ct.slice_thickness)
+    for name, s in scores_by_convention.items():
+        if f"agatston_{name}" not in names:
+            raise DeepCACError(
+                ErrorCode.E_CONVENTION_UNKNOWN,
+                f"convention {name!r} has no cac_series columns; variants go to cac_lesions/measurements only",
+            )
+        row[f"agatston_{name}"] = float(s.agatston)
+        row[f"volume_mm3_{name}"] = float(s.volume_mm3)
+        row[f"mass_mg_{name}"] = None if s.mass_mg is None else float(s.mass_mg)
+        row[f"lesion_count_{name}"] = int(s.lesion_count)
+        for scheme, label in s.categories.items():
+            column = f"risk_{scheme}_{name}"
+            if column not in names:
+                raise DeepCACError(ErrorCode.E_TABLE_WRITE, f"risk scheme {scheme!r} has no cac_series column")
+            row[column] = label
+    flags = qa_flags(ct, prediction, scores_by_convention) + list(extra_qa_flags)
+    row.update(
+        qa_flags=sorted(set(flags)),
+        loader_notes=list(ct.notes),
+        seg_series_uid=refs.seg_series_uid,
+        seg_sop_instance_uid=refs.seg_sop_instance_uid,
+        seg_encoding=refs.seg_encoding,
+        cac_segment_number=refs.cac_segment_number,
+        sr_series_uid=refs.sr_series_uid,
+        sr_sop_instance_uid=refs.sr_sop_instance_uid,
+        model_name=card.name,
+        model_version=card.version,
+        model_weights_sha256=card.weights_sha256,
+        model_id=card.model_id,
+        toolkit_version=toolkit_version,
+        conventions_json=_json({n: s.convention_params for n, s in sorted(scores_by_convention.items())}),
+    )
+    return row
+
+
+def lesion_rows(
+    series_uid: str, scores_by_convention: dict[str, Scores], seg_sop_uid: str | None
+) -> list[dict[str, Any]]:
+    """``cac_lesions`` rows: every lesion of every convention."""
+    rows = []
+    for name in sorted(scores_by_convention):
+        for les in scores_by_convention[name].lesions:
+            x, y, z = (float(v) for v in les.centroid_lps)
+            rows.append(
+                {
+                    "series_uid": series_uid,
+                    "convention": name,
+                    "lesion_id": int(les.lesion_id),
+                    "vessel": les.vessel,
+                    "segment_number": vessel_segment_number(les.vessel) if les.vessel else CAC_SEGMENT,
+                    "seg_sop_instance_uid": seg_sop_uid,
+                    "first_slice": int(les.first_slice),
+                    "last_slice": int(les.last_slice),
+                    "area_mm2": float(les.area_mm2),
+                    "peak_hu": float(les.peak_hu),
+                    "mean_hu": float(les.mean_hu),
+                    "volume_mm3": float(les.volume_mm3),
+                    "agatston": float(les.agatston),
+                    "centroid_x_mm": x,
+                    "centroid_y_mm": y,
+                    "centroid_z_mm": z,
+                }
+            )
+    return rows
+
+
+def measurement_rows(
+    groups: list[GroupSpec],
+    *,
+    source_series_uid: str,
+    patient_id: str | None,
+    seg_sop_uid: str,
+    sr_sop_uid: str,
+    tracking_uids: dict[int, str],
+) -> list[dict[str, Any]]:
+    """``measurements`` rows: one per numeric measurement of the SR (``tracking_uids``: group number -> UID)."""
+    rows = []
+    for g in groups:
+        for m in g.measurements:
+            rows.append(
+                {
+                    "PatientID": patient_id,
+                    "SOPInstanceUID": sr_sop_uid,
+                    "sourceSegmentedSeriesUID": source_series_uid,
+                    "segmentationInstanceUID": seg_sop_uid,
+                    "segmentationSegmentNumber": g.segment_number,
+                    "measurementGroup_number": g.number,
+                    "trackingIdentifier": g.tracking_id,
+                    "trackingUniqueIdentifier": tracking_uids[g.number],
+                    **_code("Quantity", m.quantity),
+                    "Value": float(m.value),
+                    **_code("Units", m.unit),
+                    **_code("finding", g.finding),
+                    **_code("findingSite", g.finding_site),
+                    **_code("method", m.method),
+                    "convention": g.convention,
+                }
+            )
+    return rows
+
+
+def _code(prefix: str, code: Any) -> dict[str, str | None]:
+    if code is None:
+        return {prefix: None, f"{prefix}_CodeValue": None, f"{prefix}_CodingSchemeDesignator": None}
+    return {
+        prefix: code.meaning,
+        f"{prefix}_CodeValue": code.value,
+        f"{prefix}_CodingSchemeDesignator": code.scheme_designator,
+    }
+
+
+def failure_row(
+    series_uid: str, stage: str, exc: BaseException, attempts: int, *, toolkit_version: str = __version__
+) -> dict[str, Any]:
+    """``failures`` row of a stage that gave up; no timestamps, so reruns match."""
+    code = error_code_of(exc)
+    message = exc.message if isinstance(exc, DeepCACError) else f"{type(exc).__name__}: {exc}"
+    detail = exc.to_dict()["detail"] if isinstance(exc, DeepCACError) else {}
+    return {
+        "series_uid": series_uid,
+        "stage": stage,
+        "error_code": code.value,
+        "message": message,
+        "attempts": int(attempts),
+        "transient": isinstance(exc, DeepCACError) and exc.transient,
+        "detail_json": _json(detail),
+        "toolkit_version": toolkit_version,
+    }
+
+
+def run_row(
+    run_id: str,
+    config: dict[str, Any],
+    *,
+    started_at: Any = None,
+    finished_at: Any = None,
+    counts: tuple[int, int, int] | None = None,
+    timings: dict[str, float] | None = None,
+    versions: dict[str, str] | None = None,
+    host: str | None = None,
+    toolkit_version: str = __version__,
+) -> dict[str, Any]:
+    """``runs`` row; ``counts`` = (series, succeeded, failed)."""
+    wall = (finished_at - started_at).total_seconds() if started_at and finished_at else None
+    n, ok, failed = counts or (None, None, None)
+    return {
+        "run_id": run_id,
+        "started_at": started_at,
+        "finished_at": finished_at,
+        "wall_s": wall,
+        "toolkit_version": toolkit_version,
+        "python_version": platform.python_version(),
+        "versions_json": _json(versions or {}),
+        "config_json": _json(config),
+        "host": host,
+        "n_series": n,
+        "n_succeeded": ok,
+        "n_failed": failed,
+        "timings_json": _json(timings or {}),
+    }

@@ -1,0 +1,92 @@
+"""Rows to Parquet, the same bytes every time.
+
+Determinism: rows are sorted by the table's key, columns follow the schema, no pandas
+index or metadata (tables are built from Python lists), one fixed codec and level,
+one row group, and nothing that varies per run in the file metadata (pyarrow's
+``created_by`` names only its version; the schema metadata names table and version).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from deepcac2.errors import DeepCACError, ErrorCode
+from deepcac2.pipeline.convert.reproducible import write_atomic
+from deepcac2.schemas.base import TableSchema
+
+COMPRESSION = "zstd"
+COMPRESSION_LEVEL = 3
+
+
+def _sort_key(table: TableSchema, row: dict[str, Any]) -> tuple:
+    # None sorts first; mixed types inside one key column cannot happen (schema types)
+    return tuple((row.get(k) is not None, row.get(k) if row.get(k) is not None else 0) for k in table.key)
+
+
+def to_arrow(table: TableSchema, rows: list[dict[str, Any]]) -> pa.Table:
+    """Validate rows against the schema and build the Arrow table in key order.
+
+    Unknown keys, missing required values, NaN in required floats and values of the
+    wrong type are E_TABLE_WRITE errors, never silently dropped or coerced.
+    """
+    names = {c.name for c in table.columns}
+    for i, row in enumerate(rows):
+        extra = set(row) - names
+        if extra:
+            raise DeepCACError(ErrorCode.E_TABLE_WRITE, f"{table.name} row {i}: unknown columns {sorted(extra)}")
+        for c in table.columns:
+            v = row.get(c.name)
+            if c.required and (v is None or (isinstance(v, float) and math.isnan(v))):
+                raise DeepCACError(
+                    ErrorCode.E_TABLE_WRITE, f"{table.name} row {i}: required column {c.name!r} is empty"
+                )
+    ordered = sorted(rows, key=lambda r: _sort_key(table, r))
+    keys = [tuple(r.get(k) for k in table.key) for r in ordered]
+    if table.key and len(set(keys)) != len(keys):
+        raise DeepCACError(ErrorCode.E_TABLE_WRITE, f"{table.name}: duplicate key {table.key} in rows")
+    try:
+        columns = [pa.array([r.get(c.name) for r in ordered], type=c.type) for c in table.columns]
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
+        raise DeepCACError(ErrorCode.E_TABLE_WRITE, f"{table.name}: a value does not fit its column: {exc}") from exc
+    return pa.Table.from_arrays(columns, schema=table.arrow)
+
+
+def write_table(table: TableSchema, rows: list[dict[str, Any]], path: str | os.PathLike[str]) -> Path:
+    """Write ``rows`` as one deterministic Parquet file (atomically)."""
+    arrow = to_arrow(table, rows)
+
+    def _write(tmp: str) -> None:
+        pq.write_table(
+            arrow,
+            tmp,
+            compression=COMPRESSION,
+            compression_level=COMPRESSION_LEVEL,
+            row_group_size=max(1, arrow.num_rows),
+            use_dictionary=True,
+            write_statistics=True,
+            store_schema=True,
+        )
+
+    try:
+        return write_atomic(path, _write)
+    except OSError as exc:
+        raise DeepCACError(ErrorCode.E_TABLE_WRITE, f"cannot write {table.name} to {path}: {exc}") from exc
+
+
+def read_table(table: TableSchema, path: str | os.PathLike[str]) -> pa.Table:
+    """Read a file written by ``write_table``; refuses files of another table or major version."""
+    got = pq.read_schema(path).metadata or {}
+    name = got.get(b"table", b"").decode()
+    version = got.get(b"schema_version", b"").decode()
+    if name != table.name or version.split(".")[0] != table.version.split(".")[0]:
+        raise DeepCACError(
+            ErrorCode.E_TABLE_SCHEMA,
+            f"{path}: holds {name or '?'} v{version or '?'}, expected {table.name} v{table.version}",
+        )
+    return pq.read_table(path)

@@ -1,0 +1,149 @@
+"""The SR's measurement groups as plain data: one group per (convention, region).
+
+Each scoring convention gives one group for all coronary calcium (segment 2) and,
+when the SEG has vessel segments, one per vessel (segments 3-6). A group holds:
+
+* Calcium score (DCM 112058), method Agatston (DCM 112055), unit "no units";
+* Calcium Volume (DCM 122660), method Volume scoring (DCM 112056), mm3;
+* Calcium Mass (DCM 122661), method Mass scoring (DCM 112057), mg, only when known;
+* Number of calcifications (DCM 111038), the lesion count, unit ``{lesions}``;
+* Agatston Score Threshold (DCM 122657) in HU, in the all-calcium group only;
+* the risk category per scheme (qualitative evaluations), in the all-calcium group only.
+
+The measurements table is built from the same specs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydicom.sr.codedict import codes
+from pydicom.sr.coding import Code
+
+from deepcac2.errors import DeepCACError, ErrorCode
+from deepcac2.pipeline.scoring.conventions import kvp_bands
+from deepcac2.pipeline.seg.content import (
+    CAC_SEGMENT,
+    CORONARY_ARTERY,
+    VASCULAR_CALCIFICATION,
+    VESSEL_CODES,
+    vessel_segment_number,
+)
+from deepcac2.pipeline.sr.enum import risk_scheme_code, risk_value_code
+from deepcac2.pipeline.types import Scores
+
+CALCIUM_SCORE: Code = codes.DCM.CalciumScore  # 112058
+AGATSTON_METHOD: Code = codes.DCM.AgatstonScoringMethod  # 112055
+VOLUME_METHOD: Code = codes.DCM.VolumeScoringMethod  # 112056
+MASS_METHOD: Code = codes.DCM.MassScoringMethod  # 112057
+CALCIUM_VOLUME: Code = codes.DCM.CalciumVolume  # 122660
+CALCIUM_MASS: Code = codes.DCM.CalciumMass  # 122661
+LESION_COUNT: Code = codes.DCM.NumberOfCalcifications  # 111038
+AGATSTON_THRESHOLD: Code = codes.DCM.AgatstonScoreThreshold  # 122657
+
+NO_UNITS: Code = codes.UCUM.NoUnits  # "1"
+MM3: Code = codes.UCUM.CubicMillimeter
+MG = Code("mg", "UCUM", "milligram")
+LESIONS = Code("{lesions}", "UCUM", "lesions")
+HU: Code = codes.UCUM.HounsfieldUnit
+
+
+@dataclass(frozen=True)
+class MeasurementSpec:
+    quantity: Code
+    value: float
+    unit: Code
+    method: Code | None = None
+
+
+@dataclass(frozen=True)
+class GroupSpec:
+    """One TID 1411 group: which segment it measures, under which convention, and what."""
+
+    number: int
+    convention: str
+    convention_params: dict[str, Any]
+    vessel: str | None
+    segment_number: int
+    finding: Code
+    finding_site: Code
+    measurements: tuple[MeasurementSpec, ...]
+    categories: dict[str, tuple[Code, Code]] = field(default_factory=dict)
+
+    @property
+    def tracking_id(self) -> str:
+        return f"{self.vessel or 'Coronary'} calcium [{self.convention}]"
+
+    @property
+    def params_json(self) -> str:
+        return json.dumps(self.convention_params, sort_keys=True, separators=(",", ":"))
+
+
+def detection_threshold(params: dict[str, Any], kvp: float | None) -> float:
+    """The HU threshold a convention used: its own ``threshold_hu`` or the (kVp) Agatston bands."""
+    if params.get("threshold_hu") is not None:
+        return float(params["threshold_hu"])
+    return float(kvp_bands(kvp, bool(params.get("kvp_adjusted", False)))[0])
+
+
+def _values(agatston: float, volume: float, mass: float | None, count: int) -> list[MeasurementSpec]:
+    out = [
+        MeasurementSpec(CALCIUM_SCORE, float(agatston), NO_UNITS, AGATSTON_METHOD),
+        MeasurementSpec(CALCIUM_VOLUME, float(volume), MM3, VOLUME_METHOD),
+    ]
+    if mass is not None:
+        out.append(MeasurementSpec(CALCIUM_MASS, float(mass), MG, MASS_METHOD))
+    out.append(MeasurementSpec(LESION_COUNT, float(count), LESIONS))
+    return out
+
+
+def _check(scores: Scores) -> None:
+    for name, v in (("agatston", scores.agatston), ("volume_mm3", scores.volume_mm3), ("mass_mg", scores.mass_mg)):
+        if v is not None and (not math.isfinite(v) or v < 0):
+            raise DeepCACError(
+                ErrorCode.E_SR_WRITE, f"convention {scores.convention}: {name} = {v} is not a valid value"
+            )
+    if scores.lesion_count < 0:
+        raise DeepCACError(ErrorCode.E_SR_WRITE, f"convention {scores.convention}: negative lesion count")
+
+
+def measurement_groups(
+    scores_by_convention: dict[str, Scores], *, has_vessel_segments: bool, kvp: float | None
+) -> list[GroupSpec]:
+    """All groups, conventions in name order, the all-calcium group before the vessels (LM, LAD, LCX, RCA)."""
+    if not scores_by_convention:
+        raise DeepCACError(ErrorCode.E_SR_WRITE, "no scores to report")
+    groups: list[GroupSpec] = []
+    for name in sorted(scores_by_convention):
+        s = scores_by_convention[name]
+        if s.convention != name:
+            raise DeepCACError(ErrorCode.E_SR_WRITE, f"scores filed under {name!r} say convention {s.convention!r}")
+        _check(s)
+        measurements = _values(s.agatston, s.volume_mm3, s.mass_mg, s.lesion_count)
+        measurements.append(
+            MeasurementSpec(AGATSTON_THRESHOLD, detection_threshold(s.convention_params, kvp), HU, AGATSTON_METHOD)
+        )
+        categories = {
+            scheme: (risk_scheme_code(scheme), risk_value_code(scheme, label)) for scheme, label in s.categories.items()
+        }
+        groups.append(
+            GroupSpec(
+                len(groups) + 1, name, dict(s.convention_params), None, CAC_SEGMENT, VASCULAR_CALCIFICATION,
+                CORONARY_ARTERY, tuple(measurements), dict(sorted(categories.items())),
+            )
+        )  # fmt: skip
+        if s.per_vessel and not has_vessel_segments:
+            raise DeepCACError(ErrorCode.E_SR_WRITE, f"{name}: per-vessel scores but the SEG has no vessel segments")
+        for vessel in sorted(s.per_vessel, key=vessel_segment_number):
+            v = s.per_vessel[vessel]
+            groups.append(
+                GroupSpec(
+                    len(groups) + 1, name, dict(s.convention_params), vessel, vessel_segment_number(vessel),
+                    VASCULAR_CALCIFICATION, VESSEL_CODES[vessel],
+                    tuple(_values(v.agatston, v.volume_mm3, v.mass_mg, v.lesion_count)),
+                )
+            )  # fmt: skip
+    return groups

@@ -1,0 +1,79 @@
+"""``cac_series``: one row per processed source series.
+
+Scores are *wide*: one column per (metric, convention) for every named convention in
+``deepcac2.pipeline.scoring.conventions.CONVENTIONS``, e.g. ``agatston_deepcac``.
+Why wide and not nested or long: a release user filters and joins series with plain
+SQL (``WHERE agatston_deepcac > 400``) without unnesting, every column keeps one
+type and unit, and Parquet reads only the columns asked for. The long form, with
+per-vessel values, is the ``measurements`` table. A new convention adds nullable
+columns, a compatible (minor) schema change.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from deepcac2.pipeline.scoring.conventions import CONVENTIONS
+from deepcac2.pipeline.sr.enum import RISK_SCHEMES
+from deepcac2.schemas.base import Column, TableSchema
+
+STRINGS = pa.list_(pa.string())
+
+
+def _convention_columns() -> list[Column]:
+    cols: list[Column] = []
+    for c in CONVENTIONS:
+        cols += [
+            Column(f"agatston_{c}", pa.float64(), f"Agatston score (3 mm-equivalent) under convention {c!r}."),
+            Column(f"volume_mm3_{c}", pa.float64(), f"Calcium volume score under {c!r}.", unit="mm3"),
+            Column(f"mass_mg_{c}", pa.float64(), f"Calcium mass under {c!r}; null when no calibration.", unit="mg"),
+            Column(f"lesion_count_{c}", pa.int32(), f"Number of calcified lesions under {c!r}."),
+        ]
+        for scheme, title in RISK_SCHEMES.items():
+            cols.append(Column(f"risk_{scheme}_{c}", pa.string(), f"{title} of the {c!r} Agatston score."))
+    return cols
+
+
+TABLE = TableSchema(
+    name="cac_series",
+    version="1.0.0",
+    doc="One row per processed source CT series: identifiers, acquisition, scores per convention, "
+    "risk categories, QA flags, the UIDs of the SEG and SR written for it, and provenance.",
+    key=("series_uid",),
+    columns=(
+        Column("series_uid", pa.string(), "SeriesInstanceUID of the source CT series.", required=True),
+        Column("study_uid", pa.string(), "StudyInstanceUID of the source (also the SEG's and SR's)."),
+        Column("patient_id", pa.string(), "PatientID (NLST participant id)."),
+        Column("collection_id", pa.string(), "IDC collection_id, e.g. 'nlst'."),
+        Column("crdc_series_uuid", pa.string(), "IDC crdc_series_uuid of the source series."),
+        Column("study_year", pa.int16(), "NLST screening round: 0 = T0, 1 = T1, 2 = T2."),
+        Column("manufacturer", pa.string(), "Scanner manufacturer."),
+        Column("manufacturer_model", pa.string(), "Scanner model name."),
+        Column("kernel", pa.string(), "Reconstruction kernel (ConvolutionKernel)."),
+        Column("slice_thickness_mm", pa.float64(), "Nominal slice thickness.", unit="mm"),
+        Column("slice_spacing_mm", pa.float64(), "Distance between slice centres as loaded.", unit="mm"),
+        Column("pixel_spacing_mm", pa.float64(), "In-plane pixel spacing (column spacing).", unit="mm"),
+        Column("kvp", pa.float64(), "Peak kilovoltage.", unit="kV"),
+        Column("tube_current_ma", pa.float64(), "Tube current.", unit="mA"),
+        Column("rows", pa.int32(), "Image rows."),
+        Column("columns", pa.int32(), "Image columns."),
+        Column("num_slices", pa.int32(), "Slices in the loaded volume."),
+        Column("mass_factor", pa.float64(), "Calcium Scoring Mass Factor from the header; null when absent."),
+        Column("heart_volume_ml", pa.float64(), "Volume of the predicted heart mask.", unit="mL"),
+        *_convention_columns(),
+        Column("qa_flags", STRINGS, "QA flags raised for this series (sorted; empty list when none).", required=True),
+        Column("loader_notes", STRINGS, "What the loader did on purpose (dropped duplicates, ...).", required=True),
+        Column("seg_series_uid", pa.string(), "SeriesInstanceUID of the DICOM SEG."),
+        Column("seg_sop_instance_uid", pa.string(), "SOPInstanceUID of the DICOM SEG."),
+        Column("seg_encoding", pa.string(), "'binary' or 'labelmap'."),
+        Column("cac_segment_number", pa.int32(), "SEG segment number of all coronary calcium (2)."),
+        Column("sr_series_uid", pa.string(), "SeriesInstanceUID of the TID 1500 SR."),
+        Column("sr_sop_instance_uid", pa.string(), "SOPInstanceUID of the TID 1500 SR."),
+        Column("model_name", pa.string(), "Model name from its model card.", required=True),
+        Column("model_version", pa.string(), "Model version.", required=True),
+        Column("model_weights_sha256", pa.string(), "SHA-256 of the weights file; null for weightless models."),
+        Column("model_id", pa.string(), "name:version:first 12 hex of the weights hash.", required=True),
+        Column("toolkit_version", pa.string(), "deepcac2 version that wrote the row.", required=True),
+        Column("conventions_json", pa.string(), "JSON object: convention name -> its parameters.", required=True),
+    ),
+)
