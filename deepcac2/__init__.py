@@ -7,4 +7,12 @@ The importable package is split over the repository's top-level folders:
 
 from deepcac2._version import __version__
 
-__all__ = ["__version__"]
+__all__ = ["__version__", "open_release"]
+
+
+def __getattr__(name: str):  # lazy, so that importing deepcac2 stays light (no duckdb, pandas)
+    if name == "open_release":
+        from deepcac2.release.query import open_release
+
+        return open_release
+    raise AttributeError(f"module 'deepcac2' has no attribute {name!r}")

@@ -118,13 +118,14 @@ def build_release(
     overwrite: bool = False,
     dashboard_patients: int = 200,
     dashboard_seed: int = 0,
-    info: ReleaseInfo | None = None,
+    stated: dict[str, str] | None = None,
     cohort: str | Path | None = None,
 ) -> Path:
     """Build the release of ``run_dir`` into ``out_dir`` and return ``out_dir``.
 
     Refuses (DeepCACError) when QA is missing (unless ``allow_no_qa``), when a blocking
-    QA check failed, or when the run lacks its per-series table. ``cohort`` is the cohort
+    QA check failed, or when the run lacks its per-series table. ``stated`` overrides the
+    :class:`ReleaseInfo` statements (doi, funding, errata, ...). ``cohort`` is the cohort
     Parquet the run processed (``deepcac2 cohort`` output); its selection reasons give the
     card's cohort policy and rules, which the run's tables do not record.
     """
@@ -137,7 +138,7 @@ def build_release(
     scores = primary_scores(series)
     cohort_df = pd.read_parquet(cohort) if cohort is not None else None
     policy, rules = cohort_facts(cohort_df)
-    info = info or ReleaseInfo(version=version, build_date=run_date(run_dir, runs))
+    info = ReleaseInfo(version=version, build_date=run_date(run_dir, runs), **(stated or {}))
     objects = find_dicom_objects(run_dir)
     _prepare_out(out, overwrite)
 

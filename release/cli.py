@@ -1,0 +1,66 @@
+"""``deepcac2 release build|verify|diff``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def build_parser(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    b = sub.add_parser("build", help="build a versioned release folder from a checked RUN_DIR")
+    b.add_argument("run_dir", type=Path, help="output folder of `deepcac2 run` (after QA)")
+    b.add_argument("--version", required=True, help="release version, e.g. 1.0.0")
+    b.add_argument("--out", required=True, type=Path, help="release folder to create")
+    b.add_argument("--cohort", type=Path, help="the cohort Parquet the run processed (gives the cohort policy)")
+    b.add_argument("--allow-no-qa", action="store_true", help="build a draft without QA results")
+    b.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
+    b.add_argument("--dashboard-patients", type=int, default=200, help="patients on the dashboard (default 200)")
+    b.add_argument("--seed", type=int, default=0, help="seed of the dashboard's patient sample")
+    b.add_argument("--doi", help="the release DOI, once Zenodo assigned it")
+    b.add_argument("--funding", help="funding statement for the dataset card")
+    b.add_argument("--errata", help="errata for the dataset card")
+
+    v = sub.add_parser("verify", help="recompute hashes and validate tables; exit 1 on any problem")
+    v.add_argument("rel_dir", type=Path)
+
+    d = sub.add_parser("diff", help="compare two releases: score changes, reclassification, agreement")
+    d.add_argument("old", type=Path)
+    d.add_argument("new", type=Path)
+    d.add_argument("--out", type=Path, help="folder for RELEASE_NOTES.md and the Parquet tables (default: NEW/diff)")
+    d.add_argument("--convention", default="deepcac", help="scoring convention to compare (default deepcac)")
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.action == "build":
+        from deepcac2.release.build import build_release
+
+        stated = {k: getattr(args, k) for k in ("doi", "funding", "errata") if getattr(args, k)}
+        out = build_release(
+            args.run_dir,
+            args.version,
+            args.out,
+            allow_no_qa=args.allow_no_qa,
+            overwrite=args.overwrite,
+            dashboard_patients=args.dashboard_patients,
+            dashboard_seed=args.seed,
+            stated=stated,
+            cohort=args.cohort,
+        )
+        print(f"release {args.version} built in {out}")
+        print(f"  dataset card: {out / 'DATASET_CARD.md'}")
+        print(f"  dashboard:    {out / 'dashboard' / 'index.html'}")
+        return 0
+    if args.action == "verify":
+        from deepcac2.release.verify import verify_release
+
+        report = verify_release(args.rel_dir)
+        print("\n".join(report.lines()))
+        return 0 if report.ok else 1
+    from deepcac2.release.diff import diff_releases
+
+    out = args.out or args.new / "diff"
+    result = diff_releases(args.old, args.new, out, convention=args.convention)
+    print(f"release notes: {result.notes_path}")
+    return 0
