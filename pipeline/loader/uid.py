@@ -24,7 +24,7 @@ def validate_uid(uid: object, what: str = "UID") -> str:
         raise DeepCACError(
             ErrorCode.E_UID_INVALID, f"{what} has {len(text)} characters (max {MAX_UID_LENGTH}): {text!r}", uid=text
         )
-    if RE_VALID_UID.match(text) is None:
+    if RE_VALID_UID.fullmatch(text) is None:  # fullmatch: "$" alone would accept a trailing newline
         raise DeepCACError(
             ErrorCode.E_UID_INVALID,
             f"{what} {text!r} is not digits and dots without leading zeros (PS3.5 §9.1)",
