@@ -63,7 +63,7 @@ def load_collection(collection: str, index_path: str | Path | None = None) -> pd
     try:
         df = (
             con.execute(f"SELECT {cols} FROM read_parquet(?) WHERE collection_id = ?", [str(path), collection])
-            .fetch_arrow_table()
+            .to_arrow_table()
             .to_pandas()
         )
     except duckdb.Error as exc:

@@ -1,0 +1,129 @@
+"""--from-dir over a messy folder, the cohort file round trip, and SeriesRef conversion."""
+
+from __future__ import annotations
+
+import os
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from cohort_dicom import write_ct
+from pydicom.uid import generate_uid
+
+from deepcac2.cli import main as cli_main
+from deepcac2.errors import DeepCACError, ErrorCode
+from deepcac2.pipeline.cohort.rules import CohortFilters
+from deepcac2.pipeline.cohort.select import index_local
+from deepcac2.pipeline.cohort.table import cohort_to_refs, read_cohort, write_cohort
+from deepcac2.schemas.cohort import TABLE
+
+
+@pytest.fixture()
+def messy(tmp_path):
+    """Three series: A split over two nested folders, B sharing a folder with A, L a localizer;
+    plus a text file, a truncated file and a file with an empty series UID."""
+    root = tmp_path / "dump"
+    study = generate_uid()
+    uids = {"A": generate_uid(), "B": generate_uid(), "L": generate_uid()}
+    files: dict[str, list] = {k: [] for k in uids}
+    for i in range(55):
+        sub = root / "x" / ("deep" if i % 2 else "") / "a"
+        files["A"].append(write_ct(sub / f"IMG{i:04d}", series=uids["A"], study=study, z=i * 2.5))
+    for i in range(7):
+        files["B"].append(
+            write_ct(root / "x" / "a" / f"b{i}.dcm", series=uids["B"], study=study, kernel="B50f", thickness=1.0)
+        )
+    files["L"].append(
+        write_ct(
+            root / "scout.dcm", series=uids["L"], study=study, image_type=("ORIGINAL", "PRIMARY", "LOCALIZER"),
+            description="Topogram",
+        )
+    )  # fmt: skip
+    (root / "notes.txt").write_text("not dicom")
+    (root / "x" / "trunc.dcm").write_bytes(b"\x00" * 10)
+    empty = write_ct(root / "empty_uid.dcm", series="", study=study)
+    return root, uids, files, empty
+
+
+def test_index_local_finds_each_series_with_its_files_and_sizes(messy):
+    root, uids, files, empty = messy
+    table, skipped = index_local(root)
+    assert table.schema.equals(TABLE.arrow, check_metadata=False)
+    rows = {r["SeriesInstanceUID"]: r for r in table.to_pylist()}
+    assert set(rows) == set(uids.values())
+    for key, uid in uids.items():
+        assert rows[uid]["instanceCount"] == len(files[key])
+        assert rows[uid]["series_size_bytes"] == sum(os.path.getsize(p) for p in files[key])
+        assert rows[uid]["series_aws_url"] is None and rows[uid]["collection_id"] is None
+    assert rows[uids["A"]]["location"] == str(root / "x")  # the folder holding both halves
+    assert rows[uids["B"]]["location"] == str(root / "x" / "a")
+    assert rows[uids["B"]]["kernel"] == "B50f" and rows[uids["B"]]["slice_thickness_mm"] == 1.0
+    assert rows[uids["A"]]["image_type"] == "OPA" and rows[uids["L"]]["image_type"] == "OPL"
+    assert rows[uids["A"]]["kvp"] == 120.0 and rows[uids["A"]]["manufacturer"] == "SIEMENS"
+    assert {os.path.basename(p) for p, _ in skipped} == {"notes.txt", "trunc.dcm", os.path.basename(empty)}
+    assert any("E_UID_INVALID" in why for _, why in skipped)
+
+
+def test_index_local_with_policy_applies_the_eligibility_rules(messy):
+    root, uids, _, _ = messy
+    table, _ = index_local(root, policy="all")
+    # B has 7 instances (< 50), L is a localizer: only A is eligible
+    assert table.column("SeriesInstanceUID").to_pylist() == [uids["A"]]
+    table, _ = index_local(root, filters=CohortFilters(kernels=("B50F",)))
+    assert table.column("SeriesInstanceUID").to_pylist() == [uids["B"]]
+
+
+def test_index_local_of_a_missing_folder_is_a_cohort_error(tmp_path):
+    with pytest.raises(DeepCACError) as e:
+        index_local(tmp_path / "nope")
+    assert e.value.code is ErrorCode.E_COHORT_INVALID
+
+
+def test_cli_from_dir_writes_a_readable_cohort_and_refs(messy, tmp_path):
+    root, uids, files, _ = messy
+    out = tmp_path / "cohort.parquet"
+    assert cli_main(["cohort", "--from-dir", str(root), "-o", str(out)]) == 0
+    table = read_cohort(out)
+    refs = cohort_to_refs(table)
+    assert [r.series_uid for r in refs] == table.column("SeriesInstanceUID").to_pylist()
+    a = next(r for r in refs if r.series_uid == uids["A"])
+    assert a.location == str(root / "x") and a.instance_count == 55
+    assert a.params["kernel"] == "B30f" and a.params["slice_thickness_mm"] == 2.5
+
+
+def test_cli_explain_on_the_index(capsys):
+    assert cli_main(["cohort", "--explain", "--patients", "100002", "--seconds-per-series", "60"]) == 0
+    out = capsys.readouterr().out
+    assert "patients" in out and "run time" in out and "60 s/series" in out
+
+
+def test_cli_needs_an_output_or_explain(capsys):
+    assert cli_main(["cohort", "--limit", "1"]) == 3
+    assert "E_COHORT_INVALID" in capsys.readouterr().err
+
+
+def test_read_cohort_rejects_missing_columns_wrong_types_and_null_keys(tmp_path, messy):
+    root, *_ = messy
+    table, _ = index_local(root)
+    good = write_cohort(table, tmp_path / "good.parquet")
+    assert read_cohort(good).equals(table.select(TABLE.arrow.names))
+    cases = {
+        "missing": table.drop_columns(["crdc_series_uuid"]),
+        "type": table.set_column(
+            table.schema.get_field_index("instanceCount"),
+            "instanceCount",
+            table.column("instanceCount").cast(pa.int64()),
+        ),
+        "nullkey": table.set_column(
+            table.schema.get_field_index("PatientID"), "PatientID", pa.nulls(table.num_rows, pa.string())
+        ),
+    }
+    for name, bad in cases.items():
+        path = tmp_path / f"{name}.parquet"
+        pq.write_table(bad, path)
+        with pytest.raises(DeepCACError) as e:
+            read_cohort(path)
+        assert e.value.code is ErrorCode.E_COHORT_INVALID, name
+    (tmp_path / "junk.parquet").write_bytes(b"junk")
+    with pytest.raises(DeepCACError):
+        read_cohort(tmp_path / "junk.parquet")
