@@ -1,0 +1,215 @@
+"""``diff_releases``: what changed between two releases, e.g. after regenerating with a new model.
+
+Writes into ``out_dir``:
+
+- ``RELEASE_NOTES.md``: versions and model cards of both sides, series added and removed,
+  agreement (Spearman, linearly weighted kappa per risk scheme, ICC(2,1)), one
+  reclassification table per scheme (rows: old category, columns: new) and the
+  largest score changes;
+- ``series_changes.parquet``: one row per series in either release (status added,
+  removed, changed or unchanged; old and new score and categories);
+- ``reclassification.parquet``: scheme, old_category, new_category, series (every pair);
+- ``agreement.parquet``: metric, scheme, value;
+- ``bland_altman.png``: new minus old against their mean.
+
+Statistics come from ``deepcac2.pipeline.scoring.evaluate.compare`` with the new release
+as "prediction" and the old as "reference"; categories are banded from the scores by
+``pipeline.scoring.risk`` on both sides, so a banding change cannot pose as a score change.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from deepcac2.errors import DeepCACError, ErrorCode
+from deepcac2.pipeline.scoring import risk
+from deepcac2.pipeline.scoring.conventions import DEFAULT_CONVENTION
+from deepcac2.pipeline.scoring.evaluate import EvaluationResult, compare
+from deepcac2.release.metadata import model_cards
+from deepcac2.release.tables import PATIENT_KEY, SCORE, SERIES_KEY, STUDY_KEY, primary_scores, read_table
+
+NOTES = "RELEASE_NOTES.md"
+TOP_CHANGES = 10
+
+
+@dataclass(frozen=True)
+class DiffResult:
+    notes_path: Path
+    series_changes: pd.DataFrame
+    #: scheme, old_category, new_category, series
+    reclassification: pd.DataFrame
+    agreement: EvaluationResult | None
+    added: list[str]
+    removed: list[str]
+
+
+def _provenance(rel: Path) -> dict[str, object]:
+    path = rel / "provenance.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+def series_changes(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
+    """Outer join of the two one-convention score frames on series, with a status column."""
+    ids = [c for c in (SERIES_KEY, STUDY_KEY, PATIENT_KEY) if c in old.columns and c in new.columns]
+    left = old[[*ids, SCORE]].rename(columns={SCORE: "agatston_old"})
+    right = new[[*ids, SCORE]].rename(columns={SCORE: "agatston_new"})
+    df = left.merge(right, on=SERIES_KEY, how="outer", suffixes=("", "_n"), sort=True)
+    for col in ids[1:]:  # identifiers from whichever side has the series
+        df[col] = df[col].fillna(df.pop(f"{col}_n"))
+    df["delta"] = df["agatston_new"] - df["agatston_old"]
+    df["status"] = "changed"
+    df.loc[df["agatston_old"].isna(), "status"] = "added"
+    df.loc[df["agatston_new"].isna(), "status"] = "removed"
+    df.loc[df["delta"] == 0, "status"] = "unchanged"
+    categories = []
+    for scheme in risk.SCHEME_NAMES:
+        for side in ("old", "new"):
+            col = f"{scheme}_{side}"
+            df[col] = [None if pd.isna(v) else risk.category(scheme, float(v)) for v in df[f"agatston_{side}"]]
+            categories.append(col)
+    return df[[*ids, "status", "agatston_old", "agatston_new", "delta", *categories]].reset_index(drop=True)
+
+
+def reclassification(result: EvaluationResult | None) -> pd.DataFrame:
+    """Long table of old -> new category counts per scheme (from compare's confusion, transposed)."""
+    rows = []
+    for scheme in risk.SCHEME_NAMES:
+        names = risk.labels(scheme)
+        m = result.confusion[scheme] if result is not None else pd.DataFrame(0, index=names, columns=names)
+        rows += [
+            {"scheme": scheme, "old_category": o, "new_category": n, "series": int(m.loc[n, o])}
+            for o in names
+            for n in names
+        ]
+    return pd.DataFrame(rows)
+
+
+def _fmt(v: float | None) -> str:
+    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.4f}"
+
+
+def _reclass_markdown(reclass: pd.DataFrame, result: EvaluationResult | None) -> list[str]:
+    lines = []
+    for scheme in risk.SCHEME_NAMES:
+        names = list(risk.labels(scheme))
+        t = reclass[reclass["scheme"] == scheme].pivot(index="old_category", columns="new_category", values="series")
+        t = t.reindex(index=names, columns=names)
+        rank = {n: i for i, n in enumerate(names)}
+        up = int(sum(t.loc[o, n] for o in names for n in names if rank[n] > rank[o]))
+        down = int(sum(t.loc[o, n] for o in names for n in names if rank[n] < rank[o]))
+        kappa = _fmt(result.kappa[scheme]) if result is not None else "n/a"
+        lines += [
+            f"### `{scheme}` — weighted kappa {kappa}; reclassified {up + down} of {int(t.to_numpy().sum())} "
+            f"({up} up, {down} down)",
+            "",
+            "| old \\ new | " + " | ".join(names) + " |",
+            "|---" + "|---:" * len(names) + "|",
+            *[f"| {o} | " + " | ".join(str(int(t.loc[o, n])) for n in names) + " |" for o in names],
+            "",
+        ]
+    return lines
+
+
+def _side(prov: dict[str, object], rel: Path) -> str:
+    cards = prov.get("model_cards") or model_cards(read_table(rel, "cac_series"))
+    models = ", ".join(f"{c.get('model_name')} {c.get('model_version')}" for c in cards) or "model not recorded"
+    return f"`{rel}`: release {prov.get('release_version', 'unknown')}, {models}"
+
+
+def notes_markdown(
+    old: Path, new: Path, changes: pd.DataFrame, reclass: pd.DataFrame, result: EvaluationResult | None, conv: str
+) -> str:
+    count = changes["status"].value_counts()
+    lines = [
+        f"# Release notes: {_provenance(new).get('release_version', new.name)} "
+        f"vs {_provenance(old).get('release_version', old.name)}",
+        "",
+        f"- old: {_side(_provenance(old), old)}",
+        f"- new: {_side(_provenance(new), new)}",
+        f"- convention compared: `{conv}`",
+        f"- series: {int(count.get('changed', 0))} changed, {int(count.get('unchanged', 0))} unchanged, "
+        f"{int(count.get('added', 0))} added, {int(count.get('removed', 0))} removed",
+        "",
+        "## Agreement (new vs old)",
+        "",
+    ]
+    if result is None:
+        lines.append("The releases share no series: no agreement statistics.")
+    else:
+        lines += [
+            f"- Spearman rho: {_fmt(result.spearman_rho)}",
+            f"- ICC(2,1), absolute agreement: {_fmt(result.icc_2_1)}",
+            *[f"- linearly weighted kappa, `{s}`: {_fmt(k)}" for s, k in result.kappa.items()],
+        ]
+        if result.bland_altman is not None:
+            ba = result.bland_altman
+            lines.append(
+                f"- Bland-Altman (new - old): bias {_fmt(ba.mean_difference)}, 95 % limits "
+                f"[{_fmt(ba.lower_limit)}, {_fmt(ba.upper_limit)}]; see `bland_altman.png`"
+            )
+        lines += [f"- note: {n}" for n in result.notes]
+    lines += ["", "## Risk category reclassification (rows: old, columns: new)", ""]
+    lines += _reclass_markdown(reclass, result)
+    moved = changes[changes["status"] == "changed"]
+    top = moved.reindex(moved["delta"].abs().sort_values(ascending=False, kind="mergesort").index).head(TOP_CHANGES)
+    lines += [
+        f"## Largest score changes (top {TOP_CHANGES})",
+        "",
+        "| series | old | new | change |",
+        "|---|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {r.series_uid} | {r.agatston_old:.1f} | {r.agatston_new:.1f} | {r.delta:+.1f} |" for r in top.itertuples()
+    ]
+    for status in ("added", "removed"):
+        uids = changes.loc[changes["status"] == status, SERIES_KEY].tolist()
+        lines += ["", f"## Series {status} ({len(uids)})", "", *[f"- {u}" for u in uids[:100]]]
+        if len(uids) > 100:
+            lines.append(f"- ... and {len(uids) - 100} more (see `series_changes.parquet`)")
+    return "\n".join(lines) + "\n"
+
+
+def diff_releases(
+    old: str | Path, new: str | Path, out_dir: str | Path, *, convention: str = DEFAULT_CONVENTION
+) -> DiffResult:
+    """Compare two release (or run) folders; write release notes and tables into ``out_dir``."""
+    old, new, out = Path(old), Path(new), Path(out_dir)
+    a = primary_scores(read_table(old, "cac_series", required=True), convention)
+    b = primary_scores(read_table(new, "cac_series", required=True), convention)
+    changes = series_changes(a, b)
+    shared = set(a[SERIES_KEY]) & set(b[SERIES_KEY])
+    result = None
+    if shared:
+        try:
+            result = compare(b, a, key=SERIES_KEY, score=SCORE)
+        except DeepCACError as exc:
+            raise DeepCACError(ErrorCode.E_RELEASE_INPUT, f"cannot compare {old} and {new}: {exc.message}") from exc
+    reclass = reclassification(result)
+    out.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pandas(changes, preserve_index=False), out / "series_changes.parquet")
+    pq.write_table(pa.Table.from_pandas(reclass, preserve_index=False), out / "reclassification.parquet")
+    metrics = result.metrics() if result is not None else []
+    schema = pa.schema([("metric", pa.string()), ("scheme", pa.string()), ("value", pa.float64())])
+    pq.write_table(pa.Table.from_pylist(metrics, schema=schema), out / "agreement.parquet")
+    if result is not None and result.bland_altman is not None:
+        from deepcac2.pipeline.scoring.plots import write_bland_altman_png
+
+        pairs = result.pairs
+        write_bland_altman_png(pairs["pred"], pairs["ref"], result.bland_altman, out / "bland_altman.png", "Agatston")
+    notes = out / NOTES
+    notes.write_text(notes_markdown(old, new, changes, reclass, result, convention), encoding="utf-8")
+    return DiffResult(
+        notes_path=notes,
+        series_changes=changes,
+        reclassification=reclass,
+        agreement=result,
+        added=changes.loc[changes["status"] == "added", SERIES_KEY].tolist(),
+        removed=changes.loc[changes["status"] == "removed", SERIES_KEY].tolist(),
+    )
