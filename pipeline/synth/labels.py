@@ -1,0 +1,79 @@
+"""Label values of the synthetic phantoms and the HU of each tissue.
+
+The values are stable: they are documented in ``docs/synth.md`` and used by other
+engineers to train and test models.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+import numpy as np
+
+
+class Tissue(IntEnum):
+    """``Phantom.anatomy`` values."""
+
+    AIR = 0
+    FAT = 1  # subcutaneous and mediastinal fat
+    MUSCLE = 2
+    LUNG = 3
+    LUNG_VESSEL = 4
+    CORTICAL_BONE = 5
+    CANCELLOUS_BONE = 6
+    MYOCARDIUM = 7
+    BLOOD = 8  # heart chambers
+    PERICARDIAL_FAT = 9
+    LIVER = 10
+    SOFT_TISSUE = 11  # upper abdomen, spinal canal, discs
+    CORONARY = 12  # coronary artery lumen (blood)
+    AORTA = 13  # aortic wall and lumen (blood)
+    CAC = 14  # coronary calcified plaque (HU from the plaque spec)
+    DISTRACTOR_CALCIUM = 15  # aortic wall, valve, mitral annulus calcium (HU from the distractor)
+    AIRWAY = 16  # trachea and main bronchi
+    WATER = 17  # QRM phantom body
+    QRM_INSERT = 18  # QRM calcium insert (HU from the density)
+    QRM_ROD = 19  # QRM calibration rod (HU from the density)
+
+
+class Distractor(IntEnum):
+    """``Phantom.distractors`` values: dense things that are not coronary calcium."""
+
+    AORTIC_WALL = 1
+    AORTIC_VALVE = 2
+    MITRAL_ANNULUS = 3
+    BONE_NEAR_HEART = 4
+    CALIBRATION_ROD = 5  # QRM phantom only
+
+
+#: Nominal HU per tissue (noise-free). CAC, distractor calcium and QRM inserts carry their own HU.
+TISSUE_HU: dict[Tissue, int] = {
+    Tissue.AIR: -1000,
+    Tissue.FAT: -100,
+    Tissue.MUSCLE: 50,
+    Tissue.LUNG: -850,
+    Tissue.LUNG_VESSEL: 40,
+    Tissue.CORTICAL_BONE: 800,
+    Tissue.CANCELLOUS_BONE: 250,
+    Tissue.MYOCARDIUM: 45,
+    Tissue.BLOOD: 38,
+    Tissue.PERICARDIAL_FAT: -100,
+    Tissue.LIVER: 60,
+    Tissue.SOFT_TISSUE: 30,
+    Tissue.CORONARY: 38,
+    Tissue.AORTA: 40,
+    Tissue.CAC: 0,
+    Tissue.DISTRACTOR_CALCIUM: 0,
+    Tissue.AIRWAY: -990,
+    Tissue.WATER: 0,
+    Tissue.QRM_INSERT: 0,
+    Tissue.QRM_ROD: 0,
+}
+
+
+def hu_lut() -> np.ndarray:
+    """A 256-entry int16 lookup table: ``hu = hu_lut()[anatomy]``."""
+    lut = np.zeros(256, dtype=np.int16)
+    for tissue, hu in TISSUE_HU.items():
+        lut[int(tissue)] = hu
+    return lut
