@@ -7,13 +7,19 @@ A series' ``params`` steer what happens to it:
 * ``{"work_s": 0.2}``: each stage sleeps that long (to stand for real work);
 * ``{"payload_kb": 64}``: the loaded value carries that many KiB (memory tests).
 
+Parameters can also come from a JSON file ``{series_uid: {...}}`` named by the environment
+variable ``DEEPCAC2_FAKE_PLAN`` (a cohort Parquet cannot carry them to a ``deepcac2 run``).
+
 The result rows are a pure function of the series uid, so the tables of two runs can be
 compared byte for byte.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
+import os
 import time
 from collections import Counter
 from pathlib import Path
@@ -31,8 +37,18 @@ def expected_agatston(series_uid: str) -> float:
     return int(hashlib.sha256(series_uid.encode()).hexdigest()[:6], 16) / 1000.0
 
 
+@functools.cache
+def _plan() -> dict[str, dict[str, Any]]:
+    path = os.environ.get("DEEPCAC2_FAKE_PLAN")
+    return json.loads(Path(path).read_text()) if path else {}
+
+
+def params_of(ref: SeriesRef) -> dict[str, Any]:
+    return {**_plan().get(ref.series_uid, {}), **(ref.params or {})}
+
+
 def fetch_load(ref: SeriesRef, cache: Any) -> dict[str, Any]:
-    params = ref.params or {}
+    params = params_of(ref)
     time.sleep(float(params.get("work_s", 0.0)))
     if params.get("fail"):
         raise DeepCACError(ErrorCode(params["fail"]), f"fake failure for {ref.series_uid}")
@@ -49,7 +65,7 @@ def infer(model: Any, loaded: dict[str, Any]) -> dict[str, Any]:
 def finish(
     ref: SeriesRef, loaded: dict[str, Any], predicted: dict[str, Any], out_dir: Path, conventions: tuple[str, ...]
 ) -> dict[str, list[dict[str, Any]]]:
-    time.sleep(float((ref.params or {}).get("work_s", 0.0)))
+    time.sleep(float(params_of(ref).get("work_s", 0.0)))
     series = {"series_uid": ref.series_uid, "patient_id": ref.patient_id, "agatston": predicted["score"]}
     lesions = [{"series_uid": ref.series_uid, "lesion_id": i, "convention": c} for i, c in enumerate(conventions)]
     return {"fake_series": [series], "fake_lesions": lesions}

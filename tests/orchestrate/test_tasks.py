@@ -1,0 +1,97 @@
+"""Task bodies without Dask: retries, failure pass-through, error codes."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from deepcac2.errors import DeepCACError, ErrorCode
+from deepcac2.pipeline.orchestrate import fake
+from deepcac2.pipeline.orchestrate.tasks import (
+    Done,
+    Failure,
+    Policy,
+    Stages,
+    _attempt,
+    fetch_load_task,
+    finish_task,
+    infer_task,
+)
+from deepcac2.pipeline.types import SeriesRef
+
+POLICY = Policy(out_dir="/nonexistent", conventions=("deepcac", "canon"), retries=2, backoff_s=0.0)
+
+
+def _chain(ref: SeriesRef, stages: Stages = fake.STAGES, policy: Policy = POLICY):
+    loaded = fetch_load_task(ref, stages, policy)
+    predicted = infer_task(ref, loaded, stages, policy)
+    return finish_task(ref, loaded, predicted, stages, policy)
+
+
+def test_good_series_gives_rows_and_timings():
+    out = _chain(SeriesRef("1.2.3", patient_id="P1"))
+    assert isinstance(out, Done)
+    expected = int(hashlib.sha256(b"1.2.3").hexdigest()[:6], 16) / 1000.0
+    assert out.rows["fake_series"] == [{"series_uid": "1.2.3", "patient_id": "P1", "agatston": expected}]
+    assert [r["convention"] for r in out.rows["fake_lesions"]] == ["deepcac", "canon"]
+    assert set(out.timings) == {"fetch_load", "infer", "score_convert"}
+
+
+def test_permanent_error_is_not_retried_and_passes_through_later_stages():
+    out = _chain(SeriesRef("1.2.4", params={"fail": "E_GEOMETRY_TILT"}))
+    assert out == Failure("1.2.4", "fetch_load", "E_GEOMETRY_TILT", "fake failure for 1.2.4", attempts=1)
+
+
+def test_transient_error_is_retried_up_to_the_limit():
+    ok = _chain(SeriesRef("1.2.5", params={"transient": 2}))
+    assert isinstance(ok, Done)
+    out = _chain(SeriesRef("1.2.6", params={"transient": 5}))
+    assert isinstance(out, Failure)
+    assert (out.code, out.attempts, out.transient) == ("E_FETCH_TRANSIENT", POLICY.retries + 1, True)
+
+
+def test_backoff_doubles(monkeypatch):
+    sleeps: list[float] = []
+    monkeypatch.setattr("deepcac2.pipeline.orchestrate.tasks.time.sleep", sleeps.append)
+
+    def always_transient():
+        raise DeepCACError(ErrorCode.E_TIMEOUT, "slow")
+
+    policy = Policy(out_dir="/x", retries=3, backoff_s=0.5)
+    out = _attempt("fetch", SeriesRef("1.9"), policy, always_transient)
+    assert isinstance(out, Failure) and out.attempts == 4
+    assert sleeps == [0.5, 1.0, 2.0]
+
+
+def test_unexpected_exception_becomes_internal_error_with_its_text():
+    def broken(*_):
+        raise ZeroDivisionError("division by zero")
+
+    out = _chain(SeriesRef("1.2.7"), Stages(fetch_load=fake.fetch_load, infer=broken, finish=fake.finish))
+    assert isinstance(out, Failure)
+    assert (out.stage, out.code) == ("infer", "E_INTERNAL")
+    assert "ZeroDivisionError" in out.message
+
+
+def test_error_detail_is_kept():
+    def picky(ref, cache):
+        raise DeepCACError(ErrorCode.E_TOO_FEW_SLICES, "only 3 slices", slices=3)
+
+    out = fetch_load_task(SeriesRef("1.2.8"), Stages(fetch_load=picky), POLICY)
+    assert isinstance(out, Failure) and out.detail == {"slices": "3"}
+
+
+def test_model_that_cannot_load_fails_the_infer_step():
+    from deepcac2.pipeline.orchestrate.plugin import ModelSpec, PipelinePlugin
+
+    plugin = PipelinePlugin(ModelSpec(name="missing"))
+    with pytest.raises(DeepCACError) as err:
+        plugin.model(fake.STAGES)
+    assert err.value.code is ErrorCode.E_MODEL_UNKNOWN
+    # remembered: a second series does not try to load it again
+    calls = []
+    stages = Stages(load_model=lambda *a: calls.append(a))
+    with pytest.raises(DeepCACError):
+        plugin.model(stages)
+    assert calls == []
