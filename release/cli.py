@@ -28,7 +28,7 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     d = sub.add_parser("diff", help="compare two releases: score changes, reclassification, agreement")
     d.add_argument("old", type=Path)
     d.add_argument("new", type=Path)
-    d.add_argument("--out", type=Path, help="folder for RELEASE_NOTES.md and the Parquet tables (default: NEW/diff)")
+    d.add_argument("--out", type=Path, required=True, help="folder for RELEASE_NOTES.md, Parquet tables and plot")
     d.add_argument("--convention", default="deepcac", help="scoring convention to compare (default deepcac)")
 
 
@@ -60,7 +60,6 @@ def main(args: argparse.Namespace) -> int:
         return 0 if report.ok else 1
     from deepcac2.release.diff import diff_releases
 
-    out = args.out or args.new / "diff"
-    result = diff_releases(args.old, args.new, out, convention=args.convention)
+    result = diff_releases(args.old, args.new, args.out, convention=args.convention)
     print(f"release notes: {result.notes_path}")
     return 0
