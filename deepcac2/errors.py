@@ -36,8 +36,6 @@ class ErrorCode(StrEnum):
     E_TOO_FEW_SLICES = "E_TOO_FEW_SLICES"
     #: a synthetic-data request that cannot be built (bad spec, plaques that do not fit)
     E_SYNTH_SPEC = "E_SYNTH_SPEC"
-    #: a synthetic-data request that cannot be built (bad spec, plaques that do not fit)
-    E_SYNTH_SPEC = "E_SYNTH_SPEC"
     #: multi-frame, colour, or a pixel encoding the loader does not take (not a transfer syntax problem)
     E_UNSUPPORTED_IMAGE = "E_UNSUPPORTED_IMAGE"
     # model and inference
