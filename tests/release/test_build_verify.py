@@ -1,0 +1,131 @@
+"""Build a release from a synthetic run, verify it, damage it, and rebuild it."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pydicom
+import pytest
+
+from deepcac2.errors import DeepCACError, ErrorCode
+from deepcac2.release import cli as release_cli
+from deepcac2.release.build import build_release
+from deepcac2.release.manifest import IDC_MANIFEST_NAME, MANIFEST_NAME
+from deepcac2.release.verify import verify_release
+from tests.release.runfactory import make_run
+
+
+def _copy(rel: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(rel, tmp_path / "copy"))
+
+
+def test_build_then_verify_passes(release_dir: Path) -> None:
+    report = verify_release(release_dir)
+    assert report.ok, report.lines()
+    listed = pd.read_csv(release_dir / MANIFEST_NAME)
+    on_disk = sorted(p.relative_to(release_dir).as_posix() for p in release_dir.rglob("*") if p.is_file())
+    assert sorted(listed["path"]) == [p for p in on_disk if p != MANIFEST_NAME]
+    assert report.checked == len(listed)
+    # the tables have registered schemas, so they were validated, not skipped
+    assert not [n for n in report.notes if n.startswith("cac_series")]
+
+
+def test_manifest_hashes_match_hashlib(release_dir: Path) -> None:
+    listed = pd.read_csv(release_dir / MANIFEST_NAME).set_index("path")
+    card = (release_dir / "DATASET_CARD.md").read_bytes()
+    row = listed.loc["DATASET_CARD.md"]
+    assert row["size_bytes"] == len(card)
+    assert row["md5"] == hashlib.md5(card).hexdigest()
+    assert row["sha256"] == hashlib.sha256(card).hexdigest()
+
+
+def test_dicom_layout_follows_each_header(run_dir: Path, release_dir: Path) -> None:
+    sources = sorted((run_dir / "dicom").glob("*.dcm"))
+    idc = pd.read_csv(release_dir / IDC_MANIFEST_NAME).set_index("SOPInstanceUID")
+    assert len(idc) == len(sources)
+    for src in sources:
+        ds = pydicom.dcmread(src)
+        want = (
+            f"dicom/{ds.PatientID}/{ds.StudyInstanceUID}/{ds.Modality}_{ds.SeriesInstanceUID}/{ds.SOPInstanceUID}.dcm"
+        )
+        assert idc.loc[ds.SOPInstanceUID, "path"] == want
+        assert (release_dir / want).read_bytes() == src.read_bytes()
+        assert idc.loc[ds.SOPInstanceUID, "md5"] == hashlib.md5(src.read_bytes()).hexdigest()
+
+
+def test_one_changed_byte_fails_verify(release_dir: Path, tmp_path: Path) -> None:
+    rel = _copy(release_dir, tmp_path)
+    target = rel / "tables" / "cac_series.parquet"
+    data = bytearray(target.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    target.write_bytes(bytes(data))
+    report = verify_release(rel)
+    assert not report.ok
+    assert [m.split(":")[0] for m in report.modified] == ["tables/cac_series.parquet"]
+    assert "md5" in report.modified[0] and "sha256" in report.modified[0]
+    assert not report.missing and not report.extra
+
+
+def test_missing_and_extra_files_are_reported(release_dir: Path, tmp_path: Path) -> None:
+    rel = _copy(release_dir, tmp_path)
+    (rel / "LICENSE").unlink()
+    (rel / "figures" / "stray.txt").write_text("not in the manifest")
+    report = verify_release(rel)
+    assert report.missing == ["LICENSE"]
+    assert report.extra == ["figures/stray.txt"]
+    assert not report.ok
+
+
+def test_verify_cli_exit_codes(release_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    parser = __import__("argparse").ArgumentParser()
+    release_cli.build_parser(parser)
+    assert release_cli.main(parser.parse_args(["verify", str(release_dir)])) == 0
+    rel = _copy(release_dir, tmp_path)
+    (rel / "CITATION.cff").write_text("changed\n")
+    assert release_cli.main(parser.parse_args(["verify", str(rel)])) == 1
+    assert "modified: CITATION.cff" in capsys.readouterr().out
+
+
+def test_build_is_deterministic(run_dir: Path, release_dir: Path, tmp_path: Path) -> None:
+    # a second run written to another place, later (other mtimes), gives the same manifest
+    other_run = make_run(tmp_path / "elsewhere" / "RUN")
+    again = build_release(other_run, "1.0.0", tmp_path / "REL2", dashboard_patients=4)
+    assert (again / MANIFEST_NAME).read_bytes() == (release_dir / MANIFEST_NAME).read_bytes()
+
+
+def test_build_refuses_a_blocking_qa_failure(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "RUN", n_patients=2, blocking_failure=True, images=False)
+    with pytest.raises(DeepCACError) as exc:
+        build_release(run, "1.0.0", tmp_path / "REL")
+    assert exc.value.code is ErrorCode.E_RELEASE_QA_BLOCKED
+    assert "dicom.dciodvfy" in exc.value.message
+    assert not (tmp_path / "REL").exists()
+
+
+def test_build_refuses_missing_qa_unless_allowed(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "RUN", n_patients=2, qa=False, images=False)
+    with pytest.raises(DeepCACError) as exc:
+        build_release(run, "1.0.0", tmp_path / "REL")
+    assert exc.value.code is ErrorCode.E_RELEASE_QA_MISSING
+    rel = build_release(run, "0.1.0-draft", tmp_path / "REL", allow_no_qa=True)
+    assert verify_release(rel).ok
+    assert "no QA was run" in (rel / "DATASET_CARD.md").read_text()
+
+
+def test_build_refuses_a_non_empty_output(run_dir: Path, tmp_path: Path) -> None:
+    (tmp_path / "REL").mkdir()
+    (tmp_path / "REL" / "old.txt").write_text("x")
+    with pytest.raises(DeepCACError) as exc:
+        build_release(run_dir, "1.0.0", tmp_path / "REL")
+    assert exc.value.code is ErrorCode.E_OUTPUT_LOCKED
+
+
+def test_build_refuses_a_run_without_series_table(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "RUN", n_patients=1, images=False)
+    (run / "tables" / "cac_series.parquet").unlink()
+    with pytest.raises(DeepCACError) as exc:
+        build_release(run, "1.0.0", tmp_path / "REL")
+    assert exc.value.code is ErrorCode.E_RELEASE_INPUT
