@@ -1,0 +1,78 @@
+"""The ``local`` source: series already on disk, in any layout (``cohort --from-dir``)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pydicom
+from pydicom.errors import InvalidDicomError
+
+from deepcac2.errors import DeepCACError, ErrorCode
+from deepcac2.pipeline.sources.ids import validate_uid
+from deepcac2.pipeline.types import SeriesRef
+
+
+class LocalSource:
+    """Stages a series from its ``location`` folder by hard link (copy across file systems).
+
+    A folder may hold several series, so only files whose SeriesInstanceUID matches are
+    staged. With ``root`` set, every location must lie inside it (relative ones are taken
+    from it), so a cohort file cannot point the pipeline anywhere else on the machine.
+    """
+
+    name = "local"
+
+    def __init__(self, root: str | Path | None = None) -> None:
+        self.root = Path(root).resolve() if root is not None else None
+
+    def _folder(self, ref: SeriesRef) -> Path:
+        if not ref.location:
+            raise DeepCACError(ErrorCode.E_FETCH_FAILED, f"series {ref.series_uid} has no local location")
+        folder = Path(ref.location)
+        if self.root is not None:
+            folder = (self.root / folder).resolve()
+            if not folder.is_relative_to(self.root):
+                raise DeepCACError(
+                    ErrorCode.E_FETCH_FAILED, f"location {ref.location} is outside the source root {self.root}"
+                )
+        if not folder.is_dir():
+            raise DeepCACError(
+                ErrorCode.E_FETCH_FAILED, f"location {folder} of series {ref.series_uid} is not a folder"
+            )
+        return folder
+
+    def series_files(self, ref: SeriesRef) -> list[Path]:
+        """Files under the series' location whose header names this series, sorted."""
+        uid = validate_uid(ref.series_uid, "SeriesInstanceUID")
+        found = []
+        for dirpath, dirs, files in os.walk(self._folder(ref)):
+            dirs.sort()
+            for name in sorted(files):
+                path = Path(dirpath) / name
+                try:
+                    ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SeriesInstanceUID"])
+                except (InvalidDicomError, EOFError, OSError, ValueError, TypeError):
+                    continue
+                if str(ds.get("SeriesInstanceUID", "")).strip() == uid:
+                    found.append(path)
+        return found
+
+    def size(self, ref: SeriesRef) -> int | None:
+        if ref.size_bytes is not None:
+            return ref.size_bytes
+        return sum(p.stat().st_size for p in self.series_files(ref))
+
+    def fetch(self, ref: SeriesRef, dest: Path) -> None:
+        files = self.series_files(ref)
+        if not files:
+            raise DeepCACError(ErrorCode.E_FETCH_FAILED, f"no files of series {ref.series_uid} under {ref.location}")
+        base = self._folder(ref)
+        for path in files:
+            # flatten the relative path: two sub-folders may both hold an IMG0001
+            target = dest / str(path.relative_to(base)).replace(os.sep, "__")
+            try:
+                os.link(path, target)
+            except OSError:
+                shutil.copy2(path, target)
