@@ -1,0 +1,1 @@
+"""The ``classical`` model: thresholds and morphology, no weights (the default model)."""

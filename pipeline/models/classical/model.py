@@ -1,0 +1,76 @@
+"""The ``classical`` model: heart localisation, CAC candidates and distractor rules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from deepcac2._version import __version__
+from deepcac2.errors import DeepCACError, ErrorCode
+from deepcac2.pipeline import types
+
+from .aorta import AortaCircle, find_aorta
+from .cac import CACRules, find_cac
+from .heart import heart_parts
+from .orient import orientation_of
+
+CARD = types.ModelCard(
+    name="classical",
+    version=__version__,
+    weights_sha256=None,
+    license="MIT",
+    training_data="none: hand-set thresholds and morphology, tuned on public non-NLST chest CT and synthetic phantoms",
+    family="Image Processing",
+    description="Thresholds, morphology and connectivity rules (SimpleITK/scipy); no learned weights",
+)
+
+
+@dataclass
+class ClassicalResult:
+    prediction: types.Prediction
+    #: voxels each distractor rule removed from the heart region
+    rejected: dict[str, int]
+    #: aortic sections found (canonical view, full-resolution voxel units)
+    aortas: list[AortaCircle]
+
+
+@dataclass(frozen=True)
+class ClassicalModel:
+    """Heart from lungs/mediastinum morphology, CAC >= 130 HU inside it, distractors removed.
+
+    Stateless, so one instance serves many threads.
+    """
+
+    rules: CACRules = field(default_factory=CACRules)
+    card: types.ModelCard = CARD
+
+    def predict(self, ct: types.CTVolume) -> types.Prediction:
+        return self.analyse(ct).prediction
+
+    def analyse(self, ct: types.CTVolume) -> ClassicalResult:
+        """The prediction with what each rule rejected (for reports and tests)."""
+        if not np.issubdtype(ct.hu.dtype, np.number) or not np.isfinite(ct.hu).all():
+            raise DeepCACError(ErrorCode.E_INFERENCE, "CT holds non-numeric or non-finite values")
+        orient = orientation_of(ct.geometry)
+        view = orient.to_canonical(ct.hu)
+        parts = heart_parts(view, orient.spacing)
+        f = parts.factor
+        # aortic sections from low-resolution to full-resolution voxel units (block centres)
+        aortas = [
+            AortaCircle(a.kind, (a.centre[0] * f[0] + (f[0] - 1) / 2, a.centre[1] * f[1] + (f[1] - 1) / 2), a.radius_mm)
+            for a in find_aorta(parts.hu, parts.mediastinum, parts.heart, parts.spacing)
+        ]
+        heart = parts.upsample(parts.heart, view.shape)
+        result = find_cac(view, heart, orient.spacing, aortas, self.rules)
+        prediction = types.Prediction(
+            heart=orient.from_canonical(heart), cac=orient.from_canonical(result.cac), card=self.card
+        )
+        return ClassicalResult(prediction=prediction, rejected=result.rejected, aortas=aortas)
+
+
+def build(weights: str | None = None, device: str | None = None) -> ClassicalModel:
+    """Entry-point factory. The classical model has no weights; a weights file is an error."""
+    if weights:
+        raise DeepCACError(ErrorCode.E_MODEL_LOAD, "the classical model takes no weights file", weights=weights)
+    return ClassicalModel()
