@@ -18,7 +18,7 @@ import pyarrow as pa
 from deepcac2._version import __version__
 from deepcac2.errors import DeepCACError, ErrorCode, error_code_of
 from deepcac2.pipeline.seg.content import CAC_SEGMENT, vessel_segment_number
-from deepcac2.pipeline.sr.content import GroupSpec
+from deepcac2.pipeline.sr.content import GroupSpec, ds_value
 from deepcac2.pipeline.types import CTVolume, Prediction, Scores, SeriesRef
 from deepcac2.schemas import cac_series
 
@@ -144,9 +144,10 @@ def series_row(
                 ErrorCode.E_CONVENTION_UNKNOWN,
                 f"convention {name!r} has no cac_series columns; variants go to cac_lesions/measurements only",
             )
-        row[f"agatston_{name}"] = float(s.agatston)
-        row[f"volume_mm3_{name}"] = float(s.volume_mm3)
-        row[f"mass_mg_{name}"] = None if s.mass_mg is None else float(s.mass_mg)
+        # the numbers the SR holds (DS precision), so SR and table agree exactly
+        row[f"agatston_{name}"] = ds_value(s.agatston)
+        row[f"volume_mm3_{name}"] = ds_value(s.volume_mm3)
+        row[f"mass_mg_{name}"] = None if s.mass_mg is None else ds_value(s.mass_mg)
         row[f"lesion_count_{name}"] = int(s.lesion_count)
         for scheme, label in s.categories.items():
             column = f"risk_{scheme}_{name}"

@@ -22,6 +22,7 @@ from typing import Any
 
 from pydicom.sr.codedict import codes
 from pydicom.sr.coding import Code
+from pydicom.valuerep import format_number_as_ds
 
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.scoring.conventions import kvp_bands
@@ -53,10 +54,15 @@ HU: Code = codes.UCUM.HounsfieldUnit
 
 @dataclass(frozen=True)
 class MeasurementSpec:
+    """One numeric measurement; ``value`` is rounded to what a DS holds on construction."""
+
     quantity: Code
     value: float
     unit: Code
     method: Code | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "value", ds_value(self.value))
 
 
 @dataclass(frozen=True)
@@ -80,6 +86,11 @@ class GroupSpec:
     @property
     def params_json(self) -> str:
         return json.dumps(self.convention_params, sort_keys=True, separators=(",", ":"))
+
+
+def ds_value(value: float) -> float:
+    """``value`` as a DICOM DS (16 characters) holds it: SR and tables store this same number."""
+    return float(format_number_as_ds(float(value)))
 
 
 def detection_threshold(params: dict[str, Any], kvp: float | None) -> float:
