@@ -1,0 +1,102 @@
+"""The documented example queries (read from docs/release.md) and the query API and CLI."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+import duckdb
+import idc_index_data
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+import deepcac2
+from deepcac2.errors import DeepCACError
+from deepcac2.release import query_cli
+from deepcac2.release.build import build_release
+from tests.conftest import REPO
+from tests.release.runfactory import make_run, random_scores, series_rows
+
+DOC = REPO / "docs" / "release.md"
+
+
+def documented_queries() -> dict[str, str]:
+    """``<!-- query: NAME -->`` followed by a fenced sql block, from docs/release.md."""
+    text = DOC.read_text(encoding="utf-8")
+    return dict(re.findall(r"<!-- query: (\w+) -->\s*```sql\n(.*?)```", text, flags=re.DOTALL))
+
+
+@pytest.fixture(scope="module")
+def nlst_uids() -> list[str]:
+    """Real NLST CT SeriesInstanceUIDs from the offline IDC index, so the join finds rows."""
+    sql = (
+        "SELECT SeriesInstanceUID FROM read_parquet(?) WHERE collection_id = 'nlst' AND Modality = 'CT' "
+        "ORDER BY SeriesInstanceUID LIMIT 5"
+    )
+    return [r[0] for r in duckdb.execute(sql, [str(idc_index_data.IDC_INDEX_PARQUET_FILEPATH)]).fetchall()]
+
+
+@pytest.fixture(scope="module")
+def rel(tmp_path_factory: pytest.TempPathFactory, nlst_uids: list[str]) -> Path:
+    tmp = tmp_path_factory.mktemp("query")
+    rows = series_rows(5, random_scores(15, seed=3), series_uids=nlst_uids)
+    rows = [r for r in rows if not (r["patient_id"] == "100004" and r["study_year"] == 2)]  # no T2 for one patient
+    return build_release(make_run(tmp / "run", rows=rows, images=False), "1.0.0", tmp / "rel")
+
+
+def test_docs_list_the_three_queries() -> None:
+    assert set(documented_queries()) == {"mean_by_year", "progression", "idc_join"}
+
+
+def test_mean_by_year(rel: Path) -> None:
+    series = pd.read_parquet(rel / "tables" / "cac_series.parquet")
+    want = series.groupby("study_year")["agatston_deepcac"].agg(["count", "mean"])
+    got = deepcac2.open_release(rel).sql(documented_queries()["mean_by_year"]).df().set_index("study_year")
+    assert list(got.index) == list(want.index)
+    assert list(got["series"]) == list(want["count"])
+    assert got["mean_agatston"].to_numpy() == pytest.approx(want["mean"].to_numpy())
+
+
+def test_progression(rel: Path) -> None:
+    series = pd.read_parquet(rel / "tables" / "cac_series.parquet")
+    wide = series.pivot_table(index="patient_id", columns="study_year", values="agatston_deepcac", aggfunc="max")
+    wide = wide.dropna(subset=[0, 2])
+    got = deepcac2.open_release(rel).sql(documented_queries()["progression"]).df().set_index("patient_id")
+    assert list(got.index) == list(wide.index)
+    assert "100004" not in got.index
+    assert got["change"].to_numpy() == pytest.approx((wide[2] - wide[0]).to_numpy())
+
+
+def test_idc_join(rel: Path, nlst_uids: list[str]) -> None:
+    got = deepcac2.open_release(rel).sql(documented_queries()["idc_join"]).df()
+    assert sorted(got["series_uid"]) == sorted(nlst_uids)
+    assert got["series_aws_url"].str.startswith("s3://").all()
+    assert got["SeriesDescription"].notna().all()
+
+
+def test_open_release_api(rel: Path) -> None:
+    with deepcac2.open_release(rel) as r:
+        assert {"cac_series", "cac_lesions", "failures", "runs"} <= set(r.tables)
+        df = r.df("cac_series").sort_values("series_uid", ignore_index=True)
+        want = pq.read_table(rel / "tables" / "cac_series.parquet").to_pandas().sort_values("series_uid")
+        assert list(df.columns) == list(want.columns)
+        assert list(df["series_uid"]) == list(want["series_uid"])
+        assert df["agatston_deepcac"].to_numpy() == pytest.approx(want["agatston_deepcac"].to_numpy())
+        assert r.table("failures").aggregate("count(*)").fetchone()[0] == 1
+        with pytest.raises(DeepCACError):
+            r.table("nope")
+        with pytest.raises(DeepCACError):
+            r.sql("SELECT no_such_column FROM cac_series")
+
+
+def test_query_cli(rel: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    parser = argparse.ArgumentParser()
+    query_cli.build_parser(parser)
+    sql = "SELECT count(DISTINCT patient_id) AS n FROM cac_series"
+    assert query_cli.main(parser.parse_args([sql, "--release", str(rel), "--format", "csv"])) == 0
+    assert capsys.readouterr().out.split() == ["n", "5"]
+    out = tmp_path / "r.parquet"
+    assert query_cli.main(parser.parse_args([sql, "--release", str(rel), "--out", str(out)])) == 0
+    assert pd.read_parquet(out)["n"].item() == 5
