@@ -14,9 +14,12 @@
   const state = { sortKey: "patient_id", asc: true };
   const $ = (id) => document.getElementById(id);
 
-  function fmt(v) {
+  const DECIMALS = { agatston: 1, volume_mm3: 1, mass_mg: 1 };
+
+  function fmt(v, key) {
     if (v === null || v === undefined) return "\u2013";
-    return typeof v === "number" && !Number.isInteger(v) ? v.toFixed(1) : String(v);
+    if (key === "study_year") return "T" + v;
+    return key in DECIMALS ? Number(v).toFixed(DECIMALS[key]) : String(v);
   }
 
   function filtered() {
@@ -45,7 +48,7 @@
   function cell(r, [key, , kind]) {
     const td = document.createElement("td");
     const v = r[key];
-    if (kind === "num") { td.className = "num"; td.textContent = fmt(v); }
+    if (kind === "num") { td.className = "num"; td.textContent = fmt(v, key); }
     else if (kind === "uid") { td.className = "uid"; td.textContent = v; td.title = v; }
     else if (kind === "image") {
       if (v) {
@@ -57,7 +60,7 @@
     } else if (kind === "link") {
       if (v) { const a = document.createElement("a"); a.href = v; a.target = "_blank"; a.rel = "noopener"; a.textContent = "open"; td.appendChild(a); }
     } else {
-      td.textContent = fmt(v);
+      td.textContent = fmt(v, key);
       if (key === "category_deepcac" && v) td.className = "cat-" + v.replace(/\s+/g, "-");
     }
     return td;
@@ -77,29 +80,32 @@
     return el;
   }
 
-  function barChart(svg, labels, counts) {
+  function barChart(svg, labels, counts, colors) {
     svg.replaceChildren();
     const max = Math.max(1, ...counts), w = 400 / labels.length;
     counts.forEach((c, i) => {
       const h = (c / max) * 140;
-      svg.appendChild(svgEl("rect", { x: 15 + i * w + 2, y: 155 - h, width: w - 4, height: h, fill: "#4c78a8" }));
+      const fill = colors ? colors[i] : "#4c78a8";
+      svg.appendChild(svgEl("rect", { x: 15 + i * w + 2, y: 155 - h, width: w - 4, height: h, fill: fill }));
       svg.appendChild(svgEl("text", { x: 15 + i * w + w / 2, y: 150 - h, "text-anchor": "middle" }, String(c)));
       svg.appendChild(svgEl("text", { x: 15 + i * w + w / 2, y: 170, "text-anchor": "middle" }, labels[i]));
     });
   }
 
+  // Agatston decades: exactly 0, then (0, 1], (1, 10], ... and above 10,000
+  const DECADES = [0, 1, 10, 100, 1000, 10000];
+  const DECADE_LABELS = ["0", "0\u20131", "1\u201310", "10\u2013100", "100\u20131k", "1k\u201310k", ">10k"];
+  const GROUP_COLORS = ["#2f855a", "#d69e2e", "#dd6b20", "#c53030"];
+
   function plots(list) {
-    // log10(Agatston + 1) in bins of 0.5 from 0 to 4 and above
-    const edges = [0, 0.5, 1, 1.5, 2, 2.5, 3, 3.5, 4];
-    const counts = edges.map(() => 0);
+    const counts = DECADE_LABELS.map(() => 0);
     list.forEach((r) => {
-      const x = Math.log10((r.agatston || 0) + 1);
-      let i = edges.findIndex((e, j) => x >= e && (j === edges.length - 1 || x < edges[j + 1]));
-      counts[Math.max(i, 0)] += 1;
+      const a = r.agatston || 0;
+      counts[a <= 0 ? 0 : DECADES.filter((e) => a > e).length] += 1;
     });
-    barChart($("hist"), edges.map((e, j) => (j === edges.length - 1 ? "\u2265" + e : e + "\u2013" + edges[j + 1])), counts);
+    barChart($("hist"), DECADE_LABELS, counts);
     const groups = data.schemes.deepcac;
-    barChart($("bars"), groups, groups.map((g) => list.filter((r) => r.category_deepcac === g).length));
+    barChart($("bars"), groups, groups.map((g) => list.filter((r) => r.category_deepcac === g).length), GROUP_COLORS);
   }
 
   function render() {
