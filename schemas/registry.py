@@ -1,26 +1,30 @@
-"""All output tables by name (the ``cohort`` table belongs to the cohort stage and is added when present)."""
+"""All tables by name: every module of this package that defines ``TABLE = TableSchema(...)``.
+
+Discovered, not listed, so a stage that adds ``schemas/<table>.py`` is registered (and
+documented, and compatibility-checked) without touching this file.
+"""
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 
+import deepcac2.schemas as _package
 from deepcac2.schemas.base import TableSchema
 
-#: table name -> module of this package that defines ``TABLE``
-_MODULES = ("cac_series", "cac_lesions", "measurements", "failures", "runs", "cohort")
+#: modules of the package that are machinery, not tables
+_NOT_TABLES = {"base", "registry", "docs", "compat"}
 
 
 def _load() -> dict[str, TableSchema]:
     tables: dict[str, TableSchema] = {}
-    for name in _MODULES:
-        try:
-            module = importlib.import_module(f"deepcac2.schemas.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"deepcac2.schemas.{name}":
-                raise
-            continue  # a table another stage has not written yet
-        table = getattr(module, "TABLE", None)
+    for info in sorted(pkgutil.iter_modules(_package.__path__), key=lambda m: m.name):
+        if info.name in _NOT_TABLES or info.name.startswith("_"):
+            continue
+        table = getattr(importlib.import_module(f"{_package.__name__}.{info.name}"), "TABLE", None)
         if isinstance(table, TableSchema):
+            if table.name in tables:
+                raise RuntimeError(f"two schema modules define table {table.name!r}")
             tables[table.name] = table
     return tables
 

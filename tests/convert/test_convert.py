@@ -1,0 +1,206 @@
+"""convert_series end to end, row builders and the deterministic Parquet writer."""
+
+from __future__ import annotations
+
+import dataclasses
+import filecmp
+import random
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from deepcac2.errors import DeepCACError, ErrorCode
+from deepcac2.pipeline.convert import convert_series
+from deepcac2.pipeline.convert.rows import failure_row, run_row
+from deepcac2.pipeline.convert.series import write_series_tables
+from deepcac2.pipeline.convert.tables import read_table, write_table
+from deepcac2.pipeline.types import SeriesRef
+from deepcac2.schemas.registry import get_table
+
+from . import synthetic
+
+CONVENTIONS = ("deepcac", "literature", "canon")
+
+
+def _run(ct, out: Path, **kw):
+    pred = synthetic.prediction(ct.shape)
+    scores = {c: synthetic.scores(c) for c in CONVENTIONS}
+    converted = convert_series(ct, pred, scores, out / "dicom", **kw)
+    return converted, write_series_tables([converted], out / "tables")
+
+
+def test_rerun_is_byte_identical(ct, tmp_path: Path) -> None:
+    ref = SeriesRef(ct.series_uid, collection_id="nlst", params={"study_year": 1, "kernel": "B30f"})
+    a, ta = _run(ct, tmp_path / "a", series_ref=ref)
+    b, tb = _run(synthetic.ct_volume(synthetic.ct_datasets()), tmp_path / "b", series_ref=ref)
+    assert a.refs == b.refs
+    assert filecmp.cmp(a.seg_path, b.seg_path, shallow=False)
+    assert filecmp.cmp(a.sr_path, b.sr_path, shallow=False)
+    assert set(ta) == {"cac_series", "cac_lesions", "measurements"}
+    for name in ta:
+        assert filecmp.cmp(ta[name], tb[name], shallow=False), name
+
+
+def test_row_order_does_not_change_the_bytes(ct, tmp_path: Path) -> None:
+    converted, _ = _run(ct, tmp_path)
+    rows = converted.rows["measurements"]
+    shuffled = rows[:]
+    random.Random(1).shuffle(shuffled)
+    table = get_table("measurements")
+    a = write_table(table, rows, tmp_path / "a.parquet")
+    b = write_table(table, shuffled, tmp_path / "b.parquet")
+    assert filecmp.cmp(a, b, shallow=False)
+
+
+def test_parquet_has_schema_metadata_and_no_pandas(ct, tmp_path: Path) -> None:
+    _, tables = _run(ct, tmp_path)
+    meta = pq.read_schema(tables["cac_series"]).metadata
+    assert meta[b"table"] == b"cac_series" and meta[b"schema_version"] == b"1.0.0"
+    assert b"pandas" not in meta
+    assert pq.ParquetFile(tables["cac_series"]).metadata.row_group(0).column(0).compression == "ZSTD"
+    assert not list(tables["cac_series"].parent.glob(".*tmp"))  # atomic writes leave nothing behind
+
+
+def test_series_row_values(ct, tmp_path: Path) -> None:
+    ref = SeriesRef(
+        ct.series_uid,
+        collection_id="nlst",
+        crdc_series_uuid="abc-123",
+        params={"study_year": "2", "model": "na", "kernel": "B30f", "ma": 80, "kvp": 120},
+    )
+    converted, tables = _run(ct, tmp_path, series_ref=ref, qa_flags=("reviewed",))
+    row = read_table(get_table("cac_series"), tables["cac_series"]).to_pylist()[0]
+    pred = synthetic.prediction(ct.shape)
+    assert row["heart_volume_ml"] == pytest.approx(pred.heart.sum() * 0.7 * 0.7 * 2.5 / 1000)
+    assert row["study_year"] == 2 and row["tube_current_ma"] == 80.0 and row["kvp"] == 120.0
+    assert row["manufacturer_model"] == "Sensation 16"  # 'na' in the cohort params: the header's value
+    assert row["kernel"] == "B30f" and row["manufacturer"] == "SIEMENS"
+    assert (row["rows"], row["columns"], row["num_slices"]) == (64, 64, 12)
+    assert row["slice_spacing_mm"] == 2.5 and row["pixel_spacing_mm"] == 0.7
+    assert row["qa_flags"] == ["mass_unknown", "reviewed"]
+    assert row["model_weights_sha256"] == synthetic.CARD.weights_sha256
+    assert row["lesion_count_canon"] == 2 and row["agatston_lessmann3d"] is None  # not run: null, not 0
+    assert row["sr_sop_instance_uid"] == converted.refs.sr_sop_instance_uid
+    lesions = converted.rows["cac_lesions"]
+    assert len(lesions) == 2 * len(CONVENTIONS)
+    assert {(r["vessel"], r["segment_number"]) for r in lesions} == {("LAD", 4), ("RCA", 6)}
+
+
+def test_bad_acquisition_value_is_an_error(ct, tmp_path: Path) -> None:
+    ref = SeriesRef(ct.series_uid, params={"kvp": "one hundred"})
+    with pytest.raises(DeepCACError) as e:
+        _run(ct, tmp_path, series_ref=ref)
+    assert e.value.code is ErrorCode.E_TABLE_WRITE
+
+
+def test_convention_variant_has_no_wide_columns(ct, tmp_path: Path) -> None:
+    pred = synthetic.prediction(ct.shape)
+    name = "deepcac[kvp_adjusted=True]"
+    with pytest.raises(DeepCACError) as e:
+        convert_series(ct, pred, {name: synthetic.scores(name)}, tmp_path)
+    assert e.value.code is ErrorCode.E_CONVENTION_UNKNOWN
+
+
+def test_unsafe_series_uid_is_refused(ct, tmp_path: Path) -> None:
+    ct.series_uid = "../../etc"
+    with pytest.raises(DeepCACError) as e:
+        convert_series(ct, synthetic.prediction(ct.shape), {"deepcac": synthetic.scores()}, tmp_path)
+    assert e.value.code is ErrorCode.E_UID_INVALID
+
+
+def test_mask_shape_mismatch_is_refused(ct, tmp_path: Path) -> None:
+    pred = synthetic.prediction((12, 32, 32))
+    with pytest.raises(DeepCACError) as e:
+        convert_series(ct, pred, {"deepcac": synthetic.scores()}, tmp_path)
+    assert e.value.code is ErrorCode.E_MASK_GEOMETRY
+
+
+@pytest.mark.parametrize(
+    "row, why",
+    [
+        (
+            {"series_uid": "1.2", "stage": "load", "error_code": "E_X", "message": "m", "attempts": 1, "bogus": 1},
+            "unknown",
+        ),
+        ({"series_uid": "1.2", "stage": "load", "error_code": "E_X", "message": "m", "attempts": None}, "required"),
+        ({"series_uid": "1.2", "stage": "load", "error_code": "E_X", "message": "m", "attempts": "x"}, "fit"),
+    ],
+)
+def test_writer_refuses_bad_rows(tmp_path: Path, row: dict, why: str) -> None:
+    row = {"transient": False, "toolkit_version": "0", **row}
+    with pytest.raises(DeepCACError) as e:
+        write_table(get_table("failures"), [row], tmp_path / "f.parquet")
+    assert e.value.code is ErrorCode.E_TABLE_WRITE and why in e.value.message
+    assert not (tmp_path / "f.parquet").exists()
+
+
+def test_duplicate_keys_are_refused(tmp_path: Path) -> None:
+    row = failure_row("1.2", "load", DeepCACError(ErrorCode.E_NO_IMAGES, "none"), 1)
+    with pytest.raises(DeepCACError) as e:
+        write_table(get_table("failures"), [row, dict(row)], tmp_path / "f.parquet")
+    assert e.value.code is ErrorCode.E_TABLE_WRITE
+
+
+def test_failure_rows_are_deterministic(tmp_path: Path) -> None:
+    rows = [
+        failure_row("1.2.3", "load", DeepCACError(ErrorCode.E_GEOMETRY_TILT, "tilted", degrees=18.5), 1),
+        failure_row("1.2.4", "infer", RuntimeError("boom"), 3),
+    ]
+    assert rows[0]["error_code"] == "E_GEOMETRY_TILT" and rows[0]["detail_json"] == '{"degrees":"18.5"}'
+    assert rows[1]["error_code"] == "E_INTERNAL" and rows[1]["message"] == "RuntimeError: boom"
+    a = write_table(get_table("failures"), rows, tmp_path / "a.parquet")
+    b = write_table(get_table("failures"), rows[::-1], tmp_path / "b.parquet")
+    assert filecmp.cmp(a, b, shallow=False)
+
+
+def test_run_row_and_read_guard(tmp_path: Path) -> None:
+    import datetime as dt
+
+    start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    row = run_row(
+        "r1", {"workers": 2}, started_at=start, finished_at=start + dt.timedelta(seconds=90), counts=(3, 2, 1)
+    )
+    path = write_table(get_table("runs"), [row], tmp_path / "runs.parquet")
+    got = read_table(get_table("runs"), path).to_pylist()[0]
+    assert got["wall_s"] == 90.0 and got["config_json"] == '{"workers":2}' and got["n_failed"] == 1
+    with pytest.raises(DeepCACError) as e:
+        read_table(get_table("failures"), path)
+    assert e.value.code is ErrorCode.E_TABLE_SCHEMA
+
+
+def test_binary_and_labelmap_get_different_uids(ct, tmp_path: Path) -> None:
+    pred = synthetic.prediction(ct.shape)
+    sc = {"deepcac": synthetic.scores()}
+    a = convert_series(ct, pred, sc, tmp_path / "a")
+    b = convert_series(ct, pred, sc, tmp_path / "b", seg_encoding="labelmap")
+    assert a.refs.seg_sop_instance_uid != b.refs.seg_sop_instance_uid
+    assert a.refs.sr_sop_instance_uid != b.refs.sr_sop_instance_uid
+    assert b.rows["cac_series"][0]["seg_encoding"] == "labelmap"
+
+
+def test_different_conventions_give_a_different_sr_uid(ct, tmp_path: Path) -> None:
+    pred = synthetic.prediction(ct.shape)
+    a = convert_series(ct, pred, {"deepcac": synthetic.scores()}, tmp_path / "a")
+    b = convert_series(ct, pred, {c: synthetic.scores(c) for c in CONVENTIONS}, tmp_path / "b")
+    assert a.refs.seg_sop_instance_uid == b.refs.seg_sop_instance_uid
+    assert a.refs.sr_sop_instance_uid != b.refs.sr_sop_instance_uid
+
+
+def test_zero_calcium_end_to_end(ct, tmp_path: Path) -> None:
+    pred = synthetic.prediction(ct.shape, calcium=False)
+    converted = convert_series(ct, pred, {"deepcac": synthetic.scores(calcium=False)}, tmp_path)
+    row = converted.rows["cac_series"][0]
+    assert row["agatston_deepcac"] == 0.0 and row["lesion_count_deepcac"] == 0 and row["cac_segment_number"] == 2
+    assert converted.rows["cac_lesions"] == []
+    assert not np.any(pred.cac)
+
+
+def test_rows_are_unchanged_by_a_dataclass_copy(ct, tmp_path: Path) -> None:
+    # row builders are pure: the same inputs through a copied ModelCard give equal rows
+    pred = synthetic.prediction(ct.shape)
+    a = convert_series(ct, pred, {"deepcac": synthetic.scores()}, tmp_path / "a")
+    pred.card = dataclasses.replace(pred.card)
+    b = convert_series(ct, pred, {"deepcac": synthetic.scores()}, tmp_path / "b")
+    assert a.rows == b.rows
