@@ -55,10 +55,9 @@ def add_parsed_columns(df: pd.DataFrame) -> pd.DataFrame:
     for column, dicom in (("manufacturer", "Manufacturer"), ("scanner_model", "ManufacturerModelName")):
         if dicom in df.columns:
             df[column] = df[column].where(df[column].notna(), df[dicom])
-    pairs = df["image_type"].fillna("") + "\x00" + df["SeriesDescription"].fillna("")
-    codes, distinct = pd.factorize(pairs)
-    flags = np.array([is_localizer(*(p.split("\x00", 1))) for p in distinct], dtype=bool)
-    df["is_localizer"] = flags[codes] if len(distinct) else np.zeros(len(df), dtype=bool)
+    keys = list(zip(df["image_type"].fillna(""), df["SeriesDescription"].fillna(""), strict=True))
+    flags = {key: is_localizer(key[0] or None, key[1] or None) for key in set(keys)}
+    df["is_localizer"] = np.array([flags[key] for key in keys], dtype=bool)
     return df
 
 
