@@ -204,21 +204,14 @@ def _lesions(conv, grid, zf, bands, lab: Labelled, values, ves_c, mass_factor, o
     ijk = np.stack([np.bincount(lab.lesion, weights=c + o, minlength=n) / count for c, o in coords], axis=1)
     centroid = grid.index_to_lps(ijk)
     vessel = _majority_vessel(lab, ves_c, n)
-    area = grid.spacing[0] * grid.spacing[1]
+    # plain Python lists: building thousands of Lesions from numpy scalars is slow
+    area = (count * (grid.spacing[0] * grid.spacing[1])).tolist()
+    volume = (count * grid.voxel_volume_mm3).tolist()
+    mean = (hu_sum / count).tolist()
+    cols = (first.astype(int).tolist(), last.astype(int).tolist(), peak.tolist(), agatston.tolist())
     return [
-        Lesion(
-            lesion_id=i + 1,
-            vessel=vessel[i],
-            first_slice=int(first[i]),
-            last_slice=int(last[i]),
-            area_mm2=float(count[i] * area),
-            peak_hu=float(peak[i]),
-            mean_hu=float(hu_sum[i] / count[i]),
-            volume_mm3=float(count[i] * grid.voxel_volume_mm3),
-            agatston=float(agatston[i]),
-            centroid_lps=(float(centroid[i, 0]), float(centroid[i, 1]), float(centroid[i, 2])),
-        )
-        for i in range(n)
+        Lesion(i + 1, vessel[i], cols[0][i], cols[1][i], area[i], cols[2][i], mean[i], volume[i], cols[3][i], tuple(c))
+        for i, c in enumerate(centroid.tolist())
     ]
 
 
@@ -229,8 +222,9 @@ def _majority_vessel(lab: Labelled, ves_c: np.ndarray | None, n: int) -> list[st
     k = max(VESSEL_LABELS) + 1
     v = ves_c[lab.z, lab.y, lab.x].astype(np.int64)
     table = np.bincount(lab.lesion * k + v, minlength=n * k).reshape(n, k)[:, 1:]
-    best = table.argmax(axis=1) + 1
-    return [VESSEL_LABELS[int(b)] if table[i].any() else None for i, b in enumerate(best)]
+    best = (table.argmax(axis=1) + 1).tolist()
+    has = table.any(axis=1).tolist()
+    return [VESSEL_LABELS[b] if h else None for b, h in zip(best, has, strict=True)]
 
 
 def score_ct(

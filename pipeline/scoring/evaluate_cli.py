@@ -1,0 +1,92 @@
+"""``deepcac2 evaluate --pred A --ref B --out DIR``: agreement of two scorings.
+
+A and B are tables (Parquet, CSV or JSON with ``series_uid`` and a score column) or
+run/release folders (their ``cac_series`` table, one convention). Optional lesion masks:
+``--pred-masks`` and ``--ref-masks`` folders with one NIfTI/NRRD per series, named
+``<series_uid>.nii.gz`` (or .nii/.nrrd), for lesion-level sensitivity, PPV and F1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from deepcac2.errors import DeepCACError, ErrorCode
+from deepcac2.pipeline.scoring.conventions import DEFAULT_CONVENTION
+from deepcac2.pipeline.scoring.evaluate import compare, write_report
+
+MASK_SUFFIXES = (".nii.gz", ".nii", ".nrrd")
+
+
+def build_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--pred", required=True, help="prediction: table file or run/release folder")
+    parser.add_argument("--ref", required=True, help="reference: table file or run/release folder")
+    parser.add_argument("--out", required=True, metavar="DIR", help="folder for report.md, *.parquet and the PNG")
+    parser.add_argument("--key", default="series_uid", help="column that pairs rows (default series_uid)")
+    parser.add_argument("--score", default="agatston", help="score column (default agatston)")
+    parser.add_argument("--convention", help=f"rows/columns of this convention (folders: default {DEFAULT_CONVENTION})")
+    parser.add_argument("--pred-masks", metavar="DIR", help="predicted lesion masks, <series_uid>.nii.gz")
+    parser.add_argument("--ref-masks", metavar="DIR", help="reference lesion masks, <series_uid>.nii.gz")
+
+
+def read_scores(path: str, score: str, convention: str | None) -> pd.DataFrame:
+    """A score table from a file, or the one-convention view of a folder's cac_series table."""
+    p = Path(path)
+    if p.is_dir():
+        from deepcac2.release.tables import primary_scores, read_table  # release layout, only for folders
+
+        return primary_scores(read_table(p, "cac_series", required=True), convention or DEFAULT_CONVENTION)
+    if not p.is_file():
+        raise DeepCACError(ErrorCode.E_UNREADABLE_FILE, f"{p} does not exist")
+    readers = {".parquet": pd.read_parquet, ".csv": pd.read_csv, ".json": pd.read_json}
+    reader = readers.get(p.suffix.lower())
+    if reader is None:
+        raise DeepCACError(ErrorCode.E_UNREADABLE_FILE, f"{p}: expected .parquet, .csv or .json")
+    df = reader(p)
+    wide = f"{score}_{convention or DEFAULT_CONVENTION}"
+    if score not in df.columns and wide in df.columns:  # a wide cac_series-like table
+        df = df.rename(columns={wide: score})
+    return df
+
+
+def _mask_file(folder: Path, key: str) -> Path | None:
+    for suffix in MASK_SUFFIXES:
+        if (folder / f"{key}{suffix}").is_file():
+            return folder / f"{key}{suffix}"
+    return None
+
+
+def lesion_mask_pairs(pred_dir: str, ref_dir: str, keys: list[str]):
+    """(pred, ref) bool arrays for every key with a mask in both folders (read with SimpleITK)."""
+    import SimpleITK as sitk
+
+    for key in keys:
+        a, b = _mask_file(Path(pred_dir), key), _mask_file(Path(ref_dir), key)
+        if a is None or b is None:
+            continue
+        ia, ib = sitk.ReadImage(str(a)), sitk.ReadImage(str(b))
+        if ia.GetSize() != ib.GetSize():
+            raise DeepCACError(ErrorCode.E_MASK_GEOMETRY, f"{key}: masks {a} and {b} differ in size")
+        yield sitk.GetArrayFromImage(ia) != 0, sitk.GetArrayFromImage(ib) != 0
+
+
+def main(args: argparse.Namespace) -> int:
+    pred = read_scores(args.pred, args.score, args.convention)
+    ref = read_scores(args.ref, args.score, args.convention)
+    pairs = None
+    if bool(args.pred_masks) != bool(args.ref_masks):
+        raise DeepCACError(ErrorCode.E_SCORING, "give both --pred-masks and --ref-masks, or neither")
+    if args.pred_masks:
+        keys = sorted(set(pred[args.key].astype(str)) & set(ref[args.key].astype(str)))
+        pairs = lesion_mask_pairs(args.pred_masks, args.ref_masks, keys)
+    result = compare(pred, ref, key=args.key, score=args.score, convention=args.convention, lesion_masks=pairs)
+    paths = write_report(result, args.out)
+    print(
+        f"{result.n} pairs: Spearman {result.spearman_rho:.3f}, ICC(2,1) {result.icc_2_1:.3f}, "
+        f"kappa {', '.join(f'{s} {k:.3f}' for s, k in result.kappa.items())}; report {paths['report']}",
+        file=sys.stderr,
+    )
+    return 0
