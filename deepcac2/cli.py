@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "deepcac2.pipeline.scoring.evaluate_cli",
         "compare two scorings: correlation, kappa, ICC, Bland-Altman",
     ),
+    "qa": ("deepcac2.qa.cli", "check a run or release: conformance, round trips, integrity, statistics"),
     "convert": ("deepcac2.pipeline.convert.cli", "write DICOM SEG, DICOM SR and Parquet rows for one series"),
     "release": ("deepcac2.release.cli", "build, verify and diff versioned releases"),
     "query": ("deepcac2.release.query_cli", "run SQL against a release's tables"),

@@ -1,0 +1,67 @@
+"""``deepcac2 qa DIR``: run every check, write checks.parquet and report.html, exit 1 on a blocking failure."""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from deepcac2.pipeline.scoring.conventions import CONVENTIONS, DEFAULT_CONVENTION
+from deepcac2.qa.run import DEFAULT_SAMPLE, run_qa
+
+
+def build_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", help="a run folder (from deepcac2 run) or a release folder")
+    p.add_argument("--cohort", help="the cohort Parquet the run processed (default: RUN_DIR/cohort.parquet)")
+    p.add_argument("--reference", help="a previous release or run folder to measure drift against")
+    p.add_argument("--sample", type=int, default=DEFAULT_SAMPLE, help="per-object checks on at most this many series")
+    p.add_argument("--seed", type=int, default=0, help="seed of the per-object and review samples")
+    p.add_argument("--review-sample", type=int, default=20, help="series in the human review sheet")
+    p.add_argument("--convention", default=DEFAULT_CONVENTION, choices=sorted(CONVENTIONS))
+    p.add_argument("--out", help="where to write (default: RUN_DIR/qa)")
+    p.add_argument(
+        "--import-reviews",
+        nargs="+",
+        metavar="CSV",
+        help="instead of checking: import filled-in review sheets into RUN_DIR/tables/reviews.parquet",
+    )
+
+
+def _import_reviews(run_dir: Path, sheets: list[str], seed: int) -> int:
+    from deepcac2.qa.review import import_verdicts
+
+    known = set(pq.read_table(run_dir / "tables" / "cac_series.parquet", columns=["series_uid"]).column(0).to_pylist())
+    table = import_verdicts(sheets, known, seed=seed)
+    out = run_dir / "tables" / "reviews.parquet"
+    pq.write_table(table, out, compression="zstd")
+    print(f"imported {table.num_rows} verdicts into {out}")
+    return 0
+
+
+def main(args: argparse.Namespace) -> int:
+    run_dir = Path(args.run_dir)
+    if args.import_reviews:
+        return _import_reviews(run_dir, args.import_reviews, args.seed)
+    outcome = run_qa(
+        run_dir,
+        cohort=args.cohort,
+        reference=args.reference,
+        sample=args.sample,
+        seed=args.seed,
+        review_sample=args.review_sample,
+        convention=args.convention,
+        out_dir=args.out,
+    )
+    failed = Counter(r.check for r in outcome.blocking_failures)
+    warned = Counter(r.check for r in outcome.results if not r.passed and not r.blocking_failure)
+    print(
+        f"QA: {len(outcome.results)} results, {sum(failed.values())} blocking failures, {sum(warned.values())} warnings"
+    )
+    for check, n in sorted(failed.items()):
+        print(f"  BLOCKING {check}: {n}")
+    for check, n in sorted(warned.items()):
+        print(f"  warning  {check}: {n}")
+    print(f"checks: {outcome.checks_path}\nreport: {outcome.report_path}")
+    return 1 if failed else 0

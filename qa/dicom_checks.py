@@ -1,0 +1,232 @@
+"""Checks on the DICOM objects of a run: conformance, parse, round trip, integrity, plausibility.
+
+Each function takes already-found objects and returns CheckResults; ``find_objects``
+walks a folder once and sorts files into SEG and SR by SOP Class.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import highdicom as hd
+import numpy as np
+import pydicom
+import SimpleITK as sitk
+from pydicom.uid import UID
+from scipy import ndimage
+
+from deepcac2.qa.dciodvfy import validate
+from deepcac2.qa.result import CheckResult, Severity
+
+SEG_CLASS = UID("1.2.840.10008.5.1.4.1.1.66.4")
+SR_CLASSES = {
+    UID("1.2.840.10008.5.1.4.1.1.88.34"),  # Comprehensive 3D SR
+    UID("1.2.840.10008.5.1.4.1.1.88.33"),  # Comprehensive SR
+    UID("1.2.840.10008.5.1.4.1.1.88.22"),  # Enhanced SR
+}
+B, W, INFO = Severity.BLOCKING, Severity.WARNING, Severity.INFO
+#: plausible adult heart volume (mL) and the segment numbers the converter writes
+HEART_ML = (300.0, 1200.0)
+HEART_SEGMENT, CAC_SEGMENT = 1, 2
+
+
+@dataclass
+class RunObjects:
+    """The SEG and SR files under a folder, keyed by the source series they reference."""
+
+    root: Path
+    segs: dict[str, Path] = field(default_factory=dict)
+    srs: dict[str, Path] = field(default_factory=dict)
+    unreadable: list[Path] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+
+
+def _source_series_of(ds: pydicom.Dataset) -> str:
+    for item in ds.get("ReferencedSeriesSequence", []):  # SEG
+        return str(item.SeriesInstanceUID)
+    for item in ds.get("CurrentRequestedProcedureEvidenceSequence", []):  # SR evidence: the CT series
+        for series in item.get("ReferencedSeriesSequence", []):
+            refs = series.get("ReferencedSOPSequence", [])
+            if refs and UID(refs[0].ReferencedSOPClassUID) != SEG_CLASS:
+                return str(series.SeriesInstanceUID)
+    return ""
+
+
+def find_objects(root: str | Path) -> RunObjects:
+    """Walk ``root`` once; classify every DICOM file by SOP Class (headers only)."""
+    root = Path(root)
+    found = RunObjects(root)
+    for path in sorted(p for p in root.rglob("*.dcm") if p.is_file()):
+        try:
+            ds = pydicom.dcmread(path, stop_before_pixels=True)
+            sop_class = UID(ds.SOPClassUID)
+        except Exception:
+            found.unreadable.append(path)
+            continue
+        target = found.segs if sop_class == SEG_CLASS else found.srs if sop_class in SR_CLASSES else None
+        if target is None:
+            continue
+        source = _source_series_of(ds)
+        if source in target:
+            found.duplicates.append(source)
+        target[source] = path
+    return found
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def check_conformance(paths: list[Path], root: Path, *, sample: int | None, seed: int) -> list[CheckResult]:
+    """dciodvfy on every file, or on a seeded sample of ``sample`` files (stated in the results)."""
+    paths = sorted(paths)
+    out: list[CheckResult] = []
+    if sample is not None and len(paths) > sample:
+        rng = np.random.default_rng(seed)
+        chosen = sorted(paths[i] for i in rng.choice(len(paths), size=sample, replace=False))
+        out.append(
+            CheckResult(
+                "dicom.dciodvfy.sample", _rel(root, root), True, INFO,
+                f"validated a seeded sample of {sample} of {len(paths)} objects (seed {seed})", float(sample),
+            )
+        )  # fmt: skip
+    else:
+        chosen = paths
+    for path in chosen:
+        v = validate(path)
+        msg = "; ".join(v.errors[:5]) if v.errors else f"no errors ({len(v.warnings)} warnings)"
+        out.append(CheckResult("dicom.dciodvfy", _rel(path, root), v.ok, B, msg, float(len(v.errors))))
+    return out
+
+
+def check_files(objects: RunObjects) -> list[CheckResult]:
+    """Unreadable files and more than one SEG or SR for a source series."""
+    out = [
+        CheckResult("dicom.readable", _rel(p, objects.root), False, B, "not a readable DICOM file")
+        for p in objects.unreadable
+    ]
+    out += [
+        CheckResult("dicom.unique_per_series", uid, False, B, "more than one SEG or SR for this source series")
+        for uid in sorted(set(objects.duplicates))
+    ]
+    return out
+
+
+def _index_sets(array: np.ndarray) -> set[tuple[int, int, int]]:
+    k, j, i = np.nonzero(array)
+    return set(zip(i.tolist(), j.tolist(), k.tolist(), strict=True))
+
+
+def _dcmqi_index_sets(seg_path: Path, target_affine: np.ndarray) -> dict[int, set[tuple[int, int, int]]]:
+    """dcmqi's reading of the SEG, mapped onto highdicom's grid through both affines."""
+    exe = Path(sys.executable).with_name("segimage2itkimage")
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run(
+            [
+                str(exe),
+                "--inputDICOM",
+                str(seg_path),
+                "--outputDirectory",
+                tmp,
+                "--outputType",
+                "nrrd",
+                "--prefix",
+                "s",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+        inv = np.linalg.inv(target_affine)
+        out: dict[int, set[tuple[int, int, int]]] = {}
+        for nrrd in sorted(Path(tmp).glob("s-*.nrrd")):
+            number = int(nrrd.stem.split("-")[-1])
+            img = sitk.ReadImage(str(nrrd))
+            k, j, i = np.nonzero(sitk.GetArrayViewFromImage(img))
+            affine = np.eye(4)
+            affine[:3, :3] = np.asarray(img.GetDirection()).reshape(3, 3) * np.asarray(img.GetSpacing())
+            affine[:3, 3] = img.GetOrigin()
+            mapped = (inv @ affine @ np.stack([i, j, k, np.ones_like(i)]).astype(float))[:3]
+            rounded = np.rint(mapped)
+            if mapped.size and np.abs(mapped - rounded).max() > 1e-3:
+                raise ValueError(f"dcmqi segment {number} is not on the SEG's voxel lattice")
+            out[number] = set(map(tuple, rounded.astype(int).T.tolist()))
+        return out
+
+
+def _plausibility(uid: str, masks: dict[int, np.ndarray], voxel_ml: float) -> list[CheckResult]:
+    """Heart volume in range, one heart component, calcium inside or touching the heart.
+
+    Whether the scan covers the heart (an empty slice above and below) needs the source
+    slice positions, which a SEG with empty frames omitted does not hold: the pipeline
+    flags it per series in ``cac_series.qa_flags`` (``heart_at_scan_edge``).
+    """
+    if HEART_SEGMENT not in masks:
+        return [CheckResult("seg.heart_present", uid, False, W, "no heart segment")]
+    heart = masks[HEART_SEGMENT]
+    heart_ml = float(heart.sum() * voxel_ml)
+    out = [
+        CheckResult(
+            "seg.heart_volume", uid, HEART_ML[0] <= heart_ml <= HEART_ML[1], W,
+            f"{heart_ml:.0f} mL (plausible {HEART_ML[0]:.0f}-{HEART_ML[1]:.0f})", heart_ml,
+        )
+    ]  # fmt: skip
+    _, n_components = ndimage.label(heart)
+    out.append(
+        CheckResult("seg.heart_components", uid, n_components == 1, W, f"{n_components} components", n_components)
+    )
+    if CAC_SEGMENT in masks:
+        cac = masks[CAC_SEGMENT]
+        n_out = int((cac & ~ndimage.binary_dilation(heart, iterations=2)).sum())
+        out.append(
+            CheckResult(
+                "seg.calcium_in_heart", uid, n_out == 0, W,
+                f"{n_out} of {int(cac.sum())} calcium voxels more than 2 voxels outside the heart", float(n_out),
+            )
+        )  # fmt: skip
+    return out
+
+
+def check_seg(uid: str, seg_path: Path) -> tuple[list[CheckResult], set[int]]:
+    """Read one SEG once: highdicom parse, dcmqi round trip, plausibility. Returns results and segment numbers."""
+    try:
+        seg = hd.seg.segread(seg_path)
+        numbers = [int(s.SegmentNumber) for s in seg.SegmentSequence]
+        volume = seg.get_volume(combine_segments=False, skip_overlap_checks=True, allow_missing_positions=True)
+    except Exception as exc:
+        return [CheckResult("dicom.seg.highdicom_parse", uid, False, B, f"{type(exc).__name__}: {exc}")], set()
+    out = [CheckResult("dicom.seg.highdicom_parse", uid, True, B, f"{len(numbers)} segments")]
+    masks = {n: volume.array[..., idx] > 0 for idx, n in enumerate(numbers)}
+    try:
+        theirs = _dcmqi_index_sets(seg_path, volume.affine)
+        diffs = []
+        for number in sorted(set(masks) | set(theirs)):
+            a = _index_sets(masks[number]) if number in masks else set()
+            b = theirs.get(number, set())
+            if a != b:
+                diffs.append(f"segment {number}: {len(a ^ b)} voxels differ ({len(a)} vs {len(b)})")
+        out.append(
+            CheckResult(
+                "dicom.seg.dcmqi_round_trip", uid, not diffs, B,
+                "; ".join(diffs) or "dcmqi equals highdicom voxel for voxel",
+            )
+        )  # fmt: skip
+    except Exception as exc:
+        out.append(CheckResult("dicom.seg.dcmqi_round_trip", uid, False, B, f"{type(exc).__name__}: {exc}"))
+    voxel_ml = abs(np.linalg.det(volume.affine[:3, :3])) / 1000.0
+    return out + _plausibility(uid, masks, voxel_ml), set(numbers)
+
+
+def check_sr_parse(uid: str, sr_path: Path) -> list[CheckResult]:
+    try:
+        hd.sr.srread(sr_path)
+        return [CheckResult("dicom.sr.highdicom_parse", uid, True, B, "parsed")]
+    except Exception as exc:
+        return [CheckResult("dicom.sr.highdicom_parse", uid, False, B, f"{type(exc).__name__}: {exc}")]

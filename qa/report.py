@@ -1,0 +1,94 @@
+"""The QA report: one self-contained HTML file (figures embedded), failures first."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from deepcac2.qa.result import CheckResult, Severity  # noqa: E402
+from deepcac2.qa.stats import GROUPINGS  # noqa: E402
+
+CSS = """
+body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
+table{border-collapse:collapse;margin:1em 0;font-size:13px}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}
+th{background:#f0f0f0}.fail{background:#fde2e2}.warn{background:#fff4d6}.ok{color:#276227}
+.badge{display:inline-block;padding:4px 10px;border-radius:4px;color:#fff;font-weight:600}
+.bad{background:#b3261e}.good{background:#2e7d32}img{max-width:100%}
+"""
+
+
+def _figure_b64(fig: plt.Figure) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def distribution_figure(rows: list[dict[str, Any]], convention: str) -> str | None:
+    """Box plots of log10(1 + Agatston) per acquisition group, as a base64 PNG."""
+    column = f"agatston_{convention}"
+    usable = [r for r in rows if r.get(column) is not None]
+    if not usable:
+        return None
+    fig, axes = plt.subplots(1, len(GROUPINGS), figsize=(4 * len(GROUPINGS), 3.4))
+    for ax, group in zip(axes, GROUPINGS, strict=True):
+        keys = sorted({str(r.get(group)) for r in usable})
+        data = [[np.log10(1 + r[column]) for r in usable if str(r.get(group)) == k] for k in keys]
+        ax.boxplot(data, showfliers=True)
+        ax.set_xticks(range(1, len(keys) + 1), keys, rotation=45, ha="right", fontsize=8)
+        ax.set_title(f"by {group}", fontsize=10)
+        ax.set_ylabel("log10(1 + Agatston)", fontsize=8)
+    fig.suptitle(f"Agatston ({convention}) by acquisition", fontsize=11)
+    return _figure_b64(fig)
+
+
+def _rows_html(results: list[CheckResult], css: str) -> str:
+    cells = []
+    for r in results:
+        cells.append(
+            f"<tr class='{css}'><td>{html.escape(r.check)}</td><td>{html.escape(r.subject)}</td>"
+            f"<td>{html.escape(r.message)}</td></tr>"
+        )
+    return "<table><tr><th>check</th><th>subject</th><th>message</th></tr>" + "".join(cells) + "</table>"
+
+
+def write_report(results: list[CheckResult], rows: list[dict[str, Any]], path: str | Path, *, convention: str) -> Path:
+    blocking = [r for r in results if r.blocking_failure]
+    warnings = [r for r in results if r.severity is Severity.WARNING and not r.passed]
+    info = [r for r in results if r.severity is Severity.INFO]
+    passed = Counter(r.check for r in results if r.passed and r.severity is not Severity.INFO)
+    badge = (
+        f"<span class='badge bad'>{len(blocking)} blocking failures</span>"
+        if blocking
+        else "<span class='badge good'>no blocking failures</span>"
+    )
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>deepcac2 QA</title><style>{CSS}</style></head><body>",
+        f"<h1>deepcac2 QA report</h1><p>{badge} &nbsp; {len(warnings)} warnings &nbsp; {len(rows)} series</p>",
+    ]
+    if blocking:
+        parts += ["<h2>Blocking failures</h2>", _rows_html(blocking, "fail")]
+    if warnings:
+        parts += ["<h2>Warnings</h2>", _rows_html(warnings, "warn")]
+    figure = distribution_figure(rows, convention)
+    if figure:
+        parts += ["<h2>Score distributions</h2>", f"<img alt='distributions' src='data:image/png;base64,{figure}'>"]
+    if info:
+        parts += ["<h2>Statistics</h2>", _rows_html(info, "")]
+    parts += ["<h2>Checks passed</h2><table><tr><th>check</th><th>subjects passed</th></tr>"]
+    parts += [f"<tr><td class='ok'>{html.escape(k)}</td><td>{v}</td></tr>" for k, v in sorted(passed.items())]
+    parts += ["</table></body></html>"]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(parts))
+    return path

@@ -1,0 +1,149 @@
+"""``run_qa``: every check on a run (or release) folder; writes ``qa/checks.parquet`` and ``qa/report.html``.
+
+Table checks always cover every row. The per-object checks (dciodvfy, highdicom
+parse, dcmqi round trip, SR read-back, references, plausibility) cover every series
+up to ``sample`` series, and a stated, seeded sample of that size beyond it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from deepcac2.errors import DeepCACError, ErrorCode
+from deepcac2.pipeline.scoring.conventions import DEFAULT_CONVENTION
+from deepcac2.qa import dicom_checks, integrity, series_checks, stats
+from deepcac2.qa.report import write_report
+from deepcac2.qa.result import CheckResult, Severity, results_table
+from deepcac2.qa.review import sample_series, write_review_sheet
+from deepcac2.qa.tables import check_table
+from deepcac2.schemas.registry import TABLES
+
+DEFAULT_SAMPLE = 500
+
+
+@dataclass(frozen=True)
+class QAOutcome:
+    results: list[CheckResult]
+    checks_path: Path
+    report_path: Path
+
+    @property
+    def blocking_failures(self) -> list[CheckResult]:
+        return [r for r in self.results if r.blocking_failure]
+
+
+def _read_rows(path: Path) -> list[dict[str, Any]]:
+    return pq.read_table(path).to_pylist() if path.exists() else []
+
+
+def _find_cohort(run_dir: Path, cohort: str | Path | None) -> Path | None:
+    if cohort is not None:
+        return Path(cohort)
+    candidate = run_dir / "cohort.parquet"
+    return candidate if candidate.exists() else None
+
+
+def _table_results(tables_dir: Path) -> list[CheckResult]:
+    out = []
+    for name, schema in sorted(TABLES.items()):
+        path = tables_dir / f"{name}.parquet"
+        if name == "cohort":
+            continue  # an input, checked by the cohort stage
+        if not path.exists():
+            required = name in ("cac_series", "failures")
+            out.append(CheckResult(f"table.{name}.present", name, not required, Severity.BLOCKING, f"{path} missing"))
+            continue
+        out += check_table(pq.read_table(path), schema)
+    return out
+
+
+def run_qa(
+    run_dir: str | Path,
+    *,
+    cohort: str | Path | None = None,
+    reference: str | Path | None = None,
+    sample: int = DEFAULT_SAMPLE,
+    seed: int = 0,
+    review_sample: int = 20,
+    convention: str = DEFAULT_CONVENTION,
+    out_dir: str | Path | None = None,
+) -> QAOutcome:
+    run_dir = Path(run_dir)
+    tables = run_dir / "tables"
+    if not tables.is_dir():
+        raise DeepCACError(ErrorCode.E_QA_INPUT, f"{run_dir} has no tables/ folder: is it a run or release folder?")
+    out_dir = Path(out_dir) if out_dir else run_dir / "qa"
+    rows = _read_rows(tables / "cac_series.parquet")
+    failures = _read_rows(tables / "failures.parquet")
+    results = _table_results(tables)
+    results += series_checks.check_categories(rows)
+    results += series_checks.check_flags(rows)
+
+    cohort_path = _find_cohort(run_dir, cohort)
+    locations: dict[str, str] = {}
+    if cohort_path is not None:
+        cohort_rows = pq.read_table(cohort_path).to_pylist()
+        cohort_uids = [r["SeriesInstanceUID"] for r in cohort_rows]
+        locations = {r["SeriesInstanceUID"]: r["location"] for r in cohort_rows if r.get("location")}
+        failed = sorted({r["series_uid"] for r in failures})
+        results += series_checks.check_coverage(cohort_uids, [r["series_uid"] for r in rows], failed)
+    else:
+        results.append(
+            CheckResult(
+                "coverage.cohort_known", "cohort", False, Severity.WARNING, "no cohort given; coverage unchecked"
+            )
+        )
+
+    # per-object checks on every series, or a seeded sample of them
+    objects = dicom_checks.find_objects(run_dir)
+    chosen = set(sample_series([r["series_uid"] for r in rows], sample, seed))
+    if len(rows) > sample:
+        results.append(
+            CheckResult(
+                "qa.sample", "cac_series", True, Severity.INFO,
+                f"per-object checks on a seeded sample of {sample} of {len(rows)} series (seed {seed})", float(sample),
+            )
+        )  # fmt: skip
+    sampled = dicom_checks.RunObjects(
+        objects.root,
+        {u: p for u, p in objects.segs.items() if u in chosen},
+        {u: p for u, p in objects.srs.items() if u in chosen},
+        objects.unreadable,
+        objects.duplicates,
+    )
+    paths = sorted([*sampled.segs.values(), *sampled.srs.values()])
+    results += dicom_checks.check_files(objects)
+    results += dicom_checks.check_conformance(paths, run_dir, sample=None, seed=seed)
+    sampled_rows = [r for r in rows if r["series_uid"] in chosen]
+    results += integrity.check_references(sampled, sampled_rows, locations)
+    for row in sampled_rows:
+        uid = row["series_uid"]
+        seg_path, sr_path = sampled.segs.get(uid), sampled.srs.get(uid)
+        segments: set[int] = set()
+        if seg_path is not None:
+            seg_results, segments = dicom_checks.check_seg(uid, seg_path)
+            results += seg_results
+        if sr_path is not None:
+            sr_results = dicom_checks.check_sr_parse(uid, sr_path)
+            results += sr_results
+            if all(r.passed for r in sr_results):
+                results += integrity.check_sr_matches_table(uid, sr_path, row, segments)
+
+    results += stats.distributions(rows, convention)
+    results += stats.outliers(rows, convention)
+    if reference is not None:
+        ref_rows = _read_rows(Path(reference) / "tables" / "cac_series.parquet")
+        if not ref_rows:
+            raise DeepCACError(ErrorCode.E_QA_INPUT, f"reference {reference} has no tables/cac_series.parquet")
+        results += stats.drift(rows, ref_rows, convention)
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    checks_path = out_dir / "checks.parquet"
+    pq.write_table(results_table(results), checks_path, compression="zstd")
+    report_path = write_report(results, rows, out_dir / "report.html", convention=convention)
+    write_review_sheet(rows, out_dir / "review_sheet.csv", n=review_sample, seed=seed, convention=convention)
+    return QAOutcome(results, checks_path, report_path)

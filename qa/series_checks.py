@@ -1,0 +1,78 @@
+"""Checks that need the meaning of ``cac_series`` columns, not only their schema.
+
+* every risk category equals the band of its own Agatston score;
+* the cohort is exactly done ∪ failed, and nothing is both;
+* per-series QA flags raised by the pipeline, as warnings.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from deepcac2.pipeline.scoring.conventions import CONVENTIONS
+from deepcac2.pipeline.scoring.risk import SCHEME_NAMES, category
+from deepcac2.qa.result import CheckResult, Severity
+
+B, W = Severity.BLOCKING, Severity.WARNING
+#: flags that mean the output should not be trusted without a look
+WARNING_FLAGS = ("heart_empty", "cac_outside_heart", "score_without_mask", "heart_at_scan_edge")
+
+
+def check_categories(rows: list[dict[str, Any]]) -> list[CheckResult]:
+    """risk_<scheme>_<convention> must be the band of agatston_<convention>."""
+    out = []
+    for row in sorted(rows, key=lambda r: r["series_uid"]):
+        wrong = []
+        for conv in CONVENTIONS:
+            score = row.get(f"agatston_{conv}")
+            for scheme in SCHEME_NAMES:
+                label = row.get(f"risk_{scheme}_{conv}")
+                if score is None and label is None:
+                    continue
+                expected = None if score is None else category(scheme, score)
+                if label != expected:
+                    wrong.append(f"{scheme}/{conv}: {label!r} for Agatston {score} (expected {expected!r})")
+        out.append(
+            CheckResult(
+                "table.cac_series.categories", row["series_uid"], not wrong, B, "; ".join(wrong) or "consistent"
+            )
+        )
+    return out
+
+
+def check_coverage(cohort_uids: list[str], done: list[str], failed: list[str]) -> list[CheckResult]:
+    """cohort = done ∪ failed, done ∩ failed = ∅, nothing outside the cohort."""
+    cohort, done_s, failed_s = set(cohort_uids), set(done), set(failed)
+    missing = cohort - done_s - failed_s
+    both = done_s & failed_s
+    extra = (done_s | failed_s) - cohort
+    results = [
+        CheckResult(
+            "coverage.missing", "cohort", not missing, B,
+            f"{len(missing)} cohort series neither done nor failed" + (f", e.g. {sorted(missing)[0]}" if missing else ""),
+            float(len(missing)),
+        ),
+        CheckResult(
+            "coverage.done_and_failed", "cohort", not both, B,
+            f"{len(both)} series both in cac_series and failures", float(len(both)),
+        ),
+        CheckResult(
+            "coverage.outside_cohort", "cohort", not extra, B,
+            f"{len(extra)} series not in the cohort", float(len(extra)),
+        ),
+    ]  # fmt: skip
+    duplicates = len(done) - len(done_s)
+    results.append(
+        CheckResult(
+            "coverage.duplicates", "cac_series", duplicates == 0, B, f"{duplicates} repeated", float(duplicates)
+        )
+    )
+    return results
+
+
+def check_flags(rows: list[dict[str, Any]]) -> list[CheckResult]:
+    out = []
+    for row in sorted(rows, key=lambda r: r["series_uid"]):
+        raised = [f for f in row.get("qa_flags") or [] if f in WARNING_FLAGS]
+        out.append(CheckResult("series.qa_flags", row["series_uid"], not raised, W, ", ".join(raised) or "none raised"))
+    return out
