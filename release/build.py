@@ -6,7 +6,7 @@ Release layout (all paths relative to the release root)::
     MANIFEST.csv      every other file: size, MD5, CRC32C, SHA-256 (see manifest.py)
     idc_manifest.csv  SOPInstanceUID, path, MD5 of each DICOM object
     dicom/<PatientID>/<StudyInstanceUID>/<Modality>_<SeriesInstanceUID>/<SOPInstanceUID>.dcm
-    tables/*.parquet  the run's tables, byte for byte
+    tables/*.parquet  the run's tables, byte for byte, plus the cohort table when known
     qa/               the run's QA (checks.parquet, report.html, images/)
     figures/*.png     score and category distributions (shown in the card)
     dashboard/        static review page (index.html + data.js + images/)
@@ -126,8 +126,8 @@ def build_release(
     Refuses (DeepCACError) when QA is missing (unless ``allow_no_qa``), when a blocking
     QA check failed, or when the run lacks its per-series table. ``stated`` overrides the
     :class:`ReleaseInfo` statements (doi, funding, errata, ...). ``cohort`` is the cohort
-    Parquet the run processed (``deepcac2 cohort`` output); its selection reasons give the
-    card's cohort policy and rules, which the run's tables do not record.
+    Parquet the run processed (``deepcac2 cohort`` output; default ``RUN_DIR/cohort.parquet``);
+    its selection reasons give the card's cohort policy and rules, which the tables do not record.
     """
     run_dir, out = Path(run_dir), Path(out_dir)
     if not run_dir.is_dir():
@@ -136,7 +136,8 @@ def build_release(
     series = read_table(run_dir, "cac_series", required=True)
     lesions, failures, runs = (read_table(run_dir, n) for n in ("cac_lesions", "failures", "runs"))
     scores = primary_scores(series)
-    cohort_df = pd.read_parquet(cohort) if cohort is not None else None
+    cohort = cohort if cohort is not None else run_dir / "cohort.parquet"  # where QA looks for it too
+    cohort_df = pd.read_parquet(cohort) if Path(cohort).exists() else None
     policy, rules = cohort_facts(cohort_df)
     info = ReleaseInfo(version=version, build_date=run_date(run_dir, runs), **(stated or {}))
     objects = find_dicom_objects(run_dir)
@@ -146,6 +147,8 @@ def build_release(
         _copy(obj.source, out / obj.release_path)
     for table in sorted((run_dir / TABLES_DIR).glob("*.parquet")):
         _copy(table, out / TABLES_DIR / table.name)
+    if cohort_df is not None and not (out / TABLES_DIR / "cohort.parquet").exists():
+        _copy(Path(cohort), out / TABLES_DIR / "cohort.parquet")  # the selection record travels along
     if (run_dir / QA_DIR).is_dir():
         shutil.copytree(run_dir / QA_DIR, out / QA_DIR)
     figures.score_histogram(scores, out / FIGURES[0])
