@@ -24,6 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from deepcac2._version import __version__
 from deepcac2.errors import DeepCACError, ErrorCode
@@ -78,22 +80,24 @@ def run_date(run_dir: Path, runs: pd.DataFrame | None) -> str:
     return datetime.fromtimestamp(mtime, tz=UTC).date().isoformat()
 
 
-def _index_version(cohort: pd.DataFrame | None) -> str:
-    """The IDC index version, from the cohort's ``idc_version`` column when it records one."""
-    for col in ("idc_version", "idc_index_version"):
-        if cohort is not None and col in cohort.columns:
-            return ", ".join(sorted({str(v) for v in cohort[col].dropna()})) or NOT_RECORDED
-    return NOT_RECORDED
+def cohort_facts(cohort: pa.Table | None) -> tuple[str, str, str]:
+    """(policy, rules, idc-index-data version) of a cohort table.
 
-
-def cohort_facts(cohort: pd.DataFrame | None) -> tuple[str, str]:
-    """(policy, rules) parsed from the cohort's ``selection_reason`` ("policy P: passed r1, r2; ...")."""
-    if cohort is None or "selection_reason" not in cohort.columns:
-        return NOT_RECORDED, NOT_RECORDED
-    reasons = [str(v) for v in cohort["selection_reason"].dropna()]
+    The cohort stage records ``policy`` and ``idc_index_data`` in the Parquet schema
+    metadata and a ``selection_reason`` per row ("policy P: passed r1, r2; ...").
+    """
+    if cohort is None:
+        return NOT_RECORDED, NOT_RECORDED, NOT_RECORDED
+    meta = {k.decode(): v.decode() for k, v in (cohort.schema.metadata or {}).items()}
+    reasons = (
+        [str(v) for v in cohort.column("selection_reason").to_pylist()]
+        if "selection_reason" in cohort.column_names
+        else []
+    )
     policies = sorted({m.group(1) for r in reasons if (m := re.match(r"policy (\S+):", r))})
     rules = sorted({m.group(1).strip() for r in reasons if (m := re.search(r"passed ([^;]*)", r))})
-    return ", ".join(policies) or NOT_RECORDED, "; ".join(rules) or NOT_RECORDED
+    policy = meta.get("policy") or ", ".join(policies) or NOT_RECORDED
+    return policy, "; ".join(rules) or NOT_RECORDED, meta.get("idc_index_data") or NOT_RECORDED
 
 
 def _copy(src: Path, dst: Path) -> None:
@@ -137,8 +141,8 @@ def build_release(
     lesions, failures, runs = (read_table(run_dir, n) for n in ("cac_lesions", "failures", "runs"))
     scores = primary_scores(series)
     cohort = cohort if cohort is not None else run_dir / "cohort.parquet"  # where QA looks for it too
-    cohort_df = pd.read_parquet(cohort) if Path(cohort).exists() else None
-    policy, rules = cohort_facts(cohort_df)
+    cohort_table = pq.read_table(cohort) if Path(cohort).exists() else None
+    policy, rules, index_version = cohort_facts(cohort_table)
     info = ReleaseInfo(version=version, build_date=run_date(run_dir, runs), **(stated or {}))
     objects = find_dicom_objects(run_dir)
     _prepare_out(out, overwrite)
@@ -147,7 +151,7 @@ def build_release(
         _copy(obj.source, out / obj.release_path)
     for table in sorted((run_dir / TABLES_DIR).glob("*.parquet")):
         _copy(table, out / TABLES_DIR / table.name)
-    if cohort_df is not None and not (out / TABLES_DIR / "cohort.parquet").exists():
+    if cohort_table is not None and not (out / TABLES_DIR / "cohort.parquet").exists():
         _copy(Path(cohort), out / TABLES_DIR / "cohort.parquet")  # the selection record travels along
     if (run_dir / QA_DIR).is_dir():
         shutil.copytree(run_dir / QA_DIR, out / QA_DIR)
@@ -173,7 +177,7 @@ def build_release(
         "category_table": card.category_markdown(scores),
         "figures": card.figures_markdown(list(FIGURES)),
         "conventions": ", ".join(f"`{c}`" for c in conventions) or NOT_RECORDED,
-        "index_version": _index_version(cohort_df),
+        "index_version": index_version,
         "cohort_policy": policy,
         "cohort_rules": rules,
         "model_card": card.model_markdown(cards),

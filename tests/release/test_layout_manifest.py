@@ -6,7 +6,8 @@ import hashlib
 from pathlib import Path
 
 import crc32c
-import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from deepcac2.errors import DeepCACError, ErrorCode
@@ -62,8 +63,14 @@ def test_cohort_policy_and_rules_reach_the_card(tmp_path: Path) -> None:
         "policy deepcac: passed ct, not_localizer, min_instances; deepcac: best of 3 in study (thickness 2.5 mm)",
         "policy deepcac: passed ct, not_localizer, min_instances; deepcac: best of 1 in study (thickness 2.0 mm)",
     ]
-    assert cohort_facts(pd.DataFrame({"selection_reason": reasons})) == ("deepcac", "ct, not_localizer, min_instances")
+    table = pa.table({"selection_reason": reasons})
+    assert cohort_facts(table) == ("deepcac", "ct, not_localizer, min_instances", "not recorded by the run")
+    table = table.replace_schema_metadata({"policy": "all", "idc_index_data": "21.0.0"})
+    assert cohort_facts(table) == ("all", "ct, not_localizer, min_instances", "21.0.0")
     run = make_run(tmp_path / "RUN", n_patients=1, images=False, rows=series_rows(1))
-    pd.DataFrame({"selection_reason": reasons[:1]}).to_parquet(run / "cohort.parquet")
-    text = (build_release(run, "1.0.0", tmp_path / "REL") / "DATASET_CARD.md").read_text()
-    assert "cohort policy **deepcac**" in text and "ct, not_localizer, min_instances" in text
+    pq.write_table(table, run / "cohort.parquet")
+    rel = build_release(run, "1.0.0", tmp_path / "REL")
+    text = (rel / "DATASET_CARD.md").read_text()
+    assert "cohort policy **all**" in text and "ct, not_localizer, min_instances" in text
+    assert "`idc-index-data` 21.0.0" in text
+    assert (rel / "tables" / "cohort.parquet").read_bytes() == (run / "cohort.parquet").read_bytes()
