@@ -44,6 +44,9 @@ PLAUSIBLE: dict[str, tuple[float, float]] = {
 #: DeepCAC (2021) NLST choice: these slice spacings, closest to 2.5 mm first.
 DEEPCAC_SPACINGS_MM: tuple[float, ...] = (2.5, 2.0, 1.75, 1.25, 1.0)
 DEEPCAC_TARGET_SPACING_MM = 2.5
+#: NLST descriptions keep one decimal: 1.25 mm is written 1.2 or 1.3 (and 1.75 as 1.7 or 1.8),
+#: so a thickness counts as a listed spacing within this tolerance.
+SPACING_TOLERANCE_MM = 0.051
 #: DeepCAC kernel preference, soft to hard (FACTS.md section 1).
 DEEPCAC_KERNEL_ORDER: tuple[str, ...] = (
     "B31f", "B30f", "B20f", "C", "FC10", "FC11", "FC02", "STANDARD", "BODY",
@@ -111,7 +114,7 @@ def deepcac_rank(thickness_mm: float | None, kernel: str | None) -> tuple[int, f
     thickness stands in for spacing here (the loader measures the real spacing).
     """
     known = thickness_mm is not None and not math.isnan(thickness_mm)
-    listed = 0 if known and thickness_mm in DEEPCAC_SPACINGS_MM else 1
+    listed = 0 if known and any(abs(thickness_mm - s) <= SPACING_TOLERANCE_MM for s in DEEPCAC_SPACINGS_MM) else 1
     distance = abs(thickness_mm - DEEPCAC_TARGET_SPACING_MM) if known else math.inf
     kernel_rank = _KERNEL_RANK.get(kernel.upper() if isinstance(kernel, str) else "", len(DEEPCAC_KERNEL_ORDER))
     return listed, distance, kernel_rank

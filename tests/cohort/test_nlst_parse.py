@@ -76,3 +76,7 @@ def test_deepcac_rank_orders_spacing_then_kernel():
     assert deepcac_rank(2.0, "B30f") < deepcac_rank(2.0, "STANDARD") < deepcac_rank(2.0, "LUNG")
     assert deepcac_rank(2.0, "LUNG") < deepcac_rank(2.0, "FC30")  # an unlisted kernel comes last
     assert deepcac_rank(5.0, "B30f") < deepcac_rank(None, "B30f")
+    # NLST writes 1.25 mm as 1.2 or 1.3: still a listed spacing, preferred over an unlisted 3.2
+    assert deepcac_rank(1.2, "B30f")[0] == deepcac_rank(1.3, "B30f")[0] == 0
+    assert deepcac_rank(1.2, "B30f") < deepcac_rank(3.2, "B30f")
+    assert deepcac_rank(3.0, "B30f")[0] == 1

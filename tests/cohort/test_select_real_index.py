@@ -105,7 +105,7 @@ def test_deepcac_policy_is_one_series_per_study_by_spacing_then_kernel(nlst_fram
             SELECT *, CASE WHEN t BETWEEN 0.1 AND 20 THEN t END AS th FROM e),
         ranked AS (
             SELECT SeriesInstanceUID, row_number() OVER (PARTITION BY StudyInstanceUID ORDER BY
-                CASE WHEN th IN (2.5, 2.0, 1.75, 1.25, 1.0) THEN 0 ELSE 1 END,
+                CASE WHEN list_bool_or([abs(th - s) <= 0.051 FOR s IN [2.5, 2.0, 1.75, 1.25, 1.0]]) THEN 0 ELSE 1 END,
                 coalesce(abs(th - 2.5), 1e9),
                 coalesce(list_position({kernels}, k), 1000),
                 instanceCount DESC, SeriesInstanceUID) AS n
