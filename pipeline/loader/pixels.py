@@ -46,16 +46,29 @@ def transfer_syntax(ds: Dataset, path: Path) -> UID:
     return syntax
 
 
+#: Image Pixel module attributes without which pixels cannot be decoded (PS3.3 C.7.6.3, type 1).
+REQUIRED = ("Rows", "Columns", "SamplesPerPixel", "PhotometricInterpretation", "BitsAllocated", "BitsStored")
+
+
 def check_image_pixel_module(ds: Dataset, path: Path) -> None:
     """Single-frame greyscale with 8 or 16 bits allocated: what a CT slice is."""
+    if PIXEL_DATA not in ds:
+        raise DeepCACError(ErrorCode.E_TRUNCATED_PIXELS, f"{path.name}: an image without Pixel Data (truncated?)")
+    missing = [k for k in (*REQUIRED, "PixelRepresentation") if ds.get(k) in (None, "")]
+    if missing:
+        raise DeepCACError(
+            ErrorCode.E_UNREADABLE_FILE, f"{path.name}: required Image Pixel attribute(s) missing: {missing}"
+        )
     frames = ds.get("NumberOfFrames")
     problems = []
     if frames not in (None, "") and int(frames) != 1:
         problems.append(f"{frames} frames (multi-frame images are not loaded)")
     if int(ds.get("SamplesPerPixel", 1)) != 1:
         problems.append(f"SamplesPerPixel {ds.SamplesPerPixel} (colour)")
-    if ds.get("BitsAllocated") not in (8, 16):
-        problems.append(f"BitsAllocated {ds.get('BitsAllocated')}")
+    if ds.BitsAllocated not in (8, 16) or not 1 <= ds.BitsStored <= ds.BitsAllocated:
+        problems.append(f"BitsAllocated {ds.BitsAllocated} with BitsStored {ds.BitsStored}")
+    if ds.PixelRepresentation not in (0, 1):
+        problems.append(f"PixelRepresentation {ds.PixelRepresentation}")
     if str(ds.get("PhotometricInterpretation", "MONOCHROME2")) not in ("MONOCHROME1", "MONOCHROME2"):
         problems.append(f"PhotometricInterpretation {ds.PhotometricInterpretation}")
     if "ModalityLUTSequence" in ds and "RescaleSlope" not in ds:
@@ -108,7 +121,9 @@ def decode(ds: Dataset, path: Path, *, release: bool = True) -> np.ndarray:
     """
     try:
         arr = pixel_array(ds)
-    except Exception as exc:  # decoders raise ValueError, RuntimeError, EOFError... on bad data
+    except (KeyboardInterrupt, SystemExit, MemoryError):
+        raise
+    except BaseException as exc:  # decoders raise anything on bad data, even Rust panics (BaseException)
         text = str(exc)
         code = ErrorCode.E_TRUNCATED_PIXELS if "less than expected" in text else ErrorCode.E_UNREADABLE_FILE
         raise DeepCACError(code, f"{path.name}: pixel data cannot be decoded ({type(exc).__name__}: {text})") from exc

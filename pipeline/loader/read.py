@@ -7,11 +7,46 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import pydicom
+from pydicom.datadict import dictionary_VM
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
-from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.multival import MultiValue
+from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from deepcac2.errors import DeepCACError, ErrorCode
+
+#: Every attribute the loader reads. They are parsed while the file is read, so a corrupt
+#: value is E_UNREADABLE_FILE for that file instead of an exception somewhere later.
+USED_KEYWORDS = (
+    "SOPClassUID",
+    "SOPInstanceUID",
+    "SeriesInstanceUID",
+    "StudyInstanceUID",
+    "FrameOfReferenceUID",
+    "PatientID",
+    "Modality",
+    "ImageType",
+    "SeriesDescription",
+    "ImagePositionPatient",
+    "ImageOrientationPatient",
+    "PixelSpacing",
+    "SliceThickness",
+    "KVP",
+    "GantryDetectorTilt",
+    "RescaleSlope",
+    "RescaleIntercept",
+    "Rows",
+    "Columns",
+    "SamplesPerPixel",
+    "PhotometricInterpretation",
+    "BitsAllocated",
+    "BitsStored",
+    "HighBit",
+    "PixelRepresentation",
+    "NumberOfFrames",
+    "CalciumScoringMassFactorPatient",
+    "CalciumScoringMassFactorDevice",
+)
 
 #: Values larger than this are not read with the header but on demand (Pixel Data of any
 #: real CT slice). Small enough for pixels, large enough that private headers stay in memory.
@@ -49,6 +84,7 @@ def read_header(path: Path, *, stop_before_pixels: bool = False) -> Dataset:
             if "Modality" not in ds and "SOPClassUID" not in ds:
                 raise InvalidDicomError("no DICOM preamble and no recognisable DICOM attributes") from None
             _set_transfer_syntax(ds)
+        _parse_used(ds)
     except DeepCACError:
         raise
     except Exception as exc:  # pydicom raises many types on corrupt input; all mean "unreadable"
@@ -56,6 +92,14 @@ def read_header(path: Path, *, stop_before_pixels: bool = False) -> Dataset:
             ErrorCode.E_UNREADABLE_FILE, f"{path}: not a readable DICOM file ({type(exc).__name__}: {exc})", path=path
         ) from exc
     return ds
+
+
+def _parse_used(ds: Dataset) -> None:
+    """Parse every attribute the loader uses; a single-valued one holding several values is corrupt."""
+    for keyword in USED_KEYWORDS:
+        value = ds.get(keyword)
+        if isinstance(value, MultiValue | list) and dictionary_VM(keyword) == "1":
+            raise ValueError(f"{keyword} holds {len(value)} values, the standard allows 1")
 
 
 def _set_transfer_syntax(ds: Dataset) -> None:
@@ -82,9 +126,20 @@ def is_localizer(ds: Dataset) -> bool:
     return "LOCALIZER" in image_type(ds)
 
 
-def is_image(ds: Dataset) -> bool:
-    """Has image attributes (so a missing Pixel Data is a defect, not a non-image object)."""
-    return "PixelData" in ds or "Rows" in ds
+def object_kind(ds: Dataset) -> str:
+    """ "image", "other" (a known non-image object: DICOMDIR, SR, ...) or "unknown".
+
+    Image attributes or an image SOP class (from the dataset, else the file meta) make an
+    image, so an image file truncated or damaged before Rows fails instead of vanishing.
+    """
+    if "PixelData" in ds or "Rows" in ds:
+        return "image"
+    meta = getattr(ds, "file_meta", None) or Dataset()
+    sop_class = str(ds.get("SOPClassUID") or meta.get("MediaStorageSOPClassUID") or "").strip()
+    name = UID(sop_class).name if sop_class else ""
+    if not name or name == sop_class:  # pydicom names only the UIDs it knows
+        return "unknown"
+    return "image" if "Image Storage" in name else "other"
 
 
 def uid_text(ds: Dataset, keyword: str) -> str:

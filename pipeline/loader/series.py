@@ -19,7 +19,7 @@ from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.loader import geometry as geo
 from deepcac2.pipeline.loader import pixels
 from deepcac2.pipeline.loader.options import LoadOptions
-from deepcac2.pipeline.loader.read import is_image, is_localizer, iter_readable, list_files, uid_text
+from deepcac2.pipeline.loader.read import is_localizer, iter_readable, list_files, object_kind, uid_text
 from deepcac2.pipeline.loader.resample import resample_slices, unshear
 from deepcac2.pipeline.loader.uid import validate_uid
 from deepcac2.pipeline.types import CTVolume, Geometry, InstanceRef
@@ -107,10 +107,25 @@ def load_series(source: Source, options: LoadOptions | None = None, *, series_ui
 
 
 def _images(files: list[tuple[Path, Dataset]], opts: LoadOptions, notes: list[str]) -> list[tuple[Path, Dataset]]:
-    """Image files only: non-image objects (DICOMDIR, SR, ...) and localizers are set aside with a note."""
-    images = [(p, ds) for p, ds in files if is_image(ds)]
-    if len(images) < len(files):
-        notes.append(f"ignored {len(files) - len(images)} non-image DICOM file(s)")
+    """Image files only: non-image objects (DICOMDIR, SR, ...) and localizers are set aside with a note.
+
+    A file that is neither an image nor a known non-image object is damaged: E_UNREADABLE_FILE.
+    """
+    kinds = [object_kind(ds) for _, ds in files]
+    for (path, _), kind in zip(files, kinds, strict=True):
+        if kind == "unknown" and not opts.skip_unreadable:
+            raise DeepCACError(
+                ErrorCode.E_UNREADABLE_FILE, f"{path.name}: neither an image nor a known DICOM object (damaged?)"
+            )
+    images = [f for f, kind in zip(files, kinds, strict=True) if kind == "image"]
+    for path, ds in images:  # before grouping: a cut-off file may lack its series UID too
+        if "PixelData" not in ds:
+            raise DeepCACError(ErrorCode.E_TRUNCATED_PIXELS, f"{path.name}: an image without Pixel Data (truncated?)")
+    others = [f[0].name for f, kind in zip(files, kinds, strict=True) if kind == "other"]
+    if others:
+        notes.append(f"ignored {len(others)} non-image DICOM object(s): {', '.join(others)}")
+    if len(images) + len(others) < len(files):
+        notes.append(f"skipped {len(files) - len(images) - len(others)} unrecognisable DICOM file(s)")
     if opts.exclude_localizers:
         kept = [(p, ds) for p, ds in images if not is_localizer(ds)]
         if len(kept) < len(images):

@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 from pydicom.encaps import encapsulate
-from pydicom.uid import MPEG2MPML
+from pydicom.uid import MPEG2MPML, BasicTextSRStorage
 
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.loader import LoadOptions, load_series
@@ -283,6 +283,7 @@ def test_shared_sop_uid_at_different_positions(series):
 def test_non_image_objects_are_ignored(series):
     folder, spec = series()
     other = make_dataset(Spec(), 0)
+    other.SOPClassUID = BasicTextSRStorage
     for keyword in ("Rows", "Columns", "PixelData"):
         delattr(other, keyword)
     other.SeriesInstanceUID = spec.series_uid
