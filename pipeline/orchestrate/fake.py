@@ -5,7 +5,8 @@ A series' ``params`` steer what happens to it:
 * ``{"fail": "E_NO_IMAGES"}``: the load step raises that DeepCACError;
 * ``{"transient": n}``: the load step fails with E_FETCH_TRANSIENT the first n times in a process;
 * ``{"work_s": 0.2}``: each stage sleeps that long (to stand for real work);
-* ``{"payload_kb": 64}``: the loaded value carries that many KiB (memory tests).
+* ``{"payload_kb": 64}``: the loaded value carries that many KiB (memory tests);
+* ``{"crash": true}``: the load step kills its worker process (a poison series).
 
 Parameters can also come from a JSON file ``{series_uid: {...}}`` named by the environment
 variable ``DEEPCAC2_FAKE_PLAN`` (a cohort Parquet cannot carry them to a ``deepcac2 run``).
@@ -37,10 +38,16 @@ def expected_agatston(series_uid: str) -> float:
     return int(hashlib.sha256(series_uid.encode()).hexdigest()[:6], 16) / 1000.0
 
 
-@functools.cache
 def _plan() -> dict[str, dict[str, Any]]:
     path = os.environ.get("DEEPCAC2_FAKE_PLAN")
-    return json.loads(Path(path).read_text()) if path else {}
+    if not path or not os.path.exists(path):
+        return {}
+    return _read_plan(path, os.stat(path).st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4)
+def _read_plan(path: str, mtime_ns: int) -> dict[str, dict[str, Any]]:
+    return json.loads(Path(path).read_text())
 
 
 def params_of(ref: SeriesRef) -> dict[str, Any]:
@@ -50,6 +57,8 @@ def params_of(ref: SeriesRef) -> dict[str, Any]:
 def fetch_load(ref: SeriesRef, cache: Any) -> dict[str, Any]:
     params = params_of(ref)
     time.sleep(float(params.get("work_s", 0.0)))
+    if params.get("crash"):
+        os._exit(17)
     if params.get("fail"):
         raise DeepCACError(ErrorCode(params["fail"]), f"fake failure for {ref.series_uid}")
     if _transient_seen[ref.series_uid] < int(params.get("transient", 0)):

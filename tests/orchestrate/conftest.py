@@ -1,112 +1,19 @@
-"""Real Dask processes for the orchestration tests: a scheduler and workers on loopback."""
+"""Fixtures of the orchestration tests."""
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 
-import pyarrow as pa
 import pytest
 
-BIN = Path(sys.executable).parent
+from .helpers import DaskProcesses, start_dask, stop_dask
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_port(port: int, timeout: float = 30.0) -> None:
-    end = time.time() + timeout
-    while time.time() < end:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise TimeoutError(f"nothing listens on port {port}")
-
-
-@dataclass
-class DaskProcesses:
-    address: str
-    scheduler: subprocess.Popen
-    workers: list[subprocess.Popen] = field(default_factory=list)
-
-    def wait_for_workers(self, n: int, timeout: float = 60.0) -> None:
-        from distributed import Client
-
-        with Client(self.address, timeout=timeout) as client:
-            client.wait_for_workers(n, timeout=timeout)
-
-
-def start_dask(tmp: Path, n_workers: int = 2, env: dict[str, str] | None = None) -> DaskProcesses:
-    """``dask scheduler`` and ``dask worker`` processes (no nanny: a kill -9 kills the worker itself)."""
-    port = free_port()
-    env = {**os.environ, "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "3", **(env or {})}
-    log = open(tmp / "dask-scheduler.log", "wb")  # noqa: SIM115 - lives as long as the process
-    sched = subprocess.Popen(
-        [str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--dashboard-address", ":0"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-        start_new_session=True,
-    )
-    _wait_port(port)
-    procs = DaskProcesses(f"tcp://127.0.0.1:{port}", sched)
-    for i in range(n_workers):
-        wlog = open(tmp / f"dask-worker-{i}.log", "wb")  # noqa: SIM115
-        cmd = [str(BIN / "dask"), "worker", procs.address, "--nworkers", "1", "--nthreads", "1", "--no-nanny"]
-        cmd += ["--host", "127.0.0.1", "--name", f"w{i}", "--no-dashboard", "--memory-limit", "2GiB"]
-        procs.workers.append(
-            subprocess.Popen(cmd, stdout=wlog, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-        )
-    procs.wait_for_workers(n_workers)
-    return procs
-
-
-def stop_dask(procs: DaskProcesses) -> None:
-    for p in [*procs.workers, procs.scheduler]:
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-    for p in [*procs.workers, procs.scheduler]:
-        try:
-            p.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-
-
-@pytest.fixture
-def dask_processes(tmp_path: Path) -> Iterator[DaskProcesses]:
-    procs = start_dask(tmp_path)
+@pytest.fixture(scope="module")
+def dask_processes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaskProcesses]:
+    """A scheduler and two worker processes, shared by the tests of a module (starting them takes seconds)."""
+    procs = start_dask(tmp_path_factory.mktemp("dask"))
     try:
         yield procs
     finally:
         stop_dask(procs)
-
-
-def write_cohort_parquet(path: Path, uids: list[str], locations: list[str] | None = None) -> Path:
-    """A minimal valid cohort table (schemas/cohort.py) for series that need no real files."""
-    from deepcac2.pipeline.cohort.table import write_cohort
-    from deepcac2.schemas.cohort import TABLE
-
-    rows = [
-        {
-            "PatientID": f"P{i % 3}",
-            "StudyInstanceUID": f"1.2.826.0.1.3680043.99.1.{i % 3}",
-            "SeriesInstanceUID": uid,
-            "instanceCount": 1,
-            "location": locations[i] if locations else str(path.parent),
-            "selection_reason": "test",
-        }
-        for i, uid in enumerate(uids)
-    ]
-    return write_cohort(pa.Table.from_pylist(rows, schema=TABLE.arrow), path)

@@ -1,0 +1,100 @@
+"""Helpers for the orchestration tests: real Dask processes on loopback, tiny cohort files."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_port(port: int, timeout: float = 30.0) -> None:
+    end = time.time() + timeout
+    while time.time() < end:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise TimeoutError(f"nothing listens on port {port}")
+
+
+@dataclass
+class DaskProcesses:
+    address: str
+    scheduler: subprocess.Popen
+    #: the stand-in stages' plan file (DEEPCAC2_FAKE_PLAN of the workers); tests write it
+    plan: Path
+    workers: list[subprocess.Popen] = field(default_factory=list)
+
+    def wait_for_workers(self, n: int, timeout: float = 60.0) -> None:
+        from distributed import Client
+
+        with Client(self.address, timeout=timeout) as client:
+            client.wait_for_workers(n, timeout=timeout)
+
+
+def start_dask(tmp: Path, n_workers: int = 2) -> DaskProcesses:
+    """``dask scheduler`` and ``dask worker`` processes (no nanny: a kill -9 kills the worker itself)."""
+    port = free_port()
+    plan = tmp / "fake-plan.json"
+    plan.write_text("{}")
+    env = {**os.environ, "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "3", "DEEPCAC2_FAKE_PLAN": str(plan)}
+    log = open(tmp / "dask-scheduler.log", "wb")  # noqa: SIM115 - lives as long as the process
+    sched = subprocess.Popen(
+        [str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--dashboard-address", ":0"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+    )
+    _wait_port(port)
+    procs = DaskProcesses(f"tcp://127.0.0.1:{port}", sched, plan)
+    for i in range(n_workers):
+        wlog = open(tmp / f"dask-worker-{i}.log", "wb")  # noqa: SIM115
+        cmd = [str(BIN / "dask"), "worker", procs.address, "--nworkers", "1", "--nthreads", "1", "--no-nanny"]
+        cmd += ["--host", "127.0.0.1", "--name", f"w{i}", "--no-dashboard", "--memory-limit", "2GiB"]
+        procs.workers.append(
+            subprocess.Popen(cmd, stdout=wlog, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        )
+    procs.wait_for_workers(n_workers)
+    return procs
+
+
+def stop_dask(procs: DaskProcesses) -> None:
+    """Kill them: they hold no state worth a graceful shutdown, and tests should be quick."""
+    for p in [*procs.workers, procs.scheduler]:
+        if p.poll() is None:
+            p.kill()
+        p.wait()
+
+
+def write_cohort_parquet(path: Path, uids: list[str], locations: list[str] | None = None) -> Path:
+    """A minimal valid cohort table (schemas/cohort.py) for series that need no real files."""
+    from deepcac2.pipeline.cohort.table import write_cohort
+    from deepcac2.schemas.cohort import TABLE
+
+    rows = [
+        {
+            "PatientID": f"P{i % 3}",
+            "StudyInstanceUID": f"1.2.826.0.1.3680043.99.1.{i % 3}",
+            "SeriesInstanceUID": uid,
+            "instanceCount": 1,
+            "location": locations[i] if locations else str(path.parent),
+            "selection_reason": "test",
+        }
+        for i, uid in enumerate(uids)
+    ]
+    return write_cohort(pa.Table.from_pylist(rows, schema=TABLE.arrow), path)

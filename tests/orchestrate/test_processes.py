@@ -1,0 +1,159 @@
+"""The pipeline over real Dask processes: a scheduler and two workers, a killed worker,
+an interrupted client then --resume. Stand-in stages (``orchestrate.fake``) keep each run
+to seconds; ``test_real_stages.py`` runs the real stages.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from deepcac2.pipeline.orchestrate import fake
+from deepcac2.pipeline.orchestrate.cluster import ClusterSpec
+from deepcac2.pipeline.orchestrate.run import RunConfig, run_series
+from deepcac2.pipeline.types import SeriesRef
+
+from .helpers import start_dask, stop_dask, write_cohort_parquet
+
+pytestmark = pytest.mark.slow
+BAD = {3: "E_NO_IMAGES", 8: "E_GEOMETRY_TILT", 13: "E_TRUNCATED_PIXELS"}
+
+
+def _refs(n: int, work_s: float) -> list[SeriesRef]:
+    return [
+        SeriesRef(f"1.2.826.0.1.3680043.99.{i}", params={"work_s": work_s, **({"fail": BAD[i]} if i in BAD else {})})
+        for i in range(n)
+    ]
+
+
+def _fragments(out: Path) -> int:
+    return len(list((out / "state" / "series").glob("*/*.json")))
+
+
+def _series_once(summary, refs) -> tuple[list[dict], list[dict]]:
+    done = pq.read_table(summary.tables["fake_series"]).to_pylist()
+    failed = pq.read_table(summary.tables["failures"]).to_pylist()
+    listed = [r["series_uid"] for r in done] + [r["series_uid"] for r in failed]
+    assert sorted(listed) == sorted(r.series_uid for r in refs), "every series exactly once"
+    return done, failed
+
+
+def test_scheduler_and_two_worker_processes(dask_processes, tmp_path):
+    refs = _refs(16, 0.05)
+    config = RunConfig(cluster=ClusterSpec(scheduler=dask_processes.address), progress=False, backoff_s=0.0)
+    summary = run_series(refs, tmp_path / "out", config, stages=fake.STAGES)
+    done, failed = _series_once(summary, refs)
+    assert {(r["series_uid"], r["error_code"]) for r in failed} == {(refs[i].series_uid, c) for i, c in BAD.items()}
+    assert summary.dashboard and summary.dashboard.startswith("http://127.0.0.1:")
+    # both worker processes did work
+    log = [json.loads(line) for line in summary.log_path.read_text().splitlines()]
+    assert sum(e["event"] in ("series_done", "series_failed") for e in log) == len(refs)
+
+
+def test_kill_9_a_worker_mid_run(tmp_path):
+    procs = start_dask(tmp_path, 2)
+    out = tmp_path / "out"
+    refs = _refs(30, 0.15)
+    killed = threading.Event()
+
+    def killer() -> None:
+        end = time.time() + 60
+        while _fragments(out) < 5 and time.time() < end:
+            time.sleep(0.05)
+        os.kill(procs.workers[0].pid, signal.SIGKILL)
+        killed.set()
+
+    try:
+        thread = threading.Thread(target=killer, daemon=True)
+        thread.start()
+        config = RunConfig(cluster=ClusterSpec(scheduler=procs.address), max_in_flight=4, progress=False, backoff_s=0.0)
+        summary = run_series(refs, out, config, stages=fake.STAGES)
+        thread.join(5)
+        assert killed.is_set()
+        assert procs.workers[0].wait(5) == -signal.SIGKILL
+        assert summary.complete
+        done, failed = _series_once(summary, refs)
+        assert len(failed) == len(BAD)  # the lost tasks were rescheduled, not failed
+    finally:
+        stop_dask(procs)
+
+
+def test_a_series_that_keeps_killing_workers_is_recorded_as_worker_lost(tmp_path):
+    refs = _refs(6, 0.0)
+    poison = SeriesRef("1.2.826.0.1.3680043.99.666", params={"crash": True})
+    config = RunConfig(
+        cluster=ClusterSpec(workers=2, threads=1, allowed_failures=0, dashboard_address=":0"),
+        retries=1,
+        progress=False,
+        backoff_s=0.0,
+    )
+    summary = run_series([*refs, poison], tmp_path / "out", config, stages=fake.STAGES)
+    done, failed = _series_once(summary, [*refs, poison])
+    lost = [r for r in failed if r["series_uid"] == poison.series_uid]
+    assert [(r["error_code"], r["attempts"], r["transient"]) for r in lost] == [("E_WORKER_LOST", 2, True)]
+    assert len(done) == len(refs) - len([i for i in BAD if i < len(refs)])
+
+
+def _cli(cohort: Path, out: Path, scheduler: str, *extra: str) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "deepcac2", "run", "--cohort", str(cohort), "--out", str(out), "--no-progress"]
+    cmd += ["--scheduler", scheduler, "--stages", "deepcac2.pipeline.orchestrate.fake:STAGES", *extra]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_interrupt_then_resume_gives_byte_identical_tables(dask_processes, tmp_path):
+    """SIGINT a ``deepcac2 run`` client mid-run, rerun it with --resume: same bytes as an uninterrupted run."""
+    refs = _refs(24, 0.1)
+    # the cohort file cannot carry the stand-in stages' parameters: the workers read them from the plan file
+    dask_processes.plan.write_text(json.dumps({r.series_uid: r.params for r in refs}))
+    cohort = write_cohort_parquet(tmp_path / "cohort.parquet", [r.series_uid for r in refs])
+    address = dask_processes.address
+
+    whole = _cli(cohort, tmp_path / "whole", address)
+    text, _ = whole.communicate(timeout=120)
+    assert whole.returncode == 0, text
+
+    cut = _cli(cohort, tmp_path / "cut", address)
+    end = time.time() + 60
+    while _fragments(tmp_path / "cut") < 6 and time.time() < end and cut.poll() is None:
+        time.sleep(0.05)
+    cut.send_signal(signal.SIGINT)
+    text, _ = cut.communicate(timeout=60)
+    assert cut.returncode == 130, text
+    assert 6 <= _fragments(tmp_path / "cut") < len(refs), "interrupted mid-run"
+    assert not (tmp_path / "cut" / "tables").exists()
+    assert not (tmp_path / "cut" / ".deepcac2-run.lock").exists()
+
+    again = _cli(cohort, tmp_path / "cut", address, "--resume")
+    text, _ = again.communicate(timeout=120)
+    assert again.returncode == 0, text
+    assert "24 in cohort" in text
+    whole_tables = sorted((tmp_path / "whole" / "tables").glob("*.parquet"))
+    assert [p.name for p in whole_tables] == sorted(p.name for p in (tmp_path / "cut" / "tables").glob("*.parquet"))
+    for path in whole_tables:
+        assert path.read_bytes() == (tmp_path / "cut" / "tables" / path.name).read_bytes(), path.name
+    failed = pq.read_table(tmp_path / "cut" / "tables" / "failures.parquet").column("series_uid").to_pylist()
+    assert sorted(failed) == sorted(refs[i].series_uid for i in BAD)
+
+
+def test_sigterm_stops_the_client_like_ctrl_c(dask_processes, tmp_path):
+    refs = _refs(10, 0.3)
+    dask_processes.plan.write_text(json.dumps({r.series_uid: r.params for r in refs}))
+    cohort = write_cohort_parquet(tmp_path / "cohort.parquet", [r.series_uid for r in refs])
+    run = _cli(cohort, tmp_path / "out", dask_processes.address)
+    end = time.time() + 60
+    while _fragments(tmp_path / "out") < 1 and time.time() < end and run.poll() is None:
+        time.sleep(0.05)
+    run.send_signal(signal.SIGTERM)
+    text, _ = run.communicate(timeout=60)
+    assert run.returncode == 130, text
+    assert "--resume" in text
+    assert not (tmp_path / "out" / ".deepcac2-run.lock").exists()
