@@ -12,6 +12,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 
@@ -45,13 +46,24 @@ def time_alternating(fns: dict[str, Callable[[], Any]], repeats: int) -> dict[st
     return out
 
 
+def _vm_hwm() -> int:
+    """Peak RSS of this process image in bytes.
+
+    Not ``ru_maxrss``: Linux carries that across fork and exec, so a spawned child
+    would start with its parent's peak.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # not Linux: best effort
+
+
 def _child(fn: Callable[..., Any], args: tuple, queue: mp.Queue) -> None:
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before = _vm_hwm()
     t0 = time.perf_counter()
     fn(*args)
     elapsed = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    queue.put((before * 1024, peak * 1024, elapsed))
+    queue.put((before, _vm_hwm(), elapsed))
 
 
 def peak_rss(fn: Callable[..., Any], *args: Any) -> dict[str, float]:
