@@ -81,6 +81,8 @@ class ChestSpec:
     mass_factor: float | None = None
     #: z (mm) of the scan centre relative to the heart centre; None: heart-centred, shifted up for long scans
     z_center_mm: float | None = None
+    #: varies the noise alone (e.g. two kernels of one scan: same anatomy, different noise)
+    noise_seed: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "plaques", tuple(self.plaques))
@@ -191,7 +193,7 @@ def build_chest(spec: ChestSpec) -> Phantom:
     cac_vessels = np.zeros(grid.shape, dtype=np.uint8)
     truth = _place_plaques(spec, grid, heart.paths, anat, hu, cac_vessels, heart_mask)
     if not spec.exact:
-        hu = _degrade(hu, spec, np.random.default_rng([spec.seed, 1]))
+        hu = degrade(hu, spec, np.random.default_rng([spec.seed, 1, spec.noise_seed]))
     geometry = Geometry(origin=grid.origin, spacing=grid.spacing)
     return Phantom(
         hu=hu,
@@ -270,7 +272,7 @@ def _place_plaques(
     return tuple(out)
 
 
-def _degrade(hu: np.ndarray, spec: ChestSpec, rng: np.random.Generator) -> np.ndarray:
+def degrade(hu: np.ndarray, spec: ChestSpec, rng: np.random.Generator) -> np.ndarray:
     """Partial-volume blur, then (optionally in-plane correlated) Gaussian noise; int16 out."""
     out = hu.astype(np.float32)
     if spec.blur_sigma_mm > 0:
@@ -286,3 +288,22 @@ def _degrade(hu: np.ndarray, spec: ChestSpec, rng: np.random.Generator) -> np.nd
             noise *= 1.0 / max(float(noise[:: max(1, len(noise) // 8)].std()), 1e-6)
         out += noise * np.float32(spec.noise_sd_hu)
     return np.clip(np.rint(out), HU_MIN, HU_MAX).astype(np.int16)
+
+
+def random_plaques(
+    rng: np.random.Generator,
+    n: int,
+    size_mm: tuple[float, float] = (1.5, 6.0),
+    hu: tuple[int, int] = (130, 900),
+) -> tuple[PlaqueSpec, ...]:
+    """``n`` plaques on random vessels, positions, sizes and peak HU (for training data)."""
+    vessels = list(VESSEL_NAMES)
+    return tuple(
+        PlaqueSpec(
+            vessel=vessels[int(rng.integers(len(vessels)))],
+            size_mm=tuple(float(v) for v in rng.uniform(*size_mm, 3)),  # type: ignore[arg-type]
+            hu=int(rng.integers(hu[0], hu[1] + 1)),
+            position=float(rng.uniform(0.05, 0.95)),
+        )
+        for _ in range(n)
+    )

@@ -6,10 +6,13 @@ section of known pixel count; lesions are kept apart by the generator. So per
 convention the rules reduce to arithmetic on those counts:
 
 * a voxel is lesion if ``HU >= threshold`` (``>`` when the convention is not inclusive);
+  with ``mask_threshold`` False every mask voxel is lesion, whatever its HU;
 * weight 1, 2, 3, 4 from the band starts (130/200/300/400, or the Gräni kVp row);
+  below the second band start the weight is 1;
 * 2-D conventions keep a slice's cross section if it has ``>= min_pixels`` pixels and
   an area ``> min_area_mm2``; 3-D conventions keep a lesion of volume ``>= min_volume_mm3``;
-* Agatston = sum of kept areas x weight x (slice spacing or SliceThickness) / 3;
+* Agatston = sum of kept areas x weight x (slice spacing or SliceThickness) / 3; with
+  ``round_decimals`` d, per cross section: round(pixels x round(pixel area x factor, d) x weight, d);
 * volume = kept voxels x voxel volume; mass = mass_factor x sum(voxel volume x HU) / 1000
   (mg, with mass_factor in mg/cm3 per HU), only when the series has a mass factor;
 * a convention that resamples z to a spacing other than the series' has no analytic
@@ -79,33 +82,35 @@ def categories(agatston: float) -> dict[str, str]:
     return {"deepcac": deepcac, "classic": classic, "cac_drs": drs}
 
 
-def _lesion_terms(
-    les: LesionTruth, conv: Any, spacing: tuple[float, float, float], thickness: float, kvp: float | None
-) -> tuple[float, int] | None:
-    """(Agatston before the slice factor, kept voxel count) of one lesion, or None if it is not counted."""
+def _kept(les: LesionTruth, conv: Any, spacing: tuple[float, float, float], kvp: float | None) -> tuple[list[int], int]:
+    """(pixel counts of the kept cross sections, weight) of one lesion; no counts if it is not counted."""
     starts = bands(kvp, conv.kvp_adjusted)
-    detected = les.hu >= starts[0] if conv.inclusive else les.hu > starts[0]
-    if not detected:
-        return None
+    if getattr(conv, "mask_threshold", True):
+        detected = les.hu >= starts[0] if conv.inclusive else les.hu > starts[0]
+        if not detected:
+            return [], 0
     pixel_area = spacing[0] * spacing[1]
     w = weight(les.hu, starts)
+    counts = [n for _, n in les.pixels_per_slice]
     if conv.dims == 3:
-        if (
-            conv.min_volume_mm3 is not None
-            and les.n_voxels * spacing[0] * spacing[1] * spacing[2] < conv.min_volume_mm3
-        ):
-            return None
-        kept = [n for _, n in les.pixels_per_slice]
-    else:
-        kept = [
-            n
-            for _, n in les.pixels_per_slice
-            if (conv.min_pixels is None or n >= conv.min_pixels)
-            and (conv.min_area_mm2 is None or n * pixel_area > conv.min_area_mm2)
-        ]
-    if not kept:
-        return None
-    return sum(kept) * pixel_area * w, sum(kept)
+        volume = les.n_voxels * pixel_area * spacing[2]
+        if conv.min_volume_mm3 is not None and volume < conv.min_volume_mm3:
+            return [], w
+        return counts, w
+    kept = [
+        n
+        for n in counts
+        if (conv.min_pixels is None or n >= conv.min_pixels)
+        and (conv.min_area_mm2 is None or n * pixel_area > conv.min_area_mm2)
+    ]
+    return kept, w
+
+
+def _agatston(counts: list[int], w: int, pixel_area: float, factor: float, decimals: int | None) -> float:
+    if decimals is None:
+        return sum(counts) * pixel_area * w * factor
+    per_pixel = round(pixel_area * factor, decimals)
+    return sum(round(n * per_pixel * w, decimals) for n in counts)
 
 
 def expected_scores(
@@ -131,12 +136,12 @@ def expected_scores(
         factor = (spacing[2] if conv.slice_factor == "increment" else thickness) / 3.0
         per: dict[str, list[float]] = {}
         for les in lesions:
-            terms = _lesion_terms(les, conv, spacing, thickness, kvp)
-            if terms is None:
+            counts, w = _kept(les, conv, spacing, kvp)
+            if not counts:
                 continue
-            raw, nvox = terms
+            nvox = sum(counts)
             acc = per.setdefault(les.vessel or "none", [0.0, 0.0, 0.0, 0])
-            acc[0] += raw * factor
+            acc[0] += _agatston(counts, w, spacing[0] * spacing[1], factor, getattr(conv, "round_decimals", None))
             acc[1] += nvox * voxel_mm3
             acc[2] += nvox * voxel_mm3 * les.hu
             acc[3] += 1
