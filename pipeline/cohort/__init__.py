@@ -2,7 +2,13 @@
 
 from deepcac2.pipeline.cohort.nlst import parse_series_description
 from deepcac2.pipeline.cohort.rules import CohortFilters
-from deepcac2.pipeline.cohort.select import explain, index_local, select_and_explain, select_cohort
+from deepcac2.pipeline.cohort.select import (
+    explain,
+    index_local,
+    index_local_and_explain,
+    select_and_explain,
+    select_cohort,
+)
 from deepcac2.pipeline.cohort.table import cohort_to_refs, read_cohort, write_cohort
 
 __all__ = [
@@ -10,6 +16,7 @@ __all__ = [
     "cohort_to_refs",
     "explain",
     "index_local",
+    "index_local_and_explain",
     "parse_series_description",
     "read_cohort",
     "select_and_explain",

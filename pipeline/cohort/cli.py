@@ -8,7 +8,12 @@ from pathlib import Path
 
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.cohort.rules import CohortFilters
-from deepcac2.pipeline.cohort.select import DEFAULT_SECONDS_PER_SERIES, POLICIES, index_local, select_and_explain
+from deepcac2.pipeline.cohort.select import (
+    DEFAULT_SECONDS_PER_SERIES,
+    POLICIES,
+    index_local_and_explain,
+    select_and_explain,
+)
 from deepcac2.pipeline.cohort.table import write_cohort
 
 
@@ -67,9 +72,14 @@ def _filters(args: argparse.Namespace) -> CohortFilters:
 def main(args: argparse.Namespace) -> int:
     filters = _filters(args)
     if args.from_dir is not None:
-        table, skipped = index_local(args.from_dir, policy=args.policy, filters=filters)
+        table, skipped, report = index_local_and_explain(
+            args.from_dir, policy=args.policy, filters=filters,
+            seconds_per_series=args.seconds_per_series, workers=args.workers,
+        )  # fmt: skip
         for path, why in skipped:
             print(f"skipped {path}: {why}", file=sys.stderr)
+        if args.explain:
+            print(report.format_table())
     else:
         policy = args.policy or "all"
         if args.output is None and not args.explain:

@@ -269,9 +269,26 @@ def index_local(
     Without a policy every series found is kept (filters still apply); with one, the same
     eligibility rules and choice as for the IDC index run.
     """
+    table, skipped, _ = index_local_and_explain(folder, policy=policy, filters=filters)
+    return table, skipped
+
+
+def index_local_and_explain(
+    folder: str | Path,
+    *,
+    policy: Policy | None = None,
+    filters: CohortFilters | None = None,
+    seconds_per_series: float = DEFAULT_SECONDS_PER_SERIES,
+    workers: int = 1,
+) -> tuple[pa.Table, list[tuple[str, str]], Explanation]:
+    """``index_local`` plus the per-rule explanation."""
     if policy is not None and policy not in POLICIES:
         raise DeepCACError(ErrorCode.E_COHORT_INVALID, f"unknown policy {policy!r}; known: {', '.join(POLICIES)}")
+    if seconds_per_series <= 0 or workers < 1:
+        raise DeepCACError(ErrorCode.E_COHORT_INVALID, "seconds_per_series must be > 0 and workers >= 1")
     found = index_folder(folder)
     df = add_parsed_columns(found.frame)
-    df, _, _ = run_rules(df, policy or "local", filters or CohortFilters(), eligibility=policy is not None)
-    return frame_to_table(df, {"policy": policy or "local", "source_folder": str(folder)}), found.skipped
+    name = policy or "local"
+    df, start, steps = run_rules(df, name, filters or CohortFilters(), eligibility=policy is not None)
+    table = frame_to_table(df, {"policy": name, "source_folder": str(folder)})
+    return table, found.skipped, Explanation(name, str(folder), start, tuple(steps), seconds_per_series, workers)

@@ -73,6 +73,17 @@ def test_index_local_with_policy_applies_the_eligibility_rules(messy):
     assert table.column("SeriesInstanceUID").to_pylist() == [uids["B"]]
 
 
+def test_cli_from_dir_explain_counts_each_rule(messy, capsys):
+    root, *_ = messy
+    assert cli_main(["cohort", "--from-dir", str(root), "--policy", "deepcac", "--explain"]) == 0
+    out = capsys.readouterr().out
+    lines = {line.split()[0]: line.split() for line in out.splitlines() if line.strip()}
+    # 3 series found: L is a localizer, B has 7 < 50 instances, A is kept
+    assert lines["not_localizer"][1] == "1" and lines["min_instances_50"][1] == "1"
+    assert lines["deepcac_one_per_study"][1] == "0"
+    assert "selected: 1 series, 1 studies, 1 patients" in out
+
+
 def test_index_local_of_a_missing_folder_is_a_cohort_error(tmp_path):
     with pytest.raises(DeepCACError) as e:
         index_local(tmp_path / "nope")
