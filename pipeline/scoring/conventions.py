@@ -6,7 +6,7 @@ A result always records ``Convention.name`` and ``Convention.params()``. See
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any, Literal
 
 from deepcac2.errors import DeepCACError, ErrorCode
@@ -71,9 +71,7 @@ class Convention:
 
     def params(self) -> dict[str, Any]:
         """The parameters as plain JSON-able values (what results record)."""
-        d = asdict(self)
-        d.pop("description")
-        return d
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "description"}
 
     def with_options(self, **changes: Any) -> Convention:
         """A variant, renamed so results never pass it off as the named original."""

@@ -66,10 +66,59 @@ def _empty() -> Labelled:
 
 
 def delimit(candidates: np.ndarray, convention: Convention, spacing: tuple[float, float, float]) -> Labelled:
-    """Label lesion candidates (a bool (z, y, x) array) and apply the minimum-size rules."""
-    if convention.dims == 2:
-        return _delimit_2d(candidates, convention, spacing)
-    return _delimit_3d(candidates, convention, spacing)
+    """Label lesion candidates (a bool (z, y, x) array) and apply the minimum-size rules.
+
+    The volume is split into blocks that no component can cross, and each block is
+    labelled on its own: sparse masks (a few lesions in a large volume) then cost little
+    more than their voxels instead of the whole bounding box.
+    """
+    work = _delimit_2d if convention.dims == 2 else _delimit_3d
+    parts = []
+    for block, origin in _independent_blocks(candidates):
+        part = work(block, convention, spacing)
+        if part.n_units:
+            parts.append((part, origin))
+    return _concatenate(parts)
+
+
+def _independent_blocks(candidates: np.ndarray):
+    """(block, (z, y, x) of its corner) pieces that share no connected component.
+
+    Components never cross an empty slice; within a run of non-empty slices, 26-connected
+    voxels project onto 8-connected pixels, so separate islands of the run's projection
+    hold separate components (for every connectivity, which are all subsets of 26).
+    """
+    for run in _z_runs(candidates):
+        block = candidates[run]
+        islands, _ = ndimage.label(block.any(axis=0), structure=np.ones((3, 3), dtype=bool))
+        for number, box in enumerate(ndimage.find_objects(islands), start=1):
+            sub = block[:, box[0], box[1]]
+            own = islands[box] == number
+            yield (sub if own.all() else sub & own[None]), (run.start, box[0].start, box[1].start)
+
+
+def _z_runs(candidates: np.ndarray) -> list[slice]:
+    """Runs of consecutive slices that hold any candidate."""
+    filled = candidates.any(axis=(1, 2)).astype(np.int8)
+    edges = np.diff(np.concatenate([[0], filled, [0]]))
+    return [slice(int(a), int(b)) for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True)]
+
+
+def _concatenate(parts: list[tuple[Labelled, tuple[int, int, int]]]) -> Labelled:
+    """Join labelled runs: shift coordinates back and make labels unique across runs."""
+    if not parts:
+        return _empty()
+    units = np.cumsum([0] + [p.n_units for p, _ in parts])
+    lesions = np.cumsum([0] + [p.n_lesions for p, _ in parts])
+    return Labelled(
+        z=np.concatenate([p.z + o[0] for p, o in parts]),
+        y=np.concatenate([p.y + o[1] for p, o in parts]),
+        x=np.concatenate([p.x + o[2] for p, o in parts]),
+        unit=np.concatenate([p.unit + u for (p, _), u in zip(parts, units, strict=False)]),
+        lesion=np.concatenate([p.lesion + les for (p, _), les in zip(parts, lesions, strict=False)]),
+        n_units=int(units[-1]),
+        n_lesions=int(lesions[-1]),
+    )
 
 
 def _delimit_2d(candidates: np.ndarray, c: Convention, spacing: tuple[float, float, float]) -> Labelled:
