@@ -98,16 +98,18 @@ _DONE = object()
 
 
 class SeriesCache:
-    """Prefetching, size-capped staging of series under ``root/<SeriesInstanceUID>/``.
+    """Size-capped staging of series under ``root/<SeriesInstanceUID>/``, with prefetching.
 
-    Use as a context manager; iterate ``stage(refs)`` and call ``release(ref)`` when done
-    with each series (failed ones need no release)::
+    Two ways to use it. Prefetch in cohort order (a thread keeps ``ahead`` series ready)::
 
         with SeriesCache(IDCSource(), "/scratch/cache", max_bytes=20e9, ahead=4) as cache:
             for item in cache.stage(refs):
                 if item.ok:
                     process(item.folder)
                     cache.release(item.ref)
+
+    Or on demand from any thread (a scheduler decides the order): ``folder = cache.get(ref)``,
+    then ``cache.release(ref)``. Both wait for room: the bytes held never exceed ``max_bytes``.
     """
 
     def __init__(
@@ -118,14 +120,16 @@ class SeriesCache:
         ahead: int = 2,
         retry: RetryPolicy = RetryPolicy(),
         sleep: Callable[[float], None] = time.sleep,
+        wait_s: float | None = 3600.0,
     ) -> None:
         if ahead < 0 or max_bytes <= 0:
             raise DeepCACError(ErrorCode.E_CACHE_FULL, f"need ahead >= 0 and max_bytes > 0 (got {ahead}, {max_bytes})")
         self.source, self.root, self.max_bytes, self.ahead = source, Path(root), int(max_bytes), ahead
-        self.retry, self._sleep = retry, sleep
+        self.retry, self._sleep, self.wait_s = retry, sleep, wait_s
         self.root.mkdir(parents=True, exist_ok=True)
         self._cond = threading.Condition()
-        self._held: dict[str, int] = {}  # series uid -> reserved bytes
+        self._held: dict[str, int] = {}  # series uid -> reserved bytes (fetching or ready)
+        self._ready: set[str] = set()
         self._stop = False
         self._thread: threading.Thread | None = None
         #: the most bytes held at once (for tests and logs)
@@ -139,10 +143,33 @@ class SeriesCache:
     def folder(self, ref: SeriesRef) -> Path:
         return self.root / validate_uid(ref.series_uid, "SeriesInstanceUID")
 
-    def _reserve(self, uid: str, size: int) -> bool:
-        """Wait for a slot and room for ``size`` bytes; False when stopped meanwhile."""
+    def _size(self, ref: SeriesRef) -> int:
+        size = self.source.size(ref)
+        if size is None:
+            raise DeepCACError(ErrorCode.E_CACHE_FULL, f"series {ref.series_uid}: size unknown, cannot cap the cache")
+        if size > self.max_bytes:
+            raise DeepCACError(
+                ErrorCode.E_CACHE_FULL,
+                f"series {ref.series_uid} needs {size} bytes, more than the cache cap {self.max_bytes}",
+            )
+        return size
+
+    def _reserve(self, uid: str, size: int, slots: bool) -> bool:
+        """Wait for room for ``size`` bytes (and, for prefetching, a slot); False when stopped.
+
+        Raises E_CACHE_FULL when no room frees up within ``wait_s``.
+        """
+        deadline = None if self.wait_s is None else time.monotonic() + self.wait_s
         with self._cond:
-            while not self._stop and (len(self._held) > self.ahead or sum(self._held.values()) + size > self.max_bytes):
+            while not self._stop and (
+                (slots and len(self._held) > self.ahead) or sum(self._held.values()) + size > self.max_bytes
+            ):
+                if deadline is not None and time.monotonic() > deadline:
+                    raise DeepCACError(
+                        ErrorCode.E_CACHE_FULL,
+                        f"no room for series {uid} ({size} bytes) within {self.wait_s:g} s; "
+                        f"{sum(self._held.values())} of {self.max_bytes} bytes held",
+                    )
                 self._cond.wait(timeout=0.5)
             if self._stop:
                 return False
@@ -153,40 +180,58 @@ class SeriesCache:
     def _forget(self, uid: str) -> None:
         with self._cond:
             self._held.pop(uid, None)
+            self._ready.discard(uid)
             self._cond.notify_all()
+
+    def _fetch_reserved(self, ref: SeriesRef, size: int) -> Path:
+        """Fetch a series whose room is reserved; on failure the room is freed and the error raised."""
+        dest = self.folder(ref)
+        try:
+            actual = fetch_verified(self.source, ref, dest, self.retry, self._sleep)
+        except DeepCACError:
+            self._forget(ref.series_uid)
+            raise
+        with self._cond:
+            # account what is really on disk; a cohort size that was too small shows up in peak_bytes
+            self._held[ref.series_uid] = max(size, actual)
+            self.peak_bytes = max(self.peak_bytes, sum(self._held.values()))
+            self._ready.add(ref.series_uid)
+            self._cond.notify_all()
+        return dest
+
+    def get(self, ref: SeriesRef) -> Path:
+        """The local folder of one series, fetched now unless already held; thread-safe.
+
+        A second caller asking for a series being fetched waits for that fetch.
+        """
+        uid = validate_uid(ref.series_uid, "SeriesInstanceUID")
+        with self._cond:
+            while uid in self._held and uid not in self._ready and not self._stop:
+                self._cond.wait(timeout=0.5)
+            if uid in self._ready:
+                return self.folder(ref)
+        size = self._size(ref)
+        if not self._reserve(uid, size, slots=False):
+            raise DeepCACError(ErrorCode.E_FETCH_FAILED, f"series {uid}: the cache was closed")
+        return self._fetch_reserved(ref, size)
 
     def _produce(self, refs: list[SeriesRef], out: queue.Queue) -> None:
         for ref in refs:
             try:
-                dest = self.folder(ref)
-                size = self.source.size(ref)
-                if size is None:
-                    raise DeepCACError(ErrorCode.E_CACHE_FULL, f"series {ref.series_uid}: size unknown, cannot cap")
-                if size > self.max_bytes:
-                    raise DeepCACError(
-                        ErrorCode.E_CACHE_FULL,
-                        f"series {ref.series_uid} needs {size} bytes, more than the cache cap {self.max_bytes}",
-                    )
+                validate_uid(ref.series_uid, "SeriesInstanceUID")
+                size = self._size(ref)
+                if not self._reserve(ref.series_uid, size, slots=True):
+                    break
+                folder = self._fetch_reserved(ref, size)
             except DeepCACError as exc:
-                out.put(Staged(ref, None, exc))
-                continue
-            if not self._reserve(ref.series_uid, size):
-                break
-            try:
-                actual = fetch_verified(self.source, ref, dest, self.retry, self._sleep)
-            except DeepCACError as exc:
-                self._forget(ref.series_uid)
                 out.put(Staged(ref, None, exc))
                 continue
             with self._cond:
-                # account what is really on disk; a cohort size that was too small shows up in peak_bytes
-                self._held[ref.series_uid] = max(size, actual)
-                self.peak_bytes = max(self.peak_bytes, sum(self._held.values()))
                 stopped = self._stop
             if stopped:
                 self.release(ref)
                 break
-            out.put(Staged(ref, dest))
+            out.put(Staged(ref, folder))
         out.put(_DONE)
 
     def stage(self, refs: Iterable[SeriesRef]) -> Iterator[Staged]:

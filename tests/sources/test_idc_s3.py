@@ -136,3 +136,56 @@ def test_cache_with_no_room_ahead_holds_one_series(s3, s3_endpoint, tmp_path):
             threading.Event().wait(0.2)
             assert len(list((tmp_path / "c").iterdir())) == 1
             cache.release(item.ref)
+
+
+def test_get_on_demand_from_two_threads_stays_within_the_cap(s3, s3_endpoint, tmp_path):
+    refs = [upload_series(s3, 3)[0] for _ in range(4)]
+    cap = max(r.size_bytes for r in refs) * 3 // 2  # one series at a time
+    cache = SeriesCache(IDCSource(endpoint_url=s3_endpoint), tmp_path / "c", max_bytes=cap, ahead=0)
+    got: dict[str, int] = {}
+    errors: list[BaseException] = []
+
+    def work(mine):
+        try:
+            for ref in mine:
+                folder = cache.get(ref)
+                got[ref.series_uid] = len(list(folder.iterdir()))
+                threading.Event().wait(0.1)
+                cache.release(ref)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(refs[i::2],)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    cache.close()
+    assert errors == []
+    assert got == {r.series_uid: 3 for r in refs}
+    assert cache.peak_bytes <= cap and cache.used_bytes == 0
+
+
+def test_get_returns_a_held_series_without_fetching_again(s3, s3_endpoint, tmp_path):
+    ref, objects = upload_series(s3, 2)
+    with SeriesCache(IDCSource(endpoint_url=s3_endpoint), tmp_path / "c", max_bytes=10**8) as cache:
+        first = cache.get(ref)
+        for name in objects:  # the bucket loses the series: a second fetch would fail
+            s3.delete_object(Bucket="idc-open-data", Key=f"{ref.crdc_series_uuid}/{name}")
+        assert cache.get(ref) == first and len(list(first.iterdir())) == 2
+        cache.release(ref)
+        with pytest.raises(DeepCACError) as e:
+            cache.get(ref)
+        assert e.value.code is ErrorCode.E_FETCH_FAILED
+
+
+def test_get_gives_up_when_no_room_frees(s3, s3_endpoint, tmp_path):
+    a, _ = upload_series(s3, 2)
+    b, _ = upload_series(s3, 2)
+    cap = a.size_bytes + b.size_bytes - 1
+    with SeriesCache(IDCSource(endpoint_url=s3_endpoint), tmp_path / "c", max_bytes=cap, wait_s=1.0) as cache:
+        cache.get(a)
+        with pytest.raises(DeepCACError) as e:
+            cache.get(b)
+        assert e.value.code is ErrorCode.E_CACHE_FULL
+        assert not cache.folder(b).exists()
