@@ -213,7 +213,10 @@ class _Loop:
             finished = summary.done + summary.failed
             if self.config.memory_every and finished % self.config.memory_every == 0:
                 workers = self.client.run(_rss_mb)
-                log.write("memory", finished=finished, client_rss_mb=_rss_mb(), worker_rss_mb=workers)
+                rss = _rss_mb()
+                log.write(
+                    "memory", finished=finished, in_flight=len(self.inflight), client_rss_mb=rss, worker_rss_mb=workers
+                )
             nxt = next(pending, None)
             if nxt is not None:
                 self.submit(nxt, 1)
