@@ -137,29 +137,42 @@ def decode(ds: Dataset, path: Path, *, release: bool = True) -> np.ndarray:
     return arr
 
 
+def _stored_range(ds: Dataset) -> tuple[int, int]:
+    """The values BitsStored and PixelRepresentation allow."""
+    bits = int(ds.BitsStored)
+    if int(ds.PixelRepresentation) == 1:
+        return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    return 0, (1 << bits) - 1
+
+
+def _fits_int16(lo: int, hi: int, slope: float, intercept: float) -> bool:
+    ends = (lo * int(slope) + int(intercept), hi * int(slope) + int(intercept))
+    return INT16_MIN <= min(ends) and max(ends) <= INT16_MAX
+
+
 def hu_volume(datasets: list[Dataset], paths: list[Path], notes: list[str]) -> np.ndarray:
     """Decode every slice straight into one preallocated (z, y, x) HU array.
 
-    int16 when every slice's slope and intercept are integers, else float32. A slice whose
-    HU would overflow int16 promotes the volume to float32 (with a note) rather than wrap.
+    int16 when every slice's slope and intercept are integers, else float32. When the
+    stored bit depth could overflow int16, each slice's actual range is checked, and a
+    slice that does overflow promotes the volume to float32 (with a note) rather than wrap.
     """
     rescales = [rescale(ds) for ds in datasets]
     integral = all(s.is_integer() and i.is_integer() for s, i in rescales)
     rows, cols = int(datasets[0].Rows), int(datasets[0].Columns)
     hu = np.empty((len(datasets), rows, cols), np.int16 if integral else np.float32)
-    scratch = np.empty((rows, cols), np.int32)  # exact integer HU before the int16 store
     for k, (ds, path, (slope, intercept)) in enumerate(zip(datasets, paths, rescales, strict=True)):
         stored = decode(ds, path)
-        if hu.dtype == np.int16:
-            lo, hi = int(stored.min()), int(stored.max())
-            ends = sorted((lo * int(slope) + int(intercept), hi * int(slope) + int(intercept)))
-            if ends[0] < INT16_MIN or ends[1] > INT16_MAX:
-                notes.append(f"HU range {ends} of {path.name} exceeds int16: volume stored as float32")
+        if hu.dtype == np.int16 and not _fits_int16(*_stored_range(ds), slope, intercept):
+            if not _fits_int16(int(stored.min()), int(stored.max()), slope, intercept):
+                notes.append(f"HU of {path.name} exceed int16: volume stored as float32")
                 hu = hu.astype(np.float32)
         if hu.dtype == np.int16:
-            np.multiply(stored, int(slope), out=scratch, dtype=np.int32, casting="unsafe")
-            scratch += int(intercept)
-            hu[k] = scratch
+            # exact integer arithmetic in int32 (buffered by numpy, no full-size temporary), stored as int16
+            if slope == 1:
+                np.add(stored, np.int32(intercept), out=hu[k], dtype=np.int32, casting="unsafe")
+            else:
+                hu[k] = stored.astype(np.int32) * np.int32(slope) + np.int32(intercept)
         else:
             np.multiply(stored, np.float32(slope), out=hu[k], dtype=np.float32, casting="unsafe")
             hu[k] += np.float32(intercept)

@@ -15,24 +15,17 @@ from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from deepcac2.errors import DeepCACError, ErrorCode
 
-#: Every attribute the loader reads. They are parsed while the file is read, so a corrupt
-#: value is E_UNREADABLE_FILE for that file instead of an exception somewhere later.
-USED_KEYWORDS = (
+#: Attributes the loader reads from every slice. They are parsed while the file is read,
+#: so a corrupt value is E_UNREADABLE_FILE for that file, not an exception somewhere later.
+SLICE_KEYWORDS = (
     "SOPClassUID",
     "SOPInstanceUID",
     "SeriesInstanceUID",
-    "StudyInstanceUID",
-    "FrameOfReferenceUID",
-    "PatientID",
     "Modality",
     "ImageType",
-    "SeriesDescription",
     "ImagePositionPatient",
     "ImageOrientationPatient",
     "PixelSpacing",
-    "SliceThickness",
-    "KVP",
-    "GantryDetectorTilt",
     "RescaleSlope",
     "RescaleIntercept",
     "Rows",
@@ -41,9 +34,19 @@ USED_KEYWORDS = (
     "PhotometricInterpretation",
     "BitsAllocated",
     "BitsStored",
-    "HighBit",
     "PixelRepresentation",
     "NumberOfFrames",
+)
+
+#: Attributes read from one slice per series only (parsed there, with the same error mapping).
+SERIES_KEYWORDS = (
+    "StudyInstanceUID",
+    "FrameOfReferenceUID",
+    "PatientID",
+    "SeriesDescription",
+    "SliceThickness",
+    "KVP",
+    "GantryDetectorTilt",
     "CalciumScoringMassFactorPatient",
     "CalciumScoringMassFactorDevice",
 )
@@ -84,7 +87,7 @@ def read_header(path: Path, *, stop_before_pixels: bool = False) -> Dataset:
             if "Modality" not in ds and "SOPClassUID" not in ds:
                 raise InvalidDicomError("no DICOM preamble and no recognisable DICOM attributes") from None
             _set_transfer_syntax(ds)
-        _parse_used(ds)
+        _parse(ds, SLICE_KEYWORDS)
     except DeepCACError:
         raise
     except Exception as exc:  # pydicom raises many types on corrupt input; all mean "unreadable"
@@ -94,12 +97,20 @@ def read_header(path: Path, *, stop_before_pixels: bool = False) -> Dataset:
     return ds
 
 
-def _parse_used(ds: Dataset) -> None:
-    """Parse every attribute the loader uses; a single-valued one holding several values is corrupt."""
-    for keyword in USED_KEYWORDS:
+def _parse(ds: Dataset, keywords: tuple[str, ...]) -> None:
+    """Parse ``keywords`` now; a single-valued attribute holding several values is corrupt."""
+    for keyword in keywords:
         value = ds.get(keyword)
         if isinstance(value, MultiValue | list) and dictionary_VM(keyword) == "1":
             raise ValueError(f"{keyword} holds {len(value)} values, the standard allows 1")
+
+
+def parse_series_attributes(ds: Dataset, path: Path) -> None:
+    """Parse the per-series attributes of the one slice they are read from; E_UNREADABLE_FILE if corrupt."""
+    try:
+        _parse(ds, SERIES_KEYWORDS)
+    except Exception as exc:
+        raise DeepCACError(ErrorCode.E_UNREADABLE_FILE, f"{path}: corrupt header value ({exc})", path=path) from exc
 
 
 def _set_transfer_syntax(ds: Dataset) -> None:

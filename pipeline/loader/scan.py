@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 from collections import defaultdict
 from dataclasses import dataclass
+from pathlib import Path
 
 from deepcac2.errors import DeepCACError
-from deepcac2.pipeline.loader.read import image_type, list_files, read_header, uid_text
+from deepcac2.pipeline.loader.read import image_type, list_files, parse_series_attributes, read_header, uid_text
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ def summarize(path: str) -> HeaderSummary:
     size = os.path.getsize(path)
     try:
         ds = read_header(path, stop_before_pixels=True)
+        parse_series_attributes(ds, Path(path))
     except DeepCACError as exc:
         return HeaderSummary(path=path, file_size=size, error=f"{exc.code.value}: {exc.message}")
     meta = getattr(ds, "file_meta", None)

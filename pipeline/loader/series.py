@@ -19,7 +19,14 @@ from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.loader import geometry as geo
 from deepcac2.pipeline.loader import pixels
 from deepcac2.pipeline.loader.options import LoadOptions
-from deepcac2.pipeline.loader.read import is_localizer, iter_readable, list_files, object_kind, uid_text
+from deepcac2.pipeline.loader.read import (
+    is_localizer,
+    iter_readable,
+    list_files,
+    object_kind,
+    parse_series_attributes,
+    uid_text,
+)
 from deepcac2.pipeline.loader.resample import resample_slices, unshear
 from deepcac2.pipeline.loader.uid import validate_uid
 from deepcac2.pipeline.types import CTVolume, Geometry, InstanceRef
@@ -49,7 +56,8 @@ def load_series(source: Source, options: LoadOptions | None = None, *, series_ui
         raise DeepCACError(ErrorCode.E_NO_IMAGES, f"no files in {source}")
     files = iter_readable(paths, opts.skip_unreadable, notes)
     slices = _pick_series(_images(files, opts, notes), series_uid)
-    first = slices[0].ds
+    first = slices[0].ds  # series-level attributes come from this one file
+    parse_series_attributes(first, slices[0].path)
     uids = _check_uids(slices, opts, notes)
     _check_modality(slices, opts)
     _check_pixel_modules(slices, opts)
@@ -64,7 +72,7 @@ def load_series(source: Source, options: LoadOptions | None = None, *, series_ui
             ErrorCode.E_TOO_FEW_SLICES, f"{len(slices)} slices after cleaning; at least {opts.min_slices} needed"
         )
     positions = np.stack([sl.position for sl in slices])
-    drift = _check_tilt(slices, positions, frame, opts, notes)
+    drift = _check_tilt(geo.gantry_tilt_degrees(first), positions, frame, opts, notes)
     s = np.array([sl.s for sl in slices])
     spacing = geo.judge_spacing(s, opts.spacing_tolerance)
     _check_spacing(spacing, opts)
@@ -254,13 +262,12 @@ def _drop_duplicates(slices: list[_Slice], opts: LoadOptions, notes: list[str]) 
 
 
 def _check_tilt(
-    slices: list[_Slice], positions: np.ndarray, frame: geo.SliceFrame, opts: LoadOptions, notes: list[str]
+    tilt: float, positions: np.ndarray, frame: geo.SliceFrame, opts: LoadOptions, notes: list[str]
 ) -> np.ndarray | None:
     """The per-slice in-plane drift to undo (tilt_policy="correct"), None when there is none."""
     drift = geo.in_plane_drift(positions, frame)
     drift_mm = float(np.hypot(drift[:, 0] * frame.pixel_spacing[0], drift[:, 1] * frame.pixel_spacing[1]).max())
     sheared = drift_mm > opts.tilt_tolerance_mm
-    tilt = geo.gantry_tilt_degrees(slices[0].ds)
     if not sheared and tilt == 0:
         return None
     what = f"GantryDetectorTilt {tilt:g} deg, slice positions drift {drift_mm:.3g} mm off the slice normal"
