@@ -76,15 +76,24 @@ def _check_inputs(ct: CTVolume, prediction: Prediction) -> None:
         )
 
 
+def occupied_slices(masks: list[np.ndarray]) -> slice:
+    """The slices with any segment voxel; the first slice alone when all masks are empty."""
+    per_slice = np.zeros(masks[0].shape[0], dtype=bool)
+    for m in masks:
+        per_slice |= m.any(axis=(1, 2))
+    z = np.flatnonzero(per_slice)
+    return slice(int(z[0]), int(z[-1]) + 1) if z.size else slice(0, 1)
+
+
 def _pixel_array(
-    masks: list[np.ndarray], layout: tuple[SegmentSpec, ...], encoding: SegEncoding
+    masks: list[np.ndarray], layout: tuple[SegmentSpec, ...], encoding: SegEncoding, z: slice
 ) -> tuple[np.ndarray, hd.seg.SegmentationTypeValues]:
     if encoding is SegEncoding.BINARY:
-        return np.stack(masks, axis=-1), hd.seg.SegmentationTypeValues.BINARY
-    labels = np.zeros(masks[0].shape, dtype=np.uint8)
+        return np.stack([m[z] for m in masks], axis=-1), hd.seg.SegmentationTypeValues.BINARY
+    labels = np.zeros(masks[0][z].shape, dtype=np.uint8)
     by_number = {spec.number: m for spec, m in zip(layout, masks, strict=True)}
     for number in labelmap_priority(layout):
-        labels[by_number[number]] = number
+        labels[by_number[number][z]] = number
     return labels, hd.seg.SegmentationTypeValues.LABELMAP
 
 
@@ -105,7 +114,10 @@ def build_seg(
     card = prediction.card
     layout = segment_layout(prediction.vessels is not None)
     masks = segment_masks(prediction, layout)
-    pixels, seg_type = _pixel_array(masks, layout, encoding)
+    # highdicom checks every voxel it is given: hand it only the slab with voxels, and
+    # reference the other slices as further source images (every source stays referenced)
+    z = occupied_slices(masks)
+    pixels, seg_type = _pixel_array(masks, layout, encoding, z)
     uids = seg_uids(ct, card, encoding, toolkit_version)
     tracking = {
         s.number: output_uid("seg-tracking", ct.series_uid, card, str(s.number), toolkit_version=toolkit_version)
@@ -114,7 +126,8 @@ def build_seg(
     source_number = ct.headers[0].get("SeriesNumber")
     try:
         seg = hd.seg.Segmentation(
-            source_images=ct.headers,
+            source_images=ct.headers[z],
+            further_source_images=ct.headers[: z.start] + ct.headers[z.stop :],
             pixel_array=pixels,
             segmentation_type=seg_type,
             segment_descriptions=segment_descriptions(layout, card, tracking),

@@ -23,6 +23,7 @@ from deepcac2.pipeline.convert.reproducible import freeze, source_datetime, writ
 from deepcac2.pipeline.seg.sop import MANUFACTURER, SR_SERIES_OFFSET, derived_series_number
 from deepcac2.pipeline.sr.content import GroupSpec
 from deepcac2.pipeline.sr.enum import declare_private_scheme
+from deepcac2.pipeline.sr.library import attach, image_library
 from deepcac2.pipeline.types import CTVolume, ModelCard
 from deepcac2.pipeline.uids import device_uid, output_uid
 
@@ -113,7 +114,7 @@ def build_sr(
             observation_context=_observer(card),
             procedure_reported=PROCEDURE_REPORTED,
             imaging_measurements=[_group(g, ct, seg, card, toolkit_version) for g in groups],
-            referenced_images=ct.headers,
+            referenced_images=None,  # attached below, built fast (see library.py)
         )
         sr = hd.sr.Comprehensive3DSR(
             evidence=[*ct.headers, seg],
@@ -131,6 +132,7 @@ def build_sr(
         raise
     except Exception as exc:  # highdicom validates content items with ValueError/TypeError
         raise DeepCACError(ErrorCode.E_SR_WRITE, f"{ct.series_uid}: highdicom refused the SR: {exc}") from exc
+    attach(sr, image_library(ct.headers))
     declare_private_scheme(sr)
     date, time = source_datetime(ct.headers)
     freeze(sr, date, time)
