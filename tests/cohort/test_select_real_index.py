@@ -177,3 +177,23 @@ def test_bad_arguments_give_cohort_errors(tmp_path):
     assert e.value.code is ErrorCode.E_COHORT_INVALID
     with pytest.raises(DeepCACError):
         select_and_explain("all", index_path=tmp_path / "missing.parquet")
+
+
+def test_another_collection_without_the_nlst_form(index_parquet):
+    """LIDC-IDRI: no NLST descriptions, so image type is unknown and DICOM maker/model fill in."""
+    import duckdb
+
+    table, exp = select_and_explain("all", collection="lidc_idri")
+    expected = duckdb.execute(
+        "SELECT SeriesInstanceUID FROM read_parquet(?) WHERE collection_id = 'lidc_idri' AND Modality = 'CT' "
+        "AND instanceCount >= 50 AND NOT regexp_matches(lower(coalesce(SeriesDescription, '')), "
+        "'localizer|localiser|scout|topogram|surview') "
+        "AND TransferSyntaxUID IN ('1.2.840.10008.1.2', '1.2.840.10008.1.2.1', '1.2.840.10008.1.2.4.70', "
+        "'1.2.840.10008.1.2.4.57', '1.2.840.10008.1.2.4.90', '1.2.840.10008.1.2.5')",
+        [str(index_parquet)],
+    ).fetchall()
+    assert set(table.column("SeriesInstanceUID").to_pylist()) == {r[0] for r in expected}
+    assert table.num_rows > 0 and exp.final.series == table.num_rows
+    rows = table.slice(0, 5).to_pylist()
+    assert all(r["study_year"] is None and r["image_type"] is None for r in rows)
+    assert all(r["manufacturer"] for r in rows)  # from the DICOM Manufacturer column
