@@ -87,19 +87,29 @@ def test_sr_references_source_and_names_device(ct, tmp_path: Path) -> None:
     converted, _, tables = _convert(ct, tmp_path)
     sr = hd.sr.srread(converted.sr_path)
     assert sr.StudyInstanceUID == ct.study_uid
-    library = {
-        image.ReferencedSOPSequence[0].ReferencedSOPInstanceUID
-        for container in sr.ContentSequence
-        if container.ConceptNameCodeSequence[0].CodeValue == "111028"  # Image Library
-        for group in container.ContentSequence
-        for image in group.ContentSequence
+    (container,) = [c for c in sr.ContentSequence if c.ConceptNameCodeSequence[0].CodeValue == "111028"]
+    (group,) = container.ContentSequence  # one series, one group
+    images = [item for item in group.ContentSequence if item.ValueType == "IMAGE"]
+    assert [i.ReferencedSOPSequence[0].ReferencedSOPInstanceUID for i in images] == [
+        i.sop_instance_uid for i in ct.instances
+    ]
+    # each entry's position is its slice's ImagePositionPatient
+    for image, header in zip(images, ct.headers, strict=True):
+        xyz = [float(n.MeasuredValueSequence[0].NumericValue) for n in image.ContentSequence]
+        assert xyz == [float(v) for v in header.ImagePositionPatient]
+    # shared descriptors: what highdicom gives for one image, less the position
+    shared = {
+        item.ConceptNameCodeSequence[0].CodeValue: item for item in group.ContentSequence if item.ValueType != "IMAGE"
     }
-    assert library == {i.sop_instance_uid for i in ct.instances}
+    reference = hd.sr.ImageLibraryEntryDescriptors(ct.headers[0])
+    want = {d.ConceptNameCodeSequence[0].CodeValue: d for d in reference}
+    assert set(want) - set(shared) == {"110901", "110902", "110903"}
+    assert all(shared[code] == want[code] for code in shared)
     devices = sr.content.get_observer_contexts(observer_type=codes.DCM.Device)
     attrs = devices[0].observer_identifying_attributes
     assert attrs.name == synthetic.CARD.name and attrs.model_name == synthetic.CARD.model_id
-    group = _groups(converted.sr_path)["Coronary calcium [deepcac]"]
-    assert group.referenced_segment.source_series_for_segmentation.UID == ct.series_uid
+    roi = _groups(converted.sr_path)["Coronary calcium [deepcac]"]
+    assert roi.referenced_segment.source_series_for_segmentation.UID == ct.series_uid
 
 
 def test_zero_calcium_sr_says_zero(ct, tmp_path: Path) -> None:
