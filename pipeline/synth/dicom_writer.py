@@ -181,7 +181,8 @@ def save(ds: Dataset, path: Path, transfer_syntax: UID = ExplicitVRLittleEndian)
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     if transfer_syntax.is_compressed:
         plugin = "pylibjpeg" if transfer_syntax == JPEG2000Lossless else ""
-        ds.compress(transfer_syntax, encoding_plugin=plugin)
+        # lossless: the image is the same instance, so keep its (deterministic) SOPInstanceUID
+        ds.compress(transfer_syntax, encoding_plugin=plugin, generate_instance_uid=False)
     else:
         ds.file_meta.TransferSyntaxUID = transfer_syntax
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
-from pydicom.uid import UID, generate_uid
+from pydicom.uid import PYDICOM_ROOT_UID, UID, generate_uid
 
 
 @dataclass(frozen=True)
@@ -41,8 +41,11 @@ SHARP_KERNELS = frozenset({"BONE", "LUNG", "B50f", "B80f", "D", "FC51"})
 
 
 def uid(*parts: object) -> UID:
-    """A deterministic ``2.25`` UID of the ordered parts (JSON-joined, so parts never run together)."""
-    return generate_uid(prefix=None, entropy_srcs=[json.dumps([str(p) for p in parts])])
+    """A deterministic UID of the ordered parts (JSON-joined, so parts never run together).
+
+    Under pydicom's root: ``generate_uid(prefix=None)`` would ignore the entropy and be random.
+    """
+    return generate_uid(prefix=PYDICOM_ROOT_UID, entropy_srcs=[json.dumps([str(p) for p in parts])])
 
 
 @dataclass(frozen=True)
