@@ -87,3 +87,30 @@ def test_seg_on_real_ct_reads_back_by_uid_and_by_position(shared_data, tmp_path)
     (s,) = score_files(ct, str(path), None, [CONVENTIONS["literature"]])
     over = int((ct.hu[mask] >= 130).sum())
     assert 0 <= s.volume_mm3 <= over * ct.geometry.voxel_volume_mm3 + 1e-9
+
+
+def test_score_cli_end_to_end_with_the_loader(shared_data, tmp_path):
+    """``deepcac2 score`` loads the real series itself; an ROI written on its grid scores finite numbers."""
+    import json
+
+    import SimpleITK as sitk
+
+    from deepcac2 import cli
+    from deepcac2.pipeline.loader import load_series
+
+    folder = chest_series(shared_data)[-1]
+    ct = load_series(folder)
+    roi = np.zeros(ct.shape, dtype=np.uint8)
+    roi[:, 200:300, 200:300] = 1
+    img = sitk.GetImageFromArray(roi)
+    img.SetOrigin(ct.geometry.origin)
+    img.SetSpacing(ct.geometry.spacing)
+    img.SetDirection(ct.geometry.direction)
+    sitk.WriteImage(img, str(tmp_path / "roi.nii.gz"))
+    out = tmp_path / "scores.json"
+    assert cli.main(["score", "--ct", str(folder), "--roi", str(tmp_path / "roi.nii.gz"), "--out", str(out)]) == 0
+    (s,) = json.loads(out.read_text())
+    assert s["series_uid"] == ct.series_uid and math.isfinite(s["agatston"]) and s["agatston"] >= 0
+    # independent check of the volume bound: never more than the voxels over 130 HU in the ROI
+    over = int((ct.hu[roi > 0] >= 130).sum())
+    assert s["volume_mm3"] <= over * ct.geometry.voxel_volume_mm3 + 1e-6
