@@ -20,7 +20,7 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dest", type=Path, required=True, help="folder; each series goes to DEST/<SeriesUID>/")
     parser.add_argument("--source", choices=("idc", "local"), default="idc", help="where the series are (default idc)")
     parser.add_argument("--endpoint-url", help="S3 endpoint (default https://s3.amazonaws.com)")
-    parser.add_argument("--bucket", default=DEFAULT_BUCKET, help=f"S3 bucket (default {DEFAULT_BUCKET})")
+    parser.add_argument("--bucket", help=f"S3 bucket (default: each row's series_aws_url, else {DEFAULT_BUCKET})")
     parser.add_argument("--root", type=Path, help="local source: locations must lie inside this folder")
     parser.add_argument("--max-gb", type=float, help="refuse to start when the cohort needs more (10^9 bytes)")
     parser.add_argument("--retries", type=int, default=4, help="tries per series on transient errors (default 4)")

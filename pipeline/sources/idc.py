@@ -26,6 +26,7 @@ _TRANSIENT = re.compile(
     r"SlowDown|RequestTimeout|InternalError|ServiceUnavailable|status code: 5\d\d|RequestError",
     re.IGNORECASE,
 )
+_S3_URL = re.compile(r"s3://([^/]+)/")
 _ENDPOINT = re.compile(r"https?://[A-Za-z0-9.\-]+(:\d{1,5})?/?")
 
 
@@ -44,14 +45,18 @@ def find_s5cmd() -> str:
 
 
 class IDCSource:
-    """Fetches a series with ``s5cmd cp 's3://bucket/<uuid>/*' DEST/``."""
+    """Fetches a series with ``s5cmd cp 's3://bucket/<uuid>/*' DEST/``.
+
+    The bucket is ``bucket`` when given, else the one in the row's ``series_aws_url``
+    (IDC spreads collections over idc-open-data, idc-open-data-two and idc-open-data-cr).
+    """
 
     name = "idc"
 
     def __init__(
         self,
         endpoint_url: str | None = None,
-        bucket: str = DEFAULT_BUCKET,
+        bucket: str | None = None,
         s5cmd: str | None = None,
         no_sign_request: bool = True,
         timeout_s: float = 1800.0,
@@ -60,14 +65,21 @@ class IDCSource:
         self.endpoint_url = endpoint_url or DEFAULT_ENDPOINT
         if not _ENDPOINT.fullmatch(self.endpoint_url):
             raise DeepCACError(ErrorCode.E_FETCH_FAILED, f"endpoint {self.endpoint_url!r} is not an http(s) URL")
-        self.bucket = validate_bucket(bucket)
+        #: None: the bucket named in each row's series_aws_url (IDC uses three), else DEFAULT_BUCKET
+        self.bucket = validate_bucket(bucket) if bucket is not None else None
         self.s5cmd = s5cmd or find_s5cmd()
         self.no_sign_request = no_sign_request
         self.timeout_s = timeout_s
         self.s5cmd_retries = s5cmd_retries
 
+    def bucket_of(self, ref: SeriesRef) -> str:
+        if self.bucket is not None:
+            return self.bucket
+        match = _S3_URL.match(ref.location or "")
+        return validate_bucket(match.group(1)) if match else DEFAULT_BUCKET
+
     def url(self, ref: SeriesRef) -> str:
-        return f"s3://{self.bucket}/{validate_crdc_uuid(ref.crdc_series_uuid)}/*"
+        return f"s3://{self.bucket_of(ref)}/{validate_crdc_uuid(ref.crdc_series_uuid)}/*"
 
     def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
         cmd = [self.s5cmd, "--endpoint-url", self.endpoint_url, "--retry-count", str(self.s5cmd_retries)]

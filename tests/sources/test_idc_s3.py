@@ -189,3 +189,14 @@ def test_get_gives_up_when_no_room_frees(s3, s3_endpoint, tmp_path):
             cache.get(b)
         assert e.value.code is ErrorCode.E_CACHE_FULL
         assert not cache.folder(b).exists()
+
+
+def test_bucket_comes_from_the_row_unless_configured():
+    uid = str(uuid.uuid4())
+    ref = SeriesRef(series_uid="1.2", crdc_series_uuid=uid, location=f"s3://idc-open-data-cr/{uid}/*")
+    assert IDCSource(s5cmd="/x").url(ref) == f"s3://idc-open-data-cr/{uid}/*"
+    assert IDCSource(s5cmd="/x", bucket="mirror").url(ref) == f"s3://mirror/{uid}/*"
+    assert IDCSource(s5cmd="/x").url(SeriesRef(series_uid="1.2", crdc_series_uuid=uid)) == f"s3://idc-open-data/{uid}/*"
+    bad = SeriesRef(series_uid="1.2", crdc_series_uuid=uid, location=f"s3://Bad_Bucket/{uid}/*")
+    with pytest.raises(DeepCACError):
+        IDCSource(s5cmd="/x").url(bad)
