@@ -63,7 +63,9 @@ def _bbox(mask: np.ndarray) -> tuple[slice, slice, slice] | None:
     return slice(zs[0], zs[-1] + 1), sy, sx
 
 
-def _check_inputs(hu: np.ndarray, mask: np.ndarray, vessels: np.ndarray | None, mass_factor: float | None) -> None:
+def _check_inputs(
+    hu: np.ndarray, mask: np.ndarray, vessels: np.ndarray | None, mass_factor: float | None, kvp: float | None
+) -> None:
     if hu.ndim != 3:
         raise DeepCACError(ErrorCode.E_SCORING, f"HU volume must be 3-D (z, y, x), got shape {hu.shape}")
     if mask.shape != hu.shape:
@@ -74,6 +76,8 @@ def _check_inputs(hu: np.ndarray, mask: np.ndarray, vessels: np.ndarray | None, 
         )
     if mass_factor is not None and (not math.isfinite(mass_factor) or mass_factor <= 0):
         raise DeepCACError(ErrorCode.E_SCORING, f"mass factor must be positive and finite, got {mass_factor!r}")
+    if kvp is not None and (not math.isfinite(kvp) or kvp <= 0):
+        raise DeepCACError(ErrorCode.E_SCORING, f"kVp must be positive and finite (or None), got {kvp!r}")
 
 
 def score_series(
@@ -97,12 +101,15 @@ def score_series(
     hu = np.asarray(hu)
     mask = np.asarray(cac_mask)
     mask = mask if mask.dtype == bool else mask != 0
-    _check_inputs(hu, mask, vessels, mass_factor)
+    _check_inputs(hu, mask, vessels, mass_factor, kvp)
     bands = kvp_bands(kvp, conv.kvp_adjusted)
 
     box = _bbox(mask)
     if box is None:
-        return _assemble(conv, geometry, slice_thickness, bands, kvp, None, None, None, vessels, mass_factor, (0, 0, 0))
+        grid = geometry
+        if conv.resample_z_mm is not None:  # report the grid the convention would have scored on
+            grid = Geometry(geometry.origin, (*geometry.spacing[:2], float(conv.resample_z_mm)), geometry.direction)
+        return _assemble(conv, grid, slice_thickness, bands, kvp, None, None, None, vessels, mass_factor, (0, 0, 0))
     # crop in y, x to the mask (the expensive part); z too unless resampling needs the full extent
     zbox = slice(None) if conv.resample_z_mm is not None else box[0]
     hu_c, mask_c = hu[zbox, box[1], box[2]], mask[zbox, box[1], box[2]]

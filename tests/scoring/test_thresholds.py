@@ -145,6 +145,9 @@ def test_bad_inputs_have_codes():
         score_series(hu, GEO, mask, vessels=np.full(hu.shape, 9, dtype=np.uint8))
     assert e.value.code is ErrorCode.E_SCORING
     with pytest.raises(DeepCACError) as e:
+        score_series(hu, GEO, mask, kvp=float("nan"))
+    assert e.value.code is ErrorCode.E_SCORING
+    with pytest.raises(DeepCACError) as e:
         get_convention("nope")
     assert e.value.code is ErrorCode.E_CONVENTION_UNKNOWN
     nan = hu.astype(np.float32)
