@@ -52,6 +52,23 @@ def freeze(ds: Dataset, date: str, time: str, dimension_organization_uid: str | 
                 freeze(item, date, time, dimension_organization_uid)
 
 
+def drop_broken_references(ds: Dataset) -> None:
+    """Remove items of ``ReferencedStudySequence`` that lack a Type 1 attribute.
+
+    highdicom copies the General Study module from the source; de-identified sources
+    (e.g. TCIA's) often keep a ReferencedStudySequence item without its
+    ReferencedSOPClassUID, which would make our own object fail dciodvfy. The sequence
+    is Type 3, so an incomplete item is dropped, never repaired with a guess.
+    """
+    if "ReferencedStudySequence" not in ds:
+        return
+    kept = [i for i in ds.ReferencedStudySequence if "ReferencedSOPClassUID" in i and "ReferencedSOPInstanceUID" in i]
+    if kept:
+        ds.ReferencedStudySequence = kept
+    else:
+        del ds.ReferencedStudySequence
+
+
 def write_atomic(path: str | os.PathLike[str], write: Callable[[str], object]) -> Path:
     """Call ``write(tmp_path)`` then rename onto ``path``, so readers never see half a file."""
     path = Path(path)

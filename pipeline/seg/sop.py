@@ -15,7 +15,7 @@ from pydicom.uid import UID
 
 from deepcac2._version import __version__
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.pipeline.convert.reproducible import freeze, source_datetime, write_atomic
+from deepcac2.pipeline.convert.reproducible import drop_broken_references, freeze, source_datetime, write_atomic
 from deepcac2.pipeline.seg.content import (
     SegmentSpec,
     labelmap_priority,
@@ -151,6 +151,7 @@ def build_seg(
         raise DeepCACError(ErrorCode.E_SEG_WRITE, f"{ct.series_uid}: highdicom refused the SEG: {exc}") from exc
     date, time = source_datetime(ct.headers)
     freeze(seg, date, time, uids["dimension-organization"])
+    drop_broken_references(seg)
     return seg
 
 

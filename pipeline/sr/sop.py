@@ -19,7 +19,7 @@ from pydicom.uid import UID
 
 from deepcac2._version import __version__
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.pipeline.convert.reproducible import freeze, source_datetime, write_atomic
+from deepcac2.pipeline.convert.reproducible import drop_broken_references, freeze, source_datetime, write_atomic
 from deepcac2.pipeline.seg.sop import MANUFACTURER, SR_SERIES_OFFSET, derived_series_number
 from deepcac2.pipeline.sr.content import GroupSpec
 from deepcac2.pipeline.sr.enum import declare_private_scheme
@@ -136,6 +136,7 @@ def build_sr(
     declare_private_scheme(sr)
     date, time = source_datetime(ct.headers)
     freeze(sr, date, time)
+    drop_broken_references(sr)
     return sr
 
 

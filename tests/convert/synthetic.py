@@ -26,8 +26,13 @@ CARD = ModelCard(
 )
 
 
-def ct_datasets(n: int = 12, rows: int = 64, cols: int = 64, seed: int = 0) -> list[Dataset]:
-    """``n`` axial CT slices, bottom to top, with the Type 1/2 attributes of CT Image Storage."""
+def ct_datasets(
+    n: int = 12, rows: int = 64, cols: int = 64, seed: int = 0, hot: np.ndarray | None = None
+) -> list[Dataset]:
+    """``n`` axial CT slices, bottom to top, with the Type 1/2 attributes of CT Image Storage.
+
+    Noise in [-100, 100) HU; voxels of the optional (z, y, x) mask ``hot`` are 350 HU (calcium).
+    """
     rng = np.random.default_rng(seed)
     study, series, frame = (generate_uid(entropy_srcs=[f"{kind}-{seed}"]) for kind in ("study", "series", "for"))
     out = []
@@ -57,7 +62,10 @@ def ct_datasets(n: int = 12, rows: int = 64, cols: int = 64, seed: int = 0) -> l
         ds.Rows, ds.Columns = rows, cols
         ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
         ds.RescaleIntercept, ds.RescaleSlope, ds.RescaleType = 0, 1, "HU"
-        ds.PixelData = rng.integers(-100, 100, (rows, cols)).astype(np.int16).tobytes()
+        pixels = rng.integers(-100, 100, (rows, cols)).astype(np.int16)
+        if hot is not None:
+            pixels[hot[k]] = 350
+        ds.PixelData = pixels.tobytes()
         out.append(ds)
     return out
 
