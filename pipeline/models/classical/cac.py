@@ -1,18 +1,23 @@
 """Coronary calcium candidates inside the heart, and the rules that reject distractors.
 
-Candidates are 3-D components (26-connected) of ``HU >= threshold``, computed over the
-whole volume so that a component reaching out of the heart is seen whole. A component
-that touches the search region (the heart dilated by ``margin_mm``) is kept unless:
+Candidates are 3-D components (26-connected) of ``HU >= threshold`` in a box around the
+heart (``context_mm`` wider than the search region, so that a component reaching out of
+the heart is seen far enough). The search region is the heart dilated by ``margin_mm``,
+extended ``superior_mm`` above the heart's top over the footprint of its upper 20 mm
+(the left main and the ostia sit at the aortic root, where the localiser's heart ends).
+A component that touches the search region is kept unless:
 
 * ``outside``: more than ``max_outside_fraction`` of its voxels lie outside the search
   region (bone next to the heart, a calcified aorta running out of it);
 * ``large``: it is bigger than ``max_lesion_ml`` (sternum or spine pieces);
 * ``noise``: nothing of it survives a 3x3 in-plane median filter (speckle of sharp
   kernels and low dose; a real calcification of 2 mm or more survives);
-* ``aorta``: its centroid lies in the wall zone of an aortic cross-section found above
-  the heart and followed down (``aorta.py``).
+* ``deep``: its centroid lies more than ``max_depth_mm`` from any fat (coronaries run
+  in the epicardial fat; the mitral annulus and the valves sit in muscle and blood);
+* ``aorta``: its centroid lies in the wall zone of an aortic section found above the
+  heart and followed down (``aorta.py``).
 
-Kept components are cut to the search region. All rules are in the canonical view.
+Kept components are cut to the search region. All rules run in the canonical view.
 """
 
 from __future__ import annotations
@@ -23,71 +28,116 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from .aorta import AortaCircle, aorta_wall_mask
-from .heart import _ball
+from .heart import HeartParts, dilate_mm
 
 
 @dataclass(frozen=True)
 class CACRules:
     threshold_hu: float = 130.0
-    margin_mm: float = 3.0
+    margin_mm: float = 6.0
+    context_mm: float = 40.0
     max_outside_fraction: float = 0.3
     max_lesion_ml: float = 5.0
+    superior_mm: float = 12.0
+    max_depth_mm: float = 8.0
+    fat_hu: tuple[float, float] = (-250.0, -30.0)
     aorta_wall_mm: float = 4.0
     #: how far below the heart's top slice the ascending aorta's wall zone is followed
     aortic_root_mm: float = 30.0
+
+
+RULES = ("outside", "large", "noise", "deep", "aorta")
 
 
 @dataclass
 class CACResult:
     cac: np.ndarray
     #: rule name -> number of voxels it removed (inside the search region)
-    rejected: dict[str, int] = field(default_factory=dict)
+    rejected: dict[str, int] = field(default_factory=lambda: dict.fromkeys(RULES, 0))
+
+
+def _box(mask: np.ndarray, margin: tuple[int, int, int]) -> tuple[slice, slice, slice]:
+    idx = [np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != ax))) for ax in range(3)]
+    return tuple(
+        slice(max(int(i[0]) - m, 0), min(int(i[-1]) + m + 1, n))
+        for i, m, n in zip(idx, margin, mask.shape, strict=True)
+    )  # type: ignore[return-value]
 
 
 def find_cac(
     hu: np.ndarray,
-    heart: np.ndarray,
     spacing: tuple[float, float, float],
+    parts: HeartParts,
     aortas: list[AortaCircle],
     rules: CACRules = CACRules(),  # noqa: B008 - frozen dataclass, safe as a default
 ) -> CACResult:
-    """CAC mask of a canonical-view CT (axis 0 superior, 1 posterior, 2 left)."""
-    search = ndi.binary_dilation(heart, structure=_ball(tuple(rules.margin_mm / s for s in spacing)))
-    bright = hu >= rules.threshold_hu
+    """CAC mask of a canonical-view CT (axis 0 superior, 1 posterior, 2 left) at full resolution."""
+    result = CACResult(cac=np.zeros(hu.shape, dtype=bool))
+    search_full = parts.upsample(_search_region(parts, rules), hu.shape)
+    if not search_full.any():
+        return result
+    box = _box(search_full, tuple(int(np.ceil(rules.context_mm / s)) for s in spacing))
+    sub, search = hu[box], search_full[box]
+    bright = sub >= rules.threshold_hu
     labels, n = ndi.label(bright, structure=np.ones((3, 3, 3), dtype=bool))
-    result = CACResult(cac=np.zeros(hu.shape, dtype=bool), rejected={"outside": 0, "large": 0, "noise": 0, "aorta": 0})
     if n == 0:
         return result
     total = np.bincount(labels.ravel(), minlength=n + 1)
     inside = np.bincount(labels[search].ravel(), minlength=n + 1)
+    touching = np.flatnonzero(inside[1:]) + 1
     voxel_ml = float(np.prod(spacing)) / 1000.0
-    wall = aorta_wall_mask(hu.shape, heart, spacing, aortas, rules.aorta_wall_mm, rules.aortic_root_mm)
-    centroids = ndi.center_of_mass(bright, labels, index=np.arange(1, n + 1))
-    survives = _median_survivors(hu, search, labels, n, rules.threshold_hu)
+    offset = [s.start for s in box]
+    wall = aorta_wall_mask(
+        hu.shape, parts.upsample(parts.heart, hu.shape), spacing, aortas, rules.aorta_wall_mm, rules.aortic_root_mm
+    )[box]
+    centroids = dict(zip(touching, ndi.center_of_mass(bright, labels, index=touching), strict=True))
+    survives = _median_survivors(sub, search, labels, n, rules.threshold_hu)
+    fat = (parts.hu >= rules.fat_hu[0]) & (parts.hu <= rules.fat_hu[1])
+    depth = ndi.distance_transform_edt(~fat, sampling=parts.spacing) if fat.any() else np.full(fat.shape, np.inf)
+    f = parts.factor
     keep = np.zeros(n + 1, dtype=bool)
-    for lab in np.flatnonzero(inside[1:]) + 1:
-        outside_fraction = 1.0 - inside[lab] / total[lab]
-        if outside_fraction > rules.max_outside_fraction:
-            result.rejected["outside"] += int(inside[lab])
+    for lab in touching:
+        centre = tuple(int(round(c)) for c in centroids[lab])
+        full = (centre[0] + offset[0], centre[1] + offset[1], centre[2] + offset[2])
+        low = (full[0], min(full[1] // f[0], depth.shape[1] - 1), min(full[2] // f[1], depth.shape[2] - 1))
+        if 1.0 - inside[lab] / total[lab] > rules.max_outside_fraction:
+            rule = "outside"
         elif total[lab] * voxel_ml > rules.max_lesion_ml:
-            result.rejected["large"] += int(inside[lab])
+            rule = "large"
         elif not survives[lab]:
-            result.rejected["noise"] += int(inside[lab])
-        elif wall[tuple(int(round(c)) for c in centroids[lab - 1])]:
-            result.rejected["aorta"] += int(inside[lab])
+            rule = "noise"
+        elif depth[low] > rules.max_depth_mm:
+            rule = "deep"
+        elif wall[centre]:
+            rule = "aorta"
         else:
             keep[lab] = True
-    result.cac = keep[labels] & search
+            continue
+        result.rejected[rule] += int(inside[lab])
+    result.cac[box] = keep[labels] & search
     return result
+
+
+def _search_region(parts: HeartParts, rules: CACRules) -> np.ndarray:
+    """The heart dilated by the margin, extended upwards over its top's footprint (low resolution)."""
+    search = dilate_mm(parts.heart, rules.margin_mm, parts.spacing)
+    zs = np.flatnonzero(parts.heart.any(axis=(1, 2)))
+    if zs.size:
+        top = int(zs[-1])
+        upper = parts.heart[max(top - int(round(20.0 / parts.spacing[0])), 0) : top + 1].any(axis=0)
+        n_up = int(round(rules.superior_mm / parts.spacing[0]))
+        search[top + 1 : top + 1 + n_up] |= upper
+    return search
 
 
 def _median_survivors(hu: np.ndarray, search: np.ndarray, labels: np.ndarray, n: int, threshold: float) -> np.ndarray:
     """Per label: does any of its voxels stay >= threshold after a 3x3 in-plane median?"""
     out = np.zeros(n + 1, dtype=bool)
-    box = ndi.find_objects(search.astype(np.uint8))
-    if not box or box[0] is None:
+    near = ndi.binary_dilation(search, iterations=1)
+    candidates = (labels > 0) & near
+    if not candidates.any():
         return out
-    sl = tuple(slice(max(s.start - 1, 0), s.stop + 1) for s in box[0])
+    sl = _box(candidates, (0, 1, 1))
     med = ndi.median_filter(hu[sl], size=(1, 3, 3))
     lab = labels[sl]
     out[np.unique(lab[(med >= threshold) & (lab > 0)])] = True

@@ -9,7 +9,7 @@ Runs on a low-resolution canonical view (axis 0 superior, 1 posterior, 2 left; a
 3. mediastinum: voxels with lung on both their left and their right in the same row,
    anterior to the front of the spine (the first bone > 250 HU near the midline);
 4. heart: soft tissue and fat (-250..250 HU) of the mediastinum, eroded by a ball of
-   ``erode_mm`` to cut the great vessels, the liver dome and the spine off; the largest
+   ``erode_radius_mm`` to cut the great vessels, the liver dome and the spine off; the largest
    component on the slices whose lung area is at least ``lung_fraction`` of the largest
    (below the heart the liver dome pushes the lungs away), kept only on the slices where
    its area is at least ``area_fraction`` of the largest slice (drops the great vessels
@@ -31,7 +31,9 @@ from .orient import orientation_of
 LUNG_HU = -400.0
 BODY_HU = -500.0
 SOFT_HU = (-250.0, 250.0)
-BONE_HU = 250.0
+SPINE_HU = 200.0
+#: a bone must be wider than about twice this to be the spine
+SPINE_MIN_MM = 4.0
 
 
 def _ball(radius_vox: tuple[float, float, float]) -> np.ndarray:
@@ -39,6 +41,19 @@ def _ball(radius_vox: tuple[float, float, float]) -> np.ndarray:
     zz, yy, xx = np.ogrid[-r[0] : r[0] + 1, -r[1] : r[1] + 1, -r[2] : r[2] + 1]
     rv = [max(v, 1e-6) for v in radius_vox]
     return (zz / rv[0]) ** 2 + (yy / rv[1]) ** 2 + (xx / rv[2]) ** 2 <= 1.0
+
+
+def erode_mm(mask: np.ndarray, radius_mm: float, spacing: tuple[float, float, float]) -> np.ndarray:
+    """Erosion by a Euclidean ball of ``radius_mm`` (a distance transform: fast for big balls)."""
+    padded = np.pad(mask, 1)  # the outside of the volume counts as background
+    return ndi.distance_transform_edt(padded, sampling=spacing)[1:-1, 1:-1, 1:-1] > radius_mm
+
+
+def dilate_mm(mask: np.ndarray, radius_mm: float, spacing: tuple[float, float, float]) -> np.ndarray:
+    """Dilation by a Euclidean ball of ``radius_mm``."""
+    if not mask.any():
+        return mask.copy()
+    return ndi.distance_transform_edt(~mask, sampling=spacing) <= radius_mm
 
 
 def _disk(radius_vox: float) -> np.ndarray:
@@ -67,18 +82,25 @@ def _between_left_right(lungs: np.ndarray) -> np.ndarray:
 
 
 def _front_of_spine(low: np.ndarray, body: np.ndarray, spacing: tuple[float, float, float]) -> np.ndarray:
-    """Per slice, the mask of voxels anterior to the spine's front edge (near the midline)."""
+    """Per slice, the mask of voxels anterior to the spine's front edge (near the midline).
+
+    The spine is the first large bone (>= ``SPINE_HU``, holes filled, survives an opening
+    of ``SPINE_MIN_MM``) on the posterior half of the midline band; calcium specks, the
+    sternum and the ribs do not count.
+    """
     nz, ny, nx = low.shape
     keep = np.ones(low.shape, dtype=bool)
     half_width = max(int(round(15.0 / spacing[2])), 1)
+    disk = _disk(SPINE_MIN_MM / spacing[1])
     for z in range(nz):
         cols = np.flatnonzero(body[z].any(axis=0))
         if cols.size == 0:
             continue
         mid = (cols[0] + cols[-1]) // 2
-        band = low[z, :, max(mid - half_width, 0) : mid + half_width + 1] > BONE_HU
-        rows = np.flatnonzero(band.any(axis=1))
-        # the spine is the posterior bone on the midline; the sternum is anterior
+        lo, hi = max(mid - half_width, 0), mid + half_width + 1
+        bone = ndi.binary_fill_holes(low[z] >= SPINE_HU)
+        bone = ndi.binary_opening(bone, structure=disk[0])
+        rows = np.flatnonzero(bone[:, lo:hi].any(axis=1))
         rows = rows[rows > ny // 2]
         if rows.size:
             keep[z, rows[0] :, :] = False
@@ -106,7 +128,7 @@ def localise_heart_canonical(
     hu: np.ndarray,
     spacing: tuple[float, float, float],
     *,
-    erode_mm: float = 12.0,
+    erode_radius_mm: float = 12.0,
     area_fraction: float = 0.4,
     lung_fraction: float = 0.8,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -123,8 +145,7 @@ def localise_heart_canonical(
     lungs = np.isin(lab, np.flatnonzero(sizes >= 50.0))
     mediastinum = _between_left_right(lungs) & _front_of_spine(hu, body, spacing)
     soft = mediastinum & (hu >= SOFT_HU[0]) & (hu <= SOFT_HU[1])
-    radius = tuple(erode_mm / s for s in spacing)
-    core = ndi.binary_erosion(soft, structure=_ball(radius))
+    core = erode_mm(soft, erode_radius_mm, spacing)
     # below the heart the liver dome pushes the lungs away: keep slices with big lungs
     lung_area = lungs.sum(axis=(1, 2)).astype(float)
     core[lung_area < lung_fraction * lung_area.max()] = False
@@ -141,7 +162,7 @@ def localise_heart_canonical(
         hi += 1
     core[:lo] = False
     core[hi + 1 :] = False
-    heart = ndi.binary_dilation(core, structure=_ball(radius)) & soft
+    heart = dilate_mm(core, erode_radius_mm, spacing) & soft
     heart = _largest(heart)
     heart = ndi.binary_closing(heart, structure=_ball(tuple(4.0 / s for s in spacing)))
     return _fill_slices(heart), mediastinum

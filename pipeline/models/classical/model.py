@@ -62,7 +62,7 @@ class ClassicalModel:
             for a in find_aorta(parts.hu, parts.mediastinum, parts.heart, parts.spacing)
         ]
         heart = parts.upsample(parts.heart, view.shape)
-        result = find_cac(view, heart, orient.spacing, aortas, self.rules)
+        result = find_cac(view, orient.spacing, parts, aortas, self.rules)
         prediction = types.Prediction(
             heart=orient.from_canonical(heart), cac=orient.from_canonical(result.cac), card=self.card
         )
