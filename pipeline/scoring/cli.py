@@ -88,6 +88,10 @@ def write_scores(results: list[Scores], series_uid: str | None, out: str | None)
 
 def main(args: argparse.Namespace) -> int:
     conventions = _conventions(args.convention)
+    if args.mask is None and args.roi is None:
+        raise DeepCACError(ErrorCode.E_SCORING, "give --mask, --roi or both")
+    if args.out and not args.out.endswith((".json", ".parquet")):
+        raise DeepCACError(ErrorCode.E_TABLE_WRITE, f"--out must end in .json or .parquet, got {args.out}")
     ct = _load_ct(args.ct)
     results = score_files(ct, args.mask, args.roi, conventions, mass_factor=args.mass_factor)
     write_scores(results, ct.series_uid, args.out)

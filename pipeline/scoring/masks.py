@@ -48,7 +48,7 @@ def read_mask(path: str | os.PathLike[str], ct: CTVolume) -> GivenMask:
     if not p.is_file():
         raise DeepCACError(ErrorCode.E_UNREADABLE_FILE, f"mask file {p} does not exist")
     name = p.name.lower()
-    if name.endswith((".nrrd", ".nhdr", ".nii", ".nii.gz")):
+    if name.endswith((".nrrd", ".nhdr", ".nii", ".nii.gz", ".mha", ".mhd")):
         try:
             image = sitk.ReadImage(str(p))
         except RuntimeError as exc:

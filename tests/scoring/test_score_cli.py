@@ -129,3 +129,16 @@ def test_evaluate_cli(tmp_path):
     assert metrics.loc[metrics.metric == "spearman_rho", "value"].item() == pytest.approx(1.0)
     assert metrics.loc[metrics.metric == "lesion_sensitivity", "value"].item() == pytest.approx(1.0)
     assert (out / "bland_altman.png").stat().st_size > 0 and (out / "report.md").exists()
+
+
+def test_usage_errors_have_codes(ct, tmp_path, capsys):
+    assert run(["score", "--ct", "x"]) == 3
+    assert "E_SCORING" in capsys.readouterr().err
+    mask = write_image(lesion_mask(), tmp_path / "m.nii.gz")
+    assert run(["score", "--ct", "x", "--mask", mask, "--out", str(tmp_path / "s.csv")]) == 3
+    assert "E_TABLE_WRITE" in capsys.readouterr().err
+    assert run(["score", "--ct", "x", "--mask", mask, "--convention", "nope"]) == 3
+    assert "E_CONVENTION_UNKNOWN" in capsys.readouterr().err
+    (tmp_path / "junk.dcm").write_bytes(b"not dicom")
+    assert run(["score", "--ct", "x", "--mask", str(tmp_path / "junk.dcm")]) == 3
+    assert "E_UNREADABLE_FILE" in capsys.readouterr().err
