@@ -1,1 +1,11 @@
-"""Agatston, volume, mass and lesion scores under named conventions, and risk categories."""
+"""Agatston, volume, mass and lesion scores under named conventions, and risk categories.
+
+Public API (see ``docs/conventions.md``):
+
+* ``engine.score_series(hu, geometry, cac_mask, *, convention, kvp, slice_thickness, vessels, mass_factor)``
+  and ``engine.score_ct(ct, cac_mask, *, convention, vessels, mass_factor)`` -> ``types.Scores``;
+* ``conventions.CONVENTIONS``, ``get_convention``, ``kvp_bands``;
+* ``risk.categorize``, ``category``, ``category_index``, ``labels``, ``SCHEMES``;
+* ``evaluate.compare`` -> ``EvaluationResult``, ``evaluate.write_report``;
+* ``masks.read_mask(path, ct)`` -> ``GivenMask`` (SEG, NRRD, NIfTI onto the CT grid).
+"""
