@@ -8,9 +8,11 @@ Rules (semver on ``TableSchema.version``):
 * **minor**: a nullable column added. Old readers ignore it; old files read as null.
 * **patch**: only docs or column order changed.
 
-``python -m deepcac2.schemas.compat --freeze schemas/released.json`` records the
-current schemas as released; ``--check schemas/released.json`` lists tables whose
-changes are not matched by a large enough version bump (exit 1).
+``python -m deepcac2.schemas.compat --freeze schemas/released.json [--table NAME ...]``
+records the current schemas (all, or the named ones) as released; ``--check
+schemas/released.json`` lists released tables whose changes are not matched by a large
+enough version bump (exit 1). A table joins the snapshot when it is first released;
+until then its owner may change it freely.
 """
 
 from __future__ import annotations
@@ -135,9 +137,11 @@ def main(argv: list[str] | None = None) -> int:
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--freeze", type=Path, help="write the current schemas as the released snapshot")
     g.add_argument("--check", type=Path, help="check the current schemas against a released snapshot")
+    p.add_argument("--table", action="append", help="with --freeze: only these tables (default all)")
     args = p.parse_args(argv)
     if args.freeze:
-        data = {name: snapshot(t) for name, t in sorted(TABLES.items())}
+        names = args.table or sorted(TABLES)
+        data = {name: snapshot(TABLES[name]) for name in sorted(names)}
         args.freeze.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
         return 0
     problems = check_released(json.loads(args.check.read_text()), TABLES)
