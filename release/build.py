@@ -17,6 +17,7 @@ comes from the run (see :func:`run_date`), and every writer sorts what it writes
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -29,6 +30,7 @@ import pyarrow.parquet as pq
 
 from deepcac2._version import __version__
 from deepcac2.errors import DeepCACError, ErrorCode
+from deepcac2.pipeline.types import sha256_file
 from deepcac2.release import card, figures, manifest, metadata
 from deepcac2.release.dashboard.build import build_dashboard
 from deepcac2.release.layout import find_dicom_objects
@@ -38,7 +40,7 @@ from deepcac2.release.tables import TABLES_DIR, primary_scores, read_table
 QA_DIR = "qa"
 CHECKS = "checks.parquet"
 FIGURES = ("figures/score_distribution.png", "figures/risk_categories.png")
-NOT_RECORDED = "not recorded by the run"
+NOT_RECORDED = "(not recorded)"
 
 
 def read_checks(run_dir: Path, allow_no_qa: bool) -> pd.DataFrame | None:
@@ -100,6 +102,24 @@ def cohort_facts(cohort: pa.Table | None) -> tuple[str, str, str]:
     return policy, "; ".join(rules) or NOT_RECORDED, meta.get("idc_index_data") or NOT_RECORDED
 
 
+def read_cohort(run_dir: Path, cohort: str | Path | None) -> tuple[Path, pa.Table] | None:
+    """The cohort the run processed: ``cohort``, else ``RUN_DIR/cohort.parquet``, else None.
+
+    When the run recorded its cohort's SHA-256 (``state/run.json``), a different file is refused:
+    the card would describe a selection the run did not process.
+    """
+    path = Path(cohort) if cohort is not None else run_dir / "cohort.parquet"
+    if not path.exists():
+        if cohort is not None:
+            raise DeepCACError(ErrorCode.E_RELEASE_INPUT, f"cohort file {path} does not exist")
+        return None
+    state = run_dir / "state" / "run.json"
+    recorded = json.loads(state.read_text()).get("cohort_sha256") if state.exists() else None
+    if recorded and sha256_file(str(path)) != recorded:
+        raise DeepCACError(ErrorCode.E_RELEASE_INPUT, f"{path} is not the cohort {run_dir} processed (SHA-256 differs)")
+    return path, pq.read_table(path)
+
+
 def _copy(src: Path, dst: Path) -> None:
     dst.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(src, dst)
@@ -140,9 +160,8 @@ def build_release(
     series = read_table(run_dir, "cac_series", required=True)
     lesions, failures, runs = (read_table(run_dir, n) for n in ("cac_lesions", "failures", "runs"))
     scores = primary_scores(series)
-    cohort = cohort if cohort is not None else run_dir / "cohort.parquet"  # where QA looks for it too
-    cohort_table = pq.read_table(cohort) if Path(cohort).exists() else None
-    policy, rules, index_version = cohort_facts(cohort_table)
+    cohort_found = read_cohort(run_dir, cohort)
+    policy, rules, index_version = cohort_facts(cohort_found[1] if cohort_found else None)
     info = ReleaseInfo(version=version, build_date=run_date(run_dir, runs), **(stated or {}))
     objects = find_dicom_objects(run_dir)
     _prepare_out(out, overwrite)
@@ -151,8 +170,8 @@ def build_release(
         _copy(obj.source, out / obj.release_path)
     for table in sorted((run_dir / TABLES_DIR).glob("*.parquet")):
         _copy(table, out / TABLES_DIR / table.name)
-    if cohort_table is not None and not (out / TABLES_DIR / "cohort.parquet").exists():
-        _copy(Path(cohort), out / TABLES_DIR / "cohort.parquet")  # the selection record travels along
+    if cohort_found is not None and not (out / TABLES_DIR / "cohort.parquet").exists():
+        _copy(cohort_found[0], out / TABLES_DIR / "cohort.parquet")  # the selection record travels along
     if (run_dir / QA_DIR).is_dir():
         shutil.copytree(run_dir / QA_DIR, out / QA_DIR)
     figures.score_histogram(scores, out / FIGURES[0])

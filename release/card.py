@@ -104,5 +104,5 @@ def qa_markdown(checks: pd.DataFrame | None) -> str:
 
 def model_markdown(cards: list[dict[str, str]]) -> str:
     if not cards:
-        return "not recorded by the run's tables."
+        return "(not recorded in the tables)."
     return "; ".join(", ".join(f"{k.removeprefix('model_')} `{v}`" for k, v in c.items() if v) for c in cards) + "."

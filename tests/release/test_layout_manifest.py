@@ -64,7 +64,7 @@ def test_cohort_policy_and_rules_reach_the_card(tmp_path: Path) -> None:
         "policy deepcac: passed ct, not_localizer, min_instances; deepcac: best of 1 in study (thickness 2.0 mm)",
     ]
     table = pa.table({"selection_reason": reasons})
-    assert cohort_facts(table) == ("deepcac", "ct, not_localizer, min_instances", "not recorded by the run")
+    assert cohort_facts(table) == ("deepcac", "ct, not_localizer, min_instances", "(not recorded)")
     table = table.replace_schema_metadata({"policy": "all", "idc_index_data": "21.0.0"})
     assert cohort_facts(table) == ("all", "ct, not_localizer, min_instances", "21.0.0")
     run = make_run(tmp_path / "RUN", n_patients=1, images=False, rows=series_rows(1))
@@ -74,3 +74,17 @@ def test_cohort_policy_and_rules_reach_the_card(tmp_path: Path) -> None:
     assert "cohort policy **all**" in text and "ct, not_localizer, min_instances" in text
     assert "`idc-index-data` 21.0.0" in text
     assert (rel / "tables" / "cohort.parquet").read_bytes() == (run / "cohort.parquet").read_bytes()
+
+
+def test_a_cohort_the_run_did_not_process_is_refused(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "RUN", n_patients=1, images=False)
+    cohort = tmp_path / "cohort.parquet"
+    pq.write_table(pa.table({"selection_reason": ["policy all: passed ct"]}), cohort)
+    (run / "state").mkdir()
+    (run / "state" / "run.json").write_text('{"cohort_sha256": "' + "0" * 64 + '"}')
+    with pytest.raises(DeepCACError) as exc:
+        build_release(run, "1.0.0", tmp_path / "REL", cohort=cohort)
+    assert exc.value.code is ErrorCode.E_RELEASE_INPUT and "SHA-256" in exc.value.message
+    digest = hashlib.sha256(cohort.read_bytes()).hexdigest()
+    (run / "state" / "run.json").write_text('{"cohort_sha256": "' + digest + '"}')
+    assert (build_release(run, "1.0.0", tmp_path / "REL", cohort=cohort) / "tables" / "cohort.parquet").exists()
