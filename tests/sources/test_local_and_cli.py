@@ -132,3 +132,47 @@ def test_fetch_cli_local_source(mixed, tmp_path):
     for uid, files in series.items():
         assert len(list((tmp_path / "d" / uid).iterdir())) == len(files)
     assert isinstance(table, pa.Table)
+
+
+class FlakySource(LocalSource):
+    """A local source whose first ``failures`` fetches fail as a network error would."""
+
+    def __init__(self, root, failures: int) -> None:
+        super().__init__(root)
+        self.failures, self.calls = failures, 0
+
+    def fetch(self, ref, dest):
+        self.calls += 1
+        if self.calls <= self.failures:
+            (dest / "partial.dcm").write_bytes(b"half")  # a failed try may leave debris
+            raise DeepCACError(ErrorCode.E_FETCH_TRANSIENT, "connection reset by peer")
+        super().fetch(ref, dest)
+
+
+def test_transient_errors_are_retried_until_the_fetch_succeeds(mixed, tmp_path):
+    root, series = mixed
+    table, _ = index_local(root)
+    ref = cohort_to_refs(table)[0]
+    sleeps: list[float] = []
+    source = FlakySource(root, failures=2)
+    from deepcac2.pipeline.sources import RetryPolicy, fetch_verified
+
+    fetch_verified(source, ref, tmp_path / "s", RetryPolicy(attempts=3, base_s=0.25), sleeps.append)
+    assert source.calls == 3 and sleeps == [0.25, 0.5]
+    assert sorted(p.read_bytes() for p in (tmp_path / "s").iterdir()) == sorted(
+        p.read_bytes() for p in series[ref.series_uid]
+    )  # the debris of the failed tries is gone
+
+
+def test_closing_mid_cohort_stops_prefetching_and_deletes_everything(mixed, tmp_path):
+    root, _ = mixed
+    table, _ = index_local(root)
+    refs = cohort_to_refs(table)
+    # ahead=0: the prefetcher is waiting for a slot for the second series when we close
+    cache = SeriesCache(LocalSource(root), tmp_path / "c", max_bytes=10**8, ahead=0)
+    first = next(iter(cache.stage(refs)))
+    assert first.ok and first.folder.exists()
+    cache.close()
+    assert list((tmp_path / "c").iterdir()) == []
+    assert cache.used_bytes == 0
+    assert cache._thread is not None and not cache._thread.is_alive()
