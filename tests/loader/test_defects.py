@@ -291,3 +291,27 @@ def test_non_image_objects_are_ignored(series):
     vol = load_series(folder)
     assert vol.shape[0] == spec.n
     assert any("non-image" in n for n in vol.notes)
+
+
+def test_pixel_spacing_differs_between_slices(series):
+    folder, _ = series(mutate=lambda k, ds: setattr(ds, "PixelSpacing", [0.8, 0.9]) if k == 3 else None)
+    assert code_of(folder) == ErrorCode.E_GEOMETRY_UNEVEN
+
+
+def test_unrecognisable_dicom_object_is_unreadable(series):
+    folder, spec = series()
+    other = make_dataset(Spec(), 0)
+    for keyword in ("Rows", "Columns", "PixelData", "SOPClassUID"):
+        delattr(other, keyword)
+    other.file_meta.MediaStorageSOPClassUID = "1.2.3.4.5.6"  # a class nobody knows
+    other.save_as(folder / "mystery.dcm", enforce_file_format=True)
+    assert code_of(folder) == ErrorCode.E_UNREADABLE_FILE
+    assert load_series(folder, LoadOptions(skip_unreadable=True)).shape[0] == spec.n
+
+
+def test_image_file_cut_before_pixel_data(series):
+    folder, spec = series()
+    victim = sorted(folder.iterdir())[1]
+    data = victim.read_bytes()
+    victim.write_bytes(data[: data.index(b"\xe0\x7f\x10\x00")])  # everything before the Pixel Data tag
+    assert code_of(folder) == ErrorCode.E_TRUNCATED_PIXELS
