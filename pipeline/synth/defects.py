@@ -7,6 +7,7 @@ slices of a small noise-free phantom and breaks exactly one thing.
 
 from __future__ import annotations
 
+import copy
 import math
 import shutil
 import warnings
@@ -68,8 +69,7 @@ def duplicated_slice(ph: Phantom, meta: SeriesMeta, out: Path) -> list[Path]:
 def conflicting_duplicate(ph: Phantom, meta: SeriesMeta, out: Path) -> list[Path]:
     datasets = slice_datasets(ph, meta)
     mid = datasets[len(datasets) // 2]
-    other = Dataset()
-    other.update(mid)
+    other = copy.deepcopy(mid)
     other.SOPInstanceUID = uid(meta.series_uid, "sop", "conflict")
     other.InstanceNumber = len(datasets) + 1
     other.PixelData = datasets[len(datasets) // 2 + 2].PixelData  # same position, another slice's pixels

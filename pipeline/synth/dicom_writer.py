@@ -15,6 +15,7 @@ holds instance ``n``.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -137,8 +138,7 @@ def slice_datasets(phantom: Phantom, meta: SeriesMeta, *, signed: bool = False, 
     out = []
     for n in range(1, nz + 1):
         k = nz - n
-        ds = Dataset()
-        ds.update(base)
+        ds = copy.deepcopy(base)  # own elements: defects edit single slices later
         ds.SOPInstanceUID = uid(meta.series_uid, "sop", n)
         ds.InstanceNumber = n
         pos = g.index_to_lps(np.array([0.0, 0.0, float(k)]))

@@ -214,11 +214,12 @@ def build_chest(spec: ChestSpec) -> Phantom:
 
 def _mark_bone_near_heart(anat: np.ndarray, heart: np.ndarray, labels: np.ndarray, grid: Grid) -> None:
     """Bone within 25 mm of the heart's bounding box: the ribs, sternum and spine a model must ignore."""
-    if not heart.any():
+    objects = ndimage.find_objects(heart.view(np.uint8))
+    if not objects:
         return
     margin = np.ceil(25.0 / np.asarray(grid.spacing)[::-1]).astype(int)
-    lo = np.maximum(np.array([a.min() for a in np.nonzero(heart)]) - margin, 0)
-    hi = np.array([a.max() for a in np.nonzero(heart)]) + margin + 1
+    lo = np.maximum(np.array([s.start for s in objects[0]]) - margin, 0)
+    hi = np.array([s.stop for s in objects[0]]) + margin
     sl = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
     sub = anat[sl]
     bone = (sub == Tissue.CORTICAL_BONE) | (sub == Tissue.CANCELLOUS_BONE)

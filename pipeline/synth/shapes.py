@@ -83,6 +83,8 @@ def tube(grid: Grid, points: np.ndarray, radii: np.ndarray | float) -> np.ndarra
     radii = np.broadcast_to(np.asarray(radii, dtype=np.float64), (len(points),))
     if len(points) == 0:
         return np.zeros(0, dtype=np.int64)
+    keep = _thin(points, np.maximum(0.4 * radii, 0.5 * min(grid.spacing)))
+    points, radii = points[keep], radii[keep]
     o, s = np.asarray(grid.origin), np.asarray(grid.spacing)
     reach = np.ceil(radii.max() / s).astype(int)
     offs = np.stack(np.meshgrid(*[np.arange(-r, r + 1) for r in reach], indexing="ij"), axis=-1).reshape(
@@ -100,6 +102,19 @@ def tube(grid: Grid, points: np.ndarray, radii: np.ndarray | float) -> np.ndarra
         c = cand[keep]
         out.append(np.ravel_multi_index((c[:, 2], c[:, 1], c[:, 0]), grid.shape))
     return np.unique(np.concatenate(out))
+
+
+def _thin(points: np.ndarray, step: np.ndarray) -> np.ndarray:
+    """Indices of centreline points at least ``step`` apart along the line (balls that close
+    overlap so much that more of them change nothing but the run time)."""
+    gaps = np.linalg.norm(np.diff(points, axis=0), axis=1)
+    keep, run = [0], 0.0
+    for i, gap in enumerate(gaps, start=1):
+        run += gap
+        if run >= step[i] or i == len(points) - 1:
+            keep.append(i)
+            run = 0.0
+    return np.asarray(keep)
 
 
 def resample_polyline(points: np.ndarray, step_mm: float) -> tuple[np.ndarray, np.ndarray]:
