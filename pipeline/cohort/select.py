@@ -112,6 +112,21 @@ class Explanation:
     def run_hours(self) -> float:
         return self.final.series * self.seconds_per_series / 3600.0 / self.workers
 
+    def rows(self) -> list[dict[str, object]]:
+        """One plain dict per rule (what ``format_table`` prints), for tables and logs."""
+        return [
+            {
+                "rule": step.rule,
+                "description": step.description,
+                "series_removed": step.removed.series,
+                "studies_removed": step.removed.studies,
+                "patients_removed": step.removed.patients,
+                "tb_removed": step.removed.bytes / 1e12,
+                "series_left": step.left.series,
+            }
+            for step in self.steps
+        ]
+
     def format_table(self) -> str:
         head = f"{'rule':<28} {'series -':>10} {'studies -':>10} {'patients -':>10} {'TB -':>8}   {'series left':>11}"
         lines = [f"cohort {self.collection!r}, policy {self.policy!r}", head, "-" * len(head)]

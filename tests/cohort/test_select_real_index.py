@@ -87,6 +87,9 @@ def test_explain_totals_add_up(all_and_explanation, nlst_sql):
     assert by_rule["transfer_syntax"] == 1
     assert exp.storage_tb == pytest.approx(exp.final.bytes / 1e12)
     assert exp.run_hours == pytest.approx(table.num_rows * 30.0 / 3600)
+    rows = exp.rows()
+    assert [r["rule"] for r in rows] == [s.rule for s in exp.steps]
+    assert sum(r["tb_removed"] for r in rows) == pytest.approx((exp.start.bytes - exp.final.bytes) / 1e12)
     text = exp.format_table()
     assert "min_instances_50" in text and f"{table.num_rows:,}" in text
 
