@@ -129,3 +129,20 @@ def test_build_refuses_a_run_without_series_table(tmp_path: Path) -> None:
     with pytest.raises(DeepCACError) as exc:
         build_release(run, "1.0.0", tmp_path / "REL")
     assert exc.value.code is ErrorCode.E_RELEASE_INPUT
+
+
+def test_console_dispatcher_runs_release_and_query(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from deepcac2.cli import main
+
+    rel = tmp_path / "REL"
+    assert main(["release", "build", str(run_dir), "--version", "1.2.3", "--out", str(rel), "--doi", "10.5281/x"]) == 0
+    assert "dashboard/index.html" in capsys.readouterr().out
+    assert "DOI: 10.5281/x" in (rel / "DATASET_CARD.md").read_text()
+    assert main(["release", "verify", str(rel)]) == 0
+    assert main(["query", "SELECT count(*) AS n FROM failures", "--release", str(rel), "--format", "csv"]) == 0
+    assert capsys.readouterr().out.split()[-2:] == ["n", "1"]
+    # a refusal is a DeepCACError: exit 3 with its code on stderr
+    assert main(["release", "build", str(run_dir), "--version", "1.2.3", "--out", str(rel)]) == 3
+    assert "E_OUTPUT_LOCKED" in capsys.readouterr().err
