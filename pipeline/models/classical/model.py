@@ -21,7 +21,7 @@ CARD = types.ModelCard(
     weights_sha256=None,
     license="MIT",
     training_data="none: hand-set thresholds and morphology, tuned on public non-NLST chest CT and synthetic phantoms",
-    family="Image Processing",
+    family="Morphological Operations",  # a DICOM CID 7162 algorithm family (thresholds and morphology)
     description="Thresholds, morphology and connectivity rules (SimpleITK/scipy); no learned weights",
 )
 
