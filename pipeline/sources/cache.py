@@ -244,10 +244,14 @@ class SeriesCache:
         while (item := out.get()) is not _DONE:
             yield item
 
-    def release(self, ref: SeriesRef) -> None:
-        """Delete a delivered series and free its room (a no-op for one not held)."""
-        shutil.rmtree(self.folder(ref), ignore_errors=True)
-        self._forget(ref.series_uid)
+    def release(self, ref: SeriesRef | str) -> None:
+        """Delete a delivered series (a SeriesRef or its SeriesInstanceUID) and free its room.
+
+        A no-op for a series not held.
+        """
+        uid = validate_uid(ref if isinstance(ref, str) else ref.series_uid, "SeriesInstanceUID")
+        shutil.rmtree(self.root / uid, ignore_errors=True)
+        self._forget(uid)
 
     def close(self) -> None:
         """Stop prefetching and delete everything still held."""

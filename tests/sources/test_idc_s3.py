@@ -173,7 +173,8 @@ def test_get_returns_a_held_series_without_fetching_again(s3, s3_endpoint, tmp_p
         for name in objects:  # the bucket loses the series: a second fetch would fail
             s3.delete_object(Bucket="idc-open-data", Key=f"{ref.crdc_series_uuid}/{name}")
         assert cache.get(ref) == first and len(list(first.iterdir())) == 2
-        cache.release(ref)
+        cache.release(ref.series_uid)  # by UID works too
+        assert not first.exists() and cache.used_bytes == 0
         with pytest.raises(DeepCACError) as e:
             cache.get(ref)
         assert e.value.code is ErrorCode.E_FETCH_FAILED
