@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +38,8 @@ Source = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 class _Slice:
     path: Path
     ds: Dataset
-    position: np.ndarray
+    #: ImagePositionPatient, read in the geometry step
+    position: np.ndarray = field(default_factory=lambda: np.zeros(3))
     #: position projected on the slice normal (the sort key)
     s: float = 0.0
 
@@ -64,6 +65,7 @@ def load_series(source: Source, options: LoadOptions | None = None, *, series_ui
     frame = _common_frame(slices, opts)
     normal = frame.normal
     for sl in slices:
+        sl.position = geo.position(sl.ds, sl.path)
         sl.s = float(sl.position @ normal)
     slices.sort(key=lambda sl: (sl.s, str(sl.path)))
     slices = _drop_duplicates(slices, opts, notes)
@@ -161,10 +163,7 @@ def _pick_series(images: list[tuple[Path, Dataset]], series_uid: str | None) -> 
         raise DeepCACError(ErrorCode.E_MIXED_SERIES, f"the source holds {len(groups)} series: {counts}; pick one")
     else:
         chosen = next(iter(groups.values()))
-    out = []
-    for path, ds in chosen:
-        out.append(_Slice(path=path, ds=ds, position=geo.position(ds, path)))
-    return out
+    return [_Slice(path=path, ds=ds) for path, ds in chosen]
 
 
 def _check_uids(slices: list[_Slice], opts: LoadOptions, notes: list[str]) -> dict[str, str]:

@@ -315,3 +315,12 @@ def test_image_file_cut_before_pixel_data(series):
     data = victim.read_bytes()
     victim.write_bytes(data[: data.index(b"\xe0\x7f\x10\x00")])  # everything before the Pixel Data tag
     assert code_of(folder) == ErrorCode.E_TRUNCATED_PIXELS
+
+
+def test_checks_run_in_the_documented_order(series):
+    # wrong modality and missing positions: the modality check comes first (docs/loader.md)
+    folder, _ = series(modality="MR", mutate=lambda k, ds: delattr(ds, "ImagePositionPatient"))
+    assert code_of(folder) == ErrorCode.E_MODALITY
+    # missing positions and too few slices: geometry comes before the slice count
+    folder, _ = series(n=2, name="short", mutate=lambda k, ds: delattr(ds, "ImagePositionPatient"))
+    assert code_of(folder) == ErrorCode.E_GEOMETRY_MISSING
