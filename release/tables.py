@@ -16,9 +16,6 @@ from deepcac2.pipeline.scoring.conventions import DEFAULT_CONVENTION
 from deepcac2.pipeline.scoring.risk import SCHEME_NAMES, category
 
 TABLES_DIR = "tables"
-TABLE_NAMES = ("cac_series", "cac_lesions", "measurements", "failures", "runs")
-#: a release without a per-series table has nothing to say
-REQUIRED_TABLES = ("cac_series",)
 
 SERIES_KEY = "series_uid"
 STUDY_KEY = "study_uid"

@@ -5,13 +5,12 @@ Checks, each reported separately:
 - no file is present that the manifest does not list;
 - idc_manifest.csv names only files the manifest lists, with the same MD5;
 - every table in ``tables/`` reads as Parquet and passes the schema-derived QA checks
-  (``deepcac2.qa.tables.check_table``) of its registered schema.
+  (``deepcac2.qa.tables.check_table``) of its schema in ``deepcac2.schemas.registry``.
 """
 
 from __future__ import annotations
 
 import csv
-import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,13 +53,10 @@ class VerifyReport:
 
 
 def schema_for(table: str) -> TableSchema | None:
-    """The registered schema of a table: ``deepcac2.schemas.<table>.TABLE``, None when there is none."""
-    try:
-        module = importlib.import_module(f"deepcac2.schemas.{table}")
-    except ModuleNotFoundError:
-        return None
-    schema = getattr(module, "TABLE", None)
-    return schema if isinstance(schema, TableSchema) else None
+    """The registered schema of a table (``deepcac2.schemas.registry``), None when there is none."""
+    from deepcac2.schemas.registry import TABLES
+
+    return TABLES.get(table)
 
 
 def _check_files(root: Path, report: VerifyReport) -> dict[str, manifest.FileEntry]:

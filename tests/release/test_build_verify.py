@@ -146,3 +146,14 @@ def test_console_dispatcher_runs_release_and_query(
     # a refusal is a DeepCACError: exit 3 with its code on stderr
     assert main(["release", "build", str(run_dir), "--version", "1.2.3", "--out", str(rel)]) == 3
     assert "E_OUTPUT_LOCKED" in capsys.readouterr().err
+
+
+def test_verify_validates_table_schemas(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "RUN", n_patients=1, images=False)
+    failures = pd.read_parquet(run / "tables" / "failures.parquet").drop(columns=["stage"])
+    failures.to_parquet(run / "tables" / "failures.parquet", index=False)
+    (run / "tables" / "extra_table.parquet").write_bytes((run / "tables" / "runs.parquet").read_bytes())
+    report = verify_release(build_release(run, "1.0.0", tmp_path / "REL"))
+    assert not report.ok and not report.modified and not report.missing and not report.extra
+    assert any(p.startswith("failures:") and "missing column stage" in p for p in report.schema_problems)
+    assert report.notes == ["extra_table: no registered schema, not validated"]
