@@ -127,20 +127,11 @@ def convert(
 def table_rows_of(converted: Any) -> TableRows:
     """The rows a ``ConvertedSeries`` carries, as {table name: [row dict, ...]}."""
     rows = getattr(converted, "rows", None)
-    if isinstance(rows, Mapping):
-        return {str(k): [dict(r) for r in v] for k, v in rows.items()}
-    out: TableRows = {}
-    for table in ("cac_series", "cac_lesions", "measurements"):
-        value = getattr(converted, table, None)
-        if value is None:
-            value = getattr(converted, f"{table}_rows", None)
-        if value is not None:
-            out[table] = [dict(value)] if isinstance(value, Mapping) else [dict(r) for r in value]
-    if "cac_series" not in out:
+    if not isinstance(rows, Mapping) or "cac_series" not in rows:
         raise DeepCACError(
             ErrorCode.E_TABLE_WRITE, f"converter returned no cac_series row ({type(converted).__name__})"
         )
-    return out
+    return {str(k): [dict(r) for r in v] for k, v in rows.items()}
 
 
 def score_and_convert(
