@@ -204,3 +204,46 @@ def test_rows_are_unchanged_by_a_dataclass_copy(ct, tmp_path: Path) -> None:
     pred.card = dataclasses.replace(pred.card)
     b = convert_series(ct, pred, {"deepcac": synthetic.scores()}, tmp_path / "b")
     assert a.rows == b.rows
+
+
+def test_failed_write_leaves_nothing(tmp_path: Path) -> None:
+    from deepcac2.pipeline.convert.reproducible import write_atomic
+
+    def boom(tmp: str) -> None:
+        Path(tmp).write_bytes(b"half")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        write_atomic(tmp_path / "x.parquet", boom)
+    assert list(tmp_path.iterdir()) == []
+
+
+_CHILD = """
+import sys
+from pathlib import Path
+from tests.convert import synthetic
+from deepcac2.pipeline.convert import convert_series
+from deepcac2.pipeline.convert.series import write_series_tables
+ct = synthetic.ct_volume(synthetic.ct_datasets())
+scores = {c: synthetic.scores(c) for c in ("deepcac", "canon")}
+out = Path(sys.argv[1])
+write_series_tables([convert_series(ct, synthetic.prediction(ct.shape), scores, out / "dicom")], out / "tables")
+"""
+
+
+@pytest.mark.slow
+def test_separate_processes_write_the_same_bytes(tmp_path: Path) -> None:
+    """Reruns are new processes: different hash seeds must not change a byte."""
+    import os
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        subprocess.run([sys.executable, "-c", _CHILD, str(tmp_path / seed)], cwd=repo, env=env, check=True, timeout=120)
+    a = sorted(p.relative_to(tmp_path / "1") for p in (tmp_path / "1").rglob("*") if p.is_file())
+    b = sorted(p.relative_to(tmp_path / "2") for p in (tmp_path / "2").rglob("*") if p.is_file())
+    assert a == b and len(a) == 5  # seg, sr and three tables
+    for rel in a:
+        assert filecmp.cmp(tmp_path / "1" / rel, tmp_path / "2" / rel, shallow=False), rel
