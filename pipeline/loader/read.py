@@ -113,6 +113,17 @@ def parse_series_attributes(ds: Dataset, path: Path) -> None:
         raise DeepCACError(ErrorCode.E_UNREADABLE_FILE, f"{path}: corrupt header value ({exc})", path=path) from exc
 
 
+def load_deferred(ds: Dataset) -> None:
+    """Read any other element left on disk by ``DEFER_SIZE`` (rare: > 64 KB, e.g. private data).
+
+    Kept headers must not need their file: the cache deletes a series once it is loaded.
+    """
+    for tag in list(ds.keys()):
+        element = ds.get_item(tag, keep_deferred=True)
+        if getattr(element, "value", True) is None and getattr(element, "value_tell", None) is not None:
+            ds[tag]  # noqa: B018 - the access reads the value into the dataset
+
+
 def _set_transfer_syntax(ds: Dataset) -> None:
     """A raw dataset has no file meta; record the encoding pydicom detected while parsing."""
     if "TransferSyntaxUID" in getattr(ds, "file_meta", Dataset()):

@@ -23,6 +23,7 @@ from deepcac2.pipeline.loader.read import (
     is_localizer,
     iter_readable,
     list_files,
+    load_deferred,
     object_kind,
     parse_series_attributes,
     uid_text,
@@ -80,6 +81,8 @@ def load_series(source: Source, options: LoadOptions | None = None, *, series_ui
     _check_spacing(spacing, opts)
 
     hu = pixels.hu_volume([sl.ds for sl in slices], [sl.path for sl in slices], notes)
+    for sl in slices:
+        load_deferred(sl.ds)
     if drift is not None:
         unshear(hu, drift, opts.fill_hu)
     if spacing.problem is not None:

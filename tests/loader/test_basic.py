@@ -115,3 +115,18 @@ def test_options_reject_nonsense():
         LoadOptions(min_slices=1)
     with pytest.raises(ValueError):
         LoadOptions(max_resample_gap=0.5)
+
+
+def test_headers_do_not_need_their_files(series):
+    big = b"\x01\x02" * 50_000  # a 100 kB private value: larger than the loader's defer size
+
+    def add_private(k, ds):
+        ds.add_new(0x00291010, "OB", big)
+
+    folder, spec = series(mutate=add_private)
+    vol = load_series(folder)
+    for path in folder.iterdir():
+        path.unlink()  # as the bounded cache does right after loading
+    for header in vol.headers:
+        assert header[0x00291010].value == big
+        assert "PixelData" not in header
