@@ -34,14 +34,6 @@ class FolderIndex:
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
-def read_header(path: str) -> pydicom.Dataset | None:
-    """The listed header attributes of one file, or None when it is not DICOM."""
-    try:
-        return pydicom.dcmread(path, stop_before_pixels=True, specific_tags=list(HEADER_TAGS))
-    except (InvalidDicomError, EOFError, OSError, ValueError, TypeError):
-        return None
-
-
 def list_files(folder: str | Path) -> list[str]:
     """Every regular file under ``folder``, sorted, symlinked folders not followed."""
     out = []
@@ -76,24 +68,59 @@ def image_type_code(ds: pydicom.Dataset) -> str | None:
     return values[0][0] + values[1][0] + values[2][0]
 
 
+def file_fields(path: str) -> dict[str, object] | str:
+    """What the cohort needs from one file's header, or why it is left out.
+
+    Damaged headers fail in many ways inside pydicom (wrong value lengths, bad numbers,
+    broken meta groups), often only when a value is first read; so all values are read
+    here, and any failure skips the file with its reason instead of stopping the scan.
+    """
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=list(HEADER_TAGS))
+    except InvalidDicomError:
+        return "not a DICOM file"
+    except Exception as exc:  # noqa: BLE001 - a damaged file is skipped with its reason, never a crash
+        return f"{ErrorCode.E_UNREADABLE_FILE.value}: {type(exc).__name__}: {exc}"[:300]
+    try:
+        meta = ds.file_meta
+        fields: dict[str, object] = {
+            "SeriesInstanceUID": _text(ds, "SeriesInstanceUID"),
+            "StudyInstanceUID": _text(ds, "StudyInstanceUID"),
+            "PatientID": _text(ds, "PatientID") or "",
+            "TransferSyntaxUID": str(meta.TransferSyntaxUID) if "TransferSyntaxUID" in meta else None,
+            "image_type": image_type_code(ds),
+            "kernel": _text(ds, "ConvolutionKernel"),
+            "fov_mm": _number(ds, "ReconstructionDiameter"),
+            "slice_thickness_mm": _number(ds, "SliceThickness"),
+            "kvp": _number(ds, "KVP"),
+            "ma": _number(ds, "XRayTubeCurrent"),
+        }
+        for keyword in ("Modality", "SeriesDescription", "Manufacturer", "ManufacturerModelName"):
+            fields[keyword] = _text(ds, keyword)
+    except Exception as exc:  # noqa: BLE001 - any damaged header is a skipped file, never a crash
+        return f"{ErrorCode.E_UNREADABLE_FILE.value}: {type(exc).__name__}: {exc}"[:300]
+    series, study = fields["SeriesInstanceUID"], fields["StudyInstanceUID"]
+    if not isinstance(series, str) or not isinstance(study, str):
+        return f"{ErrorCode.E_UID_INVALID.value}: series/study UID missing"
+    if not UID_PATTERN.fullmatch(series) or not UID_PATTERN.fullmatch(study) or max(len(series), len(study)) > 64:
+        return f"{ErrorCode.E_UID_INVALID.value}: series/study UID is not digits and dots"
+    return fields
+
+
 def index_folder(folder: str | Path) -> FolderIndex:
     """One row per series: identifiers, file count and bytes, the series folder and DICOM parameters."""
     folder = Path(folder)
     if not folder.is_dir():
         raise DeepCACError(ErrorCode.E_COHORT_INVALID, f"{folder} is not a folder")
-    groups: dict[str, list[tuple[str, pydicom.Dataset]]] = defaultdict(list)
+    groups: dict[str, list[tuple[str, dict[str, object]]]] = defaultdict(list)
     skipped: list[tuple[str, str]] = []
     for path in list_files(folder):
-        ds = read_header(path)
-        if ds is None:
-            skipped.append((path, "not a DICOM file"))
-            continue
-        series, study = _text(ds, "SeriesInstanceUID"), _text(ds, "StudyInstanceUID")
-        if not series or not study or not UID_PATTERN.fullmatch(series) or not UID_PATTERN.fullmatch(study):
-            skipped.append((path, f"{ErrorCode.E_UID_INVALID.value}: series/study UID missing or invalid"))
-            continue
-        groups[series].append((path, ds))
-    rows = [_series_row(series, files) for series, files in groups.items()]
+        fields = file_fields(path)
+        if isinstance(fields, str):
+            skipped.append((path, fields))
+        else:
+            groups[str(fields["SeriesInstanceUID"])].append((path, fields))
+    rows = [_series_row(files) for files in groups.values()]
     return FolderIndex(pd.DataFrame(rows, columns=_COLUMNS), skipped)
 
 
@@ -104,31 +131,19 @@ _COLUMNS = (
 )  # fmt: skip
 
 
-def _series_row(series: str, files: list[tuple[str, pydicom.Dataset]]) -> dict[str, object]:
-    first = files[0][1]
-    syntaxes = sorted({str(ds.file_meta.TransferSyntaxUID) for _, ds in files if "TransferSyntaxUID" in ds.file_meta})
-    location = os.path.commonpath([os.path.dirname(os.path.abspath(p)) for p, _ in files])
-    return {
-        "collection_id": None,
-        "PatientID": _text(first, "PatientID") or "",
-        "StudyInstanceUID": _text(first, "StudyInstanceUID"),
-        "SeriesInstanceUID": series,
-        "crdc_series_uuid": None,
-        "series_aws_url": None,
+def _series_row(files: list[tuple[str, dict[str, object]]]) -> dict[str, object]:
+    """Series-level values come from the first file (sorted by path); sizes and syntaxes from all."""
+    row = dict(files[0][1])
+    syntaxes = sorted({str(f["TransferSyntaxUID"]) for _, f in files if f["TransferSyntaxUID"]})
+    row.update(
+        collection_id=None,
+        crdc_series_uuid=None,
+        series_aws_url=None,
         # the deepest folder holding all the series' files; it may hold other series too
-        "location": location,
-        "series_size_bytes": sum(os.path.getsize(p) for p, _ in files),
+        location=os.path.commonpath([os.path.dirname(os.path.abspath(p)) for p, _ in files]),
+        series_size_bytes=sum(os.path.getsize(p) for p, _ in files),
         # files, as IDC counts instances; the loader deals with duplicate SOP instances
-        "instanceCount": len(files),
-        "Modality": _text(first, "Modality"),
-        "SeriesDescription": _text(first, "SeriesDescription"),
-        "TransferSyntaxUID": ",".join(syntaxes) or None,
-        "Manufacturer": _text(first, "Manufacturer"),
-        "ManufacturerModelName": _text(first, "ManufacturerModelName"),
-        "image_type": image_type_code(first),
-        "kernel": _text(first, "ConvolutionKernel"),
-        "fov_mm": _number(first, "ReconstructionDiameter"),
-        "slice_thickness_mm": _number(first, "SliceThickness"),
-        "kvp": _number(first, "KVP"),
-        "ma": _number(first, "XRayTubeCurrent"),
-    }
+        instanceCount=len(files),
+        TransferSyntaxUID=",".join(syntaxes) or None,
+    )
+    return row

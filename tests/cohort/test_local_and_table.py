@@ -159,3 +159,25 @@ def test_index_local_on_the_real_ct_folder(shared_data):
     )
     assert jpeg == files and len(jpeg) == 20
     assert all("E_UID_INVALID" in why for p, why in skipped if p in jpeg)
+
+
+def test_damaged_files_are_skipped_with_a_reason_never_a_crash(tmp_path):
+    """Truncated and byte-flipped copies of a valid file: every file ends up in a series or in
+    the skipped list, whatever pydicom raises on it."""
+    import random
+
+    good = write_ct(tmp_path / "src" / "good.dcm", series=generate_uid(), study=generate_uid()).read_bytes()
+    rng = random.Random(1)
+    folder = tmp_path / "damaged"
+    folder.mkdir()
+    for i in range(150):
+        data = bytearray(good)
+        if i % 2:
+            data = data[: rng.randrange(0, len(data))]
+        else:
+            for _ in range(rng.randrange(1, 12)):
+                data[rng.randrange(128, len(data))] = rng.randrange(256)
+        (folder / f"f{i:03d}.dcm").write_bytes(bytes(data))
+    table, skipped = index_local(folder)
+    assert sum(table.column("instanceCount").to_pylist()) + len(skipped) == 150
+    assert skipped and all(why for _, why in skipped)
