@@ -7,7 +7,6 @@ import shutil
 from pathlib import Path
 
 import pydicom
-from pydicom.errors import InvalidDicomError
 
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.sources.ids import validate_uid
@@ -53,7 +52,7 @@ class LocalSource:
                 path = Path(dirpath) / name
                 try:
                     ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SeriesInstanceUID"])
-                except (InvalidDicomError, EOFError, OSError, ValueError, TypeError):
+                except Exception:  # noqa: BLE001 - not DICOM or damaged: not a file of this series
                     continue
                 if str(ds.get("SeriesInstanceUID", "")).strip() == uid:
                     found.append(path)
