@@ -11,7 +11,7 @@ from pydicom.datadict import dictionary_VM
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
-from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from deepcac2.errors import DeepCACError, ErrorCode
 
@@ -51,6 +51,8 @@ SERIES_KEYWORDS = (
     "CalciumScoringMassFactorDevice",
 )
 
+DEFLATED = DeflatedExplicitVRLittleEndian
+
 #: Values larger than this are not read with the header but on demand (Pixel Data of any
 #: real CT slice). Small enough for pixels, large enough that private headers stay in memory.
 DEFER_SIZE = 64 * 1024
@@ -82,6 +84,9 @@ def read_header(path: Path, *, stop_before_pixels: bool = False) -> Dataset:
     try:
         try:
             ds = pydicom.dcmread(path, **kwargs)
+            if kwargs["defer_size"] is not None and ds.file_meta.get("TransferSyntaxUID") == DEFLATED:
+                # deferred offsets point into the inflated stream, not the file: read it all now
+                ds = pydicom.dcmread(path, stop_before_pixels=stop_before_pixels)
         except InvalidDicomError:
             ds = pydicom.dcmread(path, force=True, **kwargs)
             if "Modality" not in ds and "SOPClassUID" not in ds:

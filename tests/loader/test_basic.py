@@ -130,3 +130,10 @@ def test_headers_do_not_need_their_files(series):
     for header in vol.headers:
         assert header[0x00291010].value == big
         assert "PixelData" not in header
+
+
+def test_rescale_is_applied_per_slice(series):
+    folder, spec = series(mutate=lambda k, ds: setattr(ds, "RescaleIntercept", -1000 - k))
+    vol = load_series(folder)
+    for k in range(spec.n):
+        np.testing.assert_array_equal(vol.hu[k], spec.stored(k).astype(np.int32) - 1000 - k)

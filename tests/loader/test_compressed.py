@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from pydicom.uid import JPEG2000Lossless, RLELossless
+from pydicom.uid import DeflatedExplicitVRLittleEndian, JPEG2000Lossless, RLELossless
 
 from deepcac2.pipeline.loader import load_series
 
@@ -20,3 +20,23 @@ def test_compressed_series(series, syntax, signed):
     assert all(h.file_meta.TransferSyntaxUID == syntax for h in vol.headers)
     for k in range(spec.n):
         np.testing.assert_array_equal(vol.hu[k], expected_hu(spec, k))
+
+
+def test_deflated_series(series):
+    # deflated files are inflated by pydicom while reading: no file offsets apply to their Pixel Data
+    folder, spec = series(
+        mutate=lambda k, ds: setattr(ds.file_meta, "TransferSyntaxUID", DeflatedExplicitVRLittleEndian)
+    )
+    vol = load_series(folder)
+    for k in range(spec.n):
+        np.testing.assert_array_equal(vol.hu[k], expected_hu(spec, k))
+
+
+def test_deflated_large_slices(series):
+    folder, spec = series(
+        rows=256,
+        cols=256,
+        mutate=lambda k, ds: setattr(ds.file_meta, "TransferSyntaxUID", DeflatedExplicitVRLittleEndian),
+    )
+    vol = load_series(folder)
+    np.testing.assert_array_equal(vol.hu[-1], expected_hu(spec, spec.n - 1))
