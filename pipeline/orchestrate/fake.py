@@ -4,7 +4,8 @@ A series' ``params`` steer what happens to it:
 
 * ``{"fail": "E_NO_IMAGES"}``: the load step raises that DeepCACError;
 * ``{"transient": n}``: the load step fails with E_FETCH_TRANSIENT the first n times in a process;
-* ``{"work_s": 0.2}``: each stage sleeps that long (to stand for real work);
+* ``{"work_s": 0.2}``: each CPU stage sleeps that long (to stand for waiting on I/O);
+* ``{"spin_s": 0.2}``: each CPU stage computes that long (to stand for CPU work, benchmarks);
 * ``{"payload_kb": 64}``: the loaded value carries that many KiB (memory tests);
 * ``{"crash": true}``: the load step kills its worker process (a poison series).
 
@@ -54,9 +55,16 @@ def params_of(ref: SeriesRef) -> dict[str, Any]:
     return {**_plan().get(ref.series_uid, {}), **(ref.params or {})}
 
 
+def _work(params: dict[str, Any]) -> None:
+    time.sleep(float(params.get("work_s", 0.0)))
+    end = time.thread_time() + float(params.get("spin_s", 0.0))
+    while time.thread_time() < end:  # CPU time of this thread: fair however loaded the machine is
+        pass
+
+
 def fetch_load(ref: SeriesRef, cache: Any) -> dict[str, Any]:
     params = params_of(ref)
-    time.sleep(float(params.get("work_s", 0.0)))
+    _work(params)
     if params.get("crash"):
         os._exit(17)
     if params.get("fail"):
@@ -74,7 +82,7 @@ def infer(model: Any, loaded: dict[str, Any]) -> dict[str, Any]:
 def finish(
     ref: SeriesRef, loaded: dict[str, Any], predicted: dict[str, Any], out_dir: Path, conventions: tuple[str, ...]
 ) -> dict[str, list[dict[str, Any]]]:
-    time.sleep(float(params_of(ref).get("work_s", 0.0)))
+    _work(params_of(ref))
     series = {"series_uid": ref.series_uid, "patient_id": ref.patient_id, "agatston": predicted["score"]}
     lesions = [{"series_uid": ref.series_uid, "lesion_id": i, "convention": c} for i, c in enumerate(conventions)]
     return {"fake_series": [series], "fake_lesions": lesions}
