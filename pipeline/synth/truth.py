@@ -72,13 +72,15 @@ def weight(hu: float, band_starts: tuple[float, float, float, float]) -> int:
 
 
 def categories(agatston: float) -> dict[str, str]:
-    """Risk category in each scheme of FACTS.md §2 (upper band ends inclusive)."""
-    a = agatston
+    """Risk category in each scheme of FACTS.md §2, labelled as the release tables label them.
+
+    Bands are integer intervals, so the score is rounded to the nearest integer first
+    (ties to even), as DeepCAC2's AGSCalculator does: 0.4 is "0", 100.6 is "101-300".
+    """
+    a = round(agatston)
     deepcac = "very low" if a == 0 else "low" if a <= 100 else "moderate" if a <= 300 else "high"
-    classic = (
-        "zero" if a == 0 else "minimal" if a <= 10 else "mild" if a <= 100 else "moderate" if a <= 400 else "severe"
-    )
-    drs = "CAC-DRS 0" if a == 0 else "CAC-DRS 1" if a < 100 else "CAC-DRS 2" if a < 300 else "CAC-DRS 3"
+    classic = "0" if a == 0 else "1-10" if a <= 10 else "11-100" if a <= 100 else "101-400" if a <= 400 else ">400"
+    drs = "0" if a == 0 else "1-99" if a < 100 else "100-299" if a < 300 else ">=300"
     return {"deepcac": deepcac, "classic": classic, "cac_drs": drs}
 
 

@@ -200,7 +200,7 @@ def test_demo_covers_every_risk_category():
         deepcac.add(e.categories["deepcac"])
         classic.add(e.categories["classic"])
     assert deepcac == {"very low", "low", "moderate", "high"}
-    assert classic == {"zero", "minimal", "mild", "moderate", "severe"}
+    assert classic == {"0", "1-10", "11-100", "101-400", ">400"}
 
 
 def test_cli_writes_a_small_chest_cohort(tmp_path, capsys):

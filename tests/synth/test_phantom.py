@@ -161,3 +161,17 @@ def test_random_plaques_are_deterministic_and_valid():
     a = random_plaques(np.random.default_rng(5), 6)
     assert a == random_plaques(np.random.default_rng(5), 6)
     assert all(p.vessel in VESSEL_NAMES and 130 <= p.hu <= 900 for p in a)
+
+
+def test_the_scoring_engine_agrees_with_the_truth(small_chest):
+    """Integration: the project's scorer, given the truth mask, reproduces every expected number."""
+    engine = pytest.importorskip("deepcac2.pipeline.scoring.engine")
+    ph = small_chest
+    for name, e in phantom_expected(ph).items():
+        s = engine.score_series(
+            ph.hu, ph.geometry, ph.cac, convention=name, kvp=ph.kvp, slice_thickness=ph.slice_thickness_mm,
+            vessels=ph.cac_vessels, mass_factor=ph.mass_factor,
+        )  # fmt: skip
+        assert (s.agatston, s.volume_mm3, s.mass_mg) == pytest.approx((e.agatston, e.volume_mm3, e.mass_mg)), name
+        assert s.lesion_count == e.lesion_count, name
+        assert s.categories == e.categories, name

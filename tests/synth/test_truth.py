@@ -101,15 +101,17 @@ def test_per_vessel_split_and_nominal_flag():
 @pytest.mark.parametrize(
     ("score", "deepcac", "classic", "drs"),
     [
-        (0, "very low", "zero", "CAC-DRS 0"),
-        (5, "low", "minimal", "CAC-DRS 1"),
-        (10, "low", "minimal", "CAC-DRS 1"),
-        (50, "low", "mild", "CAC-DRS 1"),
-        (100, "low", "mild", "CAC-DRS 2"),
-        (200, "moderate", "moderate", "CAC-DRS 2"),
-        (300, "moderate", "moderate", "CAC-DRS 3"),
-        (350, "high", "moderate", "CAC-DRS 3"),
-        (401, "high", "severe", "CAC-DRS 3"),
+        (0, "very low", "0", "0"),
+        (0.4, "very low", "0", "0"),  # bands are integers: the score is rounded first
+        (5, "low", "1-10", "1-99"),
+        (10.4, "low", "1-10", "1-99"),
+        (50, "low", "11-100", "1-99"),
+        (99.6, "low", "11-100", "100-299"),
+        (100.4, "low", "11-100", "100-299"),
+        (100.6, "moderate", "101-400", "100-299"),
+        (300, "moderate", "101-400", ">=300"),
+        (350, "high", "101-400", ">=300"),
+        (401, "high", ">400", ">=300"),
     ],
 )
 def test_risk_categories(score, deepcac, classic, drs):
