@@ -6,7 +6,6 @@ same inputs always give the same rows.
 
 from __future__ import annotations
 
-import json
 import math
 import platform
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ import pyarrow as pa
 from deepcac2._version import __version__
 from deepcac2.errors import DeepCACError, ErrorCode, error_code_of
 from deepcac2.pipeline.seg.content import CAC_SEGMENT, vessel_segment_number
-from deepcac2.pipeline.sr.content import GroupSpec, ds_value
+from deepcac2.pipeline.sr.content import GroupSpec, canonical_json, ds_value
 from deepcac2.pipeline.types import CTVolume, Prediction, Scores, SeriesRef
 from deepcac2.schemas import cac_series
 
@@ -48,7 +47,10 @@ class OutputRefs:
 
 
 def _json(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    try:
+        return canonical_json(obj)
+    except (DeepCACError, ValueError) as exc:
+        raise DeepCACError(ErrorCode.E_TABLE_WRITE, f"cannot store {obj!r} as JSON: {exc}") from exc
 
 
 def _plain(value: Any) -> Any:

@@ -78,6 +78,8 @@ class GroupSpec:
     finding_site: Code
     measurements: tuple[MeasurementSpec, ...]
     categories: dict[str, tuple[Code, Code]] = field(default_factory=dict)
+    #: detection threshold and the HU where weights 2, 3 and 4 start
+    hu_bands: tuple[float, ...] = ()
 
     @property
     def tracking_id(self) -> str:
@@ -85,7 +87,24 @@ class GroupSpec:
 
     @property
     def params_json(self) -> str:
-        return json.dumps(self.convention_params, sort_keys=True, separators=(",", ":"))
+        return canonical_json(self.convention_params)
+
+    @property
+    def algorithm_parameters(self) -> list[str]:
+        """What the SR records about how the value was scored (TID 4019 Algorithm Parameters)."""
+        bands = ",".join(f"{b:g}" for b in self.hu_bands)
+        return [f"convention={self.convention}", f"params={self.params_json}", f"hu_bands={bands}"]
+
+
+def canonical_json(obj: Any) -> str:
+    """Sorted, compact JSON; numpy scalars become numbers; anything else not JSON-able is an error."""
+
+    def plain(value: Any) -> Any:
+        if hasattr(value, "item") and callable(value.item):
+            return value.item()
+        raise DeepCACError(ErrorCode.E_SR_WRITE, f"convention parameter {value!r} is not JSON-able")
+
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False, default=plain)
 
 
 def ds_value(value: float) -> float:
@@ -93,11 +112,9 @@ def ds_value(value: float) -> float:
     return float(format_number_as_ds(float(value)))
 
 
-def detection_threshold(params: dict[str, Any], kvp: float | None) -> float:
-    """The HU threshold a convention used: its own ``threshold_hu`` or the (kVp) Agatston bands."""
-    if params.get("threshold_hu") is not None:
-        return float(params["threshold_hu"])
-    return float(kvp_bands(kvp, bool(params.get("kvp_adjusted", False)))[0])
+def hu_bands(params: dict[str, Any], kvp: float | None) -> tuple[float, float, float, float]:
+    """Detection threshold and weight band starts a convention used (its kVp-adjusted bands or 130/200/300/400)."""
+    return tuple(float(b) for b in kvp_bands(kvp, bool(params.get("kvp_adjusted", False))))  # type: ignore[return-value]
 
 
 def _values(agatston: float, volume: float, mass: float | None, count: int) -> list[MeasurementSpec]:
@@ -134,16 +151,15 @@ def measurement_groups(
             raise DeepCACError(ErrorCode.E_SR_WRITE, f"scores filed under {name!r} say convention {s.convention!r}")
         _check(s)
         measurements = _values(s.agatston, s.volume_mm3, s.mass_mg, s.lesion_count)
-        measurements.append(
-            MeasurementSpec(AGATSTON_THRESHOLD, detection_threshold(s.convention_params, kvp), HU, AGATSTON_METHOD)
-        )
+        bands = hu_bands(s.convention_params, kvp)
+        measurements.append(MeasurementSpec(AGATSTON_THRESHOLD, bands[0], HU, AGATSTON_METHOD))
         categories = {
             scheme: (risk_scheme_code(scheme), risk_value_code(scheme, label)) for scheme, label in s.categories.items()
         }
         groups.append(
             GroupSpec(
                 len(groups) + 1, name, dict(s.convention_params), None, CAC_SEGMENT, VASCULAR_CALCIFICATION,
-                CORONARY_ARTERY, tuple(measurements), dict(sorted(categories.items())),
+                CORONARY_ARTERY, tuple(measurements), dict(sorted(categories.items())), bands,
             )
         )  # fmt: skip
         if s.per_vessel and not has_vessel_segments:
@@ -154,7 +170,7 @@ def measurement_groups(
                 GroupSpec(
                     len(groups) + 1, name, dict(s.convention_params), vessel, vessel_segment_number(vessel),
                     VASCULAR_CALCIFICATION, VESSEL_CODES[vessel],
-                    tuple(_values(v.agatston, v.volume_mm3, v.mass_mg, v.lesion_count)),
+                    tuple(_values(v.agatston, v.volume_mm3, v.mass_mg, v.lesion_count)), {}, bands,
                 )
             )  # fmt: skip
     return groups

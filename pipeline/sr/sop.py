@@ -72,9 +72,7 @@ def _group(
         uid=group_tracking_uid(ct.series_uid, card, g, toolkit_version),
         identifier=g.tracking_id,
     )
-    algorithm = hd.sr.AlgorithmIdentification(
-        name=card.name, version=card.version, parameters=[f"convention={g.convention}", f"params={g.params_json}"]
-    )
+    algorithm = hd.sr.AlgorithmIdentification(name=card.name, version=card.version, parameters=g.algorithm_parameters)
     measurements = [
         hd.sr.Measurement(name=m.quantity, value=m.value, unit=m.unit, method=m.method, algorithm_id=algorithm)
         for m in g.measurements

@@ -165,3 +165,37 @@ def test_vessel_scores_need_vessel_segments() -> None:
     with pytest.raises(DeepCACError) as e:
         measurement_groups({"deepcac": synthetic.scores()}, has_vessel_segments=False, kvp=120)
     assert e.value.code is ErrorCode.E_SR_WRITE
+
+
+def test_convention_and_bands_are_recorded(ct, tmp_path: Path) -> None:
+    import dataclasses
+
+    import numpy as np
+
+    sc = synthetic.scores()
+    sc = dataclasses.replace(sc, convention_params={**sc.convention_params, "kvp_adjusted": True, "k": np.int64(3)})
+    ct.kvp = 80.0  # Gräni 80 kV row: 177 / 271 / 408 / 544
+    converted = convert_series(ct, synthetic.prediction(ct.shape), {"deepcac": sc}, tmp_path)
+    group = _groups(converted.sr_path)["Coronary calcium [deepcac]"]
+    # TID 1411 puts the TID 4019 items (name, version, parameters) directly in the group
+    items = group[0].ContentSequence
+    assert [i.TextValue for i in items if i.ConceptNameCodeSequence[0].CodeValue == "111001"] == [synthetic.CARD.name]
+    params = [i.TextValue for i in items if i.ConceptNameCodeSequence[0].CodeValue == "111002"]
+    assert params[0] == "convention=deepcac"
+    assert json.loads(params[1].removeprefix("params=")) == {
+        **synthetic.scores().convention_params,
+        "kvp_adjusted": True,
+        "k": 3,
+    }
+    assert params[2] == "hu_bands=177,271,408,544"
+    assert _measured(group)["122657"] == (177.0, "[hnsf'U]")
+    assert json.loads(converted.rows["cac_series"][0]["conventions_json"])["deepcac"]["k"] == 3
+
+
+def test_unserialisable_convention_parameter_is_refused(ct, tmp_path: Path) -> None:
+    import dataclasses
+
+    sc = dataclasses.replace(synthetic.scores(), convention_params={"callback": object()})
+    with pytest.raises(DeepCACError) as e:
+        convert_series(ct, synthetic.prediction(ct.shape), {"deepcac": sc}, tmp_path)
+    assert e.value.code is ErrorCode.E_SR_WRITE
