@@ -80,7 +80,9 @@ def _typed(column: str, value: Any) -> Any:
             return int(f)
         if pa.types.is_floating(kind):
             f = float(value)
-            return f if math.isfinite(f) else None
+            if not math.isfinite(f):
+                raise ValueError("not a finite number")
+            return f
         return str(value).strip()
     except (TypeError, ValueError) as exc:
         raise DeepCACError(ErrorCode.E_TABLE_WRITE, f"cac_series.{column}: cannot use {value!r} ({exc})") from exc
