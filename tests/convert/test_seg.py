@@ -131,3 +131,33 @@ def test_unknown_algorithm_family_is_refused(ct) -> None:
     with pytest.raises(DeepCACError) as e:
         build_seg(ct, pred)
     assert e.value.code is ErrorCode.E_SEG_WRITE
+
+
+@pytest.mark.parametrize(
+    "source, offset, expected",
+    [
+        (3, 41, 341),
+        ("12", 42, 1242),
+        (None, 41, 41),
+        ("", 42, 42),
+        ("x", 41, 41),
+        (99_999_999, 41, 9_999_999 * 100 + 41),
+    ],
+)
+def test_series_number_convention(source, offset: int, expected: int) -> None:
+    from deepcac2.pipeline.seg.sop import derived_series_number
+
+    got = derived_series_number(source, offset)
+    assert got == expected and 0 < got <= 2**31 - 1
+
+
+def test_source_without_study_date_gets_the_documented_fallback(ct) -> None:
+    for h in ct.headers:  # Type 2: present but empty
+        h.StudyDate, h.StudyTime = "", ""
+        h.SeriesDate, h.SeriesTime = "20010203", "040506"
+    seg = build_seg(ct, synthetic.prediction(ct.shape))
+    assert (seg.ContentDate, seg.ContentTime) == ("20010203", "040506")
+    for h in ct.headers:
+        del h.SeriesDate
+    seg = build_seg(ct, synthetic.prediction(ct.shape))
+    assert (seg.ContentDate, seg.ContentTime) == ("19000101", "000000")
