@@ -12,13 +12,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import platform
 import signal
+import socket
 import sys
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +83,8 @@ class RunSummary:
     interrupted: bool = False
     dashboard: str | None = None
     log_path: Path | None = None
+    #: seconds spent in each stage, summed over the series done in this run
+    stage_seconds: dict[str, float] = field(default_factory=dict)
 
     def format(self) -> str:
         state = "complete" if self.complete else ("interrupted" if self.interrupted else "incomplete")
@@ -201,6 +207,8 @@ class _Loop:
             if isinstance(result, Done):
                 self.store.commit(Fragment(ref.series_uid, "done", None, result.rows))
                 summary.done += 1
+                for stage, seconds in result.timings.items():
+                    summary.stage_seconds[stage] = summary.stage_seconds.get(stage, 0.0) + seconds
                 log.write("series_done", series_uid=ref.series_uid, seconds=result.timings)
             else:
                 row = failure_row(result)
@@ -260,7 +268,7 @@ def run_series(
         get_convention(name)  # an unknown name stops the run before any work
     stages = stages or Stages()
     started = time.time()
-    run_id = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime(started))}-{os.getpid()}"
+    run_id = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime(started))}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     store = OutputStore(out_dir)
     summary = RunSummary(run_id=run_id, out_dir=store.root, total=len(refs))
     with store:
@@ -287,12 +295,17 @@ def run_series(
             except KeyboardInterrupt as exc:
                 summary.interrupted = True
                 log.write("interrupted", reason=str(exc) or "SIGINT", in_flight=len(loop.inflight) if loop else 0)
+            except DeepCACError as exc:
+                log.write("run_failed", **exc.to_dict())
+                raise
             finally:
                 if bar is not None:
                     bar.close()
             summary.elapsed_s = time.time() - started
+            store.commit_run(run_id, _run_record(summary, config, identity, started))
             if not summary.interrupted:
                 summary.tables = store.assemble([r.series_uid for r in refs], OUTPUT_TABLES)
+                summary.tables["runs"] = _write_runs_table(store)
                 summary.complete = True
             summary.by_code = _codes_of_all(store, refs) if summary.complete else summary.by_code
             log.write(
@@ -305,6 +318,66 @@ def run_series(
                 elapsed_s=round(summary.elapsed_s, 3),
             )
     return summary
+
+
+#: packages whose versions each run records (read from metadata: nothing is imported)
+_VERSIONED = (
+    "deepcac2",
+    "dask",
+    "distributed",
+    "numpy",
+    "scipy",
+    "pydicom",
+    "highdicom",
+    "pyarrow",
+    "SimpleITK",
+    "torch",
+)
+
+
+def _versions() -> dict[str, str | None]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out: dict[str, str | None] = {}
+    for name in _VERSIONED:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def _run_record(summary: RunSummary, config: RunConfig, identity: dict[str, Any], started: float) -> dict[str, Any]:
+    """One ``runs`` row, with times as unix seconds (converted when the table is written)."""
+    return {
+        "run_id": summary.run_id,
+        "started_at": started,
+        "finished_at": started + summary.elapsed_s,
+        "wall_s": summary.elapsed_s,
+        "toolkit_version": __version__,
+        "python_version": platform.python_version(),
+        "versions_json": json.dumps(_versions(), sort_keys=True),
+        "config_json": json.dumps({**asdict(config), "identity": identity}, sort_keys=True, default=str),
+        "host": f"{socket.gethostname()} {config.cluster.scheduler or 'local cluster'}",
+        "n_series": summary.total,
+        "n_succeeded": summary.done,
+        "n_failed": summary.failed,
+        "timings_json": json.dumps(summary.stage_seconds, sort_keys=True),
+    }
+
+
+def _write_runs_table(store: OutputStore) -> Path:
+    """``tables/runs.parquet``: every run that wrote into this directory (it differs between reruns)."""
+    from deepcac2.pipeline.convert.tables import write_table
+    from deepcac2.schemas.registry import TABLES
+
+    rows = []
+    for record in store.run_records():
+        row = dict(record)
+        for key in ("started_at", "finished_at"):
+            row[key] = datetime.fromtimestamp(record[key], tz=UTC)
+        rows.append(row)
+    return write_table(TABLES["runs"], rows, store.tables_dir / "runs.parquet")
 
 
 def _codes_of_all(store: OutputStore, refs: Sequence[SeriesRef]) -> dict[str, int]:

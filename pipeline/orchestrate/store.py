@@ -5,7 +5,9 @@ Layout under ``OUT``::
     .deepcac2-run.lock           who is writing here (pid, host); stale when that pid is gone
     state/run.json               what the directory was made with (checked on --resume)
     state/series/ab/<sha1>.json  one committed fragment per finished or failed series
+    state/runs/<run_id>.json     one record per run (complete or interrupted) for the runs table
     tables/<table>.parquet       the final tables, assembled when every series has a fragment
+                                 (tables/runs.parquet lists the runs: the one table that differs per rerun)
     logs/run-<run_id>.jsonl      one structured log per run
     dicom/                       SEG and SR files written by the converter
 
@@ -156,7 +158,8 @@ class OutputStore:
 
     def clear(self) -> None:
         """Forget committed fragments and tables (for --overwrite). SEG/SR files are overwritten in place."""
-        for p in list(self.series_dir.glob("*/*.json")) + list(self.tables_dir.glob("*.parquet")):
+        old = [*self.series_dir.glob("*/*.json"), *self.tables_dir.glob("*.parquet")]
+        for p in old + list((self.root / "state" / "runs").glob("*.json")):
             p.unlink()
         (self.root / "state" / "run.json").unlink(missing_ok=True)
 
@@ -183,6 +186,15 @@ class OutputStore:
     def committed(self) -> dict[str, Fragment]:
         """series uid -> committed fragment, without the rows (the scan must stay small for big cohorts)."""
         return {f.series_uid: Fragment(f.series_uid, f.status, f.code, {}) for f in self.fragments()}
+
+    # -- run records ----------------------------------------------------------------------
+    def commit_run(self, run_id: str, record: dict[str, Any]) -> None:
+        """Keep one run's record (config, versions, counts, timings) for the ``runs`` table."""
+        data = json.dumps(record, sort_keys=True, default=_json_default).encode()
+        _atomic_write(self.root / "state" / "runs" / f"{run_id}.json", data)
+
+    def run_records(self) -> list[dict[str, Any]]:
+        return [json.loads(p.read_text()) for p in sorted((self.root / "state" / "runs").glob("*.json"))]
 
     # -- final tables ---------------------------------------------------------------------
     def assemble(self, series_uids: Iterable[str], tables: Iterable[str] = ()) -> dict[str, Path]:

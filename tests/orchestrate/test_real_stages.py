@@ -89,4 +89,6 @@ def test_interrupted_cli_run_resumes_to_the_same_bytes(dask_processes, cohort, b
     resumed = subprocess.run([*cmd, "--resume"], capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     for name, path in baseline.tables.items():
+        if name == "runs":  # lists each run: differs by design
+            continue
         assert (out / "tables" / f"{name}.parquet").read_bytes() == path.read_bytes(), name
