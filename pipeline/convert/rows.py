@@ -97,8 +97,6 @@ def qa_flags(ct: CTVolume, prediction: Prediction, scores_by_convention: dict[st
         flags.append("cac_outside_heart")
     if ct.mass_factor is None:
         flags.append("mass_unknown")
-    if any(s.agatston > 0 for s in scores_by_convention.values()) and not prediction.cac.any():
-        flags.append("score_without_mask")
     return flags
 
 

@@ -58,6 +58,10 @@ def convert_series(
     """
     encoding = SegEncoding(seg_encoding)
     folder = Path(out_dir) / _safe_dirname(ct.series_uid)
+    scored = [name for name, s in scores_by_convention.items() if s.agatston > 0 or s.lesion_count > 0]
+    if scored and not prediction.cac.any():
+        # the SR would report calcium the SEG does not show: the inputs do not belong together
+        raise DeepCACError(ErrorCode.E_SR_WRITE, f"{ct.series_uid}: {scored} report calcium but the CAC mask is empty")
     card = prediction.card
 
     seg = build_seg(ct, prediction, encoding=encoding, toolkit_version=toolkit_version)

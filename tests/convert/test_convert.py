@@ -247,3 +247,11 @@ def test_separate_processes_write_the_same_bytes(tmp_path: Path) -> None:
     assert a == b and len(a) == 5  # seg, sr and three tables
     for rel in a:
         assert filecmp.cmp(tmp_path / "1" / rel, tmp_path / "2" / rel, shallow=False), rel
+
+
+def test_scores_without_a_mask_are_refused(ct, tmp_path: Path) -> None:
+    pred = synthetic.prediction(ct.shape, calcium=False)
+    with pytest.raises(DeepCACError) as e:
+        convert_series(ct, pred, {"deepcac": synthetic.scores()}, tmp_path)
+    assert e.value.code is ErrorCode.E_SR_WRITE
+    assert not list(tmp_path.rglob("*.dcm"))
