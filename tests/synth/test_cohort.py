@@ -212,3 +212,32 @@ def test_cli_writes_a_small_chest_cohort(tmp_path, capsys):
     assert "1 series" in capsys.readouterr().out
     rc = cli_main(["synth", "--cohort", "chest", "--out", str(tmp_path / "x"), "--rows", "8"])
     assert rc == 3  # a DeepCACError, reported, not a traceback
+
+
+@pytest.mark.slow
+def test_small_demo_on_disk_matches_its_manifest(tmp_path):
+    manifest = write_cohort("demo", tmp_path, rows=128, slices=48).to_pylist()
+    assert len(manifest) == len(demo_plan())
+    for row in manifest:
+        files = list((tmp_path / row["folder"]).glob("*.dcm"))
+        assert len(files) == row["n_files"] > 0
+        if row["kind"] == "localizer":
+            assert row["n_files"] == 1 and row["expected_error_code"] == "E_NO_IMAGES" and row["truth_file"] is None
+        else:
+            assert row["expected_error_code"] is None and (tmp_path / row["truth_file"]).is_file()
+            header = pydicom.dcmread(files[0], stop_before_pixels=True)
+            assert header.SeriesInstanceUID == row["series_uid"] and header.PatientID == row["patient_id"]
+            assert header.SeriesDescription == row["series_description"]
+
+
+def test_same_seed_same_cohort_bytes(tmp_path):
+    def run(out):
+        m = write_cohort("chest", out, seed=11, rows=96, slices=40, noise=25.0, plaques=1, pixel_spacing_mm=3.4)
+        files = sorted(p for p in out.rglob("*") if p.is_file())
+        return m, {p.relative_to(out): p.read_bytes() for p in files}
+
+    (m1, f1), (m2, f2) = run(tmp_path / "a"), run(tmp_path / "b")
+    assert m1.equals(m2) and f1 == f2
+    assert write_cohort("chest", tmp_path / "c", seed=12, rows=96, slices=16, plaques=0, pixel_spacing_mm=3.4).column(
+        "series_uid"
+    ) != m1.column("series_uid")
