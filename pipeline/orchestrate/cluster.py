@@ -127,7 +127,12 @@ def use_gpu_resource(client: Client, spec: ClusterSpec, wait_s: float = 30.0) ->
     if spec.gpu is False:
         return False
     if not workers_info(client):
-        client.wait_for_workers(1, timeout=wait_s)
+        try:
+            client.wait_for_workers(1, timeout=wait_s)
+        except TimeoutError as exc:
+            raise DeepCACError(
+                ErrorCode.E_TIMEOUT, f"no Dask worker joined the scheduler within {wait_s:.0f} s"
+            ) from exc
     has = any(GPU in (w.get("resources") or {}) for w in workers_info(client).values())
     if spec.gpu and not has:
         raise DeepCACError(ErrorCode.E_INTERNAL, f"--gpu was asked for but no worker has the {GPU} resource")

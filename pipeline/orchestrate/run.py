@@ -209,7 +209,7 @@ class _Loop:
                 summary.done += 1
                 for stage, seconds in result.timings.items():
                     summary.stage_seconds[stage] = summary.stage_seconds.get(stage, 0.0) + seconds
-                log.write("series_done", series_uid=ref.series_uid, seconds=result.timings)
+                log.write("series_done", series_uid=ref.series_uid, seconds=result.timings, workers=result.workers)
             else:
                 row = failure_row(result)
                 self.store.commit(Fragment(ref.series_uid, "failed", result.code, {"failures": [row]}))

@@ -49,6 +49,8 @@ class Done:
     series_uid: str
     rows: process.TableRows
     timings: dict[str, float] = field(default_factory=dict)
+    #: stage -> the worker that ran it (log only: shows where GPU and CPU stages went)
+    workers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -57,12 +59,14 @@ class Loaded:
 
     value: Any
     seconds: float
+    worker: str = ""
 
 
 @dataclass(frozen=True)
 class Predicted:
     value: Any
     seconds: float
+    worker: str = ""
 
 
 def _load_default_model(name: str | None, weights: str | None, device: str | None) -> Any:
@@ -121,6 +125,15 @@ def _failure(ref: SeriesRef, stage: str, exc: BaseException, attempts: int) -> F
     return Failure(ref.series_uid, stage, error_code_of(exc).value, f"{type(exc).__name__}: {exc}", attempts)
 
 
+def _worker_address() -> str:
+    from distributed import get_worker
+
+    try:
+        return str(get_worker().address)
+    except ValueError:  # called outside a Dask worker (tests, process_series)
+        return ""
+
+
 def _context() -> Any:
     """The worker's pipeline plugin (model and cache), or a local one outside Dask."""
     from deepcac2.pipeline.orchestrate.plugin import current_plugin
@@ -131,7 +144,7 @@ def _context() -> Any:
 def fetch_load_task(ref: SeriesRef, stages: Stages, policy: Policy) -> Loaded | Failure:
     t0 = time.perf_counter()
     out = _attempt("fetch_load", ref, policy, lambda: stages.fetch_load(ref, _context().cache()))
-    return out if isinstance(out, Failure) else Loaded(out, time.perf_counter() - t0)
+    return out if isinstance(out, Failure) else Loaded(out, time.perf_counter() - t0, _worker_address())
 
 
 def infer_task(ref: SeriesRef, loaded: Loaded | Failure, stages: Stages, policy: Policy) -> Predicted | Failure:
@@ -143,7 +156,7 @@ def infer_task(ref: SeriesRef, loaded: Loaded | Failure, stages: Stages, policy:
     except Exception as exc:  # reported per series; the client stops the run on model errors
         return _failure(ref, "model", exc, 1)
     out = _attempt("infer", ref, policy, stages.infer, model, loaded.value)
-    return out if isinstance(out, Failure) else Predicted(out, time.perf_counter() - t0)
+    return out if isinstance(out, Failure) else Predicted(out, time.perf_counter() - t0, _worker_address())
 
 
 def finish_task(
@@ -161,4 +174,5 @@ def finish_task(
     if isinstance(rows, Failure):
         return rows
     timings = {"fetch_load": loaded.seconds, "infer": predicted.seconds, "score_convert": time.perf_counter() - t0}
-    return Done(ref.series_uid, rows, timings)
+    workers = {"fetch_load": loaded.worker, "infer": predicted.worker, "score_convert": _worker_address()}
+    return Done(ref.series_uid, rows, timings, workers)

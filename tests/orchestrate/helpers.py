@@ -46,7 +46,7 @@ class DaskProcesses:
             client.wait_for_workers(n, timeout=timeout)
 
 
-def start_dask(tmp: Path, n_workers: int = 2) -> DaskProcesses:
+def start_dask(tmp: Path, n_workers: int = 2, worker_args: list[list[str]] | None = None) -> DaskProcesses:
     """``dask scheduler`` and ``dask worker`` processes (no nanny: a kill -9 kills the worker itself)."""
     port = free_port()
     plan = tmp / "fake-plan.json"
@@ -66,6 +66,7 @@ def start_dask(tmp: Path, n_workers: int = 2) -> DaskProcesses:
         wlog = open(tmp / f"dask-worker-{i}.log", "wb")  # noqa: SIM115
         cmd = [str(BIN / "dask"), "worker", procs.address, "--nworkers", "1", "--nthreads", "1", "--no-nanny"]
         cmd += ["--host", "127.0.0.1", "--name", f"w{i}", "--no-dashboard", "--memory-limit", "2GiB"]
+        cmd += worker_args[i] if worker_args else []
         procs.workers.append(
             subprocess.Popen(cmd, stdout=wlog, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         )

@@ -59,6 +59,29 @@ def test_scheduler_and_two_worker_processes(dask_processes, tmp_path):
     assert sum(e["event"] in ("series_done", "series_failed") for e in log) == len(refs)
 
 
+def test_inference_runs_only_on_the_worker_with_the_gpu_resource(tmp_path):
+    from distributed import Client
+
+    procs = start_dask(tmp_path, 2, worker_args=[["--resources", "GPU=1"], []])
+    try:
+        with Client(procs.address) as client:
+            info = client.scheduler_info(n_workers=-1)["workers"]
+        gpu = {a for a, w in info.items() if w.get("resources", {}).get("GPU")}
+        assert len(gpu) == 1
+        refs = _refs(16, 0.1)
+        config = RunConfig(cluster=ClusterSpec(scheduler=procs.address), progress=False, max_in_flight=6)
+        summary = run_series(refs, tmp_path / "out", config, stages=fake.STAGES)
+        log = [json.loads(line) for line in summary.log_path.read_text().splitlines()]
+        assert next(e for e in log if e["event"] == "cluster")["gpu_resource"] is True
+        done = [e["workers"] for e in log if e["event"] == "series_done"]
+        assert len(done) == len(refs) - len(BAD)
+        assert {w["infer"] for w in done} == gpu
+        # the CPU-only worker took part in the CPU stages: the GPU worker was not the only one busy
+        assert {w["fetch_load"] for w in done} - gpu
+    finally:
+        stop_dask(procs)
+
+
 def test_kill_9_a_worker_mid_run(tmp_path):
     procs = start_dask(tmp_path, 2)
     out = tmp_path / "out"

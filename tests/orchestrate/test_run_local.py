@@ -99,3 +99,28 @@ def test_unknown_convention_is_refused_before_any_work(tmp_path):
     with pytest.raises(DeepCACError) as err:
         run_series([SeriesRef("1.2.3")], tmp_path, RunConfig(conventions=("nope",)), stages=fake.STAGES)
     assert err.value.code is ErrorCode.E_CONVENTION_UNKNOWN
+
+
+def test_asking_for_gpus_without_gpu_workers_is_refused(scheduler):
+    from distributed import Client
+
+    from deepcac2.pipeline.orchestrate.cluster import use_gpu_resource
+
+    with Client(scheduler) as client:
+        assert use_gpu_resource(client, ClusterSpec()) is False
+        assert use_gpu_resource(client, ClusterSpec(gpu=False)) is False
+        with pytest.raises(DeepCACError) as err:
+            use_gpu_resource(client, ClusterSpec(gpu=True))
+    assert "GPU" in err.value.message
+
+
+def test_each_worker_gets_its_own_bounded_cache_folder(tmp_path):
+    from deepcac2.pipeline.orchestrate.plugin import CacheSpec, PipelinePlugin
+
+    plugin = PipelinePlugin(ModelSpec(), CacheSpec(str(tmp_path), max_bytes=10_000))
+    plugin.worker_name = "tcp://10.0.0.1:4000"
+    cache = plugin.cache()
+    assert cache is plugin.cache()  # one per worker
+    assert cache.root == tmp_path / "tcp___10.0.0.1_4000"
+    assert cache.max_bytes == 10_000
+    assert PipelinePlugin(ModelSpec()).cache() is None
