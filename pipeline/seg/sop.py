@@ -145,7 +145,7 @@ def build_seg(
             series_description=f"CAC SEG {card.name} {card.version}"[:64],
             omit_empty_frames=True,
         )
-    except DeepCACError:
+    except (DeepCACError, MemoryError):  # keep their own codes (E_OUT_OF_MEMORY is retried)
         raise
     except Exception as exc:  # highdicom raises ValueError/TypeError on inconsistent sources
         raise DeepCACError(ErrorCode.E_SEG_WRITE, f"{ct.series_uid}: highdicom refused the SEG: {exc}") from exc

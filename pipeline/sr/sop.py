@@ -126,7 +126,7 @@ def build_sr(
             is_final=True,
             series_description=f"CAC SR {card.name} {card.version}"[:64],
         )
-    except DeepCACError:
+    except (DeepCACError, MemoryError):  # keep their own codes (E_OUT_OF_MEMORY is retried)
         raise
     except Exception as exc:  # highdicom validates content items with ValueError/TypeError
         raise DeepCACError(ErrorCode.E_SR_WRITE, f"{ct.series_uid}: highdicom refused the SR: {exc}") from exc
