@@ -16,7 +16,7 @@ from pydicom.errors import InvalidDicomError
 
 from deepcac2.cli import main as cli_main
 from deepcac2.errors import ErrorCode
-from deepcac2.pipeline.synth.cohort import demo_plan, write_cohort
+from deepcac2.pipeline.synth.cohort import CohortWriter, demo_plan, write_cohort
 from deepcac2.pipeline.synth.defects import DEFECTS
 from deepcac2.pipeline.synth.phantom import build_chest
 from deepcac2.pipeline.synth.tables import MANIFEST, TRUTH
@@ -241,3 +241,17 @@ def test_same_seed_same_cohort_bytes(tmp_path):
     assert write_cohort("chest", tmp_path / "c", seed=12, rows=96, slices=16, plaques=0, pixel_spacing_mm=3.4).column(
         "series_uid"
     ) != m1.column("series_uid")
+
+
+def test_demo_chest_and_localizer_samples_pass_dciodvfy(tmp_path, dciodvfy):
+    plan = demo_plan(rows=128, slices=48)
+    w = CohortWriter("demo", tmp_path, [], [])
+    first = plan[0]
+    phantom = build_chest(first.spec)
+    for item in plan[:2]:  # patient 0, T0: the chest series and its localizer
+        assert item.spec == first.spec
+        w.add(item.kind, phantom, item.meta, signed=item.signed)
+    assert [r["kind"] for r in w.manifest] == ["chest", "localizer"]
+    for row in w.manifest:
+        for path in sorted((tmp_path / row["folder"]).glob("*.dcm"))[:2]:
+            assert dciodvfy_errors(dciodvfy, path) == [], path
