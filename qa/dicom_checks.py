@@ -120,12 +120,16 @@ def check_files(objects: RunObjects) -> list[CheckResult]:
 
 
 def _index_sets(array: np.ndarray) -> set[tuple[int, int, int]]:
-    k, j, i = np.nonzero(array)
-    return set(zip(i.tolist(), j.tolist(), k.tolist(), strict=True))
+    """Foreground voxels as index triples in the array's own axis order (highdicom's affine takes that order)."""
+    return set(zip(*(a.tolist() for a in np.nonzero(array)), strict=True))
 
 
 def _dcmqi_index_sets(seg_path: Path, target_affine: np.ndarray) -> dict[int, set[tuple[int, int, int]]]:
-    """dcmqi's reading of the SEG, mapped onto highdicom's grid through both affines."""
+    """dcmqi's reading of the SEG, mapped onto highdicom's array indices through both affines.
+
+    SimpleITK's affine takes (i, j, k) = (column, row, slice); highdicom's takes its array
+    order (slice, row, column), so the mapped triples compare directly with ``_index_sets``.
+    """
     exe = Path(sys.executable).with_name("segimage2itkimage")
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run(
