@@ -6,9 +6,10 @@ Slices from the heart's top up to ``search_mm`` above it are eroded to split tou
 vessels; round components of 18-45 mm diameter are aortic candidates. The one most
 anterior is the ascending aorta, followed ``aortic_root_mm`` down into the heart (the
 aortic root and valve); the most posterior one is the descending aorta, followed down
-through the whole heart. Calcium in the ascending zone (the disc out to 1 mm beyond
-the radius: valve and root wall, not the coronary ostia just outside) or in the
-descending wall ring (radius +- ``wall_mm``) is rejected.
+through the whole heart. Calcium in the descending wall ring (radius +- ``wall_mm``) or
+in the inner 90% of the ascending section (the valve cusps) is rejected; in the rest of
+the root disc (out to 1 mm beyond the radius) it is rejected only when it is away from
+fat, because the coronary ostia sit right at the root wall, in fat.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from scipy import ndimage as ndi
 BLOOD_MIN_HU = -30.0
 BLOOD_MAX_HU = 120.0
 MIN_RADIUS_MM, MAX_RADIUS_MM = 9.0, 22.5
-#: the ascending aorta's zone reaches this far beyond its fitted radius
+#: the aortic valve core: this fraction of the ascending aorta's fitted radius
+VALVE_FRACTION = 0.9
+#: the root zone reaches this far beyond the fitted radius
 ROOT_MARGIN_MM = 1.0
 
 
@@ -94,7 +97,11 @@ def find_aorta(
     return out
 
 
-def aorta_wall_mask(
+#: labels of ``aorta_zones``
+SURE, ROOT = 1, 2
+
+
+def aorta_zones(
     shape: tuple[int, int, int],
     heart: np.ndarray,
     spacing: tuple[float, float, float],
@@ -102,22 +109,25 @@ def aorta_wall_mask(
     wall_mm: float,
     aortic_root_mm: float,
 ) -> np.ndarray:
-    """Boolean mask of the aortic wall zone over the slices where each section is followed."""
-    mask = np.zeros(shape, dtype=bool)
+    """uint8 map: ``SURE`` = descending wall ring or valve core; ``ROOT`` = rest of the root disc.
+
+    Calcium in ``ROOT`` is aortic only when it is also away from fat (see ``cac.py``):
+    the coronary ostia sit at the root wall, in fat.
+    """
+    zones = np.zeros(shape, dtype=np.uint8)
     zs = np.flatnonzero(heart.any(axis=(1, 2)))
     if zs.size == 0 or not aortas:
-        return mask
+        return zones
     top = int(zs[-1])
     rows = (np.arange(shape[1]) * spacing[1])[:, None]
     cols = (np.arange(shape[2]) * spacing[2])[None, :]
     for a in aortas:
         d = np.hypot(rows - a.centre[0] * spacing[1], cols - a.centre[1] * spacing[2])
         if a.kind == "ascending":
-            # root and valve: the lumen up to just outside the wall; the coronary ostia lie beyond
-            ring = d <= a.radius_mm + ROOT_MARGIN_MM
             lo = max(top - int(round(aortic_root_mm / spacing[0])), 0)
+            root = (d <= a.radius_mm + ROOT_MARGIN_MM)[None]
+            zones[lo:][root & (zones[lo:] == 0)] = ROOT
+            zones[lo:][np.broadcast_to((d <= VALVE_FRACTION * a.radius_mm)[None], zones[lo:].shape)] = SURE
         else:
-            ring = np.abs(d - a.radius_mm) <= wall_mm
-            lo = 0
-        mask[lo:] |= ring[None]
-    return mask
+            zones[:, np.abs(d - a.radius_mm) <= wall_mm] = SURE
+    return zones

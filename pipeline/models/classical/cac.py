@@ -14,8 +14,9 @@ A component that touches the search region is kept unless:
   kernels and low dose; a real calcification of 2 mm or more survives);
 * ``deep``: its centroid lies more than ``max_depth_mm`` from any fat (coronaries run
   in the epicardial fat; the mitral annulus and the valves sit in muscle and blood);
-* ``aorta``: its centroid lies in the wall zone of an aortic section found above the
-  heart and followed down (``aorta.py``).
+* ``aorta``: its centroid lies in an aortic zone found above the heart and followed
+  down (``aorta.py``): the descending wall ring, the valve core, or the root disc when
+  more than ``root_fat_mm`` from fat.
 
 Kept components are cut to the search region. All rules run in the canonical view.
 """
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage as ndi
 
-from .aorta import AortaCircle, aorta_wall_mask
+from .aorta import ROOT, SURE, AortaCircle, aorta_zones
 from .heart import HeartParts, dilate_mm
 
 
@@ -42,6 +43,8 @@ class CACRules:
     max_depth_mm: float = 8.0
     fat_hu: tuple[float, float] = (-250.0, -30.0)
     aorta_wall_mm: float = 4.0
+    #: in the aortic root zone, calcium farther than this from fat is valve, not ostium
+    root_fat_mm: float = 3.0
     #: how far below the heart's top slice the ascending aorta's wall zone is followed
     aortic_root_mm: float = 30.0
 
@@ -87,7 +90,7 @@ def find_cac(
     touching = np.flatnonzero(inside[1:]) + 1
     voxel_ml = float(np.prod(spacing)) / 1000.0
     offset = [s.start for s in box]
-    wall = aorta_wall_mask(
+    zones = aorta_zones(
         hu.shape, parts.upsample(parts.heart, hu.shape), spacing, aortas, rules.aorta_wall_mm, rules.aortic_root_mm
     )[box]
     centroids = dict(zip(touching, ndi.center_of_mass(bright, labels, index=touching), strict=True))
@@ -108,7 +111,9 @@ def find_cac(
             rule = "noise"
         elif depth[low] > rules.max_depth_mm:
             rule = "deep"
-        elif wall[centre]:
+        elif zones[centre] == SURE or (
+            zones[centre] == ROOT and not _fat_within(sub, centre, rules.root_fat_mm, spacing, rules.fat_hu)
+        ):
             rule = "aorta"
         else:
             keep[lab] = True
@@ -116,6 +121,18 @@ def find_cac(
         result.rejected[rule] += int(inside[lab])
     result.cac[box] = keep[labels] & search
     return result
+
+
+def _fat_within(
+    hu: np.ndarray, centre: tuple[int, int, int], radius_mm: float, spacing: tuple[float, float, float], fat_hu
+) -> bool:
+    """Is there a fat voxel within ``radius_mm`` of ``centre`` (full resolution)?"""
+    r = [int(np.floor(radius_mm / s)) for s in spacing]
+    lo = [max(c - ri, 0) for c, ri in zip(centre, r, strict=True)]
+    win = hu[tuple(slice(a, c + ri + 1) for a, c, ri in zip(lo, centre, r, strict=True))]
+    grids = np.ogrid[tuple(slice(0, n) for n in win.shape)]
+    d2 = sum(((g + a - c) * s) ** 2 for g, a, c, s in zip(grids, lo, centre, spacing, strict=True))
+    return bool(((win >= fat_hu[0]) & (win <= fat_hu[1]) & (d2 <= radius_mm**2)).any())
 
 
 def _search_region(parts: HeartParts, rules: CACRules) -> np.ndarray:

@@ -27,8 +27,8 @@ class SeriesCheck:
     truth_voxels: int
     found_voxels: int
     exact: bool
-    distractor_voxels: int
-    distractor_counted: int
+    #: distractor kind -> (voxels >= 130 HU, voxels the model counted as CAC)
+    distractors: dict[str, tuple[int, int]]
     agatston_truth: float
     agatston_model: float
 
@@ -64,7 +64,17 @@ def check_series(seed: int, noise_sd: float = 0.0, model: ClassicalModel | None 
     ct = types.CTVolume(hu=phantom.hu, geometry=phantom.geometry, series_uid=f"synth-{seed}")
     pred = model.predict(ct)
     truth = (exact.cac_vessels > 0) & (exact.hu >= 130)
-    distractor = (exact.distractors > 0) & (exact.hu >= 130)
+    from deepcac2.pipeline.synth.labels import Distractor
+
+    distractors = {}
+    for kind in (
+        Distractor.AORTIC_WALL,
+        Distractor.AORTIC_VALVE,
+        Distractor.MITRAL_ANNULUS,
+        Distractor.BONE_NEAR_HEART,
+    ):
+        m = (exact.distractors == kind) & (exact.hu >= 130)
+        distractors[kind.name.lower()] = (int(m.sum()), int((pred.cac & m).sum()))
     kw = dict(convention="literature", kvp=120)
     return SeriesCheck(
         seed=seed,
@@ -72,8 +82,7 @@ def check_series(seed: int, noise_sd: float = 0.0, model: ClassicalModel | None 
         truth_voxels=int(truth.sum()),
         found_voxels=int(pred.cac.sum()),
         exact=bool(np.array_equal(pred.cac, truth)),
-        distractor_voxels=int(distractor.sum()),
-        distractor_counted=int((pred.cac & distractor).sum()),
+        distractors=distractors,
         agatston_truth=score_series(exact.hu, exact.geometry, truth, **kw).agatston,
         agatston_model=score_series(phantom.hu, phantom.geometry, pred.cac, **kw).agatston,
     )
@@ -92,15 +101,16 @@ def main(argv: list[str] | None = None) -> int:
         checks.append(c)
         print(
             f"seed={c.seed} noise={c.noise_sd:g} truth={c.truth_voxels} found={c.found_voxels} exact={c.exact} "
-            f"distractors={c.distractor_voxels} counted={c.distractor_counted} "
-            f"agatston truth={c.agatston_truth:.1f} model={c.agatston_model:.1f} error={c.agatston_error:+.1%}",
+            + "".join(f"{k}={v[1]}/{v[0]} " for k, v in c.distractors.items())
+            + f"agatston truth={c.agatston_truth:.1f} model={c.agatston_model:.1f} error={c.agatston_error:+.1%}",
             flush=True,
         )
-    d_all = sum(c.distractor_voxels for c in checks)
-    d_counted = sum(c.distractor_counted for c in checks)
+    for kind in checks[0].distractors:
+        total = sum(c.distractors[kind][0] for c in checks)
+        counted = sum(c.distractors[kind][1] for c in checks)
+        print(f"rejection {kind}: {1 - counted / max(total, 1):.4f} ({counted} of {total} voxels counted)")
     errors = np.array([abs(c.agatston_error) for c in checks])
     print(f"exact: {sum(c.exact for c in checks)}/{len(checks)}")
-    print(f"distractor rejection: {1 - d_counted / max(d_all, 1):.4f} ({d_counted} of {d_all} voxels counted)")
     print(
         f"|Agatston error| within 5%: {int((errors <= 0.05).sum())}/{len(checks)}; median {np.median(errors):.2%}, max {errors.max():.2%}"
     )
