@@ -166,7 +166,7 @@ class _Loop:
             infer_task, ref, f1, self.stages, self.policy, key=f"infer-{tag}", priority=1, resources=infer_resources
         )
         # the last stage first: finishing a series frees its memory
-        f3 = submit(finish_task, ref, f1, f2, self.stages, self.policy, key=f"finish-{tag}", priority=2)
+        f3 = submit(finish_task, ref, f1, f2, self.stages, self.policy, key=f"score_convert-{tag}", priority=2)
         self.inflight[f3.key] = (ref, attempt, [f1, f2, f3])
         self.ac.add(f3)
 
@@ -190,7 +190,6 @@ class _Loop:
             self.submit(ref, 1)
             if len(self.inflight) >= limit:
                 break
-        codes: Counter[str] = Counter()
         for future in self.ac:
             ref, attempt, chain = self.inflight.pop(future.key)
             result = self.outcome(future, ref, attempt)
@@ -204,20 +203,8 @@ class _Loop:
                     log.write("series_retry", series_uid=ref.series_uid, attempt=attempt, code=result.code)
                     self.submit(ref, attempt + 1)
                     continue
-            if isinstance(result, Done):
-                self.store.commit(Fragment(ref.series_uid, "done", None, result.rows))
-                summary.done += 1
-                for stage, seconds in result.timings.items():
-                    summary.stage_seconds[stage] = summary.stage_seconds.get(stage, 0.0) + seconds
-                log.write("series_done", series_uid=ref.series_uid, seconds=result.timings, workers=result.workers)
-            else:
-                row = failure_row(result)
-                self.store.commit(Fragment(ref.series_uid, "failed", result.code, {"failures": [row]}))
-                summary.failed += 1
-                codes[result.code] += 1
-                log.write("series_failed", **row)
+            result = self.commit(ref, result, attempt, log, summary)
             bar.update(isinstance(result, Done))
-            summary.by_code = dict(codes)
             finished = summary.done + summary.failed
             if self.config.memory_every and finished % self.config.memory_every == 0:
                 workers = self.client.run(_rss_mb)
@@ -229,11 +216,25 @@ class _Loop:
             if nxt is not None:
                 self.submit(nxt, 1)
 
-    def cancel(self) -> None:
-        futures = [f for _, _, chain in self.inflight.values() for f in chain]
-        if futures:
-            self.client.cancel(futures)
-        self.inflight.clear()
+    def commit(self, ref: SeriesRef, result: Done | Failure, attempt: int, log: RunLog, summary: RunSummary) -> Any:
+        """Write the series' fragment (done, or one failures row) and count it."""
+        if isinstance(result, Done):
+            try:
+                self.store.commit(Fragment(ref.series_uid, "done", None, result.rows))
+            except DeepCACError as exc:  # rows that cannot be stored fail this series, not the run
+                result = Failure(ref.series_uid, "convert", exc.code.value, exc.message, attempt)
+        if isinstance(result, Done):
+            summary.done += 1
+            for stage, seconds in result.timings.items():
+                summary.stage_seconds[stage] = summary.stage_seconds.get(stage, 0.0) + seconds
+            log.write("series_done", series_uid=ref.series_uid, seconds=result.timings, workers=result.workers)
+            return result
+        row = failure_row(result)
+        self.store.commit(Fragment(ref.series_uid, "failed", result.code, {"failures": [row]}))
+        summary.failed += 1
+        summary.by_code[result.code] = summary.by_code.get(result.code, 0) + 1
+        log.write("series_failed", **row)
+        return result
 
 
 def _total_threads(client: Client) -> int:

@@ -118,11 +118,27 @@ def _attempt(stage: str, ref: SeriesRef, policy: Policy, fn: Callable[..., Any],
             return _failure(ref, stage, exc, attempt)
 
 
-def _failure(ref: SeriesRef, stage: str, exc: BaseException, attempts: int) -> Failure:
+#: the finer stage a task's error belongs to, by code: (task, code) -> stage of the failures table
+_FETCH_CODES = {ErrorCode.E_FETCH_FAILED, ErrorCode.E_FETCH_TRANSIENT, ErrorCode.E_FETCH_COUNT_MISMATCH}
+_CONVERT_CODES = {ErrorCode.E_SEG_WRITE, ErrorCode.E_SR_WRITE, ErrorCode.E_TABLE_WRITE, ErrorCode.E_UID_INVALID}
+
+
+def stage_of(task: str, code: ErrorCode) -> str:
+    """``fetch``/``load`` for the first task, ``score``/``convert`` for the last, by error code."""
+    if task == "fetch_load":
+        return "fetch" if code in _FETCH_CODES | {ErrorCode.E_CACHE_FULL} else "load"
+    if task == "score_convert":
+        return "convert" if code in _CONVERT_CODES else "score"
+    return task
+
+
+def _failure(ref: SeriesRef, task: str, exc: BaseException, attempts: int) -> Failure:
+    code = error_code_of(exc)
+    stage = stage_of(task, code)
     if isinstance(exc, DeepCACError):
-        d = exc.to_dict()
-        return Failure(ref.series_uid, stage, exc.code.value, exc.message, attempts, dict(d["detail"]))  # type: ignore[arg-type]
-    return Failure(ref.series_uid, stage, error_code_of(exc).value, f"{type(exc).__name__}: {exc}", attempts)
+        detail = {str(k): str(v) for k, v in exc.detail.items()}
+        return Failure(ref.series_uid, stage, code.value, exc.message, attempts, detail)
+    return Failure(ref.series_uid, stage, code.value, f"{type(exc).__name__}: {exc}", attempts)
 
 
 def _worker_address() -> str:

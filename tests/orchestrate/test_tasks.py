@@ -40,7 +40,23 @@ def test_good_series_gives_rows_and_timings():
 
 def test_permanent_error_is_not_retried_and_passes_through_later_stages():
     out = _chain(SeriesRef("1.2.4", params={"fail": "E_GEOMETRY_TILT"}))
-    assert out == Failure("1.2.4", "fetch_load", "E_GEOMETRY_TILT", "fake failure for 1.2.4", attempts=1)
+    assert out == Failure("1.2.4", "load", "E_GEOMETRY_TILT", "fake failure for 1.2.4", attempts=1)
+
+
+@pytest.mark.parametrize(
+    ("task", "code", "stage"),
+    [
+        ("fetch_load", ErrorCode.E_FETCH_TRANSIENT, "fetch"),
+        ("fetch_load", ErrorCode.E_TRUNCATED_PIXELS, "load"),
+        ("infer", ErrorCode.E_NO_HEART, "infer"),
+        ("score_convert", ErrorCode.E_SCORING, "score"),
+        ("score_convert", ErrorCode.E_SEG_WRITE, "convert"),
+    ],
+)
+def test_failures_name_the_stage_within_a_task(task, code, stage):
+    from deepcac2.pipeline.orchestrate.tasks import stage_of
+
+    assert stage_of(task, code) == stage
 
 
 def test_transient_error_is_retried_up_to_the_limit():
