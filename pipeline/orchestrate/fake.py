@@ -59,7 +59,7 @@ def _work(params: dict[str, Any]) -> None:
     time.sleep(float(params.get("work_s", 0.0)))
     end = time.thread_time() + float(params.get("spin_s", 0.0))
     while time.thread_time() < end:  # CPU time of this thread: fair however loaded the machine is
-        pass
+        sum(range(10_000))  # some arithmetic between clock reads (each read is a system call)
 
 
 def fetch_load(ref: SeriesRef, cache: Any) -> dict[str, Any]:
