@@ -9,7 +9,6 @@ cohort ends as exactly one fragment: done (rows for cac_series, ...) or failed (
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform
@@ -38,7 +37,7 @@ from deepcac2.pipeline.orchestrate.plugin import PLUGIN_NAME, CacheSpec, ModelSp
 from deepcac2.pipeline.orchestrate.progress import Progress
 from deepcac2.pipeline.orchestrate.store import Fragment, OutputStore
 from deepcac2.pipeline.orchestrate.tasks import Done, Failure, Policy, Stages, fetch_load_task, finish_task, infer_task
-from deepcac2.pipeline.types import SeriesRef
+from deepcac2.pipeline.types import SeriesRef, sha256_file
 
 try:  # where KilledWorker lives moved between distributed releases
     from distributed import KilledWorker
@@ -396,14 +395,6 @@ def _model_identity(model: ModelSpec) -> dict[str, Any]:
     return {"name": model.name, "weights": weights}
 
 
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
-
-
 def run_cohort(
     cohort_path: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
@@ -442,4 +433,4 @@ def run_cohort(
         cache=cache,
         progress=progress,
     )
-    return run_series(refs, out_dir, config, stages=stages, identity={"cohort_sha256": _file_sha256(Path(cohort_path))})
+    return run_series(refs, out_dir, config, stages=stages, identity={"cohort_sha256": sha256_file(str(cohort_path))})
