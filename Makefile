@@ -28,8 +28,19 @@ system-deps:
 	  else echo "warning: install dicom3tools and chromium (apt) for full QA" >&2; fi; \
 	fi
 
+# The whole chain on the embedded synthetic cohort: synth -> cohort -> run -> QA -> release -> verify.
+DEMO := $(OUT)/demo
+DC := $(VENV)/bin/deepcac2
 demo: setup system-deps
-	$(VENV)/bin/deepcac2 synth --cohort demo --out $(OUT)/demo/dicom
+	$(DC) synth --cohort demo --out $(DEMO)/dicom
+	$(DC) cohort --from-dir $(DEMO)/dicom --policy all -o $(DEMO)/cohort.parquet
+	$(DC) run --cohort $(DEMO)/cohort.parquet --out $(DEMO)/run --overwrite
+	$(DC) qa $(DEMO)/run --cohort $(DEMO)/cohort.parquet
+	$(DC) release build $(DEMO)/run --version 0.1.0-demo --out $(DEMO)/release --cohort $(DEMO)/cohort.parquet --overwrite
+	$(DC) release verify $(DEMO)/release
+	@echo
+	@echo "dashboard:    $(abspath $(DEMO))/release/dashboard/index.html"
+	@echo "dataset card: $(abspath $(DEMO))/release/DATASET_CARD.md"
 
 test: setup system-deps
 	$(PY) -m pytest -q
