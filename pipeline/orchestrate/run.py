@@ -9,43 +9,29 @@ cohort ends as exactly one fragment: done (rows for cac_series, ...) or failed (
 
 from __future__ import annotations
 
-import json
 import os
-import platform
 import signal
-import socket
 import sys
 import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from distributed import Client, Future, as_completed
-from distributed.client import FutureCancelledError
-
-from deepcac2._version import __version__
-from deepcac2.errors import DeepCACError, ErrorCode, error_code_of
+from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline import process
-from deepcac2.pipeline.orchestrate.cluster import GPU, ClusterSpec, open_client, use_gpu_resource
+from deepcac2.pipeline.orchestrate.cluster import ClusterSpec, open_client, use_gpu_resource
 from deepcac2.pipeline.orchestrate.log import RunLog
+from deepcac2.pipeline.orchestrate.loop import SeriesLoop
 from deepcac2.pipeline.orchestrate.plugin import PLUGIN_NAME, CacheSpec, ModelSpec, PipelinePlugin
 from deepcac2.pipeline.orchestrate.progress import Progress
-from deepcac2.pipeline.orchestrate.store import Fragment, OutputStore
-from deepcac2.pipeline.orchestrate.tasks import Done, Failure, Policy, Stages, fetch_load_task, finish_task, infer_task
+from deepcac2.pipeline.orchestrate.records import run_record, write_runs_table
+from deepcac2.pipeline.orchestrate.store import OutputStore
+from deepcac2.pipeline.orchestrate.tasks import Stages
 from deepcac2.pipeline.types import SeriesRef, sha256_file
-
-try:  # where KilledWorker lives moved between distributed releases
-    from distributed import KilledWorker
-except ImportError:  # pragma: no cover
-    from distributed.scheduler import KilledWorker  # type: ignore[no-redef]
-
-#: failures that concern the whole run, not one series: the run stops instead of recording them
-RUN_FATAL = frozenset({ErrorCode.E_MODEL_LOAD.value, ErrorCode.E_MODEL_UNKNOWN.value})
 
 
 @dataclass(frozen=True)
@@ -118,128 +104,8 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, old)
 
 
-def failure_row(failure: Failure) -> dict[str, Any]:
-    """One row of the ``failures`` table (schemas/failures.py); nothing in it depends on the clock."""
-    return {
-        "series_uid": failure.series_uid,
-        "stage": failure.stage,
-        "error_code": failure.code,
-        "message": failure.message,
-        "attempts": failure.attempts,
-        "transient": failure.transient,
-        "detail_json": json.dumps(failure.detail, sort_keys=True) if failure.detail else None,
-        "toolkit_version": __version__,
-    }
-
-
 #: the per-series output tables, always written (empty when no series produced rows)
 OUTPUT_TABLES = ("cac_series", "cac_lesions", "measurements", "failures")
-
-
-def _rss_mb() -> float:
-    import psutil
-
-    return psutil.Process().memory_info().rss / 2**20
-
-
-class _Loop:
-    """Keeps the pipeline full: submit, collect, commit, refill."""
-
-    def __init__(self, client: Client, store: OutputStore, config: RunConfig, stages: Stages, run_id: str) -> None:
-        self.client = client
-        self.store = store
-        self.config = config
-        self.stages = stages
-        self.tag = run_id.rsplit("-", 1)[-1]
-        self.policy = Policy(str(store.dicom_dir), config.conventions, config.retries, config.backoff_s)
-        self.gpu = False
-        self.inflight: dict[str, tuple[SeriesRef, int, list[Future]]] = {}
-        self.ac = as_completed()
-
-    def submit(self, ref: SeriesRef, attempt: int) -> None:
-        tag = f"{ref.series_uid}-{self.tag}-{attempt}"
-        submit = self.client.submit
-        f1 = submit(fetch_load_task, ref, self.stages, self.policy, key=f"fetch_load-{tag}", priority=0)
-        infer_resources = {GPU: 1} if self.gpu else None
-        f2 = submit(
-            infer_task, ref, f1, self.stages, self.policy, key=f"infer-{tag}", priority=1, resources=infer_resources
-        )
-        # the last stage first: finishing a series frees its memory
-        f3 = submit(finish_task, ref, f1, f2, self.stages, self.policy, key=f"score_convert-{tag}", priority=2)
-        self.inflight[f3.key] = (ref, attempt, [f1, f2, f3])
-        self.ac.add(f3)
-
-    def outcome(self, future: Future, ref: SeriesRef, attempt: int) -> Done | Failure:
-        try:
-            return future.result()
-        except KilledWorker as exc:
-            stage = str(getattr(exc, "task", "")).split("-", 1)[0] or "worker"
-            msg = "the task's worker died too many times (allowed-failures reached)"
-            return Failure(ref.series_uid, stage, ErrorCode.E_WORKER_LOST.value, msg, attempt)
-        except FutureCancelledError as exc:
-            return Failure(ref.series_uid, "orchestrate", ErrorCode.E_WORKER_LOST.value, f"cancelled: {exc}", attempt)
-        except Exception as exc:
-            code = error_code_of(exc).value
-            return Failure(ref.series_uid, "orchestrate", code, f"{type(exc).__name__}: {exc}", attempt)
-
-    def run(self, todo: Sequence[SeriesRef], bar: Progress, log: RunLog, summary: RunSummary) -> None:
-        pending = iter(todo)
-        limit = self.config.max_in_flight or 2 * _total_threads(self.client) + 2
-        for ref in pending:
-            self.submit(ref, 1)
-            if len(self.inflight) >= limit:
-                break
-        for future in self.ac:
-            ref, attempt, chain = self.inflight.pop(future.key)
-            result = self.outcome(future, ref, attempt)
-            for f in chain:
-                f.release()
-            del chain, future
-            if isinstance(result, Failure) and result.code in RUN_FATAL:
-                raise DeepCACError(ErrorCode(result.code), f"the run stops: {result.message}")
-            if isinstance(result, Failure) and result.code == ErrorCode.E_WORKER_LOST.value:
-                if attempt <= self.config.retries:
-                    log.write("series_retry", series_uid=ref.series_uid, attempt=attempt, code=result.code)
-                    self.submit(ref, attempt + 1)
-                    continue
-            result = self.commit(ref, result, attempt, log, summary)
-            bar.update(isinstance(result, Done))
-            finished = summary.done + summary.failed
-            if self.config.memory_every and finished % self.config.memory_every == 0:
-                workers = self.client.run(_rss_mb)
-                rss = _rss_mb()
-                log.write(
-                    "memory", finished=finished, in_flight=len(self.inflight), client_rss_mb=rss, worker_rss_mb=workers
-                )
-            nxt = next(pending, None)
-            if nxt is not None:
-                self.submit(nxt, 1)
-
-    def commit(self, ref: SeriesRef, result: Done | Failure, attempt: int, log: RunLog, summary: RunSummary) -> Any:
-        """Write the series' fragment (done, or one failures row) and count it."""
-        if isinstance(result, Done):
-            try:
-                self.store.commit(Fragment(ref.series_uid, "done", None, result.rows))
-            except DeepCACError as exc:  # rows that cannot be stored fail this series, not the run
-                result = Failure(ref.series_uid, "convert", exc.code.value, exc.message, attempt)
-        if isinstance(result, Done):
-            summary.done += 1
-            for stage, seconds in result.timings.items():
-                summary.stage_seconds[stage] = summary.stage_seconds.get(stage, 0.0) + seconds
-            log.write("series_done", series_uid=ref.series_uid, seconds=result.timings, workers=result.workers)
-            return result
-        row = failure_row(result)
-        self.store.commit(Fragment(ref.series_uid, "failed", result.code, {"failures": [row]}))
-        summary.failed += 1
-        summary.by_code[result.code] = summary.by_code.get(result.code, 0) + 1
-        log.write("series_failed", **row)
-        return result
-
-
-def _total_threads(client: Client) -> int:
-    from deepcac2.pipeline.orchestrate.cluster import workers_info
-
-    return max(1, sum(int(w.get("nthreads", 1)) for w in workers_info(client).values()))
 
 
 def _check_cohort(refs: Sequence[SeriesRef]) -> None:
@@ -281,13 +147,13 @@ def run_series(
         with RunLog(summary.log_path, run_id) as log, _sigterm_as_interrupt():
             log.write("run_start", out_dir=str(store.root), total=len(refs), todo=len(todo), identity=identity)
             bar: Progress | None = None
-            loop: _Loop | None = None
+            loop: SeriesLoop | None = None
             try:
                 with open_client(config.cluster) as client:
                     summary.dashboard = client.dashboard_link
                     print(f"deepcac2 run: Dask dashboard at {summary.dashboard}", file=sys.stderr, flush=True)
                     client.register_plugin(PipelinePlugin(config.model, config.cache), name=PLUGIN_NAME)
-                    loop = _Loop(client, store, config, stages, run_id)
+                    loop = SeriesLoop(client, store, config, stages, run_id)
                     loop.gpu = use_gpu_resource(client, config.cluster) if todo else False
                     log.write("cluster", dashboard=summary.dashboard, gpu_resource=loop.gpu)
                     bar = Progress(len(refs), summary.skipped, enabled=config.progress)
@@ -302,10 +168,10 @@ def run_series(
                 if bar is not None:
                     bar.close()
             summary.elapsed_s = time.time() - started
-            store.commit_run(run_id, _run_record(summary, config, identity, started))
+            store.commit_run(run_id, run_record(summary, config, identity, started))
             if not summary.interrupted:
                 summary.tables = store.assemble([r.series_uid for r in refs], OUTPUT_TABLES)
-                summary.tables["runs"] = _write_runs_table(store)
+                summary.tables["runs"] = write_runs_table(store)
                 summary.complete = True
             summary.by_code = _codes_of_all(store, refs) if summary.complete else summary.by_code
             log.write(
@@ -318,66 +184,6 @@ def run_series(
                 elapsed_s=round(summary.elapsed_s, 3),
             )
     return summary
-
-
-#: packages whose versions each run records (read from metadata: nothing is imported)
-_VERSIONED = (
-    "deepcac2",
-    "dask",
-    "distributed",
-    "numpy",
-    "scipy",
-    "pydicom",
-    "highdicom",
-    "pyarrow",
-    "SimpleITK",
-    "torch",
-)
-
-
-def _versions() -> dict[str, str | None]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out: dict[str, str | None] = {}
-    for name in _VERSIONED:
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            out[name] = None
-    return out
-
-
-def _run_record(summary: RunSummary, config: RunConfig, identity: dict[str, Any], started: float) -> dict[str, Any]:
-    """One ``runs`` row, with times as unix seconds (converted when the table is written)."""
-    return {
-        "run_id": summary.run_id,
-        "started_at": started,
-        "finished_at": started + summary.elapsed_s,
-        "wall_s": summary.elapsed_s,
-        "toolkit_version": __version__,
-        "python_version": platform.python_version(),
-        "versions_json": json.dumps(_versions(), sort_keys=True),
-        "config_json": json.dumps({**asdict(config), "identity": identity}, sort_keys=True, default=str),
-        "host": f"{socket.gethostname()} {config.cluster.scheduler or 'local cluster'}",
-        "n_series": summary.total,
-        "n_succeeded": summary.done,
-        "n_failed": summary.failed,
-        "timings_json": json.dumps(summary.stage_seconds, sort_keys=True),
-    }
-
-
-def _write_runs_table(store: OutputStore) -> Path:
-    """``tables/runs.parquet``: every run that wrote into this directory (it differs between reruns)."""
-    from deepcac2.pipeline.convert.tables import write_table
-    from deepcac2.schemas.registry import TABLES
-
-    rows = []
-    for record in store.run_records():
-        row = dict(record)
-        for key in ("started_at", "finished_at"):
-            row[key] = datetime.fromtimestamp(record[key], tz=UTC)
-        rows.append(row)
-    return write_table(TABLES["runs"], rows, store.tables_dir / "runs.parquet")
 
 
 def _codes_of_all(store: OutputStore, refs: Sequence[SeriesRef]) -> dict[str, int]:
