@@ -10,8 +10,9 @@ A component that touches the search region is kept unless:
 * ``outside``: more than ``max_outside_fraction`` of its voxels lie outside the search
   region (bone next to the heart, a calcified aorta running out of it);
 * ``large``: it is bigger than ``max_lesion_ml`` (sternum or spine pieces);
-* ``noise``: nothing of it survives a 3x3 in-plane median filter (speckle of sharp
-  kernels and low dose; a real calcification of 2 mm or more survives);
+* ``noise``: it covers less than ``noise_area_mm2`` in every slice and nothing of it
+  survives a 3x3 in-plane median filter (speckle of sharp kernels and low dose; a real
+  calcification of 2 mm or more survives the median);
 * ``deep``: its centroid lies more than ``max_depth_mm`` from any fat (coronaries run
   in the epicardial fat; the mitral annulus and the valves sit in muscle and blood);
 * ``aorta``: its centroid lies in an aortic zone found above the heart and followed
@@ -41,6 +42,7 @@ class CACRules:
     max_lesion_ml: float = 5.0
     superior_mm: float = 12.0
     max_depth_mm: float = 8.0
+    noise_area_mm2: float = 1.5
     fat_hu: tuple[float, float] = (-250.0, -30.0)
     aorta_wall_mm: float = 4.0
     #: in the aortic root zone, calcium farther than this from fat is valve, not ostium
@@ -95,6 +97,10 @@ def find_cac(
     )[box]
     centroids = dict(zip(touching, ndi.center_of_mass(bright, labels, index=touching), strict=True))
     survives = _median_survivors(sub, search, labels, n, rules.threshold_hu)
+    # largest in-slice area of each component, from (label, slice) pair counts
+    lab_z = labels.astype(np.int64) * labels.shape[0] + np.arange(labels.shape[0])[:, None, None]
+    per_slice = np.bincount(lab_z[labels > 0], minlength=(n + 1) * labels.shape[0]).reshape(n + 1, -1)
+    survives |= per_slice.max(axis=1) * spacing[1] * spacing[2] >= rules.noise_area_mm2
     fat = (parts.hu >= rules.fat_hu[0]) & (parts.hu <= rules.fat_hu[1])
     depth = ndi.distance_transform_edt(~fat, sampling=parts.spacing) if fat.any() else np.full(fat.shape, np.inf)
     f = parts.factor

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# GPU check of the DeepCAC2 U-Net: fp32 vs bf16 vs torch.compile on a synthetic 512x512x150 series.
+# Usage: bench/gpu_check.sh [extra args for bench/gpu_check.py]   (CPU smoke test: --tiny --device cpu)
+# Keeps to about 8 minutes of GPU time: the whole run is capped at 480 s.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY="${PYTHON:-.venv/bin/python}"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>/dev/null || echo "no nvidia-smi: running on CPU"
+exec timeout 480 "$PY" bench/gpu_check.py --json "${GPU_CHECK_JSON:-gpu_check.json}" "$@"

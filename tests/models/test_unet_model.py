@@ -1,0 +1,92 @@
+"""The deepcac2-unet model end to end: masks on the CT grid, deterministic on CPU, cards from checkpoints."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+import torch
+
+from deepcac2.pipeline import types
+from deepcac2.pipeline.models import base
+from deepcac2.pipeline.models.unet.model import InferenceOptions, UNetModel
+from deepcac2.pipeline.models.unet.network import UNet3D
+
+SMALL = InferenceOptions(
+    patch_xyz=(32, 32, 16), stride_xyz=(16, 16, 8), spacing_xyz=(2.0, 2.0, 5.0), shape_xyz=(96, 96, 32)
+)
+
+
+def _ct_and_heart():
+    rng = np.random.default_rng(0)
+    shape = (30, 120, 110)
+    hu = rng.normal(0, 30, size=shape).astype(np.int16)
+    hu[10:14, 50:53, 60:63] = 400
+    heart = np.zeros(shape, dtype=bool)
+    heart[8:22, 40:80, 40:80] = True
+    geom = types.Geometry((-50.0, -60.0, 10.0), (1.2, 1.1, 3.0))
+    return types.CTVolume(hu=hu, geometry=geom, series_uid="u"), heart
+
+
+def _model(cover_edges=False):
+    torch.manual_seed(0)
+    card = types.ModelCard("deepcac2-unet", "test", None, "MIT", "none")
+    return UNetModel(
+        net=UNet3D(features=(4, 8, 16, 32)),
+        card=card,
+        options=InferenceOptions(**{**SMALL.__dict__, "cover_edges": cover_edges}),
+    )
+
+
+def test_mask_is_on_the_ct_grid_and_deterministic():
+    ct, heart = _ct_and_heart()
+    model = _model()
+    a = model.predict_cac(ct, heart)
+    b = model.predict_cac(ct, heart)
+    assert a.shape == ct.shape and a.dtype == bool
+    np.testing.assert_array_equal(a, b)
+
+
+def test_all_positive_network_marks_exactly_the_covered_crop_mapped_back():
+    """With a network that says 'yes' everywhere, the mask is the covered part of the crop,
+    so with cover_edges it must contain the whole heart (the crop is centred on it)."""
+    ct, heart = _ct_and_heart()
+    model = _model(cover_edges=True)
+    with torch.no_grad():
+        model.net.final_conv.weight.zero_()
+        model.net.final_conv.bias.fill_(5.0)
+    mask = model.predict_cac(ct, heart)
+    assert mask[heart].all()
+    assert not mask.all()  # the 96x96x32 crop at 2x2x5 mm is smaller than the CT
+
+
+def test_checkpoint_with_card_loads_via_registry(tmp_path):
+    base.clear_cache()
+    net = UNet3D(features=(4, 8, 16, 32))
+    card = {
+        "name": "deepcac2-unet",
+        "version": "synthetic-1",
+        "weights_sha256": None,
+        "license": "MIT",
+        "training_data": "synthetic phantoms, seeds 0-9",
+    }
+    path = tmp_path / "ckpt.pt"
+    torch.save({"state_dict": net.state_dict(), "card": card, "config": {"features": [4, 8, 16, 32]}}, path)
+    model = base.load_model(weights=str(path), device="cpu")
+    assert model.card.version == "synthetic-1" and model.card.training_data.startswith("synthetic")
+    assert model.card.weights_sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert model.net.features == (4, 8, 16, 32)
+    base.clear_cache()
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_real_ct_runs_through_the_unet_model(real_ct):
+    ct = real_ct("A0002-B40f")
+    torch.manual_seed(0)
+    card = types.ModelCard("deepcac2-unet", "test", None, "MIT", "none")
+    model = UNetModel(net=UNet3D(features=(4, 8, 16, 32)), card=card)  # published preprocessing and windows
+    pred = model.predict(ct)
+    assert pred.heart.shape == ct.shape == pred.cac.shape
+    assert 300 <= pred.heart.sum() * ct.geometry.voxel_volume_mm3 / 1000 <= 1200
