@@ -11,6 +11,7 @@ Stage modules are imported inside the functions: importing this module stays che
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
@@ -60,7 +61,7 @@ def load(ref: types.SeriesRef, folder: Path) -> types.CTVolume:
     """Decode the series and check that it is the series the cohort asked for."""
     from deepcac2.pipeline.loader import load_series
 
-    ct = load_series(folder)
+    ct = load_series(folder, series_uid=ref.series_uid)
     if ct.series_uid and ct.series_uid != ref.series_uid:
         raise DeepCACError(
             ErrorCode.E_MIXED_SERIES,
@@ -141,8 +142,29 @@ def score_and_convert(
     out_dir: Path,
     conventions: Iterable[str] = DEFAULT_CONVENTIONS,
 ) -> TableRows:
-    """The CPU step after inference."""
-    return convert(ref, ct, prediction, score(ct, prediction, conventions), out_dir)
+    """The CPU step after inference: scores, SEG/SR/rows, and the review picture beside the SEG."""
+    rows = convert(ref, ct, prediction, score(ct, prediction, conventions), out_dir)
+    render_review_picture(ct, prediction, Path(out_dir) / ct.series_uid / REVIEW_PICTURE, rows)
+    return rows
+
+
+#: the per-series review picture, next to seg.dcm and sr.dcm (QA gathers them into qa/images)
+REVIEW_PICTURE = "review.png"
+
+
+def render_review_picture(ct: types.CTVolume, prediction: types.Prediction, path: Path, rows: TableRows) -> None:
+    """Write the review PNG while the CT is in memory; a drawing failure flags the row, never fails the series."""
+    from deepcac2.qa.pictures import render_series_png
+
+    row = rows["cac_series"][0]
+    title = f"{row.get('patient_id') or ''}  {ct.series_uid}  Agatston {row.get('agatston_deepcac')}"
+    try:
+        render_series_png(ct, prediction, path, title=title)
+    except Exception as exc:  # matplotlib trouble must not lose the series' results
+        row["qa_flags"] = sorted({*row.get("qa_flags", []), "review_picture_failed"})
+        logging.getLogger(__name__).warning(
+            "review picture for %s failed: %s: %s", ct.series_uid, type(exc).__name__, exc
+        )
 
 
 def process_series(

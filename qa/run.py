@@ -7,6 +7,8 @@ up to ``sample`` series, and a stated, seeded sample of that size beyond it.
 
 from __future__ import annotations
 
+import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from deepcac2.errors import DeepCACError, ErrorCode
+from deepcac2.pipeline.process import REVIEW_PICTURE
 from deepcac2.pipeline.scoring.conventions import DEFAULT_CONVENTION
 from deepcac2.qa import dicom_checks, integrity, series_checks, stats
 from deepcac2.qa.report import write_report
@@ -58,6 +61,28 @@ def _table_results(tables_dir: Path) -> list[CheckResult]:
             out.append(CheckResult(f"table.{name}.present", name, not required, Severity.BLOCKING, f"{path} missing"))
             continue
         out += check_table(pq.read_table(path), schema)
+    return out
+
+
+def gather_pictures(run_dir: Path, series_uids: list[str], images_dir: Path) -> list[CheckResult]:
+    """Link each series' review picture (written by the pipeline beside its SEG) into ``images/<uid>.png``.
+
+    The review sheet and the release dashboard point there. Hard links: no copies of
+    127k pictures; a copy only where the file system refuses links.
+    """
+    found = {p.parent.name: p for p in run_dir.rglob(REVIEW_PICTURE) if images_dir not in p.parents}
+    images_dir.mkdir(parents=True, exist_ok=True)
+    out = []
+    for uid in sorted(series_uids):
+        src = found.get(uid)
+        if src is not None:
+            dst = images_dir / f"{uid}.png"
+            dst.unlink(missing_ok=True)
+            try:
+                os.link(src, dst)
+            except OSError:
+                shutil.copyfile(src, dst)
+        out.append(CheckResult("review.picture", uid, src is not None, Severity.WARNING, "" if src else "no picture"))
     return out
 
 
@@ -142,6 +167,7 @@ def run_qa(
         results += stats.drift(rows, ref_rows, convention)
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    results += gather_pictures(run_dir, [r["series_uid"] for r in rows], out_dir / "images")
     checks_path = out_dir / "checks.parquet"
     pq.write_table(results_table(results), checks_path, compression="zstd")
     report_path = write_report(results, rows, out_dir / "report.html", convention=convention)

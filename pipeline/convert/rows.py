@@ -93,6 +93,8 @@ def qa_flags(ct: CTVolume, prediction: Prediction, scores_by_convention: dict[st
     flags = []
     if not prediction.heart.any():
         flags.append("heart_empty")
+    elif prediction.heart[0].any() or prediction.heart[-1].any():
+        flags.append("heart_at_scan_edge")  # no empty slice above or below: the scan may cut the heart
     if (prediction.cac & ~prediction.heart).any():
         flags.append("cac_outside_heart")
     if ct.mass_factor is None:

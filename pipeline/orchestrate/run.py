@@ -125,8 +125,13 @@ def run_series(
     *,
     stages: Stages | None = None,
     identity: dict[str, Any] | None = None,
+    cohort_file: str | os.PathLike[str] | None = None,
 ) -> RunSummary:
-    """Run every series in ``refs``; the cohort-independent core of :func:`run_cohort`."""
+    """Run every series in ``refs``; the cohort-independent core of :func:`run_cohort`.
+
+    ``cohort_file``, when given, is copied to ``out_dir/cohort.parquet`` so QA and the
+    release know what the run was asked to do (coverage, cohort policy).
+    """
     _check_cohort(refs)
     from deepcac2.pipeline.scoring.conventions import get_convention
 
@@ -140,6 +145,8 @@ def run_series(
     with store:
         identity = {"conventions": list(config.conventions), "model": _model_identity(config.model), **(identity or {})}
         store.check_identity(identity, resume=config.resume, overwrite=config.overwrite)
+        if cohort_file is not None:
+            store.keep_cohort(Path(cohort_file))
         committed = store.committed()
         todo = [r for r in refs if r.series_uid not in committed or committed[r.series_uid].retry_on_resume]
         summary.skipped = len(refs) - len(todo)
@@ -239,4 +246,5 @@ def run_cohort(
         cache=cache,
         progress=progress,
     )
-    return run_series(refs, out_dir, config, stages=stages, identity={"cohort_sha256": sha256_file(str(cohort_path))})
+    identity = {"cohort_sha256": sha256_file(str(cohort_path))}
+    return run_series(refs, out_dir, config, stages=stages, identity=identity, cohort_file=cohort_path)

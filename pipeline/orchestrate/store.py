@@ -7,6 +7,7 @@ Layout under ``OUT``::
     state/series/ab/<sha1>.json  one committed fragment per finished or failed series
     state/runs/<run_id>.json     one record per run (complete or interrupted) for the runs table
     tables/<table>.parquet       the final tables, assembled when every series has a fragment
+    cohort.parquet               a copy of the cohort the run processed (for QA and the release)
                                  (tables/runs.parquet lists the runs: the one table that differs per rerun)
     logs/run-<run_id>.jsonl      one structured log per run
     dicom/                       SEG and SR files written by the converter
@@ -164,6 +165,13 @@ class OutputStore:
         (self.root / "state" / "run.json").unlink(missing_ok=True)
 
     # -- fragments ------------------------------------------------------------------------
+    def keep_cohort(self, cohort_file: Path) -> Path:
+        """Copy the cohort the run processes to ``cohort.parquet`` (atomically; same bytes)."""
+        target = self.root / "cohort.parquet"
+        if cohort_file.resolve() != target.resolve():
+            _atomic_write(target, cohort_file.read_bytes())
+        return target
+
     def fragment_path(self, series_uid: str) -> Path:
         h = hashlib.sha1(series_uid.encode()).hexdigest()
         return self.series_dir / h[:2] / f"{h}.json"

@@ -60,7 +60,25 @@ def test_folder_holding_another_series_is_refused(shared_data):
     folder = next(p.parent for p in sorted((shared_data / "lung-pet-ct-dx").rglob("*.dcm")))
     with pytest.raises(DeepCACError) as err:
         process.load(SeriesRef("1.2.999"), folder)
-    assert err.value.code is ErrorCode.E_MIXED_SERIES
+    # the loader is asked for the cohort's series, so another series in the folder is not it
+    assert err.value.code is ErrorCode.E_NO_IMAGES
+    assert "1.2.999 is not in the source" in err.value.message
+
+
+def test_folder_shared_by_several_series_loads_the_one_asked_for(tmp_path, shared_data):
+    """A --from-dir location may hold other series too: the cohort's UID picks the right one."""
+    import shutil
+
+    series_dirs = sorted({p.parent for p in (shared_data / "lung-pet-ct-dx" / "Lung_Dx-A0001").rglob("*.dcm")})
+    assert len(series_dirs) == 2
+    for i, d in enumerate(series_dirs):
+        for f in d.glob("*.dcm"):
+            shutil.copy(f, tmp_path / f"{i}-{f.name}")
+    import pydicom
+
+    wanted = str(pydicom.dcmread(next(series_dirs[1].glob("*.dcm")), stop_before_pixels=True).SeriesInstanceUID)
+    ct = process.load(SeriesRef(wanted), tmp_path)
+    assert ct.series_uid == wanted and ct.shape[0] == len(list(series_dirs[1].glob("*.dcm")))
 
 
 def test_model_exceptions_become_inference_errors():

@@ -79,7 +79,8 @@ def _first_series(run: Path) -> str:
 
 def test_good_run_passes_every_blocking_check(good_run: tuple[Path, Path]) -> None:
     run, cohort = good_run
-    outcome = run_qa(run, cohort=cohort, out_dir=run.parent / "qa-good")
+    assert (run / "cohort.parquet").read_bytes() == cohort.read_bytes()  # the run keeps its cohort
+    outcome = run_qa(run, out_dir=run.parent / "qa-good")  # so QA finds it without being told
     assert outcome.blocking_failures == []
     passed = {r.check for r in outcome.results if r.passed}
     for check in (
@@ -94,9 +95,12 @@ def test_good_run_passes_every_blocking_check(good_run: tuple[Path, Path]) -> No
         "sr.references_seg_segment",
         "table.cac_series.categories",
         "coverage.missing",
+        "review.picture",
     ):
         assert check in passed, f"{check} did not run or did not pass"
     assert outcome.checks_path.exists() and outcome.report_path.exists()
+    uids = pq.read_table(run / "tables" / "cac_series.parquet").column("series_uid").to_pylist()
+    assert sorted(p.stem for p in (run.parent / "qa-good" / "images").glob("*.png")) == sorted(uids)
     html = outcome.report_path.read_text()
     assert "no blocking failures" in html and "data:image/png;base64" in html
 
