@@ -6,4 +6,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-.venv/bin/python}"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>/dev/null || echo "no nvidia-smi: running on CPU"
-exec timeout 480 "$PY" bench/gpu_check.py --json "${GPU_CHECK_JSON:-gpu_check.json}" "$@"
+exec timeout 480 "$PY" bench/gpu_check.py --json "${GPU_CHECK_JSON:-bench/gpu_results.json}" "$@"

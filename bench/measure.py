@@ -81,3 +81,37 @@ def peak_rss(fn: Callable[..., Any], *args: Any) -> dict[str, float]:
     if p.exitcode != 0:
         raise RuntimeError(f"benchmark child for {fn.__name__} failed with exit code {p.exitcode}")
     return {"baseline_bytes": before, "peak_bytes": peak, "added_bytes": peak - before, "seconds": elapsed}
+
+
+class TreeRSS:
+    """Peak resident memory of this process and all its children (Dask workers), sampled every 0.2 s."""
+
+    def __init__(self, interval: float = 0.2) -> None:
+        import threading
+
+        self.interval = interval
+        self.peak_bytes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        import psutil
+
+        me = psutil.Process()
+        while not self._stop.is_set():
+            total = 0
+            for p in [me, *me.children(recursive=True)]:
+                try:
+                    total += p.memory_info().rss
+                except psutil.Error:
+                    continue  # a worker that just exited
+            self.peak_bytes = max(self.peak_bytes, total)
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> TreeRSS:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()

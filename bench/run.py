@@ -71,29 +71,37 @@ def run_stage(name: str, ctx: BenchContext) -> tuple[list[Result], str | None]:
     return results, None
 
 
-def projection(results: list[Result], gpu_hour_usd: float) -> list[str]:
-    """NLST hours and cost from measured per-series costs."""
-    per_series = {r.metric: r.value for r in results if r.stage == "pipeline" and r.unit == "s/series"}
-    gpu_json = REPO / "bench" / "gpu_results.json"
+def projection(per_stage: dict[str, float] | None, gpu_hour_usd: float) -> list[str]:
+    """NLST hours and cost from the per-stage seconds measured on real stages here.
+
+    CPU stages are taken as measured on this machine's cores; inference as measured by
+    bench/gpu_check on a GPU (bench/gpu_results.json), when such a run exists.
+    """
+    from bench.orchestration import nlst_projection
+
     lines = [
         f"NLST: {NLST_SERIES:,} series. Cost assumes ${gpu_hour_usd:.2f} per GPU hour (change with --gpu-hour-usd)."
     ]
-    if "cpu_per_series_1_worker" in per_series:
-        s = per_series["cpu_per_series_1_worker"]
+    if not per_stage:
+        return [*lines, "- not computed: the pipeline stage was not measured in this run."]
+    cpu_total = sum(per_stage.values())
+    stages = ", ".join(f"{k} {v:.1f} s" for k, v in sorted(per_stage.items()))
+    lines.append(f"- measured here per series (1 worker, classical model on CPU): {stages}.")
+    lines.append(f"- CPU only, as here: {NLST_SERIES * cpu_total / 3600:,.0f} worker-hours.")
+    gpu_json = REPO / "bench" / "gpu_results.json"
+    if not gpu_json.exists():
+        return [*lines, "- GPU: not measured (no GPU here); run bench/gpu_check.sh on a GPU host to add it."]
+    gpu = json.loads(gpu_json.read_text())
+    if gpu.get("tiny") or gpu.get("device") == "cpu":
+        return [*lines, f"- GPU: {gpu_json.name} holds a CPU smoke run, not a GPU measurement."]
+    mode, infer_s = min(((m, r["s_per_series"]) for m, r in gpu["modes"].items()), key=lambda x: x[1])
+    gpu_stages = {**per_stage, "infer": float(infer_s)}
+    for n in (1, 8, 64):
+        p = nlst_projection(gpu_stages, gpus=n, gpu_hour_usd=gpu_hour_usd)
         lines.append(
-            f"- CPU only, as measured here: {s:.1f} s/series/worker -> {NLST_SERIES * s / 3600:,.0f} worker-hours."
+            f"- {n} x {gpu['device']} (U-Net inference {infer_s:.2f} s/series, {mode}, by bench/gpu_check; "
+            f"8 CPU threads per GPU for the other stages): {p['hours']:,.1f} h wall, ${p['cost_usd']:,.0f}."
         )
-    if gpu_json.exists():
-        gpu = json.loads(gpu_json.read_text())
-        s = float(gpu["seconds_per_series"])
-        for n in (1, 8, 64):
-            hours = NLST_SERIES * s / 3600 / n
-            lines.append(
-                f"- {n} x {gpu['card']} (GPU inference {s:.2f} s/series, measured by bench/gpu_check): "
-                f"{hours:,.1f} h wall, ${hours * n * gpu_hour_usd:,.0f}, assuming CPU stages keep the GPU fed."
-            )
-    else:
-        lines.append("- GPU: not measured on this machine (no GPU); run bench/gpu_check.sh on a GPU host.")
     return lines
 
 
@@ -142,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)
     command = "python -m bench.run " + " ".join(argv if argv is not None else sys.argv[1:])
-    write_markdown(Path(args.out), machine(), command.strip(), results, missing, projection(results, args.gpu_hour_usd))
+    proj = projection(ctx.cache.get("per_stage_seconds"), args.gpu_hour_usd)
+    write_markdown(Path(args.out), machine(), command.strip(), results, missing, proj)
     print(f"[bench] wrote {args.out}")
     return 0
 

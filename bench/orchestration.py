@@ -1,6 +1,8 @@
 """Orchestration benchmarks: worker scaling, orchestration overhead, NLST projection.
 
-    python -m deepcac2.pipeline.orchestrate.bench [--series 60] [--spin 0.25] [--json]
+    python -m bench.orchestration [--series 60] [--spin 0.25] [--json]
+
+(``make bench`` runs it as part of ``bench/stages/pipeline.py``.)
 
 * **scaling**: series/hour with 1 and with 2 local workers (target: 2 workers >= 1.7x).
   The stand-in stages compute for ``spin`` CPU seconds per CPU stage, so only the
