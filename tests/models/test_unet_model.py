@@ -86,7 +86,7 @@ def test_real_ct_runs_through_the_unet_model(real_ct):
     ct = real_ct("A0002-B40f")
     torch.manual_seed(0)
     card = types.ModelCard("deepcac2-unet", "test", None, "MIT", "none")
-    model = UNetModel(net=UNet3D(features=(4, 8, 16, 32)), card=card)  # published preprocessing and windows
+    model = UNetModel(net=UNet3D(features=(2, 4, 8, 16)), card=card)  # published preprocessing and windows
     pred = model.predict(ct)
     assert pred.heart.shape == ct.shape == pred.cac.shape
     assert 300 <= pred.heart.sum() * ct.geometry.voxel_volume_mm3 / 1000 <= 1200
