@@ -15,7 +15,12 @@ from packaging.specifiers import SpecifierSet
 from deepcac2.cli import COMMANDS
 
 REPO = Path(__file__).resolve().parents[2]
-FOLDERS = {"pipeline": "deepcac2.pipeline", "schemas": "deepcac2.schemas", "qa": "deepcac2.qa", "release": "deepcac2.release"}
+FOLDERS = {
+    "pipeline": "deepcac2.pipeline",
+    "schemas": "deepcac2.schemas",
+    "qa": "deepcac2.qa",
+    "release": "deepcac2.release",
+}
 
 
 def _pyproject() -> dict:
@@ -68,7 +73,18 @@ def test_unknown_command_fails() -> None:
 def test_regular_wheel_contains_every_subpackage(tmp_path: Path) -> None:
     """A non-editable install must carry every folder with an __init__.py."""
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(tmp_path), str(REPO)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path),
+            str(REPO),
+        ],
         check=True,
         capture_output=True,
     )

@@ -84,7 +84,11 @@ def test_a_model_that_cannot_load_stops_the_run_and_commits_nothing(scheduler, t
     with pytest.raises(DeepCACError) as err:
         run_series(_refs(4), tmp_path, config, stages=fake.STAGES)
     assert err.value.code is ErrorCode.E_MODEL_UNKNOWN
-    assert not list((tmp_path / "state" / "series").glob("*/*.json"))
+    # A series that failed on its own before the model error arrived (bad input, in the load
+    # step) is a real result and may be kept; but no series is done, and none is blamed for
+    # the model: a rerun with a working model must process every one of them.
+    fragments = [json.loads(p.read_text()) for p in (tmp_path / "state" / "series").glob("*/*.json")]
+    assert all(f["status"] == "failed" and f["code"] == "E_NO_IMAGES" for f in fragments), fragments
     assert not (tmp_path / ".deepcac2-run.lock").exists()
 
 
