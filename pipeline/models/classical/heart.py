@@ -7,10 +7,10 @@ Runs on a low-resolution canonical view (axis 0 superior, 1 posterior, 2 left; a
    the table), holes filled slice by slice;
 2. lungs: below -400 HU inside the body, components of at least 50 mL;
 3. mediastinum: voxels with lung on both their left and their right in the same row,
-   anterior to the front of the spine (the first bone > 250 HU near the midline);
+   anterior to the front of the spine (the first large bone >= 200 HU near the midline);
 4. heart: soft tissue and fat (-250..250 HU) of the mediastinum, eroded by a ball of
-   ``erode_radius_mm`` to cut the great vessels, the liver dome and the spine off; the largest
-   component on the slices whose lung area is at least ``lung_fraction`` of the largest
+   ``erode_radius_mm`` to cut the great vessels, the liver dome and the spine off; the
+   largest component on the slices whose lung area is at least ``lung_fraction`` of the largest
    (below the heart the liver dome pushes the lungs away), kept only on the slices where
    its area is at least ``area_fraction`` of the largest slice (drops the great vessels
    above), dilated back inside the soft tissue and closed.
