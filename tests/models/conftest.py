@@ -39,3 +39,11 @@ def real_ct(shared_data):
         return cache[name]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def real_series_path(shared_data):
+    def get(name: str) -> Path:
+        return shared_data / REAL_SERIES[name]
+
+    return get

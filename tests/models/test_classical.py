@@ -31,7 +31,7 @@ def _heart_is_plausible(ct: types.CTVolume, heart: np.ndarray) -> None:
 
 @pytest.mark.slow
 @pytest.mark.shared_data
-@pytest.mark.parametrize("name", ["A0001-B", "A0002-B70f"])
+@pytest.mark.parametrize("name", ["A0001-B", "A0001-L", "A0002-B40f", "A0002-B70f"])
 def test_real_chest_ct_heart_is_plausible(real_ct, name):
     ct = real_ct(name)
     pred = ClassicalModel().predict(ct)
@@ -49,7 +49,7 @@ def _phantom(seed: int, **kw):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [3])
+@pytest.mark.parametrize("seed", [0, 3])
 def test_noise_free_synthetic_finds_exactly_the_planted_calcium(seed):
     ph = _phantom(seed)
     result = ClassicalModel().analyse(types.CTVolume(hu=ph.hu, geometry=ph.geometry, series_uid="s"))
