@@ -101,7 +101,7 @@ class UNetModel:
         if torch.device(self.device).type == "cpu":
             # CPU results must repeat exactly; warn_only keeps ops without a deterministic kernel usable
             torch.use_deterministic_algorithms(True, warn_only=True)
-        self._runner: torch.nn.Module = torch.compile(self.net) if self.options.compile else self.net
+        self._runner: torch.nn.Module = torch.compile(self.net, dynamic=False) if self.options.compile else self.net
 
     def predict_cac(self, ct: types.CTVolume, heart: np.ndarray) -> np.ndarray:
         """U-Net CAC mask on the CT grid, given a heart mask on the CT grid."""

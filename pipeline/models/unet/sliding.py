@@ -99,7 +99,10 @@ def predict_windows(
         for batch in _batches(starts, batch_size):
             boxes = [tuple(slice(s, s + p) for s, p in zip(start, patch, strict=True)) for start in batch]
             x = torch.stack([volume[box] for box in boxes])[:, None]
-            prob = torch.sigmoid(net(x).float())[:, 0]
+            if device.type == "cuda" and len(boxes) < batch_size:
+                # a fixed batch shape spares torch.compile and cuDNN a retune for the last batch
+                x = torch.cat([x, x.new_zeros((batch_size - len(boxes), *x.shape[1:]))])
+            prob = torch.sigmoid(net(x).float())[: len(boxes), 0]
             for box, p in zip(boxes, prob, strict=True):
                 total[box] += p
                 count[box] += 1
