@@ -10,11 +10,13 @@ A component that touches the search region is kept unless:
 * ``outside``: more than ``max_outside_fraction`` of its voxels lie outside the search
   region (bone next to the heart, a calcified aorta running out of it);
 * ``large``: it is bigger than ``max_lesion_ml`` (sternum or spine pieces);
-* ``noise``: it covers less than ``noise_area_mm2`` in every slice and nothing of it
-  survives a 3x3 in-plane median filter (speckle of sharp kernels and low dose; a real
-  calcification of 2 mm or more survives the median);
-* ``deep``: its centroid lies more than ``max_depth_mm`` from any fat (coronaries run
-  in the epicardial fat; the mitral annulus and the valves sit in muscle and blood);
+* ``noise``: it is not significant against the image noise: with ``n`` voxels of mean
+  HU ``m`` and the noise SD ``s`` of the heart (robust, from the median absolute
+  deviation), ``(m - threshold) * sqrt(n) / s < min_significance``. Noise clusters sit
+  just above the threshold; a plaque is well above it or large. On a noise-free image
+  everything above the threshold is significant;
+* ``deep``: its centroid lies more than ``max_depth_mm`` from any fat layer (coronaries
+  run in the epicardial fat; the mitral annulus and the valves sit in muscle and blood);
 * ``aorta``: its centroid lies in an aortic zone found above the heart and followed
   down (``aorta.py``): the descending wall ring, the valve core, or the root disc when
   more than ``root_fat_mm`` from fat.
@@ -42,7 +44,7 @@ class CACRules:
     max_lesion_ml: float = 5.0
     superior_mm: float = 12.0
     max_depth_mm: float = 8.0
-    noise_area_mm2: float = 1.5
+    min_significance: float = 2.5
     fat_hu: tuple[float, float] = (-250.0, -30.0)
     aorta_wall_mm: float = 4.0
     #: in the aortic root zone, calcium farther than this from fat is valve, not ostium
@@ -96,12 +98,12 @@ def find_cac(
         hu.shape, parts.upsample(parts.heart, hu.shape), spacing, aortas, rules.aorta_wall_mm, rules.aortic_root_mm
     )[box]
     centroids = dict(zip(touching, ndi.center_of_mass(bright, labels, index=touching), strict=True))
-    survives = _median_survivors(sub, search, labels, n, rules.threshold_hu)
-    # largest in-slice area of each component, from (label, slice) pair counts
-    lab_z = labels.astype(np.int64) * labels.shape[0] + np.arange(labels.shape[0])[:, None, None]
-    per_slice = np.bincount(lab_z[labels > 0], minlength=(n + 1) * labels.shape[0]).reshape(n + 1, -1)
-    survives |= per_slice.max(axis=1) * spacing[1] * spacing[2] >= rules.noise_area_mm2
-    fat = (parts.hu >= rules.fat_hu[0]) & (parts.hu <= rules.fat_hu[1])
+    sd = noise_sd(sub, parts.upsample(parts.heart, hu.shape)[box])
+    mean = np.bincount(labels.ravel(), weights=sub.ravel().astype(np.float64), minlength=n + 1) / np.maximum(total, 1)
+    significance = (mean - rules.threshold_hu) * np.sqrt(total) / sd
+    # a 3x3 in-plane median keeps fat layers of 2+ low-resolution pixels, drops noisy blood pixels
+    smooth = ndi.median_filter(parts.hu, size=(1, 3, 3))
+    fat = (smooth >= rules.fat_hu[0]) & (smooth <= rules.fat_hu[1])
     depth = ndi.distance_transform_edt(~fat, sampling=parts.spacing) if fat.any() else np.full(fat.shape, np.inf)
     f = parts.factor
     keep = np.zeros(n + 1, dtype=bool)
@@ -113,7 +115,7 @@ def find_cac(
             rule = "outside"
         elif total[lab] * voxel_ml > rules.max_lesion_ml:
             rule = "large"
-        elif not survives[lab]:
+        elif significance[lab] < rules.min_significance:
             rule = "noise"
         elif depth[low] > rules.max_depth_mm:
             rule = "deep"
@@ -153,15 +155,10 @@ def _search_region(parts: HeartParts, rules: CACRules) -> np.ndarray:
     return search
 
 
-def _median_survivors(hu: np.ndarray, search: np.ndarray, labels: np.ndarray, n: int, threshold: float) -> np.ndarray:
-    """Per label: does any of its voxels stay >= threshold after a 3x3 in-plane median?"""
-    out = np.zeros(n + 1, dtype=bool)
-    near = ndi.binary_dilation(search, iterations=1)
-    candidates = (labels > 0) & near
-    if not candidates.any():
-        return out
-    sl = _box(candidates, (0, 1, 1))
-    med = ndi.median_filter(hu[sl], size=(1, 3, 3))
-    lab = labels[sl]
-    out[np.unique(lab[(med >= threshold) & (lab > 0)])] = True
-    return out
+def noise_sd(hu: np.ndarray, heart: np.ndarray) -> float:
+    """Robust noise SD (HU) of the heart's blood and muscle: 1.4826 x MAD, at least 1 HU."""
+    values = hu[heart & (hu > -30) & (hu < 300)][::3].astype(np.float64)
+    if values.size < 100:
+        return 1.0
+    mad = float(np.median(np.abs(values - np.median(values))))
+    return max(1.4826 * mad, 1.0)
