@@ -119,3 +119,15 @@ def test_bad_inputs_are_typed_errors():
     with pytest.raises(DeepCACError) as err:
         ClassicalModel().predict(nan)
     assert err.value.code is ErrorCode.E_INFERENCE
+
+
+def test_noise_sd_estimate_matches_the_generating_sd():
+    from deepcac2.pipeline.models.classical.cac import noise_sd
+
+    rng = np.random.default_rng(5)
+    hu = (40 + rng.normal(0, 30, size=(20, 60, 60))).astype(np.float32)
+    hu[:, :10] = -100  # fat outside the band is ignored
+    heart = np.ones(hu.shape, dtype=bool)
+    hu[5, 30, 30] = 900  # a calcification does not move a robust estimate
+    assert noise_sd(hu, heart) == pytest.approx(30, rel=0.08)
+    assert noise_sd(np.full(hu.shape, 38.0), heart) == 1.0  # noise-free: the floor
