@@ -6,8 +6,9 @@ Slices from the heart's top up to ``search_mm`` above it are eroded to split tou
 vessels; round components of 18-45 mm diameter are aortic candidates. The one most
 anterior is the ascending aorta, followed ``aortic_root_mm`` down into the heart (the
 aortic root and valve); the most posterior one is the descending aorta, followed down
-through the whole heart. Calcium in the descending wall ring (radius +- ``wall_mm``) or
-in the inner 90% of the ascending section (the valve cusps) is rejected; in the rest of
+through the whole heart. Calcium in the descending wall ring (radius +- ``wall_mm``) that
+reaches into the section (wall calcium borders the lumen; a coronary next to the aorta
+does not), or in the inner 90% of the ascending section (the valve cusps) is rejected; in the rest of
 the root disc (out to 1 mm beyond the radius) it is rejected only when it is away from
 fat, because the coronary ostia sit right at the root wall, in fat.
 """
@@ -98,7 +99,30 @@ def find_aorta(
 
 
 #: labels of ``aorta_zones``
-SURE, ROOT = 1, 2
+SURE, ROOT, DESCENDING = 1, 2, 3
+
+
+def refine_radius(view: np.ndarray, circle: AortaCircle, spacing, slices: range) -> AortaCircle:
+    """Re-measure a section's radius at full resolution (the low-resolution fit runs small).
+
+    Per slice: blood-density pixels after a 3x3 median, the component holding the centre,
+    radius of the disc of the same area; the median over the slices.
+    """
+    r0, c0 = (int(round(v)) for v in circle.centre)
+    half = int(np.ceil(2 * MAX_RADIUS_MM / spacing[1]))
+    lo_r, lo_c = max(r0 - half, 0), max(c0 - half, 0)
+    radii = []
+    for z in slices:
+        win = ndi.median_filter(view[z, lo_r : r0 + half + 1, lo_c : c0 + half + 1], size=3)
+        labels, _ = ndi.label((win >= BLOOD_MIN_HU) & (win <= BLOOD_MAX_HU))
+        lab = labels[r0 - lo_r, c0 - lo_c]
+        if lab:
+            radii.append(float(np.sqrt((labels == lab).sum() * spacing[1] * spacing[2] / np.pi)))
+    if not radii:
+        return circle
+    r = float(np.median(radii))
+    # keep the low-resolution fit when the refinement leaks into a neighbour
+    return AortaCircle(circle.kind, circle.centre, r if r <= 1.5 * circle.radius_mm + 3.0 else circle.radius_mm)
 
 
 def aorta_zones(
@@ -109,7 +133,7 @@ def aorta_zones(
     wall_mm: float,
     aortic_root_mm: float,
 ) -> np.ndarray:
-    """uint8 map: ``SURE`` = descending wall ring or valve core; ``ROOT`` = rest of the root disc.
+    """uint8 map: ``SURE`` = valve core; ``ROOT`` = rest of the root disc; ``DESCENDING`` = wall ring.
 
     Calcium in ``ROOT`` is aortic only when it is also away from fat (see ``cac.py``):
     the coronary ostia sit at the root wall, in fat.
@@ -129,5 +153,5 @@ def aorta_zones(
             zones[lo:][root & (zones[lo:] == 0)] = ROOT
             zones[lo:][np.broadcast_to((d <= VALVE_FRACTION * a.radius_mm)[None], zones[lo:].shape)] = SURE
         else:
-            zones[:, np.abs(d - a.radius_mm) <= wall_mm] = SURE
+            zones[:, (np.abs(d - a.radius_mm) <= wall_mm) & (zones[0] == 0)] = DESCENDING
     return zones

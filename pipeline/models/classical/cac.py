@@ -18,8 +18,8 @@ A component that touches the search region is kept unless:
 * ``deep``: its centroid lies more than ``max_depth_mm`` from any fat layer (coronaries
   run in the epicardial fat; the mitral annulus and the valves sit in muscle and blood);
 * ``aorta``: its centroid lies in an aortic zone found above the heart and followed
-  down (``aorta.py``): the descending wall ring, the valve core, or the root disc when
-  more than ``root_fat_mm`` from fat.
+  down (``aorta.py``): the descending wall ring when it also reaches into the section,
+  the valve core, or the root disc when more than ``root_fat_mm`` from fat.
 
 Kept components are cut to the search region. All rules run in the canonical view.
 """
@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage as ndi
 
-from .aorta import ROOT, SURE, AortaCircle, aorta_zones
+from .aorta import DESCENDING, ROOT, SURE, AortaCircle, aorta_zones
 from .heart import HeartParts, dilate_mm
 
 
@@ -119,8 +119,10 @@ def find_cac(
             rule = "noise"
         elif depth[low] > rules.max_depth_mm:
             rule = "deep"
-        elif zones[centre] == SURE or (
-            zones[centre] == ROOT and not _fat_within(sub, centre, rules.root_fat_mm, spacing, rules.fat_hu)
+        elif (
+            zones[centre] == SURE
+            or (zones[centre] == ROOT and not _fat_within(sub, centre, rules.root_fat_mm, spacing, rules.fat_hu))
+            or (zones[centre] == DESCENDING and _reaches_inside(labels, lab, offset, spacing, aortas))
         ):
             rule = "aorta"
         else:
@@ -129,6 +131,19 @@ def find_cac(
         result.rejected[rule] += int(inside[lab])
     result.cac[box] = keep[labels] & search
     return result
+
+
+def _reaches_inside(labels: np.ndarray, lab: int, offset, spacing, aortas: list[AortaCircle]) -> bool:
+    """Does component ``lab`` have a voxel inside the descending aortic section (in-plane)?"""
+    rows, cols = np.nonzero((labels == lab).any(axis=0))
+    rows, cols = (rows + offset[1]) * spacing[1], (cols + offset[2]) * spacing[2]
+    for a in aortas:
+        if a.kind == "descending":
+            d = np.hypot(rows - a.centre[0] * spacing[1], cols - a.centre[1] * spacing[2])
+            # half a pixel diagonal: a voxel whose extent (not centre) reaches the section counts
+            if (d < a.radius_mm + 0.5 * np.hypot(spacing[1], spacing[2])).any():
+                return True
+    return False
 
 
 def _fat_within(

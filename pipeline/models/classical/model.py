@@ -10,7 +10,7 @@ from deepcac2._version import __version__
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline import types
 
-from .aorta import AortaCircle, find_aorta
+from .aorta import AortaCircle, find_aorta, refine_radius
 from .cac import CACRules, find_cac
 from .heart import heart_parts
 from .orient import orientation_of
@@ -61,6 +61,10 @@ class ClassicalModel:
             AortaCircle(a.kind, (a.centre[0] * f[0] + (f[0] - 1) / 2, a.centre[1] * f[1] + (f[1] - 1) / 2), a.radius_mm)
             for a in find_aorta(parts.hu, parts.mediastinum, parts.heart, parts.spacing)
         ]
+        zs = np.flatnonzero(parts.heart.any(axis=(1, 2)))
+        above = range(int(zs[-1]) + 1, min(view.shape[0], int(zs[-1]) + 1 + int(round(40.0 / orient.spacing[0]))))
+        # the descending wall rule needs the true radius; the ascending zones are tuned on the low-resolution fit
+        aortas = [refine_radius(view, a, orient.spacing, above) if a.kind == "descending" else a for a in aortas]
         heart = parts.upsample(parts.heart, view.shape)
         result = find_cac(view, orient.spacing, parts, aortas, self.rules)
         prediction = types.Prediction(
