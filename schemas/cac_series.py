@@ -14,6 +14,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from deepcac2.pipeline.scoring.conventions import CONVENTIONS
+from deepcac2.pipeline.scoring.risk import labels
 from deepcac2.pipeline.sr.enum import RISK_SCHEMES
 from deepcac2.schemas.base import Column, TableSchema
 
@@ -24,13 +25,25 @@ def _convention_columns() -> list[Column]:
     cols: list[Column] = []
     for c in CONVENTIONS:
         cols += [
-            Column(f"agatston_{c}", pa.float64(), f"Agatston score (3 mm-equivalent) under convention {c!r}."),
-            Column(f"volume_mm3_{c}", pa.float64(), f"Calcium volume score under {c!r}.", unit="mm3"),
-            Column(f"mass_mg_{c}", pa.float64(), f"Calcium mass under {c!r}; null when no calibration.", unit="mg"),
-            Column(f"lesion_count_{c}", pa.int32(), f"Number of calcified lesions under {c!r}."),
+            Column(
+                f"agatston_{c}", pa.float64(), f"Agatston score (3 mm-equivalent) under convention {c!r}.", minimum=0
+            ),
+            Column(f"volume_mm3_{c}", pa.float64(), f"Calcium volume score under {c!r}.", unit="mm3", minimum=0),
+            Column(
+                f"mass_mg_{c}",
+                pa.float64(),
+                f"Calcium mass under {c!r}; null when no calibration.",
+                unit="mg",
+                minimum=0,
+            ),
+            Column(f"lesion_count_{c}", pa.int32(), f"Number of calcified lesions under {c!r}.", minimum=0),
         ]
         for scheme, title in RISK_SCHEMES.items():
-            cols.append(Column(f"risk_{scheme}_{c}", pa.string(), f"{title} of the {c!r} Agatston score."))
+            cols.append(
+                Column(
+                    f"risk_{scheme}_{c}", pa.string(), f"{title} of the {c!r} Agatston score.", allowed=labels(scheme)
+                )
+            )
     return cols
 
 
@@ -46,7 +59,7 @@ TABLE = TableSchema(
         Column("patient_id", pa.string(), "PatientID (NLST participant id)."),
         Column("collection_id", pa.string(), "IDC collection_id, e.g. 'nlst'."),
         Column("crdc_series_uuid", pa.string(), "IDC crdc_series_uuid of the source series."),
-        Column("study_year", pa.int16(), "NLST screening round: 0 = T0, 1 = T1, 2 = T2."),
+        Column("study_year", pa.int16(), "NLST screening round: 0 = T0, 1 = T1, 2 = T2.", minimum=0, maximum=2),
         Column("manufacturer", pa.string(), "Scanner manufacturer."),
         Column("manufacturer_model", pa.string(), "Scanner model name."),
         Column("kernel", pa.string(), "Reconstruction kernel (ConvolutionKernel)."),
@@ -59,7 +72,7 @@ TABLE = TableSchema(
         Column("columns", pa.int32(), "Image columns."),
         Column("num_slices", pa.int32(), "Slices in the loaded volume."),
         Column("mass_factor", pa.float64(), "Calcium Scoring Mass Factor from the header; null when absent."),
-        Column("heart_volume_ml", pa.float64(), "Volume of the predicted heart mask.", unit="mL"),
+        Column("heart_volume_ml", pa.float64(), "Volume of the predicted heart mask.", unit="mL", minimum=0),
         *_convention_columns(),
         Column("qa_flags", STRINGS, "QA flags raised for this series (sorted; empty list when none).", required=True),
         Column("loader_notes", STRINGS, "What the loader did on purpose (dropped duplicates, ...).", required=True),

@@ -178,3 +178,14 @@ def test_sr_value_that_differs_from_the_table_is_blocked(run_copy: tuple[Path, P
     ds.save_as(sr_path)
     failed = _blocking(run, cohort)
     assert uid in failed.get("sr.matches_table", set()), failed
+
+
+def test_value_out_of_its_declared_range_is_blocked(run_copy: tuple[Path, Path]) -> None:
+    run, cohort = run_copy
+    path = run / "tables" / "cac_series.parquet"
+    table = pq.read_table(path)
+    index = table.schema.get_field_index("volume_mm3_literature")
+    values = [-1.0, *table.column(index).to_pylist()[1:]]
+    pq.write_table(table.set_column(index, table.schema.field(index), pc.cast(values, table.column(index).type)), path)
+    failed = _blocking(run, cohort)
+    assert "cac_series.volume_mm3_literature" in failed.get("table.cac_series.range", set()), failed
