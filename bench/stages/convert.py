@@ -11,7 +11,7 @@ import numpy as np
 
 from bench.context import BenchContext, Result
 from bench.data import chest_phantom, series_dir
-from bench.measure import time_alternating
+from bench.measure import peak_rss, time_alternating
 
 CODES = {
     1: ("Heart", ("91723000", "Anatomical Structure"), ("80891009", "Heart")),
@@ -61,6 +61,20 @@ def _dcmqi_metadata(path: Path) -> Path:
     return path
 
 
+def load_and_convert(folder: str, out: str) -> None:
+    """One series' conversion in a fresh process: load, phantom masks, score, SEG + SR + Parquet."""
+    from deepcac2.pipeline.convert.series import convert_series, write_series_tables
+    from deepcac2.pipeline.loader import load_series
+    from deepcac2.pipeline.scoring.engine import score_ct
+    from deepcac2.pipeline.types import ModelCard, Prediction
+
+    ct = load_series(folder)
+    phantom = chest_phantom(ct.shape[0])
+    pred = Prediction(heart=phantom.heart, cac=phantom.cac, card=ModelCard("bench", "1", "00" * 32, "MIT", "none"))
+    scores = {c: score_ct(ct, pred.cac, convention=c) for c in ("deepcac", "literature", "canon", "lessmann3d")}
+    write_series_tables([convert_series(ct, pred, scores, Path(out) / "dicom")], Path(out) / "tables")
+
+
 def run(ctx: BenchContext) -> list[Result]:
     import SimpleITK as sitk
 
@@ -102,7 +116,12 @@ def run(ctx: BenchContext) -> list[Result]:
 
     t = time_alternating({"ours": ours, "dcmqi": dcmqi}, ctx.repeats)
     ratio = t["ours"].median / t["dcmqi"].median
+    mem = peak_rss(load_and_convert, str(folder), str(work / "rss"))
     return [
+        Result(
+            "convert", "512x512x150: peak RSS, load + phantom + score + convert / HU volume",
+            mem["peak_bytes"] / ct.hu.nbytes, "x", detail=f"peak {mem['peak_bytes'] / 2**20:.0f} MiB (imports included)",
+        ),
         Result(
             "convert", "512x512x150: SEG+SR+Parquet / dcmqi SEG alone", ratio, "x", "<= 1.0", ratio <= 1.0,
             spread=max(t["ours"].spread, t["dcmqi"].spread),

@@ -13,11 +13,20 @@ import numpy as np
 
 from bench.context import BenchContext, Result
 from bench.data import chest_phantom
-from bench.measure import time_alternating
+from bench.measure import peak_rss, time_alternating
 
 SMALL = (8, 16, 32, 64)
 FULL = (64, 128, 256, 512)
 FULL_WINDOWS = 4
+
+
+def classical_once(n_slices: int) -> None:
+    """The classical model on one phantom series, in a fresh process (for its peak RSS)."""
+    from deepcac2.pipeline.models.base import load_model
+    from deepcac2.pipeline.types import CTVolume
+
+    phantom = chest_phantom(n_slices)
+    load_model("classical").predict(CTVolume(hu=phantom.hu, geometry=phantom.geometry, series_uid="bench-rss"))
 
 
 def run(ctx: BenchContext) -> list[Result]:
@@ -48,6 +57,14 @@ def run(ctx: BenchContext) -> list[Result]:
             detail=f"U-Net small {t['unet_small'].median:.1f} s/series",
         ),
     ]  # fmt: skip
+
+    mem = peak_rss(classical_once, 150)
+    results.append(
+        Result(
+            "inference", "classical, 512x512x150: peak RSS / HU volume", mem["peak_bytes"] / ct.hu.nbytes, "x",
+            detail=f"peak {mem['peak_bytes'] / 2**20:.0f} MiB (imports and phantom included)",
+        )
+    )  # fmt: skip
 
     # full width: time FULL_WINDOWS windows, project to the series' heart-window count
     o = InferenceOptions()

@@ -6,7 +6,7 @@ import numpy as np
 
 from bench.context import BenchContext, Result
 from bench.data import series_dir
-from bench.measure import time_alternating
+from bench.measure import peak_rss, time_alternating
 
 
 def _lesion_mask(shape: tuple[int, int, int], n: int, seed: int = 0) -> np.ndarray:
@@ -20,6 +20,19 @@ def _lesion_mask(shape: tuple[int, int, int], n: int, seed: int = 0) -> np.ndarr
         d = rng.integers(2, 7, 3)
         mask[max(zc - 1, 0) : zc - 1 + d[0] // 2 + 1, yc : yc + d[1], xc : xc + d[2]] = True
     return mask
+
+
+def load_and_score(folder: str) -> None:
+    """What one scoring worker holds at its peak: the loaded series plus scoring under every convention."""
+    from deepcac2.pipeline.loader import load_series
+    from deepcac2.pipeline.scoring.conventions import CONVENTIONS
+    from deepcac2.pipeline.scoring.engine import score_ct
+
+    ct = load_series(folder)
+    mask = _lesion_mask(ct.shape, 50)
+    ct.hu[mask] = 450
+    for name in CONVENTIONS:
+        score_ct(ct, mask, convention=name)
 
 
 def run(ctx: BenchContext) -> list[Result]:
@@ -37,7 +50,12 @@ def run(ctx: BenchContext) -> list[Result]:
     )
     ratio = t["score"].median / t["load"].median
     lessmann = time_alternating({"score3d": lambda: score_ct(ct, mask, convention="lessmann3d")}, ctx.repeats)
+    mem = peak_rss(load_and_score, str(folder))
     return [
+        Result(
+            "scoring", f"512x512x{n}: peak RSS, load + all conventions / HU volume", mem["peak_bytes"] / ct.hu.nbytes, "x",
+            detail=f"peak {mem['peak_bytes'] / 2**20:.0f} MiB (imports included) for a {ct.hu.nbytes / 2**20:.0f} MiB volume",
+        ),
         Result(
             "scoring", f"512x512x{n}, 50 lesions: score / load", ratio, "x", "< 0.10", ratio < 0.10,
             spread=t["score"].spread, detail=f"score {t['score'].median * 1000:.0f} ms, load {t['load'].median:.2f} s",
