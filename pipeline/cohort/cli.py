@@ -29,6 +29,9 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--collection", default="nlst", help="IDC collection_id (default nlst)")
     parser.add_argument("--index", type=Path, help="IDC index Parquet (default: the one idc-index-data ships)")
     parser.add_argument("--from-dir", type=Path, metavar="DIR", help="index a local DICOM folder instead")
+    parser.add_argument(
+        "--list-skipped", action="store_true", help="--from-dir: name every file left out (default: counts per reason)"
+    )
     f = parser.add_argument_group("filters")
     f.add_argument("--study-year", type=int, nargs="+", help="NLST study years (0 = T0, 1, 2)")
     f.add_argument("--kernel", nargs="+", help="reconstruction kernels, e.g. B30f STANDARD")
@@ -69,6 +72,19 @@ def _filters(args: argparse.Namespace) -> CohortFilters:
     )
 
 
+def _report_skipped(skipped: list[tuple[str, str]], every: bool) -> None:
+    """Files left out of a --from-dir index: every one with --list-skipped, else counts per reason."""
+    if every:
+        for path, why in skipped:
+            print(f"skipped {path}: {why}", file=sys.stderr)
+        return
+    by_reason: dict[str, list[str]] = {}
+    for path, why in skipped:
+        by_reason.setdefault(why, []).append(str(path))
+    for why, paths in sorted(by_reason.items()):
+        print(f"skipped {len(paths)} file(s): {why} (e.g. {paths[0]}); --list-skipped lists all", file=sys.stderr)
+
+
 def main(args: argparse.Namespace) -> int:
     filters = _filters(args)
     if args.from_dir is not None:
@@ -76,8 +92,7 @@ def main(args: argparse.Namespace) -> int:
             args.from_dir, policy=args.policy, filters=filters,
             seconds_per_series=args.seconds_per_series, workers=args.workers,
         )  # fmt: skip
-        for path, why in skipped:
-            print(f"skipped {path}: {why}", file=sys.stderr)
+        _report_skipped(skipped, args.list_skipped)
         if args.explain:
             print(report.format_table())
     else:

@@ -181,3 +181,18 @@ def test_damaged_files_are_skipped_with_a_reason_never_a_crash(tmp_path):
     table, skipped = index_local(folder)
     assert sum(table.column("instanceCount").to_pylist()) + len(skipped) == 150
     assert skipped and all(why for _, why in skipped)
+
+
+def test_cli_summarises_skipped_files_unless_asked_for_all(messy, tmp_path, capsys):
+    root, _, _, _ = messy
+    for i in range(5):
+        (root / f"truth{i}.json").write_text("{}")  # e.g. synth's truth files next to the DICOM
+    assert cli_main(["cohort", "--from-dir", str(root), "-o", str(tmp_path / "c.parquet")]) == 0
+    summary = capsys.readouterr().err
+    lines = [line for line in summary.splitlines() if line.startswith("skipped")]
+    assert len(lines) == 2, summary  # one line per reason, not one per file
+    assert any("skipped 7 file(s): not a DICOM file" in line for line in lines), summary  # 5 json + txt + trunc
+    assert "--list-skipped" in summary and summary.count("truth") <= 1
+    assert cli_main(["cohort", "--from-dir", str(root), "-o", str(tmp_path / "d.parquet"), "--list-skipped"]) == 0
+    every = capsys.readouterr().err
+    assert all(f"truth{i}.json" in every for i in range(5))
