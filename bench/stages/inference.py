@@ -66,8 +66,16 @@ def run(ctx: BenchContext) -> list[Result]:
         )
     )  # fmt: skip
 
-    # full width: time FULL_WINDOWS windows, project to the series' heart-window count
+    # preprocessing alone (resample to 0.7x0.7x2.5, crop/pad around the heart, normalise)
     o = InferenceOptions()
+    prep = time_alternating({"pre": lambda: pp.preprocess(ct.hu, ct.geometry, heart, o.spacing_xyz, o.shape_xyz)}, 3)
+    results.append(
+        Result(
+            "inference", "U-Net preprocessing, 512x512x150 (CPU)", prep["pre"].median, "s", spread=prep["pre"].spread
+        )
+    )
+
+    # full width: time FULL_WINDOWS windows, project to the series' heart-window count
     pre = pp.preprocess(ct.hu, ct.geometry, heart, o.spacing_xyz, o.shape_xyz)
     starts = heart_windows(pp.to_network_order(pre.heart), o.patch_xyz, o.stride_xyz, o.cover_edges)
     net = UNet3D(features=FULL).eval()
