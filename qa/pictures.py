@@ -6,7 +6,6 @@ review never needs the source CT again.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import matplotlib
@@ -15,6 +14,7 @@ matplotlib.use("Agg")  # no display on workers
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from deepcac2.pipeline.convert.reproducible import write_atomic  # noqa: E402
 from deepcac2.pipeline.types import CTVolume, Prediction  # noqa: E402
 
 #: mediastinal window: calcium and heart both visible
@@ -69,10 +69,7 @@ def render_series_png(
     axes[-1].axis("off")
     fig.suptitle(title or ct.series_uid, fontsize=9)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    try:
+        return write_atomic(path, lambda tmp: fig.savefig(tmp, format="png"))
+    finally:
+        plt.close(fig)

@@ -39,4 +39,4 @@ def test_review_picture_is_written_with_calcium_in_red(tmp_path: Path) -> None:
     img = matplotlib.image.imread(path)
     red = (img[..., 0] > 0.9) & (img[..., 1] < 0.2) & (img[..., 2] < 0.2)
     assert red.sum() > 10, "the calcium overlay must be visible"
-    assert not list(path.parent.glob("*.tmp.png"))
+    assert [p.name for p in path.parent.iterdir()] == ["1.2.3.png"]  # no temporary file left behind
