@@ -28,7 +28,7 @@ SR_CLASSES = {
     UID("1.2.840.10008.5.1.4.1.1.88.33"),  # Comprehensive SR
     UID("1.2.840.10008.5.1.4.1.1.88.22"),  # Enhanced SR
 }
-B, W, INFO = Severity.BLOCKING, Severity.WARNING, Severity.INFO
+B, W = Severity.BLOCKING, Severity.WARNING
 #: plausible adult heart volume (mL) and the segment numbers the converter writes
 HEART_ML = (300.0, 1200.0)
 HEART_SEGMENT, CAC_SEGMENT = 1, 2
@@ -84,22 +84,10 @@ def _rel(path: Path, root: Path) -> str:
         return str(path)
 
 
-def check_conformance(paths: list[Path], root: Path, *, sample: int | None, seed: int) -> list[CheckResult]:
-    """dciodvfy on every file, or on a seeded sample of ``sample`` files (stated in the results)."""
-    paths = sorted(paths)
+def check_conformance(paths: list[Path], root: Path) -> list[CheckResult]:
+    """dciodvfy on each file (the caller picks the files: all, or a seeded sample)."""
     out: list[CheckResult] = []
-    if sample is not None and len(paths) > sample:
-        rng = np.random.default_rng(seed)
-        chosen = sorted(paths[i] for i in rng.choice(len(paths), size=sample, replace=False))
-        out.append(
-            CheckResult(
-                "dicom.dciodvfy.sample", _rel(root, root), True, INFO,
-                f"validated a seeded sample of {sample} of {len(paths)} objects (seed {seed})", float(sample),
-            )
-        )  # fmt: skip
-    else:
-        chosen = paths
-    for path in chosen:
+    for path in sorted(paths):
         v = validate(path)
         msg = "; ".join(v.errors[:5]) if v.errors else f"no errors ({len(v.warnings)} warnings)"
         out.append(CheckResult("dicom.dciodvfy", _rel(path, root), v.ok, B, msg, float(len(v.errors))))

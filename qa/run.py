@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
+from tqdm import tqdm
 
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.process import REVIEW_PICTURE
@@ -142,10 +143,10 @@ def run_qa(
     )
     paths = sorted([*sampled.segs.values(), *sampled.srs.values()])
     results += dicom_checks.check_files(objects)
-    results += dicom_checks.check_conformance(paths, run_dir, sample=None, seed=seed)
+    results += dicom_checks.check_conformance(paths, run_dir)
     sampled_rows = [r for r in rows if r["series_uid"] in chosen]
     results += integrity.check_references(sampled, sampled_rows, locations)
-    for row in sampled_rows:
+    for row in tqdm(sampled_rows, desc="deepcac2 qa", unit="series", disable=None):
         uid = row["series_uid"]
         seg_path, sr_path = sampled.segs.get(uid), sampled.srs.get(uid)
         segments: set[int] = set()
