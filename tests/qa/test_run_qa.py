@@ -189,3 +189,11 @@ def test_value_out_of_its_declared_range_is_blocked(run_copy: tuple[Path, Path])
     pq.write_table(table.set_column(index, table.schema.field(index), pc.cast(values, table.column(index).type)), path)
     failed = _blocking(run, cohort)
     assert "cac_series.volume_mm3_literature" in failed.get("table.cac_series.range", set()), failed
+
+
+def test_reference_release_adds_drift_checks(good_run: tuple[Path, Path], tmp_path: Path) -> None:
+    run, cohort = good_run
+    outcome = run_qa(run, cohort=cohort, reference=run, out_dir=tmp_path / "qa")
+    drift = [r for r in outcome.results if r.check.startswith("stats.drift")]
+    assert {r.check for r in drift} == {"stats.drift.categories", "stats.drift.scores"}
+    assert all(r.passed for r in drift)  # a run compared with itself has not drifted
