@@ -62,7 +62,9 @@ def check_ranges(table: pa.Table, schema: TableSchema) -> list[CheckResult]:
         if col.maximum is not None:
             bad = pc.or_(bad, pc.fill_null(pc.greater(values, col.maximum), False))
         if col.allowed:
-            bad = pc.or_(bad, pc.fill_null(pc.invert(pc.is_in(values, pa.array(col.allowed))), False))
+            # nulls are the required-column check's business, not a value outside the allowed set
+            outside = pc.and_(pc.is_valid(values), pc.invert(pc.is_in(values, pa.array(col.allowed))))
+            bad = pc.or_(bad, pc.fill_null(outside, False))
         n_bad = pc.sum(pc.cast(bad, pa.int64())).as_py() or 0
         rule = f"[{col.minimum}, {col.maximum}]" if col.allowed is None else f"in {list(col.allowed)}"
         out.append(
