@@ -29,6 +29,16 @@ def classical_once(n_slices: int) -> None:
     load_model("classical").predict(CTVolume(hu=phantom.hu, geometry=phantom.geometry, series_uid="bench-rss"))
 
 
+def preprocess_once(n_slices: int) -> None:
+    """The U-Net preprocessing of one phantom series, in a fresh process (for its peak RSS)."""
+    from deepcac2.pipeline.models.unet import preprocess as pp
+    from deepcac2.pipeline.models.unet.model import InferenceOptions
+
+    phantom = chest_phantom(n_slices)
+    o = InferenceOptions()
+    pp.preprocess(phantom.hu, phantom.geometry, phantom.heart, o.spacing_xyz, o.shape_xyz)
+
+
 def run(ctx: BenchContext) -> list[Result]:
     import torch
 
@@ -74,6 +84,13 @@ def run(ctx: BenchContext) -> list[Result]:
             "inference", "U-Net preprocessing, 512x512x150 (CPU)", prep["pre"].median, "s", spread=prep["pre"].spread
         )
     )
+    mem = peak_rss(preprocess_once, 150)
+    results.append(
+        Result(
+            "inference", "U-Net preprocessing, 512x512x150: peak RSS / HU volume", mem["peak_bytes"] / ct.hu.nbytes, "x",
+            detail=f"peak {mem['peak_bytes'] / 2**20:.0f} MiB (imports and phantom included)",
+        )
+    )  # fmt: skip
 
     # full width: time FULL_WINDOWS windows, project to the series' heart-window count
     pre = pp.preprocess(ct.hu, ct.geometry, heart, o.spacing_xyz, o.shape_xyz)
