@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.context import Result
+
 
 @dataclass
 class Timing:
@@ -115,3 +117,15 @@ class TreeRSS:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+
+
+def peak_rss_result(stage: str, metric: str, volume_bytes: int, fn: Callable[..., Any], *args: Any) -> Result:
+    """Run ``fn(*args)`` in a fresh process; report its peak RSS relative to the HU volume it works on.
+
+    Imports are part of the peak: this is what one worker process holds for the stage.
+    """
+    mem = peak_rss(fn, *args)
+    return Result(
+        stage, f"{metric}: peak RSS / HU volume", mem["peak_bytes"] / volume_bytes, "x",
+        detail=f"peak {mem['peak_bytes'] / 2**20:.0f} MiB (imports included) for a {volume_bytes / 2**20:.0f} MiB volume",
+    )  # fmt: skip

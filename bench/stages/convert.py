@@ -11,7 +11,7 @@ import numpy as np
 
 from bench.context import BenchContext, Result
 from bench.data import chest_phantom, series_dir
-from bench.measure import peak_rss, time_alternating
+from bench.measure import peak_rss_result, time_alternating
 
 CODES = {
     1: ("Heart", ("91723000", "Anatomical Structure"), ("80891009", "Heart")),
@@ -130,7 +130,6 @@ def run(ctx: BenchContext) -> list[Result]:
     parts = time_alternating({"seg": seg_only, "sr": sr_only}, ctx.repeats)
     t = time_alternating({"ours": ours, "dcmqi": dcmqi}, ctx.repeats)
     ratio = t["ours"].median / t["dcmqi"].median
-    mem = peak_rss(load_and_convert, str(folder), str(work / "rss"))
     rest = t["ours"].median - parts["seg"].median - parts["sr"].median
     return [
         Result(
@@ -141,9 +140,9 @@ def run(ctx: BenchContext) -> list[Result]:
             "convert", "512x512x150: SR (4 conventions) build + write", parts["sr"].median, "s", spread=parts["sr"].spread,
             detail=f"Parquet rows and tables: about {max(rest, 0.0):.2f} s (the remainder of the whole)",
         ),
-        Result(
-            "convert", "512x512x150: peak RSS, load + phantom + score + convert / HU volume",
-            mem["peak_bytes"] / ct.hu.nbytes, "x", detail=f"peak {mem['peak_bytes'] / 2**20:.0f} MiB (imports included)",
+        peak_rss_result(
+            "convert", "512x512x150: load + phantom + score + convert", ct.hu.nbytes,
+            load_and_convert, str(folder), str(work / "rss"),
         ),
         Result(
             "convert", "512x512x150: SEG+SR+Parquet / dcmqi SEG alone", ratio, "x", "<= 1.0", ratio <= 1.0,

@@ -13,7 +13,7 @@ import numpy as np
 
 from bench.context import BenchContext, Result
 from bench.data import chest_phantom
-from bench.measure import peak_rss, time_alternating
+from bench.measure import peak_rss_result, time_alternating
 
 SMALL = (8, 16, 32, 64)
 FULL = (64, 128, 256, 512)
@@ -68,13 +68,7 @@ def run(ctx: BenchContext) -> list[Result]:
         ),
     ]  # fmt: skip
 
-    mem = peak_rss(classical_once, 150)
-    results.append(
-        Result(
-            "inference", "classical, 512x512x150: peak RSS / HU volume", mem["peak_bytes"] / ct.hu.nbytes, "x",
-            detail=f"peak {mem['peak_bytes'] / 2**20:.0f} MiB (imports and phantom included)",
-        )
-    )  # fmt: skip
+    results.append(peak_rss_result("inference", "classical + phantom, 512x512x150", ct.hu.nbytes, classical_once, 150))
 
     # preprocessing alone (resample to 0.7x0.7x2.5, crop/pad around the heart, normalise)
     o = InferenceOptions()
@@ -84,13 +78,9 @@ def run(ctx: BenchContext) -> list[Result]:
             "inference", "U-Net preprocessing, 512x512x150 (CPU)", prep["pre"].median, "s", spread=prep["pre"].spread
         )
     )
-    mem = peak_rss(preprocess_once, 150)
     results.append(
-        Result(
-            "inference", "U-Net preprocessing, 512x512x150: peak RSS / HU volume", mem["peak_bytes"] / ct.hu.nbytes, "x",
-            detail=f"peak {mem['peak_bytes'] / 2**20:.0f} MiB (imports and phantom included)",
-        )
-    )  # fmt: skip
+        peak_rss_result("inference", "U-Net preprocessing + phantom, 512x512x150", ct.hu.nbytes, preprocess_once, 150)
+    )
 
     # full width: time FULL_WINDOWS windows, project to the series' heart-window count
     pre = pp.preprocess(ct.hu, ct.geometry, heart, o.spacing_xyz, o.shape_xyz)

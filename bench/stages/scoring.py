@@ -6,7 +6,7 @@ import numpy as np
 
 from bench.context import BenchContext, Result
 from bench.data import series_dir
-from bench.measure import peak_rss, time_alternating
+from bench.measure import peak_rss_result, time_alternating
 
 
 def _lesion_mask(shape: tuple[int, int, int], n: int, seed: int = 0) -> np.ndarray:
@@ -50,12 +50,8 @@ def run(ctx: BenchContext) -> list[Result]:
     )
     ratio = t["score"].median / t["load"].median
     lessmann = time_alternating({"score3d": lambda: score_ct(ct, mask, convention="lessmann3d")}, ctx.repeats)
-    mem = peak_rss(load_and_score, str(folder))
     return [
-        Result(
-            "scoring", f"512x512x{n}: peak RSS, load + all conventions / HU volume", mem["peak_bytes"] / ct.hu.nbytes, "x",
-            detail=f"peak {mem['peak_bytes'] / 2**20:.0f} MiB (imports included) for a {ct.hu.nbytes / 2**20:.0f} MiB volume",
-        ),
+        peak_rss_result("scoring", f"512x512x{n}: load + all conventions", ct.hu.nbytes, load_and_score, str(folder)),
         Result(
             "scoring", f"512x512x{n}, 50 lesions: score / load", ratio, "x", "< 0.10", ratio < 0.10,
             spread=t["score"].spread, detail=f"score {t['score'].median * 1000:.0f} ms, load {t['load'].median:.2f} s",
