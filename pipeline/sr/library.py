@@ -3,9 +3,12 @@
 highdicom's ``ImageLibrary`` repeats all 16 descriptors in every entry; for a 150-slice
 series that is 2,400 content items, and building, copying and writing them made the
 SR ten times slower than the SEG. TID 1600 lets an Image Library Group carry the
-descriptors its images share, so we write them once per group and give each entry only
-its Image Position (Patient) X/Y/Z. Content items are still highdicom's; the values
-come from highdicom's own ``ImageLibraryEntryDescriptors`` of the first image.
+descriptors its images share, so we write them once per group. The per-image
+descriptors (TID 1601 row 2, Image Position (Patient) X/Y/Z) are optional ("U") and
+we leave them out: they tripled the SR's size and write time, and every position is
+in the source CT and in the SEG's per-frame Plane Position. Each entry is then just
+the image reference. Content items are still highdicom's; the shared values come
+from highdicom's own ``ImageLibraryEntryDescriptors`` of the first image.
 
 The library is attached *after* ``Comprehensive3DSR`` is built (its constructor deep-
 copies and searches the content tree); the evidence it records already lists every
@@ -18,7 +21,7 @@ import highdicom as hd
 from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
 
-#: Descriptor values (PS3.16 DCM 110901-110903) that differ from slice to slice
+#: Descriptor values (PS3.16 DCM 110901-110903) that differ from slice to slice: not shared
 _POSITION_CODES = ("110901", "110902", "110903")
 SOURCE = hd.sr.CodedConcept("260753009", "SCT", "Source")
 #: Attributes whose descriptors the group shares; they must be equal on every image
@@ -43,39 +46,22 @@ def image_library(headers: list[Dataset]) -> hd.sr.ContainerContentItem:
 
 
 def _group(images: list[Dataset]) -> hd.sr.ContainerContentItem:
-    descriptors = list(hd.sr.ImageLibraryEntryDescriptors(images[0]))
-    position = [d for d in descriptors if d.ConceptNameCodeSequence[0].CodeValue in _POSITION_CODES]
+    descriptors = hd.sr.ImageLibraryEntryDescriptors(images[0])
     shared = [d for d in descriptors if d.ConceptNameCodeSequence[0].CodeValue not in _POSITION_CODES]
     group = hd.sr.ContainerContentItem(
         name=codes.DCM.ImageLibraryGroup, relationship_type=hd.sr.RelationshipTypeValues.CONTAINS
     )
-    group.ContentSequence = hd.sr.ContentSequence([*shared, *(_entry(ds, position) for ds in images)])
+    group.ContentSequence = hd.sr.ContentSequence([*shared, *(_entry(ds) for ds in images)])
     return group
 
 
-def _entry(ds: Dataset, position_templates: list[Dataset]) -> hd.sr.ImageContentItem:
-    entry = hd.sr.ImageContentItem(
+def _entry(ds: Dataset) -> hd.sr.ImageContentItem:
+    return hd.sr.ImageContentItem(
         name=SOURCE,
         referenced_sop_class_uid=ds.SOPClassUID,
         referenced_sop_instance_uid=ds.SOPInstanceUID,
         relationship_type=hd.sr.RelationshipTypeValues.CONTAINS,
     )
-    items = []
-    if "ImagePositionPatient" in ds and len(position_templates) == 3:
-        for template, value in zip(position_templates, ds.ImagePositionPatient, strict=True):
-            items.append(
-                hd.sr.NumContentItem(
-                    name=hd.sr.CodedConcept.from_dataset(template.ConceptNameCodeSequence[0]),
-                    value=float(value),
-                    unit=hd.sr.CodedConcept.from_dataset(
-                        template.MeasuredValueSequence[0].MeasurementUnitsCodeSequence[0]
-                    ),
-                    relationship_type=hd.sr.RelationshipTypeValues.HAS_ACQ_CONTEXT,
-                )
-            )
-    if items:
-        entry.ContentSequence = hd.sr.ContentSequence(items)
-    return entry
 
 
 def attach(sr: Dataset, library: hd.sr.ContainerContentItem) -> None:

@@ -50,8 +50,11 @@ def test_segments_codes_algorithm_and_identity(ct, tmp_path: Path) -> None:
     assert seg.SeriesNumber == 3 * 100 + 41  # source SeriesNumber 3
     assert str(seg.ContentCreatorName) == "DeepCAC2^Automatic"
     assert (seg.ContentDate, seg.ContentTime) == ("19990102", "101500")  # the source study's
-    referenced = {r.ReferencedSOPInstanceUID for r in seg.ReferencedSeriesSequence[0].ReferencedInstanceSequence}
-    assert referenced == {i.sop_instance_uid for i in ct.instances}
+    # every slice, in slice order, also those outside the slab highdicom was given
+    in_order = [i.sop_instance_uid for i in ct.instances]
+    assert [r.ReferencedSOPInstanceUID for r in seg.ReferencedSeriesSequence[0].ReferencedInstanceSequence] == in_order
+    assert [r.ReferencedSOPInstanceUID for r in seg.SourceImageSequence] == in_order
+    assert {r.ReferencedSOPClassUID for r in seg.SourceImageSequence} == {ct.headers[0].SOPClassUID}
     assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == ct.series_uid
 
 
