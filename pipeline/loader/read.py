@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pydicom
 from pydicom.datadict import dictionary_VM
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
@@ -122,11 +123,16 @@ def load_deferred(ds: Dataset) -> None:
     """Read any other element left on disk by ``DEFER_SIZE`` (rare: > 64 KB, e.g. private data).
 
     Kept headers must not need their file: the cache deletes a series once it is loaded.
+    A deferred element is a raw element with no value but a file offset; ``values()``
+    shows the elements as stored, without converting any.
     """
-    for tag in list(ds.keys()):
-        element = ds.get_item(tag, keep_deferred=True)
-        if getattr(element, "value", True) is None and getattr(element, "value_tell", None) is not None:
-            ds[tag]  # noqa: B018 - the access reads the value into the dataset
+    deferred = [
+        e.tag
+        for e in ds.values()
+        if isinstance(e, RawDataElement) and e.value is None and getattr(e, "value_tell", None) is not None
+    ]
+    for tag in deferred:
+        ds[tag]  # noqa: B018 - the access reads the value into the dataset
 
 
 def _set_transfer_syntax(ds: Dataset) -> None:

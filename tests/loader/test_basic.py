@@ -89,6 +89,35 @@ def test_int16_overflow_promotes_instead_of_wrapping(series):
     assert any("int16" in n for n in vol.notes)
 
 
+def test_unsigned_values_above_int16_with_fitting_intercept_are_exact(series):
+    # stored 32768..65535 with intercept -32768: every HU fits int16, though no stored value does
+    # (the loader adds in int16 on a wrapping view; the result must still be exact)
+    values = np.linspace(32768, 65535, 256 * 256).astype(np.uint16).reshape(256, 256)
+
+    def high(k, ds):
+        ds.Rows, ds.Columns = values.shape
+        ds.PixelData = values.tobytes()
+
+    folder, _ = series(mutate=high, intercept=-32768.0, n=5)
+    vol = load_series(folder)
+    assert vol.hu.dtype == np.int16 and vol.notes == ()
+    np.testing.assert_array_equal(vol.hu[0].astype(np.int64), values.astype(np.int64) - 32768)
+
+
+def test_unused_high_bits_are_ignored(series):
+    # BitsStored 12: the 4 high bits hold junk that pydicom's decoder must mask, also in place
+    # (256x256 slices: Pixel Data larger than the defer size takes the loader's own read path)
+    def junk(k, ds):
+        ds.BitsStored, ds.HighBit = 12, 11
+        arr = np.frombuffer(ds.PixelData, np.uint16).reshape(ds.Rows, ds.Columns)
+        ds.PixelData = ((arr & 0x0FFF) | 0xF000).astype(np.uint16).tobytes()
+
+    folder, spec = series(mutate=junk, rows=256, cols=256, n=5)
+    vol = load_series(folder)
+    for k in range(spec.n):
+        np.testing.assert_array_equal(vol.hu[k], expected_hu(spec, k))
+
+
 def test_mass_factor_patient_then_device(series):
     folder, _ = series(mutate=lambda k, ds: setattr(ds, "CalciumScoringMassFactorPatient", 0.71), name="p")
     assert load_series(folder).mass_factor == pytest.approx(0.71)
