@@ -14,6 +14,7 @@ from deepcac2.pipeline.loader import pixels
 from deepcac2.pipeline.loader.options import LoadOptions
 from deepcac2.pipeline.loader.read import uid_text
 from deepcac2.pipeline.loader.uid import validate_uid
+from deepcac2.pipeline.loader.values import Values
 
 
 @dataclass
@@ -22,6 +23,8 @@ class Slice:
 
     path: Path
     ds: Dataset
+    #: the converted values the checks read (``values.Values``; shared between slices, read-only)
+    values: Values
     #: ImagePositionPatient, read in the geometry step
     position: np.ndarray = field(default_factory=lambda: np.zeros(3))
     #: position projected on the slice normal (the sort key)
@@ -40,7 +43,7 @@ def check_uids(slices: list[Slice], opts: LoadOptions, notes: list[str]) -> dict
     for key, uid in uids.items():
         if uid:
             validate_uid(uid, names[key])
-    sop_uids = [uid_text(sl.ds, "SOPInstanceUID") for sl in slices]
+    sop_uids = [uid_text(sl.values, "SOPInstanceUID") for sl in slices]
     for sl, uid in zip(slices, sop_uids, strict=True):
         if uid:
             validate_uid(uid, f"SOPInstanceUID of {sl.path.name}")
@@ -57,7 +60,7 @@ def check_uids(slices: list[Slice], opts: LoadOptions, notes: list[str]) -> dict
 
 def check_modality(slices: list[Slice], opts: LoadOptions) -> None:
     for sl in slices:
-        modality = str(sl.ds.get("Modality", "")).strip()
+        modality = str(sl.values.get("Modality", "")).strip()
         if modality not in opts.modalities:
             raise DeepCACError(
                 ErrorCode.E_MODALITY,
@@ -70,8 +73,8 @@ def check_pixel_modules(slices: list[Slice], opts: LoadOptions) -> None:
         raise DeepCACError(ErrorCode.E_DIMENSIONS, f"{len(slices)} slices, more than max_slices={opts.max_slices}")
     size = None
     for sl in slices:
-        ds, path = sl.ds, sl.path
-        rows, cols = int(ds.get("Rows") or 0), int(ds.get("Columns") or 0)
+        ds, values, path = sl.ds, sl.values, sl.path
+        rows, cols = int(values.get("Rows") or 0), int(values.get("Columns") or 0)
         if not (1 <= rows <= opts.max_rows and 1 <= cols <= opts.max_cols):
             raise DeepCACError(
                 ErrorCode.E_DIMENSIONS,
@@ -80,13 +83,13 @@ def check_pixel_modules(slices: list[Slice], opts: LoadOptions) -> None:
         if size is not None and (rows, cols) != size:
             raise DeepCACError(ErrorCode.E_DIMENSIONS, f"{path.name}: {rows}x{cols} pixels, other slices {size}")
         size = (rows, cols)
-        pixels.check_image_pixel_module(ds, path)
+        pixels.check_image_pixel_module(ds, values, path)
         syntax = pixels.transfer_syntax(ds, path)
-        pixels.check_pixel_length(ds, path, syntax)
+        pixels.check_pixel_length(ds, values, path, syntax)
 
 
 def common_frame(slices: list[Slice], opts: LoadOptions) -> geo.SliceFrame:
-    frames = [geo.slice_frame(sl.ds, sl.path) for sl in slices]
+    frames = [geo.slice_frame(sl.values, sl.path) for sl in slices]
     return geo.common_frame(frames, [sl.path.name for sl in slices], opts.orientation_tolerance)
 
 
@@ -97,9 +100,9 @@ def drop_duplicates(slices: list[Slice], opts: LoadOptions, notes: list[str]) ->
     for sl in slices:
         prev = kept[-1] if kept else None
         if prev is not None and np.linalg.norm(sl.position - prev.position) <= opts.duplicate_tolerance_mm:
-            a = pixels.decode(prev.ds, prev.path, release=False)
-            b = pixels.decode(sl.ds, sl.path, release=False)
-            if not np.array_equal(a, b) or pixels.rescale(prev.ds) != pixels.rescale(sl.ds):
+            a = pixels.decode(prev.ds, prev.values, prev.path, release=False)
+            b = pixels.decode(sl.ds, sl.values, sl.path, release=False)
+            if not np.array_equal(a, b) or pixels.rescale(prev.values) != pixels.rescale(sl.values):
                 raise DeepCACError(
                     ErrorCode.E_DUPLICATE_CONFLICT,
                     f"{prev.path.name} and {sl.path.name} are at the same position {sl.position.round(3).tolist()} "
@@ -112,7 +115,7 @@ def drop_duplicates(slices: list[Slice], opts: LoadOptions, notes: list[str]) ->
         notes.append(f"dropped {len(dropped)} exact duplicate slice(s): {', '.join(dropped)}")
     seen: dict[str, Path] = {}
     for sl in kept:
-        uid = uid_text(sl.ds, "SOPInstanceUID")
+        uid = uid_text(sl.values, "SOPInstanceUID")
         if uid and uid in seen:
             raise DeepCACError(
                 ErrorCode.E_DUPLICATE_CONFLICT,

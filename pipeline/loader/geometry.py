@@ -9,6 +9,7 @@ import numpy as np
 from pydicom.dataset import Dataset
 
 from deepcac2.errors import DeepCACError, ErrorCode
+from deepcac2.pipeline.loader.values import Values
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ class SliceFrame:
         return n / np.linalg.norm(n)
 
 
-def _vector(ds: Dataset, keyword: str, n: int, path: Path) -> np.ndarray:
+def _vector(ds: Dataset | Values, keyword: str, n: int, path: Path) -> np.ndarray:
     value = ds.get(keyword)
     try:
         v = np.array([float(x) for x in value], dtype=float) if value is not None else None
@@ -41,11 +42,11 @@ def _vector(ds: Dataset, keyword: str, n: int, path: Path) -> np.ndarray:
     return v
 
 
-def position(ds: Dataset, path: Path) -> np.ndarray:
+def position(ds: Dataset | Values, path: Path) -> np.ndarray:
     return _vector(ds, "ImagePositionPatient", 3, path)
 
 
-def slice_frame(ds: Dataset, path: Path) -> SliceFrame:
+def slice_frame(ds: Dataset | Values, path: Path) -> SliceFrame:
     """Orientation and pixel spacing of one slice, checked for sense."""
     iop = _vector(ds, "ImageOrientationPatient", 6, path)
     spacing = _vector(ds, "PixelSpacing", 2, path)

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.pixels import as_pixel_options, get_decoder, pixel_array
-from pydicom.pixels.utils import get_expected_length
 from pydicom.tag import Tag
 from pydicom.uid import UID
 
 from deepcac2.errors import DeepCACError, ErrorCode
+from deepcac2.pipeline.loader.values import Values
 
 PIXEL_DATA = Tag("PixelData")
 INT16_MIN, INT16_MAX = int(np.iinfo(np.int16).min), int(np.iinfo(np.int16).max)
@@ -50,37 +50,41 @@ def transfer_syntax(ds: Dataset, path: Path) -> UID:
 REQUIRED = ("Rows", "Columns", "SamplesPerPixel", "PhotometricInterpretation", "BitsAllocated", "BitsStored")
 
 
-def check_image_pixel_module(ds: Dataset, path: Path) -> None:
+def check_image_pixel_module(ds: Dataset, values: Values, path: Path) -> None:
     """Single-frame greyscale with 8 or 16 bits allocated: what a CT slice is."""
     if PIXEL_DATA not in ds:
         raise DeepCACError(ErrorCode.E_TRUNCATED_PIXELS, f"{path.name}: an image without Pixel Data (truncated?)")
-    missing = [k for k in (*REQUIRED, "PixelRepresentation") if ds.get(k) in (None, "")]
+    missing = [k for k in (*REQUIRED, "PixelRepresentation") if values.get(k) in (None, "")]
     if missing:
         raise DeepCACError(
             ErrorCode.E_UNREADABLE_FILE, f"{path.name}: required Image Pixel attribute(s) missing: {missing}"
         )
-    frames = ds.get("NumberOfFrames")
+    frames = values.get("NumberOfFrames")
+    samples, allocated, stored = values["SamplesPerPixel"], values["BitsAllocated"], values["BitsStored"]
+    representation, photometric = values["PixelRepresentation"], str(values["PhotometricInterpretation"])
     problems = []
     if frames not in (None, "") and int(frames) != 1:
         problems.append(f"{frames} frames (multi-frame images are not loaded)")
-    if int(ds.get("SamplesPerPixel", 1)) != 1:
-        problems.append(f"SamplesPerPixel {ds.SamplesPerPixel} (colour)")
-    if ds.BitsAllocated not in (8, 16) or not 1 <= ds.BitsStored <= ds.BitsAllocated:
-        problems.append(f"BitsAllocated {ds.BitsAllocated} with BitsStored {ds.BitsStored}")
-    if ds.PixelRepresentation not in (0, 1):
-        problems.append(f"PixelRepresentation {ds.PixelRepresentation}")
-    if str(ds.get("PhotometricInterpretation", "MONOCHROME2")) not in ("MONOCHROME1", "MONOCHROME2"):
-        problems.append(f"PhotometricInterpretation {ds.PhotometricInterpretation}")
+    if int(samples) != 1:
+        problems.append(f"SamplesPerPixel {samples} (colour)")
+    if allocated not in (8, 16) or not 1 <= stored <= allocated:
+        problems.append(f"BitsAllocated {allocated} with BitsStored {stored}")
+    if representation not in (0, 1):
+        problems.append(f"PixelRepresentation {representation}")
+    if photometric not in ("MONOCHROME1", "MONOCHROME2"):
+        problems.append(f"PhotometricInterpretation {photometric}")
     if "ModalityLUTSequence" in ds and "RescaleSlope" not in ds:
         problems.append("a Modality LUT Sequence instead of Rescale Slope/Intercept")
     if problems:
         raise DeepCACError(ErrorCode.E_UNSUPPORTED_IMAGE, f"{path.name}: {'; '.join(problems)}", path=path)
 
 
-def check_pixel_length(ds: Dataset, path: Path, syntax: UID) -> None:
+def check_pixel_length(ds: Dataset, values: Values, path: Path, syntax: UID) -> None:
     """E_TRUNCATED_PIXELS when Pixel Data is absent or (uncompressed) shorter than Rows x Columns needs.
 
     Uses the deferred element's offset and length against the file size, so nothing is read.
+    The expected length is that of one frame of one sample: ``check_image_pixel_module``
+    has already refused anything else.
     """
     raw = ds.get_item(PIXEL_DATA, keep_deferred=True)
     if raw is None:
@@ -91,17 +95,17 @@ def check_pixel_length(ds: Dataset, path: Path, syntax: UID) -> None:
         available = min(length, os.path.getsize(path) - raw.value_tell)
     else:
         available = len(raw.value or b"")
-    expected = 1 if syntax.is_encapsulated else get_expected_length(ds, "bytes")
+    rows, cols, bits = int(values["Rows"]), int(values["Columns"]), int(values["BitsAllocated"])
+    expected = 1 if syntax.is_encapsulated else rows * cols * bits // 8
     if available < expected:
         raise DeepCACError(
             ErrorCode.E_TRUNCATED_PIXELS,
-            f"{path.name}: Pixel Data holds {available} bytes, {expected} needed for "
-            f"{ds.Rows}x{ds.Columns} at {ds.BitsAllocated} bits",
+            f"{path.name}: Pixel Data holds {available} bytes, {expected} needed for {rows}x{cols} at {bits} bits",
             path=path,
         )
 
 
-def rescale(ds: Dataset) -> tuple[float, float]:
+def rescale(ds: Dataset | Values) -> tuple[float, float]:
     """(slope, intercept) of the modality LUT; identity when absent (PS3.3 C.11.1)."""
     try:
         slope = float(ds.get("RescaleSlope") or 1.0)
@@ -113,7 +117,39 @@ def rescale(ds: Dataset) -> tuple[float, float]:
     return slope, intercept
 
 
-def decode(ds: Dataset, path: Path, *, release: bool = True, buffer: bytearray | None = None) -> np.ndarray:
+#: The Image Pixel attributes pydicom's ``as_pixel_options`` reads (a test keeps this in step)
+PIXEL_OPTION_KEYWORDS = (
+    "SamplesPerPixel", "PhotometricInterpretation", "PlanarConfiguration", "NumberOfFrames", "Rows", "Columns",
+    "BitsAllocated", "BitsStored", "PixelRepresentation",
+)  # fmt: skip
+
+
+class PixelOptions:
+    """pydicom's ``as_pixel_options`` once per distinct Image Pixel module of a load, not per slice.
+
+    Called on every slice it would convert nine header values each time; slices whose
+    values (from ``values.ValueCache``) are equal get a copy of the same options.
+    """
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple, dict] = {}
+
+    def __call__(self, ds: Dataset, values: Values) -> dict:
+        key = (*((k in values, values.get(k)) for k in PIXEL_OPTION_KEYWORDS), "ExtendedOffsetTable" in ds)
+        if key not in self._seen:
+            self._seen[key] = as_pixel_options(ds)
+        return dict(self._seen[key])
+
+
+def decode(
+    ds: Dataset,
+    values: Values,
+    path: Path,
+    *,
+    release: bool = True,
+    buffer: bytearray | None = None,
+    options: PixelOptions | None = None,
+) -> np.ndarray:
     """Stored values of one slice via pydicom (sign and unused high bits handled there).
 
     With ``release`` the Pixel Data element is dropped from ``ds`` afterwards, so kept
@@ -122,7 +158,7 @@ def decode(ds: Dataset, path: Path, *, release: bool = True, buffer: bytearray |
     buffer is reused.
     """
     try:
-        arr = _decode(ds, path, buffer)
+        arr = _decode(ds, path, buffer, (options or PixelOptions())(ds, values))
     except (KeyboardInterrupt, SystemExit, MemoryError):
         raise
     except BaseException as exc:  # decoders raise anything on bad data, even Rust panics (BaseException)
@@ -132,14 +168,13 @@ def decode(ds: Dataset, path: Path, *, release: bool = True, buffer: bytearray |
     finally:
         if release and PIXEL_DATA in ds:
             del ds[PIXEL_DATA]
-    if arr.shape != (ds.Rows, ds.Columns):
-        raise DeepCACError(
-            ErrorCode.E_DIMENSIONS, f"{path.name}: decoded {arr.shape}, header says {ds.Rows}x{ds.Columns}"
-        )
+    rows, cols = values["Rows"], values["Columns"]
+    if arr.shape != (rows, cols):
+        raise DeepCACError(ErrorCode.E_DIMENSIONS, f"{path.name}: decoded {arr.shape}, header says {rows}x{cols}")
     return arr
 
 
-def _decode(ds: Dataset, path: Path, buffer: bytearray | None) -> np.ndarray:
+def _decode(ds: Dataset, path: Path, buffer: bytearray | None, options: dict) -> np.ndarray:
     """pydicom's decoder; uncompressed Pixel Data still on disk is read in one call and handed to it.
 
     Reading the bytes at the deferred element's offset ourselves skips pydicom's deferred
@@ -163,10 +198,10 @@ def _decode(ds: Dataset, path: Path, buffer: bytearray | None) -> np.ndarray:
     return arr
 
 
-def _stored_range(ds: Dataset) -> tuple[int, int]:
+def _stored_range(values: Values) -> tuple[int, int]:
     """The values BitsStored and PixelRepresentation allow."""
-    bits = int(ds.BitsStored)
-    if int(ds.PixelRepresentation) == 1:
+    bits = int(values["BitsStored"])
+    if int(values["PixelRepresentation"]) == 1:
         return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
     return 0, (1 << bits) - 1
 
@@ -176,21 +211,22 @@ def _fits_int16(lo: int, hi: int, slope: float, intercept: float) -> bool:
     return INT16_MIN <= min(ends) and max(ends) <= INT16_MAX
 
 
-def hu_volume(datasets: list[Dataset], paths: list[Path], notes: list[str]) -> np.ndarray:
+def hu_volume(datasets: list[Dataset], values: list[Values], paths: list[Path], notes: list[str]) -> np.ndarray:
     """Decode every slice straight into one preallocated (z, y, x) HU array.
 
     int16 when every slice's slope and intercept are integers, else float32. When the
     stored bit depth could overflow int16, each slice's actual range is checked, and a
     slice that does overflow promotes the volume to float32 (with a note) rather than wrap.
     """
-    rescales = [rescale(ds) for ds in datasets]
+    rescales = [rescale(v) for v in values]
     integral = all(s.is_integer() and i.is_integer() for s, i in rescales)
-    rows, cols = int(datasets[0].Rows), int(datasets[0].Columns)
+    rows, cols = int(values[0]["Rows"]), int(values[0]["Columns"])
     hu = np.empty((len(datasets), rows, cols), np.int16 if integral else np.float32)
     buffer = bytearray(rows * cols * 2)  # one slice of 16-bit pixels, reused for every slice
-    for k, (ds, path, (slope, intercept)) in enumerate(zip(datasets, paths, rescales, strict=True)):
-        stored = decode(ds, path, buffer=buffer)
-        lo, hi = _stored_range(ds)
+    options = PixelOptions()
+    for k, (ds, v, path, (slope, intercept)) in enumerate(zip(datasets, values, paths, rescales, strict=True)):
+        stored = decode(ds, v, path, buffer=buffer, options=options)
+        lo, hi = _stored_range(v)
         if hu.dtype == np.int16 and not _fits_int16(lo, hi, slope, intercept):
             lo, hi = int(stored.min()), int(stored.max())
             if not _fits_int16(lo, hi, slope, intercept):

@@ -15,6 +15,7 @@ from pydicom.multival import MultiValue
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from deepcac2.errors import DeepCACError, ErrorCode
+from deepcac2.pipeline.loader.values import ValueCache, Values
 
 #: Attributes the loader reads from every slice. They are parsed while the file is read,
 #: so a corrupt value is E_UNREADABLE_FILE for that file, not an exception somewhere later.
@@ -37,6 +38,7 @@ SLICE_KEYWORDS = (
     "BitsStored",
     "PixelRepresentation",
     "NumberOfFrames",
+    "PlanarConfiguration",
 )
 
 #: Attributes read from one slice per series only (parsed there, with the same error mapping).
@@ -76,10 +78,19 @@ def list_files(source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 
 
 def read_header(path: Path, *, stop_before_pixels: bool = False) -> Dataset:
-    """Read a DICOM header once; Pixel Data is left on disk (deferred) or skipped.
+    """Read a DICOM header once; Pixel Data is left on disk (deferred) or skipped."""
+    return read_slice(path, stop_before_pixels=stop_before_pixels)[0]
+
+
+def read_slice(
+    path: Path, *, stop_before_pixels: bool = False, cache: ValueCache | None = None
+) -> tuple[Dataset, Values]:
+    """One file's header and the values of ``SLICE_KEYWORDS`` the loader checks.
 
     Files without the 128-byte preamble (old raw datasets) are accepted when they still
-    parse into something with a Modality or SOP Class. Any failure is E_UNREADABLE_FILE.
+    parse into something with a Modality or SOP Class. Any failure, including a corrupt
+    value of one of the keywords, is E_UNREADABLE_FILE. ``cache`` shares conversions of
+    identical raw values between the files of one load.
     """
     kwargs = {"stop_before_pixels": stop_before_pixels, "defer_size": None if stop_before_pixels else DEFER_SIZE}
     try:
@@ -93,20 +104,20 @@ def read_header(path: Path, *, stop_before_pixels: bool = False) -> Dataset:
             if "Modality" not in ds and "SOPClassUID" not in ds:
                 raise InvalidDicomError("no DICOM preamble and no recognisable DICOM attributes") from None
             _set_transfer_syntax(ds)
-        _parse(ds, SLICE_KEYWORDS)
+        values = (cache or ValueCache()).values(ds, SLICE_KEYWORDS)
+        _check_multiplicity(values)
     except DeepCACError:
         raise
     except Exception as exc:  # pydicom raises many types on corrupt input; all mean "unreadable"
         raise DeepCACError(
             ErrorCode.E_UNREADABLE_FILE, f"{path}: not a readable DICOM file ({type(exc).__name__}: {exc})", path=path
         ) from exc
-    return ds
+    return ds, values
 
 
-def _parse(ds: Dataset, keywords: tuple[str, ...]) -> None:
-    """Parse ``keywords`` now; a single-valued attribute holding several values is corrupt."""
-    for keyword in keywords:
-        value = ds.get(keyword)
+def _check_multiplicity(values: Values) -> None:
+    """A single-valued attribute holding several values is corrupt."""
+    for keyword, value in values.items():
         if isinstance(value, MultiValue | list) and dictionary_VM(keyword) == "1":
             raise ValueError(f"{keyword} holds {len(value)} values, the standard allows 1")
 
@@ -114,7 +125,7 @@ def _parse(ds: Dataset, keywords: tuple[str, ...]) -> None:
 def parse_series_attributes(ds: Dataset, path: Path) -> None:
     """Parse the per-series attributes of the one slice they are read from; E_UNREADABLE_FILE if corrupt."""
     try:
-        _parse(ds, SERIES_KEYWORDS)
+        _check_multiplicity({keyword: ds.get(keyword) for keyword in SERIES_KEYWORDS})
     except Exception as exc:
         raise DeepCACError(ErrorCode.E_UNREADABLE_FILE, f"{path}: corrupt header value ({exc})", path=path) from exc
 
@@ -146,7 +157,7 @@ def _set_transfer_syntax(ds: Dataset) -> None:
     ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian
 
 
-def image_type(ds: Dataset) -> tuple[str, ...]:
+def image_type(ds: Dataset | Values) -> tuple[str, ...]:
     value = ds.get("ImageType")
     if value is None:
         return ()
@@ -155,7 +166,7 @@ def image_type(ds: Dataset) -> tuple[str, ...]:
     return tuple(str(v).strip().upper() for v in value)
 
 
-def is_localizer(ds: Dataset) -> bool:
+def is_localizer(ds: Dataset | Values) -> bool:
     return "LOCALIZER" in image_type(ds)
 
 
@@ -175,17 +186,18 @@ def object_kind(ds: Dataset) -> str:
     return "image" if "Image Storage" in name else "other"
 
 
-def uid_text(ds: Dataset, keyword: str) -> str:
+def uid_text(ds: Dataset | Values, keyword: str) -> str:
     """A UID attribute as stripped text; '' when absent or empty."""
     value = ds.get(keyword)
     return "" if value is None else str(value).strip()
 
 
-def iter_readable(paths: Iterable[Path], skip_unreadable: bool, notes: list[str]) -> list[tuple[Path, Dataset]]:
+def iter_readable(paths: Iterable[Path], skip_unreadable: bool, notes: list[str]) -> list[tuple[Path, Dataset, Values]]:
     out = []
+    cache = ValueCache()
     for path in paths:
         try:
-            out.append((path, read_header(path)))
+            out.append((path, *read_slice(path, cache=cache)))
         except DeepCACError as exc:
             if not skip_unreadable:
                 raise

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 from pydicom.dataset import Dataset
@@ -45,7 +44,7 @@ def load_series(source: Source, options: LoadOptions | None = None, *, series_ui
     paths = list_files(source)
     if not paths:
         raise DeepCACError(ErrorCode.E_NO_IMAGES, f"no files in {source}")
-    files = iter_readable(paths, opts.skip_unreadable, notes)
+    files = [checks.Slice(path, ds, values) for path, ds, values in iter_readable(paths, opts.skip_unreadable, notes)]
     slices = _pick_series(_images(files, opts, notes), series_uid)
     first = slices[0].ds  # series-level attributes come from this one file
     parse_series_attributes(first, slices[0].path)
@@ -55,7 +54,7 @@ def load_series(source: Source, options: LoadOptions | None = None, *, series_ui
     frame = checks.common_frame(slices, opts)
     normal = frame.normal
     for sl in slices:
-        sl.position = geo.position(sl.ds, sl.path)
+        sl.position = geo.position(sl.values, sl.path)
         sl.s = float(sl.position @ normal)
     slices.sort(key=lambda sl: (sl.s, str(sl.path)))
     slices = checks.drop_duplicates(slices, opts, notes)
@@ -69,7 +68,7 @@ def load_series(source: Source, options: LoadOptions | None = None, *, series_ui
     spacing = geo.judge_spacing(s, opts.spacing_tolerance)
     checks.check_spacing(spacing, opts)
 
-    hu = pixels.hu_volume([sl.ds for sl in slices], [sl.path for sl in slices], notes)
+    hu = pixels.hu_volume([sl.ds for sl in slices], [sl.values for sl in slices], [sl.path for sl in slices], notes)
     for sl in slices:
         load_deferred(sl.ds)
     if drift is not None:
@@ -100,7 +99,7 @@ def load_series(source: Source, options: LoadOptions | None = None, *, series_ui
         kvp=_float(first.get("KVP")),
         mass_factor=_mass_factor(first, notes),
         instances=tuple(
-            InstanceRef(uid_text(sl.ds, "SOPClassUID"), uid_text(sl.ds, "SOPInstanceUID"), str(sl.path))
+            InstanceRef(uid_text(sl.values, "SOPClassUID"), uid_text(sl.values, "SOPInstanceUID"), str(sl.path))
             for sl in slices
         ),
         headers=[sl.ds for sl in slices],
@@ -108,54 +107,52 @@ def load_series(source: Source, options: LoadOptions | None = None, *, series_ui
     )
 
 
-def _images(files: list[tuple[Path, Dataset]], opts: LoadOptions, notes: list[str]) -> list[tuple[Path, Dataset]]:
+def _images(files: list[checks.Slice], opts: LoadOptions, notes: list[str]) -> list[checks.Slice]:
     """Image files only: non-image objects (DICOMDIR, SR, ...) and localizers are set aside with a note.
 
     A file that is neither an image nor a known non-image object is damaged: E_UNREADABLE_FILE.
     """
-    kinds = [object_kind(ds) for _, ds in files]
-    for (path, _), kind in zip(files, kinds, strict=True):
+    kinds = [object_kind(f.ds) for f in files]
+    for f, kind in zip(files, kinds, strict=True):
         if kind == "unknown" and not opts.skip_unreadable:
             raise DeepCACError(
-                ErrorCode.E_UNREADABLE_FILE, f"{path.name}: neither an image nor a known DICOM object (damaged?)"
+                ErrorCode.E_UNREADABLE_FILE, f"{f.path.name}: neither an image nor a known DICOM object (damaged?)"
             )
     images = [f for f, kind in zip(files, kinds, strict=True) if kind == "image"]
-    for path, ds in images:  # before grouping: a cut-off file may lack its series UID too
-        if "PixelData" not in ds:
-            raise DeepCACError(ErrorCode.E_TRUNCATED_PIXELS, f"{path.name}: an image without Pixel Data (truncated?)")
-    others = [f[0].name for f, kind in zip(files, kinds, strict=True) if kind == "other"]
+    for f in images:  # before grouping: a cut-off file may lack its series UID too
+        if "PixelData" not in f.ds:
+            raise DeepCACError(ErrorCode.E_TRUNCATED_PIXELS, f"{f.path.name}: an image without Pixel Data (truncated?)")
+    others = [f.path.name for f, kind in zip(files, kinds, strict=True) if kind == "other"]
     if others:
         notes.append(f"ignored {len(others)} non-image DICOM object(s): {', '.join(others)}")
     if len(images) + len(others) < len(files):
         notes.append(f"skipped {len(files) - len(images) - len(others)} unrecognisable DICOM file(s)")
     if opts.exclude_localizers:
-        kept = [(p, ds) for p, ds in images if not is_localizer(ds)]
+        kept = [f for f in images if not is_localizer(f.values)]
         if len(kept) < len(images):
-            names = ", ".join(p.name for p, ds in images if is_localizer(ds))
+            names = ", ".join(f.path.name for f in images if is_localizer(f.values))
             notes.append(f"excluded {len(images) - len(kept)} localizer image(s): {names}")
         images = kept
     return images
 
 
-def _pick_series(images: list[tuple[Path, Dataset]], series_uid: str | None) -> list[checks.Slice]:
+def _pick_series(images: list[checks.Slice], series_uid: str | None) -> list[checks.Slice]:
     if not images:
         raise DeepCACError(
             ErrorCode.E_NO_IMAGES, "no CT images in the source (after removing non-images and localizers)"
         )
-    groups: dict[str, list[tuple[Path, Dataset]]] = {}
-    for path, ds in images:
-        groups.setdefault(uid_text(ds, "SeriesInstanceUID"), []).append((path, ds))
+    groups: dict[str, list[checks.Slice]] = {}
+    for image in images:
+        groups.setdefault(uid_text(image.values, "SeriesInstanceUID"), []).append(image)
     if series_uid is not None:
         wanted = validate_uid(series_uid, "requested series UID")
         if wanted not in groups:
             raise DeepCACError(ErrorCode.E_NO_IMAGES, f"series {wanted} is not in the source (found {sorted(groups)})")
-        chosen = groups[wanted]
-    elif len(groups) > 1:
+        return groups[wanted]
+    if len(groups) > 1:
         counts = ", ".join(f"{uid or '<empty>'} ({len(g)} files)" for uid, g in sorted(groups.items()))
         raise DeepCACError(ErrorCode.E_MIXED_SERIES, f"the source holds {len(groups)} series: {counts}; pick one")
-    else:
-        chosen = next(iter(groups.values()))
-    return [checks.Slice(path=path, ds=ds) for path, ds in chosen]
+    return next(iter(groups.values()))
 
 
 def _float(value: object) -> float | None:
