@@ -35,6 +35,13 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache-gb", type=float, default=20.0, help="bytes each worker's cache may hold, in GiB")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (logs still written)")
     parser.add_argument("--allowed-failures", type=int, default=3, help="local cluster: worker deaths per task")
+    parser.add_argument(
+        "--series-timeout",
+        type=float,
+        default=3600.0,
+        help="seconds a series may take from submission before it is recorded as E_TIMEOUT and its worker "
+        "restarted (0: no limit; default 3600)",
+    )
     # test and benchmark hook: module:attribute of a Stages object (e.g. the fake stages)
     parser.add_argument("--stages", default=None, help=argparse.SUPPRESS)
 
@@ -57,7 +64,9 @@ def main(args: argparse.Namespace) -> int:
 
     base = RunConfig()
     base = replace(
-        base, cluster=replace(base.cluster, memory_limit=args.memory_limit, allowed_failures=args.allowed_failures)
+        base,
+        cluster=replace(base.cluster, memory_limit=args.memory_limit, allowed_failures=args.allowed_failures),
+        series_timeout_s=args.series_timeout or None,
     )
     cache = CacheSpec(args.cache_dir, int(args.cache_gb * 2**30)) if args.cache_dir else None
     summary = run_cohort(

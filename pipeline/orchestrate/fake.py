@@ -7,7 +7,8 @@ A series' ``params`` steer what happens to it:
 * ``{"work_s": 0.2}``: each CPU stage sleeps that long (to stand for waiting on I/O);
 * ``{"spin_s": 0.2}``: each CPU stage computes that long (to stand for CPU work, benchmarks);
 * ``{"payload_kb": 64}``: the loaded value carries that many KiB (memory tests);
-* ``{"crash": true}``: the load step kills its worker process (a poison series).
+* ``{"crash": true}``: the load step kills its worker process (a poison series);
+* ``{"hang_s": 600}``: the load step blocks that long (a hung decoder or fetch).
 
 Parameters can also come from a JSON file ``{series_uid: {...}}`` named by the environment
 variable ``DEEPCAC2_FAKE_PLAN`` (a cohort Parquet cannot carry them to a ``deepcac2 run``).
@@ -67,6 +68,7 @@ def fetch_load(ref: SeriesRef, cache: Any) -> dict[str, Any]:
     _work(params)
     if params.get("crash"):
         os._exit(17)
+    time.sleep(float(params.get("hang_s", 0.0)))
     if params.get("fail"):
         raise DeepCACError(ErrorCode(params["fail"]), f"fake failure for {ref.series_uid}")
     if _transient_seen[ref.series_uid] < int(params.get("transient", 0)):

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from distributed import Client, Future, as_completed
+from distributed import Client, Future, wait
 from distributed.client import FutureCancelledError
 
 from deepcac2.errors import DeepCACError, ErrorCode, error_code_of
@@ -27,6 +28,8 @@ except ImportError:  # pragma: no cover
 
 #: failures that concern the whole run, not one series: the run stops instead of recording them
 RUN_FATAL = frozenset({ErrorCode.E_MODEL_LOAD.value, ErrorCode.E_MODEL_UNKNOWN.value})
+#: how long the loop waits for a series to finish before it looks at the deadlines again
+POLL_S = 1.0
 
 
 def _rss_mb() -> float:
@@ -46,8 +49,8 @@ class SeriesLoop:
         self.tag = run_id.rsplit("-", 1)[-1]
         self.policy = Policy(str(store.dicom_dir), config.conventions, config.retries, config.backoff_s)
         self.gpu = False
-        self.inflight: dict[str, tuple[SeriesRef, int, list[Future]]] = {}
-        self.ac = as_completed()
+        #: last task key -> (series, attempt, its three futures, monotonic submit time)
+        self.inflight: dict[str, tuple[SeriesRef, int, list[Future], float]] = {}
 
     def submit(self, ref: SeriesRef, attempt: int) -> None:
         tag = f"{ref.series_uid}-{self.tag}-{attempt}"
@@ -59,8 +62,7 @@ class SeriesLoop:
         )
         # the last stage first: finishing a series frees its memory
         f3 = submit(finish_task, ref, f1, f2, self.stages, self.policy, key=f"score_convert-{tag}", priority=2)
-        self.inflight[f3.key] = (ref, attempt, [f1, f2, f3])
-        self.ac.add(f3)
+        self.inflight[f3.key] = (ref, attempt, [f1, f2, f3], time.monotonic())
 
     def outcome(self, future: Future, ref: SeriesRef, attempt: int) -> Done | Failure:
         try:
@@ -82,31 +84,90 @@ class SeriesLoop:
             self.submit(ref, 1)
             if len(self.inflight) >= limit:
                 break
-        for future in self.ac:
-            ref, attempt, chain = self.inflight.pop(future.key)
-            result = self.outcome(future, ref, attempt)
-            for f in chain:
-                f.release()
-            del chain, future
-            if isinstance(result, Failure) and result.code in RUN_FATAL:
-                raise DeepCACError(ErrorCode(result.code), f"the run stops: {result.message}")
-            if isinstance(result, Failure) and result.code == ErrorCode.E_WORKER_LOST.value:
-                if attempt <= self.config.retries:
-                    log.write("series_retry", series_uid=ref.series_uid, attempt=attempt, code=result.code)
-                    self.submit(ref, attempt + 1)
-                    continue
-            result = self.commit(ref, result, attempt, log, summary)
-            bar.update(isinstance(result, Done))
-            finished = summary.done + summary.failed
-            if self.config.memory_every and finished % self.config.memory_every == 0:
-                workers = self.client.run(_rss_mb)
-                rss = _rss_mb()
-                log.write(
-                    "memory", finished=finished, in_flight=len(self.inflight), client_rss_mb=rss, worker_rss_mb=workers
-                )
-            nxt = next(pending, None)
-            if nxt is not None:
-                self.submit(nxt, 1)
+        while self.inflight:
+            for key in self._finished():
+                ref, attempt, chain, _ = self.inflight.pop(key)
+                result = self.outcome(chain[-1], ref, attempt)
+                for f in chain:
+                    f.release()
+                del chain
+                if isinstance(result, Failure) and result.code in RUN_FATAL:
+                    raise DeepCACError(ErrorCode(result.code), f"the run stops: {result.message}")
+                if isinstance(result, Failure) and result.code == ErrorCode.E_WORKER_LOST.value:
+                    if attempt <= self.config.retries:
+                        log.write("series_retry", series_uid=ref.series_uid, attempt=attempt, code=result.code)
+                        self.submit(ref, attempt + 1)
+                        continue
+                self._settle(ref, result, attempt, pending, bar, log, summary)
+            for ref, failure in self._expired():
+                self._settle(ref, failure, failure.attempts, pending, bar, log, summary)
+
+    def _settle(
+        self,
+        ref: SeriesRef,
+        result: Done | Failure,
+        attempt: int,
+        pending: Iterator[SeriesRef],
+        bar: Progress,
+        log: RunLog,
+        summary: RunSummary,
+    ) -> None:
+        """Commit a finished series, report progress and memory, and submit the next one."""
+        result = self.commit(ref, result, attempt, log, summary)
+        bar.update(isinstance(result, Done))
+        finished = summary.done + summary.failed
+        if self.config.memory_every and finished % self.config.memory_every == 0:
+            workers = self.client.run(_rss_mb)
+            rss = _rss_mb()
+            log.write(
+                "memory", finished=finished, in_flight=len(self.inflight), client_rss_mb=rss, worker_rss_mb=workers
+            )
+        nxt = next(pending, None)
+        if nxt is not None:
+            self.submit(nxt, 1)
+
+    def _finished(self) -> list[str]:
+        """Keys of the series whose last task is finished; waits at most POLL_S for the first one."""
+        tails = [chain[-1] for _, _, chain, _ in self.inflight.values()]
+        try:
+            done, _ = wait(tails, timeout=POLL_S, return_when="FIRST_COMPLETED")
+        except TimeoutError:
+            return []
+        return [f.key for f in done]
+
+    def _expired(self) -> list[tuple[SeriesRef, Failure]]:
+        """Series past ``series_timeout_s`` since submission: cancelled, their workers restarted, E_TIMEOUT.
+
+        Dask cannot interrupt a running task; restarting its worker (through the nanny) is
+        the only way to free the stuck thread. Other tasks on that worker are rescheduled
+        by Dask. E_TIMEOUT is transient, so ``--resume`` tries such a series again.
+        """
+        timeout = self.config.series_timeout_s
+        now = time.monotonic()
+        late = [key for key, (*_, t0) in self.inflight.items() if timeout and now - t0 > timeout]
+        if not late:
+            return []
+        processing = {w: set(keys) for w, keys in self.client.processing().items()}
+        out = []
+        for key in late:
+            ref, attempt, chain, _ = self.inflight.pop(key)
+            keys = {f.key for f in chain}
+            busy = sorted(w for w, running in processing.items() if running & keys)
+            running = sorted(k for w in busy for k in processing[w] & keys)
+            stage = running[0].split("-", 1)[0] if running else "orchestrate"
+            self.client.cancel(chain, force=True)
+            message = f"not finished {timeout:g} s after it was submitted (in stage {stage}); {self._restart(busy)}"
+            out.append((ref, Failure(ref.series_uid, stage, ErrorCode.E_TIMEOUT.value, message, attempt)))
+        return out
+
+    def _restart(self, workers: list[str]) -> str:
+        if not workers:
+            return "its tasks were cancelled before any started"
+        try:
+            status = self.client.restart_workers(workers, timeout=60, raise_for_error=False)
+        except Exception as exc:  # a worker without a nanny cannot be restarted from here
+            return f"restarting worker(s) {workers} failed ({type(exc).__name__}: {exc}); a stuck thread may remain"
+        return f"worker(s) restarted to free the stuck thread: {status}"
 
     def commit(self, ref: SeriesRef, result: Done | Failure, attempt: int, log: RunLog, summary: RunSummary) -> Any:
         """Write the series' fragment (done, or one failures row) and count it."""

@@ -51,6 +51,9 @@ class RunConfig:
     progress: bool = True
     #: log client and worker memory every this many finished series (0: never)
     memory_every: int = 0
+    #: a series not finished this long after it was submitted is E_TIMEOUT and its worker
+    #: restarted (a hung decoder or fetch must not stall the run); None or 0: no limit
+    series_timeout_s: float | None = 3600.0
 
 
 @dataclass

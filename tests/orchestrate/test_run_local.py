@@ -128,3 +128,22 @@ def test_each_worker_gets_its_own_bounded_cache_folder(tmp_path):
     assert cache.root == tmp_path / "tcp___10.0.0.1_4000"
     assert cache.max_bytes == 10_000
     assert PipelinePlugin(ModelSpec()).cache() is None
+
+
+def test_a_hung_series_times_out_its_worker_restarts_and_the_run_finishes(tmp_path):
+    # its own cluster: the test restarts a worker
+    refs = [SeriesRef(f"1.2.826.0.1.7{i}", params={"hang_s": 600} if i == 1 else {"work_s": 0.05}) for i in range(6)]
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
+        config = _config(cluster.scheduler_address, series_timeout_s=4.0)
+        summary = run_series(refs, tmp_path / "out", config, stages=fake.STAGES)
+    assert summary.complete and (summary.done, summary.failed) == (5, 1)
+    (failure,) = _table(summary, "failures")
+    assert (failure["series_uid"], failure["error_code"], failure["stage"]) == (
+        refs[1].series_uid,
+        ErrorCode.E_TIMEOUT.value,
+        "fetch_load",
+    )
+    assert "restarted" in failure["message"], failure["message"]
+    assert summary.elapsed_s < 120  # not the 600 s the series hangs for
+    done = {r["series_uid"] for r in _table(summary, "fake_series")}
+    assert done == {r.series_uid for r in refs} - {refs[1].series_uid}
