@@ -20,7 +20,6 @@ as "prediction" and the old as "reference"; categories are banded from the score
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +30,7 @@ import pyarrow.parquet as pq
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.scoring import risk
 from deepcac2.pipeline.scoring.conventions import DEFAULT_CONVENTION
-from deepcac2.pipeline.scoring.evaluate import EvaluationResult, compare
+from deepcac2.pipeline.scoring.evaluate import EvaluationResult, agreement_lines, compare, format_stat
 from deepcac2.release.metadata import model_cards
 from deepcac2.release.tables import PATIENT_KEY, SCORE, SERIES_KEY, STUDY_KEY, primary_scores, read_table
 
@@ -91,10 +90,6 @@ def reclassification(result: EvaluationResult | None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _fmt(v: float | None) -> str:
-    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.4f}"
-
-
 def _reclass_markdown(reclass: pd.DataFrame, result: EvaluationResult | None) -> list[str]:
     lines = []
     for scheme in risk.SCHEME_NAMES:
@@ -104,7 +99,7 @@ def _reclass_markdown(reclass: pd.DataFrame, result: EvaluationResult | None) ->
         rank = {n: i for i, n in enumerate(names)}
         up = int(sum(t.loc[o, n] for o in names for n in names if rank[n] > rank[o]))
         down = int(sum(t.loc[o, n] for o in names for n in names if rank[n] < rank[o]))
-        kappa = _fmt(result.kappa[scheme]) if result is not None else "n/a"
+        kappa = format_stat(result.kappa[scheme]) if result is not None else "n/a"
         lines += [
             f"### `{scheme}` — weighted kappa {kappa}; reclassified {up + down} of {int(t.to_numpy().sum())} "
             f"({up} up, {down} down)",
@@ -143,18 +138,7 @@ def notes_markdown(
     if result is None:
         lines.append("The releases share no series: no agreement statistics.")
     else:
-        lines += [
-            f"- Spearman rho: {_fmt(result.spearman_rho)}",
-            f"- ICC(2,1), absolute agreement: {_fmt(result.icc_2_1)}",
-            *[f"- linearly weighted kappa, `{s}`: {_fmt(k)}" for s, k in result.kappa.items()],
-        ]
-        if result.bland_altman is not None:
-            ba = result.bland_altman
-            lines.append(
-                f"- Bland-Altman (new - old): bias {_fmt(ba.mean_difference)}, 95 % limits "
-                f"[{_fmt(ba.lower_limit)}, {_fmt(ba.upper_limit)}]; see `bland_altman.png`"
-            )
-        lines += [f"- note: {n}" for n in result.notes]
+        lines += agreement_lines(result, difference="new - old", figure="bland_altman.png", kappa=True)
     lines += ["", "## Risk category reclassification (rows: old, columns: new)", ""]
     lines += _reclass_markdown(reclass, result)
     moved = changes[changes["status"] == "changed"]

@@ -159,8 +159,39 @@ def compare(
     )
 
 
-def _fmt(v: float) -> str:
+def format_stat(v: float | None) -> str:
+    """A statistic for a report: 4 significant digits, "n/a" when undefined."""
     return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.4g}"
+
+
+def agreement_lines(
+    result: EvaluationResult,
+    *,
+    difference: str = "prediction - reference",
+    figure: str | None = None,
+    kappa: bool = False,
+) -> list[str]:
+    """The headline agreement statistics as Markdown bullets: evaluation reports and release notes share them."""
+    lines = [
+        f"- Spearman rho: {format_stat(result.spearman_rho)} (p = {format_stat(result.spearman_p)})",
+        f"- ICC(2,1), absolute agreement: {format_stat(result.icc_2_1)}",
+    ]
+    if kappa:
+        lines += [f"- linearly weighted kappa, `{s}`: {format_stat(k)}" for s, k in result.kappa.items()]
+    if result.bland_altman is not None:
+        ba = result.bland_altman
+        see = f"; see `{figure}`" if figure else ""
+        lines.append(
+            f"- Bland-Altman ({difference}): bias {format_stat(ba.mean_difference)}, 95 % limits "
+            f"[{format_stat(ba.lower_limit)}, {format_stat(ba.upper_limit)}]{see}"
+        )
+    if result.lesions is not None:
+        c = result.lesions
+        lines.append(
+            f"- lesions: sensitivity {format_stat(c.sensitivity)} ({c.ref_found}/{c.ref_lesions}), "
+            f"PPV {format_stat(c.ppv)} ({c.pred_true}/{c.pred_lesions}), F1 {format_stat(c.f1)}"
+        )
+    return lines + [f"- note: {n}" for n in result.notes]
 
 
 def write_report(result: EvaluationResult, out_dir: str | Path) -> dict[str, Path]:
@@ -201,25 +232,11 @@ def _markdown(result: EvaluationResult, paths: dict[str, Path]) -> str:
         "",
         f"- matched series: {result.n} (only in prediction: {len(result.pred_only)}, "
         f"only in reference: {len(result.ref_only)})",
-        f"- Spearman rho: {_fmt(result.spearman_rho)} (p = {_fmt(result.spearman_p)})",
-        f"- ICC(2,1), absolute agreement: {_fmt(result.icc_2_1)}",
+        *agreement_lines(result, figure=paths["bland_altman"].name),
     ]
-    if result.bland_altman is not None:
-        ba = result.bland_altman
-        lines.append(
-            f"- Bland-Altman: bias {_fmt(ba.mean_difference)}, 95% limits "
-            f"[{_fmt(ba.lower_limit)}, {_fmt(ba.upper_limit)}] (`{paths['bland_altman'].name}`)"
-        )
-    if result.lesions is not None:
-        c = result.lesions
-        lines.append(
-            f"- lesions: sensitivity {_fmt(c.sensitivity)} ({c.ref_found}/{c.ref_lesions}), "
-            f"PPV {_fmt(c.ppv)} ({c.pred_true}/{c.pred_lesions}), F1 {_fmt(c.f1)}"
-        )
-    lines += [f"- note: {n}" for n in result.notes]
     lines += ["", "## Linearly weighted kappa and confusion matrices (rows: prediction, columns: reference)", ""]
     for scheme, m in result.confusion.items():
-        lines += [f"### {scheme}: kappa {_fmt(result.kappa[scheme])}", ""]
+        lines += [f"### {scheme}: kappa {format_stat(result.kappa[scheme])}", ""]
         lines.append("| pred \\ ref | " + " | ".join(m.columns) + " |")
         lines.append("|---" * (len(m.columns) + 1) + "|")
         lines += [f"| {i} | " + " | ".join(str(int(v)) for v in m.loc[i]) + " |" for i in m.index]

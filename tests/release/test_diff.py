@@ -83,6 +83,11 @@ def test_series_changes_and_notes(releases: tuple[Path, Path, Path]) -> None:
     assert "deepcac2-unet 1.0" in notes and "deepcac2-unet 2.0" in notes
     assert "Release notes: 2.0.0 vs 1.0.0" in notes
     assert (out / "bland_altman.png").read_bytes()[:4] == b"\x89PNG"
+    # the agreement bullets are evaluate's (one formatter for reports and notes), new - old
+    o, n = zip(*pairs, strict=True)
+    assert f"- Spearman rho: {spearmanr(n, o).statistic:.4g} (p = " in notes
+    assert "- Bland-Altman (new - old): bias " in notes and "see `bland_altman.png`" in notes
+    assert sum(line.startswith("- linearly weighted kappa, `") for line in notes.splitlines()) == 3
 
 
 def test_agreement_matches_scipy(releases: tuple[Path, Path, Path]) -> None:
