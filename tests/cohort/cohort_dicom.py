@@ -5,9 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pydicom
-from pydicom.dataset import FileMetaDataset
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+from dicom_factory import ct_slice, save
 
 
 def write_ct(
@@ -23,24 +21,19 @@ def write_ct(
     description: str = "chest",
 ) -> Path:
     """A tiny but valid CT image file (4x4 pixels) with the header fields the indexer reads."""
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = CTImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = pydicom.Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID = CTImageStorage
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.PatientID, ds.StudyInstanceUID, ds.SeriesInstanceUID = patient, study, series
-    ds.Modality, ds.SeriesDescription, ds.ImageType = "CT", description, list(image_type)
-    ds.Manufacturer, ds.ManufacturerModelName = "SIEMENS", "Sensation 16"
-    ds.ConvolutionKernel, ds.SliceThickness, ds.KVP, ds.XRayTubeCurrent = kernel, thickness, 120, 60
-    ds.ImagePositionPatient, ds.ImageOrientationPatient = [0, 0, z], [1, 0, 0, 0, 1, 0]
-    ds.Rows = ds.Columns = 4
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.PixelSpacing, ds.RescaleIntercept, ds.RescaleSlope = [0.7, 0.7], -1024, 1
-    ds.PixelData = np.zeros((4, 4), dtype=np.int16).tobytes()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ds.save_as(path, enforce_file_format=True)
-    return path
+    ds = ct_slice(
+        np.zeros((4, 4), np.int16),
+        series_uid=series,
+        study_uid=study,
+        patient_id=patient,
+        position=(0, 0, z),
+        image_type=image_type,
+        SeriesDescription=description,
+        Manufacturer="SIEMENS",
+        ManufacturerModelName="Sensation 16",
+        ConvolutionKernel=kernel,
+        SliceThickness=thickness,
+        KVP=120,
+        XRayTubeCurrent=60,
+    )
+    return save(ds, path)

@@ -9,8 +9,9 @@ import copy
 from pathlib import Path
 
 import numpy as np
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+from dicom_factory import ct_slice
+from pydicom.dataset import Dataset
+from pydicom.uid import generate_uid
 
 from deepcac2.pipeline.types import CTVolume, Geometry, InstanceRef, ModelCard, Prediction
 
@@ -37,35 +38,38 @@ def ct_datasets(
     study, series, frame = (generate_uid(entropy_srcs=[f"{kind}-{seed}"]) for kind in ("study", "series", "for"))
     out = []
     for k in range(n):
-        sop = generate_uid(entropy_srcs=[f"sop-{seed}-{k}"])
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = CTImageStorage
-        meta.MediaStorageSOPInstanceUID = sop
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds = Dataset()
-        ds.file_meta = meta
-        ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, sop
-        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study, series, frame
-        ds.Modality = "CT"
-        ds.PatientID, ds.PatientName, ds.PatientBirthDate, ds.PatientSex = "100001", "Test^Patient", "", "O"
-        ds.StudyDate, ds.StudyTime, ds.StudyID, ds.AccessionNumber = "19990102", "101500", "1", ""
-        ds.ReferringPhysicianName = ""
-        ds.SeriesNumber, ds.InstanceNumber, ds.AcquisitionNumber = 3, k + 1, 1
-        ds.Manufacturer, ds.ManufacturerModelName = "SIEMENS", "Sensation 16"
-        ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
-        ds.ImagePositionPatient = [ORIGIN[0], ORIGIN[1], ORIGIN[2] + SPACING[2] * k]
-        ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
-        ds.PixelSpacing = [SPACING[1], SPACING[0]]
-        ds.SliceThickness, ds.KVP, ds.ConvolutionKernel = SPACING[2], 120, "B30f"
-        ds.PositionReferenceIndicator = ""
-        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-        ds.Rows, ds.Columns = rows, cols
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
-        ds.RescaleIntercept, ds.RescaleSlope, ds.RescaleType = 0, 1, "HU"
         pixels = rng.integers(-100, 100, (rows, cols)).astype(np.int16)
         if hot is not None:
             pixels[hot[k]] = 350
-        ds.PixelData = pixels.tobytes()
+        ds = ct_slice(
+            pixels,
+            series_uid=series,
+            study_uid=study,
+            sop_uid=generate_uid(entropy_srcs=[f"sop-{seed}-{k}"]),
+            position=(ORIGIN[0], ORIGIN[1], ORIGIN[2] + SPACING[2] * k),
+            pixel_spacing=(SPACING[1], SPACING[0]),
+            intercept=0,
+            patient_id="100001",
+            FrameOfReferenceUID=frame,
+            PatientName="Test^Patient",
+            PatientBirthDate="",
+            PatientSex="O",
+            StudyDate="19990102",
+            StudyTime="101500",
+            StudyID="1",
+            AccessionNumber="",
+            ReferringPhysicianName="",
+            SeriesNumber=3,
+            InstanceNumber=k + 1,
+            AcquisitionNumber=1,
+            Manufacturer="SIEMENS",
+            ManufacturerModelName="Sensation 16",
+            SliceThickness=SPACING[2],
+            KVP=120,
+            ConvolutionKernel="B30f",
+            PositionReferenceIndicator="",
+            RescaleType="HU",
+        )
         out.append(ds)
     return out
 

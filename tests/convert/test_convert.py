@@ -240,7 +240,8 @@ def test_separate_processes_write_the_same_bytes(tmp_path: Path) -> None:
 
     repo = Path(__file__).resolve().parents[2]
     for seed in ("1", "2"):
-        env = {**os.environ, "PYTHONHASHSEED": seed}
+        # tests/ on the path, as under pytest: the synthetic series use tests/dicom_factory.py
+        env = {**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": os.pathsep.join([str(repo / "tests"), str(repo)])}
         subprocess.run([sys.executable, "-c", _CHILD, str(tmp_path / seed)], cwd=repo, env=env, check=True, timeout=120)
     a = sorted(p.relative_to(tmp_path / "1") for p in (tmp_path / "1").rglob("*") if p.is_file())
     b = sorted(p.relative_to(tmp_path / "2") for p in (tmp_path / "2").rglob("*") if p.is_file())

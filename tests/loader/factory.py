@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+from dicom_factory import ct_slice
+from pydicom.dataset import Dataset
+from pydicom.uid import generate_uid
 
 
 @dataclass
@@ -45,35 +46,22 @@ class Spec:
 
 
 def make_dataset(spec: Spec, k: int) -> Dataset:
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta.MediaStorageSOPClassUID = CTImageStorage
-    ds.SOPClassUID = CTImageStorage
-    ds.SOPInstanceUID = generate_uid()
-    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    ds.SeriesInstanceUID = spec.series_uid
-    ds.StudyInstanceUID = spec.study_uid
-    ds.FrameOfReferenceUID = "1.2.826.0.1.3680043.8.498.1"
-    ds.PatientID = "LOADER-TEST"
-    ds.Modality = spec.modality
-    ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
-    # reversed on purpose: the loader must not sort by InstanceNumber
-    ds.InstanceNumber = spec.n - k
-    ds.ImagePositionPatient = [float(v) for v in spec.position(k)]
-    ds.ImageOrientationPatient = list(spec.iop)
-    ds.PixelSpacing = list(spec.pixel_spacing)
-    ds.SliceThickness = spec.dz
-    ds.KVP = 120
-    ds.RescaleSlope = spec.slope
-    ds.RescaleIntercept = spec.intercept
-    ds.Rows, ds.Columns = spec.rows, spec.cols
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 16, 15
-    ds.PixelRepresentation = 1 if spec.signed else 0
-    ds.PixelData = spec.stored(k).tobytes()
-    return ds
+    return ct_slice(
+        spec.stored(k),
+        series_uid=spec.series_uid,
+        study_uid=spec.study_uid,
+        position=spec.position(k),
+        orientation=spec.iop,
+        pixel_spacing=spec.pixel_spacing,
+        slope=spec.slope,
+        intercept=spec.intercept,
+        patient_id="LOADER-TEST",
+        modality=spec.modality,
+        FrameOfReferenceUID="1.2.826.0.1.3680043.8.498.1",
+        InstanceNumber=spec.n - k,  # reversed on purpose: the loader must not sort by InstanceNumber
+        SliceThickness=spec.dz,
+        KVP=120,
+    )
 
 
 Mutate = Callable[[int, Dataset], object]

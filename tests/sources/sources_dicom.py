@@ -5,31 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pydicom
-from pydicom.dataset import FileMetaDataset
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+from dicom_factory import ct_slice, to_bytes
 
 
 def ct_bytes(series: str, study: str, index: int, side: int = 8) -> bytes:
-    """One CT image file (``side`` x ``side`` pixels) as bytes."""
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = CTImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = pydicom.Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, meta.MediaStorageSOPInstanceUID
-    ds.PatientID, ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.Modality = "P1", study, series, "CT"
-    ds.InstanceNumber, ds.ImagePositionPatient = index + 1, [0, 0, 2.5 * index]
-    ds.Rows = ds.Columns = side
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.PixelData = np.full((side, side), index, dtype=np.int16).tobytes()
-    from io import BytesIO
-
-    buf = BytesIO()
-    ds.save_as(buf, enforce_file_format=True)
-    return buf.getvalue()
+    """One CT image file (``side`` x ``side`` pixels, all equal to ``index``) as bytes."""
+    pixels = np.full((side, side), index, dtype=np.int16)
+    return to_bytes(
+        ct_slice(pixels, series_uid=series, study_uid=study, position=(0, 0, 2.5 * index), InstanceNumber=index + 1)
+    )
 
 
 def write_series(folder: Path, series: str, study: str, n: int, names: str = "{i}.dcm") -> list[Path]:
