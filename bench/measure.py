@@ -35,6 +35,18 @@ class Timing:
         return (max(self.seconds) - min(self.seconds)) / 2 / self.median
 
 
+def paired_ratio(a: Timing, b: Timing) -> tuple[float, float]:
+    """Median of the per-round ratios a_i / b_i, and their half range relative to it.
+
+    ``time_alternating`` runs a and b back to back in each round, so a round's ratio sees
+    one state of the machine; the median over rounds shrugs off a slow round that the ratio
+    of two medians would not.
+    """
+    ratios = [x / y for x, y in zip(a.seconds, b.seconds, strict=True)]
+    mid = statistics.median(ratios)
+    return mid, (max(ratios) - min(ratios)) / 2 / mid if len(ratios) > 1 else 0.0
+
+
 def time_alternating(fns: dict[str, Callable[[], Any]], repeats: int) -> dict[str, Timing]:
     """Run each function ``repeats`` times, interleaved (a b a b ...), after one warm-up each."""
     for fn in fns.values():
