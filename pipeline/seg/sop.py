@@ -6,7 +6,6 @@ instance, and has derived (deterministic) UIDs and dates: see ``docs/outputs.md`
 
 from __future__ import annotations
 
-import copy
 import os
 from pathlib import Path
 
@@ -108,13 +107,17 @@ def _reference_every_source(seg: hd.seg.Segmentation, ct: CTVolume) -> None:
     highdicom's ``further_source_images`` does the same but looks up the IOD of each image
     in the standard tables (uncached), which cost more than the rest of the SEG.
     """
-    by_series: dict[str, list[Dataset]] = {}
-    for h in ct.headers:
+
+    def reference(h: Dataset) -> Dataset:  # a new item per sequence: items are never shared
         ref = Dataset()
         ref.ReferencedSOPClassUID = h.SOPClassUID
         ref.ReferencedSOPInstanceUID = h.SOPInstanceUID
-        by_series.setdefault(str(h.SeriesInstanceUID), []).append(ref)
-    seg.SourceImageSequence = [copy.copy(r) for refs in by_series.values() for r in refs]
+        return ref
+
+    seg.SourceImageSequence = [reference(h) for h in ct.headers]
+    by_series: dict[str, list[Dataset]] = {}
+    for h in ct.headers:
+        by_series.setdefault(str(h.SeriesInstanceUID), []).append(reference(h))
     referenced = []
     for uid, refs in by_series.items():
         series = Dataset()
