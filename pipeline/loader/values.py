@@ -12,6 +12,7 @@ them later. The values are shared between slices: treat them as read-only.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from pydicom.datadict import dictionary_VR, tag_for_keyword
@@ -25,19 +26,18 @@ Values = dict[str, Any]
 _CHARSET = BaseTag(0x00080005)
 
 
+@functools.cache
+def _tag(keyword: str) -> tuple[BaseTag, bool]:
+    """The tag, and whether its value may be shared (not for VRs that depend on other attributes)."""
+    tag = BaseTag(tag_for_keyword(keyword))
+    return tag, " or " not in dictionary_VR(tag)
+
+
 class ValueCache:
     """Converted values keyed by their raw form; one cache per load (it holds no file)."""
 
     def __init__(self) -> None:
         self._seen: dict[tuple, Any] = {}
-        self._tags: dict[str, tuple[BaseTag, bool]] = {}
-
-    def _tag(self, keyword: str) -> tuple[BaseTag, bool]:
-        """The tag, and whether its value may be shared (not for VRs that depend on other attributes)."""
-        if keyword not in self._tags:
-            tag = BaseTag(tag_for_keyword(keyword))
-            self._tags[keyword] = (tag, " or " not in dictionary_VR(tag))
-        return self._tags[keyword]
 
     def values(self, ds: Dataset, keywords: tuple[str, ...]) -> Values:
         """The present ``keywords`` of ``ds``; pydicom converts each distinct raw value once."""
@@ -45,7 +45,7 @@ class ValueCache:
         encoding = None if charset is None else str(charset.value)
         out: Values = {}
         for keyword in keywords:
-            tag, shareable = self._tag(keyword)
+            tag, shareable = _tag(keyword)
             element = ds.get_item(tag, keep_deferred=True)
             if element is None:
                 continue
