@@ -44,6 +44,19 @@ class ErrorCode(StrEnum):
     E_INFERENCE = "E_INFERENCE"
     E_NO_HEART = "E_NO_HEART"
     E_OUT_OF_MEMORY = "E_OUT_OF_MEMORY"
+    # anatomy stage (heart and great vessels from a provider)
+    #: no such anatomy provider is registered
+    E_ANATOMY_UNKNOWN = "E_ANATOMY_UNKNOWN"
+    #: the chosen provider does not cover the series (no TotalSegmentator SEG for it, ...)
+    E_ANATOMY_UNAVAILABLE = "E_ANATOMY_UNAVAILABLE"
+    #: the anatomy source names another series (SEG ReferencedSeriesSequence)
+    E_ANATOMY_MISMATCH = "E_ANATOMY_MISMATCH"
+    #: a required segment (heart part, aorta, pulmonary artery) is missing or empty
+    E_ANATOMY_SEGMENTS = "E_ANATOMY_SEGMENTS"
+    #: the anatomy's frames do not sit on the CT grid (positions, orientation, size)
+    E_ANATOMY_GEOMETRY = "E_ANATOMY_GEOMETRY"
+    #: the anatomy source cannot be read (truncated object, failed range read, not a SEG)
+    E_ANATOMY_READ = "E_ANATOMY_READ"
     # scoring
     E_MASK_GEOMETRY = "E_MASK_GEOMETRY"
     E_SCORING = "E_SCORING"

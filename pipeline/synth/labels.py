@@ -34,6 +34,10 @@ class Tissue(IntEnum):
     WATER = 17  # QRM phantom body
     QRM_INSERT = 18  # QRM calcium insert (HU from the density)
     QRM_ROD = 19  # QRM calibration rod (HU from the density)
+    PULMONARY_ARTERY = 20  # pulmonary trunk and its left and right branches (blood)
+    ESOPHAGUS = 21
+    COSTAL_CARTILAGE = 22  # uncalcified; its calcified parts are distractor calcium
+    LYMPH_NODE = 23  # mediastinal and hilar nodes; their calcified parts are distractor calcium
 
 
 class Distractor(IntEnum):
@@ -68,6 +72,10 @@ TISSUE_HU: dict[Tissue, int] = {
     Tissue.WATER: 0,
     Tissue.QRM_INSERT: 0,
     Tissue.QRM_ROD: 0,
+    Tissue.PULMONARY_ARTERY: 38,
+    Tissue.ESOPHAGUS: 35,
+    Tissue.COSTAL_CARTILAGE: 110,
+    Tissue.LYMPH_NODE: 35,
 }
 
 
