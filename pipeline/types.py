@@ -165,12 +165,21 @@ class Prediction:
     card: ModelCard
     #: optional vessel label map (uint8, values from VESSEL_LABELS); zero where ``cac`` is False
     vessels: np.ndarray | None = None
+    #: thoracic aortic calcium (bool), when the model reports it; never overlaps ``cac``
+    aortic: np.ndarray | None = None
+    #: the ``anatomy.Anatomy`` the model was given: provenance for tables, SEG and SR
+    anatomy: Any = None
 
     def __post_init__(self) -> None:
         if self.heart.shape != self.cac.shape:
             raise ValueError(f"heart {self.heart.shape} and cac {self.cac.shape} masks differ in shape")
         if self.vessels is not None and self.vessels.shape != self.cac.shape:
             raise ValueError("vessel label map must have the shape of the cac mask")
+        if self.aortic is not None:
+            if self.aortic.shape != self.cac.shape:
+                raise ValueError("aortic calcium mask must have the shape of the cac mask")
+            if (self.aortic & self.cac).any():
+                raise ValueError("aortic calcium and coronary calcium masks overlap")
 
 
 @dataclass(frozen=True)
