@@ -24,6 +24,7 @@ CAVITY = (137.0, 92.0, 8.0)
 DESCENDING_AORTA = (26.0, 46.0, 12.0)
 #: vertebral body centre y and radius
 VERTEBRA = (70.0, 19.0)
+TRACHEA_RADIUS = 9.0
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,13 @@ class Thorax:
     scale: float
     descending_aorta_xy: tuple[float, float]
     aorta_radius: float
+    #: the carina (LPS mm) and the trachea's radius
+    carina: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    trachea_radius: float = 0.0
+    #: vertebral body centre (x, y) and radius
+    vertebra: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    #: y of the inner surface of the anterior chest wall (behind the sternum)
+    sternum_back_y: float = 0.0
 
 
 def _cavity_scale(z: np.ndarray) -> np.ndarray:
@@ -49,8 +57,16 @@ def _diaphragm(x: np.ndarray, y: np.ndarray, s: float) -> np.ndarray:
     return (np.maximum(right, left) - posterior).astype(np.float32)
 
 
-def paint_thorax(anat: np.ndarray, grid: Grid, scale: float, rng: np.random.Generator) -> Thorax:
-    """Paint body wall, lungs, mediastinal fat, airway, lung vessels, liver and bones into ``anat``."""
+def paint_thorax(
+    anat: np.ndarray, grid: Grid, scale: float, rng: np.random.Generator, *, great_vessels: bool = False
+) -> Thorax:
+    """Paint body wall, lungs, mediastinal fat, airway, lung vessels, liver and bones into ``anat``.
+
+    ``great_vessels``: the great-vessel chest paints its own aorta later (no straight
+    descending column here), has a wider upper mediastinum (room for the arch, the
+    superior vena cava and the arch's branches) and costal cartilage between the ribs and
+    the sternum.
+    """
     s = scale
     z = grid.axis(2)[:, None, None]
     y = grid.axis(1)[None, :, None]
@@ -74,34 +90,44 @@ def paint_thorax(anat: np.ndarray, grid: Grid, scale: float, rng: np.random.Gene
     anat[cavity & below & (x >= 25.0 * s)] = Tissue.SOFT_TISSUE
 
     # mediastinum (fat), narrower above the heart
-    half_w = np.where(z < 45.0, 40.0 * s, 26.0 * s).astype(np.float32)
-    mediastinum = ((x - 8.0 * s) / half_w) ** 2 + ((y + 5.0 * s) / (85.0 * s)) ** 2 <= 1.0
+    half_w = np.where(z < 45.0, 40.0 * s, (36.0 if great_vessels else 26.0) * s).astype(np.float32)
+    mediastinum = ((x - (4.0 if great_vessels else 8.0) * s) / half_w) ** 2 + ((y + 5.0 * s) / (85.0 * s)) ** 2 <= 1.0
     anat[mediastinum & cavity & ~below] = Tissue.FAT
 
-    _paint_airway(anat, grid, s)
+    carina = _paint_airway(anat, grid, s)
     _paint_lung_vessels(anat, grid, s, rng)
 
     # descending aorta, beside the spine, from below the scan to the arch
     ax, ay, ar = (v * s for v in DESCENDING_AORTA)
-    column = (x2 - ax) ** 2 + (y2 - ay) ** 2 <= ar**2
-    anat[(z[:, 0, 0] <= 85.0)[:, None, None] & column[None]] = Tissue.AORTA
+    if not great_vessels:
+        column = (x2 - ax) ** 2 + (y2 - ay) ** 2 <= ar**2
+        anat[(z[:, 0, 0] <= 85.0)[:, None, None] & column[None]] = Tissue.AORTA
 
     _paint_spine(anat, z, x2, y2, s)
-    _paint_ribs(anat, z, x2, y2, r2, sc, s)
+    _paint_ribs(anat, z, x2, y2, r2, sc, s, cartilage=great_vessels)
     _paint_sternum(anat, z, x2, y2, s)
-    return Thorax(scale=s, descending_aorta_xy=(ax, ay), aorta_radius=ar)
+    return Thorax(
+        scale=s,
+        descending_aorta_xy=(ax, ay),
+        aorta_radius=ar,
+        carina=tuple(float(v) for v in carina),  # type: ignore[arg-type]
+        trachea_radius=TRACHEA_RADIUS * s,
+        vertebra=(0.0, VERTEBRA[0] * s, VERTEBRA[1] * s),
+        sternum_back_y=(CAVITY[2] - CAVITY[1]) * s,
+    )
 
 
-def _paint_airway(anat: np.ndarray, grid: Grid, s: float) -> None:
+def _paint_airway(anat: np.ndarray, grid: Grid, s: float) -> np.ndarray:
     carina = np.array([-10.0 * s, 25.0 * s, 75.0])
     trachea = np.array([carina, carina + [0.0, 0.0, 200.0]])
     for path, radius in (
-        (trachea, 9.0),
+        (trachea, TRACHEA_RADIUS),
         (np.array([carina, [-50.0 * s, 28.0 * s, 40.0]]), 6.0),
         (np.array([carina, [38.0 * s, 32.0 * s, 42.0]]), 6.0),
     ):
         pts, _ = resample_polyline(path, 1.0)
         anat.flat[tube(grid, pts, radius * s)] = Tissue.AIRWAY
+    return carina
 
 
 def _paint_lung_vessels(anat: np.ndarray, grid: Grid, s: float, rng: np.random.Generator) -> None:
@@ -142,9 +168,20 @@ def _paint_spine(anat: np.ndarray, z: np.ndarray, x2: np.ndarray, y2: np.ndarray
 
 
 def _paint_ribs(
-    anat: np.ndarray, z: np.ndarray, x2: np.ndarray, y2: np.ndarray, r2: np.ndarray, sc: np.ndarray, s: float
+    anat: np.ndarray,
+    z: np.ndarray,
+    x2: np.ndarray,
+    y2: np.ndarray,
+    r2: np.ndarray,
+    sc: np.ndarray,
+    s: float,
+    *,
+    cartilage: bool = False,
 ) -> None:
-    """Oblique ribs: a ring just outside the ribcage ellipse, in bands that rise posteriorly."""
+    """Oblique ribs: a ring just outside the ribcage ellipse, in bands that rise posteriorly.
+
+    ``cartilage``: the anterior gap between each rib and the sternum is costal cartilage.
+    """
     thick = 1.0 + 9.0 / CAVITY[1]
     yn = (y2 - CAVITY[2] * s) / (CAVITY[1] * s)
     # no ribs at the sternum (costal cartilage) or the spine
@@ -154,6 +191,12 @@ def _paint_ribs(
     inner = r2[None] <= (sc * (1.0 + 4.5 / CAVITY[1])) ** 2
     anat[ring & inner] = Tissue.CANCELLOUS_BONE
     anat[ring & ~inner] = Tissue.CORTICAL_BONE
+    if cartilage:
+        # costal cartilage: the same bands, from the rib's anterior end to the sternum's edge
+        gap = (np.abs(x2) < 30.0 * s) & (np.abs(x2) > 13.0 * s) & (yn < 0)
+        shell = (r2[None] >= sc**2) & (r2[None] <= (sc * thick) ** 2) & gap[None] & band
+        shell &= ((z[:, 0, 0] >= -70.0) & (z[:, 0, 0] <= 120.0))[:, None, None]
+        anat[shell] = Tissue.COSTAL_CARTILAGE
 
 
 def _paint_sternum(anat: np.ndarray, z: np.ndarray, x2: np.ndarray, y2: np.ndarray, s: float) -> None:

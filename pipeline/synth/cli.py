@@ -20,6 +20,12 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--thickness", type=float, default=None, help="chest cohort: slice thickness, mm")
     parser.add_argument("--increment", type=float, default=None, help="chest cohort: slice increment, mm")
     parser.add_argument("--kvp", type=int, default=None, help="chest cohort: kVp")
+    parser.add_argument(
+        "--great-vessels",
+        action="store_true",
+        help="demo and chest cohorts: real mediastinal anatomy (aortic arch, descending aorta against the heart, "
+        "pulmonary arteries, esophagus, nodes, costal cartilage) and non-coronary calcium in it",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -42,6 +48,7 @@ def main(args: argparse.Namespace) -> int:
         rows=args.rows,
         noise=args.noise,
         plaques=args.plaques,
+        great_vessels=args.great_vessels,
         **(opts if args.cohort == "chest" else {}),
     )
     files = sum(manifest.column("n_files").to_pylist())

@@ -144,12 +144,20 @@ class PlannedSeries:
     signed: bool = False
 
 
-def demo_plan(seed: int = 0, slices: int | None = None, rows: int = 512, noise: float = 20.0) -> list[PlannedSeries]:
+#: great-vessel demo scans: this much z (mm), centred this far above the heart's centre,
+#: so they hold the liver dome below the heart and the whole aortic arch above it
+GREAT_VESSEL_Z_MM, GREAT_VESSEL_Z_CENTER_MM = 220.0, 25.0
+
+
+def demo_plan(
+    seed: int = 0, slices: int | None = None, rows: int = 512, noise: float = 20.0, great_vessels: bool = False
+) -> list[PlannedSeries]:
     """The demo cohort: 10 patients; patients 0-3 have T0, T1, T2, the others T0 only.
 
     Some studies hold a second (sharp) kernel of the same scan: same anatomy and
     plaques, other noise. Localizers (OPL) come with a few studies. Pixel spacing is
     0.6-0.8 mm at 512 rows and scales with ``rows`` so the field of view stays a chest.
+    ``great_vessels``: real mediastinal anatomy, and 220 mm of z (heart to above the arch).
     """
     plan = []
     for p in range(len(DEMO_PLAQUES)):
@@ -162,13 +170,15 @@ def demo_plan(seed: int = 0, slices: int | None = None, rows: int = 512, noise: 
                 seed=seed * 1000 + p * 10 + year,
                 rows=rows,
                 cols=rows,
-                n_slices=slices or int(round(160.0 / inc)),
+                n_slices=slices or int(round((GREAT_VESSEL_Z_MM if great_vessels else 160.0) / inc)),
                 pixel_spacing_mm=round((0.6 + 0.025 * ((p * 3 + year) % 9)) * 512 / rows, 4),
                 slice_thickness_mm=thick,
                 slice_increment_mm=inc,
                 kvp=kvp,
                 plaques=_demo_plaques(p, year),
                 mass_factor=0.85 if p == 3 else None,
+                great_vessels=great_vessels,
+                z_center_mm=GREAT_VESSEL_Z_CENTER_MM if great_vessels else None,
             )
             meta = study_meta("demo", seed, p, year, scanner, scanner.kernels[0], tube_current_ma=40 + 10 * (p % 3))
             two_kernels = (p in (1, 4, 6) and year == 0) or p == 3
@@ -224,6 +234,9 @@ def _qrm(w: CohortWriter, seed: int, rows: int, noise: float) -> None:
 
 def _chest(w: CohortWriter, seed: int, slices: int | None, rows: int, noise: float, plaques: int, **opts: Any) -> None:
     rng = np.random.default_rng([seed, 7])
+    if opts.get("great_vessels"):  # heart to above the arch, unless told otherwise
+        opts.setdefault("z_center_mm", GREAT_VESSEL_Z_CENTER_MM)
+        slices = slices or int(round(GREAT_VESSEL_Z_MM / opts.get("slice_increment_mm", 2.5)))
     spec = ChestSpec(
         seed=seed,
         rows=rows,
@@ -247,6 +260,7 @@ def write_cohort(
     rows: int = 512,
     noise: float | None = None,
     plaques: int = 4,
+    great_vessels: bool = False,
     **chest_opts: Any,
 ) -> pa.Table:
     """Write the named cohort to ``out_dir`` and return its manifest.
@@ -255,7 +269,8 @@ def write_cohort(
     z around the heart); ``rows`` sets rows = columns; ``noise`` is the noise SD in HU
     of soft kernels (sharp kernels get 1.8x; 0 makes everything exact; default 20 for
     demo and chest, 0 for QRM's first series). ``plaques`` and ``chest_opts`` (ChestSpec
-    fields) apply to the single ``chest`` cohort.
+    fields) apply to the single ``chest`` cohort. ``great_vessels`` builds the demo and
+    chest cohorts' chests with real mediastinal anatomy (``ChestSpec.great_vessels``).
     """
     if name not in COHORTS:
         raise DeepCACError(ErrorCode.E_SYNTH_SPEC, f"unknown cohort {name!r}; choose one of {', '.join(COHORTS)}")
@@ -264,11 +279,11 @@ def write_cohort(
     w = CohortWriter(name, out, [], [])
     noise = 20.0 if noise is None else float(noise)
     if name == "demo":
-        _write_plan(w, demo_plan(seed, slices, rows, noise))
+        _write_plan(w, demo_plan(seed, slices, rows, noise, great_vessels=great_vessels))
     elif name == "bad":
         _bad(w, seed)
     elif name == "qrm":
         _qrm(w, seed, rows, noise)
     else:
-        _chest(w, seed, slices, rows, noise, plaques, **chest_opts)
+        _chest(w, seed, slices, rows, noise, plaques, great_vessels=great_vessels, **chest_opts)
     return w.finish()

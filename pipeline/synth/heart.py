@@ -31,6 +31,12 @@ CHAMBERS = (
     ((-43.0, 14.0, 0.0), (15.0, 16.0, 16.0)),  # left atrium
     ((-39.0, -18.0, 0.0), (15.0, 13.0, 16.0)),  # right atrium
 )
+#: the great-vessel chest's chambers: the left atrium larger and further back, as in a
+#: 55-74-year-old (LA 35-45 mm front to back), bulging behind the pericardium with only a
+#: thin wall and a thin layer of fat over it (where it meets the descending aorta)
+GREAT_VESSEL_CHAMBERS = (*CHAMBERS[:2], ((-40.0, 22.0, -6.0), (19.0, 19.0, 21.0)), CHAMBERS[3])
+#: wall and fat over the bulging left atrium, mm at scale 1
+ATRIUM_WALL_MM, ATRIUM_FAT_MM = 2.5, 2.0
 #: coronary lumen radius, mm
 CORONARY_RADIUS = {"LM": 2.0, "LAD": 1.6, "LCX": 1.5, "RCA": 1.8}
 #: the coronaries run at this fraction of the pericardial radii (inside the fat layer)
@@ -49,8 +55,12 @@ class Heart:
 
 
 def _frame(rng: np.random.Generator) -> np.ndarray:
-    u = np.array([0.6, -0.45, -0.55]) + rng.normal(0.0, 0.04, 3)
-    u /= np.linalg.norm(u)
+    return frame_from_long_axis(np.array([0.6, -0.45, -0.55]) + rng.normal(0.0, 0.04, 3))
+
+
+def frame_from_long_axis(u: np.ndarray) -> np.ndarray:
+    """Heart axes (columns u, v, w): u base to apex, v horizontal (towards the left-posterior side)."""
+    u = u / np.linalg.norm(u)
     v = np.array([-u[1], u[0], 0.0])
     v /= np.linalg.norm(v)
     return np.stack([u, v, np.cross(u, v)], axis=1)
@@ -64,25 +74,72 @@ def _surface_curve(heart: Heart, a: np.ndarray, phi: np.ndarray) -> np.ndarray:
     return heart.center + local @ heart.axes.T
 
 
+#: chamber blood labels, in CHAMBERS order
+CHAMBER_TISSUES = (Tissue.LEFT_VENTRICLE, Tissue.RIGHT_VENTRICLE, Tissue.LEFT_ATRIUM, Tissue.RIGHT_ATRIUM)
+
+
+def place_heart(thorax: Thorax, rng: np.random.Generator) -> Heart:
+    """Where the heart is, how it is turned and how big (nothing painted yet)."""
+    s = thorax.scale
+    center = np.array([20.0 * s, -22.0 * s, 0.0]) + rng.normal(0.0, 3.0, 3) * np.array([s, s, 1.0])
+    return Heart(center=center, axes=_frame(rng), radii=HEART_RADII * s * rng.uniform(0.93, 1.07))
+
+
 def paint_heart(
     anat: np.ndarray, heart_mask: np.ndarray, grid: Grid, thorax: Thorax, rng: np.random.Generator
 ) -> Heart:
-    s = thorax.scale
-    center = np.array([20.0 * s, -22.0 * s, 0.0]) + rng.normal(0.0, 3.0, 3) * np.array([s, s, 1.0])
-    heart = Heart(center=center, axes=_frame(rng), radii=HEART_RADII * s * rng.uniform(0.93, 1.07))
-    outer = ellipsoid(grid, center, heart.radii, heart.axes)
-    if outer is None:
+    """The heart of the plain chest: body, coronary paths, aortic root and a simple arch, coronaries."""
+    heart = place_heart(thorax, rng)
+    if not paint_heart_body(anat, heart_mask, grid, heart, thorax.scale):
         return heart
+    trace_coronaries(heart, rng, thorax.scale)
+    _paint_aorta(anat, heart_mask, grid, heart, thorax)
+    paint_coronaries(anat, heart_mask, grid, heart, thorax.scale)
+    return heart
+
+
+def paint_heart_body(
+    anat: np.ndarray,
+    heart_mask: np.ndarray,
+    grid: Grid,
+    heart: Heart,
+    s: float,
+    chambers: tuple[tuple[tuple[float, float, float], tuple[float, float, float]], ...] = CHAMBERS,
+    atrium_bulge: bool = False,
+) -> bool:
+    """Pericardial fat, myocardium and the four chambers; False when the heart misses the grid.
+
+    ``atrium_bulge``: the left atrium may reach out of the pericardial ellipsoid; where it
+    does it gets its own wall and a thin layer of fat (part of the heart).
+    """
+    outer = ellipsoid(grid, heart.center, heart.radii, heart.axes)
+    if outer is None:
+        return False
     sl, m = outer
     anat[sl][m] = Tissue.PERICARDIAL_FAT
     heart_mask[sl] |= m
-    sl, m = ellipsoid(grid, center, heart.radii - PERICARDIAL_FAT_MM * s, heart.axes)
+    sl, m = ellipsoid(grid, heart.center, heart.radii - PERICARDIAL_FAT_MM * s, heart.axes)
     anat[sl][m] = Tissue.MYOCARDIUM
-    for c, r in CHAMBERS:
-        hit = ellipsoid(grid, center + heart.axes @ (np.array(c) * s), np.array(r) * s, heart.axes)
+    if atrium_bulge:
+        c, r = chambers[2]
+        center = heart.center + heart.axes @ (np.array(c) * s)
+        hit = ellipsoid(grid, center, (np.array(r) + ATRIUM_WALL_MM + ATRIUM_FAT_MM) * s, heart.axes)
         if hit is not None:
-            anat[hit[0]][hit[1]] = Tissue.BLOOD
+            sl, m = hit
+            m = m & ~heart_mask[sl]
+            anat[sl][m] = Tissue.PERICARDIAL_FAT
+            heart_mask[sl] |= m
+            sl, m = ellipsoid(grid, center, (np.array(r) + ATRIUM_WALL_MM) * s, heart.axes)
+            anat[sl][m] = Tissue.MYOCARDIUM
+    for (c, r), tissue in zip(chambers, CHAMBER_TISSUES, strict=True):
+        hit = ellipsoid(grid, heart.center + heart.axes @ (np.array(c) * s), np.array(r) * s, heart.axes)
+        if hit is not None:
+            anat[hit[0]][hit[1]] = tissue
+    return True
 
+
+def trace_coronaries(heart: Heart, rng: np.random.Generator, s: float) -> None:
+    """Coronary centrelines on the heart's surface, and the aortic root beside the LM ostium."""
     # coronary centrelines in (a, phi); phi = +pi/2 is the anterior interventricular groove
     t = np.linspace(0.0, 1.0, 400)
     wig = rng.uniform(0.02, 0.05)
@@ -104,12 +161,14 @@ def paint_heart(
     root_r = 13.0 * s
     heart.aortic_root = ostium + np.array([-0.6 * root_r, 0.55 * root_r, -3.0])
     heart.aortic_root_radius = root_r
-    _paint_aorta(anat, heart_mask, grid, heart, thorax)
+
+
+def paint_coronaries(anat: np.ndarray, heart_mask: np.ndarray, grid: Grid, heart: Heart, s: float) -> None:
+    """The coronary lumens, last, so nothing painted before cuts them."""
     for name, pts in heart.paths.items():
         idx = tube(grid, pts, CORONARY_RADIUS[name] * max(s, 0.6))
         anat.flat[idx] = Tissue.CORONARY
         heart_mask.flat[idx] = True
-    return heart
 
 
 def _paint_aorta(anat: np.ndarray, heart_mask: np.ndarray, grid: Grid, heart: Heart, thorax: Thorax) -> None:

@@ -22,7 +22,7 @@ class Tissue(IntEnum):
     CORTICAL_BONE = 5
     CANCELLOUS_BONE = 6
     MYOCARDIUM = 7
-    BLOOD = 8  # heart chambers
+    BLOOD = 8  # blood not in a named chamber (chests label each chamber since synth 2: 24-27)
     PERICARDIAL_FAT = 9
     LIVER = 10
     SOFT_TISSUE = 11  # upper abdomen, spinal canal, discs
@@ -38,6 +38,12 @@ class Tissue(IntEnum):
     ESOPHAGUS = 21
     COSTAL_CARTILAGE = 22  # uncalcified; its calcified parts are distractor calcium
     LYMPH_NODE = 23  # mediastinal and hilar nodes; their calcified parts are distractor calcium
+    LEFT_VENTRICLE = 24  # blood of each heart chamber (the myocardium is MYOCARDIUM)
+    RIGHT_VENTRICLE = 25
+    LEFT_ATRIUM = 26
+    RIGHT_ATRIUM = 27
+    SUPERIOR_VENA_CAVA = 28  # great-vessel chests only (blood)
+    ARCH_BRANCH = 29  # brachiocephalic trunk, left common carotid and left subclavian arteries (blood)
 
 
 class Distractor(IntEnum):
@@ -48,6 +54,25 @@ class Distractor(IntEnum):
     MITRAL_ANNULUS = 3
     BONE_NEAR_HEART = 4
     CALIBRATION_ROD = 5  # QRM phantom only
+    # great-vessel chests (ChestSpec.great_vessels); AORTIC_WALL is then the descending aorta's wall
+    ASCENDING_AORTA_WALL = 6
+    AORTIC_ARCH_WALL = 7
+    LYMPH_NODE_CALCIUM = 8  # calcified mediastinal or hilar lymph node
+    COSTAL_CARTILAGE_CALCIUM = 9
+
+
+#: what each distractor is, by structure group (for truth summaries and tests)
+DISTRACTOR_GROUP: dict[Distractor, str] = {
+    Distractor.AORTIC_WALL: "aortic",
+    Distractor.ASCENDING_AORTA_WALL: "aortic",
+    Distractor.AORTIC_ARCH_WALL: "aortic",
+    Distractor.AORTIC_VALVE: "valvular",
+    Distractor.MITRAL_ANNULUS: "valvular",
+    Distractor.LYMPH_NODE_CALCIUM: "nodal",
+    Distractor.BONE_NEAR_HEART: "bone",
+    Distractor.COSTAL_CARTILAGE_CALCIUM: "bone",
+    Distractor.CALIBRATION_ROD: "phantom",
+}
 
 
 #: Nominal HU per tissue (noise-free). CAC, distractor calcium and QRM inserts carry their own HU.
@@ -76,6 +101,12 @@ TISSUE_HU: dict[Tissue, int] = {
     Tissue.ESOPHAGUS: 35,
     Tissue.COSTAL_CARTILAGE: 110,
     Tissue.LYMPH_NODE: 35,
+    Tissue.LEFT_VENTRICLE: 38,
+    Tissue.RIGHT_VENTRICLE: 38,
+    Tissue.LEFT_ATRIUM: 38,
+    Tissue.RIGHT_ATRIUM: 38,
+    Tissue.SUPERIOR_VENA_CAVA: 38,
+    Tissue.ARCH_BRANCH: 40,
 }
 
 

@@ -14,8 +14,10 @@ from scipy import ndimage
 
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.synth.anatomy import paint_thorax
+from deepcac2.pipeline.synth.calcium import paint_great_calcium
+from deepcac2.pipeline.synth.great_chest import GreatChest, paint_great_chest
 from deepcac2.pipeline.synth.heart import paint_distractors, paint_heart
-from deepcac2.pipeline.synth.labels import Distractor, Tissue, hu_lut
+from deepcac2.pipeline.synth.labels import DISTRACTOR_GROUP, Distractor, Tissue, hu_lut
 from deepcac2.pipeline.synth.shapes import Grid
 from deepcac2.pipeline.types import VESSEL_NAMES, Geometry
 
@@ -83,6 +85,10 @@ class ChestSpec:
     z_center_mm: float | None = None
     #: varies the noise alone (e.g. two kernels of one scan: same anatomy, different noise)
     noise_seed: int = 0
+    #: real mediastinal anatomy: aortic arch and descending aorta against the left atrium,
+    #: pulmonary trunk and branches, vena cava, esophagus, lymph nodes, costal cartilage,
+    #: patient-to-patient variation, and calcium in them (see docs/synth.md)
+    great_vessels: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "plaques", tuple(self.plaques))
@@ -139,6 +145,25 @@ class LesionTruth:
         return LesionTruth(lesion_id, vessel, int(hu), (k0, k1, j0, j1, i0, i1), per_slice, **kw)  # type: ignore[arg-type]
 
 
+@dataclass(frozen=True)
+class CalciumTruth:
+    """The non-coronary calcium of one structure (a ``labels.Distractor`` value), noise-free.
+
+    ``n_voxels`` counts every voxel with the label; ``n_voxels_130`` those >= 130 HU;
+    ``components`` the 26-connected pieces (None for bone near the heart, which is whole
+    bones).
+    """
+
+    label: int
+    structure: str
+    group: str
+    n_voxels: int
+    n_voxels_130: int
+    volume_mm3: float
+    hu_max: int
+    components: int | None
+
+
 @dataclass
 class Phantom:
     """A synthetic CT volume with its label maps and ground truth. Arrays are (z, y, x)."""
@@ -161,6 +186,12 @@ class Phantom:
     #: coronary centrelines, LPS mm
     vessel_paths: dict[str, np.ndarray] = field(default_factory=dict)
     kind: str = "chest"
+    #: non-coronary calcium by structure (from ``distractors`` and the noise-free HU)
+    calcium: tuple[CalciumTruth, ...] = ()
+    #: built with ``ChestSpec.great_vessels``
+    great_vessels: bool = False
+    #: great-vessel chests: the patient's anatomy draws (``body.Body`` as a dict) and landmarks (LPS mm)
+    landmarks: dict[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.cac is None:
@@ -183,15 +214,26 @@ def build_chest(spec: ChestSpec) -> Phantom:
     fov = min(spec.rows, spec.cols) * spec.pixel_spacing_mm
     anat = np.zeros(grid.shape, dtype=np.uint8)
     heart_mask = np.zeros(grid.shape, dtype=bool)
-    thorax = paint_thorax(anat, grid, min(1.0, fov / 340.0), rng)
-    heart = paint_heart(anat, heart_mask, grid, thorax, rng)
-    hu = hu_lut()[anat]
     distractors = np.zeros(grid.shape, dtype=np.uint8)
-    if spec.distractors:
-        paint_distractors(anat, hu, distractors, grid, heart, thorax, rng)
+    chest = None
+    if spec.great_vessels:
+        # the great-vessel chest's own draws come from their own stream: the plain chest's stay as they were
+        rng_body = np.random.default_rng([spec.seed, 2])
+        chest = paint_great_chest(anat, heart_mask, grid, min(1.0, fov / 340.0), rng, rng_body)
+        heart = chest.heart
+        hu = hu_lut()[anat]
+        if spec.distractors:
+            paint_great_calcium(anat, hu, distractors, grid, chest, rng_body)
+    else:
+        thorax = paint_thorax(anat, grid, min(1.0, fov / 340.0), rng)
+        heart = paint_heart(anat, heart_mask, grid, thorax, rng)
+        hu = hu_lut()[anat]
+        if spec.distractors:
+            paint_distractors(anat, hu, distractors, grid, heart, thorax, rng)
     _mark_bone_near_heart(anat, heart_mask, distractors, grid)
     cac_vessels = np.zeros(grid.shape, dtype=np.uint8)
     truth = _place_plaques(spec, grid, heart.paths, anat, hu, cac_vessels, heart_mask)
+    calcium = calcium_truth(distractors, hu, grid)
     if not spec.exact:
         hu = degrade(hu, spec, np.random.default_rng([spec.seed, 1, spec.noise_seed]))
     geometry = Geometry(origin=grid.origin, spacing=grid.spacing)
@@ -209,7 +251,55 @@ def build_chest(spec: ChestSpec) -> Phantom:
         exact=spec.exact,
         seed=spec.seed,
         vessel_paths=heart.paths,
+        calcium=calcium,
+        great_vessels=spec.great_vessels,
+        landmarks=_landmarks(chest) if spec.great_vessels else {},
     )
+
+
+def _landmarks(chest: GreatChest) -> dict[str, object]:
+    gv = chest.vessels
+    out: dict[str, object] = {"body": {k: v for k, v in vars(chest.body).items()}}
+    if gv is not None:
+        out.update(
+            arch_top=[round(float(v), 3) for v in gv.arch_top],
+            pulmonary_bifurcation=[round(float(v), 3) for v in gv.bifurcation],
+            aortic_root=[round(float(v), 3) for v in chest.heart.aortic_root],
+            carina=list(chest.thorax.carina),
+        )
+    return out
+
+
+def calcium_truth(distractors: np.ndarray, hu: np.ndarray, grid: Grid) -> tuple[CalciumTruth, ...]:
+    """Per ``Distractor`` value: voxels, voxels >= 130 HU, volume, peak HU, connected pieces."""
+    where = np.nonzero(distractors)
+    if len(where[0]) == 0:
+        return ()
+    values = distractors[where]
+    voxel = float(np.prod(grid.spacing))
+    out = []
+    for label in np.unique(values):
+        kind = Distractor(int(label))
+        sel = values == label
+        k, j, i = (w[sel] for w in where)
+        vals = hu[k, j, i]
+        pieces = None
+        if kind != Distractor.BONE_NEAR_HEART:
+            box = (slice(k.min(), k.max() + 1), slice(j.min(), j.max() + 1), slice(i.min(), i.max() + 1))
+            _, pieces = ndimage.label(distractors[box] == label, ndimage.generate_binary_structure(3, 3))
+        out.append(
+            CalciumTruth(
+                label=int(label),
+                structure=kind.name.lower(),
+                group=DISTRACTOR_GROUP[kind],
+                n_voxels=int(sel.sum()),
+                n_voxels_130=int((vals >= 130).sum()),
+                volume_mm3=float(sel.sum()) * voxel,
+                hu_max=int(vals.max()),
+                components=None if pieces is None else int(pieces),
+            )
+        )
+    return tuple(out)
 
 
 def _mark_bone_near_heart(anat: np.ndarray, heart: np.ndarray, labels: np.ndarray, grid: Grid) -> None:

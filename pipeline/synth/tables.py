@@ -45,7 +45,7 @@ MANIFEST = TableSchema(
 
 TRUTH = TableSchema(
     name="synth_truth",
-    version="1.0.0",
+    version="1.1.0",
     doc="Expected scores: one row per (series, scoring convention).",
     key=("folder", "convention"),
     columns=(
@@ -85,8 +85,20 @@ TRUTH = TableSchema(
         Column("slice_thickness_mm", pa.float64(), "SliceThickness.", required=True, unit="mm"),
         Column("kvp", pa.int32(), "KVP.", required=True),
         Column("mass_factor", pa.float64(), "Calcium Scoring Mass Factor written, mg/cm3 per HU; null if none."),
+        Column("great_vessels", pa.bool_(), "Built with real mediastinal anatomy (ChestSpec.great_vessels)."),
+        Column(
+            "noncoronary_json",
+            pa.string(),
+            "Non-coronary calcium by structure (labels.Distractor name -> group, voxels, voxels >= 130 HU, "
+            "volume, peak HU, pieces) as a JSON object; the same on every convention row of a series.",
+        ),
     ),
 )
+
+
+def noncoronary(phantom: Phantom) -> dict[str, dict[str, Any]]:
+    """The phantom's non-coronary calcium by structure name (see ``phantom.CalciumTruth``)."""
+    return {c.structure: {k: v for k, v in vars(c).items() if k != "structure"} for c in phantom.calcium}
 
 
 def truth_document(phantom: Phantom, row: dict[str, Any], expected: dict[str, ExpectedScores]) -> dict[str, Any]:
@@ -129,6 +141,9 @@ def truth_document(phantom: Phantom, row: dict[str, Any], expected: dict[str, Ex
             for les in phantom.truth
         ],
         "expected": {name: e.to_dict() for name, e in expected.items()},
+        "great_vessels": phantom.great_vessels,
+        "noncoronary_calcium": noncoronary(phantom),
+        "landmarks": phantom.landmarks,
     }
 
 
@@ -146,6 +161,8 @@ def truth_rows(phantom: Phantom, row: dict[str, Any], expected: dict[str, Expect
         "slice_thickness_mm": phantom.slice_thickness_mm,
         "kvp": phantom.kvp,
         "mass_factor": phantom.mass_factor,
+        "great_vessels": phantom.great_vessels,
+        "noncoronary_json": json.dumps(noncoronary(phantom), sort_keys=True),
     }
     out = []
     for name, e in expected.items():

@@ -255,3 +255,42 @@ def test_demo_chest_and_localizer_samples_pass_dciodvfy(tmp_path, dciodvfy):
     for row in w.manifest:
         for path in sorted((tmp_path / row["folder"]).glob("*.dcm"))[:2]:
             assert dciodvfy_errors(dciodvfy, path) == [], path
+
+
+#: sha1 over the default demo's chests at 128x128x48 (HU, coronary labels, heart, distractors, lesion
+#: truth), computed before the great-vessel chest existed: the default demo must not change by accident
+DEFAULT_DEMO_DIGEST = "f76aaa8c0bbd33d81de2c5429a529b2b7fb0e041"
+
+
+def demo_digest(plan) -> str:
+    import hashlib
+
+    h = hashlib.sha1()
+    for item in plan:
+        if item.kind != "chest":
+            continue
+        ph = build_chest(item.spec)
+        for a in (ph.hu, ph.cac_vessels, ph.heart, ph.distractors):
+            h.update(np.ascontiguousarray(a).tobytes())
+        h.update(
+            repr([(t.lesion_id, t.vessel, t.hu, t.box, t.pixels_per_slice, t.position) for t in ph.truth]).encode()
+        )
+    return h.hexdigest()
+
+
+@pytest.mark.slow
+def test_the_default_demo_keeps_its_patients_plaques_and_pixels():
+    assert demo_digest(demo_plan(rows=128, slices=48)) == DEFAULT_DEMO_DIGEST
+
+
+def test_cli_great_vessels_chest_has_labelled_noncoronary_calcium(tmp_path):
+    rc = cli_main(["synth", "--cohort", "chest", "--great-vessels", "--out", str(tmp_path), "--rows", "96",
+                   "--pixel-spacing", "3.6", "--plaques", "1", "--noise", "0", "--seed", "6"])  # fmt: skip
+    assert rc == 0
+    row = pq.read_table(tmp_path / "manifest.parquet").to_pylist()[0]
+    assert row["n_files"] == 88  # 220 mm at 2.5 mm: liver dome to above the arch
+    doc = json.loads((tmp_path / row["truth_file"]).read_text())
+    assert doc["great_vessels"] and doc["landmarks"]["arch_top"][2] > doc["landmarks"]["pulmonary_bifurcation"][2]
+    assert "aortic_arch_wall" in doc["noncoronary_calcium"]
+    truth = pq.read_table(tmp_path / "truth.parquet").to_pylist()
+    assert all(t["great_vessels"] and json.loads(t["noncoronary_json"]) == doc["noncoronary_calcium"] for t in truth)

@@ -1,0 +1,72 @@
+"""The great-vessel chest (``ChestSpec.great_vessels``): the plain chest's heart and coronaries
+inside real mediastinal anatomy.
+
+Order of painting (later overwrites earlier): thorax (body wall, lungs, airway, bones,
+costal cartilage) -> heart (pericardium, myocardium, the left atrium's bulge, chambers)
+-> great vessels (vena cava, arch branches, pulmonary arteries, aorta) -> esophagus and
+lymph nodes (into fat only) -> coronaries. The heart is first moved so that its left
+atrium presses against the descending aorta (``vessels.fit_heart_to_aorta``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from deepcac2.pipeline.synth.anatomy import Thorax, paint_thorax
+from deepcac2.pipeline.synth.body import Body, draw_body
+from deepcac2.pipeline.synth.heart import (
+    GREAT_VESSEL_CHAMBERS,
+    Heart,
+    frame_from_long_axis,
+    paint_coronaries,
+    paint_heart_body,
+    place_heart,
+    trace_coronaries,
+)
+from deepcac2.pipeline.synth.mediastinum import Node, paint_esophagus, paint_nodes
+from deepcac2.pipeline.synth.shapes import Grid
+from deepcac2.pipeline.synth.vessels import GreatVessels, fit_heart_to_aorta, paint_great_vessels, plan_great_vessels
+
+
+@dataclass
+class GreatChest:
+    thorax: Thorax
+    heart: Heart
+    body: Body
+    vessels: GreatVessels | None
+    nodes: list[Node]
+
+
+def paint_great_chest(
+    anat: np.ndarray,
+    heart_mask: np.ndarray,
+    grid: Grid,
+    scale: float,
+    rng: np.random.Generator,
+    rng_body: np.random.Generator,
+) -> GreatChest:
+    body = draw_body(rng_body)
+    thorax = paint_thorax(anat, grid, scale * body.chest_size, rng, great_vessels=True)
+    s = thorax.scale
+    heart = place_heart(thorax, rng)
+    heart.radii = heart.radii * body.heart_size
+    heart.axes = frame_from_long_axis(heart.axes[:, 0] + np.asarray(body.heart_turn))
+    heart.center[2] += body.heart_dz
+    z_lo, z_hi = float(grid.axis(2)[0]) - 30.0, float(grid.axis(2)[-1]) + 30.0
+    z_atrium = fit_heart_to_aorta(heart, thorax, body, z_lo)
+    if not paint_heart_body(anat, heart_mask, grid, heart, s, GREAT_VESSEL_CHAMBERS, atrium_bulge=True):
+        return GreatChest(thorax, heart, body, None, [])
+    trace_coronaries(heart, rng, s)
+    # the root (aortic sinus) is wider than the plain chest's: keep the LM ostium on its wall
+    r_sinus = 1.12 * body.ascending_radius * s
+    out = np.array([-0.6, 0.55, 0.0]) / np.hypot(0.6, 0.55)
+    heart.aortic_root = heart.paths["LM"][0] + out * 0.9 * r_sinus + np.array([0.0, 0.0, -3.0])
+    heart.aortic_root_radius = r_sinus
+    gv = plan_great_vessels(heart, thorax, body, z_atrium, z_lo, z_hi)
+    paint_great_vessels(anat, heart_mask, grid, gv)
+    paint_esophagus(anat, grid, thorax, gv, z_atrium, z_lo, z_hi)
+    nodes = paint_nodes(anat, grid, thorax, gv, rng_body)
+    paint_coronaries(anat, heart_mask, grid, heart, s)
+    return GreatChest(thorax, heart, body, gv, nodes)
