@@ -1,9 +1,11 @@
 """One series through every stage, as plain functions (no Dask here).
 
-``process_series`` runs fetch -> load -> infer -> score -> convert for one series and
-returns the table rows, or raises :class:`DeepCACError`. The orchestrator calls the
-same step functions as separate tasks (CPU: fetch+load, GPU: infer, CPU:
-score+convert) so the GPU step overlaps I/O and conversion of other series.
+``process_series`` runs fetch -> load -> anatomy -> infer -> score -> convert for one
+series and returns the table rows, or raises :class:`DeepCACError`. The orchestrator
+calls the same step functions as separate tasks (CPU: fetch+load+anatomy, GPU: infer,
+CPU: score+convert) so the GPU step overlaps I/O and conversion of other series. The
+anatomy step sits with the load: reading a TotalSegmentator SEG is I/O, and the
+classical provider is CPU work.
 
 Stage modules are imported inside the functions: importing this module stays cheap
 (torch is slow to import) and a worker only imports what its tasks use.
@@ -81,10 +83,33 @@ def fetch_and_load(ref: types.SeriesRef, cache: SeriesCacheLike | None = None) -
             cache.release(ref)
 
 
-def infer(model: Any, ct: types.CTVolume) -> types.Prediction:
-    """Run the model; any non-DeepCAC error becomes E_INFERENCE (a model bug must not end the run)."""
+def anatomy(ref: types.SeriesRef, ct: types.CTVolume, name: str = "auto", cache: Any = None) -> Any:
+    """Heart and great vessels of ``ct`` from the named provider, or by the ``auto`` rule (an ``Anatomy``).
+
+    Any non-DeepCAC error of a provider becomes E_ANATOMY_READ: a provider bug fails the
+    series, not the run.
+    """
+    from deepcac2.pipeline.anatomy.registry import resolve_anatomy
+
     try:
-        prediction = model.predict(ct)
+        return resolve_anatomy(ref, ct, name, cache=cache)
+    except DeepCACError:
+        raise
+    except MemoryError as exc:
+        raise DeepCACError(ErrorCode.E_OUT_OF_MEMORY, f"out of memory in the anatomy stage: {exc}") from exc
+    except Exception as exc:
+        raise DeepCACError(
+            ErrorCode.E_ANATOMY_READ, f"anatomy {name}: {type(exc).__name__}: {exc}", series=ref.series_uid
+        ) from exc
+
+
+def infer(model: Any, ct: types.CTVolume, anatomy: Any) -> types.Prediction:
+    """Run the model on the CT and its anatomy; any non-DeepCAC error becomes E_INFERENCE.
+
+    (A model bug must not end the run.)
+    """
+    try:
+        prediction = model.predict(ct, anatomy)
     except DeepCACError:
         raise
     except MemoryError as exc:
@@ -93,6 +118,8 @@ def infer(model: Any, ct: types.CTVolume) -> types.Prediction:
         if type(exc).__name__ == "OutOfMemoryError":  # torch.cuda.OutOfMemoryError, without importing torch
             raise DeepCACError(ErrorCode.E_OUT_OF_MEMORY, f"GPU out of memory in inference: {exc}") from exc
         raise DeepCACError(ErrorCode.E_INFERENCE, f"{type(exc).__name__}: {exc}", series=ct.series_uid) from exc
+    if prediction.anatomy is None:  # a model that does not say: it was given this one
+        prediction.anatomy = anatomy
     if prediction.cac.shape != ct.hu.shape:
         raise DeepCACError(
             ErrorCode.E_MASK_GEOMETRY,
@@ -174,8 +201,9 @@ def process_series(
     *,
     conventions: Iterable[str] = DEFAULT_CONVENTIONS,
     cache: SeriesCacheLike | None = None,
+    anatomy_name: str = "auto",
 ) -> TableRows:
     """Every stage for one series, in this process. Raises DeepCACError on bad input."""
     ct = fetch_and_load(ref, cache)
-    prediction = infer(model, ct)
+    prediction = infer(model, ct, anatomy(ref, ct, anatomy_name, cache))
     return score_and_convert(ref, ct, prediction, out_dir, conventions)

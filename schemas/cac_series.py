@@ -49,7 +49,7 @@ def _convention_columns() -> list[Column]:
 
 TABLE = TableSchema(
     name="cac_series",
-    version="1.0.0",
+    version="1.1.0",
     doc="One row per processed source CT series: identifiers, acquisition, scores per convention, "
     "risk categories, QA flags, the UIDs of the SEG and SR written for it, and provenance.",
     key=("series_uid",),
@@ -75,13 +75,33 @@ TABLE = TableSchema(
         Column("heart_volume_ml", pa.float64(), "Volume of the predicted heart mask.", unit="mL", minimum=0),
         *_convention_columns(),
         Column("qa_flags", STRINGS, "QA flags raised for this series (sorted; empty list when none).", required=True),
-        Column("loader_notes", STRINGS, "What the loader did on purpose (dropped duplicates, ...).", required=True),
+        Column(
+            "loader_notes",
+            STRINGS,
+            "What the loader and the anatomy stage did on purpose (dropped duplicates, anatomy fallbacks, ...).",
+            required=True,
+        ),
         Column("seg_series_uid", pa.string(), "SeriesInstanceUID of the DICOM SEG."),
         Column("seg_sop_instance_uid", pa.string(), "SOPInstanceUID of the DICOM SEG."),
         Column("seg_encoding", pa.string(), "'binary' or 'labelmap'."),
         Column("cac_segment_number", pa.int32(), "SEG segment number of all coronary calcium (2)."),
         Column("sr_series_uid", pa.string(), "SeriesInstanceUID of the TID 1500 SR."),
         Column("sr_sop_instance_uid", pa.string(), "SOPInstanceUID of the TID 1500 SR."),
+        Column(
+            "anatomy_provider",
+            pa.string(),
+            "Anatomy provider that gave the heart and great vessels, e.g. 'idc-totalsegmentator', 'classical'.",
+        ),
+        Column(
+            "anatomy_version",
+            pa.string(),
+            "Version of the anatomy provider, e.g. 'TotalSegmentator v1.5.6' or the toolkit version.",
+        ),
+        Column(
+            "anatomy_seg_uid",
+            pa.string(),
+            "SeriesInstanceUID of the DICOM SEG the anatomy was read from; null when computed here.",
+        ),
         Column("model_name", pa.string(), "Model name from its model card.", required=True),
         Column("model_version", pa.string(), "Model version.", required=True),
         Column("model_weights_sha256", pa.string(), "SHA-256 of the weights file; null for weightless models."),

@@ -11,12 +11,12 @@ from deepcac2.schemas.base import Column, TableSchema
 
 TABLE = TableSchema(
     name="failures",
-    version="1.0.0",
+    version="1.0.1",
     doc="One row per (series, stage) that failed after its retries, with the stable error code.",
     key=("series_uid", "stage"),
     columns=(
         Column("series_uid", pa.string(), "SeriesInstanceUID of the source CT series.", required=True),
-        Column("stage", pa.string(), "Pipeline stage: fetch, load, infer, score, convert, ...", required=True),
+        Column("stage", pa.string(), "Pipeline stage: fetch, load, anatomy, infer, score, convert, ...", required=True),
         Column("error_code", pa.string(), "Stable code from deepcac2.errors.ErrorCode.", required=True),
         Column("message", pa.string(), "Human-readable message.", required=True),
         Column("attempts", pa.int32(), "How many times the stage was tried.", required=True),

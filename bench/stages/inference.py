@@ -22,11 +22,13 @@ FULL_WINDOWS = 4
 
 def classical_once(n_slices: int) -> None:
     """The classical model on one phantom series, in a fresh process (for its peak RSS)."""
+    from deepcac2.pipeline.anatomy.classical.provider import classical_anatomy
     from deepcac2.pipeline.models.base import load_model
     from deepcac2.pipeline.types import CTVolume
 
     phantom = chest_phantom(n_slices)
-    load_model("classical").predict(CTVolume(hu=phantom.hu, geometry=phantom.geometry, series_uid="bench-rss"))
+    ct = CTVolume(hu=phantom.hu, geometry=phantom.geometry, series_uid="bench-rss")
+    load_model("classical").predict(ct, classical_anatomy(ct))
 
 
 def preprocess_once(n_slices: int) -> None:
@@ -42,6 +44,7 @@ def preprocess_once(n_slices: int) -> None:
 def run(ctx: BenchContext) -> list[Result]:
     import torch
 
+    from deepcac2.pipeline.anatomy.classical.provider import classical_anatomy
     from deepcac2.pipeline.models.base import load_model
     from deepcac2.pipeline.models.unet import preprocess as pp
     from deepcac2.pipeline.models.unet.model import InferenceOptions, UNetModel
@@ -57,7 +60,10 @@ def run(ctx: BenchContext) -> list[Result]:
     small = UNetModel(net=UNet3D(features=SMALL), card=card, options=InferenceOptions(batch_size=8))
     heart = phantom.heart
     t = time_alternating(
-        {"classical": lambda: classical.predict(ct), "unet_small": lambda: small.predict_cac(ct, heart)},
+        {
+            "classical": lambda: classical.predict(ct, classical_anatomy(ct)),
+            "unet_small": lambda: small.predict_cac(ct, heart),
+        },
         max(1, ctx.repeats // 2),
     )
     results = [

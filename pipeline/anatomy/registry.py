@@ -67,7 +67,10 @@ def resolve_anatomy(ref: types.SeriesRef, ct: types.CTVolume, name: str = AUTO, 
             )
         return provider.anatomy(ref, ct, cache=cache)
     notes: list[str] = []
+    registered = _entry_points()
     for candidate in AUTO_ORDER:
+        if candidate not in registered:  # an optional provider whose package is not installed
+            continue
         provider = load_provider(candidate)
         if not provider.covers(ref):
             continue
@@ -83,3 +86,20 @@ def resolve_anatomy(ref: types.SeriesRef, ct: types.CTVolume, name: str = AUTO, 
     raise DeepCACError(
         ErrorCode.E_ANATOMY_UNAVAILABLE, f"no anatomy provider covers series {ref.series_uid}", series=ref.series_uid
     )
+
+
+def parse_name(value: str) -> str:
+    """argparse ``type=`` for ``--anatomy``: an unknown provider is a usage error at parse time."""
+    import argparse
+
+    try:
+        return check_name(value)
+    except DeepCACError as exc:
+        raise argparse.ArgumentTypeError(exc.message) from exc
+
+
+#: the ``--anatomy`` help text shared by ``deepcac2 run`` and ``deepcac2 infer``
+HELP = (
+    "anatomy provider (heart, aorta, pulmonary artery): a registered name, or 'auto' (default): "
+    "idc-totalsegmentator where the series has a TotalSegmentator SEG, else classical"
+)

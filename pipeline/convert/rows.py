@@ -159,9 +159,14 @@ def series_row(
                 raise DeepCACError(ErrorCode.E_TABLE_WRITE, f"risk scheme {scheme!r} has no cac_series column")
             row[column] = label
     flags = qa_flags(ct, prediction, scores_by_convention) + list(extra_qa_flags)
+    anatomy = prediction.anatomy
+    provenance = anatomy.provenance if anatomy is not None else None
     row.update(
         qa_flags=sorted(set(flags)),
-        loader_notes=list(ct.notes),
+        loader_notes=[*ct.notes, *(anatomy.notes if anatomy is not None else ())],
+        anatomy_provider=provenance.provider if provenance is not None else None,
+        anatomy_version=provenance.version if provenance is not None else None,
+        anatomy_seg_uid=provenance.seg_series_uid if provenance is not None else None,
         seg_series_uid=refs.seg_series_uid,
         seg_sop_instance_uid=refs.seg_sop_instance_uid,
         seg_encoding=refs.seg_encoding,

@@ -1,6 +1,9 @@
 """The model interface and the registry of models (entry-point group ``deepcac2.models``).
 
-A model is any object with a ``card`` and a ``predict(ct)`` method. A package adds one by
+A model is any object with a ``card`` and a ``predict(ct, anatomy)`` method: it takes the
+heart (and great vessels) from the anatomy stage (``deepcac2.pipeline.anatomy``) instead of
+computing its own, and returns a Prediction whose ``heart`` is ``anatomy.heart`` and whose
+``anatomy`` is the anatomy it was given. A package adds one by
 declaring an entry point in the group ``deepcac2.models`` whose target is a factory
 ``factory(weights: str | None = None, device: str | None = None) -> CACModel``.
 """
@@ -9,7 +12,7 @@ from __future__ import annotations
 
 import functools
 from importlib.metadata import entry_points
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline import types
@@ -25,7 +28,9 @@ class CACModel(Protocol):
 
     card: types.ModelCard
 
-    def predict(self, ct: types.CTVolume) -> types.Prediction: ...
+    def predict(self, ct: types.CTVolume, anatomy: Any) -> types.Prediction:
+        """CAC (and optional vessels/aortic calcium) of ``ct`` around ``anatomy.heart`` (an ``Anatomy``)."""
+        ...
 
 
 def _entry_points() -> dict[str, object]:

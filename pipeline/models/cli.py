@@ -1,7 +1,8 @@
 """``deepcac2 infer``: run a registered model on one DICOM series and save its masks.
 
-Writes ``heart`` and ``cac`` masks (and ``vessels`` when the model gives them) as NIfTI
-or NRRD on the CT grid, plus ``model_card.json``; prints the model card.
+Writes ``heart`` and ``cac`` masks (and ``vessels`` when the model gives them), and the
+anatomy's ``aorta`` and ``pulmonary_artery``, as NIfTI or NRRD on the CT grid, plus
+``model_card.json``; prints the model card and where the anatomy came from (``--anatomy``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import SimpleITK as sitk
 
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline import types
+from deepcac2.pipeline.anatomy.registry import HELP as ANATOMY_HELP
+from deepcac2.pipeline.anatomy.registry import parse_name
 
 SUFFIX = {"nifti": ".nii.gz", "nrrd": ".nrrd"}
 
@@ -28,6 +31,7 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--weights", default=None, help="weights file for the model")
     parser.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda (default: cuda when present)")
+    parser.add_argument("--anatomy", default="auto", type=parse_name, help=ANATOMY_HELP)
     parser.add_argument("--format", choices=sorted(SUFFIX), default="nifti", help="mask file format")
 
 
@@ -49,6 +53,9 @@ def save_prediction(pred: types.Prediction, geometry: types.Geometry, out: Path,
     files = {"heart": pred.heart, "cac": pred.cac}
     if pred.vessels is not None:
         files["vessels"] = pred.vessels
+    if pred.anatomy is not None:  # the great vessels the model was given, for review
+        files["aorta"] = pred.anatomy.aorta
+        files["pulmonary_artery"] = pred.anatomy.pulmonary_artery
     written = {}
     for name, mask in files.items():
         path = out / f"{name}{SUFFIX[fmt]}"
@@ -61,15 +68,22 @@ def save_prediction(pred: types.Prediction, geometry: types.Geometry, out: Path,
 
 
 def main(args: argparse.Namespace) -> int:
+    from deepcac2.pipeline import process
     from deepcac2.pipeline.loader import load_series
     from deepcac2.pipeline.models.base import load_model
 
     model = load_model(args.model, args.weights, device=args.device)
     ct = load_series(args.ct)
-    pred = model.predict(ct)
+    ref = types.SeriesRef(series_uid=ct.series_uid, study_uid=ct.study_uid, patient_id=ct.patient_id, location=args.ct)
+    anatomy = process.anatomy(ref, ct, args.anatomy)
+    pred = process.infer(model, ct, anatomy)
     written = save_prediction(pred, ct.geometry, Path(args.out), args.format)
     voxel_ml = ct.geometry.voxel_volume_mm3 / 1000.0
     print(json.dumps({"model_card": asdict(pred.card), "model_id": pred.card.model_id}, indent=2))
+    prov = anatomy.provenance
+    print(f"anatomy: {prov.provider} {prov.version}" + (f" (SEG {prov.seg_series_uid})" if prov.seg_series_uid else ""))
+    for note in anatomy.notes:
+        print(f"  {note}")
     print(f"heart {pred.heart.sum() * voxel_ml:.1f} mL, cac {int(pred.cac.sum())} voxels")
     for name, path in written.items():
         print(f"{name}: {path}")

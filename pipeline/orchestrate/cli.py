@@ -7,6 +7,8 @@ import importlib
 import sys
 
 from deepcac2.errors import DeepCACError, ErrorCode
+from deepcac2.pipeline.anatomy.registry import HELP as ANATOMY_HELP
+from deepcac2.pipeline.anatomy.registry import parse_name
 
 
 def build_parser(parser: argparse.ArgumentParser) -> None:
@@ -15,6 +17,7 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=None, help="registered model name (default: by --weights)")
     parser.add_argument("--weights", default=None, help="model weights file")
     parser.add_argument("--device", default=None, help="torch device for the model (default: the model's choice)")
+    parser.add_argument("--anatomy", default="auto", type=parse_name, help=ANATOMY_HELP)
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler, tcp://host:8786")
     where.add_argument("--workers", type=int, default=None, help="local cluster: worker processes (default: CPUs)")
@@ -75,6 +78,7 @@ def main(args: argparse.Namespace) -> int:
         model=args.model,
         weights=args.weights,
         device=args.device,
+        anatomy=args.anatomy,
         scheduler=args.scheduler,
         workers=args.workers,
         threads=args.threads,

@@ -3,6 +3,7 @@
 A series' ``params`` steer what happens to it:
 
 * ``{"fail": "E_NO_IMAGES"}``: the load step raises that DeepCACError;
+* ``{"anatomy_fail": "E_ANATOMY_MISMATCH"}``: the anatomy step raises that DeepCACError;
 * ``{"transient": n}``: the load step fails with E_FETCH_TRANSIENT the first n times in a process;
 * ``{"work_s": 0.2}``: each CPU stage sleeps that long (to stand for waiting on I/O);
 * ``{"spin_s": 0.2}``: each CPU stage computes that long (to stand for CPU work, benchmarks);
@@ -77,7 +78,14 @@ def fetch_load(ref: SeriesRef, cache: Any) -> dict[str, Any]:
     return {"uid": ref.series_uid, "payload": b"\0" * (1024 * int(params.get("payload_kb", 0)))}
 
 
-def infer(model: Any, loaded: dict[str, Any]) -> dict[str, Any]:
+def anatomy(ref: SeriesRef, loaded: dict[str, Any], name: str, cache: Any) -> dict[str, Any]:
+    params = params_of(ref)
+    if params.get("anatomy_fail"):
+        raise DeepCACError(ErrorCode(params["anatomy_fail"]), f"fake anatomy failure for {ref.series_uid}")
+    return {"provider": name}
+
+
+def infer(model: Any, loaded: dict[str, Any], anatomy: dict[str, Any]) -> dict[str, Any]:
     return {"uid": loaded["uid"], "score": expected_agatston(loaded["uid"])}
 
 
@@ -96,4 +104,4 @@ def load_model(name: str | None, weights: str | None, device: str | None) -> obj
     return object()
 
 
-STAGES = Stages(fetch_load=fetch_load, infer=infer, finish=finish, load_model=load_model)
+STAGES = Stages(fetch_load=fetch_load, anatomy=anatomy, infer=infer, finish=finish, load_model=load_model)

@@ -47,7 +47,9 @@ class SeriesLoop:
         self.config = config
         self.stages = stages
         self.tag = run_id.rsplit("-", 1)[-1]
-        self.policy = Policy(str(store.dicom_dir), config.conventions, config.retries, config.backoff_s)
+        self.policy = Policy(
+            str(store.dicom_dir), config.conventions, config.retries, config.backoff_s, anatomy=config.anatomy
+        )
         self.gpu = False
         #: last task key -> (series, attempt, its three futures, monotonic submit time)
         self.inflight: dict[str, tuple[SeriesRef, int, list[Future], float]] = {}

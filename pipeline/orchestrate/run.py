@@ -39,6 +39,8 @@ class RunConfig:
     """Everything a run needs besides the series list. ``run_cohort``'s keywords, grouped."""
 
     model: ModelSpec = field(default_factory=ModelSpec)
+    #: anatomy provider for every series: a registered name or "auto" (``--anatomy``)
+    anatomy: str = "auto"
     cluster: ClusterSpec = field(default_factory=ClusterSpec)
     conventions: tuple[str, ...] = process.DEFAULT_CONVENTIONS
     max_in_flight: int | None = None
@@ -136,17 +138,24 @@ def run_series(
     release know what the run was asked to do (coverage, cohort policy).
     """
     _check_cohort(refs)
+    from deepcac2.pipeline.anatomy.registry import check_name
     from deepcac2.pipeline.scoring.conventions import get_convention
 
     for name in config.conventions:
         get_convention(name)  # an unknown name stops the run before any work
+    check_name(config.anatomy)
     stages = stages or Stages()
     started = time.time()
     run_id = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime(started))}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     store = OutputStore(out_dir)
     summary = RunSummary(run_id=run_id, out_dir=store.root, total=len(refs))
     with store:
-        identity = {"conventions": list(config.conventions), "model": _model_identity(config.model), **(identity or {})}
+        identity = {
+            "conventions": list(config.conventions),
+            "model": _model_identity(config.model),
+            "anatomy": config.anatomy,
+            **(identity or {}),
+        }
         store.check_identity(identity, resume=config.resume, overwrite=config.overwrite)
         if cohort_file is not None:
             store.keep_cohort(Path(cohort_file))
@@ -218,6 +227,7 @@ def run_cohort(
     model: str | None = None,
     weights: str | None = None,
     device: str | None = None,
+    anatomy: str | None = None,
     scheduler: str | None = None,
     workers: int | None = None,
     threads: int | None = None,
@@ -240,6 +250,7 @@ def run_cohort(
     config = replace(
         base,
         model=ModelSpec(model, weights, device),
+        anatomy=anatomy or base.anatomy,
         cluster=replace(base.cluster, scheduler=scheduler, workers=workers, threads=threads, gpu=gpu),
         conventions=tuple(conventions or base.conventions),
         max_in_flight=max_in_flight,

@@ -2,8 +2,10 @@
 
 A series is three chained tasks so CPU and GPU work overlap across series:
 
-* ``fetch_load_task`` (CPU): fetch into the worker's cache, decode to a CTVolume;
-* ``infer_task`` (GPU resource when the cluster has one): the model, loaded once per worker;
+* ``fetch_load_task`` (CPU): fetch into the worker's cache, decode to a CTVolume, then
+  the anatomy (``--anatomy``; reading a TotalSegmentator SEG is I/O, like the fetch);
+* ``infer_task`` (GPU resource when the cluster has one): the model, loaded once per worker,
+  on the CT and its anatomy;
 * ``finish_task`` (CPU): score and convert, returning the table rows.
 
 Tasks never raise for a bad series: they return a :class:`Failure`, which the next task
@@ -55,11 +57,14 @@ class Done:
 
 @dataclass(frozen=True)
 class Loaded:
-    """The output of the CPU load step, carried to inference and conversion."""
+    """The output of the CPU load step (the CT and its anatomy), carried to inference and conversion."""
 
     value: Any
     seconds: float
     worker: str = ""
+    anatomy: Any = None
+    #: the part of ``seconds`` the anatomy step took
+    anatomy_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -88,7 +93,9 @@ class Stages:
     """
 
     fetch_load: Callable[[SeriesRef, Any], Any] = process.fetch_and_load
-    infer: Callable[[Any, Any], Any] = process.infer
+    #: (ref, loaded value, provider name or "auto", cache) -> anatomy
+    anatomy: Callable[[SeriesRef, Any, str, Any], Any] = process.anatomy
+    infer: Callable[[Any, Any, Any], Any] = process.infer
     finish: Callable[[SeriesRef, Any, Any, Path, tuple[str, ...]], process.TableRows] = _finish_default
     load_model: Callable[[str | None, str | None, str | None], Any] = _load_default_model
 
@@ -101,6 +108,8 @@ class Policy:
     conventions: tuple[str, ...] = process.DEFAULT_CONVENTIONS
     retries: int = 2
     backoff_s: float = 1.0
+    #: the anatomy provider (``--anatomy``): a registered name or "auto"
+    anatomy: str = "auto"
 
 
 def _attempt(stage: str, ref: SeriesRef, policy: Policy, fn: Callable[..., Any], *args: Any) -> Any:
@@ -159,8 +168,16 @@ def _context() -> Any:
 
 def fetch_load_task(ref: SeriesRef, stages: Stages, policy: Policy) -> Loaded | Failure:
     t0 = time.perf_counter()
-    out = _attempt("fetch_load", ref, policy, lambda: stages.fetch_load(ref, _context().cache()))
-    return out if isinstance(out, Failure) else Loaded(out, time.perf_counter() - t0, _worker_address())
+    cache = _context().cache()
+    out = _attempt("fetch_load", ref, policy, lambda: stages.fetch_load(ref, cache))
+    if isinstance(out, Failure):
+        return out
+    t1 = time.perf_counter()
+    anatomy = _attempt("anatomy", ref, policy, stages.anatomy, ref, out, policy.anatomy, cache)
+    if isinstance(anatomy, Failure):
+        return anatomy
+    t2 = time.perf_counter()
+    return Loaded(out, t2 - t0, _worker_address(), anatomy, t2 - t1)
 
 
 def infer_task(ref: SeriesRef, loaded: Loaded | Failure, stages: Stages, policy: Policy) -> Predicted | Failure:
@@ -171,7 +188,7 @@ def infer_task(ref: SeriesRef, loaded: Loaded | Failure, stages: Stages, policy:
         model = _context().model(stages)
     except Exception as exc:  # reported per series; the client stops the run on model errors
         return _failure(ref, "model", exc, 1)
-    out = _attempt("infer", ref, policy, stages.infer, model, loaded.value)
+    out = _attempt("infer", ref, policy, stages.infer, model, loaded.value, loaded.anatomy)
     return out if isinstance(out, Failure) else Predicted(out, time.perf_counter() - t0, _worker_address())
 
 
@@ -189,6 +206,11 @@ def finish_task(
     )
     if isinstance(rows, Failure):
         return rows
-    timings = {"fetch_load": loaded.seconds, "infer": predicted.seconds, "score_convert": time.perf_counter() - t0}
+    timings = {
+        "fetch_load": loaded.seconds - loaded.anatomy_seconds,
+        "anatomy": loaded.anatomy_seconds,
+        "infer": predicted.seconds,
+        "score_convert": time.perf_counter() - t0,
+    }
     workers = {"fetch_load": loaded.worker, "infer": predicted.worker, "score_convert": _worker_address()}
     return Done(ref.series_uid, rows, timings, workers)

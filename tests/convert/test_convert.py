@@ -57,7 +57,7 @@ def test_row_order_does_not_change_the_bytes(ct, tmp_path: Path) -> None:
 def test_parquet_has_schema_metadata_and_no_pandas(ct, tmp_path: Path) -> None:
     _, tables = _run(ct, tmp_path)
     meta = pq.read_schema(tables["cac_series"]).metadata
-    assert meta[b"table"] == b"cac_series" and meta[b"schema_version"] == b"1.0.0"
+    assert meta[b"table"] == b"cac_series" and meta[b"schema_version"] == get_table("cac_series").version.encode()
     assert b"pandas" not in meta
     assert pq.ParquetFile(tables["cac_series"]).metadata.row_group(0).column(0).compression == "ZSTD"
     assert not list(tables["cac_series"].parent.glob(".*tmp"))  # atomic writes leave nothing behind
@@ -256,3 +256,26 @@ def test_scores_without_a_mask_are_refused(ct, tmp_path: Path) -> None:
         convert_series(ct, pred, {"deepcac": synthetic.scores()}, tmp_path)
     assert e.value.code is ErrorCode.E_SR_WRITE
     assert not list(tmp_path.rglob("*.dcm"))
+
+
+def test_cac_series_records_the_anatomy_provenance_and_notes(ct, tmp_path: Path) -> None:
+    from deepcac2.pipeline.anatomy.base import Anatomy, AnatomyProvenance
+
+    pred = synthetic.prediction(ct.shape)
+    empty = np.zeros(ct.shape, dtype=bool)
+    prov = AnatomyProvenance(
+        "idc-totalsegmentator", "TotalSegmentator v1.5.6", "1.2.3.4", "1.2.3.4.1", "1.2.840.10008.5.1.4.1.1.66.4"
+    )
+    note = "anatomy: idc-totalsegmentator candidate 1.2.3.9 references another series; used 1.2.3.4"
+    pred.anatomy = Anatomy(pred.heart, empty, empty, prov, notes=(note,))
+    scores = {c: synthetic.scores(c) for c in CONVENTIONS}
+    row = convert_series(ct, pred, scores, tmp_path / "dicom").rows["cac_series"][0]
+    assert (row["anatomy_provider"], row["anatomy_version"], row["anatomy_seg_uid"]) == (
+        "idc-totalsegmentator",
+        "TotalSegmentator v1.5.6",
+        "1.2.3.4",
+    )
+    assert row["loader_notes"][-1] == note
+    # a prediction without an anatomy (an older model) leaves the columns null
+    row = _run(ct, tmp_path / "b")[0].rows["cac_series"][0]
+    assert row["anatomy_provider"] is None and row["anatomy_seg_uid"] is None

@@ -7,10 +7,22 @@ import pytest
 
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline import types
+from deepcac2.pipeline.anatomy.base import Anatomy, AnatomyProvenance
+from deepcac2.pipeline.anatomy.classical.provider import classical_anatomy
 from deepcac2.pipeline.models.classical.model import ClassicalModel
 from deepcac2.pipeline.models.classical.orient import orientation_of
 
 synth = pytest.importorskip("deepcac2.pipeline.synth.phantom")
+
+
+def _predict(ct: types.CTVolume, model: ClassicalModel | None = None) -> types.Prediction:
+    """The classical model around the classical anatomy (the chain ``--anatomy classical`` runs)."""
+    return (model or ClassicalModel()).predict(ct, classical_anatomy(ct))
+
+
+def _given(heart: np.ndarray) -> Anatomy:
+    empty = np.zeros_like(heart, dtype=bool)
+    return Anatomy(heart=heart, aorta=empty, pulmonary_artery=empty, provenance=AnatomyProvenance("given", "0"))
 
 
 def _heart_is_plausible(ct: types.CTVolume, heart: np.ndarray) -> None:
@@ -34,7 +46,7 @@ def _heart_is_plausible(ct: types.CTVolume, heart: np.ndarray) -> None:
 @pytest.mark.parametrize("name", ["A0001-B", "A0001-L", "A0002-B40f", "A0002-B70f"])
 def test_real_chest_ct_heart_is_plausible(real_ct, name):
     ct = real_ct(name)
-    pred = ClassicalModel().predict(ct)
+    pred = _predict(ct)
     assert pred.heart.shape == ct.shape and pred.cac.shape == ct.shape
     assert pred.heart.dtype == bool and pred.cac.dtype == bool
     _heart_is_plausible(ct, pred.heart)
@@ -52,7 +64,8 @@ def _phantom(seed: int, **kw):
 @pytest.mark.parametrize("seed", [0, 3])
 def test_noise_free_synthetic_finds_exactly_the_planted_calcium(seed):
     ph = _phantom(seed)
-    result = ClassicalModel().analyse(types.CTVolume(hu=ph.hu, geometry=ph.geometry, series_uid="s"))
+    ct = types.CTVolume(hu=ph.hu, geometry=ph.geometry, series_uid="s")
+    result = ClassicalModel().analyse(ct, classical_anatomy(ct))
     truth = (ph.cac_vessels > 0) & (ph.hu >= 130)
     assert truth.any()
     np.testing.assert_array_equal(result.prediction.cac, truth)
@@ -84,8 +97,8 @@ def test_feet_first_series_gives_the_same_masks_flipped():
         direction=(1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, -1.0),
     )
     model = ClassicalModel()
-    a = model.predict(types.CTVolume(hu=ph.hu, geometry=g, series_uid="a"))
-    b = model.predict(types.CTVolume(hu=np.ascontiguousarray(ph.hu[::-1]), geometry=flipped_geom, series_uid="b"))
+    a = _predict(types.CTVolume(hu=ph.hu, geometry=g, series_uid="a"), model)
+    b = _predict(types.CTVolume(hu=np.ascontiguousarray(ph.hu[::-1]), geometry=flipped_geom, series_uid="b"), model)
     np.testing.assert_array_equal(b.heart[::-1], a.heart)
     np.testing.assert_array_equal(b.cac[::-1], a.cac)
     assert a.heart.any()
@@ -105,19 +118,25 @@ def test_bad_inputs_are_typed_errors():
     oblique = types.Geometry((0, 0, 0), (1, 1, 1), (0.8, 0.6, 0.0, -0.6, 0.8, 0.0, 0.0, 0.0, 1.0))
     ct = types.CTVolume(hu=np.zeros((8, 16, 16), np.int16), geometry=oblique, series_uid="x")
     with pytest.raises(DeepCACError) as err:
-        ClassicalModel().predict(ct)
+        _predict(ct)
     assert err.value.code is ErrorCode.E_GEOMETRY_ORIENTATION
     water = types.CTVolume(
         hu=np.zeros((8, 32, 32), np.int16), geometry=types.Geometry((0, 0, 0), (2, 2, 5)), series_uid="w"
     )
     with pytest.raises(DeepCACError) as err:
-        ClassicalModel().predict(water)
+        _predict(water)
     assert err.value.code is ErrorCode.E_NO_HEART
+    with pytest.raises(DeepCACError) as err:  # the model with an anatomy whose heart is empty
+        ClassicalModel().predict(water, _given(np.zeros(water.shape, bool)))
+    assert err.value.code is ErrorCode.E_NO_HEART
+    with pytest.raises(DeepCACError) as err:  # an anatomy off the CT grid
+        ClassicalModel().predict(water, _given(np.ones((8, 32, 31), bool)))
+    assert err.value.code is ErrorCode.E_MASK_GEOMETRY
     nan = types.CTVolume(
         hu=np.full((8, 32, 32), np.nan, np.float32), geometry=types.Geometry((0, 0, 0), (2, 2, 5)), series_uid="n"
     )
     with pytest.raises(DeepCACError) as err:
-        ClassicalModel().predict(nan)
+        ClassicalModel().predict(nan, _given(np.ones(nan.shape, bool)))
     assert err.value.code is ErrorCode.E_INFERENCE
 
 
@@ -131,3 +150,22 @@ def test_noise_sd_estimate_matches_the_generating_sd():
     hu[5, 30, 30] = 900  # a calcification does not move a robust estimate
     assert noise_sd(hu, heart) == pytest.approx(30, rel=0.08)
     assert noise_sd(np.full(hu.shape, 38.0), heart) == 1.0  # noise-free: the floor
+
+
+@pytest.mark.slow
+def test_cac_search_follows_the_given_heart():
+    """The model takes the anatomy's heart: the phantom's true heart finds the plaques; a heart elsewhere does not."""
+    ph = _phantom(0)
+    ct = types.CTVolume(hu=ph.hu, geometry=ph.geometry, series_uid="s")
+    truth = (ph.cac_vessels > 0) & (ph.hu >= 130)
+    given = _given(ph.heart.astype(bool))
+    pred = ClassicalModel().predict(ct, given)
+    assert pred.heart is given.heart and pred.anatomy is given
+    assert (pred.cac & truth).sum() >= 0.9 * truth.sum()
+    # the same heart cut 25 mm below the lowest plaque: the search (heart + margins) no longer reaches any
+    lowest = int(np.flatnonzero(truth.any(axis=(1, 2))).min())
+    cut = given.heart.copy()
+    cut[max(lowest - int(round(25.0 / ph.geometry.spacing[2])), 0) :] = False
+    assert cut.any()
+    pred = ClassicalModel().predict(ct, _given(cut))
+    assert not (pred.cac & truth).any()

@@ -57,7 +57,7 @@ class _FakeModel:
     def __init__(self, weights, device):
         self.weights, self.device = weights, device
 
-    def predict(self, ct):
+    def predict(self, ct, anatomy):
         empty = np.zeros(ct.shape, dtype=bool)
         return types.Prediction(heart=empty, cac=empty, card=self.card)
 
@@ -82,7 +82,7 @@ def test_third_party_model_via_entry_point(monkeypatch):
     model = base.load_model("fake", "w.bin", device="cpu")
     assert model.card.name == "fake" and model.weights == "w.bin" and model.device == "cpu"
     ct = types.CTVolume(hu=np.zeros((2, 3, 4), np.int16), geometry=types.Geometry((0, 0, 0), (1, 1, 1)), series_uid="1")
-    assert model.predict(ct).cac.shape == (2, 3, 4)
+    assert model.predict(ct, None).cac.shape == (2, 3, 4)
     for name in ("broken", "missing"):
         with pytest.raises(DeepCACError) as err:
             base.load_model(name)

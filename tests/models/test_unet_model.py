@@ -87,6 +87,31 @@ def test_real_ct_runs_through_the_unet_model(real_ct):
     torch.manual_seed(0)
     card = types.ModelCard("deepcac2-unet", "test", None, "MIT", "none")
     model = UNetModel(net=UNet3D(features=(2, 4, 8, 16)), card=card)  # published preprocessing and windows
-    pred = model.predict(ct)
+    from deepcac2.pipeline.anatomy.classical.provider import classical_anatomy
+
+    anatomy = classical_anatomy(ct)
+    pred = model.predict(ct, anatomy)
+    assert pred.heart is anatomy.heart and pred.anatomy is anatomy
     assert pred.heart.shape == ct.shape == pred.cac.shape
     assert 300 <= pred.heart.sum() * ct.geometry.voxel_volume_mm3 / 1000 <= 1200
+
+
+def test_unet_crops_around_the_anatomy_heart(monkeypatch):
+    """The U-Net's crop and windows follow the heart it is given (the published pipeline's heart-model crop)."""
+    from deepcac2.pipeline.anatomy.base import Anatomy, AnatomyProvenance
+    from deepcac2.pipeline.models.unet import model as unet_model
+
+    ct, heart = _ct_and_heart()
+    seen = []
+    real = unet_model.pp.preprocess
+
+    def spy(hu, geometry, given, *a, **k):
+        seen.append(given)
+        return real(hu, geometry, given, *a, **k)
+
+    monkeypatch.setattr(unet_model.pp, "preprocess", spy)
+    empty = np.zeros_like(heart)
+    anatomy = Anatomy(heart=heart, aorta=empty, pulmonary_artery=empty, provenance=AnatomyProvenance("given", "0"))
+    pred = _model().predict(ct, anatomy)
+    assert seen and seen[0] is heart
+    assert pred.heart is heart and pred.anatomy is anatomy

@@ -22,7 +22,7 @@ class _Model:
     def __init__(self, behaviour):
         self.behaviour = behaviour
 
-    def predict(self, ct):
+    def predict(self, ct, anatomy):
         return self.behaviour(ct)
 
 
@@ -86,7 +86,7 @@ def test_model_exceptions_become_inference_errors():
         raise RuntimeError("cuda kernel failed")
 
     with pytest.raises(DeepCACError) as err:
-        process.infer(_Model(boom), _ct())
+        process.infer(_Model(boom), _ct(), None)
     assert err.value.code is ErrorCode.E_INFERENCE and "cuda kernel failed" in err.value.message
 
 
@@ -98,7 +98,7 @@ def test_gpu_out_of_memory_is_transient():
         raise OutOfMemoryError("CUDA out of memory")
 
     with pytest.raises(DeepCACError) as err:
-        process.infer(_Model(oom), _ct())
+        process.infer(_Model(oom), _ct(), None)
     assert err.value.code is ErrorCode.E_OUT_OF_MEMORY and err.value.transient
 
 
@@ -108,7 +108,7 @@ def test_mask_of_the_wrong_shape_is_refused():
         return Prediction(heart=m, cac=m, card=CARD)
 
     with pytest.raises(DeepCACError) as err:
-        process.infer(_Model(wrong), _ct())
+        process.infer(_Model(wrong), _ct(), None)
     assert err.value.code is ErrorCode.E_MASK_GEOMETRY
 
 

@@ -35,7 +35,7 @@ def test_good_series_gives_rows_and_timings():
     expected = int(hashlib.sha256(b"1.2.3").hexdigest()[:6], 16) / 1000.0
     assert out.rows["fake_series"] == [{"series_uid": "1.2.3", "patient_id": "P1", "agatston": expected}]
     assert [r["convention"] for r in out.rows["fake_lesions"]] == ["deepcac", "canon"]
-    assert set(out.timings) == {"fetch_load", "infer", "score_convert"}
+    assert set(out.timings) == {"fetch_load", "anatomy", "infer", "score_convert"}
 
 
 def test_permanent_error_is_not_retried_and_passes_through_later_stages():
@@ -48,6 +48,7 @@ def test_permanent_error_is_not_retried_and_passes_through_later_stages():
     [
         ("fetch_load", ErrorCode.E_FETCH_TRANSIENT, "fetch"),
         ("fetch_load", ErrorCode.E_TRUNCATED_PIXELS, "load"),
+        ("anatomy", ErrorCode.E_ANATOMY_MISMATCH, "anatomy"),
         ("infer", ErrorCode.E_NO_HEART, "infer"),
         ("score_convert", ErrorCode.E_SCORING, "score"),
         ("score_convert", ErrorCode.E_SEG_WRITE, "convert"),
@@ -57,6 +58,24 @@ def test_failures_name_the_stage_within_a_task(task, code, stage):
     from deepcac2.pipeline.orchestrate.tasks import stage_of
 
     assert stage_of(task, code) == stage
+
+
+def test_anatomy_failure_is_recorded_at_the_anatomy_stage_and_skips_inference():
+    out = _chain(SeriesRef("1.2.41", params={"anatomy_fail": "E_ANATOMY_GEOMETRY"}))
+    assert out == Failure("1.2.41", "anatomy", "E_ANATOMY_GEOMETRY", "fake anatomy failure for 1.2.41", attempts=1)
+
+
+def test_the_run_anatomy_choice_reaches_the_anatomy_step_and_inference():
+    seen = []
+
+    def infer(model, loaded, anatomy):
+        seen.append(anatomy)
+        return fake.infer(model, loaded, anatomy)
+
+    stages = Stages(fetch_load=fake.fetch_load, anatomy=fake.anatomy, infer=infer, finish=fake.finish)
+    policy = Policy(out_dir="/x", anatomy="classical")
+    assert isinstance(_chain(SeriesRef("1.2.42"), stages, policy), Done)
+    assert seen == [{"provider": "classical"}]
 
 
 def test_transient_error_is_retried_up_to_the_limit():
@@ -84,7 +103,8 @@ def test_unexpected_exception_becomes_internal_error_with_its_text():
     def broken(*_):
         raise ZeroDivisionError("division by zero")
 
-    out = _chain(SeriesRef("1.2.7"), Stages(fetch_load=fake.fetch_load, infer=broken, finish=fake.finish))
+    stages = Stages(fetch_load=fake.fetch_load, anatomy=fake.anatomy, infer=broken, finish=fake.finish)
+    out = _chain(SeriesRef("1.2.7"), stages)
     assert isinstance(out, Failure)
     assert (out.stage, out.code) == ("infer", "E_INTERNAL")
     assert "ZeroDivisionError" in out.message

@@ -62,7 +62,9 @@ def check_series(seed: int, noise_sd: float = 0.0, model: ClassicalModel | None 
     phantom = build_chest(ChestSpec(seed=seed, noise_sd_hu=noise_sd, plaques=plaques_for(seed)))
     clean = build_chest(ChestSpec(seed=seed, plaques=plaques_for(seed))) if noise_sd else phantom
     ct = types.CTVolume(hu=phantom.hu, geometry=phantom.geometry, series_uid=f"synth-{seed}")
-    pred = model.predict(ct)
+    from deepcac2.pipeline.anatomy.classical.provider import classical_anatomy
+
+    pred = model.predict(ct, classical_anatomy(ct))
     # truth: the planted plaque voxels at or above 130 HU in the image the model saw
     truth = (clean.cac_vessels > 0) & (phantom.hu >= 130)
     from deepcac2.pipeline.synth.labels import Distractor

@@ -124,15 +124,8 @@ class HeartParts:
         return np.pad(up, [(0, shape[i] - up.shape[i]) for i in range(3)], mode="edge")
 
 
-def localise_heart_canonical(
-    hu: np.ndarray,
-    spacing: tuple[float, float, float],
-    *,
-    erode_radius_mm: float = 12.0,
-    area_fraction: float = 0.4,
-    lung_fraction: float = 0.8,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Heart and mediastinum masks of a canonical-view (S, P, L) HU array (voxel sizes in mm)."""
+def lungs_and_mediastinum(hu: np.ndarray, spacing: tuple[float, float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """Lung and mediastinum masks of a canonical-view (S, P, L) HU array (steps 1-3 above)."""
     body = _largest(ndi.binary_opening(hu > BODY_HU, structure=_disk(3.0 / spacing[1])))
     body = _fill_slices(body)
     lungs = (hu < LUNG_HU) & body
@@ -143,7 +136,19 @@ def localise_heart_canonical(
     sizes = np.bincount(lab.ravel()) * voxel_ml
     sizes[0] = 0
     lungs = np.isin(lab, np.flatnonzero(sizes >= 50.0))
-    mediastinum = _between_left_right(lungs) & _front_of_spine(hu, body, spacing)
+    return lungs, _between_left_right(lungs) & _front_of_spine(hu, body, spacing)
+
+
+def localise_heart_canonical(
+    hu: np.ndarray,
+    spacing: tuple[float, float, float],
+    *,
+    erode_radius_mm: float = 12.0,
+    area_fraction: float = 0.4,
+    lung_fraction: float = 0.8,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Heart and mediastinum masks of a canonical-view (S, P, L) HU array (voxel sizes in mm)."""
+    lungs, mediastinum = lungs_and_mediastinum(hu, spacing)
     soft = mediastinum & (hu >= SOFT_HU[0]) & (hu <= SOFT_HU[1])
     core = erode_mm(soft, erode_radius_mm, spacing)
     # below the heart the liver dome pushes the lungs away: keep slices with big lungs
@@ -168,17 +173,42 @@ def localise_heart_canonical(
     return _fill_slices(heart), mediastinum
 
 
-def heart_parts(
-    view: np.ndarray, spacing: tuple[float, float, float], target_mm: float = 2.0, **kw: float
-) -> HeartParts:
-    """Localise the heart in a canonical view after in-plane block averaging to about ``target_mm``."""
+def _low_resolution(
+    view: np.ndarray, spacing: tuple[float, float, float], target_mm: float
+) -> tuple[np.ndarray, tuple[float, float, float], tuple[int, int]]:
+    """In-plane block average of a canonical view to about ``target_mm``: (low view, its spacing, factors)."""
     f = (max(int(round(target_mm / spacing[1])), 1), max(int(round(target_mm / spacing[2])), 1))
     low = view.astype(np.float32)
     if f != (1, 1):
         low = ndi.uniform_filter(low, size=(1, *f))[:, :: f[0], :: f[1]]
-    low_spacing = (spacing[0], spacing[1] * f[0], spacing[2] * f[1])
+    return low, (spacing[0], spacing[1] * f[0], spacing[2] * f[1]), f
+
+
+def heart_parts(
+    view: np.ndarray, spacing: tuple[float, float, float], target_mm: float = 2.0, **kw: float
+) -> HeartParts:
+    """Localise the heart in a canonical view after in-plane block averaging to about ``target_mm``."""
+    low, low_spacing, f = _low_resolution(view, spacing, target_mm)
     heart, mediastinum = localise_heart_canonical(low, low_spacing, **kw)
     return HeartParts(heart=heart, mediastinum=mediastinum, hu=low, spacing=low_spacing, factor=f)
+
+
+def parts_from_heart(
+    view: np.ndarray, spacing: tuple[float, float, float], heart: np.ndarray, target_mm: float = 2.0
+) -> HeartParts:
+    """The low-resolution parts of a canonical view around a given full-resolution ``heart`` (an anatomy's).
+
+    A low-resolution pixel is heart when at least half of its block is; the mediastinum
+    is computed as the localiser computes it (the aortic rules need it).
+    """
+    low, low_spacing, f = _low_resolution(view, spacing, target_mm)
+    # blocks aligned with HeartParts.upsample, so a localiser heart comes back unchanged
+    nz, ny, nx = low.shape
+    padded = np.zeros((nz, ny * f[0], nx * f[1]), dtype=np.float32)
+    padded[:, : heart.shape[1], : heart.shape[2]] = heart
+    share = padded.reshape(nz, ny, f[0], nx, f[1]).mean(axis=(2, 4))
+    _, mediastinum = lungs_and_mediastinum(low, low_spacing)
+    return HeartParts(heart=share >= 0.5, mediastinum=mediastinum, hu=low, spacing=low_spacing, factor=f)
 
 
 def localise_heart(hu: np.ndarray, geometry: Geometry, **kw: float) -> np.ndarray:

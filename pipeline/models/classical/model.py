@@ -1,4 +1,4 @@
-"""The ``classical`` model: heart localisation, CAC candidates and distractor rules."""
+"""The ``classical`` model: CAC candidates and distractor rules around the anatomy's heart."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ import numpy as np
 from deepcac2._version import __version__
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline import types
+from deepcac2.pipeline.anatomy.base import Anatomy
 
 from .aorta import AortaCircle, find_aorta, refine_radius
 from .cac import CACRules, find_cac
-from .heart import heart_parts
+from .heart import parts_from_heart
 from .orient import orientation_of
 
 CARD = types.ModelCard(
@@ -37,7 +38,7 @@ class ClassicalResult:
 
 @dataclass(frozen=True)
 class ClassicalModel:
-    """Heart from lungs/mediastinum morphology, CAC >= 130 HU inside it, distractors removed.
+    """CAC >= 130 HU inside the given anatomy's heart, distractors removed.
 
     Stateless, so one instance serves many threads.
     """
@@ -45,16 +46,22 @@ class ClassicalModel:
     rules: CACRules = field(default_factory=CACRules)
     card: types.ModelCard = CARD
 
-    def predict(self, ct: types.CTVolume) -> types.Prediction:
-        return self.analyse(ct).prediction
+    def predict(self, ct: types.CTVolume, anatomy: Anatomy) -> types.Prediction:
+        return self.analyse(ct, anatomy).prediction
 
-    def analyse(self, ct: types.CTVolume) -> ClassicalResult:
+    def analyse(self, ct: types.CTVolume, anatomy: Anatomy) -> ClassicalResult:
         """The prediction with what each rule rejected (for reports and tests)."""
         if not np.issubdtype(ct.hu.dtype, np.number) or not np.isfinite(ct.hu).all():
             raise DeepCACError(ErrorCode.E_INFERENCE, "CT holds non-numeric or non-finite values")
+        if anatomy.heart.shape != ct.shape:
+            raise DeepCACError(
+                ErrorCode.E_MASK_GEOMETRY, f"anatomy heart {anatomy.heart.shape} is not on the CT grid {ct.shape}"
+            )
         orient = orientation_of(ct.geometry)
         view = orient.to_canonical(ct.hu)
-        parts = heart_parts(view, orient.spacing)
+        parts = parts_from_heart(view, orient.spacing, orient.to_canonical(anatomy.heart))
+        if not parts.heart.any():
+            raise DeepCACError(ErrorCode.E_NO_HEART, f"the {anatomy.provenance.provider} anatomy has no heart")
         f = parts.factor
         # aortic sections from low-resolution to full-resolution voxel units (block centres)
         aortas = [
@@ -65,10 +72,9 @@ class ClassicalModel:
         above = range(int(zs[-1]) + 1, min(view.shape[0], int(zs[-1]) + 1 + int(round(40.0 / orient.spacing[0]))))
         # the descending wall rule needs the true radius; the ascending zones are tuned on the low-resolution fit
         aortas = [refine_radius(view, a, orient.spacing, above) if a.kind == "descending" else a for a in aortas]
-        heart = parts.upsample(parts.heart, view.shape)
         result = find_cac(view, orient.spacing, parts, aortas, self.rules)
         prediction = types.Prediction(
-            heart=orient.from_canonical(heart), cac=orient.from_canonical(result.cac), card=self.card
+            heart=anatomy.heart, cac=orient.from_canonical(result.cac), card=self.card, anatomy=anatomy
         )
         return ClassicalResult(prediction=prediction, rejected=result.rejected, aortas=aortas)
 

@@ -1,4 +1,4 @@
-"""The ``deepcac2-unet`` model: classical heart stage, then the DeepCAC2 U-Net on windows.
+"""The ``deepcac2-unet`` model: the DeepCAC2 U-Net on windows, cropped around the anatomy's heart.
 
 Checkpoints: a bare ``state_dict`` (the published ``vivid-haze-6_model.pt`` is one; the
 published code calls ``model.load_state_dict(torch.load(path))``) or a dict with the
@@ -19,7 +19,7 @@ import torch
 
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline import types
-from deepcac2.pipeline.models.classical.heart import localise_heart
+from deepcac2.pipeline.anatomy.base import Anatomy
 
 from . import preprocess as pp
 from .network import UNet3D
@@ -89,7 +89,7 @@ def load_network(state: dict[str, torch.Tensor]) -> UNet3D:
 
 @dataclass
 class UNetModel:
-    """Heart from the classical localiser, CAC from the U-Net, mapped back to the CT grid."""
+    """CAC from the U-Net around the anatomy's heart, mapped back to the CT grid."""
 
     net: UNet3D
     card: types.ModelCard
@@ -125,9 +125,10 @@ class UNetModel:
         label = pp.from_network_order((prob > o.threshold).astype(np.uint8))
         return pp.to_original_grid(label, pre.geometry, ct.geometry, ct.shape) > 0
 
-    def predict(self, ct: types.CTVolume) -> types.Prediction:
-        heart = localise_heart(ct.hu, ct.geometry)
-        return types.Prediction(heart=heart, cac=self.predict_cac(ct, heart), card=self.card)
+    def predict(self, ct: types.CTVolume, anatomy: Anatomy) -> types.Prediction:
+        """The published pipeline crops around its heart model's mask; here, the anatomy stage's heart."""
+        cac = self.predict_cac(ct, anatomy.heart)
+        return types.Prediction(heart=anatomy.heart, cac=cac, card=self.card, anatomy=anatomy)
 
 
 def card_for(weights: str, extra: dict[str, Any]) -> types.ModelCard:
@@ -144,7 +145,7 @@ def card_for(weights: str, extra: dict[str, Any]) -> types.ModelCard:
         weights_sha256=sha,
         license=license_,
         training_data=training,
-        description="DeepCAC2 3-D U-Net (published state_dict layout), classical heart localiser",
+        description="DeepCAC2 3-D U-Net (published state_dict layout), cropped around the anatomy stage's heart",
     )
 
 
