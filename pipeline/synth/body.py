@@ -56,7 +56,7 @@ def draw_body(rng: np.random.Generator) -> Body:
     tort = float(rng.beta(1.5, 3.0))
     return Body(
         chest_size=float(rng.uniform(0.92, 1.08)),
-        heart_size=float(rng.uniform(0.9, 1.12)),
+        heart_size=float(rng.uniform(0.95, 1.2)),
         heart_turn=tuple(float(v) for v in rng.normal(0.0, 0.08, 3)),  # type: ignore[arg-type]
         heart_dz=float(rng.normal(0.0, 6.0)),
         descending_radius=float(rng.uniform(11.0, 14.5)),

@@ -126,10 +126,42 @@ DEMO_PLAQUES: tuple[tuple[tuple[str, float, int, float], ...], ...] = (
 )
 
 
-def _demo_plaques(patient: int, year: int) -> tuple[PlaqueSpec, ...]:
+#: burden tiers of drawn demo patients: (plaques at T0 (min, max), size mm, HU), zero to severe
+DRAWN_TIERS: tuple[tuple[tuple[int, int], tuple[float, float], tuple[int, int]], ...] = (
+    ((0, 0), (0.0, 0.0), (0, 0)),  # no calcium
+    ((1, 1), (1.5, 2.5), (130, 260)),  # minimal
+    ((1, 2), (2.0, 3.5), (180, 450)),  # mild
+    ((2, 3), (3.0, 5.0), (280, 520)),  # moderate
+    ((3, 5), (4.0, 6.0), (350, 650)),  # high
+    ((5, 7), (4.5, 6.5), (450, 800)),  # severe
+)
+#: the tier of each of the ten drawn patients (shuffled per seed), so every cohort spans zero to severe
+DRAWN_TIER_OF_PATIENT = (0, 1, 1, 2, 2, 3, 3, 4, 4, 5)
+#: vessels of drawn plaques and how often (LAD most, LM least, as in CAC studies)
+DRAWN_VESSELS = (("LAD", 0.45), ("RCA", 0.25), ("LCX", 0.2), ("LM", 0.1))
+
+
+def drawn_patient_plaques(seed: int, patient: int) -> tuple[tuple[str, float, int, float], ...]:
+    """A new demo patient's T0 plaques (vessel, size mm, HU, position), drawn from ``seed``."""
+    tier = DRAWN_TIER_OF_PATIENT[int(np.random.default_rng([seed, 3]).permutation(10)[patient])]
+    (lo, hi), (s0, s1), (h0, h1) = DRAWN_TIERS[tier]
+    rng = np.random.default_rng([seed, 4, patient])
+    names, weights = zip(*DRAWN_VESSELS, strict=True)
+    out = []
+    for _ in range(int(rng.integers(lo, hi + 1))):
+        vessel = str(rng.choice(names, p=weights))
+        size = float(rng.uniform(min(s0, 2.0), 3.0) if vessel == "LM" else rng.uniform(s0, s1))  # the LM is short
+        out.append((vessel, round(size, 2), int(rng.integers(h0, h1 + 1)), round(float(rng.uniform(0.08, 0.9)), 3)))
+    return tuple(out)
+
+
+def _demo_plaques(patient: int, year: int, seed: int = 0) -> tuple[PlaqueSpec, ...]:
+    """Seed 0: the fixed demo patients (DEMO_PLAQUES); any other seed draws new ones."""
     grow = 1.0 + 0.3 * year
-    base = [PlaqueSpec(v, size * grow, hu, pos) for v, size, hu, pos in DEMO_PLAQUES[patient]]
-    if year and patient not in (0, 9):
+    table = DEMO_PLAQUES[patient] if seed == 0 else drawn_patient_plaques(seed, patient)
+    base = [PlaqueSpec(v, size * grow, hu, pos) for v, size, hu, pos in table]
+    grows = patient not in (0, 9) if seed == 0 else bool(table)
+    if year and grows:
         base.append(PlaqueSpec("RCA" if patient % 2 else "LCX", 2.0 + year, 300, 0.8))
     return tuple(base)
 
@@ -158,6 +190,10 @@ def demo_plan(
     plaques, other noise. Localizers (OPL) come with a few studies. Pixel spacing is
     0.6-0.8 mm at 512 rows and scales with ``rows`` so the field of view stays a chest.
     ``great_vessels``: real mediastinal anatomy, and 220 mm of z (heart to above the arch).
+
+    ``seed`` 0 gives the fixed demo patients and plaques (``DEMO_PLAQUES``); any other seed
+    draws ten new patients (plaques from zero to severe, ``drawn_patient_plaques``; anatomy,
+    distractor calcium and noise from the spec seeds), for cohorts never seen while tuning.
     """
     plan = []
     for p in range(len(DEMO_PLAQUES)):
@@ -175,10 +211,12 @@ def demo_plan(
                 slice_thickness_mm=thick,
                 slice_increment_mm=inc,
                 kvp=kvp,
-                plaques=_demo_plaques(p, year),
+                plaques=_demo_plaques(p, year, seed),
                 mass_factor=0.85 if p == 3 else None,
                 great_vessels=great_vessels,
                 z_center_mm=GREAT_VESSEL_Z_CENTER_MM if great_vessels else None,
+                # a great-vessel patient keeps its anatomy from study to study
+                anatomy_seed=seed * 1000 + p * 10 if great_vessels else None,
             )
             meta = study_meta("demo", seed, p, year, scanner, scanner.kernels[0], tube_current_ma=40 + 10 * (p % 3))
             two_kernels = (p in (1, 4, 6) and year == 0) or p == 3

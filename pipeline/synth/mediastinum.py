@@ -17,7 +17,7 @@ import numpy as np
 from deepcac2.pipeline.synth.anatomy import Thorax
 from deepcac2.pipeline.synth.labels import Tissue
 from deepcac2.pipeline.synth.shapes import Grid, ellipsoid, tube
-from deepcac2.pipeline.synth.vessels import GreatVessels, _smooth
+from deepcac2.pipeline.synth.vessels import GreatVessels, smooth_path
 
 #: what the esophagus and nodes may be painted into
 SOFT = (Tissue.FAT, Tissue.LUNG, Tissue.LUNG_VESSEL, Tissue.SOFT_TISSUE)
@@ -49,7 +49,7 @@ def paint_esophagus(
     behind = vy - vr - r - 1.0 * s  # in front of the vertebral body
     i = int(np.argmin(np.abs(gv.aorta.path[:, 2] - z_atrium) + 1e3 * (gv.aorta.segment != 3)))
     x_heart = min(gv.aorta.path[i, 0] - gv.aorta.radii[i] - r - 1.0 * s, vx + 4.0 * s)
-    pts, _ = _smooth(
+    pts, _ = smooth_path(
         [
             np.array([tx + 4.0 * s, ty + tr + r + 1.0 * s, max(z_hi, tz + 60.0)]),
             np.array([tx + 6.0 * s, min(ty + tr + r + 1.0 * s, behind), tz]),

@@ -89,6 +89,9 @@ class ChestSpec:
     #: pulmonary trunk and branches, vena cava, esophagus, lymph nodes, costal cartilage,
     #: patient-to-patient variation, and calcium in them (see docs/synth.md)
     great_vessels: bool = False
+    #: the patient's anatomy (heart, lungs, vessels, their calcium) is drawn from this seed when set,
+    #: so several studies of one patient share it; None: from ``seed``. Noise always comes from ``seed``.
+    anatomy_seed: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "plaques", tuple(self.plaques))
@@ -210,7 +213,8 @@ def chest_grid(spec: ChestSpec) -> Grid:
 def build_chest(spec: ChestSpec) -> Phantom:
     """Build the chest of ``spec``. Deterministic: the same spec gives the same arrays."""
     grid = chest_grid(spec)
-    rng = np.random.default_rng([spec.seed, 0])
+    anatomy_seed = spec.seed if spec.anatomy_seed is None else spec.anatomy_seed
+    rng = np.random.default_rng([anatomy_seed, 0])
     fov = min(spec.rows, spec.cols) * spec.pixel_spacing_mm
     anat = np.zeros(grid.shape, dtype=np.uint8)
     heart_mask = np.zeros(grid.shape, dtype=bool)
@@ -218,7 +222,7 @@ def build_chest(spec: ChestSpec) -> Phantom:
     chest = None
     if spec.great_vessels:
         # the great-vessel chest's own draws come from their own stream: the plain chest's stay as they were
-        rng_body = np.random.default_rng([spec.seed, 2])
+        rng_body = np.random.default_rng([anatomy_seed, 2])
         chest = paint_great_chest(anat, heart_mask, grid, min(1.0, fov / 340.0), rng, rng_body)
         heart = chest.heart
         hu = hu_lut()[anat]

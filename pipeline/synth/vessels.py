@@ -61,7 +61,7 @@ class GreatVessels:
         return [*self.others, self.aorta]
 
 
-def _smooth(points: list[np.ndarray], step: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+def smooth_path(points: list[np.ndarray], step: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
     """A cubic spline through way-points (chord-length parameter), resampled every ``step`` mm.
 
     Returns the points and, for each way-point, the index of the nearest resampled point.
@@ -171,12 +171,12 @@ def plan_great_vessels(
     valve = root + np.array([17.0 * s, -12.0 * s, 14.0])
     outflow = valve + np.array([-3.0 * s, -10.0 * s, -20.0])
     bif = np.array([root[0] + 24.0 * s, root[1] + 17.0 * s, max(tz - 8.0, valve[2] + 12.0)])
-    trunk, _ = _smooth([outflow, valve, (valve + bif) / 2 + [2.0 * s, -2.0 * s, 2.0], bif])
-    right, _ = _smooth(
+    trunk, _ = smooth_path([outflow, valve, (valve + bif) / 2 + [2.0 * s, -2.0 * s, 2.0], bif])
+    right, _ = smooth_path(
         [bif, [root[0] + 2.0 * s, root[1] + 21.0 * s, bif[2] - 3.0], [root[0] - 22.0 * s, root[1] + 25.0 * s, bif[2] - 11.0],
          [-50.0 * s, 18.0 * s, bif[2] - 30.0]]
     )  # fmt: skip
-    left, _ = _smooth(
+    left, _ = smooth_path(
         [bif, bif + [12.0 * s, 12.0 * s, 3.0], bif + [26.0 * s, 20.0 * s, -4.0], [50.0 * s, 24.0 * s, bif[2] - 25.0]]
     )
 
@@ -200,7 +200,7 @@ def plan_great_vessels(
     n_arch = len(waypoints)
     for z in np.arange(top_desc - 12.0, z_lo - 12.0, -12.0):
         waypoints.append(np.append(descending_xy(np.array([z]), thorax, body, z_atrium)[0], z))
-    path, at = _smooth(waypoints)
+    path, at = smooth_path(waypoints)
     i_asc, i_desc = int(at[2]), int(at[n_arch - 1])
     segment = np.full(len(path), DESCENDING, dtype=np.uint8)
     segment[:i_asc] = ASCENDING
@@ -221,7 +221,7 @@ def plan_great_vessels(
         (0.62, (16.0, 6.0), 5.0, "left_subclavian"),
     ):
         o = arch_pts[int(frac * (len(arch_pts) - 1))]
-        b, _ = _smooth(
+        b, _ = smooth_path(
             [
                 o,
                 o + [0.3 * dx * s, 0.3 * dy * s, 25.0],
@@ -232,7 +232,7 @@ def plan_great_vessels(
         branches.append(Vessel(name, b, np.full(len(b), radius * s), Tissue.ARCH_BRANCH))
     svc_x = float(np.min(path[:i_asc, 0])) - ra - 1.5 * s
     svc_r = 9.5 * s
-    svc, _ = _smooth(
+    svc, _ = smooth_path(
         [
             np.array([svc_x + 4.0 * s, root[1] + 4.0 * s, root[2] - 12.0]),
             np.array([svc_x - svc_r, root[1] + 2.0 * s, root[2] + 15.0]),

@@ -16,9 +16,9 @@ from pydicom.errors import InvalidDicomError
 
 from deepcac2.cli import main as cli_main
 from deepcac2.errors import ErrorCode
-from deepcac2.pipeline.synth.cohort import CohortWriter, demo_plan, write_cohort
+from deepcac2.pipeline.synth.cohort import DEMO_PLAQUES, CohortWriter, _demo_plaques, demo_plan, write_cohort
 from deepcac2.pipeline.synth.defects import DEFECTS
-from deepcac2.pipeline.synth.phantom import build_chest
+from deepcac2.pipeline.synth.phantom import PlaqueSpec, build_chest
 from deepcac2.pipeline.synth.tables import MANIFEST, TRUTH
 from deepcac2.pipeline.synth.truth import phantom_expected
 
@@ -191,10 +191,11 @@ def test_demo_plan_is_shaped_like_nlst():
 
 
 @pytest.mark.slow
-def test_demo_covers_every_risk_category():
+@pytest.mark.parametrize("seed", [0, 1])  # the fixed demo and a drawn one
+def test_demo_covers_every_risk_category(seed):
     deepcac, classic = set(), set()
     # noise-free, one build per scan (a second kernel differs only in its noise)
-    specs = {replace(p.spec, noise_seed=0) for p in demo_plan(noise=0.0) if p.kind == "chest"}
+    specs = {replace(p.spec, noise_seed=0) for p in demo_plan(seed, noise=0.0) if p.kind == "chest"}
     for spec in sorted(specs, key=lambda s: s.seed):
         e = phantom_expected(build_chest(spec))["literature"]
         deepcac.add(e.categories["deepcac"])
@@ -294,3 +295,32 @@ def test_cli_great_vessels_chest_has_labelled_noncoronary_calcium(tmp_path):
     assert "aortic_arch_wall" in doc["noncoronary_calcium"]
     truth = pq.read_table(tmp_path / "truth.parquet").to_pylist()
     assert all(t["great_vessels"] and json.loads(t["noncoronary_json"]) == doc["noncoronary_calcium"] for t in truth)
+
+
+def _plaques(plan) -> list:
+    return [p.spec.plaques for p in plan if p.kind == "chest"]
+
+
+def test_the_seed_draws_new_patients_and_seed_0_keeps_the_demo():
+    fixed = [_demo_plaques(p, 0) for p in range(len(DEMO_PLAQUES))]
+    t0 = {p.meta.patient_id: p.spec.plaques for p in demo_plan(0) if p.meta.study_year == 0 and p.kind == "chest"}
+    assert list(t0.values()) == fixed
+    assert fixed[4][0] == PlaqueSpec("LAD", 5.0, 500, 0.15) and fixed[0] == ()  # today's demo, typed in
+    one, two = _plaques(demo_plan(1)), _plaques(demo_plan(2))
+    assert one == _plaques(demo_plan(1))
+    assert one != _plaques(demo_plan(0)) and one != two
+    # a drawn cohort spans no calcium to severe
+    t0 = [len(p.spec.plaques) for p in demo_plan(1) if p.kind == "chest" and p.meta.study_year == 0]
+    assert min(t0) == 0 and max(t0) >= 5
+    # the UIDs and patient ids of a drawn cohort are its own
+    assert not {p.meta.series_uid for p in demo_plan(1)} & {p.meta.series_uid for p in demo_plan(0)}
+
+
+def test_great_vessel_demo_plan_keeps_each_patients_anatomy_and_the_arch_in_the_scan():
+    plan = [p for p in demo_plan(1, great_vessels=True) if p.kind == "chest"]
+    assert all(p.spec.great_vessels and p.spec.n_slices * p.spec.slice_increment_mm >= 219 for p in plan)
+    by_patient = {}
+    for p in plan:
+        by_patient.setdefault(p.meta.patient_id, set()).add(p.spec.anatomy_seed)
+    assert all(len(seeds) == 1 for seeds in by_patient.values())
+    assert len({next(iter(s)) for s in by_patient.values()}) == len(by_patient)

@@ -164,3 +164,50 @@ def test_same_seed_same_patient_other_seed_other_anatomy(great):
     assert other.landmarks["body"] != great.landmarks["body"]
     assert other.landmarks["arch_top"] != great.landmarks["arch_top"]
     assert (other.anatomy == Tissue.AORTA).sum() != (great.anatomy == Tissue.AORTA).sum()
+
+
+def _touch_span_mm(ph) -> float:
+    """z extent (mm) over which the aorta behind the left atrium's centre touches the heart mask."""
+    z = _z(ph)
+    la = ph.anatomy == Tissue.LEFT_ATRIUM
+    y = ph.geometry.origin[1] + ph.geometry.spacing[1] * np.arange(la.shape[1])
+    behind = (ph.anatomy == Tissue.AORTA) & (y > _centroid(ph, la)[1])[None, :, None]
+    touching = ndimage.binary_dilation(ph.heart, NEIGHBOURS_26) & behind
+    tz = z[np.nonzero(touching.any(axis=(1, 2)))[0]]
+    return float(tz.max() - tz.min()) if len(tz) else 0.0
+
+
+@pytest.mark.slow
+def test_patients_vary_and_every_one_keeps_the_anatomy():
+    """Twelve patients: different geometry, yet each has the arch above the heart, the aorta on the
+    atrium, the bifurcation under the arch; most have aortic calcium; all plaques placed."""
+    bodies, tops, with_aortic = [], [], 0
+    for seed in range(100, 112):
+        ph = build_chest(great_spec(seed=seed))
+        b, top = ph.landmarks["body"], np.asarray(ph.landmarks["arch_top"])
+        bodies.append(b)
+        tops.append(top)
+        assert _touch_span_mm(ph) >= 15.0, seed
+        assert np.asarray(ph.landmarks["pulmonary_bifurcation"])[2] + b["pulmonary_radius"] < top[2], seed
+        heart_top = _z(ph)[np.nonzero(ph.heart.any(axis=(1, 2)))[0].max()]
+        assert top[2] > heart_top + 15.0, seed
+        assert not (ph.heart & np.isin(ph.anatomy, [Tissue.CORTICAL_BONE, Tissue.CANCELLOUS_BONE, *GREAT])).any()
+        assert len(ph.truth) == len(great_spec().plaques) and not (ph.cac & (ph.distractors > 0)).any()
+        with_aortic += any(DISTRACTOR_GROUP[Distractor(c.label)] == "aortic" for c in ph.calcium)
+    for name, spread in (("descending_radius", 1.5), ("ascending_radius", 2.0), ("aorta_angle", 0.2), ("indent", 1.0)):
+        values = [b[name] for b in bodies]
+        assert max(values) - min(values) > spread, name
+    assert np.ptp([t[2] for t in tops]) > 8.0
+    assert with_aortic >= 7
+
+
+def test_pictures_of_a_phantom_are_written(great, tmp_path):
+    from deepcac2.pipeline.synth.figures import comparison_figure, overlay_figure
+
+    a = overlay_figure(great, tmp_path / "overlay.png", title="seed 6")
+    b = comparison_figure([("seed 6", great)], tmp_path / "compare.png", real_dir=None)
+    import matplotlib.image
+
+    for path in (a, b):
+        img = matplotlib.image.imread(path)
+        assert img.shape[0] > 100 and img.std() > 0.1  # a picture, not a blank page
