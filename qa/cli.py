@@ -32,7 +32,9 @@ def build_parser(p: argparse.ArgumentParser) -> None:
 def _import_reviews(run_dir: Path, sheets: list[str], seed: int) -> int:
     from deepcac2.qa.review import import_verdicts
 
-    known = set(pq.read_table(run_dir / "tables" / "cac_series.parquet", columns=["series_uid"]).column(0).to_pylist())
+    known = set(
+        pq.read_table(run_dir / "tables" / "cac_series.parquet", columns=["SeriesInstanceUID"]).column(0).to_pylist()
+    )
     table = import_verdicts(sheets, known, seed=seed)
     out = run_dir / "tables" / "reviews.parquet"
     pq.write_table(table, out, compression="zstd")

@@ -96,8 +96,8 @@ def check_references(
     """SEG and SR of each row: present, UIDs as in the row, same patient/study/frame, source series referenced."""
     out: list[CheckResult] = []
     source_locations = source_locations or {}
-    for row in sorted(rows, key=lambda r: r["series_uid"]):
-        uid = row["series_uid"]
+    for row in sorted(rows, key=lambda r: r["SeriesInstanceUID"]):
+        uid = row["SeriesInstanceUID"]
         seg_path, sr_path = objects.segs.get(uid), objects.srs.get(uid)
         missing = [k for k, p in (("SEG", seg_path), ("SR", sr_path)) if p is None]
         out.append(
@@ -112,7 +112,7 @@ def check_references(
             problems.append("SEG SOPInstanceUID differs from cac_series")
         if str(sr.SOPInstanceUID) != row.get("sr_sop_instance_uid"):
             problems.append("SR SOPInstanceUID differs from cac_series")
-        for name, column in (("StudyInstanceUID", "study_uid"), ("PatientID", "patient_id")):
+        for name, column in (("StudyInstanceUID", "StudyInstanceUID"), ("PatientID", "PatientID")):
             values = {str(seg.get(name, "")), str(sr.get(name, ""))}
             if len(values) != 1 or not _same(values.pop(), row.get(column)):
                 problems.append(f"{name} differs between SEG, SR and cac_series")

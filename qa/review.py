@@ -17,9 +17,9 @@ from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.schemas.reviews import TABLE as REVIEWS
 
 SHEET_COLUMNS = [
-    "series_uid",
-    "patient_id",
-    "study_uid",
+    "SeriesInstanceUID",
+    "PatientID",
+    "StudyInstanceUID",
     "agatston",
     "category",
     "image",
@@ -45,7 +45,7 @@ def write_review_sheet(
     rows: list[dict], out_csv: str | Path, *, n: int, seed: int, convention: str = "deepcac", images_dir: str = "images"
 ) -> Path:
     """Write the sheet for a seeded sample of ``cac_series`` rows; score and category under ``convention``."""
-    by_uid = {r["series_uid"]: r for r in rows}
+    by_uid = {r["SeriesInstanceUID"]: r for r in rows}
     chosen = sample_series(list(by_uid), n, seed)
     out_csv = Path(out_csv)
     out_csv.parent.mkdir(parents=True, exist_ok=True)
@@ -56,9 +56,9 @@ def write_review_sheet(
             r = by_uid[uid]
             w.writerow(
                 {
-                    "series_uid": uid,
-                    "patient_id": r.get("patient_id", ""),
-                    "study_uid": r.get("study_uid", ""),
+                    "SeriesInstanceUID": uid,
+                    "PatientID": r.get("PatientID", ""),
+                    "StudyInstanceUID": r.get("StudyInstanceUID", ""),
                     "agatston": r.get(f"agatston_{convention}", ""),
                     "category": r.get(f"risk_deepcac_{convention}", ""),
                     "image": f"{images_dir}/{uid}.png",
@@ -69,7 +69,7 @@ def write_review_sheet(
 
 def _parse_row(i: int, row: dict, known: set[str], seed: int | None) -> dict:
     where = f"row {i + 2}"  # header is row 1
-    uid = (row.get("series_uid") or "").strip()
+    uid = (row.get("SeriesInstanceUID") or "").strip()
     if uid not in known:
         raise DeepCACError(ErrorCode.E_REVIEW_INVALID, f"{where}: series {uid!r} is not in cac_series")
     reviewer = (row.get("reviewer") or "").strip()
@@ -89,7 +89,7 @@ def _parse_row(i: int, row: dict, known: set[str], seed: int | None) -> dict:
     if role is not None and role not in allowed_roles:
         raise DeepCACError(ErrorCode.E_REVIEW_INVALID, f"{where}: reviewer_role {role!r} not in {allowed_roles}")
     return {
-        "series_uid": uid,
+        "SeriesInstanceUID": uid,
         "reviewer": reviewer,
         "reviewer_role": role,
         "likert": likert,
@@ -108,7 +108,7 @@ def import_verdicts(sheets: list[str | Path], known_series: set[str], *, seed: i
                 if not (row.get("likert") or "").strip() and not (row.get("reviewer") or "").strip():
                     continue  # not reviewed yet
                 parsed = _parse_row(i, row, known_series, seed)
-                key = (parsed["series_uid"], parsed["reviewer"])
+                key = (parsed["SeriesInstanceUID"], parsed["reviewer"])
                 if key in rows and rows[key] != parsed:
                     raise DeepCACError(
                         ErrorCode.E_REVIEW_INVALID, f"{sheet}: conflicting verdicts for {key[0]} by {key[1]}"

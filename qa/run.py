@@ -115,8 +115,8 @@ def run_qa(
         cohort_rows = pq.read_table(cohort_path).to_pylist()
         cohort_uids = [r["SeriesInstanceUID"] for r in cohort_rows]
         locations = {r["SeriesInstanceUID"]: r["location"] for r in cohort_rows if r.get("location")}
-        failed = sorted({r["series_uid"] for r in failures})
-        results += series_checks.check_coverage(cohort_uids, [r["series_uid"] for r in rows], failed)
+        failed = sorted({r["SeriesInstanceUID"] for r in failures})
+        results += series_checks.check_coverage(cohort_uids, [r["SeriesInstanceUID"] for r in rows], failed)
     else:
         results.append(
             CheckResult(
@@ -126,7 +126,7 @@ def run_qa(
 
     # per-object checks on every series, or a seeded sample of them
     objects = dicom_checks.find_objects(run_dir)
-    chosen = set(sample_series([r["series_uid"] for r in rows], sample, seed))
+    chosen = set(sample_series([r["SeriesInstanceUID"] for r in rows], sample, seed))
     if len(rows) > sample:
         results.append(
             CheckResult(
@@ -144,10 +144,10 @@ def run_qa(
     paths = sorted([*sampled.segs.values(), *sampled.srs.values()])
     results += dicom_checks.check_files(objects)
     results += dicom_checks.check_conformance(paths, run_dir)
-    sampled_rows = [r for r in rows if r["series_uid"] in chosen]
+    sampled_rows = [r for r in rows if r["SeriesInstanceUID"] in chosen]
     results += integrity.check_references(sampled, sampled_rows, locations)
     for row in tqdm(sampled_rows, desc="deepcac2 qa", unit="series", disable=None):
-        uid = row["series_uid"]
+        uid = row["SeriesInstanceUID"]
         seg_path, sr_path = sampled.segs.get(uid), sampled.srs.get(uid)
         segments: set[int] = set()
         if seg_path is not None:
@@ -168,7 +168,7 @@ def run_qa(
         results += stats.drift(rows, ref_rows, convention)
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    results += gather_pictures(run_dir, [r["series_uid"] for r in rows], out_dir / "images")
+    results += gather_pictures(run_dir, [r["SeriesInstanceUID"] for r in rows], out_dir / "images")
     checks_path = out_dir / "checks.parquet"
     pq.write_table(results_table(results), checks_path, compression="zstd")
     report_path = write_report(results, rows, out_dir / "report.html", convention=convention)

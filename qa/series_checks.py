@@ -21,7 +21,7 @@ WARNING_FLAGS = ("heart_empty", "cac_outside_heart", "score_without_mask", "hear
 def check_categories(rows: list[dict[str, Any]]) -> list[CheckResult]:
     """risk_<scheme>_<convention> must be the band of agatston_<convention>."""
     out = []
-    for row in sorted(rows, key=lambda r: r["series_uid"]):
+    for row in sorted(rows, key=lambda r: r["SeriesInstanceUID"]):
         wrong = []
         for conv in CONVENTIONS:
             score = row.get(f"agatston_{conv}")
@@ -34,7 +34,7 @@ def check_categories(rows: list[dict[str, Any]]) -> list[CheckResult]:
                     wrong.append(f"{scheme}/{conv}: {label!r} for Agatston {score} (expected {expected!r})")
         out.append(
             CheckResult(
-                "table.cac_series.categories", row["series_uid"], not wrong, B, "; ".join(wrong) or "consistent"
+                "table.cac_series.categories", row["SeriesInstanceUID"], not wrong, B, "; ".join(wrong) or "consistent"
             )
         )
     return out
@@ -72,7 +72,9 @@ def check_coverage(cohort_uids: list[str], done: list[str], failed: list[str]) -
 
 def check_flags(rows: list[dict[str, Any]]) -> list[CheckResult]:
     out = []
-    for row in sorted(rows, key=lambda r: r["series_uid"]):
+    for row in sorted(rows, key=lambda r: r["SeriesInstanceUID"]):
         raised = [f for f in row.get("qa_flags") or [] if f in WARNING_FLAGS]
-        out.append(CheckResult("series.qa_flags", row["series_uid"], not raised, W, ", ".join(raised) or "none raised"))
+        out.append(
+            CheckResult("series.qa_flags", row["SeriesInstanceUID"], not raised, W, ", ".join(raised) or "none raised")
+        )
     return out

@@ -15,7 +15,7 @@ from deepcac2.pipeline.scoring.risk import SCHEME_NAMES, labels
 from deepcac2.qa.result import CheckResult, Severity
 
 INFO, W = Severity.INFO, Severity.WARNING
-GROUPINGS = ("study_year", "manufacturer", "kernel", "slice_thickness_mm")
+GROUPINGS = ("study_year", "scanner_manufacturer", "kernel", "slice_thickness_mm")
 #: an outlier: robust z of log(1 + Agatston) above this, and a score above OUTLIER_MIN
 OUTLIER_Z = 4.0
 OUTLIER_MIN = 1000.0
@@ -72,7 +72,9 @@ def outliers(rows: list[dict[str, Any]], convention: str) -> list[CheckResult]:
         score = float(np.expm1(v))
         if z > OUTLIER_Z and score > OUTLIER_MIN:
             out.append(
-                CheckResult("stats.outlier", r["series_uid"], False, W, f"Agatston {score:.0f}, robust z {z:.1f}", z)
+                CheckResult(
+                    "stats.outlier", r["SeriesInstanceUID"], False, W, f"Agatston {score:.0f}, robust z {z:.1f}", z
+                )
             )
     return out
 

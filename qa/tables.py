@@ -27,9 +27,10 @@ def check_schema(table: pa.Table, schema: TableSchema) -> list[CheckResult]:
 
 
 def check_unique_key(table: pa.Table, schema: TableSchema) -> list[CheckResult]:
-    if not schema.key or any(k not in table.column_names for k in schema.key):
+    flat = table.flatten() if any("." in k for k in schema.key) else table  # struct fields as "a.b"
+    if not schema.key or any(k not in flat.column_names for k in schema.key):
         return []
-    keys = table.select(list(schema.key))
+    keys = flat.select(list(schema.key))
     n_unique = keys.group_by(list(schema.key)).aggregate([]).num_rows
     dupes = table.num_rows - n_unique
     msg = f"{dupes} duplicate rows on key {schema.key}" if dupes else f"key {schema.key} is unique"

@@ -150,7 +150,8 @@ def notes_markdown(
         "|---|---:|---:|---:|",
     ]
     lines += [
-        f"| {r.series_uid} | {r.agatston_old:.1f} | {r.agatston_new:.1f} | {r.delta:+.1f} |" for r in top.itertuples()
+        f"| {r.SeriesInstanceUID} | {r.agatston_old:.1f} | {r.agatston_new:.1f} | {r.delta:+.1f} |"
+        for r in top.itertuples()
     ]
     for status in ("added", "removed"):
         uids = changes.loc[changes["status"] == status, SERIES_KEY].tolist()

@@ -17,9 +17,9 @@ from deepcac2.pipeline.scoring.risk import SCHEME_NAMES, category
 
 TABLES_DIR = "tables"
 
-SERIES_KEY = "series_uid"
-STUDY_KEY = "study_uid"
-PATIENT_KEY = "patient_id"
+SERIES_KEY = "SeriesInstanceUID"
+STUDY_KEY = "StudyInstanceUID"
+PATIENT_KEY = "PatientID"
 STUDY_YEAR = "study_year"
 #: the failures table's error code column
 ERROR_CODE = "error_code"

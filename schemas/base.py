@@ -39,7 +39,7 @@ class TableSchema:
     version: str
     doc: str
     columns: tuple[Column, ...]
-    #: columns that together identify a row
+    #: columns that together identify a row; ``"Quantity.CodeValue"`` names a field of a struct column
     key: tuple[str, ...] = ()
 
     @property
@@ -58,3 +58,11 @@ class TableSchema:
             if c.name == name:
                 return c
         raise KeyError(f"{self.name} has no column {name!r}")
+
+
+def key_value(row: dict, key: str) -> object:
+    """The value of a key part in a row dict: ``"a.b"`` is field ``b`` of struct column ``a``."""
+    value: object = row
+    for part in key.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value

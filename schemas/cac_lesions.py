@@ -8,12 +8,12 @@ from deepcac2.schemas.base import Column, TableSchema
 
 TABLE = TableSchema(
     name="cac_lesions",
-    version="1.0.0",
+    version="2.0.0",
     doc="One row per calcified lesion as each scoring convention delimits it. Lesions of different "
     "conventions are not the same objects: compare them within one convention.",
-    key=("series_uid", "convention", "lesion_id"),
+    key=("SeriesInstanceUID", "convention", "lesion_id"),
     columns=(
-        Column("series_uid", pa.string(), "SeriesInstanceUID of the source CT series.", required=True),
+        Column("SeriesInstanceUID", pa.string(), "SeriesInstanceUID of the source CT series.", required=True),
         Column("convention", pa.string(), "Scoring convention name.", required=True),
         Column("lesion_id", pa.int32(), "Lesion number within (series, convention), from 1.", required=True),
         Column("vessel", pa.string(), "LM, LAD, LCX or RCA; null without vessel labels."),

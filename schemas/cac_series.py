@@ -49,19 +49,23 @@ def _convention_columns() -> list[Column]:
 
 TABLE = TableSchema(
     name="cac_series",
-    version="1.1.0",
+    version="2.0.0",
     doc="One row per processed source CT series: identifiers, acquisition, scores per convention, "
     "risk categories, QA flags, the UIDs of the SEG and SR written for it, and provenance.",
-    key=("series_uid",),
+    key=("SeriesInstanceUID",),
     columns=(
-        Column("series_uid", pa.string(), "SeriesInstanceUID of the source CT series.", required=True),
-        Column("study_uid", pa.string(), "StudyInstanceUID of the source (also the SEG's and SR's)."),
-        Column("patient_id", pa.string(), "PatientID (NLST participant id)."),
+        Column("SeriesInstanceUID", pa.string(), "SeriesInstanceUID of the source CT series.", required=True),
+        Column("StudyInstanceUID", pa.string(), "StudyInstanceUID of the source (also the SEG's and SR's)."),
+        Column("PatientID", pa.string(), "PatientID (NLST participant id)."),
         Column("collection_id", pa.string(), "IDC collection_id, e.g. 'nlst'."),
         Column("crdc_series_uuid", pa.string(), "IDC crdc_series_uuid of the source series."),
         Column("study_year", pa.int16(), "NLST screening round: 0 = T0, 1 = T1, 2 = T2.", minimum=0, maximum=2),
-        Column("manufacturer", pa.string(), "Scanner manufacturer."),
-        Column("manufacturer_model", pa.string(), "Scanner model name."),
+        Column(
+            "scanner_manufacturer",
+            pa.string(),
+            "Scanner manufacturer: NLST code (GE, SE, PH, TO) or DICOM Manufacturer.",
+        ),
+        Column("scanner_model", pa.string(), "Scanner model: NLST code or DICOM ManufacturerModelName."),
         Column("kernel", pa.string(), "Reconstruction kernel (ConvolutionKernel)."),
         Column("slice_thickness_mm", pa.float64(), "Nominal slice thickness.", unit="mm"),
         Column("slice_spacing_mm", pa.float64(), "Distance between slice centres as loaded.", unit="mm"),

@@ -12,7 +12,7 @@ from deepcac2.schemas.base import Column, TableSchema
 
 TABLE = TableSchema(
     name="cohort",
-    version="1.0.0",
+    version="2.0.0",
     doc="One row per selected CT series, in patient / study / series order.",
     key=("SeriesInstanceUID",),
     columns=(
@@ -30,7 +30,7 @@ TABLE = TableSchema(
         Column("TransferSyntaxUID", pa.string(), "transfer syntax UID(s), comma-separated when files differ"),
         Column("study_year", pa.int16(), "NLST screening round: 0 = T0 (baseline), 1 = T1, 2 = T2"),
         Column("image_type", pa.string(), "NLST image type code (OPA = original primary axial, OPL = localizer...)"),
-        Column("manufacturer", pa.string(), "NLST manufacturer code (GE, SE, PH, TO) or DICOM Manufacturer"),
+        Column("scanner_manufacturer", pa.string(), "NLST manufacturer code (GE, SE, PH, TO) or DICOM Manufacturer"),
         Column("scanner_model", pa.string(), "NLST scanner model code or DICOM ManufacturerModelName"),
         Column("kernel", pa.string(), "reconstruction kernel (ConvolutionKernel)"),
         Column("fov_mm", pa.float32(), "field of view / reconstruction diameter", unit="mm"),

@@ -11,11 +11,11 @@ from deepcac2.schemas.base import Column, TableSchema
 
 TABLE = TableSchema(
     name="failures",
-    version="1.0.1",
+    version="2.0.0",
     doc="One row per (series, stage) that failed after its retries, with the stable error code.",
-    key=("series_uid", "stage"),
+    key=("SeriesInstanceUID", "stage"),
     columns=(
-        Column("series_uid", pa.string(), "SeriesInstanceUID of the source CT series.", required=True),
+        Column("SeriesInstanceUID", pa.string(), "SeriesInstanceUID of the source CT series.", required=True),
         Column("stage", pa.string(), "Pipeline stage: fetch, load, anatomy, infer, score, convert, ...", required=True),
         Column("error_code", pa.string(), "Stable code from deepcac2.errors.ErrorCode.", required=True),
         Column("message", pa.string(), "Human-readable message.", required=True),

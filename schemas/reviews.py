@@ -6,11 +6,16 @@ from deepcac2.schemas.base import Column, TableSchema
 
 TABLE = TableSchema(
     name="reviews",
-    version="1.0.0",
+    version="2.0.0",
     doc="One row per (series, reviewer): a Likert rating of the segmentation, whether the reviewer corrected it, "
     "and a free comment. Imported from filled-in review sheets with `deepcac2 qa --import-reviews`.",
     columns=(
-        Column("series_uid", pa.string(), "SeriesInstanceUID of the source CT series that was reviewed", required=True),
+        Column(
+            "SeriesInstanceUID",
+            pa.string(),
+            "SeriesInstanceUID of the source CT series that was reviewed",
+            required=True,
+        ),
         Column("reviewer", pa.string(), "reviewer identifier (pseudonymous)", required=True),
         Column(
             "reviewer_role", pa.string(), "e.g. radiologist, non-expert", allowed=("radiologist", "non-expert", "other")
@@ -20,5 +25,5 @@ TABLE = TableSchema(
         Column("comment", pa.string(), "free text"),
         Column("sample_seed", pa.int64(), "seed of the review sample the series was drawn in"),
     ),
-    key=("series_uid", "reviewer"),
+    key=("SeriesInstanceUID", "reviewer"),
 )

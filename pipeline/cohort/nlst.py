@@ -16,7 +16,7 @@ from typing import Any
 NLST_FIELDS: tuple[tuple[str, type], ...] = (
     ("study_year", int),
     ("image_type", str),
-    ("manufacturer", str),
+    ("scanner_manufacturer", str),
     ("scanner_model", str),
     ("kernel", str),
     ("fov_mm", float),

@@ -129,7 +129,7 @@ class CohortFilters:
             wanted_m = tuple(m.upper() for m in self.manufacturers)
 
             def _manufacturer(d: pd.DataFrame) -> pd.Series:
-                code = d["manufacturer"].fillna("").str.upper()
+                code = d["scanner_manufacturer"].fillna("").str.upper()
                 name = d["Manufacturer"].fillna("").str.upper()
                 return code.isin(wanted_m) | name.map(lambda n: n.startswith(wanted_m) if n else False).astype(bool)
 

@@ -54,7 +54,7 @@ def add_parsed_columns(df: pd.DataFrame) -> pd.DataFrame:
             values = values.where(values.notna(), df[name])
         df[name] = pd.array(values, dtype="Int16" if kind is int else "float64" if kind is float else object)
     # Other collections have no NLST form: take maker and model from the DICOM attributes.
-    for column, dicom in (("manufacturer", "Manufacturer"), ("scanner_model", "ManufacturerModelName")):
+    for column, dicom in (("scanner_manufacturer", "Manufacturer"), ("scanner_model", "ManufacturerModelName")):
         if dicom in df.columns:
             df[column] = df[column].where(df[column].notna(), df[dicom])
     keys = list(zip(df["image_type"].fillna(""), df["SeriesDescription"].fillna(""), strict=True))

@@ -80,7 +80,7 @@ def main(args: argparse.Namespace) -> int:
     converted = convert_series(ct, prediction, scores, out, seg_encoding="labelmap" if args.labelmap else "binary")
     tables = write_series_tables([converted], out / "tables")
     summary = {
-        "series_uid": converted.series_uid,
+        "SeriesInstanceUID": converted.series_uid,
         "seg": str(converted.seg_path),
         "sr": str(converted.sr_path),
         "seg_sop_instance_uid": converted.refs.seg_sop_instance_uid,

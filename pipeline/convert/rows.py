@@ -21,13 +21,14 @@ from deepcac2.pipeline.sr.content import GroupSpec, canonical_json, ds_value
 from deepcac2.pipeline.types import CTVolume, Prediction, Scores, SeriesRef
 from deepcac2.schemas import cac_series
 
-#: SeriesRef.params key -> (cac_series column, DICOM keyword used when the param is absent)
+#: SeriesRef.params key (the cohort's column names, ``pipeline.cohort.nlst.NLST_FIELDS``) ->
+#: (cac_series column, DICOM keyword used when the param is absent)
 ACQUISITION_PARAMS: dict[str, tuple[str, str | None]] = {
     "study_year": ("study_year", None),
-    "manufacturer": ("manufacturer", "Manufacturer"),
-    "model": ("manufacturer_model", "ManufacturerModelName"),
+    "scanner_manufacturer": ("scanner_manufacturer", "Manufacturer"),
+    "scanner_model": ("scanner_model", "ManufacturerModelName"),
     "kernel": ("kernel", "ConvolutionKernel"),
-    "slice_thickness": ("slice_thickness_mm", "SliceThickness"),
+    "slice_thickness_mm": ("slice_thickness_mm", "SliceThickness"),
     "kvp": ("kvp", "KVP"),
     "ma": ("tube_current_ma", "XRayTubeCurrent"),
 }
@@ -120,9 +121,9 @@ def series_row(
     header = ct.headers[0] if ct.headers else {}
     card = prediction.card
     row: dict[str, Any] = {
-        "series_uid": ct.series_uid,
-        "study_uid": ct.study_uid or ref.study_uid,
-        "patient_id": ct.patient_id or ref.patient_id,
+        "SeriesInstanceUID": ct.series_uid,
+        "StudyInstanceUID": ct.study_uid or ref.study_uid,
+        "PatientID": ct.patient_id or ref.patient_id,
         "collection_id": ref.collection_id,
         "crdc_series_uuid": ref.crdc_series_uuid,
         "slice_spacing_mm": float(ct.geometry.spacing[2]),
@@ -193,7 +194,7 @@ def lesion_rows(
             x, y, z = (float(v) for v in les.centroid_lps)
             rows.append(
                 {
-                    "series_uid": series_uid,
+                    "SeriesInstanceUID": series_uid,
                     "convention": name,
                     "lesion_id": int(les.lesion_id),
                     "vessel": les.vessel,
@@ -219,44 +220,64 @@ def measurement_rows(
     *,
     source_series_uid: str,
     patient_id: str | None,
-    seg_sop_uid: str,
-    sr_sop_uid: str,
+    seg: OutputObject,
+    sr: OutputObject,
     tracking_uids: dict[int, str],
 ) -> list[dict[str, Any]]:
-    """``measurements`` rows: one per numeric measurement of the SR (``tracking_uids``: group number -> UID)."""
+    """``measurements`` rows, one per numeric measurement of the SR, in IDC's quantitative_measurements shape.
+
+    ``tracking_uids`` maps group number -> Tracking Unique Identifier.
+    """
     rows = []
     for g in groups:
         for m in g.measurements:
             rows.append(
                 {
                     "PatientID": patient_id,
-                    "SOPInstanceUID": sr_sop_uid,
-                    "sourceSegmentedSeriesUID": source_series_uid,
-                    "segmentationInstanceUID": seg_sop_uid,
-                    "segmentationSegmentNumber": g.segment_number,
+                    "SOPInstanceUID": sr.sop_instance_uid,
+                    "SeriesInstanceUID": sr.series_uid,
+                    "SeriesDescription": sr.series_description,
                     "measurementGroup_number": g.number,
+                    "segmentationInstanceUID": seg.sop_instance_uid,
+                    "segmentationSeriesUID": seg.series_uid,
+                    "segmentationSegmentNumber": g.segment_number,
+                    "sourceSegmentedSeriesUID": source_series_uid,
                     "trackingIdentifier": g.tracking_id,
                     "trackingUniqueIdentifier": tracking_uids[g.number],
-                    **_code("Quantity", m.quantity),
+                    "Quantity": idc_code(m.quantity),
+                    "derivationModifier": idc_code(None),
                     "Value": float(m.value),
-                    **_code("Units", m.unit),
-                    **_code("finding", g.finding),
-                    **_code("findingSite", g.finding_site),
-                    **_code("method", m.method),
+                    "Units": idc_code(m.unit, version=True),
+                    "finding": idc_code(g.finding, version=True),
+                    "findingSite": idc_code(g.finding_site, version=True),
+                    "lateralityModifier": idc_code(None, version=True),
+                    "method": None if m.method is None else idc_code(m.method),
                     "convention": g.convention,
                 }
             )
     return rows
 
 
-def _code(prefix: str, code: Any) -> dict[str, str | None]:
-    if code is None:
-        return {prefix: None, f"{prefix}_CodeValue": None, f"{prefix}_CodingSchemeDesignator": None}
-    return {
-        prefix: code.meaning,
-        f"{prefix}_CodeValue": code.value,
-        f"{prefix}_CodingSchemeDesignator": code.scheme_designator,
+@dataclass(frozen=True)
+class OutputObject:
+    """Identity of one DICOM object we wrote, as tables cite it."""
+
+    series_uid: str
+    sop_instance_uid: str
+    series_description: str | None = None
+
+
+def idc_code(code: Any, *, version: bool = False) -> dict[str, str | None]:
+    """A code as IDC's views give it: a struct of CodeValue, CodingSchemeDesignator, [CodingSchemeVersion,]
+    CodeMeaning; no code is a struct of nulls (IDC's ``STRUCT(NULL AS CodeValue, ...)``)."""
+    out: dict[str, str | None] = {
+        "CodeValue": None if code is None else code.value,
+        "CodingSchemeDesignator": None if code is None else code.scheme_designator,
     }
+    if version:
+        out["CodingSchemeVersion"] = None if code is None else code.scheme_version
+    out["CodeMeaning"] = None if code is None else code.meaning
+    return out
 
 
 def failure_row(
@@ -267,7 +288,7 @@ def failure_row(
     message = exc.message if isinstance(exc, DeepCACError) else f"{type(exc).__name__}: {exc}"
     detail = exc.to_dict()["detail"] if isinstance(exc, DeepCACError) else {}
     return {
-        "series_uid": series_uid,
+        "SeriesInstanceUID": series_uid,
         "stage": stage,
         "error_code": code.value,
         "message": message,

@@ -13,7 +13,7 @@ from typing import Any
 
 from deepcac2._version import __version__
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.pipeline.convert.rows import OutputRefs, lesion_rows, measurement_rows, series_row
+from deepcac2.pipeline.convert.rows import OutputObject, OutputRefs, lesion_rows, measurement_rows, series_row
 from deepcac2.pipeline.seg.content import CAC_SEGMENT
 from deepcac2.pipeline.seg.enum import SegEncoding
 from deepcac2.pipeline.seg.sop import build_seg, write_seg
@@ -97,8 +97,8 @@ def convert_series(
             groups,
             source_series_uid=ct.series_uid,
             patient_id=ct.patient_id,
-            seg_sop_uid=refs.seg_sop_instance_uid,
-            sr_sop_uid=refs.sr_sop_instance_uid,
+            seg=OutputObject(refs.seg_series_uid, refs.seg_sop_instance_uid),
+            sr=OutputObject(refs.sr_series_uid, refs.sr_sop_instance_uid, str(sr.get("SeriesDescription", "")) or None),
             tracking_uids=tracking,
         ),
     }

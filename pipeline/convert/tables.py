@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.convert.reproducible import write_atomic
-from deepcac2.schemas.base import TableSchema
+from deepcac2.schemas.base import TableSchema, key_value
 
 COMPRESSION = "zstd"
 COMPRESSION_LEVEL = 3
@@ -26,7 +26,8 @@ COMPRESSION_LEVEL = 3
 
 def _sort_key(table: TableSchema, row: dict[str, Any]) -> tuple:
     # None sorts first; mixed types inside one key column cannot happen (schema types)
-    return tuple((row.get(k) is not None, row.get(k) if row.get(k) is not None else 0) for k in table.key)
+    values = [key_value(row, k) for k in table.key]
+    return tuple((v is not None, v if v is not None else 0) for v in values)
 
 
 def to_arrow(table: TableSchema, rows: list[dict[str, Any]]) -> pa.Table:
@@ -47,7 +48,7 @@ def to_arrow(table: TableSchema, rows: list[dict[str, Any]]) -> pa.Table:
                     ErrorCode.E_TABLE_WRITE, f"{table.name} row {i}: required column {c.name!r} is empty"
                 )
     ordered = sorted(rows, key=lambda r: _sort_key(table, r))
-    keys = [tuple(r.get(k) for k in table.key) for r in ordered]
+    keys = [tuple(key_value(r, k) for k in table.key) for r in ordered]
     if table.key and len(set(keys)) != len(keys):
         raise DeepCACError(ErrorCode.E_TABLE_WRITE, f"{table.name}: duplicate key {table.key} in rows")
     try:

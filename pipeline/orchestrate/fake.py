@@ -93,8 +93,10 @@ def finish(
     ref: SeriesRef, loaded: dict[str, Any], predicted: dict[str, Any], out_dir: Path, conventions: tuple[str, ...]
 ) -> dict[str, list[dict[str, Any]]]:
     _work(params_of(ref))
-    series = {"series_uid": ref.series_uid, "patient_id": ref.patient_id, "agatston": predicted["score"]}
-    lesions = [{"series_uid": ref.series_uid, "lesion_id": i, "convention": c} for i, c in enumerate(conventions)]
+    series = {"SeriesInstanceUID": ref.series_uid, "PatientID": ref.patient_id, "agatston": predicted["score"]}
+    lesions = [
+        {"SeriesInstanceUID": ref.series_uid, "lesion_id": i, "convention": c} for i, c in enumerate(conventions)
+    ]
     return {"fake_series": [series], "fake_lesions": lesions}
 
 

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 def failure_row(failure: Failure) -> dict[str, Any]:
     """One row of the ``failures`` table (schemas/failures.py); nothing in it depends on the clock."""
     return {
-        "series_uid": failure.series_uid,
+        "SeriesInstanceUID": failure.series_uid,
         "stage": failure.stage,
         "error_code": failure.code,
         "message": failure.message,

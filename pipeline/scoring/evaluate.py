@@ -99,7 +99,7 @@ def _one_per_key(df: pd.DataFrame, key: str, score: str, side: str) -> pd.Series
 def compare(
     pred_df: pd.DataFrame,
     ref_df: pd.DataFrame,
-    key: str = "series_uid",
+    key: str = "SeriesInstanceUID",
     *,
     score: str = "agatston",
     convention: str | None = None,

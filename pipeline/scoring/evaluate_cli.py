@@ -1,6 +1,6 @@
 """``deepcac2 evaluate --pred A --ref B --out DIR``: agreement of two scorings.
 
-A and B are tables (Parquet, CSV or JSON with ``series_uid`` and a score column) or
+A and B are tables (Parquet, CSV or JSON with ``SeriesInstanceUID`` and a score column) or
 run/release folders (their ``cac_series`` table, one convention). Optional lesion masks:
 ``--pred-masks`` and ``--ref-masks`` folders with one NIfTI/NRRD per series, named
 ``<series_uid>.nii.gz`` (or .nii/.nrrd), for lesion-level sensitivity, PPV and F1.
@@ -25,7 +25,7 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pred", required=True, help="prediction: table file or run/release folder")
     parser.add_argument("--ref", required=True, help="reference: table file or run/release folder")
     parser.add_argument("--out", required=True, metavar="DIR", help="folder for report.md, *.parquet and the PNG")
-    parser.add_argument("--key", default="series_uid", help="column that pairs rows (default series_uid)")
+    parser.add_argument("--key", default="SeriesInstanceUID", help="column that pairs rows (default series_uid)")
     parser.add_argument("--score", default="agatston", help="score column (default agatston)")
     parser.add_argument("--convention", help=f"rows/columns of this convention (folders: default {DEFAULT_CONVENTION})")
     parser.add_argument("--pred-masks", metavar="DIR", help="predicted lesion masks, <series_uid>.nii.gz")

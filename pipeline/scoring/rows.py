@@ -14,7 +14,7 @@ from deepcac2.pipeline.types import VESSEL_LABELS, Scores
 
 def series_row(scores: Scores, series_uid: str | None) -> dict[str, object]:
     row: dict[str, object] = {
-        "series_uid": series_uid,
+        "SeriesInstanceUID": series_uid,
         "convention": scores.convention,
         "agatston": scores.agatston,
         "volume_mm3": scores.volume_mm3,
@@ -37,7 +37,7 @@ def lesion_rows(scores: Scores, series_uid: str | None) -> list[dict[str, object
     for les in scores.lesions:
         d = asdict(les)
         x, y, z = d.pop("centroid_lps")
-        row = {"series_uid": series_uid, "convention": scores.convention, **d}
+        row = {"SeriesInstanceUID": series_uid, "convention": scores.convention, **d}
         row.update(centroid_x_mm=x, centroid_y_mm=y, centroid_z_mm=z)
         rows.append(row)
     return rows
@@ -46,5 +46,5 @@ def lesion_rows(scores: Scores, series_uid: str | None) -> list[dict[str, object
 def scores_json(scores: Scores, series_uid: str | None) -> dict[str, object]:
     """Everything about one scoring as a JSON-able object."""
     d = asdict(scores)
-    d["series_uid"] = series_uid
+    d["SeriesInstanceUID"] = series_uid
     return d

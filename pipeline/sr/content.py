@@ -69,6 +69,7 @@ class MeasurementSpec:
 class GroupSpec:
     """One TID 1411 group: which segment it measures, under which convention, and what."""
 
+    #: position in the Imaging Measurements container, from 0 (IDC's ``measurementGroup_number``)
     number: int
     convention: str
     convention_params: dict[str, Any]
@@ -158,7 +159,7 @@ def measurement_groups(
         }
         groups.append(
             GroupSpec(
-                len(groups) + 1, name, dict(s.convention_params), None, CAC_SEGMENT, VASCULAR_CALCIFICATION,
+                len(groups), name, dict(s.convention_params), None, CAC_SEGMENT, VASCULAR_CALCIFICATION,
                 CORONARY_ARTERY, tuple(measurements), dict(sorted(categories.items())), bands,
             )
         )  # fmt: skip
@@ -168,7 +169,7 @@ def measurement_groups(
             v = s.per_vessel[vessel]
             groups.append(
                 GroupSpec(
-                    len(groups) + 1, name, dict(s.convention_params), vessel, vessel_segment_number(vessel),
+                    len(groups), name, dict(s.convention_params), vessel, vessel_segment_number(vessel),
                     VASCULAR_CALCIFICATION, VESSEL_CODES[vessel],
                     tuple(_values(v.agatston, v.volume_mm3, v.mass_mg, v.lesion_count)), {}, bands,
                 )

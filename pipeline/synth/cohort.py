@@ -73,9 +73,9 @@ class CohortWriter:
             paths = write_series(phantom, meta, target, transfer_syntax=transfer_syntax, signed=signed)
         g = phantom.geometry
         row = {
-            "patient_id": meta.patient_id,
-            "study_uid": meta.study_uid,
-            "series_uid": meta.series_uid,
+            "PatientID": meta.patient_id,
+            "StudyInstanceUID": meta.study_uid,
+            "SeriesInstanceUID": meta.series_uid,
             "study_year": meta.study_year,
             "kind": kind,
             "defect": defect,
@@ -87,7 +87,7 @@ class CohortWriter:
                 None if kind == "localizer" else phantom.slice_thickness_mm,
                 phantom.kvp,
             ),
-            "manufacturer": meta.scanner.manufacturer,
+            "scanner_manufacturer": meta.scanner.manufacturer,
             "kernel": meta.kernel,
             "transfer_syntax": str(
                 {"jpeg2000": JPEG2000Lossless, "rle": RLELossless}.get(defect or "", transfer_syntax)

@@ -17,10 +17,10 @@ MANIFEST = TableSchema(
     doc="One row per series a synthetic cohort wrote.",
     key=("folder",),
     columns=(
-        Column("patient_id", pa.string(), "PatientID.", required=True),
-        Column("study_uid", pa.string(), "StudyInstanceUID.", required=True),
+        Column("PatientID", pa.string(), "PatientID.", required=True),
+        Column("StudyInstanceUID", pa.string(), "StudyInstanceUID.", required=True),
         Column(
-            "series_uid",
+            "SeriesInstanceUID",
             pa.string(),
             "SeriesInstanceUID as written in the headers (may be invalid on purpose).",
             required=True,
@@ -36,7 +36,7 @@ MANIFEST = TableSchema(
         Column("folder", pa.string(), "Series folder relative to the cohort root.", required=True),
         Column("n_files", pa.int32(), "Files in the folder.", required=True),
         Column("series_description", pa.string(), "SeriesDescription (NLST 11-field form)."),
-        Column("manufacturer", pa.string(), "Manufacturer."),
+        Column("scanner_manufacturer", pa.string(), "Manufacturer (DICOM)."),
         Column("kernel", pa.string(), "ConvolutionKernel."),
         Column("transfer_syntax", pa.string(), "Transfer syntax UID of the files."),
         Column("truth_file", pa.string(), "truth/<series>.json relative to the cohort root; null for localizers."),
@@ -49,9 +49,9 @@ TRUTH = TableSchema(
     doc="Expected scores: one row per (series, scoring convention).",
     key=("folder", "convention"),
     columns=(
-        Column("patient_id", pa.string(), "PatientID.", required=True),
-        Column("study_uid", pa.string(), "StudyInstanceUID.", required=True),
-        Column("series_uid", pa.string(), "SeriesInstanceUID.", required=True),
+        Column("PatientID", pa.string(), "PatientID.", required=True),
+        Column("StudyInstanceUID", pa.string(), "StudyInstanceUID.", required=True),
+        Column("SeriesInstanceUID", pa.string(), "SeriesInstanceUID.", required=True),
         Column("folder", pa.string(), "Series folder relative to the cohort root.", required=True),
         Column("kind", pa.string(), "chest, qrm or bad.", required=True),
         Column(
@@ -108,9 +108,9 @@ def truth_document(phantom: Phantom, row: dict[str, Any], expected: dict[str, Ex
         **{
             k: row[k]
             for k in (
-                "patient_id",
-                "study_uid",
-                "series_uid",
+                "PatientID",
+                "StudyInstanceUID",
+                "SeriesInstanceUID",
                 "study_year",
                 "kind",
                 "defect",
@@ -151,7 +151,7 @@ def truth_rows(phantom: Phantom, row: dict[str, Any], expected: dict[str, Expect
     g = phantom.geometry
     nz, ny, nx = phantom.hu.shape
     common = {
-        **{k: row[k] for k in ("patient_id", "study_uid", "series_uid", "folder", "kind")},
+        **{k: row[k] for k in ("PatientID", "StudyInstanceUID", "SeriesInstanceUID", "folder", "kind")},
         "n_truth_lesions": len(phantom.truth),
         "rows": ny,
         "cols": nx,

@@ -5,13 +5,13 @@
   const data = window.DEEPCAC2_DATA;
   const rows = data.rows;
   const columns = [
-    ["patient_id", "Patient", "text"], ["study_year", "Year", "num"], ["agatston", "Agatston", "num"],
+    ["PatientID", "Patient", "text"], ["study_year", "Year", "num"], ["agatston", "Agatston", "num"],
     ["volume_mm3", "Volume mm\u00b3", "num"], ["mass_mg", "Mass mg", "num"], ["lesion_count", "Lesions", "num"],
     ["category_deepcac", "DeepCAC", "text"], ["category_classic", "Classic", "text"],
-    ["category_cac_drs", "CAC-DRS", "text"], ["series_uid", "Series", "uid"],
+    ["category_cac_drs", "CAC-DRS", "text"], ["SeriesInstanceUID", "Series", "uid"],
     ["image", "Overlay", "image"], ["viewer", "IDC viewer", "link"],
   ].filter(([key]) => rows.some((r) => key in r) || key === "image" || key === "viewer");
-  const state = { sortKey: "patient_id", asc: true };
+  const state = { sortKey: "PatientID", asc: true };
   const $ = (id) => document.getElementById(id);
 
   const DECIMALS = { agatston: 1, volume_mm3: 1, mass_mg: 1 };
@@ -28,7 +28,7 @@
     const year = $("filter-year").value;
     const min = parseFloat($("filter-min").value) || 0;
     return rows.filter((r) =>
-      (!text || [r.patient_id, r.study_uid, r.series_uid].some((v) => String(v).toLowerCase().includes(text))) &&
+      (!text || [r.PatientID, r.StudyInstanceUID, r.SeriesInstanceUID].some((v) => String(v).toLowerCase().includes(text))) &&
       (!cat || r.category_deepcac === cat) &&
       (!year || String(r.study_year) === year) &&
       (r.agatston || 0) >= min);
@@ -53,7 +53,7 @@
     else if (kind === "image") {
       if (v) {
         const img = document.createElement("img");
-        img.className = "thumb"; img.src = v; img.alt = "overlay " + r.series_uid; img.loading = "lazy";
+        img.className = "thumb"; img.src = v; img.alt = "overlay " + r.SeriesInstanceUID; img.loading = "lazy";
         img.addEventListener("click", () => showImage(v, r));
         td.appendChild(img);
       } else td.textContent = "\u2013";
@@ -69,7 +69,7 @@
   function showImage(src, r) {
     const box = $("viewer");
     box.querySelector("img").src = src;
-    box.querySelector("p").textContent = r.patient_id + " \u00b7 " + r.series_uid;
+    box.querySelector("p").textContent = r.PatientID + " \u00b7 " + r.SeriesInstanceUID;
     box.hidden = false;
   }
 
@@ -113,7 +113,7 @@
     const body = $("rows");
     body.replaceChildren(...list.map((r) => {
       const tr = document.createElement("tr");
-      tr.dataset.patient = r.patient_id;
+      tr.dataset.patient = r.PatientID;
       columns.forEach((c) => tr.appendChild(cell(r, c)));
       return tr;
     }));

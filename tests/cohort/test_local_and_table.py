@@ -59,7 +59,7 @@ def test_index_local_finds_each_series_with_its_files_and_sizes(messy):
     assert rows[uids["B"]]["location"] == str(root / "x" / "a")
     assert rows[uids["B"]]["kernel"] == "B50f" and rows[uids["B"]]["slice_thickness_mm"] == 1.0
     assert rows[uids["A"]]["image_type"] == "OPA" and rows[uids["L"]]["image_type"] == "OPL"
-    assert rows[uids["A"]]["kvp"] == 120.0 and rows[uids["A"]]["manufacturer"] == "SIEMENS"
+    assert rows[uids["A"]]["kvp"] == 120.0 and rows[uids["A"]]["scanner_manufacturer"] == "SIEMENS"
     assert {os.path.basename(p) for p, _ in skipped} == {"notes.txt", "trunc.dcm", os.path.basename(empty)}
     assert any("E_UID_INVALID" in why for _, why in skipped)
 

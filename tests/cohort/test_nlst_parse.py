@@ -13,7 +13,7 @@ from deepcac2.pipeline.cohort.nlst import deepcac_rank, is_localizer, parse_seri
 def test_facts_example_parses_into_typed_fields():
     got = parse_series_description("2,OPA,GE,LSPLUS,LUNG,360,2.5,120,80,0.1,1.5")
     assert got["study_year"] == 2 and isinstance(got["study_year"], int)
-    assert (got["image_type"], got["manufacturer"], got["scanner_model"], got["kernel"]) == (
+    assert (got["image_type"], got["scanner_manufacturer"], got["scanner_model"], got["kernel"]) == (
         "OPA",
         "GE",
         "LSPLUS",
@@ -27,7 +27,7 @@ def test_unknown_tokens_become_none():
     got = parse_series_description("0,OPA,SE,SEN16,unkn,null,na,120,na,na,UNK")
     assert got["kernel"] is None and got["fov_mm"] is None and got["slice_thickness_mm"] is None
     assert got["ma"] is None and got["nlst_field11"] is None
-    assert got["kvp"] == 120.0 and got["manufacturer"] == "SE"
+    assert got["kvp"] == 120.0 and got["scanner_manufacturer"] == "SE"
 
 
 def test_sentinels_and_misplaced_values_are_not_reported_as_thickness():

@@ -199,4 +199,4 @@ def test_another_collection_without_the_nlst_form(index_parquet):
     assert table.num_rows > 0 and exp.final.series == table.num_rows
     rows = table.slice(0, 5).to_pylist()
     assert all(r["study_year"] is None and r["image_type"] is None for r in rows)
-    assert all(r["manufacturer"] for r in rows)  # from the DICOM Manufacturer column
+    assert all(r["scanner_manufacturer"] for r in rows)  # from the DICOM Manufacturer column

@@ -68,15 +68,15 @@ def test_series_row_values(ct, tmp_path: Path) -> None:
         ct.series_uid,
         collection_id="nlst",
         crdc_series_uuid="abc-123",
-        params={"study_year": "2", "model": "na", "kernel": "B30f", "ma": 80, "kvp": 120},
+        params={"study_year": "2", "scanner_model": "na", "kernel": "B30f", "ma": 80, "kvp": 120},
     )
     converted, tables = _run(ct, tmp_path, series_ref=ref, qa_flags=("reviewed",))
     row = read_table(get_table("cac_series"), tables["cac_series"]).to_pylist()[0]
     pred = synthetic.prediction(ct.shape)
     assert row["heart_volume_ml"] == pytest.approx(pred.heart.sum() * 0.7 * 0.7 * 2.5 / 1000)
     assert row["study_year"] == 2 and row["tube_current_ma"] == 80.0 and row["kvp"] == 120.0
-    assert row["manufacturer_model"] == "Sensation 16"  # 'na' in the cohort params: the header's value
-    assert row["kernel"] == "B30f" and row["manufacturer"] == "SIEMENS"
+    assert row["scanner_model"] == "Sensation 16"  # 'na' in the cohort params: the header's value
+    assert row["kernel"] == "B30f" and row["scanner_manufacturer"] == "SIEMENS"
     assert (row["rows"], row["columns"], row["num_slices"]) == (64, 64, 12)
     assert row["slice_spacing_mm"] == 2.5 and row["pixel_spacing_mm"] == 0.7
     assert row["qa_flags"] == ["mass_unknown", "reviewed"]
@@ -121,11 +121,21 @@ def test_mask_shape_mismatch_is_refused(ct, tmp_path: Path) -> None:
     "row, why",
     [
         (
-            {"series_uid": "1.2", "stage": "load", "error_code": "E_X", "message": "m", "attempts": 1, "bogus": 1},
+            {
+                "SeriesInstanceUID": "1.2",
+                "stage": "load",
+                "error_code": "E_X",
+                "message": "m",
+                "attempts": 1,
+                "bogus": 1,
+            },
             "unknown",
         ),
-        ({"series_uid": "1.2", "stage": "load", "error_code": "E_X", "message": "m", "attempts": None}, "required"),
-        ({"series_uid": "1.2", "stage": "load", "error_code": "E_X", "message": "m", "attempts": "x"}, "fit"),
+        (
+            {"SeriesInstanceUID": "1.2", "stage": "load", "error_code": "E_X", "message": "m", "attempts": None},
+            "required",
+        ),
+        ({"SeriesInstanceUID": "1.2", "stage": "load", "error_code": "E_X", "message": "m", "attempts": "x"}, "fit"),
     ],
 )
 def test_writer_refuses_bad_rows(tmp_path: Path, row: dict, why: str) -> None:

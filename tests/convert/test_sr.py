@@ -76,7 +76,7 @@ def test_highdicom_reads_back_the_parquet_numbers(ct, tmp_path: Path) -> None:
         assert lad.referenced_segment.referenced_segment_numbers == [4]
         assert _measured(lad)["112058"][0] == _ds(sc[conv].per_vessel["LAD"].agatston)
     # every SR number is a measurements row with the same value
-    by_key = {(m["trackingIdentifier"], m["Quantity_CodeValue"]): m["Value"] for m in tables["measurements"]}
+    by_key = {(m["trackingIdentifier"], m["Quantity"]["CodeValue"]): m["Value"] for m in tables["measurements"]}
     for name, g in groups.items():
         for code, (value, _) in _measured(g).items():
             assert by_key.pop((name, code)) == value
@@ -131,7 +131,7 @@ def test_tid1500reader_agrees_with_measurements(ct, tmp_path: Path) -> None:
         for item in g["measurementItems"]
     }
     want = {
-        (m["trackingIdentifier"], m["segmentationSegmentNumber"], m["Quantity_CodeValue"]): m["Value"]
+        (m["trackingIdentifier"], m["segmentationSegmentNumber"], m["Quantity"]["CodeValue"]): m["Value"]
         for m in tables["measurements"]
     }
     assert got == want

@@ -114,9 +114,9 @@ def test_mask_of_the_wrong_shape_is_refused():
 
 def test_converter_rows_are_taken_from_its_rows_mapping():
     class Converted:
-        rows = {"cac_series": [{"series_uid": "1.2.3"}], "cac_lesions": []}
+        rows = {"cac_series": [{"SeriesInstanceUID": "1.2.3"}], "cac_lesions": []}
 
-    assert process.table_rows_of(Converted()) == {"cac_series": [{"series_uid": "1.2.3"}], "cac_lesions": []}
+    assert process.table_rows_of(Converted()) == {"cac_series": [{"SeriesInstanceUID": "1.2.3"}], "cac_lesions": []}
 
     class Empty:
         pass

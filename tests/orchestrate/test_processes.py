@@ -42,7 +42,7 @@ def _fragments(out: Path) -> int:
 def _series_once(summary, refs) -> tuple[list[dict], list[dict]]:
     done = pq.read_table(summary.tables["fake_series"]).to_pylist()
     failed = pq.read_table(summary.tables["failures"]).to_pylist()
-    listed = [r["series_uid"] for r in done] + [r["series_uid"] for r in failed]
+    listed = [r["SeriesInstanceUID"] for r in done] + [r["SeriesInstanceUID"] for r in failed]
     assert sorted(listed) == sorted(r.series_uid for r in refs), "every series exactly once"
     return done, failed
 
@@ -52,7 +52,9 @@ def test_scheduler_and_two_worker_processes(dask_processes, tmp_path):
     config = RunConfig(cluster=ClusterSpec(scheduler=dask_processes.address), progress=False, backoff_s=0.0)
     summary = run_series(refs, tmp_path / "out", config, stages=fake.STAGES)
     done, failed = _series_once(summary, refs)
-    assert {(r["series_uid"], r["error_code"]) for r in failed} == {(refs[i].series_uid, c) for i, c in BAD.items()}
+    assert {(r["SeriesInstanceUID"], r["error_code"]) for r in failed} == {
+        (refs[i].series_uid, c) for i, c in BAD.items()
+    }
     assert summary.dashboard and summary.dashboard.startswith("http://127.0.0.1:")
     # both worker processes did work
     log = [json.loads(line) for line in summary.log_path.read_text().splitlines()]
@@ -121,7 +123,7 @@ def test_a_series_that_keeps_killing_workers_is_recorded_as_worker_lost(tmp_path
     )
     summary = run_series([*refs, poison], tmp_path / "out", config, stages=fake.STAGES)
     done, failed = _series_once(summary, [*refs, poison])
-    lost = [r for r in failed if r["series_uid"] == poison.series_uid]
+    lost = [r for r in failed if r["SeriesInstanceUID"] == poison.series_uid]
     assert [(r["error_code"], r["attempts"], r["transient"]) for r in lost] == [("E_WORKER_LOST", 2, True)]
     assert len(done) == len(refs) - len([i for i in BAD if i < len(refs)])
 
@@ -166,7 +168,7 @@ def test_interrupt_then_resume_gives_byte_identical_tables(dask_processes, tmp_p
         assert path.read_bytes() == (tmp_path / "cut" / "tables" / path.name).read_bytes(), path.name
     runs = pq.read_table(tmp_path / "cut" / "tables" / "runs.parquet").to_pylist()
     assert len(runs) == 2 and sum(r["n_succeeded"] + r["n_failed"] for r in runs) == len(refs)
-    failed = pq.read_table(tmp_path / "cut" / "tables" / "failures.parquet").column("series_uid").to_pylist()
+    failed = pq.read_table(tmp_path / "cut" / "tables" / "failures.parquet").column("SeriesInstanceUID").to_pylist()
     assert sorted(failed) == sorted(refs[i].series_uid for i in BAD)
 
 
@@ -198,10 +200,12 @@ def test_series_timeout_from_the_cli_on_workers_without_a_nanny(tmp_path):
         assert run.returncode == 0, text
         failures = pq.read_table(tmp_path / "out" / "tables" / "failures.parquet").to_pylist()
         timed_out = [r for r in failures if r["error_code"] == "E_TIMEOUT"]
-        assert [r["series_uid"] for r in timed_out] == [hung]
+        assert [r["SeriesInstanceUID"] for r in timed_out] == [hung]
         assert "not finished 3 s after it was submitted (in stage fetch_load)" in timed_out[0]["message"]
         assert "a stuck thread may remain" in timed_out[0]["message"], timed_out[0]["message"]
-        done = pq.read_table(tmp_path / "out" / "tables" / "fake_series.parquet").column("series_uid").to_pylist()
+        done = (
+            pq.read_table(tmp_path / "out" / "tables" / "fake_series.parquet").column("SeriesInstanceUID").to_pylist()
+        )
         assert sorted(done) == sorted(r.series_uid for r in refs[1:])  # the plan file only hangs one
     finally:
         stop_dask(procs)

@@ -38,9 +38,9 @@ def cohort(tmp_path_factory) -> tuple[Path, dict[str, str | None]]:
     expected: dict[str, str | None] = {}
     for seed in range(2):
         manifest = write_cohort("chest", root / f"chest{seed}", seed=seed, slices=40, rows=256, plaques=2)
-        expected.update(dict.fromkeys(manifest.column("series_uid").to_pylist()))
+        expected.update(dict.fromkeys(manifest.column("SeriesInstanceUID").to_pylist()))
     bad = write_cohort("bad", root / "bad", seed=0).to_pylist()
-    expected.update({r["series_uid"]: r["expected_error_code"] for r in bad if r["defect"] in DEFECTS})
+    expected.update({r["SeriesInstanceUID"]: r["expected_error_code"] for r in bad if r["defect"] in DEFECTS})
     table, _ = index_local(root)
     table = table.filter(pa.compute.is_in(table.column("SeriesInstanceUID"), pa.array(list(expected))))
     assert table.num_rows == len(expected) == 2 + len(DEFECTS)
@@ -57,8 +57,8 @@ def baseline(dask_processes, cohort, tmp_path_factory):
 def test_every_series_once_with_the_expected_codes(baseline, cohort):
     _, expected = cohort
     assert baseline.complete
-    done = pq.read_table(baseline.tables["cac_series"]).column("series_uid").to_pylist()
-    failed = {r["series_uid"]: r for r in pq.read_table(baseline.tables["failures"]).to_pylist()}
+    done = pq.read_table(baseline.tables["cac_series"]).column("SeriesInstanceUID").to_pylist()
+    failed = {r["SeriesInstanceUID"]: r for r in pq.read_table(baseline.tables["failures"]).to_pylist()}
     assert sorted(done + list(failed)) == sorted(expected), "every series exactly once"
     for uid, code in expected.items():
         if code:

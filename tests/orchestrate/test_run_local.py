@@ -45,14 +45,14 @@ def test_every_series_once_with_codes_and_scores(scheduler, tmp_path):
     assert summary.complete and not summary.interrupted
     done = _table(summary, "fake_series")
     failed = _table(summary, "failures")
-    uids = [r["series_uid"] for r in done] + [r["series_uid"] for r in failed]
+    uids = [r["SeriesInstanceUID"] for r in done] + [r["SeriesInstanceUID"] for r in failed]
     assert sorted(uids) == sorted(r.series_uid for r in refs)  # each exactly once
     bad = {r.series_uid for r in refs if r.params.get("fail")}
-    assert {r["series_uid"] for r in failed} == bad
+    assert {r["SeriesInstanceUID"] for r in failed} == bad
     assert {r["error_code"] for r in failed} == {"E_NO_IMAGES"}
     assert summary.by_code == {"E_NO_IMAGES": len(bad)}
     for row in done:  # the score each series got is its own (no mix-up between series)
-        assert row["agatston"] == int(hashlib.sha256(row["series_uid"].encode()).hexdigest()[:6], 16) / 1000.0
+        assert row["agatston"] == int(hashlib.sha256(row["SeriesInstanceUID"].encode()).hexdigest()[:6], 16) / 1000.0
     # the empty real tables exist too, with their schema
     assert pq.read_table(summary.tables["cac_series"]).num_rows == 0
     events = [json.loads(line)["event"] for line in summary.log_path.read_text().splitlines()]
@@ -138,12 +138,12 @@ def test_a_hung_series_times_out_its_worker_restarts_and_the_run_finishes(tmp_pa
         summary = run_series(refs, tmp_path / "out", config, stages=fake.STAGES)
     assert summary.complete and (summary.done, summary.failed) == (5, 1)
     (failure,) = _table(summary, "failures")
-    assert (failure["series_uid"], failure["error_code"], failure["stage"]) == (
+    assert (failure["SeriesInstanceUID"], failure["error_code"], failure["stage"]) == (
         refs[1].series_uid,
         ErrorCode.E_TIMEOUT.value,
         "fetch_load",
     )
     assert "restarted" in failure["message"], failure["message"]
     assert summary.elapsed_s < 120  # not the 600 s the series hangs for
-    done = {r["series_uid"] for r in _table(summary, "fake_series")}
+    done = {r["SeriesInstanceUID"] for r in _table(summary, "fake_series")}
     assert done == {r.series_uid for r in refs} - {refs[1].series_uid}

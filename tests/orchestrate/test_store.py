@@ -84,7 +84,7 @@ def test_rows_that_cannot_be_stored_are_a_table_error(tmp_path):
 
 def _failure(uid: str, code: str) -> dict:
     return {
-        "series_uid": uid,
+        "SeriesInstanceUID": uid,
         "stage": "load",
         "error_code": code,
         "message": f"bad {uid}",
@@ -104,7 +104,7 @@ def test_tables_are_byte_identical_whatever_the_commit_order(tmp_path):
             if uid.endswith("7"):
                 store.commit(Fragment(uid, "failed", "E_NO_IMAGES", {"failures": [_failure(uid, "E_NO_IMAGES")]}))
             else:
-                store.commit(Fragment(uid, "done", None, {"extra": [{"series_uid": uid, "n": len(uid)}]}))
+                store.commit(Fragment(uid, "done", None, {"extra": [{"SeriesInstanceUID": uid, "n": len(uid)}]}))
         return store.assemble(uids, ["failures"])
 
     a = build(tmp_path / "a", uids)
@@ -115,13 +115,13 @@ def test_tables_are_byte_identical_whatever_the_commit_order(tmp_path):
     for name in a:
         assert a[name].read_bytes() == b[name].read_bytes(), name
     failures = pq.read_table(a["failures"]).to_pylist()
-    assert sorted(r["series_uid"] for r in failures) == sorted(u for u in uids if u.endswith("7"))
+    assert sorted(r["SeriesInstanceUID"] for r in failures) == sorted(u for u in uids if u.endswith("7"))
     assert pq.read_table(a["extra"]).num_rows == len(uids) - len(failures)
 
 
 def test_assembly_only_takes_the_cohort_series(tmp_path):
     store = OutputStore(tmp_path)
     for uid in ("1.1", "1.2"):
-        store.commit(Fragment(uid, "done", None, {"extra": [{"series_uid": uid}]}))
+        store.commit(Fragment(uid, "done", None, {"extra": [{"SeriesInstanceUID": uid}]}))
     out = store.assemble(["1.2"])
-    assert pq.read_table(out["extra"]).column("series_uid").to_pylist() == ["1.2"]
+    assert pq.read_table(out["extra"]).column("SeriesInstanceUID").to_pylist() == ["1.2"]

@@ -33,7 +33,7 @@ def test_good_series_gives_rows_and_timings():
     out = _chain(SeriesRef("1.2.3", patient_id="P1"))
     assert isinstance(out, Done)
     expected = int(hashlib.sha256(b"1.2.3").hexdigest()[:6], 16) / 1000.0
-    assert out.rows["fake_series"] == [{"series_uid": "1.2.3", "patient_id": "P1", "agatston": expected}]
+    assert out.rows["fake_series"] == [{"SeriesInstanceUID": "1.2.3", "PatientID": "P1", "agatston": expected}]
     assert [r["convention"] for r in out.rows["fake_lesions"]] == ["deepcac", "canon"]
     assert set(out.timings) == {"fetch_load", "anatomy", "infer", "score_convert"}
 

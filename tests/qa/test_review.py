@@ -30,9 +30,9 @@ def _fill(sheet: Path, verdicts: dict[int, dict]) -> None:
 
 
 def test_sheet_round_trip_into_reviews(tmp_path: Path) -> None:
-    rows = [{"series_uid": u, "patient_id": "p", "agatston_deepcac": 12.0} for u in UIDS]
+    rows = [{"SeriesInstanceUID": u, "PatientID": "p", "agatston_deepcac": 12.0} for u in UIDS]
     sheet = write_review_sheet(rows, tmp_path / "sheet.csv", n=5, seed=3)
-    chosen = [r["series_uid"] for r in csv.DictReader(sheet.open())]
+    chosen = [r["SeriesInstanceUID"] for r in csv.DictReader(sheet.open())]
     assert chosen == sample_series(UIDS, 5, seed=3)
     _fill(
         sheet,
@@ -43,7 +43,7 @@ def test_sheet_round_trip_into_reviews(tmp_path: Path) -> None:
     )
     table = import_verdicts([sheet], set(UIDS), seed=3)
     assert table.num_rows == 2  # unreviewed rows are skipped
-    got = {r["series_uid"]: r for r in table.to_pylist()}
+    got = {r["SeriesInstanceUID"]: r for r in table.to_pylist()}
     assert got[chosen[0]]["likert"] == 4 and got[chosen[0]]["corrected"] is False
     assert got[chosen[1]]["corrected"] is True and got[chosen[1]]["comment"] == "missed LAD lesion"
 
@@ -59,7 +59,7 @@ def test_sheet_round_trip_into_reviews(tmp_path: Path) -> None:
     ],
 )
 def test_bad_verdicts_are_refused(tmp_path: Path, verdict: dict, fragment: str) -> None:
-    rows = [{"series_uid": u} for u in UIDS]
+    rows = [{"SeriesInstanceUID": u} for u in UIDS]
     sheet = write_review_sheet(rows, tmp_path / "s.csv", n=3, seed=0)
     _fill(sheet, {0: verdict})
     with pytest.raises(DeepCACError) as err:
@@ -69,7 +69,7 @@ def test_bad_verdicts_are_refused(tmp_path: Path, verdict: dict, fragment: str) 
 
 
 def test_unknown_series_is_refused(tmp_path: Path) -> None:
-    rows = [{"series_uid": u} for u in UIDS]
+    rows = [{"SeriesInstanceUID": u} for u in UIDS]
     sheet = write_review_sheet(rows, tmp_path / "s.csv", n=3, seed=0)
     _fill(sheet, {0: {"reviewer": "r", "likert": "3", "corrected": "no"}})
     with pytest.raises(DeepCACError, match="not in cac_series"):

@@ -74,7 +74,7 @@ def _blocking(run: Path, cohort: Path) -> dict[str, set[str]]:
 
 
 def _first_series(run: Path) -> str:
-    return sorted(pq.read_table(run / "tables" / "cac_series.parquet").column("series_uid").to_pylist())[0]
+    return sorted(pq.read_table(run / "tables" / "cac_series.parquet").column("SeriesInstanceUID").to_pylist())[0]
 
 
 def test_good_run_passes_every_blocking_check(good_run: tuple[Path, Path]) -> None:
@@ -99,7 +99,7 @@ def test_good_run_passes_every_blocking_check(good_run: tuple[Path, Path]) -> No
     ):
         assert check in passed, f"{check} did not run or did not pass"
     assert outcome.checks_path.exists() and outcome.report_path.exists()
-    uids = pq.read_table(run / "tables" / "cac_series.parquet").column("series_uid").to_pylist()
+    uids = pq.read_table(run / "tables" / "cac_series.parquet").column("SeriesInstanceUID").to_pylist()
     assert sorted(p.stem for p in (run.parent / "qa-good" / "images").glob("*.png")) == sorted(uids)
     html = outcome.report_path.read_text()
     assert "no blocking failures" in html and "data:image/png;base64" in html
@@ -140,7 +140,7 @@ def test_score_that_disagrees_with_its_category_is_blocked(run_copy: tuple[Path,
     run, cohort = run_copy
     path = run / "tables" / "cac_series.parquet"
     table = pq.read_table(path)
-    uid = table.column("series_uid")[0].as_py()
+    uid = table.column("SeriesInstanceUID")[0].as_py()
     column = table.column("risk_deepcac_deepcac")
     wrong = ["high" if v != "high" else "very low" for v in column.to_pylist()[:1]] + column.to_pylist()[1:]
     table = table.set_column(

@@ -12,7 +12,12 @@ from deepcac2.qa.stats import DRIFT_SHARE, distributions, drift, outliers
 def _rows(scores: list[float], **extra) -> list[dict]:
     rows = []
     for i, s in enumerate(scores):
-        row = {"series_uid": f"1.2.{i}", "agatston_deepcac": s, "study_year": i % 3, "manufacturer": "GE"}
+        row = {
+            "SeriesInstanceUID": f"1.2.{i}",
+            "agatston_deepcac": s,
+            "study_year": i % 3,
+            "scanner_manufacturer": "GE",
+        }
         row |= {f"risk_{scheme}_deepcac": category(scheme, s) for scheme in ("deepcac", "classic", "cac_drs")}
         rows.append(row | extra)
     return rows

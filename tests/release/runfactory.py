@@ -73,9 +73,9 @@ def series_rows(
             i = len(rows)
             rows.append(
                 {
-                    "series_uid": series_uids[i] if series_uids and i < len(series_uids) else uid("ct", p, year),
-                    "study_uid": uid("study", p, year),
-                    "patient_id": f"{100000 + p}",
+                    "SeriesInstanceUID": series_uids[i] if series_uids and i < len(series_uids) else uid("ct", p, year),
+                    "StudyInstanceUID": uid("study", p, year),
+                    "PatientID": f"{100000 + p}",
                     "collection_id": "nlst",
                     "study_year": year,
                     "agatston_deepcac": scores[i],
@@ -111,7 +111,7 @@ def make_run(
     pq.write_table(conform(rows, "cac_series"), tables / "cac_series.parquet")
     lesions = [
         {
-            "series_uid": r["series_uid"],
+            "SeriesInstanceUID": r["SeriesInstanceUID"],
             "convention": "deepcac",
             "lesion_id": 1,
             "first_slice": 3,
@@ -123,7 +123,7 @@ def make_run(
     ]
     pq.write_table(conform(lesions, "cac_lesions"), tables / "cac_lesions.parquet")
     failure = {
-        "series_uid": uid("failed", 1),
+        "SeriesInstanceUID": uid("failed", 1),
         "stage": "fetch_load",
         "error_code": "E_GEOMETRY_GAP",
         "message": "gap of 7.5 mm",
@@ -141,12 +141,12 @@ def make_run(
     pq.write_table(conform([run], "runs"), tables / "runs.parquet")
     for r in rows:
         for modality in ("SEG", "SR"):
-            sop = uid("sop", r["series_uid"], modality)
+            sop = uid("sop", r["SeriesInstanceUID"], modality)
             write_dicom(
                 run_dir / "dicom" / f"{sop}.dcm",
-                str(r["patient_id"]),
-                str(r["study_uid"]),
-                uid("out", r["series_uid"], modality),
+                str(r["PatientID"]),
+                str(r["StudyInstanceUID"]),
+                uid("out", r["SeriesInstanceUID"], modality),
                 sop,
                 modality,
             )
@@ -154,7 +154,7 @@ def make_run(
         write_checks(run_dir, blocking_failure)
         (run_dir / "qa" / "report.html").write_text("<html><body>QA report</body></html>")
     if images:
-        write_images(run_dir / "qa" / "images", [str(r["series_uid"]) for r in rows])
+        write_images(run_dir / "qa" / "images", [str(r["SeriesInstanceUID"]) for r in rows])
     return run_dir
 
 

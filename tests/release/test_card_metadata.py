@@ -39,7 +39,7 @@ def test_rendered_card_has_the_real_counts(run_dir: Path, release_dir: Path) -> 
     assert not re.search(r"\{\{.*?\}\}", text)
     assert "<!--" not in text  # the template's own note is dropped
     series = pd.read_parquet(run_dir / "tables" / "cac_series.parquet")
-    assert f"{series['patient_id'].nunique()} patients" in text
+    assert f"{series['PatientID'].nunique()} patients" in text
     assert f"{len(series)} scored series" in text
     n_dicom = len(list((run_dir / "dicom").glob("*.dcm")))
     assert f"{n_dicom // 2} SEG objects" in text and f"{n_dicom // 2} SR objects" in text

@@ -48,8 +48,8 @@ def test_dashboard_in_chromium(dashboard: Path, tmp_path: Path) -> None:
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian chromium not installed (apt-get install chromium)")
     series = pd.read_parquet(dashboard.parents[1] / "tables" / "cac_series.parquet")
-    expected_patients = sample_patients(series["patient_id"], N, seed=7)
-    expected_rows = series[series["patient_id"].isin(expected_patients)]
+    expected_patients = sample_patients(series["PatientID"], N, seed=7)
+    expected_rows = series[series["PatientID"].isin(expected_patients)]
 
     errors: list[str] = []
     with sync_api.sync_playwright() as pw:
@@ -68,7 +68,7 @@ def test_dashboard_in_chromium(dashboard: Path, tmp_path: Path) -> None:
         assert page.locator("#rows img.thumb").count() == len(expected_rows)  # every series has its overlay
         links = page.eval_on_selector_all("#rows a", "as => as.map(a => a.href)")
         assert sorted(links) == sorted(
-            f"https://viewer.imaging.datacommons.cancer.gov/viewer/{s}" for s in expected_rows["study_uid"]
+            f"https://viewer.imaging.datacommons.cancer.gov/viewer/{s}" for s in expected_rows["StudyInstanceUID"]
         )
 
         # filter: DeepCAC "high" keeps exactly the sampled series scored > 300 (rounded)

@@ -39,7 +39,7 @@ def releases(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path
     old_rows = series_rows(6, [float(s) for s in OLD], model="1.0")
     new_rows = series_rows(6, [float(s) for s in NEW], model="2.0")
     new_rows.pop(REMOVED)
-    extra = dict(new_rows[0], series_uid=ADDED_UID, agatston_deepcac=42.0)
+    extra = dict(new_rows[0], SeriesInstanceUID=ADDED_UID, agatston_deepcac=42.0)
     new_rows.append(extra)
     old = build_release(make_run(tmp / "run1", rows=old_rows, images=False), "1.0.0", tmp / "rel1")
     new = build_release(make_run(tmp / "run2", rows=new_rows, images=False), "2.0.0", tmp / "rel2")
@@ -65,9 +65,9 @@ def test_reclassification_counts(releases: tuple[Path, Path, Path], scheme: str,
 
 def test_series_changes_and_notes(releases: tuple[Path, Path, Path]) -> None:
     old, new, out = releases
-    changes = pd.read_parquet(out / "series_changes.parquet").set_index("series_uid")
+    changes = pd.read_parquet(out / "series_changes.parquet").set_index("SeriesInstanceUID")
     assert changes.loc[ADDED_UID, "status"] == "added"
-    removed = pd.read_parquet(old / "tables" / "cac_series.parquet")["series_uid"].iloc[REMOVED]
+    removed = pd.read_parquet(old / "tables" / "cac_series.parquet")["SeriesInstanceUID"].iloc[REMOVED]
     assert changes.loc[removed, "status"] == "removed"
     pairs = _common_pairs()
     assert (changes["status"] == "changed").sum() == sum(o != n for o, n in pairs)

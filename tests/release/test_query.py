@@ -42,7 +42,7 @@ def nlst_uids() -> list[str]:
 def rel(tmp_path_factory: pytest.TempPathFactory, nlst_uids: list[str]) -> Path:
     tmp = tmp_path_factory.mktemp("query")
     rows = series_rows(5, random_scores(15, seed=3), series_uids=nlst_uids)
-    rows = [r for r in rows if not (r["patient_id"] == "100004" and r["study_year"] == 2)]  # no T2 for one patient
+    rows = [r for r in rows if not (r["PatientID"] == "100004" and r["study_year"] == 2)]  # no T2 for one patient
     return build_release(make_run(tmp / "run", rows=rows, images=False), "1.0.0", tmp / "rel")
 
 
@@ -61,9 +61,9 @@ def test_mean_by_year(rel: Path) -> None:
 
 def test_progression(rel: Path) -> None:
     series = pd.read_parquet(rel / "tables" / "cac_series.parquet")
-    wide = series.pivot_table(index="patient_id", columns="study_year", values="agatston_deepcac", aggfunc="max")
+    wide = series.pivot_table(index="PatientID", columns="study_year", values="agatston_deepcac", aggfunc="max")
     wide = wide.dropna(subset=[0, 2])
-    got = deepcac2.open_release(rel).sql(documented_queries()["progression"]).df().set_index("patient_id")
+    got = deepcac2.open_release(rel).sql(documented_queries()["progression"]).df().set_index("PatientID")
     assert list(got.index) == list(wide.index)
     assert "100004" not in got.index
     assert got["change"].to_numpy() == pytest.approx((wide[2] - wide[0]).to_numpy())
@@ -71,7 +71,7 @@ def test_progression(rel: Path) -> None:
 
 def test_idc_join(rel: Path, nlst_uids: list[str]) -> None:
     got = deepcac2.open_release(rel).sql(documented_queries()["idc_join"]).df()
-    assert sorted(got["series_uid"]) == sorted(nlst_uids)
+    assert sorted(got["SeriesInstanceUID"]) == sorted(nlst_uids)
     assert got["series_aws_url"].str.startswith("s3://").all()
     assert got["SeriesDescription"].notna().all()
 
@@ -79,10 +79,10 @@ def test_idc_join(rel: Path, nlst_uids: list[str]) -> None:
 def test_open_release_api(rel: Path) -> None:
     with deepcac2.open_release(rel) as r:
         assert {"cac_series", "cac_lesions", "failures", "runs"} <= set(r.tables)
-        df = r.df("cac_series").sort_values("series_uid", ignore_index=True)
-        want = pq.read_table(rel / "tables" / "cac_series.parquet").to_pandas().sort_values("series_uid")
+        df = r.df("cac_series").sort_values("SeriesInstanceUID", ignore_index=True)
+        want = pq.read_table(rel / "tables" / "cac_series.parquet").to_pandas().sort_values("SeriesInstanceUID")
         assert list(df.columns) == list(want.columns)
-        assert list(df["series_uid"]) == list(want["series_uid"])
+        assert list(df["SeriesInstanceUID"]) == list(want["SeriesInstanceUID"])
         assert df["agatston_deepcac"].to_numpy() == pytest.approx(want["agatston_deepcac"].to_numpy())
         assert r.table("failures").aggregate("count(*)").fetchone()[0] == 1
         with pytest.raises(DeepCACError):
@@ -94,7 +94,7 @@ def test_open_release_api(rel: Path) -> None:
 def test_query_cli(rel: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     parser = argparse.ArgumentParser()
     query_cli.build_parser(parser)
-    sql = "SELECT count(DISTINCT patient_id) AS n FROM cac_series"
+    sql = "SELECT count(DISTINCT PatientID) AS n FROM cac_series"
     assert query_cli.main(parser.parse_args([sql, "--release", str(rel), "--format", "csv"])) == 0
     assert capsys.readouterr().out.split() == ["n", "5"]
     out = tmp_path / "r.parquet"

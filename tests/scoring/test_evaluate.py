@@ -82,8 +82,8 @@ def test_bland_altman_by_hand():
 
 
 def test_compare_and_report(tmp_path):
-    pred = pd.DataFrame({"series_uid": ["a", "b", "c", "d", "e", "x"], "agatston": [1, 5, 3, 10, 20, 7]})
-    ref = pd.DataFrame({"series_uid": ["a", "b", "c", "d", "e", "y"], "agatston": [2, 4, 6, 8, 10, 0]})
+    pred = pd.DataFrame({"SeriesInstanceUID": ["a", "b", "c", "d", "e", "x"], "agatston": [1, 5, 3, 10, 20, 7]})
+    ref = pd.DataFrame({"SeriesInstanceUID": ["a", "b", "c", "d", "e", "y"], "agatston": [2, 4, 6, 8, 10, 0]})
     r = compare(pred, ref)
     assert r.n == 5 and r.pred_only == ["x"] and r.ref_only == ["y"]
     # ranks pred 1,3,2,4,5 vs ref 1..5: sum d^2 = 2 -> rho = 1 - 6*2/(5*24)
@@ -102,23 +102,23 @@ def test_compare_and_report(tmp_path):
 
 
 def test_compare_rejects_duplicates_and_bad_values():
-    ok = pd.DataFrame({"series_uid": ["a", "b"], "agatston": [1.0, 2.0]})
-    dup = pd.DataFrame({"series_uid": ["a", "a"], "agatston": [1.0, 2.0]})
+    ok = pd.DataFrame({"SeriesInstanceUID": ["a", "b"], "agatston": [1.0, 2.0]})
+    dup = pd.DataFrame({"SeriesInstanceUID": ["a", "a"], "agatston": [1.0, 2.0]})
     with pytest.raises(DeepCACError) as e:
         compare(dup, ok)
     assert e.value.code is ErrorCode.E_SCORING
-    neg = pd.DataFrame({"series_uid": ["a", "b"], "agatston": [1.0, -2.0]})
+    neg = pd.DataFrame({"SeriesInstanceUID": ["a", "b"], "agatston": [1.0, -2.0]})
     with pytest.raises(DeepCACError):
         compare(ok, neg)
     with pytest.raises(DeepCACError):
-        compare(ok, pd.DataFrame({"series_uid": ["z"], "agatston": [1.0]}))
+        compare(ok, pd.DataFrame({"SeriesInstanceUID": ["z"], "agatston": [1.0]}))
 
 
 def test_compare_filters_one_convention():
     pred = pd.DataFrame(
-        {"series_uid": ["a", "a", "b", "b"], "convention": ["deepcac", "canon"] * 2, "agatston": [1, 9, 2, 9]}
+        {"SeriesInstanceUID": ["a", "a", "b", "b"], "convention": ["deepcac", "canon"] * 2, "agatston": [1, 9, 2, 9]}
     )
-    ref = pd.DataFrame({"series_uid": ["a", "b"], "agatston": [1.0, 2.0]})
+    ref = pd.DataFrame({"SeriesInstanceUID": ["a", "b"], "agatston": [1.0, 2.0]})
     r = compare(pred, ref, convention="deepcac")
     assert r.pairs["pred"].tolist() == [1.0, 2.0]
 
@@ -137,8 +137,8 @@ def test_lesion_level_detection():
     assert (c.sensitivity, c.ppv) == pytest.approx((2 / 3, 2 / 3))
     assert c.f1 == pytest.approx(2 / 3)
     r = compare(
-        pd.DataFrame({"series_uid": ["a", "b"], "agatston": [1.0, 2.0]}),
-        pd.DataFrame({"series_uid": ["a", "b"], "agatston": [1.0, 3.0]}),
+        pd.DataFrame({"SeriesInstanceUID": ["a", "b"], "agatston": [1.0, 2.0]}),
+        pd.DataFrame({"SeriesInstanceUID": ["a", "b"], "agatston": [1.0, 3.0]}),
         lesion_masks=[(pred, ref), (ref, ref)],
     )
     assert (r.lesions.ref_lesions, r.lesions.ref_found) == (6, 5)

@@ -110,7 +110,7 @@ def test_score_cli_end_to_end_with_the_loader(shared_data, tmp_path):
     out = tmp_path / "scores.json"
     assert cli.main(["score", "--ct", str(folder), "--roi", str(tmp_path / "roi.nii.gz"), "--out", str(out)]) == 0
     (s,) = json.loads(out.read_text())
-    assert s["series_uid"] == ct.series_uid and math.isfinite(s["agatston"]) and s["agatston"] >= 0
+    assert s["SeriesInstanceUID"] == ct.series_uid and math.isfinite(s["agatston"]) and s["agatston"] >= 0
     # independent check of the volume bound: never more than the voxels over 130 HU in the ROI
     over = int((ct.hu[roi > 0] >= 130).sum())
     assert s["volume_mm3"] <= over * ct.geometry.voxel_volume_mm3 + 1e-6

@@ -112,8 +112,8 @@ def test_mass_factor_flag(ct, tmp_path, capsys):
 
 
 def test_evaluate_cli(tmp_path):
-    pred = pd.DataFrame({"series_uid": list("abcdef"), "agatston": [0, 5, 50, 150, 350, 900]})
-    ref = pd.DataFrame({"series_uid": list("abcdef"), "agatston": [0, 8, 40, 90, 420, 800]})
+    pred = pd.DataFrame({"SeriesInstanceUID": list("abcdef"), "agatston": [0, 5, 50, 150, 350, 900]})
+    ref = pd.DataFrame({"SeriesInstanceUID": list("abcdef"), "agatston": [0, 8, 40, 90, 420, 800]})
     pred.to_parquet(tmp_path / "p.parquet")
     ref.to_csv(tmp_path / "r.csv", index=False)
     m = np.zeros((4, 10, 10), dtype=np.uint8)

@@ -104,7 +104,9 @@ def test_each_defect_is_really_there(bad):
     assert {d.Rows for d in read["absurd_dimensions"]} == {65535}
     assert not any("ImagePositionPatient" in d for d in read["missing_ipp"])
     assert {d.SeriesInstanceUID for d in read["uid_path_chars"]} == {"1.2/../../etc"}
-    assert rows["uid_path_chars"]["series_uid"] == "1.2/../../etc" and ".." not in rows["uid_path_chars"]["folder"]
+    assert (
+        rows["uid_path_chars"]["SeriesInstanceUID"] == "1.2/../../etc" and ".." not in rows["uid_path_chars"]["folder"]
+    )
     garbage = _read_all(out / rows["unreadable_file"]["folder"])
     assert garbage.count(None) == 1
     assert str(read["jpeg2000"][0].file_meta.TransferSyntaxUID) == "1.2.840.10008.1.2.4.90"
@@ -145,7 +147,10 @@ def test_tables_and_truth_files(bad):
     assert truth.num_rows == manifest.num_rows * len(set(truth.column("convention").to_pylist()))
     for r in rows.values():
         doc = json.loads((out / r["truth_file"]).read_text())
-        assert doc["series_uid"] == r["series_uid"] and doc["expected_error_code"] == r["expected_error_code"]
+        assert (
+            doc["SeriesInstanceUID"] == r["SeriesInstanceUID"]
+            and doc["expected_error_code"] == r["expected_error_code"]
+        )
         assert len(doc["lesions"]) == 2 and doc["exact"]
 
 
@@ -161,7 +166,9 @@ def test_qrm_mass_is_the_hydroxyapatite_mass(tmp_path):
         )
         voxel = math.prod(doc["geometry"]["spacing"])
         ha_mg = sum(les["n_voxels"] * voxel * les["density_mg_cm3"] / 1000 for les in lesions)
-        lit = next(t for t in truth if t["series_uid"] == row["series_uid"] and t["convention"] == "literature")
+        lit = next(
+            t for t in truth if t["SeriesInstanceUID"] == row["SeriesInstanceUID"] and t["convention"] == "literature"
+        )
         assert lit["mass_mg"] == pytest.approx(ha_mg)
         assert lit["lesion_count"] == 9
         # the 5 mm inserts: in-plane area close to pi r^2 (only voxel rounding in the way)
@@ -227,7 +234,7 @@ def test_small_demo_on_disk_matches_its_manifest(tmp_path):
         else:
             assert row["expected_error_code"] is None and (tmp_path / row["truth_file"]).is_file()
             header = pydicom.dcmread(files[0], stop_before_pixels=True)
-            assert header.SeriesInstanceUID == row["series_uid"] and header.PatientID == row["patient_id"]
+            assert header.SeriesInstanceUID == row["SeriesInstanceUID"] and header.PatientID == row["PatientID"]
             assert header.SeriesDescription == row["series_description"]
 
 
@@ -240,8 +247,8 @@ def test_same_seed_same_cohort_bytes(tmp_path):
     (m1, f1), (m2, f2) = run(tmp_path / "a"), run(tmp_path / "b")
     assert m1.equals(m2) and f1 == f2
     assert write_cohort("chest", tmp_path / "c", seed=12, rows=96, slices=16, plaques=0, pixel_spacing_mm=3.4).column(
-        "series_uid"
-    ) != m1.column("series_uid")
+        "SeriesInstanceUID"
+    ) != m1.column("SeriesInstanceUID")
 
 
 def test_demo_chest_and_localizer_samples_pass_dciodvfy(tmp_path, dciodvfy):
