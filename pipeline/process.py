@@ -184,7 +184,7 @@ def render_review_picture(ct: types.CTVolume, prediction: types.Prediction, path
     from deepcac2.qa.pictures import render_series_png
 
     row = rows["cac_series"][0]
-    title = f"{row.get('patient_id') or ''}  {ct.series_uid}  Agatston {row.get('agatston_deepcac')}"
+    title = f"{row.get('PatientID') or ''}  {ct.series_uid}  Agatston {row.get('agatston_deepcac')}"
     try:
         render_series_png(ct, prediction, path, title=title)
     except Exception as exc:  # matplotlib trouble must not lose the series' results

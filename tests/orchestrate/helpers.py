@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
-BIN = Path(sys.executable).parent
+#: this interpreter runs scheduler and workers (a copied venv's ``dask`` script may name another python)
+DASK = [sys.executable, "-m"]
 
 
 def free_port() -> int:
@@ -54,7 +55,16 @@ def start_dask(tmp: Path, n_workers: int = 2, worker_args: list[list[str]] | Non
     env = {**os.environ, "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "3", "DEEPCAC2_FAKE_PLAN": str(plan)}
     log = open(tmp / "dask-scheduler.log", "wb")  # noqa: SIM115 - lives as long as the process
     sched = subprocess.Popen(
-        [str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--dashboard-address", ":0"],
+        [
+            *DASK,
+            "distributed.cli.dask_scheduler",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--dashboard-address",
+            ":0",
+        ],
         stdout=log,
         stderr=subprocess.STDOUT,
         env=env,
@@ -64,7 +74,7 @@ def start_dask(tmp: Path, n_workers: int = 2, worker_args: list[list[str]] | Non
     procs = DaskProcesses(f"tcp://127.0.0.1:{port}", sched, plan)
     for i in range(n_workers):
         wlog = open(tmp / f"dask-worker-{i}.log", "wb")  # noqa: SIM115
-        cmd = [str(BIN / "dask"), "worker", procs.address, "--nworkers", "1", "--nthreads", "1", "--no-nanny"]
+        cmd = [*DASK, "distributed.cli.dask_worker", procs.address, "--nworkers", "1", "--nthreads", "1", "--no-nanny"]
         cmd += ["--host", "127.0.0.1", "--name", f"w{i}", "--no-dashboard", "--memory-limit", "2GiB"]
         cmd += worker_args[i] if worker_args else []
         procs.workers.append(
