@@ -1,6 +1,6 @@
 """Pictures of great-vessel phantoms next to a real chest CT, at the same window and scale.
 
-``python -m deepcac2.pipeline.synth.figures --out docs/images [--real DIR] [--seeds 6 101]``
+``python -m deepcac2.pipeline.synth.figures --out docs/images [--real DIR] [--seeds 10 101]``
 writes ``synth_vs_real.png`` (axial at the left atrium, axial at the arch, sagittal
 through the descending aorta, coronal through the heart: the real series on top, one
 phantom per row below) and ``synth_overlay_<seed>.png`` (the same planes of each phantom
@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True)
     parser.add_argument("--real", default=None, help="a real chest CT series folder")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[6, 101])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[10, 101])
     parser.add_argument("--rows", type=int, default=512)
     args = parser.parse_args(argv)
     out = Path(args.out)

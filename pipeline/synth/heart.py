@@ -34,7 +34,7 @@ CHAMBERS = (
 #: the great-vessel chest's chambers: the left atrium larger and further back, as in a
 #: 55-74-year-old (LA 35-45 mm front to back), bulging behind the pericardium with only a
 #: thin wall and a thin layer of fat over it (where it meets the descending aorta)
-GREAT_VESSEL_CHAMBERS = (*CHAMBERS[:2], ((-40.0, 22.0, -6.0), (19.0, 19.0, 21.0)), CHAMBERS[3])
+GREAT_VESSEL_CHAMBERS = (*CHAMBERS[:2], ((-38.0, 28.0, -8.0), (19.0, 19.0, 21.0)), CHAMBERS[3])
 #: wall and fat over the bulging left atrium, mm at scale 1
 ATRIUM_WALL_MM, ATRIUM_FAT_MM = 2.5, 2.0
 #: coronary lumen radius, mm

@@ -270,7 +270,12 @@ def _landmarks(chest: GreatChest) -> dict[str, object]:
             pulmonary_bifurcation=[round(float(v), 3) for v in gv.bifurcation],
             aortic_root=[round(float(v), 3) for v in chest.heart.aortic_root],
             carina=list(chest.thorax.carina),
-        )
+            nodes=[
+                {"station": n.station, "center": [round(float(v), 3) for v in n.center],
+                 "radii": [round(float(v), 3) for v in n.radii], "n_voxels": n.n_voxels}
+                for n in chest.nodes
+            ],
+        )  # fmt: skip
     return out
 
 

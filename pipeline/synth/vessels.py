@@ -33,6 +33,8 @@ from deepcac2.pipeline.synth.shapes import Grid, resample_polyline, tube
 
 #: aortic segments along the aorta's centreline
 ASCENDING, ARCH, DESCENDING = 1, 2, 3
+#: how far the pericardium (outside the atrium) may press into the descending aorta, mm: less than its fat
+MAX_PRESS_MM = 6.0
 #: tissues a vessel never overwrites (the airway and bone keep their shape)
 PROTECTED = (Tissue.AIRWAY, Tissue.CORTICAL_BONE, Tissue.CANCELLOUS_BONE)
 
@@ -116,39 +118,40 @@ def atrium_geometry(heart: Heart, s: float) -> tuple[np.ndarray, np.ndarray]:
     return heart.center + heart.axes @ (np.array(c) * s), np.array(r) * s
 
 
-def heart_outline(heart: Heart, s: float) -> np.ndarray:
-    """Points on the heart's outer surface: the pericardium and the atrium's bulge behind it."""
-    la_c, la_r = atrium_geometry(heart, s)
-    return np.vstack(
-        [
-            _ellipsoid_surface(heart.center, heart.radii, heart.axes),
-            _ellipsoid_surface(la_c, la_r + (ATRIUM_WALL_MM + ATRIUM_FAT_MM) * s, heart.axes, 2000),
-        ]
-    )
-
-
 def fit_heart_to_aorta(heart: Heart, thorax: Thorax, body: Body, z_lo: float) -> float:
     """Move the heart in-plane so the left atrium lies just right of the descending aorta and
-    its back presses ``body.indent`` mm into the aorta's outline. Returns the atrium's height."""
+    its back presses ``body.indent`` mm into the aorta's outline. Returns the atrium's height.
+
+    The pericardium elsewhere (the back of the ventricles) may press in too, but never more
+    than MAX_PRESS_MM, less than the pericardial fat: where it would, it is the ventricles,
+    not the atrium, that meet the aorta.
+    """
     s = thorax.scale
-    la_c, _ = atrium_geometry(heart, s)
+    la_c, la_r = atrium_geometry(heart, s)
     z_atrium = float(la_c[2])
     x_aorta = descending_xy(np.array([z_atrium]), thorax, body, z_atrium)[0, 0]
-    heart.center[0] += x_aorta - body.atrium_offset * s - la_c[0]
-    desc = descending_path(thorax, body, z_atrium, z_lo, z_atrium + 60.0)
-    tree = cKDTree(desc)
+    shift_x = x_aorta - body.atrium_offset * s - la_c[0]
+    heart.center[0] += shift_x
+    la_c[0] += shift_x
+    tree = cKDTree(descending_path(thorax, body, z_atrium, z_lo, z_atrium + 60.0))
     r = body.descending_radius * s
-    outline = heart_outline(heart, s)
-    outline = outline[np.abs(outline[:, 2] - z_atrium) < 80.0]
 
-    def depth(dy: float) -> float:
-        d, _ = tree.query(outline + [0.0, dy, 0.0])
-        return float(np.max(r - d))
+    def near(points: np.ndarray) -> np.ndarray:
+        return points[np.abs(points[:, 2] - z_atrium) < 80.0]
 
-    lo, hi = -60.0, 60.0  # depth grows as the heart moves back (+y) onto the aorta
+    bulge = near(_ellipsoid_surface(la_c, la_r + (ATRIUM_WALL_MM + ATRIUM_FAT_MM) * s, heart.axes, 2000))
+    pericardium = near(_ellipsoid_surface(heart.center, heart.radii, heart.axes))
+    limit = min(body.indent + 4.0, MAX_PRESS_MM)
+
+    def excess(dy: float) -> float:
+        d_bulge = float(np.max(r - tree.query(bulge + [0.0, dy, 0.0])[0]))
+        d_peri = float(np.max(r - tree.query(pericardium + [0.0, dy, 0.0])[0]))
+        return max(d_bulge - body.indent, d_peri - limit)
+
+    lo, hi = -60.0, 60.0  # the heart moves back (+y) onto the aorta until one of them presses enough
     for _ in range(40):
         mid = (lo + hi) / 2
-        if depth(mid) < body.indent:
+        if excess(mid) < 0:
             lo = mid
         else:
             hi = mid

@@ -66,9 +66,9 @@ def test_the_descending_aorta_presses_on_the_left_atrium(great):
     behind = (great.anatomy == Tissue.AORTA) & (y > _centroid(great, la)[1])[None, :, None]
     touching = ndimage.binary_dilation(great.heart, NEIGHBOURS_26) & behind
     tz = z[np.nonzero(touching.any(axis=(1, 2)))[0]]
-    # it touches over at least 2 cm of z within the atrium's height
+    # it touches over at least 1.5 cm of z within the atrium's height
     at_la = tz[(tz >= la_z.min()) & (tz <= la_z.max())]
-    assert len(at_la) and at_la.max() - at_la.min() >= 20.0
+    assert len(at_la) and at_la.max() - at_la.min() >= 15.0
     aorta = behind
     # only the atrium's wall and a thin layer of fat lie between them
     sp = np.asarray(great.geometry.spacing)[::-1]
@@ -129,15 +129,16 @@ def test_aortic_calcium_lies_in_the_aortic_wall_by_segment(great):
     arch = ph.distractors == Distractor.AORTIC_ARCH_WALL
     if arch.any():
         assert z[np.nonzero(arch)[0]].min() > top[2] - 60.0
-    # nodal calcium inside nodes, cartilage calcium inside cartilage (nothing else next to them)
-    for kind, tissue in (
-        (Distractor.LYMPH_NODE_CALCIUM, Tissue.LYMPH_NODE),
-        (Distractor.COSTAL_CARTILAGE_CALCIUM, Tissue.COSTAL_CARTILAGE),
-    ):
-        sel = ph.distractors == kind
-        if sel.any():
-            host = ndimage.binary_dilation(ph.anatomy == tissue, NEIGHBOURS_26)
-            assert host[sel].mean() > 0.5, kind.name
+    # nodal calcium inside a node (landmarks say where), cartilage calcium inside cartilage
+    k, j, i = np.nonzero(ph.distractors == Distractor.LYMPH_NODE_CALCIUM)
+    g = ph.geometry
+    pts = np.stack([g.origin[0] + g.spacing[0] * i, g.origin[1] + g.spacing[1] * j, z[k]], axis=1)
+    inside = np.zeros(len(pts), dtype=bool)
+    for node in ph.landmarks["nodes"]:
+        inside |= (((pts - node["center"]) / node["radii"]) ** 2).sum(axis=1) <= 1.0 + 1e-6
+    assert len(pts) and inside.all()
+    sel = ph.distractors == Distractor.COSTAL_CARTILAGE_CALCIUM
+    assert ndimage.binary_dilation(ph.anatomy == Tissue.COSTAL_CARTILAGE, NEIGHBOURS_26)[sel].mean() > 0.5
 
 
 def test_plaques_keep_clear_of_all_of_it_and_scores_stay_exact(great):
@@ -181,13 +182,18 @@ def _touch_span_mm(ph) -> float:
 def test_patients_vary_and_every_one_keeps_the_anatomy():
     """Twelve patients: different geometry, yet each has the arch above the heart, the aorta on the
     atrium, the bifurcation under the arch; most have aortic calcium; all plaques placed."""
-    bodies, tops, with_aortic = [], [], 0
+    bodies, tops, with_aortic, on_atrium, pressed = [], [], 0, 0, 0
     for seed in range(100, 112):
         ph = build_chest(great_spec(seed=seed))
         b, top = ph.landmarks["body"], np.asarray(ph.landmarks["arch_top"])
         bodies.append(b)
         tops.append(top)
-        assert _touch_span_mm(ph) >= 15.0, seed
+        if b["indent"] >= 0.5:
+            assert _touch_span_mm(ph) >= 15.0, seed
+            pressed += 1
+            la = ph.anatomy == Tissue.LEFT_ATRIUM
+            sp = np.asarray(ph.geometry.spacing)[::-1]
+            on_atrium += ndimage.distance_transform_edt(~la, sampling=sp)[ph.anatomy == Tissue.AORTA].min() <= 5.0 + 2.5
         assert np.asarray(ph.landmarks["pulmonary_bifurcation"])[2] + b["pulmonary_radius"] < top[2], seed
         heart_top = _z(ph)[np.nonzero(ph.heart.any(axis=(1, 2)))[0].max()]
         assert top[2] > heart_top + 15.0, seed
@@ -199,6 +205,8 @@ def test_patients_vary_and_every_one_keeps_the_anatomy():
         assert max(values) - min(values) > spread, name
     assert np.ptp([t[2] for t in tops]) > 8.0
     assert with_aortic >= 7
+    assert on_atrium >= 0.75 * pressed  # mostly the atrium; else the back of the ventricles
+    assert min(b["indent"] for b in bodies) < 0 < max(b["indent"] for b in bodies)  # some with fat between
 
 
 def test_pictures_of_a_phantom_are_written(great, tmp_path):
@@ -211,3 +219,29 @@ def test_pictures_of_a_phantom_are_written(great, tmp_path):
     for path in (a, b):
         img = matplotlib.image.imread(path)
         assert img.shape[0] > 100 and img.std() > 0.1  # a picture, not a blank page
+
+
+def test_esophagus_runs_between_the_atrium_and_the_spine_right_of_the_aorta(great):
+    z = _z(great)
+    la = great.anatomy == Tissue.LEFT_ATRIUM
+    k_mid = int(np.median(np.nonzero(la)[0]))
+    band = np.zeros(len(z), dtype=bool)
+    band[max(0, k_mid - 2) : k_mid + 3] = True
+    eso = _centroid(great, (great.anatomy == Tissue.ESOPHAGUS) & band[:, None, None])
+    y = great.geometry.origin[1] + great.geometry.spacing[1] * np.arange(la.shape[1])
+    x = great.geometry.origin[0] + great.geometry.spacing[0] * np.arange(la.shape[2])
+    vertebra = (great.anatomy == Tissue.CANCELLOUS_BONE) & (np.abs(x) < 15.0)[None, None, :] & (y > 0)[None, :, None]
+    spine = _centroid(great, vertebra & band[:, None, None])
+    behind = (great.anatomy == Tissue.AORTA) & (y > _centroid(great, la)[1])[None, :, None] & band[:, None, None]
+    assert _centroid(great, la & band[:, None, None])[1] < eso[1] < spine[1]
+    assert eso[0] < _centroid(great, behind)[0]
+    # costal cartilage: in front, between the ribs' ends and the sternum's edge, both sides
+    x = great.geometry.origin[0] + great.geometry.spacing[0] * np.nonzero(great.anatomy == Tissue.COSTAL_CARTILAGE)[2]
+    assert (x < -10).any() and (x > 10).any() and np.abs(x).max() < 40.0
+
+
+def test_no_distractors_means_no_non_coronary_calcium_but_the_same_anatomy(great):
+    bare = build_chest(great_spec(distractors=False))
+    assert {c.structure for c in bare.calcium} == {"bone_near_heart"}
+    assert not (bare.anatomy == Tissue.DISTRACTOR_CALCIUM).any()
+    assert bare.landmarks == great.landmarks
