@@ -1,4 +1,4 @@
-"""The deepcac2-unet model end to end: masks on the CT grid, deterministic on CPU, cards from checkpoints."""
+"""The deepcac2-unet model end to end: masks on the CT grid, deterministic on CPU, the anatomy's heart, cards."""
 
 from __future__ import annotations
 
@@ -78,6 +78,65 @@ def test_checkpoint_with_card_loads_via_registry(tmp_path):
     assert model.card.weights_sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
     assert model.net.features == (4, 8, 16, 32)
     base.clear_cache()
+
+
+def _anatomy(heart, provider="test-provider"):
+    from deepcac2.pipeline.anatomy.base import Anatomy, AnatomyProvenance
+
+    empty = np.zeros(heart.shape, dtype=bool)
+    return Anatomy(heart, empty, empty.copy(), AnatomyProvenance(provider, "1.0", seg_series_uid="1.2.3"))
+
+
+def test_the_crop_follows_the_anatomy_heart_and_the_anatomy_travels_with_the_prediction():
+    ct, heart = _ct_and_heart()
+    model = _model(cover_edges=True)
+    with torch.no_grad():
+        model.net.final_conv.weight.zero_()
+        model.net.final_conv.bias.fill_(5.0)  # 'yes' everywhere: the mask is the covered crop
+    moved = np.zeros_like(heart)
+    moved[8:22, 40:80, 0:30] = True  # the heart box shifted 40 voxels in x
+    a = model.predict(ct, _anatomy(heart))
+    b = model.predict(ct, _anatomy(moved, "other"))
+    assert a.anatomy.provenance.provider == "test-provider" and b.anatomy.provenance.provider == "other"
+    np.testing.assert_array_equal(a.heart, heart)
+    assert a.cac[heart].all() and b.cac[moved].all()
+    assert not np.array_equal(a.cac, b.cac)
+    xs_a, xs_b = np.flatnonzero(a.cac.any(axis=(0, 1))), np.flatnonzero(b.cac.any(axis=(0, 1)))
+    assert xs_b.mean() < xs_a.mean() - 10  # the crop moved with the heart
+
+
+def test_an_anatomy_off_the_ct_grid_is_an_anatomy_geometry_error():
+    from deepcac2.errors import DeepCACError, ErrorCode
+
+    ct, heart = _ct_and_heart()
+    with pytest.raises(DeepCACError) as err:
+        _model().predict(ct, _anatomy(heart[:, :, :50]))
+    assert err.value.code is ErrorCode.E_ANATOMY_GEOMETRY
+
+
+def test_without_an_anatomy_the_classical_heart_is_used_and_recorded():
+    from deepcac2.pipeline.synth.phantom import ChestSpec, build_chest
+
+    ph = build_chest(ChestSpec(seed=2, rows=128, cols=128, pixel_spacing_mm=2.8, n_slices=24, slice_increment_mm=6.0))
+    ct = types.CTVolume(hu=ph.hu, geometry=ph.geometry, series_uid="u")
+    pred = _model().predict(ct)
+    assert pred.anatomy is not None and pred.anatomy.provenance.provider == "classical"
+    np.testing.assert_array_equal(pred.heart, pred.anatomy.heart)
+    assert pred.heart.any()
+
+
+def test_published_options_keep_the_version_and_others_mark_it(tmp_path):
+    from deepcac2.pipeline.models.unet.model import build
+
+    path = tmp_path / "vivid-haze-6_model.pt"
+    torch.save(UNet3D(features=(2, 4, 8, 16)).state_dict(), path)  # a bare state_dict, as published
+    model = build(str(path), device="cpu")
+    assert model.card.version == "vivid-haze-6_model" and model.card.license == "MIT"
+    assert model.options.amp is None and not model.options.compile and model.options.resample_dtype == "int16"
+    assert "float32" in model.card.description and "TorchIO 0.19.1" in model.card.description
+    fast = build(str(path), device="cpu", amp="bf16", compile=True)
+    assert fast.card.version == "vivid-haze-6_model+bf16+compile"
+    assert "bf16" in fast.card.description
 
 
 @pytest.mark.slow

@@ -6,6 +6,11 @@ start is excluded, so with the published 256x256x58 crop, 64x64x16 windows and s
 stay 0). ``cover_edges=True`` adds the start ``size - patch`` so the whole crop is
 covered. Only windows holding at least one heart voxel run. Sigmoid outputs are
 averaged where windows overlap and thresholded with ``> threshold``.
+
+The published loop runs one window at a time and sums the windows' float32 outputs in
+float64 (``np.sum(out, axis=3) / div``); here windows go through the network in batches and
+are summed in float64 in window order. The sums agree exactly unless a voxel's mean lies
+within one float64 ulp of the threshold.
 """
 
 from __future__ import annotations
@@ -80,12 +85,12 @@ def predict_windows(
     """Averaged sigmoid probabilities over ``image`` (network axis order ``(x, y, z)``).
 
     Voxels no window covers get probability 0. ``amp_dtype`` (e.g. ``torch.bfloat16``)
-    turns on autocast; accumulation is always float32.
+    turns on autocast; accumulation is always float64, as in the published code.
     """
     device = torch.device(device)
     starts = heart_windows(heart, patch, stride, cover_edges)
-    total = torch.zeros(image.shape, dtype=torch.float32, device=device)
-    count = torch.zeros(image.shape, dtype=torch.float32, device=device)
+    total = torch.zeros(image.shape, dtype=torch.float64, device=device)
+    count = torch.zeros(image.shape, dtype=torch.float64, device=device)
     if not starts:
         return total.cpu().numpy()
     host = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))
@@ -102,7 +107,7 @@ def predict_windows(
             if device.type == "cuda" and len(boxes) < batch_size:
                 # a fixed batch shape spares torch.compile and cuDNN a retune for the last batch
                 x = torch.cat([x, x.new_zeros((batch_size - len(boxes), *x.shape[1:]))])
-            prob = torch.sigmoid(net(x).float())[: len(boxes), 0]
+            prob = torch.sigmoid(net(x).float())[: len(boxes), 0].double()
             for box, p in zip(boxes, prob, strict=True):
                 total[box] += p
                 count[box] += 1
