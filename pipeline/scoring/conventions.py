@@ -44,6 +44,9 @@ class Convention:
         voxel (False: the DeepCAC code scores the predicted mask as it is).
     round_decimals: round the per-pixel area x slice factor, and each component's score,
         to this many decimals (the DeepCAC code rounds both to 3); None: no rounding.
+    mapped_mask: first replace the mask by the components, in each axial slice and with the
+        convention's 2-D connectivity, of the voxels over the detection threshold that touch
+        it (DeepCAC2's "mapped" variant, ``src/cacmapping.py``); then score as above.
 
     The threshold direction applies to detection only; weight bands always start at their
     lower bound (200-299 HU -> 2). A lesion whose peak lies under the second band gets
@@ -63,11 +66,14 @@ class Convention:
     resample_z_mm: float | None = None
     mask_threshold: bool = True
     round_decimals: int | None = None
+    mapped_mask: bool = False
 
     def __post_init__(self) -> None:
         allowed = {2: (4, 8), 3: (6, 18, 26)}[self.dims]
         if self.connectivity not in allowed:
             raise ValueError(f"{self.name}: connectivity {self.connectivity} is not valid in {self.dims}-D")
+        if self.mapped_mask and self.dims != 2:
+            raise ValueError(f"{self.name}: the mapped mask is built per slice; it needs a 2-D convention")
 
     def params(self) -> dict[str, Any]:
         """The parameters as plain JSON-able values (what results record)."""
@@ -94,6 +100,18 @@ CONVENTIONS: dict[str, Convention] = {
             slice_factor="increment",
             mask_threshold=False,
             round_decimals=3,
+        ),
+        Convention(
+            name="deepcac_mapped",
+            description="DeepCAC2's 'mapped' variant (MHub all_pid_nrrd): the predicted mask replaced by the "
+            "8-connected components of HU >= 130 in each slice that touch it, then scored as 'deepcac'.",
+            dims=2,
+            connectivity=8,
+            min_pixels=4,
+            slice_factor="increment",
+            mask_threshold=False,
+            round_decimals=3,
+            mapped_mask=True,
         ),
         Convention(
             name="literature",

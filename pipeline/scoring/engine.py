@@ -23,6 +23,7 @@ from scipy import ndimage
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.scoring.conventions import DEFAULT_CONVENTION, Convention, get_convention, kvp_bands
 from deepcac2.pipeline.scoring.lesions import Labelled, delimit
+from deepcac2.pipeline.scoring.mapping import mapped
 from deepcac2.pipeline.scoring.resample import resample_z
 from deepcac2.pipeline.scoring.risk import categorize
 from deepcac2.pipeline.types import VESSEL_LABELS, CTVolume, Geometry, Lesion, Scores, VesselScore
@@ -103,6 +104,8 @@ def score_series(
     mask = mask if mask.dtype == bool else mask != 0
     _check_inputs(hu, mask, vessels, mass_factor, kvp)
     bands = kvp_bands(kvp, conv.kvp_adjusted)
+    if conv.mapped_mask:
+        mask = mapped(hu, mask, bands[0], conv.inclusive, conv.connectivity)
 
     box = _bbox(mask)
     if box is None:

@@ -54,10 +54,30 @@ def _weight(peak: float) -> int:
     return 1
 
 
+def _mapped(hu, mask, convention):
+    """Whole in-slice components of voxels over 130 HU that share a voxel with the mask."""
+    nz, ny, nx = len(hu), len(hu[0]), len(hu[0][0])
+    out = [[[False] * nx for _ in range(ny)] for _ in range(nz)]
+    for z in range(nz):
+        over = {
+            (z, y, x)
+            for y in range(ny)
+            for x in range(nx)
+            if (hu[z][y][x] >= 130 if convention.inclusive else hu[z][y][x] > 130)
+        }
+        for comp in _components(over, _neighbours(2, convention.connectivity)):
+            if any(mask[v[0]][v[1]][v[2]] for v in comp):
+                for v in comp:
+                    out[v[0]][v[1]][v[2]] = True
+    return out
+
+
 def reference_score(hu, mask, spacing, convention, slice_thickness=None):
     """(agatston, volume_mm3, lesion_count) for a thresholded convention (no rounding, no resampling)."""
     sx, sy, sz = spacing
     nz, ny, nx = len(hu), len(hu[0]), len(hu[0][0])
+    if getattr(convention, "mapped_mask", False):
+        mask = _mapped(hu, mask, convention)
     cands = set()
     for z in range(nz):
         for y in range(ny):

@@ -88,7 +88,7 @@ def test_vessel_labels_and_parquet_output(ct, tmp_path):
     out = tmp_path / "s.parquet"
     assert run(["score", "--ct", "x", "--mask", mask, "--convention", "all", "--out", str(out)]) == 0
     rows = pq.read_table(out).to_pandas().set_index("convention")
-    assert set(rows.index) == {"deepcac", "literature", "canon", "lessmann3d"}
+    assert set(rows.index) == {"deepcac", "deepcac_mapped", "literature", "canon", "lessmann3d"}
     assert rows.loc["literature", "agatston_LAD"] == pytest.approx(48)
     assert rows.loc["literature", "agatston_RCA"] == pytest.approx(40)
     lesions = pq.read_table(tmp_path / "s.lesions.parquet").to_pandas()
