@@ -11,7 +11,7 @@ draws (heart, coronaries, lung vessels) stay what they were. Ranges are those of
 * the descending aorta beside the vertebral body, anywhere from anterior-left to left;
   an older aorta is tortuous (bends of up to ~10 mm) and sits further left;
 * the left atrium against the descending aorta: pressed up to 3.5 mm into it in most
-  patients, in some (about a fifth) with up to 1.5 mm of fat between them;
+  patients, in about 3 in 10 with up to 1.5 mm of fat between them;
 * heart size and turn, chest size.
 """
 
