@@ -31,18 +31,39 @@ SR_CLASSES = {
 B, W = Severity.BLOCKING, Severity.WARNING
 #: plausible adult heart volume (mL) and the segment numbers the converter writes
 HEART_ML = (300.0, 1200.0)
-HEART_SEGMENT, CAC_SEGMENT = 1, 2
+HEART_SEGMENT, CAC_SEGMENT = 1, 1
+#: SEG ContentLabel -> kind (``pipeline.seg.enum.SegKind``); the calcium SEG is ``segs``, the others ``extra_segs``
+SEG_KINDS = {"CAC": "cac", "CAC_VESSELS": "vessels", "HEART": "heart"}
 
 
 @dataclass
 class RunObjects:
-    """The SEG and SR files under a folder, keyed by the source series they reference."""
+    """The SEG and SR files under a folder, keyed by the source series they reference.
+
+    ``segs`` holds each series' calcium SEG; ``extra_segs`` its other SEGs by kind
+    (``vessels``, ``heart``).
+    """
 
     root: Path
     segs: dict[str, Path] = field(default_factory=dict)
     srs: dict[str, Path] = field(default_factory=dict)
     unreadable: list[Path] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)
+    extra_segs: dict[str, dict[str, Path]] = field(default_factory=dict)
+
+    def all_paths(self) -> list[Path]:
+        extra = [p for kinds in self.extra_segs.values() for p in kinds.values()]
+        return sorted([*self.segs.values(), *extra, *self.srs.values()])
+
+    def subset(self, uids: set[str]) -> RunObjects:
+        return RunObjects(
+            self.root,
+            {u: p for u, p in self.segs.items() if u in uids},
+            {u: p for u, p in self.srs.items() if u in uids},
+            self.unreadable,
+            self.duplicates,
+            {u: k for u, k in self.extra_segs.items() if u in uids},
+        )
 
 
 def _source_series_of(ds: pydicom.Dataset) -> str:
@@ -71,9 +92,15 @@ def find_objects(root: str | Path) -> RunObjects:
         if target is None:
             continue
         source = _source_series_of(ds)
-        if source in target:
+        kind = SEG_KINDS.get(str(ds.get("ContentLabel", "")), "cac") if target is found.segs else "sr"
+        if kind not in ("cac", "sr"):
+            target = found.extra_segs.setdefault(source, {})
+            source_key = kind
+        else:
+            source_key = source
+        if source_key in target:
             found.duplicates.append(source)
-        target[source] = path
+        target[source_key] = path
     return found
 
 
@@ -101,7 +128,9 @@ def check_files(objects: RunObjects) -> list[CheckResult]:
         for p in objects.unreadable
     ]
     out += [
-        CheckResult("dicom.unique_per_series", uid, False, B, "more than one SEG or SR for this source series")
+        CheckResult(
+            "dicom.unique_per_series", uid, False, B, "more than one SEG of a kind or SR for this source series"
+        )
         for uid in sorted(set(objects.duplicates))
     ]
     return out
@@ -153,16 +182,17 @@ def _dcmqi_index_sets(seg_path: Path, target_affine: np.ndarray) -> dict[int, se
         return out
 
 
-def _plausibility(uid: str, masks: dict[int, np.ndarray], voxel_ml: float) -> list[CheckResult]:
+def plausibility(uid: str, heart: np.ndarray | None, cac: np.ndarray | None, voxel_ml: float) -> list[CheckResult]:
     """Heart volume in range, one heart component, calcium inside or touching the heart.
 
+    ``heart`` is the heart SEG's mask (None when the heart was IDC's TotalSegmentator SEG,
+    which is theirs to check); ``cac`` the calcium SEG's coronary segment on the same grid.
     Whether the scan covers the heart (an empty slice above and below) needs the source
     slice positions, which a SEG with empty frames omitted does not hold: the pipeline
     flags it per series in ``cac_series.qa_flags`` (``heart_at_scan_edge``).
     """
-    if HEART_SEGMENT not in masks:
-        return [CheckResult("seg.heart_present", uid, False, W, "no heart segment")]
-    heart = masks[HEART_SEGMENT]
+    if heart is None:
+        return [CheckResult("seg.heart_present", uid, True, Severity.INFO, "no heart SEG: the heart is referenced")]
     heart_ml = float(heart.sum() * voxel_ml)
     out = [
         CheckResult(
@@ -174,8 +204,7 @@ def _plausibility(uid: str, masks: dict[int, np.ndarray], voxel_ml: float) -> li
     out.append(
         CheckResult("seg.heart_components", uid, n_components == 1, W, f"{n_components} components", n_components)
     )
-    if CAC_SEGMENT in masks:
-        cac = masks[CAC_SEGMENT]
+    if cac is not None and cac.shape == heart.shape:
         n_out = int((cac & ~ndimage.binary_dilation(heart, iterations=2)).sum())
         out.append(
             CheckResult(
@@ -186,14 +215,19 @@ def _plausibility(uid: str, masks: dict[int, np.ndarray], voxel_ml: float) -> li
     return out
 
 
-def check_seg(uid: str, seg_path: Path) -> tuple[list[CheckResult], set[int]]:
-    """Read one SEG once: highdicom parse, dcmqi round trip, plausibility. Returns results and segment numbers."""
+def check_seg(uid: str, seg_path: Path, source_uids: list[str] | None = None) -> tuple[list[CheckResult], SegRead]:
+    """Read one SEG once: highdicom parse and dcmqi round trip. Returns results and what was read.
+
+    ``source_uids``: the source instances in slice order; masks then come on the source grid
+    (``SegRead.masks``), so SEGs of one series compare voxel for voxel.
+    """
+    read = SegRead(set(), {}, 0.0)
     try:
         seg = hd.seg.segread(seg_path)
         numbers = [int(s.SegmentNumber) for s in seg.SegmentSequence]
         volume = seg.get_volume(combine_segments=False, skip_overlap_checks=True, allow_missing_positions=True)
     except Exception as exc:
-        return [CheckResult("dicom.seg.highdicom_parse", uid, False, B, f"{type(exc).__name__}: {exc}")], set()
+        return [CheckResult("dicom.seg.highdicom_parse", uid, False, B, f"{type(exc).__name__}: {exc}")], read
     out = [CheckResult("dicom.seg.highdicom_parse", uid, True, B, f"{len(numbers)} segments")]
     masks = {n: volume.array[..., idx] > 0 for idx, n in enumerate(numbers)}
     try:
@@ -213,7 +247,29 @@ def check_seg(uid: str, seg_path: Path) -> tuple[list[CheckResult], set[int]]:
     except Exception as exc:
         out.append(CheckResult("dicom.seg.dcmqi_round_trip", uid, False, B, f"{type(exc).__name__}: {exc}"))
     voxel_ml = abs(np.linalg.det(volume.affine[:3, :3])) / 1000.0
-    return out + _plausibility(uid, masks, voxel_ml), set(numbers)
+    on_grid: dict[int, np.ndarray] = {}
+    if source_uids:
+        try:
+            stack = seg.get_pixels_by_source_instance(source_sop_instance_uids=source_uids, combine_segments=False)
+            on_grid = {n: stack[..., idx] > 0 for idx, n in enumerate(numbers)}
+        except Exception:  # frames not aligned with the source: no cross-SEG plausibility
+            on_grid = {}
+    return out, SegRead(set(numbers), on_grid, voxel_ml)
+
+
+@dataclass
+class SegRead:
+    """What ``check_seg`` read: segment numbers, masks on the source grid by number, voxel volume."""
+
+    numbers: set[int]
+    masks: dict[int, np.ndarray]
+    voxel_ml: float
+
+
+def source_instances(seg_path: Path) -> list[str]:
+    """The source SOPInstanceUIDs a SEG lists, in its (slice) order, without its anatomy citation."""
+    ds = pydicom.dcmread(seg_path, stop_before_pixels=True)
+    return [str(i.ReferencedSOPInstanceUID) for i in ds.get("SourceImageSequence", [])]
 
 
 def check_sr_parse(uid: str, sr_path: Path) -> list[CheckResult]:

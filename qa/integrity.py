@@ -20,6 +20,8 @@ from deepcac2.qa.result import CheckResult, Severity
 B = Severity.BLOCKING
 #: SR concept code -> cac_series column prefix (the column is ``<prefix>_<convention>``)
 SR_TO_COLUMN = {"112058": "agatston", "122660": "volume_mm3", "122661": "mass_mg", "111038": "lesion_count"}
+#: measurement group region (its Tracking Identifier's start) -> cac_series column prefix
+REGION_PREFIX = {"Coronary": "", "Thoracic aortic": "tac_"}
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -34,8 +36,11 @@ def _group_convention(tracking_identifier: str) -> tuple[str, str] | None:
     return region, conv
 
 
-def check_sr_matches_table(uid: str, sr_path: Path, row: dict[str, Any], seg_segments: set[int]) -> list[CheckResult]:
-    """Every all-calcium SR number equals the row; every group references an existing SEG segment."""
+def check_sr_matches_table(
+    uid: str, sr_path: Path, row: dict[str, Any], segments: dict[str, set[int]]
+) -> list[CheckResult]:
+    """Every all-coronary and aortic SR number equals the row; every group references a segment of one
+    of the row's SEGs (``segments``: SOPInstanceUID -> segment numbers read from that SEG)."""
     out: list[CheckResult] = []
     report = hd.sr.srread(sr_path).content
     mismatches: list[str] = []
@@ -44,18 +49,20 @@ def check_sr_matches_table(uid: str, sr_path: Path, row: dict[str, Any], seg_seg
     for group in report.get_volumetric_roi_measurement_groups():
         tid = str(group.tracking_identifier)
         ref = group.referenced_segment
-        if ref is None or ref.referenced_sop_instance_uid != row.get("seg_sop_instance_uid"):
-            dangling.append(f"{tid}: references another SEG")
-        elif not set(ref.referenced_segment_numbers) <= seg_segments:
+        ours = {row.get("seg_sop_instance_uid"), row.get("vessel_seg_sop_instance_uid")} - {None}
+        if ref is None or ref.referenced_sop_instance_uid not in ours:
+            dangling.append(f"{tid}: references a SEG that is not this series'")
+        elif not set(ref.referenced_segment_numbers) <= segments.get(ref.referenced_sop_instance_uid, set()):
             dangling.append(f"{tid}: segment {ref.referenced_segment_numbers} not in the SEG")
         parsed = _group_convention(tid)
-        if parsed is None or parsed[0] != "Coronary":
+        if parsed is None or parsed[0] not in REGION_PREFIX:
             continue
-        conv = parsed[1]
-        seen_conventions.add(conv)
+        region, conv = parsed
+        if region == "Coronary":
+            seen_conventions.add(conv)
         values = {m.name.value: float(m.value) for m in group.get_measurements()}
         for code, prefix in SR_TO_COLUMN.items():
-            column = f"{prefix}_{conv}"
+            column = f"{REGION_PREFIX[region]}{prefix}_{conv}"
             if column not in row:
                 continue
             table_value = row[column]
@@ -65,12 +72,23 @@ def check_sr_matches_table(uid: str, sr_path: Path, row: dict[str, Any], seg_seg
             if table_value is None or sr_value is None or float(table_value) != sr_value:
                 mismatches.append(f"{column}: table {table_value} vs SR {sr_value}")
     if not seen_conventions:
-        mismatches.append("the SR has no all-calcium measurement group")
+        mismatches.append("the SR has no all-coronary measurement group")
     out.append(CheckResult("sr.matches_table", uid, not mismatches, B, "; ".join(mismatches) or "SR equals cac_series"))
     out.append(
         CheckResult("sr.references_seg_segment", uid, not dangling, B, "; ".join(dangling) or "all groups resolve")
     )
     return out
+
+
+def check_idc_views(uid: str, sr_path: Path) -> list[CheckResult]:
+    """IDC's measurement_groups view would keep every measurement group of the SR (``qa.idc_views``)."""
+    from deepcac2.qa.idc_views import measurement_groups
+
+    sr = pydicom.dcmread(sr_path)
+    kept = len(measurement_groups(sr))
+    total = len(hd.sr.srread(sr_path).content.get_volumetric_roi_measurement_groups())
+    msg = f"IDC's views keep {kept} of {total} measurement groups"
+    return [CheckResult("sr.idc_views_keep_groups", uid, kept == total and total > 0, B, msg, float(total - kept))]
 
 
 def _source_instances(location: str | None) -> tuple[set[str], set[str]] | None:
@@ -117,8 +135,14 @@ def check_references(
             if len(values) != 1 or not _same(values.pop(), row.get(column)):
                 problems.append(f"{name} differs between SEG, SR and cac_series")
         referenced_series = [str(s.SeriesInstanceUID) for s in seg.get("ReferencedSeriesSequence", [])]
-        if referenced_series != [uid]:
-            problems.append(f"SEG references series {referenced_series}, not {uid}")
+        allowed = [uid, *([row["anatomy_seg_uid"]] if row.get("anatomy_seg_uid") else [])]
+        if referenced_series[:1] != [uid] or not set(referenced_series) <= set(allowed):
+            problems.append(f"SEG references series {referenced_series}, not {uid} (and the anatomy SEG)")
+        for kind, column in (("vessels", "vessel_seg_sop_instance_uid"), ("heart", "heart_seg_sop_instance_uid")):
+            path = objects.extra_segs.get(uid, {}).get(kind)
+            found = str(pydicom.dcmread(path, stop_before_pixels=True).SOPInstanceUID) if path else None
+            if not _same(found, row.get(column)):
+                problems.append(f"{kind} SEG {found} differs from cac_series.{column} {row.get(column)}")
         out.append(CheckResult("refs.identity", uid, not problems, B, "; ".join(problems) or "consistent"))
         source = _source_instances(source_locations.get(uid))
         if source is None:
@@ -134,6 +158,7 @@ def check_references(
         referenced = {
             str(i.ReferencedSOPInstanceUID)
             for s in seg.get("ReferencedSeriesSequence", [])
+            if str(s.SeriesInstanceUID) == uid  # not the anatomy SEG it cites
             for i in s.get("ReferencedInstanceSequence", [])
         }
         unknown = referenced - existing

@@ -14,7 +14,7 @@ matplotlib.use("Agg")  # no display on workers
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from deepcac2.pipeline.convert.reproducible import write_atomic  # noqa: E402
+from deepcac2.pipeline.dicomout.reproducible import write_atomic  # noqa: E402
 from deepcac2.pipeline.types import CTVolume, Prediction  # noqa: E402
 
 #: mediastinal window: calcium and heart both visible

@@ -7,6 +7,7 @@ up to ``sample`` series, and a stated, seeded sample of that size beyond it.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
+import pydicom
 from tqdm import tqdm
 
 from deepcac2.errors import DeepCACError, ErrorCode
@@ -87,6 +89,35 @@ def gather_pictures(run_dir: Path, series_uids: list[str], images_dir: Path) -> 
     return out
 
 
+def _object_checks(row: dict, objects: dicom_checks.RunObjects) -> list[CheckResult]:
+    """Each SEG of a series (parse, dcmqi round trip), plausibility across them, and its SR against the row."""
+    uid = row["SeriesInstanceUID"]
+    out: list[CheckResult] = []
+    segments: dict[str, set[int]] = {}
+    masks: dict[str, dict[int, object]] = {}
+    voxel_ml = 0.0
+    seg_path = objects.segs.get(uid)
+    order = dicom_checks.source_instances(seg_path) if seg_path is not None else []
+    for kind, path in [("cac", seg_path), *sorted(objects.extra_segs.get(uid, {}).items())]:
+        if path is None:
+            continue
+        results, read = dicom_checks.check_seg(uid, path, order)
+        out += [dataclasses.replace(r, message=f"{kind} SEG: {r.message}") for r in results]
+        sop = str(pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SOPInstanceUID"]).SOPInstanceUID)
+        segments[sop], masks[kind], voxel_ml = read.numbers, read.masks, read.voxel_ml or voxel_ml
+    if seg_path is not None:
+        heart = masks.get("heart", {}).get(dicom_checks.HEART_SEGMENT) if "heart" in masks else None
+        out += dicom_checks.plausibility(uid, heart, masks.get("cac", {}).get(dicom_checks.CAC_SEGMENT), voxel_ml)
+    sr_path = objects.srs.get(uid)
+    if sr_path is not None:
+        sr_results = dicom_checks.check_sr_parse(uid, sr_path)
+        out += sr_results
+        if all(r.passed for r in sr_results):
+            out += integrity.check_sr_matches_table(uid, sr_path, row, segments)
+            out += integrity.check_idc_views(uid, sr_path)
+    return out
+
+
 def run_qa(
     run_dir: str | Path,
     *,
@@ -134,30 +165,13 @@ def run_qa(
                 f"per-object checks on a seeded sample of {sample} of {len(rows)} series (seed {seed})", float(sample),
             )
         )  # fmt: skip
-    sampled = dicom_checks.RunObjects(
-        objects.root,
-        {u: p for u, p in objects.segs.items() if u in chosen},
-        {u: p for u, p in objects.srs.items() if u in chosen},
-        objects.unreadable,
-        objects.duplicates,
-    )
-    paths = sorted([*sampled.segs.values(), *sampled.srs.values()])
+    sampled = objects.subset(chosen)
     results += dicom_checks.check_files(objects)
-    results += dicom_checks.check_conformance(paths, run_dir)
+    results += dicom_checks.check_conformance(sampled.all_paths(), run_dir)
     sampled_rows = [r for r in rows if r["SeriesInstanceUID"] in chosen]
     results += integrity.check_references(sampled, sampled_rows, locations)
     for row in tqdm(sampled_rows, desc="deepcac2 qa", unit="series", disable=None):
-        uid = row["SeriesInstanceUID"]
-        seg_path, sr_path = sampled.segs.get(uid), sampled.srs.get(uid)
-        segments: set[int] = set()
-        if seg_path is not None:
-            seg_results, segments = dicom_checks.check_seg(uid, seg_path)
-            results += seg_results
-        if sr_path is not None:
-            sr_results = dicom_checks.check_sr_parse(uid, sr_path)
-            results += sr_results
-            if all(r.passed for r in sr_results):
-                results += integrity.check_sr_matches_table(uid, sr_path, row, segments)
+        results += _object_checks(row, sampled)
 
     results += stats.distributions(rows, convention)
     results += stats.outliers(rows, convention)

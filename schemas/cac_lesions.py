@@ -8,7 +8,7 @@ from deepcac2.schemas.base import Column, TableSchema
 
 TABLE = TableSchema(
     name="cac_lesions",
-    version="2.0.0",
+    version="2.0.1",
     doc="One row per calcified lesion as each scoring convention delimits it. Lesions of different "
     "conventions are not the same objects: compare them within one convention.",
     key=("SeriesInstanceUID", "convention", "lesion_id"),
@@ -17,8 +17,12 @@ TABLE = TableSchema(
         Column("convention", pa.string(), "Scoring convention name.", required=True),
         Column("lesion_id", pa.int32(), "Lesion number within (series, convention), from 1.", required=True),
         Column("vessel", pa.string(), "LM, LAD, LCX or RCA; null without vessel labels."),
-        Column("segment_number", pa.int32(), "SEG segment holding the lesion's voxels (vessel, else 2)."),
-        Column("seg_sop_instance_uid", pa.string(), "SOPInstanceUID of the DICOM SEG."),
+        Column(
+            "segment_number",
+            pa.int32(),
+            "Segment holding the lesion: its vessel's in the vessel SEG, else 1 in the CAC SEG.",
+        ),
+        Column("seg_sop_instance_uid", pa.string(), "SOPInstanceUID of the SEG holding that segment."),
         Column("first_slice", pa.int32(), "First slice index (k, loader order).", required=True),
         Column("last_slice", pa.int32(), "Last slice index (k, loader order).", required=True),
         Column("area_mm2", pa.float64(), "Summed in-plane area.", unit="mm2"),

@@ -47,9 +47,25 @@ def _convention_columns() -> list[Column]:
     return cols
 
 
+def _aortic_columns() -> list[Column]:
+    """Thoracic aortic calcium, scored with the same conventions; null when the model does not report it."""
+    cols: list[Column] = []
+    for c in CONVENTIONS:
+        tac = "thoracic aortic calcium"
+        cols += [
+            Column(f"tac_agatston_{c}", pa.float64(), f"Agatston score of {tac} under {c!r}.", minimum=0),
+            Column(f"tac_volume_mm3_{c}", pa.float64(), f"Volume of {tac} under {c!r}.", unit="mm3", minimum=0),
+            Column(
+                f"tac_mass_mg_{c}", pa.float64(), f"Mass of {tac} under {c!r}; null without calibration.", unit="mg"
+            ),
+            Column(f"tac_lesion_count_{c}", pa.int32(), f"Lesions of {tac} under {c!r}.", minimum=0),
+        ]
+    return cols
+
+
 TABLE = TableSchema(
     name="cac_series",
-    version="2.0.0",
+    version="2.1.0",
     doc="One row per processed source CT series: identifiers, acquisition, scores per convention, "
     "risk categories, QA flags, the UIDs of the SEG and SR written for it, and provenance.",
     key=("SeriesInstanceUID",),
@@ -78,6 +94,7 @@ TABLE = TableSchema(
         Column("mass_factor", pa.float64(), "Calcium Scoring Mass Factor from the header; null when absent."),
         Column("heart_volume_ml", pa.float64(), "Volume of the predicted heart mask.", unit="mL", minimum=0),
         *_convention_columns(),
+        *_aortic_columns(),
         Column("qa_flags", STRINGS, "QA flags raised for this series (sorted; empty list when none).", required=True),
         Column(
             "loader_notes",
@@ -85,10 +102,21 @@ TABLE = TableSchema(
             "What the loader and the anatomy stage did on purpose (dropped duplicates, anatomy fallbacks, ...).",
             required=True,
         ),
-        Column("seg_series_uid", pa.string(), "SeriesInstanceUID of the DICOM SEG."),
-        Column("seg_sop_instance_uid", pa.string(), "SOPInstanceUID of the DICOM SEG."),
+        Column("seg_series_uid", pa.string(), "SeriesInstanceUID of the CAC SEG (calcium segments)."),
+        Column("seg_sop_instance_uid", pa.string(), "SOPInstanceUID of the CAC SEG."),
         Column("seg_encoding", pa.string(), "'binary' or 'labelmap'."),
-        Column("cac_segment_number", pa.int32(), "SEG segment number of all coronary calcium (2)."),
+        Column("cac_segment_number", pa.int32(), "Segment number of all coronary calcium in the CAC SEG (1)."),
+        Column("tac_segment_number", pa.int32(), "Segment of thoracic aortic calcium in the CAC SEG (2); null: none."),
+        Column(
+            "vessel_seg_series_uid", pa.string(), "SeriesInstanceUID of the SEG of calcium by vessel; null: no labels."
+        ),
+        Column("vessel_seg_sop_instance_uid", pa.string(), "SOPInstanceUID of the SEG of calcium by vessel."),
+        Column(
+            "heart_seg_series_uid",
+            pa.string(),
+            "SeriesInstanceUID of the SEG of the heart made here; null when the heart was IDC's (anatomy_seg_uid).",
+        ),
+        Column("heart_seg_sop_instance_uid", pa.string(), "SOPInstanceUID of the SEG of the heart made here."),
         Column("sr_series_uid", pa.string(), "SeriesInstanceUID of the TID 1500 SR."),
         Column("sr_sop_instance_uid", pa.string(), "SOPInstanceUID of the TID 1500 SR."),
         Column(

@@ -114,6 +114,7 @@ def run(ctx: BenchContext) -> list[Result]:
             check=True, capture_output=True,
         )  # fmt: skip
 
+    from deepcac2.pipeline.seg.enum import SegKind
     from deepcac2.pipeline.seg.sop import build_seg, write_seg
     from deepcac2.pipeline.sr.content import measurement_groups
     from deepcac2.pipeline.sr.sop import build_sr, write_sr
@@ -125,7 +126,7 @@ def run(ctx: BenchContext) -> list[Result]:
         write_seg(build_seg(ct, pred), work / "parts" / "seg.dcm")
 
     def sr_only() -> None:
-        write_sr(build_sr(ct, seg, groups, card), work / "parts" / "sr.dcm")
+        write_sr(build_sr(ct, {SegKind.CAC: seg}, groups, card), work / "parts" / "sr.dcm")
 
     # all four in one alternation, so the parts and the whole see the same machine noise
     t = time_alternating({"ours": ours, "dcmqi": dcmqi, "seg": seg_only, "sr": sr_only}, ctx.repeats)

@@ -28,7 +28,8 @@ from deepcac2.pipeline.types import ModelCard, Prediction
 def build_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ct", required=True, metavar="SERIES_DIR", help="folder with the CT series (DICOM)")
     parser.add_argument("--cac", required=True, metavar="FILE", help="CAC mask or vessel label map (SEG, NRRD, NIfTI)")
-    parser.add_argument("--heart", metavar="FILE", help="heart mask (SEG, NRRD, NIfTI); empty heart segment if absent")
+    parser.add_argument("--heart", metavar="FILE", help="heart mask (SEG, NRRD, NIfTI); no heart SEG if absent")
+    parser.add_argument("--aortic", metavar="FILE", help="thoracic aortic calcium mask: scored and its own segment")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
     parser.add_argument(
         "--convention",
@@ -74,7 +75,8 @@ def main(args: argparse.Namespace) -> int:
     ct = load_series(args.ct)
     cac = read_mask(args.cac, ct)
     heart = read_mask(args.heart, ct).mask if args.heart else np.zeros(ct.shape, dtype=bool)
-    prediction = Prediction(heart=heart, cac=cac.mask, card=card, vessels=cac.vessels)
+    aortic = read_mask(args.aortic, ct).mask & ~cac.mask if args.aortic else None
+    prediction = Prediction(heart=heart, cac=cac.mask, card=card, vessels=cac.vessels, aortic=aortic)
     scores = {c: score_ct(ct, cac.mask, convention=c, vessels=cac.vessels) for c in conventions}
     out = Path(args.out)
     converted = convert_series(ct, prediction, scores, out, seg_encoding="labelmap" if args.labelmap else "binary")
@@ -82,6 +84,7 @@ def main(args: argparse.Namespace) -> int:
     summary = {
         "SeriesInstanceUID": converted.series_uid,
         "seg": str(converted.seg_path),
+        "segs": {kind.value: str(path) for kind, path in converted.seg_paths.items()},
         "sr": str(converted.sr_path),
         "seg_sop_instance_uid": converted.refs.seg_sop_instance_uid,
         "sr_sop_instance_uid": converted.refs.sr_sop_instance_uid,

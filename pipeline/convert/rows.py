@@ -37,7 +37,7 @@ _MISSING = {"", "na", "null", "unkn", "none"}
 
 @dataclass(frozen=True)
 class OutputRefs:
-    """What was written for a series: the UIDs tables point at."""
+    """What was written for a series: the UIDs tables point at (null: that object was not written)."""
 
     seg_series_uid: str
     seg_sop_instance_uid: str
@@ -45,6 +45,11 @@ class OutputRefs:
     sr_series_uid: str
     sr_sop_instance_uid: str
     cac_segment_number: int | None = CAC_SEGMENT
+    tac_segment_number: int | None = None
+    vessel_seg_series_uid: str | None = None
+    vessel_seg_sop_instance_uid: str | None = None
+    heart_seg_series_uid: str | None = None
+    heart_seg_sop_instance_uid: str | None = None
 
 
 def _json(obj: Any) -> str:
@@ -109,6 +114,7 @@ def series_row(
     scores_by_convention: dict[str, Scores],
     refs: OutputRefs,
     *,
+    aortic_by_convention: dict[str, Scores] | None = None,
     series_ref: SeriesRef | None = None,
     extra_qa_flags: tuple[str, ...] = (),
     toolkit_version: str = __version__,
@@ -159,6 +165,11 @@ def series_row(
             if column not in names:
                 raise DeepCACError(ErrorCode.E_TABLE_WRITE, f"risk scheme {scheme!r} has no cac_series column")
             row[column] = label
+    for name, s in (aortic_by_convention or {}).items():
+        row[f"tac_agatston_{name}"] = ds_value(s.agatston)
+        row[f"tac_volume_mm3_{name}"] = ds_value(s.volume_mm3)
+        row[f"tac_mass_mg_{name}"] = None if s.mass_mg is None else ds_value(s.mass_mg)
+        row[f"tac_lesion_count_{name}"] = int(s.lesion_count)
     flags = qa_flags(ct, prediction, scores_by_convention) + list(extra_qa_flags)
     anatomy = prediction.anatomy
     provenance = anatomy.provenance if anatomy is not None else None
@@ -172,6 +183,11 @@ def series_row(
         seg_sop_instance_uid=refs.seg_sop_instance_uid,
         seg_encoding=refs.seg_encoding,
         cac_segment_number=refs.cac_segment_number,
+        tac_segment_number=refs.tac_segment_number,
+        vessel_seg_series_uid=refs.vessel_seg_series_uid,
+        vessel_seg_sop_instance_uid=refs.vessel_seg_sop_instance_uid,
+        heart_seg_series_uid=refs.heart_seg_series_uid,
+        heart_seg_sop_instance_uid=refs.heart_seg_sop_instance_uid,
         sr_series_uid=refs.sr_series_uid,
         sr_sop_instance_uid=refs.sr_sop_instance_uid,
         model_name=card.name,
@@ -184,10 +200,8 @@ def series_row(
     return row
 
 
-def lesion_rows(
-    series_uid: str, scores_by_convention: dict[str, Scores], seg_sop_uid: str | None
-) -> list[dict[str, Any]]:
-    """``cac_lesions`` rows: every lesion of every convention."""
+def lesion_rows(series_uid: str, scores_by_convention: dict[str, Scores], refs: OutputRefs) -> list[dict[str, Any]]:
+    """``cac_lesions`` rows: every lesion of every convention, with the SEG segment that holds it."""
     rows = []
     for name in sorted(scores_by_convention):
         for les in scores_by_convention[name].lesions:
@@ -199,7 +213,9 @@ def lesion_rows(
                     "lesion_id": int(les.lesion_id),
                     "vessel": les.vessel,
                     "segment_number": vessel_segment_number(les.vessel) if les.vessel else CAC_SEGMENT,
-                    "seg_sop_instance_uid": seg_sop_uid,
+                    "seg_sop_instance_uid": refs.vessel_seg_sop_instance_uid
+                    if les.vessel
+                    else refs.seg_sop_instance_uid,
                     "first_slice": int(les.first_slice),
                     "last_slice": int(les.last_slice),
                     "area_mm2": float(les.area_mm2),
@@ -220,16 +236,18 @@ def measurement_rows(
     *,
     source_series_uid: str,
     patient_id: str | None,
-    seg: OutputObject,
+    segs: dict[Any, OutputObject],
     sr: OutputObject,
     tracking_uids: dict[int, str],
 ) -> list[dict[str, Any]]:
     """``measurements`` rows, one per numeric measurement of the SR, in IDC's quantitative_measurements shape.
 
-    ``tracking_uids`` maps group number -> Tracking Unique Identifier.
+    ``segs`` maps each group's ``seg_kind`` to the SEG it measures; ``tracking_uids`` maps group
+    number -> Tracking Unique Identifier.
     """
     rows = []
     for g in groups:
+        seg = segs[g.seg_kind]
         for m in g.measurements:
             rows.append(
                 {

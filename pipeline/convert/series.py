@@ -1,6 +1,8 @@
-"""``convert_series``: SEG, SR and table rows of one scored series.
+"""``convert_series``: SEGs, SR and table rows of one scored series.
 
-Files go to ``<out_dir>/<source SeriesInstanceUID>/seg.dcm`` and ``sr.dcm``, written
+Files go to ``<out_dir>/<source SeriesInstanceUID>/``: ``seg.dcm`` (calcium), ``seg_vessels.dcm``
+(calcium by vessel, when the model labels vessels), ``seg_heart.dcm`` (a heart made here; a
+heart from IDC's TotalSegmentator SEG is referenced instead) and ``sr.dcm``, written
 atomically; a rerun with the same inputs writes the same bytes under the same UIDs.
 """
 
@@ -11,15 +13,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydicom.dataset import Dataset
+
 from deepcac2._version import __version__
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.convert.rows import OutputObject, OutputRefs, lesion_rows, measurement_rows, series_row
-from deepcac2.pipeline.seg.content import CAC_SEGMENT
-from deepcac2.pipeline.seg.enum import SegEncoding
+from deepcac2.pipeline.dicomout.references import anatomy_parameters, anatomy_reference
+from deepcac2.pipeline.seg.content import AORTIC_SEGMENT, CAC_SEGMENT
+from deepcac2.pipeline.seg.enum import SegEncoding, SegKind
 from deepcac2.pipeline.seg.sop import build_seg, write_seg
 from deepcac2.pipeline.sr.content import measurement_groups
 from deepcac2.pipeline.sr.sop import build_sr, group_tracking_uid, write_sr
 from deepcac2.pipeline.types import CTVolume, Prediction, Scores, SeriesRef
+
+#: file name of each SEG kind in the series folder
+SEG_FILES = {SegKind.CAC: "seg.dcm", SegKind.VESSELS: "seg_vessels.dcm", SegKind.HEART: "seg_heart.dcm"}
 
 
 @dataclass(frozen=True)
@@ -31,6 +39,8 @@ class ConvertedSeries:
     sr_path: Path
     refs: OutputRefs
     rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: every SEG written, by kind (``seg_path`` is the CAC one)
+    seg_paths: dict[SegKind, Path] = field(default_factory=dict)
 
 
 def _safe_dirname(series_uid: str) -> str:
@@ -40,21 +50,49 @@ def _safe_dirname(series_uid: str) -> str:
     return series_uid
 
 
+def seg_kinds(prediction: Prediction) -> list[SegKind]:
+    """The SEGs a prediction gets: calcium always; by vessel with labels; the heart when made here and not empty."""
+    kinds = [SegKind.CAC]
+    if prediction.vessels is not None:
+        kinds.append(SegKind.VESSELS)
+    if anatomy_reference(prediction) is None and prediction.heart.any():
+        kinds.append(SegKind.HEART)
+    return kinds
+
+
+def score_aortic(ct: CTVolume, prediction: Prediction, conventions: list[str]) -> dict[str, Scores]:
+    """Thoracic aortic calcium under the same conventions as the coronary scores (empty without a mask)."""
+    if prediction.aortic is None:
+        return {}
+    from deepcac2.pipeline.scoring.engine import score_ct
+
+    return {name: score_ct(ct, prediction.aortic, convention=name) for name in conventions}
+
+
+def _object(ds: Dataset | None) -> OutputObject | None:
+    if ds is None:
+        return None
+    return OutputObject(str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID), str(ds.get("SeriesDescription", "")) or None)
+
+
 def convert_series(
     ct: CTVolume,
     prediction: Prediction,
     scores_by_convention: dict[str, Scores],
     out_dir: str | os.PathLike[str],
     *,
+    aortic_scores: dict[str, Scores] | None = None,
     series_ref: SeriesRef | None = None,
     seg_encoding: SegEncoding | str = SegEncoding.BINARY,
     qa_flags: tuple[str, ...] = (),
     toolkit_version: str = __version__,
 ) -> ConvertedSeries:
-    """Write the SEG and the TID 1500 SR of one series and build its table rows.
+    """Write the SEGs and the TID 1500 SR of one series and build its table rows.
 
-    Zero calcium: the coronary calcium segment is still described in the SEG (with no
-    frames) and the SR reports 0 for it, so tables and viewers see the same layout.
+    ``aortic_scores``: thoracic aortic calcium per convention; scored here from
+    ``prediction.aortic`` when not given. Zero calcium: the coronary calcium segment is
+    still described (with no frames) and the SR reports 0 for it, so tables and viewers
+    see the same layout.
     """
     encoding = SegEncoding(seg_encoding)
     folder = Path(out_dir) / _safe_dirname(ct.series_uid)
@@ -62,22 +100,43 @@ def convert_series(
     if scored and not prediction.cac.any():
         # the SR would report calcium the SEG does not show: the inputs do not belong together
         raise DeepCACError(ErrorCode.E_SR_WRITE, f"{ct.series_uid}: {scored} report calcium but the CAC mask is empty")
+    if aortic_scores is None:
+        aortic_scores = score_aortic(ct, prediction, sorted(scores_by_convention))
+    if aortic_scores and prediction.aortic is None:
+        raise DeepCACError(ErrorCode.E_SR_WRITE, f"{ct.series_uid}: aortic scores without an aortic calcium mask")
     card = prediction.card
 
-    seg = build_seg(ct, prediction, encoding=encoding, toolkit_version=toolkit_version)
-    seg_path = write_seg(seg, folder / "seg.dcm")
+    segs = {kind: build_seg(ct, prediction, kind=kind, encoding=encoding, toolkit_version=toolkit_version)
+            for kind in seg_kinds(prediction)}  # fmt: skip
+    seg_paths = {kind: write_seg(seg, folder / SEG_FILES[kind]) for kind, seg in segs.items()}
 
-    groups = measurement_groups(scores_by_convention, has_vessel_segments=prediction.vessels is not None, kvp=ct.kvp)
-    sr = build_sr(ct, seg, groups, card, toolkit_version=toolkit_version)
+    groups = measurement_groups(
+        scores_by_convention,
+        has_vessel_segments=prediction.vessels is not None,
+        kvp=ct.kvp,
+        aortic_by_convention=aortic_scores,
+    )
+    measured = {kind: segs[kind] for kind in (SegKind.CAC, SegKind.VESSELS) if kind in segs}
+    sr = build_sr(
+        ct, measured, groups, card, anatomy=anatomy_reference(prediction),
+        anatomy_parameters=anatomy_parameters(prediction), toolkit_version=toolkit_version,
+    )  # fmt: skip
     sr_path = write_sr(sr, folder / "sr.dcm")
 
+    objects = {kind: _object(ds) for kind, ds in segs.items()}
+    vessel, heart = objects.get(SegKind.VESSELS), objects.get(SegKind.HEART)
     refs = OutputRefs(
-        seg_series_uid=str(seg.SeriesInstanceUID),
-        seg_sop_instance_uid=str(seg.SOPInstanceUID),
+        seg_series_uid=objects[SegKind.CAC].series_uid,
+        seg_sop_instance_uid=objects[SegKind.CAC].sop_instance_uid,
         seg_encoding=encoding.value,
         sr_series_uid=str(sr.SeriesInstanceUID),
         sr_sop_instance_uid=str(sr.SOPInstanceUID),
         cac_segment_number=CAC_SEGMENT,
+        tac_segment_number=AORTIC_SEGMENT if prediction.aortic is not None else None,
+        vessel_seg_series_uid=vessel.series_uid if vessel else None,
+        vessel_seg_sop_instance_uid=vessel.sop_instance_uid if vessel else None,
+        heart_seg_series_uid=heart.series_uid if heart else None,
+        heart_seg_sop_instance_uid=heart.sop_instance_uid if heart else None,
     )
     tracking = {g.number: str(group_tracking_uid(ct.series_uid, card, g, toolkit_version)) for g in groups}
     rows = {
@@ -87,22 +146,23 @@ def convert_series(
                 prediction,
                 scores_by_convention,
                 refs,
+                aortic_by_convention=aortic_scores,
                 series_ref=series_ref,
                 extra_qa_flags=qa_flags,
                 toolkit_version=toolkit_version,
             )
-        ],
-        "cac_lesions": lesion_rows(ct.series_uid, scores_by_convention, refs.seg_sop_instance_uid),
+        ],  # fmt: skip
+        "cac_lesions": lesion_rows(ct.series_uid, scores_by_convention, refs),
         "measurements": measurement_rows(
             groups,
             source_series_uid=ct.series_uid,
             patient_id=ct.patient_id,
-            seg=OutputObject(refs.seg_series_uid, refs.seg_sop_instance_uid),
-            sr=OutputObject(refs.sr_series_uid, refs.sr_sop_instance_uid, str(sr.get("SeriesDescription", "")) or None),
+            segs=objects,
+            sr=_object(sr),
             tracking_uids=tracking,
         ),
     }
-    return ConvertedSeries(ct.series_uid, seg_path, sr_path, refs, rows)
+    return ConvertedSeries(ct.series_uid, seg_paths[SegKind.CAC], sr_path, refs, rows, seg_paths)
 
 
 def write_series_tables(converted: list[ConvertedSeries], out_dir: str | os.PathLike[str]) -> dict[str, Path]:

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.pipeline.convert.reproducible import write_atomic
+from deepcac2.pipeline.dicomout.reproducible import write_atomic
 from deepcac2.schemas.base import TableSchema, key_value
 
 COMPRESSION = "zstd"

@@ -1,23 +1,30 @@
-"""What the SEG contains: segment numbers, labels and codes, and the masks behind them.
+"""What each SEG contains: segment numbers, labels, codes, descriptions and the masks behind them.
 
-Segment numbers are stable across the whole release, so tables can name them:
+No SEG has overlapping segments (IDC's TotalSegmentator SEGs never do, and viewers
+handle overlap badly). One CT series gives up to three SEG series:
 
-====== ================= ================================= ==========================
-number label             property type (category)          anatomic region
-====== ================= ================================= ==========================
-1      Heart             SCT 80891009 Heart (SCT 91723000  -
-                         Anatomical Structure)
-2      Coronary calcium  SCT 237897009 Vascular            SCT 41801008 Coronary artery
-                         Calcification (SCT 49755003
-                         Morphologically Abnormal Structure)
-3..6   LM/LAD/LCX/RCA    as 2                              the vessel (CID 3604 codes)
-       calcium
-====== ================= ================================= ==========================
+========== ====== ============================ ===================================== ========================
+SEG        number label                        property type (category)              anatomic region
+========== ====== ============================ ===================================== ========================
+CAC        1      Coronary calcium             SCT 237897009 Vascular calcification  SCT 41801008 Coronary
+                                               (SCT 49755003 Morphologically         artery
+                                               abnormal structure)
+CAC        2      Thoracic aortic calcium      as 1                                  SCT 113262008 Thoracic
+           (only when the model reports it)                                          aorta
+vessels    1..4   LM/LAD/LCX/RCA calcium       as 1                                  the vessel (CID 3604)
+heart      1      Heart                        SCT 80891009 Heart (SCT 123037004     -
+                                               Anatomical structure)
+========== ====== ============================ ===================================== ========================
 
-Why "Vascular Calcification" and not 29483008 "Calcified atheromatous plaque": a CT
+The vessel SEG exists only when the model labels vessels: the coronary total of the CAC
+SEG is the union of the vessel segments, so in one SEG they would overlap, and TID 1411
+lets a measurement group reference one segment only (the total's group needs its own).
+The heart SEG exists only for a heart made here: a heart read from IDC's
+TotalSegmentator SEG is referenced, not copied.
+
+Why "Vascular calcification" and not 29483008 "Calcified atheromatous plaque": a CT
 threshold mask sees calcium in the artery wall; it cannot tell intimal plaque from
-medial calcification, and the Agatston score counts both. Vascular calcification
-with the coronary artery as anatomic region says exactly what was segmented.
+medial calcification, and the Agatston score counts both.
 """
 
 from __future__ import annotations
@@ -30,16 +37,21 @@ from pydicom.sr.codedict import codes
 from pydicom.sr.coding import Code
 
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.pipeline.types import VESSEL_LABELS, ModelCard, Prediction
+from deepcac2.pipeline.dicomout.identity import algorithm_name
+from deepcac2.pipeline.seg.enum import SegKind
+from deepcac2.pipeline.types import VESSEL_LABELS, VESSEL_NAMES, ModelCard, Prediction
 
+CAC_SEGMENT = 1
+AORTIC_SEGMENT = 2
 HEART_SEGMENT = 1
-CAC_SEGMENT = 2
 
-ANATOMICAL_STRUCTURE: Code = codes.SCT.AnatomicalStructure  # 91723000
+#: DICOM CID 7150 "Anatomical Structure" as IDC writes it (pydicom's codedict still has the older 91723000)
+ANATOMICAL_STRUCTURE = Code("123037004", "SCT", "Anatomical Structure")
 MORPHOLOGICALLY_ABNORMAL: Code = codes.SCT.MorphologicallyAbnormalStructure  # 49755003
 HEART: Code = codes.SCT.Heart  # 80891009
 VASCULAR_CALCIFICATION: Code = codes.SCT.VascularCalcification  # 237897009
 CORONARY_ARTERY: Code = codes.SCT.CoronaryArtery  # 41801008
+THORACIC_AORTA: Code = codes.SCT.ThoracicAorta  # 113262008
 
 #: Vessel label -> SCT code of the artery (DICOM CID 3604 "Arterial Lesion Locations").
 VESSEL_CODES: dict[str, Code] = {
@@ -49,52 +61,57 @@ VESSEL_CODES: dict[str, Code] = {
     "RCA": codes.SCT.RightCoronaryArtery,  # 13647002
 }
 
-#: CIELab display colours (dcmqi warns without them): heart red, calcium bone white.
-_HEART_COLOR = hd.color.CIELabColor(50.0, 60.0, 40.0)
-_CAC_COLOR = hd.color.CIELabColor(95.0, 0.0, 15.0)
+#: CIELab display colours (dcmqi warns without them)
+_COLORS = {
+    "heart": hd.color.CIELabColor(50.0, 60.0, 40.0),
+    "cac": hd.color.CIELabColor(95.0, 0.0, 15.0),
+    "aortic": hd.color.CIELabColor(70.0, 20.0, -60.0),
+}
 
 
 @dataclass(frozen=True)
 class SegmentSpec:
-    """One segment: its stable number, label and codes; ``vessel`` is None for heart and total calcium."""
+    """One segment: stable number, label, codes, description, and which mask it holds."""
 
     number: int
     label: str
     category: Code
     property_type: Code
     anatomic_region: Code | None
-    vessel: str | None = None
+    description: str
+    #: "cac", "aortic", "heart" or a vessel name
+    source: str
+
+    @property
+    def vessel(self) -> str | None:
+        return self.source if self.source in VESSEL_NAMES else None
 
 
 def vessel_segment_number(vessel: str) -> int:
-    """LM=3, LAD=4, LCX=5, RCA=6: the vessel's label value shifted past heart and calcium."""
-    for value, name in VESSEL_LABELS.items():
-        if name == vessel:
-            return CAC_SEGMENT + value
-    raise DeepCACError(ErrorCode.E_SEG_WRITE, f"unknown vessel {vessel!r}; known: {', '.join(VESSEL_LABELS.values())}")
+    """LM=1, LAD=2, LCX=3, RCA=4 in the vessel SEG: the vessel's label value."""
+    if vessel not in VESSEL_NAMES:
+        raise DeepCACError(ErrorCode.E_SEG_WRITE, f"unknown vessel {vessel!r}; known: {', '.join(VESSEL_NAMES)}")
+    return VESSEL_NAMES[vessel]
 
 
-def segment_layout(has_vessels: bool) -> tuple[SegmentSpec, ...]:
-    """The segments of a SEG: heart, coronary calcium, and all four vessels when labels exist.
+def _calcium(number: int, label: str, region: Code, description: str, source: str) -> SegmentSpec:
+    return SegmentSpec(number, label, MORPHOLOGICALLY_ABNORMAL, VASCULAR_CALCIFICATION, region, description, source)
 
-    Vessel segments are written even when empty, so a number always means the same vessel.
-    """
-    specs = [
-        SegmentSpec(HEART_SEGMENT, "Heart", ANATOMICAL_STRUCTURE, HEART, None),
-        SegmentSpec(CAC_SEGMENT, "Coronary calcium", MORPHOLOGICALLY_ABNORMAL, VASCULAR_CALCIFICATION, CORONARY_ARTERY),
-    ]
-    if has_vessels:
-        for name in VESSEL_LABELS.values():
-            specs.append(
-                SegmentSpec(
-                    vessel_segment_number(name),
-                    f"{name} calcium",
-                    MORPHOLOGICALLY_ABNORMAL,
-                    VASCULAR_CALCIFICATION,
-                    VESSEL_CODES[name],
-                    vessel=name,
-                )
-            )
+
+def segment_layout(kind: SegKind, *, has_aortic: bool = False) -> tuple[SegmentSpec, ...]:
+    """The segments of one SEG kind. Vessel segments are all written, even empty, so numbers never shift."""
+    if kind is SegKind.HEART:
+        return (SegmentSpec(HEART_SEGMENT, "Heart", ANATOMICAL_STRUCTURE, HEART, None, "Whole heart", "heart"),)
+    if kind is SegKind.VESSELS:
+        return tuple(
+            _calcium(vessel_segment_number(v), f"{v} calcium", VESSEL_CODES[v], f"Calcium of the {v} artery", v)
+            for v in VESSEL_LABELS.values()
+        )
+    specs = [_calcium(CAC_SEGMENT, "Coronary calcium", CORONARY_ARTERY, "Coronary artery calcium", "cac")]
+    if has_aortic:
+        specs.append(
+            _calcium(AORTIC_SEGMENT, "Thoracic aortic calcium", THORACIC_AORTA, "Thoracic aortic calcium", "aortic")
+        )
     return tuple(specs)
 
 
@@ -102,15 +119,18 @@ def segment_masks(prediction: Prediction, layout: tuple[SegmentSpec, ...]) -> li
     """Boolean (z, y, x) mask per segment of ``layout``, in layout order."""
     masks: list[np.ndarray] = []
     for spec in layout:
-        if spec.number == HEART_SEGMENT:
+        if spec.source == "heart":
             masks.append(np.asarray(prediction.heart, dtype=bool))
-        elif spec.number == CAC_SEGMENT:
+        elif spec.source == "cac":
             masks.append(np.asarray(prediction.cac, dtype=bool))
+        elif spec.source == "aortic":
+            if prediction.aortic is None:
+                raise DeepCACError(ErrorCode.E_SEG_WRITE, "an aortic calcium segment needs Prediction.aortic")
+            masks.append(np.asarray(prediction.aortic, dtype=bool))
         else:
             if prediction.vessels is None:
                 raise DeepCACError(ErrorCode.E_SEG_WRITE, f"segment {spec.label!r} needs a vessel label map")
-            value = spec.number - CAC_SEGMENT
-            masks.append((prediction.vessels == value) & np.asarray(prediction.cac, dtype=bool))
+            masks.append((prediction.vessels == VESSEL_NAMES[spec.source]) & np.asarray(prediction.cac, dtype=bool))
     return masks
 
 
@@ -123,40 +143,41 @@ def algorithm_family(meaning: str) -> Code:
     raise DeepCACError(ErrorCode.E_SEG_WRITE, f"model family {meaning!r} is not a DICOM CID 7162 algorithm family")
 
 
-def algorithm_identification(card: ModelCard) -> hd.AlgorithmIdentificationSequence:
-    """Name, version and family of the model, with its weights hash as a parameter."""
+def algorithm_identification(
+    card: ModelCard, extra: dict[str, str] | None = None
+) -> hd.AlgorithmIdentificationSequence:
+    """``DeepCAC2(<model> <version>)``, the model version and family, the weights hash (and ``extra``) as parameters."""
     return hd.AlgorithmIdentificationSequence(
-        name=card.name,
+        name=algorithm_name(card),
         family=algorithm_family(card.family),
         version=card.version,
-        parameters={"weights_sha256": card.weights_sha256 or "none"},
+        parameters={"weights_sha256": card.weights_sha256 or "none", **(extra or {})},
     )
 
 
 def segment_descriptions(
-    layout: tuple[SegmentSpec, ...], card: ModelCard, tracking_uids: dict[int, str]
+    layout: tuple[SegmentSpec, ...],
+    card: ModelCard,
+    tracking_uids: dict[int, str],
+    parameters: dict[str, str] | None = None,
 ) -> list[hd.seg.SegmentDescription]:
     """highdicom segment descriptions; ``tracking_uids`` maps segment number to a derived UID."""
-    algorithm = algorithm_identification(card)
+    algorithm = algorithm_identification(card, parameters)
     out = []
     for spec in layout:
-        out.append(
-            hd.seg.SegmentDescription(
-                segment_number=spec.number,
-                segment_label=spec.label,
-                segmented_property_category=spec.category,
-                segmented_property_type=spec.property_type,
-                algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
-                algorithm_identification=algorithm,
-                tracking_uid=tracking_uids[spec.number],
-                tracking_id=spec.label,
-                anatomic_regions=[spec.anatomic_region] if spec.anatomic_region is not None else None,
-                display_color=_HEART_COLOR if spec.number == HEART_SEGMENT else _CAC_COLOR,
-            )
+        desc = hd.seg.SegmentDescription(
+            segment_number=spec.number,
+            segment_label=spec.label,
+            segmented_property_category=spec.category,
+            segmented_property_type=spec.property_type,
+            algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
+            algorithm_identification=algorithm,
+            tracking_uid=tracking_uids[spec.number],
+            tracking_id=spec.label,
+            anatomic_regions=[spec.anatomic_region] if spec.anatomic_region is not None else None,
+            display_color=_COLORS.get(spec.source, _COLORS["cac"]),
         )
+        # IDC writes one on every segment ("TotalSegmentator 7 : aorta"); ours names the model too
+        desc.SegmentDescription = f"{spec.description}, {algorithm_name(card)}"[:64]
+        out.append(desc)
     return out
-
-
-def labelmap_priority(layout: tuple[SegmentSpec, ...]) -> tuple[int, ...]:
-    """Segment numbers from least to most specific: LABELMAP keeps one label per voxel, the last wins."""
-    return tuple(sorted(s.number for s in layout))

@@ -1,7 +1,8 @@
-"""Build and write the DICOM SEG of one series.
+"""Build and write the DICOM SEGs of one series (calcium; by vessel; a heart made here).
 
-The SEG shares Study and FrameOfReference with its source CT, references every source
-instance, and has derived (deterministic) UIDs and dates: see ``docs/outputs.md``.
+Each SEG shares Study and FrameOfReference with its source CT, references every source
+instance, takes its geometry from the loader, and has derived (deterministic) UIDs and
+dates: see ``docs/outputs.md``.
 """
 
 from __future__ import annotations
@@ -16,47 +17,41 @@ from pydicom.uid import UID
 
 from deepcac2._version import __version__
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.pipeline.convert.reproducible import drop_broken_references, freeze, source_datetime, write_atomic
-from deepcac2.pipeline.seg.content import (
-    SegmentSpec,
-    labelmap_priority,
-    segment_descriptions,
-    segment_layout,
-    segment_masks,
+from deepcac2.pipeline.dicomout import geometry
+from deepcac2.pipeline.dicomout.identity import (
+    CAC_SEG,
+    CONTENT_CREATOR_NAME,
+    HEART_SEG,
+    MANUFACTURER,
+    VESSEL_SEG,
+    ObjectKind,
+    derived_series_number,
+    series_description,
 )
-from deepcac2.pipeline.seg.enum import SegEncoding
+from deepcac2.pipeline.dicomout.references import SegReference, anatomy_parameters, anatomy_reference
+from deepcac2.pipeline.dicomout.reproducible import drop_broken_references, freeze, source_datetime, write_atomic
+from deepcac2.pipeline.seg.content import SegmentSpec, segment_descriptions, segment_layout, segment_masks
+from deepcac2.pipeline.seg.enum import SegEncoding, SegKind
 from deepcac2.pipeline.types import CTVolume, ModelCard, Prediction
 from deepcac2.pipeline.uids import output_uid
 
-#: Our objects' SeriesNumber is source SeriesNumber x 100 + offset (CloudSegmentator's
-#: pattern); 41 = SEG, 42 = SR, so they sort right after the source in viewers.
-SEG_SERIES_OFFSET = 41
-SR_SERIES_OFFSET = 42
-#: Written as ContentCreatorName of every SEG and SR (a PN with one component).
-CONTENT_CREATOR_NAME = "DeepCAC2^Automatic"
-MANUFACTURER = "deepcac2 project"
-
-_IS_MAX = 2**31 - 1
-
-
-def derived_series_number(source_series_number: object, offset: int) -> int:
-    """``source x 100 + offset``; a missing source number counts as 0, huge ones wrap to stay a valid IS."""
-    try:
-        src = int(str(source_series_number)) if source_series_number not in (None, "") else 0
-    except ValueError:
-        src = 0
-    number = abs(src) * 100 + offset
-    return number if number <= _IS_MAX else (abs(src) % 10_000_000) * 100 + offset
+#: each SEG kind's naming, numbering and UID prefix
+OBJECT_KINDS: dict[SegKind, ObjectKind] = {SegKind.CAC: CAC_SEG, SegKind.VESSELS: VESSEL_SEG, SegKind.HEART: HEART_SEG}
 
 
 def seg_uids(
-    ct: CTVolume, card: ModelCard, encoding: SegEncoding, toolkit_version: str = __version__
+    ct: CTVolume,
+    card: ModelCard,
+    encoding: SegEncoding,
+    toolkit_version: str = __version__,
+    kind: SegKind = SegKind.CAC,
 ) -> dict[str, UID]:
-    """Series, SOP instance and dimension organization UIDs of the SEG, derived from its inputs."""
+    """Series, SOP instance and dimension organization UIDs of a SEG, derived from its inputs."""
     enc = f"encoding={encoding.value}"
+    prefix = OBJECT_KINDS[kind].uid_prefix
     return {
-        kind: output_uid(f"seg-{kind}", ct.series_uid, card, enc, toolkit_version=toolkit_version)
-        for kind in ("series", "sop", "dimension-organization")
+        what: output_uid(f"{prefix}-{what}", ct.series_uid, card, enc, toolkit_version=toolkit_version)
+        for what in ("series", "sop", "dimension-organization")
     }
 
 
@@ -95,17 +90,37 @@ def _pixel_array(
         stacked = np.stack([m[z] for m in masks], axis=0)
         return np.moveaxis(stacked, 0, -1), hd.seg.SegmentationTypeValues.BINARY
     labels = np.zeros(masks[0][z].shape, dtype=np.uint8)
-    by_number = {spec.number: m for spec, m in zip(layout, masks, strict=True)}
-    for number in labelmap_priority(layout):
-        labels[by_number[number][z]] = number
+    for spec, mask in zip(layout, masks, strict=True):  # segments never overlap: order does not matter
+        labels[mask[z]] = spec.number
     return labels, hd.seg.SegmentationTypeValues.LABELMAP
 
 
-def _reference_every_source(seg: hd.seg.Segmentation, ct: CTVolume) -> None:
+def _apply_loader_geometry(seg: hd.seg.Segmentation, ct: CTVolume) -> None:
+    """Write the loader's spacing, thickness, orientation and per-frame positions.
+
+    highdicom swaps the pixel measures we pass for the source's when the pixel spacing
+    agrees ("to account for small numerical differences"), which brings back the source's
+    SliceThickness and SpacingBetweenSlices, negative ones included. Each frame's position
+    is recomputed from the source slice it derives from.
+    """
+    shared = seg.SharedFunctionalGroupsSequence[0]
+    shared.PixelMeasuresSequence = geometry.pixel_measures(ct)
+    shared.PlaneOrientationSequence = geometry.plane_orientation(ct)
+    slice_of = {str(h.SOPInstanceUID): k for k, h in enumerate(ct.headers)}
+    positions = geometry.plane_positions(ct)
+    for frame in seg.get("PerFrameFunctionalGroupsSequence", []):
+        source = frame.DerivationImageSequence[0].SourceImageSequence[0].ReferencedSOPInstanceUID
+        frame.PlanePositionSequence = positions[slice_of[str(source)]]
+
+
+def _reference_every_source(seg: hd.seg.Segmentation, ct: CTVolume, anatomy: SegReference | None) -> None:
     """List every source slice, in slice order, in SourceImageSequence and ReferencedSeriesSequence.
 
     highdicom's ``further_source_images`` does the same but looks up the IOD of each image
-    in the standard tables (uncached), which cost more than the rest of the SEG.
+    in the standard tables (uncached), which cost more than the rest of the SEG. The
+    TotalSegmentator SEG whose heart the model used is cited in ReferencedImageSequence
+    (General Image module: "other images significantly related") and listed, as the Common
+    Instance Reference module asks, in ReferencedSeriesSequence.
     """
 
     def reference(h: Dataset) -> Dataset:  # a new item per sequence: items are never shared
@@ -118,6 +133,10 @@ def _reference_every_source(seg: hd.seg.Segmentation, ct: CTVolume) -> None:
     by_series: dict[str, list[Dataset]] = {}
     for h in ct.headers:
         by_series.setdefault(str(h.SeriesInstanceUID), []).append(reference(h))
+    if anatomy is not None:
+        stub = anatomy.evidence(str(seg.StudyInstanceUID))
+        seg.ReferencedImageSequence = [reference(stub)]
+        by_series.setdefault(anatomy.series_uid, []).append(reference(stub))
     referenced = []
     for uid, refs in by_series.items():
         series = Dataset()
@@ -131,26 +150,30 @@ def build_seg(
     ct: CTVolume,
     prediction: Prediction,
     *,
+    kind: SegKind | str = SegKind.CAC,
     encoding: SegEncoding | str = SegEncoding.BINARY,
     toolkit_version: str = __version__,
 ) -> hd.seg.Segmentation:
-    """The SEG of ``prediction`` on ``ct`` (segments from ``content.segment_layout``).
+    """One SEG of ``prediction`` on ``ct``: its segments from ``content.segment_layout(kind)``.
 
-    Empty frames are omitted; a segment with no voxels at all (zero calcium) is still
-    described, with no frames, so segment numbers never shift.
+    Geometry (spacing, thickness, orientation, positions) is the loader's
+    (``dicomout.geometry``). Empty frames are omitted; a segment with no voxels at all
+    (zero calcium) is still described, with no frames, so segment numbers never shift.
     """
-    encoding = SegEncoding(encoding)
+    kind, encoding = SegKind(kind), SegEncoding(encoding)
     _check_inputs(ct, prediction)
     card = prediction.card
-    layout = segment_layout(prediction.vessels is not None)
+    anatomy = anatomy_reference(prediction) if kind is not SegKind.HEART else None
+    layout = segment_layout(kind, has_aortic=prediction.aortic is not None)
     masks = segment_masks(prediction, layout)
     # highdicom checks every voxel it is given: hand it only the slab with voxels; the
     # other slices are referenced afterwards (see _reference_every_source)
     z = occupied_slices(masks)
     pixels, seg_type = _pixel_array(masks, layout, encoding, z)
-    uids = seg_uids(ct, card, encoding, toolkit_version)
+    uids = seg_uids(ct, card, encoding, toolkit_version, kind)
+    prefix = OBJECT_KINDS[kind].uid_prefix
     tracking = {
-        s.number: output_uid("seg-tracking", ct.series_uid, card, str(s.number), toolkit_version=toolkit_version)
+        s.number: output_uid(f"{prefix}-tracking", ct.series_uid, card, str(s.number), toolkit_version=toolkit_version)
         for s in layout
     }
     source_number = ct.headers[0].get("SeriesNumber")
@@ -159,26 +182,30 @@ def build_seg(
             source_images=ct.headers[z],
             pixel_array=pixels,
             segmentation_type=seg_type,
-            segment_descriptions=segment_descriptions(layout, card, tracking),
+            segment_descriptions=segment_descriptions(layout, card, tracking, anatomy_parameters(prediction)),
             series_instance_uid=uids["series"],
-            series_number=derived_series_number(source_number, SEG_SERIES_OFFSET),
+            series_number=derived_series_number(source_number, OBJECT_KINDS[kind].series_offset),
             sop_instance_uid=uids["sop"],
             instance_number=1,
             manufacturer=MANUFACTURER,
             manufacturer_model_name=card.name[:64],
             software_versions=[f"deepcac2 {toolkit_version}", f"{card.name} {card.version}"[:64]],
             device_serial_number=(card.weights_sha256 or "none")[:64],
-            content_description=f"Heart and coronary calcium, {card.name} {card.version}"[:64],
-            content_label="CAC",
+            content_description=series_description(OBJECT_KINDS[kind], card, source_number),
+            content_label=OBJECT_KINDS[kind].content_label,
             content_creator_name=CONTENT_CREATOR_NAME,
-            series_description=f"CAC SEG {card.name} {card.version}"[:64],
+            series_description=series_description(OBJECT_KINDS[kind], card, source_number),
+            pixel_measures=geometry.pixel_measures(ct),
+            plane_orientation=geometry.plane_orientation(ct),
+            plane_positions=geometry.plane_positions(ct, z),
             omit_empty_frames=True,
         )
     except (DeepCACError, MemoryError):  # keep their own codes (E_OUT_OF_MEMORY is retried)
         raise
     except Exception as exc:  # highdicom raises ValueError/TypeError on inconsistent sources
         raise DeepCACError(ErrorCode.E_SEG_WRITE, f"{ct.series_uid}: highdicom refused the SEG: {exc}") from exc
-    _reference_every_source(seg, ct)
+    _apply_loader_geometry(seg, ct)
+    _reference_every_source(seg, ct, anatomy)
     date, time = source_datetime(ct.headers)
     freeze(seg, date, time, uids["dimension-organization"])
     drop_broken_references(seg)

@@ -1,14 +1,16 @@
 """The SR's measurement groups as plain data: one group per (convention, region).
 
-Each scoring convention gives one group for all coronary calcium (segment 2) and,
-when the SEG has vessel segments, one per vessel (segments 3-6). A group holds:
+Each scoring convention gives one group for all coronary calcium (CAC SEG segment 1),
+one per vessel when the model labels vessels (vessel SEG segments 1-4), and one for
+thoracic aortic calcium when the model reports it (CAC SEG segment 2). Groups are
+numbered from 0 in SR order, as IDC's views number them. A group holds:
 
 * Calcium score (DCM 112058), method Agatston (DCM 112055), unit "no units";
 * Calcium Volume (DCM 122660), method Volume scoring (DCM 112056), mm3;
 * Calcium Mass (DCM 122661), method Mass scoring (DCM 112057), mg, only when known;
 * Number of calcifications (DCM 111038), the lesion count, unit ``{lesions}``;
-* Agatston Score Threshold (DCM 122657) in HU, in the all-calcium group only;
-* the risk category per scheme (qualitative evaluations), in the all-calcium group only.
+* Agatston Score Threshold (DCM 122657) in HU, in the all-coronary and aortic groups;
+* the risk category per scheme (qualitative evaluations), in the all-coronary group only.
 
 The measurements table is built from the same specs.
 """
@@ -27,12 +29,15 @@ from pydicom.valuerep import format_number_as_ds
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.scoring.conventions import kvp_bands
 from deepcac2.pipeline.seg.content import (
+    AORTIC_SEGMENT,
     CAC_SEGMENT,
     CORONARY_ARTERY,
+    THORACIC_AORTA,
     VASCULAR_CALCIFICATION,
     VESSEL_CODES,
     vessel_segment_number,
 )
+from deepcac2.pipeline.seg.enum import SegKind
 from deepcac2.pipeline.sr.enum import risk_scheme_code, risk_value_code
 from deepcac2.pipeline.types import Scores
 
@@ -73,7 +78,10 @@ class GroupSpec:
     number: int
     convention: str
     convention_params: dict[str, Any]
-    vessel: str | None
+    #: "all" (all coronary calcium), a vessel name (LM, LAD, LCX, RCA) or "aortic"
+    region: str
+    #: which SEG holds the segment, and its number there
+    seg_kind: SegKind
     segment_number: int
     finding: Code
     finding_site: Code
@@ -83,8 +91,13 @@ class GroupSpec:
     hu_bands: tuple[float, ...] = ()
 
     @property
+    def vessel(self) -> str | None:
+        return self.region if self.region not in ("all", "aortic") else None
+
+    @property
     def tracking_id(self) -> str:
-        return f"{self.vessel or 'Coronary'} calcium [{self.convention}]"
+        name = {"all": "Coronary", "aortic": "Thoracic aortic"}.get(self.region, self.region)
+        return f"{name} calcium [{self.convention}]"
 
     @property
     def params_json(self) -> str:
@@ -140,11 +153,21 @@ def _check(scores: Scores) -> None:
 
 
 def measurement_groups(
-    scores_by_convention: dict[str, Scores], *, has_vessel_segments: bool, kvp: float | None
+    scores_by_convention: dict[str, Scores],
+    *,
+    has_vessel_segments: bool,
+    kvp: float | None,
+    aortic_by_convention: dict[str, Scores] | None = None,
 ) -> list[GroupSpec]:
-    """All groups, conventions in name order, the all-calcium group before the vessels (LM, LAD, LCX, RCA)."""
+    """All groups: conventions in name order; per convention all coronary calcium, the vessels
+    (LM, LAD, LCX, RCA), then thoracic aortic calcium when ``aortic_by_convention`` has it."""
     if not scores_by_convention:
         raise DeepCACError(ErrorCode.E_SR_WRITE, "no scores to report")
+    aortic = aortic_by_convention or {}
+    if aortic and set(aortic) != set(scores_by_convention):
+        raise DeepCACError(
+            ErrorCode.E_SR_WRITE, f"aortic scores for {sorted(aortic)}, coronary for {sorted(scores_by_convention)}"
+        )
     groups: list[GroupSpec] = []
     for name in sorted(scores_by_convention):
         s = scores_by_convention[name]
@@ -153,14 +176,14 @@ def measurement_groups(
         _check(s)
         measurements = _values(s.agatston, s.volume_mm3, s.mass_mg, s.lesion_count)
         bands = hu_bands(s.convention_params, kvp)
-        measurements.append(MeasurementSpec(AGATSTON_THRESHOLD, bands[0], HU, AGATSTON_METHOD))
+        threshold = MeasurementSpec(AGATSTON_THRESHOLD, bands[0], HU, AGATSTON_METHOD)
         categories = {
             scheme: (risk_scheme_code(scheme), risk_value_code(scheme, label)) for scheme, label in s.categories.items()
         }
         groups.append(
             GroupSpec(
-                len(groups), name, dict(s.convention_params), None, CAC_SEGMENT, VASCULAR_CALCIFICATION,
-                CORONARY_ARTERY, tuple(measurements), dict(sorted(categories.items())), bands,
+                len(groups), name, dict(s.convention_params), "all", SegKind.CAC, CAC_SEGMENT, VASCULAR_CALCIFICATION,
+                CORONARY_ARTERY, (*measurements, threshold), dict(sorted(categories.items())), bands,
             )
         )  # fmt: skip
         if s.per_vessel and not has_vessel_segments:
@@ -169,9 +192,19 @@ def measurement_groups(
             v = s.per_vessel[vessel]
             groups.append(
                 GroupSpec(
-                    len(groups), name, dict(s.convention_params), vessel, vessel_segment_number(vessel),
-                    VASCULAR_CALCIFICATION, VESSEL_CODES[vessel],
+                    len(groups), name, dict(s.convention_params), vessel, SegKind.VESSELS,
+                    vessel_segment_number(vessel), VASCULAR_CALCIFICATION, VESSEL_CODES[vessel],
                     tuple(_values(v.agatston, v.volume_mm3, v.mass_mg, v.lesion_count)), {}, bands,
+                )
+            )  # fmt: skip
+        if name in aortic:
+            a = aortic[name]
+            _check(a)
+            values = _values(a.agatston, a.volume_mm3, a.mass_mg, a.lesion_count)
+            groups.append(
+                GroupSpec(
+                    len(groups), name, dict(a.convention_params), "aortic", SegKind.CAC, AORTIC_SEGMENT,
+                    VASCULAR_CALCIFICATION, THORACIC_AORTA, (*values, threshold), {}, bands,
                 )
             )  # fmt: skip
     return groups

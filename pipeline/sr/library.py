@@ -21,32 +21,35 @@ import highdicom as hd
 from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
 
+from deepcac2.pipeline.dicomout.geometry import geometry_header
+from deepcac2.pipeline.types import CTVolume
+
 #: Descriptor values (PS3.16 DCM 110901-110903) that differ from slice to slice: not shared
 _POSITION_CODES = ("110901", "110902", "110903")
 SOURCE = hd.sr.CodedConcept("260753009", "SCT", "Source")
-#: Attributes whose descriptors the group shares; they must be equal on every image
-_SHARED = ("SOPClassUID", "Modality", "FrameOfReferenceUID", "Rows", "Columns", "PixelSpacing", "SliceThickness",
-           "ImageOrientationPatient")  # fmt: skip
+#: Attributes whose descriptors a group shares (spacing and orientation are the volume's: one value)
+_SHARED = ("SOPClassUID", "Modality", "FrameOfReferenceUID", "Rows", "Columns")
 
 
 def _shared_key(ds: Dataset) -> tuple:
     return tuple(str(ds.get(k)) for k in _SHARED)
 
 
-def image_library(headers: list[Dataset]) -> hd.sr.ContainerContentItem:
+def image_library(ct: CTVolume) -> hd.sr.ContainerContentItem:
     """The Image Library container: one group per set of shared descriptors (one for a clean series)."""
+    headers = ct.headers
     library = hd.sr.ContainerContentItem(
         name=codes.DCM.ImageLibrary, relationship_type=hd.sr.RelationshipTypeValues.CONTAINS
     )
     groups: dict[tuple, list[Dataset]] = {}
     for ds in headers:
         groups.setdefault(_shared_key(ds), []).append(ds)
-    library.ContentSequence = hd.sr.ContentSequence([_group(images) for images in groups.values()])
+    library.ContentSequence = hd.sr.ContentSequence([_group(ct, images) for images in groups.values()])
     return library
 
 
-def _group(images: list[Dataset]) -> hd.sr.ContainerContentItem:
-    descriptors = hd.sr.ImageLibraryEntryDescriptors(images[0])
+def _group(ct: CTVolume, images: list[Dataset]) -> hd.sr.ContainerContentItem:
+    descriptors = hd.sr.ImageLibraryEntryDescriptors(geometry_header(ct, images[0]))
     shared = [d for d in descriptors if d.ConceptNameCodeSequence[0].CodeValue not in _POSITION_CODES]
     group = hd.sr.ContainerContentItem(
         name=codes.DCM.ImageLibraryGroup, relationship_type=hd.sr.RelationshipTypeValues.CONTAINS

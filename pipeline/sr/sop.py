@@ -19,8 +19,16 @@ from pydicom.uid import UID
 
 from deepcac2._version import __version__
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.pipeline.convert.reproducible import drop_broken_references, freeze, source_datetime, write_atomic
-from deepcac2.pipeline.seg.sop import MANUFACTURER, SR_SERIES_OFFSET, derived_series_number
+from deepcac2.pipeline.dicomout.identity import (
+    MANUFACTURER,
+    SR,
+    algorithm_name,
+    derived_series_number,
+    series_description,
+)
+from deepcac2.pipeline.dicomout.references import SegReference
+from deepcac2.pipeline.dicomout.reproducible import drop_broken_references, freeze, source_datetime, write_atomic
+from deepcac2.pipeline.seg.enum import SegKind
 from deepcac2.pipeline.sr.content import GroupSpec
 from deepcac2.pipeline.sr.enum import declare_private_scheme
 from deepcac2.pipeline.sr.library import attach, image_library
@@ -32,14 +40,16 @@ PROCEDURE_REPORTED = codes.LN.CTUnspecifiedBodyRegion  # CID 100; NLST is low-do
 
 def groups_digest(groups: list[GroupSpec]) -> str:
     """A short hash of the conventions and their parameters: SRs of different configurations get different UIDs."""
-    text = "|".join(f"{g.convention}:{g.params_json}" for g in groups if g.vessel is None)
+    text = "|".join(f"{g.convention}:{g.params_json}" for g in groups if g.region == "all")
+    if any(g.region == "aortic" for g in groups):
+        text += "|aortic"
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def sr_uids(
-    ct: CTVolume, card: ModelCard, seg_sop_uid: str, groups: list[GroupSpec], toolkit_version: str = __version__
+    ct: CTVolume, card: ModelCard, seg_sop_uids: list[str], groups: list[GroupSpec], toolkit_version: str = __version__
 ) -> dict[str, UID]:
-    extra = (f"seg={seg_sop_uid}", f"conventions={groups_digest(groups)}")
+    extra = (f"seg={','.join(sorted(seg_sop_uids))}", f"conventions={groups_digest(groups)}")
     return {
         kind: output_uid(f"sr-{kind}", ct.series_uid, card, *extra, toolkit_version=toolkit_version)
         for kind in ("series", "sop")
@@ -48,7 +58,7 @@ def sr_uids(
 
 def group_tracking_uid(series_uid: str, card: ModelCard, g: GroupSpec, toolkit_version: str = __version__) -> UID:
     """Tracking Unique Identifier of a group: the same finding keeps its UID across reruns."""
-    return output_uid("sr-tracking", series_uid, card, g.convention, g.vessel or "all", toolkit_version=toolkit_version)
+    return output_uid("sr-tracking", series_uid, card, g.convention, g.region, toolkit_version=toolkit_version)
 
 
 def _observer(card: ModelCard) -> hd.sr.ObservationContext:
@@ -66,13 +76,15 @@ def _observer(card: ModelCard) -> hd.sr.ObservationContext:
 
 
 def _group(
-    g: GroupSpec, ct: CTVolume, seg: Dataset, card: ModelCard, toolkit_version: str
+    g: GroupSpec, ct: CTVolume, seg: Dataset, card: ModelCard, toolkit_version: str, anatomy: list[str]
 ) -> hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations:
     tracking = hd.sr.TrackingIdentifier(
         uid=group_tracking_uid(ct.series_uid, card, g, toolkit_version),
         identifier=g.tracking_id,
     )
-    algorithm = hd.sr.AlgorithmIdentification(name=card.name, version=card.version, parameters=g.algorithm_parameters)
+    algorithm = hd.sr.AlgorithmIdentification(
+        name=algorithm_name(card), version=card.version, parameters=[*g.algorithm_parameters, *anatomy]
+    )
     measurements = [
         hd.sr.Measurement(name=m.quantity, value=m.value, unit=m.unit, method=m.method, algorithm_id=algorithm)
         for m in g.measurements
@@ -97,40 +109,54 @@ def _group(
 
 def build_sr(
     ct: CTVolume,
-    seg: Dataset,
+    segs: dict[SegKind, Dataset],
     groups: list[GroupSpec],
     card: ModelCard,
     *,
+    anatomy: SegReference | None = None,
+    anatomy_parameters: dict[str, str] | None = None,
     toolkit_version: str = __version__,
 ) -> hd.sr.Comprehensive3DSR:
-    """The TID 1500 report of ``groups``, measuring segments of ``seg`` on ``ct``."""
+    """The TID 1500 report of ``groups``, each measuring a segment of ``segs[group.seg_kind]`` on ``ct``.
+
+    ``anatomy``: the TotalSegmentator SEG whose heart the model used; it is listed in the
+    evidence (same study) and named in every group's algorithm parameters.
+    """
     if not ct.headers:
         raise DeepCACError(ErrorCode.E_SR_WRITE, f"{ct.series_uid}: no source headers for the image library")
-    uids = sr_uids(ct, card, seg.SOPInstanceUID, groups, toolkit_version)
+    missing = sorted({g.seg_kind.value for g in groups} - {k.value for k in segs})
+    if missing:
+        raise DeepCACError(ErrorCode.E_SR_WRITE, f"{ct.series_uid}: groups measure SEGs {missing} that were not given")
+    uids = sr_uids(ct, card, [str(s.SOPInstanceUID) for s in segs.values()], groups, toolkit_version)
+    params = [f"{k}={v}" for k, v in sorted((anatomy_parameters or {}).items())]
+    evidence = [*ct.headers, *segs.values()]
+    if anatomy is not None:
+        evidence.append(anatomy.evidence(str(ct.headers[0].StudyInstanceUID)))
+    source_number = ct.headers[0].get("SeriesNumber")
     try:
         report = hd.sr.MeasurementReport(
             observation_context=_observer(card),
             procedure_reported=PROCEDURE_REPORTED,
-            imaging_measurements=[_group(g, ct, seg, card, toolkit_version) for g in groups],
+            imaging_measurements=[_group(g, ct, segs[g.seg_kind], card, toolkit_version, params) for g in groups],
             referenced_images=None,  # attached below, built fast (see library.py)
         )
         sr = hd.sr.Comprehensive3DSR(
-            evidence=[*ct.headers, seg],
+            evidence=evidence,
             content=report,
             series_instance_uid=uids["series"],
-            series_number=derived_series_number(ct.headers[0].get("SeriesNumber"), SR_SERIES_OFFSET),
+            series_number=derived_series_number(source_number, SR.series_offset),
             sop_instance_uid=uids["sop"],
             instance_number=1,
             manufacturer=MANUFACTURER,
             is_complete=True,
             is_final=True,
-            series_description=f"CAC SR {card.name} {card.version}"[:64],
+            series_description=series_description(SR, card, source_number),
         )
     except (DeepCACError, MemoryError):  # keep their own codes (E_OUT_OF_MEMORY is retried)
         raise
     except Exception as exc:  # highdicom validates content items with ValueError/TypeError
         raise DeepCACError(ErrorCode.E_SR_WRITE, f"{ct.series_uid}: highdicom refused the SR: {exc}") from exc
-    attach(sr, image_library(ct.headers))
+    attach(sr, image_library(ct))
     declare_private_scheme(sr)
     date, time = source_datetime(ct.headers)
     freeze(sr, date, time)

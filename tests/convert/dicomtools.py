@@ -45,3 +45,50 @@ def dcmqi_segments(seg_path: Path, out_dir: Path, grid: Geometry, shape: tuple[i
         for seg in segments:
             masks[seg["SegmentLabel"]] = values == seg["labelID"]
     return masks
+
+
+def tid1500_values(sr_path: Path, out_json: Path) -> dict[tuple[str, int, str], float]:
+    """dcmqi tid1500reader's numbers: (tracking identifier, segment number, quantity code) -> value."""
+    cmd = [str(DCMQI_BIN / "tid1500reader"), "--inputDICOM", str(sr_path), "--outputMetadata", str(out_json)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    doc = json.loads(out_json.read_text())
+    return {
+        (g["TrackingIdentifier"], int(g["ReferencedSegment"]), item["quantity"]["CodeValue"]): float(item["value"])
+        for g in doc["Measurements"]
+        for item in g["measurementItems"]
+    }
+
+
+def check_written_outputs(converted, prediction, measurements: list[dict], ct, tmp: Path, dciodvfy: str) -> None:
+    """Every SEG and SR of one converted series: dciodvfy without errors, dcmqi reads back the same
+    masks (voxel for voxel, segment by segment) and the same numbers as the measurements rows."""
+    from pydicom import dcmread
+
+    for path in (*converted.seg_paths.values(), converted.sr_path):
+        assert dciodvfy_errors(dciodvfy, path) == [], path
+    for kind, path in converted.seg_paths.items():
+        got = dcmqi_segments(path, tmp / f"dcmqi-{kind.value}", ct.geometry, ct.shape)
+        labels = {str(s.SegmentLabel) for s in dcmread(path, stop_before_pixels=True).SegmentSequence}
+        for label in labels:
+            want = _expected_mask(prediction, label)
+            if want.any() or label in got:
+                assert np.array_equal(got[label], want), (kind, label)
+    want = {
+        (m["trackingIdentifier"], m["segmentationSegmentNumber"], m["Quantity"]["CodeValue"]): m["Value"]
+        for m in measurements
+    }
+    assert tid1500_values(converted.sr_path, tmp / "sr.json") == want
+
+
+def _expected_mask(prediction, label: str) -> np.ndarray:
+    from deepcac2.pipeline.types import VESSEL_NAMES
+
+    if label == "Heart":
+        return np.asarray(prediction.heart, dtype=bool)
+    if label == "Coronary calcium":
+        return np.asarray(prediction.cac, dtype=bool)
+    if label == "Thoracic aortic calcium":
+        return np.asarray(prediction.aortic, dtype=bool)
+    vessel = label.removesuffix(" calcium")
+    return (prediction.vessels == VESSEL_NAMES[vessel]) & np.asarray(prediction.cac, dtype=bool)

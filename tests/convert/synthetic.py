@@ -107,8 +107,11 @@ def ct_volume(datasets: list[Dataset]) -> CTVolume:
     )
 
 
-def prediction(shape: tuple[int, int, int], *, calcium: bool = True, vessels: bool = True) -> Prediction:
-    """A box heart, two calcium blobs (one LAD, one RCA) inside it, or none."""
+def prediction(
+    shape: tuple[int, int, int], *, calcium: bool = True, vessels: bool = True, aortic: bool = False
+) -> Prediction:
+    """A box heart, two calcium blobs (one LAD, one RCA) inside it, or none; ``aortic``: a calcified
+    plaque outside the heart (a synthetic stand-in for ``Prediction.aortic``)."""
     heart = np.zeros(shape, dtype=bool)
     heart[2:10, 16:48, 16:48] = True
     cac = np.zeros(shape, dtype=bool)
@@ -119,7 +122,11 @@ def prediction(shape: tuple[int, int, int], *, calcium: bool = True, vessels: bo
         if labels is not None:
             labels[4:6, 20:23, 20:24] = 2  # LAD
             labels[7, 40:44, 30:33] = 4  # RCA
-    return Prediction(heart=heart, cac=cac, card=CARD, vessels=labels)
+    tac = None
+    if aortic:
+        tac = np.zeros(shape, dtype=bool)
+        tac[3:6, 52:56, 10:14] = True
+    return Prediction(heart=heart, cac=cac, card=CARD, vessels=labels, aortic=tac)
 
 
 def scores(convention: str = "deepcac", *, calcium: bool = True, vessels: bool = True, mass: float | None = None):

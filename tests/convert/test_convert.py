@@ -85,7 +85,14 @@ def test_series_row_values(ct, tmp_path: Path) -> None:
     assert row["sr_sop_instance_uid"] == converted.refs.sr_sop_instance_uid
     lesions = converted.rows["cac_lesions"]
     assert len(lesions) == 2 * len(CONVENTIONS)
-    assert {(r["vessel"], r["segment_number"]) for r in lesions} == {("LAD", 4), ("RCA", 6)}
+    # vessel lesions live in the vessel SEG (LAD = 2, RCA = 4 there)
+    assert {(r["vessel"], r["segment_number"]) for r in lesions} == {("LAD", 2), ("RCA", 4)}
+    assert {r["seg_sop_instance_uid"] for r in lesions} == {converted.refs.vessel_seg_sop_instance_uid}
+    assert row["vessel_seg_sop_instance_uid"] == converted.refs.vessel_seg_sop_instance_uid is not None
+    assert row["heart_seg_sop_instance_uid"] == converted.refs.heart_seg_sop_instance_uid is not None
+    assert row["cac_segment_number"] == 1 and row["tac_segment_number"] is None
+    assert row["tac_agatston_deepcac"] is None  # no aortic mask: null, not 0
+    assert sorted(p.name for p in converted.seg_paths.values()) == ["seg.dcm", "seg_heart.dcm", "seg_vessels.dcm"]
 
 
 def test_bad_acquisition_value_is_an_error(ct, tmp_path: Path) -> None:
@@ -202,7 +209,7 @@ def test_zero_calcium_end_to_end(ct, tmp_path: Path) -> None:
     pred = synthetic.prediction(ct.shape, calcium=False)
     converted = convert_series(ct, pred, {"deepcac": synthetic.scores(calcium=False)}, tmp_path)
     row = converted.rows["cac_series"][0]
-    assert row["agatston_deepcac"] == 0.0 and row["lesion_count_deepcac"] == 0 and row["cac_segment_number"] == 2
+    assert row["agatston_deepcac"] == 0.0 and row["lesion_count_deepcac"] == 0 and row["cac_segment_number"] == 1
     assert converted.rows["cac_lesions"] == []
     assert not np.any(pred.cac)
 
@@ -217,7 +224,7 @@ def test_rows_are_unchanged_by_a_dataclass_copy(ct, tmp_path: Path) -> None:
 
 
 def test_failed_write_leaves_nothing(tmp_path: Path) -> None:
-    from deepcac2.pipeline.convert.reproducible import write_atomic
+    from deepcac2.pipeline.dicomout.reproducible import write_atomic
 
     def boom(tmp: str) -> None:
         Path(tmp).write_bytes(b"half")
@@ -255,7 +262,7 @@ def test_separate_processes_write_the_same_bytes(tmp_path: Path) -> None:
         subprocess.run([sys.executable, "-c", _CHILD, str(tmp_path / seed)], cwd=repo, env=env, check=True, timeout=120)
     a = sorted(p.relative_to(tmp_path / "1") for p in (tmp_path / "1").rglob("*") if p.is_file())
     b = sorted(p.relative_to(tmp_path / "2") for p in (tmp_path / "2").rglob("*") if p.is_file())
-    assert a == b and len(a) == 5  # seg, sr and three tables
+    assert a == b and len(a) == 7  # three SEGs (calcium, by vessel, heart), the SR and three tables
     for rel in a:
         assert filecmp.cmp(tmp_path / "1" / rel, tmp_path / "2" / rel, shallow=False), rel
 

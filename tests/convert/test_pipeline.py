@@ -70,8 +70,13 @@ def test_cli_convert(series_dir: Path, tmp_path: Path, capsys: pytest.CaptureFix
     assert set(summary["agatston"]) == {"literature", "canon"}
     assert summary["agatston"]["literature"] == pytest.approx(36 * 0.49 * 3 * 2.5 / 3, rel=1e-9)
     assert dciodvfy_errors(dciodvfy, Path(summary["sr"])) == []
-    got = dcmqi_segments(Path(summary["seg"]), tmp_path / "dcmqi", ct.geometry, ct.shape)
-    assert np.array_equal(got["Heart"], pred.heart) and np.array_equal(got["LAD calcium"], pred.vessels == 2)
+    segs = {kind: Path(path) for kind, path in summary["segs"].items()}
+    assert set(segs) == {"cac", "vessels", "heart"}
+    heart_got = dcmqi_segments(segs["heart"], tmp_path / "dcmqi-heart", ct.geometry, ct.shape)
+    vessels_got = dcmqi_segments(segs["vessels"], tmp_path / "dcmqi-vessels", ct.geometry, ct.shape)
+    assert np.array_equal(heart_got["Heart"], pred.heart) and np.array_equal(
+        vessels_got["LAD calcium"], pred.vessels == 2
+    )
     row = pq.read_table(summary["tables"]["cac_series"]).to_pylist()[0]
     assert row["model_name"] == "reader" and row["model_weights_sha256"] is None
 
@@ -96,8 +101,9 @@ def test_real_ct_series(shared_data: Path, tmp_path: Path, dciodvfy: str) -> Non
     pred = Prediction(heart=heart, cac=cac, card=synthetic.CARD)
     scores = {"deepcac": score_ct(ct, cac, convention="deepcac")}
     converted = convert_series(ct, pred, scores, tmp_path / "out")
-    for path in (converted.seg_path, converted.sr_path):
+    for path in (*converted.seg_paths.values(), converted.sr_path):
         assert dciodvfy_errors(dciodvfy, path) == []
-    got = dcmqi_segments(converted.seg_path, tmp_path / "dcmqi", ct.geometry, ct.shape)
+    got = dcmqi_segments(converted.seg_paths["heart"], tmp_path / "dcmqi", ct.geometry, ct.shape)
     assert np.array_equal(got["Heart"], heart)
+    got = dcmqi_segments(converted.seg_path, tmp_path / "dcmqi-cac", ct.geometry, ct.shape)
     assert np.array_equal(got.get("Coronary calcium", np.zeros_like(cac)), cac)

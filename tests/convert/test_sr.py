@@ -65,7 +65,7 @@ def test_highdicom_reads_back_the_parquet_numbers(ct, tmp_path: Path) -> None:
         assert methods["112058"] == "112055"  # Agatston scoring method
         seg_ref = total.referenced_segment
         assert seg_ref.referenced_sop_instance_uid == row["seg_sop_instance_uid"]
-        assert seg_ref.referenced_segment_numbers == [2]
+        assert seg_ref.referenced_segment_numbers == [1]
         evaluations = {e.name.meaning: e.value.meaning for e in total.get_qualitative_evaluations()}
         assert evaluations == {
             "DeepCAC risk category": row[f"risk_deepcac_{conv}"],
@@ -73,7 +73,8 @@ def test_highdicom_reads_back_the_parquet_numbers(ct, tmp_path: Path) -> None:
             "CAC-DRS category": row[f"risk_cac_drs_{conv}"],
         }
         lad = groups[f"LAD calcium [{conv}]"]
-        assert lad.referenced_segment.referenced_segment_numbers == [4]
+        assert lad.referenced_segment.referenced_segment_numbers == [2]  # in the vessel SEG
+        assert lad.referenced_segment.referenced_sop_instance_uid == row["vessel_seg_sop_instance_uid"]
         assert _measured(lad)["112058"][0] == _ds(sc[conv].per_vessel["LAD"].agatston)
     # every SR number is a measurements row with the same value
     by_key = {(m["trackingIdentifier"], m["Quantity"]["CodeValue"]): m["Value"] for m in tables["measurements"]}
@@ -95,14 +96,19 @@ def test_sr_references_source_and_names_device(ct, tmp_path: Path) -> None:
     ]
     # entries are bare references: the optional per-image position is left out (library.py)
     assert not any("ContentSequence" in image for image in images)
-    # shared descriptors: what highdicom gives for one image, less the position
+    # shared descriptors: what highdicom gives for one image, less the position, with the loader's geometry
     shared = {
         item.ConceptNameCodeSequence[0].CodeValue: item for item in group.ContentSequence if item.ValueType != "IMAGE"
     }
     reference = hd.sr.ImageLibraryEntryDescriptors(ct.headers[0])
     want = {d.ConceptNameCodeSequence[0].CodeValue: d for d in reference}
     assert set(want) - set(shared) == {"110901", "110902", "110903"}
-    assert all(shared[code] == want[code] for code in shared)
+    geometric = {"111026", "111066", "112226", "112225", "111044"}  # spacings, thickness, orientation
+    assert all(shared[code] == want[code] for code in shared if code not in geometric)
+    number = {
+        code: float(shared[code].MeasuredValueSequence[0].NumericValue) for code in ("111026", "111066", "112226")
+    }
+    assert number == {"111026": ct.geometry.spacing[0], "111066": ct.geometry.spacing[1], "112226": 2.5}
     devices = sr.content.get_observer_contexts(observer_type=codes.DCM.Device)
     attrs = devices[0].observer_identifying_attributes
     assert attrs.name == synthetic.CARD.name and attrs.model_name == synthetic.CARD.model_id
@@ -177,7 +183,8 @@ def test_convention_and_bands_are_recorded(ct, tmp_path: Path) -> None:
     group = _groups(converted.sr_path)["Coronary calcium [deepcac]"]
     # TID 1411 puts the TID 4019 items (name, version, parameters) directly in the group
     items = group[0].ContentSequence
-    assert [i.TextValue for i in items if i.ConceptNameCodeSequence[0].CodeValue == "111001"] == [synthetic.CARD.name]
+    names = [i.TextValue for i in items if i.ConceptNameCodeSequence[0].CodeValue == "111001"]
+    assert names == ["DeepCAC2(deepcac2-test 1.2.3)"]
     params = [i.TextValue for i in items if i.ConceptNameCodeSequence[0].CodeValue == "111002"]
     assert params[0] == "convention=deepcac"
     assert json.loads(params[1].removeprefix("params=")) == {
