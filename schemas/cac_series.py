@@ -65,7 +65,7 @@ def _aortic_columns() -> list[Column]:
 
 TABLE = TableSchema(
     name="cac_series",
-    version="2.1.0",
+    version="2.2.0",
     doc="One row per processed source CT series: identifiers, acquisition, scores per convention, "
     "risk categories, QA flags, the UIDs of the SEG and SR written for it, and provenance.",
     key=("SeriesInstanceUID",),
@@ -76,6 +76,12 @@ TABLE = TableSchema(
         Column("collection_id", pa.string(), "IDC collection_id, e.g. 'nlst'."),
         Column("crdc_series_uuid", pa.string(), "IDC crdc_series_uuid of the source series."),
         Column("study_year", pa.int16(), "NLST screening round: 0 = T0, 1 = T1, 2 = T2.", minimum=0, maximum=2),
+        Column(
+            "primary",
+            pa.bool_(),
+            "The one series per (PatientID, study_year) to count a person by: DeepCAC's thickness, then kernel "
+            "preference (docs/outputs.md). Set when the table is written.",
+        ),
         Column(
             "scanner_manufacturer",
             pa.string(),

@@ -10,7 +10,7 @@ UTC_US = pa.timestamp("us", tz="UTC")
 
 TABLE = TableSchema(
     name="runs",
-    version="1.0.0",
+    version="1.1.0",
     doc="One row per pipeline run: configuration, software versions, counts and timings.",
     key=("run_id",),
     columns=(
@@ -21,6 +21,11 @@ TABLE = TableSchema(
         Column("toolkit_version", pa.string(), "deepcac2 version.", required=True),
         Column("python_version", pa.string(), "Python version."),
         Column("versions_json", pa.string(), "JSON object: package -> version (numpy, pydicom, highdicom, ...)."),
+        Column(
+            "idc_index_version",
+            pa.string(),
+            "idc-index-data version of the IDC index the cohort was selected from (else the one installed).",
+        ),
         Column("config_json", pa.string(), "The run configuration as a JSON object.", required=True),
         Column("host", pa.string(), "Host or cluster the run used."),
         Column("n_series", pa.int64(), "Series in the cohort."),

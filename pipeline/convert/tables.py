@@ -2,8 +2,11 @@
 
 Determinism: rows are sorted by the table's key, columns follow the schema, no pandas
 index or metadata (tables are built from Python lists), one fixed codec and level,
-one row group, and nothing that varies per run in the file metadata (pyarrow's
-``created_by`` names only its version; the schema metadata names table and version).
+row groups of a fixed number of rows (``ROW_GROUP_ROWS``: a reader of 130k series or
+4M measurements skips groups by their statistics and never holds one huge group), and
+nothing that varies per run in the file metadata (pyarrow's ``created_by`` names only its
+version; the schema metadata names table and version). Columns derived across rows
+(``cac_series.primary``) are set here, so every writer of the table gets them.
 """
 
 from __future__ import annotations
@@ -22,6 +25,16 @@ from deepcac2.schemas.base import TableSchema, key_value
 
 COMPRESSION = "zstd"
 COMPRESSION_LEVEL = 3
+#: rows per row group: ~64k rows is a few MB for the widest table, and thousands of groups never arise
+ROW_GROUP_ROWS = 65_536
+
+
+def _derived(table: TableSchema, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    if table.name == "cac_series" and rows and "primary" in {c.name for c in table.columns}:
+        from deepcac2.pipeline.convert.primary import mark_primary
+
+        return mark_primary(rows)
+    return rows
 
 
 def _sort_key(table: TableSchema, row: dict[str, Any]) -> tuple:
@@ -37,6 +50,7 @@ def to_arrow(table: TableSchema, rows: list[dict[str, Any]]) -> pa.Table:
     wrong type are E_TABLE_WRITE errors, never silently dropped or coerced.
     """
     names = {c.name for c in table.columns}
+    rows = _derived(table, rows)
     for i, row in enumerate(rows):
         extra = set(row) - names
         if extra:
@@ -58,9 +72,12 @@ def to_arrow(table: TableSchema, rows: list[dict[str, Any]]) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=table.arrow)
 
 
-def write_table(table: TableSchema, rows: list[dict[str, Any]], path: str | os.PathLike[str]) -> Path:
-    """Write ``rows`` as one deterministic Parquet file (atomically)."""
+def write_table(
+    table: TableSchema, rows: list[dict[str, Any]], path: str | os.PathLike[str], *, row_group_rows: int = 0
+) -> Path:
+    """Write ``rows`` as one deterministic Parquet file (atomically); ``row_group_rows`` 0 = ``ROW_GROUP_ROWS``."""
     arrow = to_arrow(table, rows)
+    group = row_group_rows or ROW_GROUP_ROWS
 
     def _write(tmp: str) -> None:
         pq.write_table(
@@ -68,7 +85,7 @@ def write_table(table: TableSchema, rows: list[dict[str, Any]], path: str | os.P
             tmp,
             compression=COMPRESSION,
             compression_level=COMPRESSION_LEVEL,
-            row_group_size=max(1, arrow.num_rows),
+            row_group_size=group,
             use_dictionary=True,
             write_statistics=True,
             store_schema=True,

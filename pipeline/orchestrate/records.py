@@ -44,6 +44,7 @@ _VERSIONED = (
     "pyarrow",
     "SimpleITK",
     "torch",
+    "idc-index-data",
 )
 
 
@@ -59,6 +60,19 @@ def _versions() -> dict[str, str | None]:
     return out
 
 
+def idc_index_version(cohort: Path) -> str | None:
+    """The IDC index the cohort was selected from (its ``idc_index_data`` metadata), else the one installed."""
+    try:
+        import pyarrow.parquet as pq
+
+        meta = pq.read_schema(cohort).metadata or {}
+        if meta.get(b"idc_index_data"):
+            return meta[b"idc_index_data"].decode()
+    except (OSError, ValueError):
+        pass  # no cohort file kept: the installed index is the one the run could see
+    return _versions().get("idc-index-data")
+
+
 def run_record(summary: RunSummary, config: RunConfig, identity: dict[str, Any], started: float) -> dict[str, Any]:
     """One ``runs`` row, with times as unix seconds (converted when the table is written)."""
     return {
@@ -69,6 +83,7 @@ def run_record(summary: RunSummary, config: RunConfig, identity: dict[str, Any],
         "toolkit_version": __version__,
         "python_version": platform.python_version(),
         "versions_json": json.dumps(_versions(), sort_keys=True),
+        "idc_index_version": idc_index_version(Path(summary.out_dir) / "cohort.parquet"),
         "config_json": json.dumps({**asdict(config), "identity": identity}, sort_keys=True, default=str),
         "host": f"{socket.gethostname()} {config.cluster.scheduler or 'local cluster'}",
         "n_series": summary.total,
@@ -85,7 +100,7 @@ def write_runs_table(store: OutputStore) -> Path:
 
     rows = []
     for record in store.run_records():
-        row = dict(record)
+        row = {"idc_index_version": None, **record}  # records of older runs lack it
         for key in ("started_at", "finished_at"):
             row[key] = datetime.fromtimestamp(record[key], tz=UTC)
         rows.append(row)

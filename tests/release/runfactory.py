@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
+from deepcac2.pipeline.convert.primary import mark_primary
 from deepcac2.pipeline.scoring.conventions import CONVENTIONS
 from deepcac2.qa.result import CheckResult, Severity, results_table
 from deepcac2.schemas.registry import get_table
@@ -108,7 +109,7 @@ def make_run(
     rows = series_rows(n_patients) if rows is None else rows
     tables = run_dir / "tables"
     tables.mkdir(parents=True, exist_ok=True)
-    pq.write_table(conform(rows, "cac_series"), tables / "cac_series.parquet")
+    pq.write_table(conform(mark_primary(rows), "cac_series"), tables / "cac_series.parquet")
     lesions = [
         {
             "SeriesInstanceUID": r["SeriesInstanceUID"],

@@ -43,6 +43,10 @@ def rel(tmp_path_factory: pytest.TempPathFactory, nlst_uids: list[str]) -> Path:
     tmp = tmp_path_factory.mktemp("query")
     rows = series_rows(5, random_scores(15, seed=3), series_uids=nlst_uids)
     rows = [r for r in rows if not (r["PatientID"] == "100004" and r["study_year"] == 2)]  # no T2 for one patient
+    # patient 100000's T0 has a second reconstruction (LUNG kernel, a higher score): not the primary one
+    rows[0] |= {"kernel": "B30f", "slice_thickness_mm": 2.5}
+    rows.append(rows[0] | {"SeriesInstanceUID": rows[0]["SeriesInstanceUID"] + ".9", "kernel": "LUNG",
+                           "agatston_deepcac": 5000.0})  # fmt: skip
     return build_release(make_run(tmp / "run", rows=rows, images=False), "1.0.0", tmp / "rel")
 
 
@@ -61,7 +65,10 @@ def test_mean_by_year(rel: Path) -> None:
 
 def test_progression(rel: Path) -> None:
     series = pd.read_parquet(rel / "tables" / "cac_series.parquet")
-    wide = series.pivot_table(index="PatientID", columns="study_year", values="agatston_deepcac", aggfunc="max")
+    assert series.groupby(["PatientID", "study_year"])["primary"].sum().eq(1).all()
+    assert not series.loc[series["agatston_deepcac"] == 5000.0, "primary"].any()
+    series = series[series["primary"]]
+    wide = series.pivot_table(index="PatientID", columns="study_year", values="agatston_deepcac")
     wide = wide.dropna(subset=[0, 2])
     got = deepcac2.open_release(rel).sql(documented_queries()["progression"]).df().set_index("PatientID")
     assert list(got.index) == list(wide.index)
