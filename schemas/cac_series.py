@@ -144,6 +144,12 @@ TABLE = TableSchema(
         Column("model_version", pa.string(), "Model version.", required=True),
         Column("model_weights_sha256", pa.string(), "SHA-256 of the weights file; null for weightless models."),
         Column("model_id", pa.string(), "name:version:first 12 hex of the weights hash.", required=True),
+        Column(
+            "model_description",
+            pa.string(),
+            "The model card's description: how the model ran (for deepcac2-unet: crop grid, CT pixel type, windows, "
+            "precision, around which heart).",
+        ),
         Column("toolkit_version", pa.string(), "deepcac2 version that wrote the row.", required=True),
         Column("conventions_json", pa.string(), "JSON object: convention name -> its parameters.", required=True),
     ),

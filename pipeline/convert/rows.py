@@ -194,6 +194,7 @@ def series_row(
         model_version=card.version,
         model_weights_sha256=card.weights_sha256,
         model_id=card.model_id,
+        model_description=card.description or None,
         toolkit_version=toolkit_version,
         conventions_json=_json({n: s.convention_params for n, s in sorted(scores_by_convention.items())}),
     )
