@@ -15,6 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from deepcac2.qa.links import DASHBOARD_ROW, OVERLAY, viewer_url  # noqa: E402
 from deepcac2.qa.result import CheckResult, Severity  # noqa: E402
 from deepcac2.qa.stats import GROUPINGS  # noqa: E402
 
@@ -52,14 +53,57 @@ def distribution_figure(rows: list[dict[str, Any]], convention: str) -> str | No
     return _figure_b64(fig)
 
 
-def _rows_html(results: list[CheckResult], css: str) -> str:
+def series_links(uid: str, row: dict[str, Any] | None) -> str:
+    """Overlay picture, dashboard row and IDC viewer (on our SEG and SR) of one series, as HTML links."""
+    if row is None:
+        return ""
+    esc = html.escape(uid, quote=True)
+    links = [
+        f"<a class='overlay' href='{OVERLAY.format(uid=esc)}'>overlay</a>",
+        f"<a class='dashboard' href='{DASHBOARD_ROW.format(uid=esc)}'>dashboard</a>",
+    ]
+    study = row.get("StudyInstanceUID")
+    for label, column in (("SEG", "seg_series_uid"), ("SR", "sr_series_uid")):
+        if study and row.get(column):
+            url = html.escape(viewer_url(study, row[column]), quote=True)
+            links.append(f"<a class='viewer' href='{url}' target='_blank' rel='noopener'>IDC viewer ({label})</a>")
+    return " ".join(links)
+
+
+def _rows_html(results: list[CheckResult], css: str, by_uid: dict[str, dict[str, Any]]) -> str:
     cells = []
     for r in results:
         cells.append(
             f"<tr class='{css}'><td>{html.escape(r.check)}</td><td>{html.escape(r.subject)}</td>"
-            f"<td>{html.escape(r.message)}</td></tr>"
+            f"<td>{html.escape(r.message)}</td><td>{series_links(r.subject, by_uid.get(r.subject))}</td></tr>"
         )
-    return "<table><tr><th>check</th><th>subject</th><th>message</th></tr>" + "".join(cells) + "</table>"
+    head = "<tr><th>check</th><th>subject</th><th>message</th><th>look at it</th></tr>"
+    return "<table>" + head + "".join(cells) + "</table>"
+
+
+#: flags every NLST series carries (no calibration): not a reason to look at a series
+ROUTINE_FLAGS = frozenset({"mass_unknown"})
+#: the report lists at most this many flagged series (the rest are in cac_series.qa_flags)
+MAX_FLAGGED = 500
+
+
+def _flagged_html(rows: list[dict[str, Any]]) -> str:
+    """Series whose cac_series row raised QA flags worth a look, with their links."""
+    flagged = sorted(
+        (r for r in rows if set(r.get("qa_flags") or ()) - ROUTINE_FLAGS), key=lambda r: str(r.get("SeriesInstanceUID"))
+    )
+    if not flagged:
+        return ""
+    total, flagged = len(flagged), flagged[:MAX_FLAGGED]
+    cells = [
+        f"<tr><td>{html.escape(str(r.get('PatientID')))}</td><td>{html.escape(str(r['SeriesInstanceUID']))}</td>"
+        f"<td>{html.escape(', '.join(r['qa_flags']))}</td><td>{series_links(r['SeriesInstanceUID'], r)}</td></tr>"
+        for r in flagged
+    ]
+    head = "<tr><th>PatientID</th><th>series</th><th>QA flags</th><th>look at it</th></tr>"
+    more = f"<p>{total - len(flagged)} more in cac_series.qa_flags.</p>" if total > len(flagged) else ""
+    title = f"Series with QA flags ({total}; {', '.join(sorted(ROUTINE_FLAGS))} alone not listed)"
+    return f"<h2>{title}</h2><table>{head}{''.join(cells)}</table>{more}"
 
 
 def write_report(results: list[CheckResult], rows: list[dict[str, Any]], path: str | Path, *, convention: str) -> Path:
@@ -72,19 +116,24 @@ def write_report(results: list[CheckResult], rows: list[dict[str, Any]], path: s
         if blocking
         else "<span class='badge good'>no blocking failures</span>"
     )
+    by_uid = {str(r.get("SeriesInstanceUID")): r for r in rows}
     parts = [
         f"<!doctype html><html><head><meta charset='utf-8'><title>deepcac2 QA</title><style>{CSS}</style></head><body>",
         f"<h1>deepcac2 QA report</h1><p>{badge} &nbsp; {len(warnings)} warnings &nbsp; {len(rows)} series</p>",
+        f"<p class='convention'>Scores and statistics use the scoring convention <strong>{html.escape(convention)}"
+        "</strong> (CONVENTIONS.md). Each series links to its overlay picture, its dashboard row (in a release)"
+        " and IDC's viewer on our SEG and SR.</p>",
     ]
     if blocking:
-        parts += ["<h2>Blocking failures</h2>", _rows_html(blocking, "fail")]
+        parts += ["<h2>Blocking failures</h2>", _rows_html(blocking, "fail", by_uid)]
     if warnings:
-        parts += ["<h2>Warnings</h2>", _rows_html(warnings, "warn")]
+        parts += ["<h2>Warnings</h2>", _rows_html(warnings, "warn", by_uid)]
+    parts.append(_flagged_html(rows))
     figure = distribution_figure(rows, convention)
     if figure:
         parts += ["<h2>Score distributions</h2>", f"<img alt='distributions' src='data:image/png;base64,{figure}'>"]
     if info:
-        parts += ["<h2>Statistics</h2>", _rows_html(info, "")]
+        parts += ["<h2>Statistics</h2>", _rows_html(info, "", by_uid)]
     parts += ["<h2>Checks passed</h2><table><tr><th>check</th><th>subjects passed</th></tr>"]
     parts += [f"<tr><td class='ok'>{html.escape(k)}</td><td>{v}</td></tr>" for k, v in sorted(passed.items())]
     parts += ["</table></body></html>"]

@@ -3,13 +3,18 @@
 Release layout (all paths relative to the release root)::
 
     DATASET_CARD.md  LICENSE  CITATION.cff  zenodo.json  provenance.json
+    DATA_DICTIONARY.md  data_dictionary.csv   every table's columns, from schemas/
+    CONVENTIONS.md    the scoring conventions (docs/conventions.md)
+    CHANGELOG.md      what changed, and known issues
     MANIFEST.csv      every other file: size, MD5, CRC32C, SHA-256 (see manifest.py)
     idc_manifest.csv  SOPInstanceUID, path, MD5 of each DICOM object
     dicom/<PatientID>/<StudyInstanceUID>/<Modality>_<SeriesInstanceUID>/<SOPInstanceUID>.dcm
     tables/*.parquet  the run's tables, byte for byte, plus the cohort table when known
-    qa/               the run's QA (checks.parquet, report.html, images/)
-    figures/*.png     score and category distributions (shown in the card)
-    dashboard/        static review page (index.html + data.js + images/)
+    qa/               the run's QA (checks.parquet, report.html, images/: the one copy of the pictures)
+    figures/*.png     score and category distributions per convention (shown in the card)
+    dashboard/        static review page (index.html + data.js; pictures from qa/images)
+
+Every file is world-readable (0644, folders 0755), whatever the run's umask was.
 
 Determinism: nothing depends on the clock, the machine or file order. The build date
 comes from the run (see :func:`run_date`), and every writer sorts what it writes.
@@ -30,17 +35,42 @@ import pyarrow.parquet as pq
 
 from deepcac2._version import __version__
 from deepcac2.errors import DeepCACError, ErrorCode
+from deepcac2.pipeline.scoring.conventions import DEFAULT_CONVENTION
 from deepcac2.pipeline.types import sha256_file
 from deepcac2.release import card, figures, manifest, metadata
 from deepcac2.release.dashboard.build import build_dashboard
 from deepcac2.release.layout import find_dicom_objects
 from deepcac2.release.metadata import ReleaseInfo
-from deepcac2.release.tables import TABLES_DIR, primary_scores, read_table
+from deepcac2.release.tables import TABLES_DIR, conventions_in, primary_scores, read_table
+from deepcac2.schemas import dictionary
 
 QA_DIR = "qa"
 CHECKS = "checks.parquet"
-FIGURES = ("figures/score_distribution.png", "figures/risk_categories.png")
 NOT_RECORDED = "(not recorded)"
+#: documents shipped as they are (package files: symbolic links to the repository's originals)
+DOCUMENTS = ("CONVENTIONS.md", "CHANGELOG.md")
+
+
+def figure_paths(convention: str) -> tuple[str, str]:
+    return f"figures/score_distribution_{convention}.png", f"figures/risk_categories_{convention}.png"
+
+
+def index_version(cohort_meta_version: str, runs: pd.DataFrame | None) -> str:
+    """The IDC index version: the cohort's, else what the run recorded (``runs.idc_index_version``)."""
+    if cohort_meta_version != NOT_RECORDED:
+        return cohort_meta_version
+    if runs is not None and "idc_index_version" in runs.columns:
+        known = sorted({str(v) for v in runs["idc_index_version"].dropna()})
+        if known:
+            return ", ".join(known)
+    return NOT_RECORDED
+
+
+def make_world_readable(root: Path) -> None:
+    """0644 files and 0755 folders: a release is published, and copies keep the run's modes (0600 seen)."""
+    for path in sorted(root.rglob("*")):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    root.chmod(0o755)
 
 
 def read_checks(run_dir: Path, allow_no_qa: bool) -> pd.DataFrame | None:
@@ -159,9 +189,10 @@ def build_release(
     checks = read_checks(run_dir, allow_no_qa)
     series = read_table(run_dir, "cac_series", required=True)
     lesions, failures, runs = (read_table(run_dir, n) for n in ("cac_lesions", "failures", "runs"))
-    scores = primary_scores(series)
+    scores = primary_scores(series, extra=("primary", "qa_flags", "seg_series_uid", "sr_series_uid"))
+    by_convention = {c: primary_scores(series, c) for c in conventions_in(series)} or {DEFAULT_CONVENTION: scores}
     cohort_found = read_cohort(run_dir, cohort)
-    policy, rules, index_version = cohort_facts(cohort_found[1] if cohort_found else None)
+    policy, rules, cohort_index = cohort_facts(cohort_found[1] if cohort_found else None)
     info = ReleaseInfo(version=version, build_date=run_date(run_dir, runs), **(stated or {}))
     objects = find_dicom_objects(run_dir)
     _prepare_out(out, overwrite)
@@ -174,9 +205,23 @@ def build_release(
         _copy(cohort_found[0], out / TABLES_DIR / "cohort.parquet")  # the selection record travels along
     if (run_dir / QA_DIR).is_dir():
         shutil.copytree(run_dir / QA_DIR, out / QA_DIR)
-    figures.score_histogram(scores, out / FIGURES[0])
-    figures.category_bars(scores, out / FIGURES[1])
-    build_dashboard(scores, out / "dashboard", run_dir / QA_DIR / "images", dashboard_patients, dashboard_seed)
+    figure_files = []
+    for conv, frame in sorted(by_convention.items()):
+        histogram, bars = figure_paths(conv)
+        figures.score_histogram(frame, out / histogram, conv)
+        figures.category_bars(frame, out / bars, conv)
+        figure_files += [histogram, bars]
+    build_dashboard(
+        scores,
+        out / "dashboard",
+        out / QA_DIR / "images",
+        dashboard_patients,
+        dashboard_seed,
+        convention=DEFAULT_CONVENTION,
+    )
+    dictionary.write(out)
+    for name in DOCUMENTS:
+        _copy(Path(card.__file__).with_name(name), out / name)
 
     by_modality = pd.Series([o.modality for o in objects], dtype=object).value_counts().to_dict()
     facts = card.counts(scores, lesions, failures, by_modality)
@@ -193,10 +238,11 @@ def build_release(
         "doi": info.doi,
         "funding": info.funding,
         "counts": card.counts_markdown(facts, failures),
-        "category_table": card.category_markdown(scores),
-        "figures": card.figures_markdown(list(FIGURES)),
+        "category_table": card.category_markdown(by_convention),
+        "figures": card.figures_markdown(figure_files),
         "conventions": ", ".join(f"`{c}`" for c in conventions) or NOT_RECORDED,
-        "index_version": index_version,
+        "model_claims": card.model_claims(cards),
+        "index_version": index_version(cohort_index, runs),
         "cohort_policy": policy,
         "cohort_rules": rules,
         "model_card": card.model_markdown(cards),
@@ -211,4 +257,5 @@ def build_release(
     manifest.write_idc_manifest(out, {o.sop_uid: o.release_path for o in objects}, md5)
     entries.append(manifest.hash_file(out, manifest.IDC_MANIFEST_NAME))
     manifest.write_manifest(out, entries)
+    make_world_readable(out)
     return out

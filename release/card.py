@@ -56,14 +56,17 @@ def _n_unique(df: pd.DataFrame | None, col: str) -> int:
 def counts(
     scores: pd.DataFrame, lesions: pd.DataFrame | None, failures: pd.DataFrame | None, dicom_by_modality: dict[str, int]
 ) -> dict[str, int]:
-    """The headline counts (also used by the Zenodo description)."""
+    """The headline counts (also used by the Zenodo description). Lesions are counted per
+    convention: conventions delimit lesions differently, so a sum over them counts nothing."""
     out = {
         "patients": _n_unique(scores, PATIENT_KEY),
         "studies": _n_unique(scores, STUDY_KEY),
         "scored series": len(scores),
-        "lesions": 0 if lesions is None else len(lesions),
         "failed series": _n_unique(failures, SERIES_KEY),
     }
+    if lesions is not None and "convention" in lesions.columns:
+        for conv, n in sorted(lesions["convention"].value_counts().items()):
+            out[f"lesions under `{conv}`"] = int(n)
     out.update({f"{m} objects": n for m, n in sorted(dicom_by_modality.items())})
     return out
 
@@ -76,15 +79,26 @@ def counts_markdown(facts: dict[str, int], failures: pd.DataFrame | None) -> str
     return text
 
 
-def category_markdown(scores: pd.DataFrame) -> str:
-    """One Markdown table per scheme: label, series, percentage (indented under the list item)."""
+def category_markdown(by_convention: dict[str, pd.DataFrame]) -> str:
+    """One Markdown table per scheme: a row per category, a column per scoring convention (series, share)."""
     parts = []
-    total = max(len(scores), 1)
+    conventions = sorted(by_convention)
     for scheme in SCHEME_NAMES:
-        n = scores[category_column(scheme)].value_counts().reindex(labels(scheme), fill_value=0)
-        rows = [f"  | {label} | {int(c):,} | {100 * c / total:.1f} % |" for label, c in n.items()]
-        head = [f"  *{SCHEMES[scheme].description}* (`{scheme}`)", "", "  | category | series | share |"]
-        parts.append("\n".join([*head, "  |---|---:|---:|", *rows]))
+        head = [
+            f"  *{SCHEMES[scheme].description}* (`{scheme}`), series (share) per scoring convention",
+            "",
+            "  | category | " + " | ".join(f"`{c}`" for c in conventions) + " |",
+            "  |---|" + "---:|" * len(conventions),
+        ]
+        rows = []
+        for label in labels(scheme):
+            cells = []
+            for conv in conventions:
+                frame = by_convention[conv]
+                n = int((frame[category_column(scheme)] == label).sum())
+                cells.append(f"{n:,} ({100 * n / max(len(frame), 1):.1f} %)")
+            rows.append(f"  | {label} | " + " | ".join(cells) + " |")
+        parts.append("\n".join([*head, *rows]))
     return "\n\n" + "\n\n".join(parts) + "\n"
 
 
@@ -100,6 +114,32 @@ def qa_markdown(checks: pd.DataFrame | None) -> str:
     if len(failed):
         text += " (" + ", ".join(f"{c}: {n}" for c, n in failed["check"].value_counts().sort_index().items()) + ")"
     return text + "; the report is `qa/report.html`."
+
+
+#: what the DeepCAC2 publication measured, and for which weights
+_PUBLISHED = (
+    "DeepCAC2 reported agreement with expert readers on 390 NLST scans of Spearman 0.879 and weighted "
+    "kappa 0.844, for its published weights (`vivid-haze-6_model.pt`)"
+)
+
+
+def model_claims(cards: list[dict[str, str]]) -> str:
+    """What may be said of the model that ran: DeepCAC2's published agreement only for DeepCAC2's network."""
+    names = sorted({c.get("model_name", "") for c in cards} - {""})
+    if not names:
+        return "the model that made this release is not recorded, so no agreement figure is claimed for it."
+    ran = ", ".join(f"`{n}`" for n in names)
+    if names == ["deepcac2-unet"]:
+        hashes = ", ".join(sorted({f"`{c.get('model_weights_sha256')}`" for c in cards}))
+        return (
+            f"the model that ran is DeepCAC2's U-Net ({ran}, weights SHA-256 {hashes}). {_PUBLISHED}; "
+            "they hold for this release only if these are those weights, which this card does not verify."
+        )
+    return (
+        f"the model that ran is {ran}, not DeepCAC2's published network: its agreement with expert readers "
+        f"has not been measured, and the published DeepCAC2 figures ({_PUBLISHED.removeprefix('DeepCAC2 reported ')}) "
+        "do not describe this release."
+    )
 
 
 def model_markdown(cards: list[dict[str, str]]) -> str:

@@ -28,8 +28,8 @@ def _save(fig: plt.Figure, path: Path) -> Path:
     return path
 
 
-def score_histogram(scores: pd.DataFrame, path: Path) -> Path:
-    """Histogram of log10(Agatston + 1), split by NLST study year when known."""
+def score_histogram(scores: pd.DataFrame, path: Path, convention: str) -> Path:
+    """Histogram of log10(Agatston + 1) under one convention, split by NLST study year when known."""
     fig, ax = plt.subplots(figsize=(6, 3.5), layout="constrained")
     values = np.log10(scores[SCORE].astype(float).to_numpy() + 1.0)
     bins = np.linspace(0.0, max(4.0, float(values.max(initial=0.0))), 33)
@@ -42,12 +42,12 @@ def score_histogram(scores: pd.DataFrame, path: Path) -> Path:
         ax.hist(values, bins=bins)
     ax.set_xlabel("log10(Agatston + 1)")
     ax.set_ylabel("series")
-    ax.set_title(f"Agatston score distribution (n = {len(values)})")
+    ax.set_title(f"Agatston score, convention {convention} (n = {len(values)})")
     return _save(fig, path)
 
 
-def category_bars(scores: pd.DataFrame, path: Path) -> Path:
-    """Series per risk category, one panel per scheme, lowest risk first."""
+def category_bars(scores: pd.DataFrame, path: Path, convention: str) -> Path:
+    """Series per risk category under one convention, one panel per scheme, lowest risk first."""
     fig, axes = plt.subplots(1, len(SCHEME_NAMES), figsize=(3.2 * len(SCHEME_NAMES), 3.2), layout="constrained")
     for ax, scheme in zip(np.atleast_1d(axes), SCHEME_NAMES, strict=True):
         names = labels(scheme)
@@ -56,4 +56,5 @@ def category_bars(scores: pd.DataFrame, path: Path) -> Path:
         ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
         ax.set_title(scheme)
     np.atleast_1d(axes)[0].set_ylabel("series")
+    fig.suptitle(f"Risk categories of the Agatston score, convention {convention}")
     return _save(fig, path)

@@ -37,14 +37,22 @@ def _literal(path: Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
+def table_files(path: Path) -> list[Path]:
+    """A release's ``tables/*.parquet``, or the Parquet files of a flat folder (a Zenodo download)."""
+    files = sorted((path / TABLES_DIR).glob("*.parquet")) or sorted(path.glob("*.parquet"))
+    if not files:
+        raise DeepCACError(
+            ErrorCode.E_RELEASE_INPUT, f"{path} holds no Parquet tables (neither {TABLES_DIR}/*.parquet nor *.parquet)"
+        )
+    return files
+
+
 class Release:
-    """An opened release folder. ``tables`` lists its table names."""
+    """An opened release folder, or a flat folder of its Parquet files. ``tables`` lists its table names."""
 
     def __init__(self, path: str | Path, *, idc_index: bool = True) -> None:
         self.path = Path(path)
-        files = sorted((self.path / TABLES_DIR).glob("*.parquet"))
-        if not files:
-            raise DeepCACError(ErrorCode.E_RELEASE_INPUT, f"{self.path / TABLES_DIR} holds no Parquet tables")
+        files = table_files(self.path)
         self.con = duckdb.connect()
         self.tables = tuple(f.stem for f in files)
         for f in files:
@@ -86,5 +94,5 @@ class Release:
 
 
 def open_release(path: str | Path, *, idc_index: bool = True) -> Release:
-    """Open a release folder (or any folder with ``tables/*.parquet``) for querying."""
+    """Open a release folder (``tables/*.parquet``) or a flat folder of Parquet tables for querying."""
     return Release(path, idc_index=idc_index)

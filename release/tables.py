@@ -63,9 +63,12 @@ def conventions_in(cac_series: pd.DataFrame) -> list[str]:
     )
 
 
-def primary_scores(cac_series: pd.DataFrame, convention: str = DEFAULT_CONVENTION) -> pd.DataFrame:
+def primary_scores(
+    cac_series: pd.DataFrame, convention: str = DEFAULT_CONVENTION, extra: tuple[str, ...] = ()
+) -> pd.DataFrame:
     """One convention's view of cac_series: ids, ``study_year``, the plain metric names and
-    ``category_<scheme>`` per risk scheme, one row per series, sorted by series.
+    ``category_<scheme>`` per risk scheme, one row per series, sorted by series; ``extra``
+    cac_series columns (e.g. ``qa_flags``) come along where the table has them.
 
     Categories come from the table's ``risk_<scheme>_<convention>`` columns; where those
     are absent or null they are derived from the Agatston score with the project's
@@ -80,7 +83,7 @@ def primary_scores(cac_series: pd.DataFrame, convention: str = DEFAULT_CONVENTIO
         dup = cac_series.loc[cac_series[SERIES_KEY].duplicated(), SERIES_KEY].iloc[0]
         raise DeepCACError(ErrorCode.E_RELEASE_INPUT, f"cac_series lists series {dup} more than once")
     src = cac_series[cac_series[score_col].notna()]
-    ids = [c for c in (PATIENT_KEY, STUDY_KEY, SERIES_KEY, STUDY_YEAR) if c in src.columns]
+    ids = [c for c in (PATIENT_KEY, STUDY_KEY, SERIES_KEY, STUDY_YEAR, *extra) if c in src.columns]
     df = src[ids].copy()
     for metric in METRICS:
         col = f"{metric}_{convention}"

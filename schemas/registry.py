@@ -13,7 +13,7 @@ import deepcac2.schemas as _package
 from deepcac2.schemas.base import TableSchema
 
 #: modules of the package that are machinery, not tables
-_NOT_TABLES = {"base", "registry", "docs", "compat"}
+_NOT_TABLES = {"base", "registry", "docs", "compat", "dictionary"}
 
 
 def _load() -> dict[str, TableSchema]:

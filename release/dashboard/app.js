@@ -8,9 +8,9 @@
     ["PatientID", "Patient", "text"], ["study_year", "Year", "num"], ["agatston", "Agatston", "num"],
     ["volume_mm3", "Volume mm\u00b3", "num"], ["mass_mg", "Mass mg", "num"], ["lesion_count", "Lesions", "num"],
     ["category_deepcac", "DeepCAC", "text"], ["category_classic", "Classic", "text"],
-    ["category_cac_drs", "CAC-DRS", "text"], ["SeriesInstanceUID", "Series", "uid"],
-    ["image", "Overlay", "image"], ["viewer", "IDC viewer", "link"],
-  ].filter(([key]) => rows.some((r) => key in r) || key === "image" || key === "viewer");
+    ["category_cac_drs", "CAC-DRS", "text"], ["qa_flags", "QA flags", "flags"], ["SeriesInstanceUID", "Series", "uid"],
+    ["image", "Overlay", "image"], ["viewer_seg", "IDC viewer", "viewer"],
+  ].filter(([key]) => rows.some((r) => key in r) || key === "image" || key === "viewer_seg");
   const state = { sortKey: "PatientID", asc: true };
   const $ = (id) => document.getElementById(id);
 
@@ -19,6 +19,7 @@
   function fmt(v, key) {
     if (v === null || v === undefined) return "\u2013";
     if (key === "study_year") return "T" + v;
+    if (Array.isArray(v)) return v.length ? v.join(", ") : "\u2013";
     return key in DECIMALS ? Number(v).toFixed(DECIMALS[key]) : String(v);
   }
 
@@ -57,8 +58,17 @@
         img.addEventListener("click", () => showImage(v, r));
         td.appendChild(img);
       } else td.textContent = "\u2013";
-    } else if (kind === "link") {
-      if (v) { const a = document.createElement("a"); a.href = v; a.target = "_blank"; a.rel = "noopener"; a.textContent = "open"; td.appendChild(a); }
+    } else if (kind === "viewer") {
+      // OHIF v3 on the study, opened on our SEG over its CT, and on our SR
+      [[r.viewer_seg, "SEG"], [r.viewer_sr, "SR"]].forEach(([href, text]) => {
+        if (!href) return;
+        const a = document.createElement("a");
+        a.href = href; a.target = "_blank"; a.rel = "noopener"; a.textContent = text; a.className = "viewer";
+        td.appendChild(a); td.appendChild(document.createTextNode(" "));
+      });
+    } else if (kind === "flags") {
+      td.className = "flags";
+      (v || []).forEach((f) => { const s = document.createElement("span"); s.className = "flag"; s.textContent = f; td.appendChild(s); });
     } else {
       td.textContent = fmt(v, key);
       if (key === "category_deepcac" && v) td.className = "cat-" + v.replace(/\s+/g, "-");
@@ -114,6 +124,7 @@
     body.replaceChildren(...list.map((r) => {
       const tr = document.createElement("tr");
       tr.dataset.patient = r.PatientID;
+      tr.id = "series-" + r.SeriesInstanceUID;  // the QA report links here
       columns.forEach((c) => tr.appendChild(cell(r, c)));
       return tr;
     }));
@@ -124,7 +135,18 @@
     plots(list);
   }
 
+  function showLinked() {
+    // a link from the QA report: #series-<SeriesInstanceUID>
+    const id = decodeURIComponent(location.hash.slice(1));
+    if (!id) return;
+    const tr = document.getElementById(id);
+    const note = $("linked");
+    if (tr) { tr.classList.add("linked"); tr.scrollIntoView({ block: "center" }); note.hidden = true; }
+    else { note.textContent = "Series " + id.replace(/^series-/, "") + " is not in this dashboard's sample."; note.hidden = false; }
+  }
+
   function init() {
+    $("convention").textContent = data.convention;
     $("n-patients").textContent = data.patients;
     $("n-series").textContent = rows.length;
     const head = $("head");
@@ -144,6 +166,8 @@
     ["filter-text", "filter-category", "filter-year", "filter-min"].forEach((id) => $(id).addEventListener("input", render));
     $("viewer").addEventListener("click", () => { $("viewer").hidden = true; });
     render();
+    showLinked();
+    window.addEventListener("hashchange", showLinked);
   }
 
   init();

@@ -4,6 +4,7 @@ The page is static: ``index.html``, ``style.css`` and ``app.js`` are package fil
 copied as they are, and the data goes into a sibling ``data.js`` (a script that sets
 ``window.DEEPCAC2_DATA``) rather than a JSON file, because browsers refuse ``fetch``
 of local files: the page then works from ``file://`` and from any static host alike.
+Overlay pictures are not copied: rows point at the release's ``qa/images`` (one copy).
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ import numpy as np
 import pandas as pd
 
 from deepcac2.pipeline.scoring.risk import SCHEME_NAMES, labels
+from deepcac2.qa.links import viewer_url
 from deepcac2.release.tables import PATIENT_KEY, SCORE, SERIES_KEY, STUDY_KEY, STUDY_YEAR, category_column
 
 STATIC = ("index.html", "style.css", "app.js")
-VIEWER_URL = "https://viewer.imaging.datacommons.cancer.gov/viewer/{study}"
+#: cac_series columns the page shows besides the scores
+EXTRA = ("primary", "qa_flags", "seg_series_uid", "sr_series_uid")
 #: extra score columns shown when the table has them
 OPTIONAL = ("volume_mm3", "mass_mg", "lesion_count")
 
@@ -35,32 +38,46 @@ def sample_patients(patient_ids: pd.Series, n: int, seed: int) -> list[str]:
 
 
 def _plain(value: object) -> object:
-    """JSON-able value: numpy scalars to Python, NaN/NA to None."""
+    """JSON-able value: numpy scalars and arrays to Python, NaN/NA to None."""
+    if isinstance(value, np.ndarray | list | tuple):
+        return [_plain(v) for v in value]
     if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
         return None
     return value.item() if hasattr(value, "item") else value
 
 
 def dashboard_rows(scores: pd.DataFrame, patients: list[str], images: dict[str, str]) -> list[dict[str, object]]:
+    """The sampled patients' series, each patient's rows in study-year order."""
     keep = scores[scores[PATIENT_KEY].astype(str).isin(patients)]
-    cols = [PATIENT_KEY, STUDY_KEY, SERIES_KEY, STUDY_YEAR, SCORE, *OPTIONAL]
+    cols = [PATIENT_KEY, STUDY_KEY, SERIES_KEY, STUDY_YEAR, SCORE, *OPTIONAL, *EXTRA]
     cols += [category_column(s) for s in SCHEME_NAMES]
+    order = [c for c in (PATIENT_KEY, STUDY_YEAR, STUDY_KEY, SERIES_KEY) if c in keep.columns]
     rows = []
-    for rec in keep.sort_values([PATIENT_KEY, STUDY_KEY, SERIES_KEY]).to_dict("records"):
+    for rec in keep.sort_values(order, na_position="last").to_dict("records"):
         row = {c: _plain(rec.get(c)) for c in cols if c in keep.columns}
+        row["qa_flags"] = row.get("qa_flags") or []
         row["image"] = images.get(str(rec[SERIES_KEY]))
-        row["viewer"] = VIEWER_URL.format(study=rec[STUDY_KEY]) if rec.get(STUDY_KEY) else None
+        study = rec.get(STUDY_KEY)
+        row["viewer_seg"] = viewer_url(study, rec.get("seg_series_uid")) if study else None
+        row["viewer_sr"] = viewer_url(study, rec.get("sr_series_uid")) if study and rec.get("sr_series_uid") else None
         rows.append(row)
     return rows
 
 
 def build_dashboard(
-    scores: pd.DataFrame, out_dir: Path, images_dir: Path | None = None, n_patients: int = 200, seed: int = 0
+    scores: pd.DataFrame,
+    out_dir: Path,
+    images_dir: Path | None = None,
+    n_patients: int = 200,
+    seed: int = 0,
+    *,
+    convention: str = "deepcac",
 ) -> Path:
     """Write the dashboard into ``out_dir`` and return the path of its ``index.html``.
 
-    ``images_dir`` holds per-series overlay PNGs named ``<SeriesInstanceUID>.png`` (QA's
-    ``qa/images``); those of the sampled series are copied next to the page.
+    ``images_dir`` holds per-series overlay PNGs named ``<SeriesInstanceUID>.png`` (the
+    release's ``qa/images``); rows link to them relative to the page, without copies.
+    ``convention`` is the scoring convention of ``scores``: the page names it.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     here = Path(__file__).parent
@@ -72,15 +89,20 @@ def build_dashboard(
     for uid in sorted(sampled[SERIES_KEY].astype(str)):
         src = images_dir / f"{uid}.png" if images_dir else None
         if src is not None and src.is_file():
-            (out_dir / "images").mkdir(exist_ok=True)
-            shutil.copyfile(src, out_dir / "images" / src.name)
-            images[uid] = f"images/{src.name}"
+            images[uid] = Path(_relative(src, out_dir)).as_posix()
     data = {
         "patients": len(patients),
         "seed": seed,
+        "convention": convention,
         "schemes": {s: list(labels(s)) for s in SCHEME_NAMES},
         "rows": dashboard_rows(scores, patients, images),
     }
     text = "window.DEEPCAC2_DATA = " + json.dumps(data, sort_keys=True, separators=(",", ":")) + ";\n"
     (out_dir / "data.js").write_text(text, encoding="utf-8")
     return out_dir / "index.html"
+
+
+def _relative(path: Path, start: Path) -> str:
+    import os
+
+    return os.path.relpath(path.resolve(), start.resolve())

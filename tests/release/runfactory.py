@@ -19,6 +19,7 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from deepcac2.pipeline.convert.primary import mark_primary
 from deepcac2.pipeline.scoring.conventions import CONVENTIONS
+from deepcac2.qa.report import write_report
 from deepcac2.qa.result import CheckResult, Severity, results_table
 from deepcac2.schemas.registry import get_table
 
@@ -82,7 +83,13 @@ def series_rows(
                     "agatston_deepcac": scores[i],
                     "volume_mm3_deepcac": scores[i] * 0.8,
                     "lesion_count_deepcac": int(scores[i] > 0) + int(scores[i] > 100),
-                    "qa_flags": [],
+                    "qa_flags": ["mass_unknown"] if i % 4 else ["cac_outside_heart", "mass_unknown"],
+                    "seg_series_uid": uid(
+                        "out", series_uids[i] if series_uids and i < len(series_uids) else uid("ct", p, year), "SEG"
+                    ),
+                    "sr_series_uid": uid(
+                        "out", series_uids[i] if series_uids and i < len(series_uids) else uid("ct", p, year), "SR"
+                    ),
                     "loader_notes": [],
                     "model_name": "deepcac2-unet",
                     "model_version": model,
@@ -152,22 +159,23 @@ def make_run(
                 modality,
             )
     if qa:
-        write_checks(run_dir, blocking_failure)
-        (run_dir / "qa" / "report.html").write_text("<html><body>QA report</body></html>")
+        results = write_checks(run_dir, blocking_failure, rows[0]["SeriesInstanceUID"])
+        write_report(results, mark_primary(rows), run_dir / "qa" / "report.html", convention="deepcac")
     if images:
         write_images(run_dir / "qa" / "images", [str(r["SeriesInstanceUID"]) for r in rows])
     return run_dir
 
 
-def write_checks(run_dir: Path, blocking_failure: bool) -> None:
+def write_checks(run_dir: Path, blocking_failure: bool, series_uid: str = "1.2.3") -> list[CheckResult]:
     results = [
         CheckResult("table.cac_series.schema", "cac_series", True, Severity.BLOCKING, "matches the schema"),
-        CheckResult("seg.single_component", "1.2.3", False, Severity.WARNING, "two components", 2.0),
+        CheckResult("seg.heart_components", series_uid, False, Severity.WARNING, "two components", 2.0),
     ]
     if blocking_failure:
         results.append(CheckResult("dicom.dciodvfy", "dicom/x.dcm", False, Severity.BLOCKING, "Error - missing"))
     (run_dir / "qa").mkdir(parents=True, exist_ok=True)
     pq.write_table(results_table(results), run_dir / "qa" / "checks.parquet")
+    return results
 
 
 def write_images(folder: Path, series_uids: list[str]) -> None:

@@ -66,9 +66,24 @@ def test_dashboard_in_chromium(dashboard: Path, tmp_path: Path) -> None:
         assert sorted(set(shown)) == expected_patients
         assert len(shown) == len(expected_rows)
         assert page.locator("#rows img.thumb").count() == len(expected_rows)  # every series has its overlay
-        links = page.eval_on_selector_all("#rows a", "as => as.map(a => a.href)")
-        assert sorted(links) == sorted(
-            f"https://viewer.imaging.datacommons.cancer.gov/viewer/{s}" for s in expected_rows["StudyInstanceUID"]
+        # the pictures are the release's qa/images (no second copy)
+        sources = page.eval_on_selector_all("#rows img.thumb", "im => im.map(i => i.getAttribute('src'))")
+        assert all(s.startswith("../qa/images/") and (dashboard.parent / s).is_file() for s in sources)
+        links = page.eval_on_selector_all("#rows a.viewer", "as => as.map(a => a.href)")
+        v3 = "https://viewer.imaging.datacommons.cancer.gov/v3/viewer/?StudyInstanceUIDs={}&initialSeriesInstanceUID={}"
+        want = [v3.format(r.StudyInstanceUID, r.seg_series_uid) for r in expected_rows.itertuples()]
+        want += [v3.format(r.StudyInstanceUID, r.sr_series_uid) for r in expected_rows.itertuples()]
+        assert sorted(links) == sorted(want)  # IDC's v3 viewer on our SEG and on our SR, per series
+        assert page.inner_text("#convention") == "deepcac"
+        # each patient's rows in study-year order; QA flags shown
+        years = page.eval_on_selector_all(
+            "#rows tr", "rows => rows.map(r => [r.dataset.patient, r.children[1].textContent])"
+        )
+        for patient in expected_patients:
+            mine = [y for p, y in years if p == patient]
+            assert mine == sorted(mine), patient
+        assert page.locator("#rows span.flag", has_text="cac_outside_heart").count() == int(
+            expected_rows["qa_flags"].map(lambda f: "cac_outside_heart" in list(f)).sum()
         )
 
         # filter: DeepCAC "high" keeps exactly the sampled series scored > 300 (rounded)

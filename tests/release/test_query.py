@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import deepcac2
-from deepcac2.errors import DeepCACError
+from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.release import query_cli
 from deepcac2.release.build import build_release
 from tests.conftest import REPO
@@ -107,3 +107,49 @@ def test_query_cli(rel: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     out = tmp_path / "r.parquet"
     assert query_cli.main(parser.parse_args([sql, "--release", str(rel), "--out", str(out)])) == 0
     assert pd.read_parquet(out)["n"].item() == 5
+
+
+def _cli(rel: Path, *args: str) -> int:
+    parser = argparse.ArgumentParser()
+    query_cli.build_parser(parser)
+    return query_cli.main(parser.parse_args([*args, "--release", str(rel)]))
+
+
+def test_csv_and_json_round_trip_lists_and_time_zones(rel: Path, tmp_path: Path, capsys) -> None:
+    import csv
+    import datetime as dt
+    import io
+    import json
+
+    sql = "SELECT SeriesInstanceUID, qa_flags FROM cac_series ORDER BY SeriesInstanceUID"
+    want = deepcac2.open_release(rel).sql(sql).fetchall()
+    assert _cli(rel, sql, "--format", "csv") == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [(r["SeriesInstanceUID"], json.loads(r["qa_flags"])) for r in rows] == [(u, list(f)) for u, f in want]
+    # a time-zoned column: fetchall needs pytz (a dependency), JSON keeps the offset
+    stamp = "SELECT TIMESTAMPTZ '2026-03-04 10:15:00+00' AS started_at"  # as runs.started_at is typed
+    (started,) = deepcac2.open_release(rel).sql(stamp).fetchone()
+    assert started.utcoffset() is not None
+    out = tmp_path / "runs.json"
+    assert _cli(rel, stamp, "--out", str(out)) == 0
+    text = json.loads(out.read_text())[0]["started_at"]
+    assert dt.datetime.fromisoformat(text) == started and dt.datetime.fromisoformat(text).utcoffset() is not None
+
+
+def test_unknown_output_suffix_is_refused(rel: Path, tmp_path: Path) -> None:
+    with pytest.raises(DeepCACError) as e:
+        _cli(rel, "SELECT 1", "--out", str(tmp_path / "x.txt"))
+    assert e.value.code is ErrorCode.E_QUERY_OUTPUT and not (tmp_path / "x.txt").exists()
+
+
+def test_open_release_reads_a_flat_folder(rel: Path, tmp_path: Path) -> None:
+    """A Zenodo download: the Parquet files side by side, no tables/ folder."""
+    import shutil
+
+    for table in (rel / "tables").glob("*.parquet"):
+        shutil.copy(table, tmp_path / table.name)
+    with deepcac2.open_release(tmp_path) as r:
+        assert "cac_series" in r.tables
+        assert r.sql("SELECT count(*) FROM cac_series").fetchone()[0] == 15
+    with pytest.raises(DeepCACError):
+        deepcac2.open_release(tmp_path / "empty")
