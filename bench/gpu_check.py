@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
 
-    from deepcac2.pipeline.models.classical.heart import localise_heart
+    from deepcac2.pipeline.anatomy.classical.segment import localise_heart
 
     t0 = time.perf_counter()
     localise_heart(ct.hu, ct.geometry)

@@ -169,6 +169,8 @@ class Prediction:
     aortic: np.ndarray | None = None
     #: the ``anatomy.Anatomy`` the model was given: provenance for tables, SEG and SR
     anatomy: Any = None
+    #: calcium voxels (>= 130 HU) each named candidate rule rejected, when the model has rules
+    rejected: dict[str, int] | None = None
 
     def __post_init__(self) -> None:
         if self.heart.shape != self.cac.shape:

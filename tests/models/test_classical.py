@@ -1,4 +1,4 @@
-"""The classical model on real chest CT (plausible heart) and on synthetic chests (exact calcium)."""
+"""The classical CAC model: named rules on any anatomy, exact on synthetic chests, sane on real CT."""
 
 from __future__ import annotations
 
@@ -8,100 +8,167 @@ import pytest
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline import types
 from deepcac2.pipeline.anatomy.base import Anatomy, AnatomyProvenance
+from deepcac2.pipeline.anatomy.classical.orient import orientation_of
 from deepcac2.pipeline.anatomy.classical.provider import classical_anatomy
 from deepcac2.pipeline.models.classical.model import ClassicalModel
-from deepcac2.pipeline.models.classical.orient import orientation_of
+from deepcac2.pipeline.models.classical.rules import RULES, noise_sd
 
 synth = pytest.importorskip("deepcac2.pipeline.synth.phantom")
+evaluate = pytest.importorskip("deepcac2.pipeline.models.classical.evaluate")
 
 
-def _predict(ct: types.CTVolume, model: ClassicalModel | None = None) -> types.Prediction:
-    """The classical model around the classical anatomy (the chain ``--anatomy classical`` runs)."""
-    return (model or ClassicalModel()).predict(ct, classical_anatomy(ct))
-
-
-def _given(heart: np.ndarray) -> Anatomy:
+def _given(heart: np.ndarray, aorta: np.ndarray | None = None) -> Anatomy:
     empty = np.zeros_like(heart, dtype=bool)
-    return Anatomy(heart=heart, aorta=empty, pulmonary_artery=empty, provenance=AnatomyProvenance("given", "0"))
+    return Anatomy(
+        heart=heart,
+        aorta=empty if aorta is None else aorta,
+        pulmonary_artery=empty,
+        provenance=AnatomyProvenance("given", "0"),
+    )
 
 
-def _heart_is_plausible(ct: types.CTVolume, heart: np.ndarray) -> None:
-    volume_ml = heart.sum() * ct.geometry.voxel_volume_mm3 / 1000
-    assert 300 <= volume_ml <= 1200, volume_ml
-    hu = ct.hu[heart]
-    # inside the mediastinum: (almost) no lung or air in it, mostly soft tissue and fat
-    assert (hu < -400).mean() < 0.01
-    assert ((hu > -250) & (hu < 250)).mean() > 0.97
-    # centred left-right within the body, in front of the spine (rows grow posterior here)
-    body = ct.hu > -500
-    cols = np.flatnonzero(body.any(axis=(0, 1)))
-    centre_col = np.nonzero(heart)[2].mean()
-    assert abs(centre_col - (cols[0] + cols[-1]) / 2) * ct.geometry.spacing[0] < 60
-    rows = np.flatnonzero(body.any(axis=(0, 2)))
-    assert np.nonzero(heart)[1].mean() < (rows[0] + rows[-1]) / 2 + 20
+def _ct(ph, uid: str = "s") -> types.CTVolume:
+    return types.CTVolume(hu=ph.hu, geometry=ph.geometry, series_uid=uid)
 
 
-@pytest.mark.slow
-@pytest.mark.shared_data
-@pytest.mark.parametrize("name", ["A0001-B", "A0001-L", "A0002-B40f", "A0002-B70f"])
-def test_real_chest_ct_heart_is_plausible(real_ct, name):
-    ct = real_ct(name)
-    pred = _predict(ct)
-    assert pred.heart.shape == ct.shape and pred.cac.shape == ct.shape
-    assert pred.heart.dtype == bool and pred.cac.dtype == bool
-    _heart_is_plausible(ct, pred.heart)
-    # calcium is only ever inside (a margin around) the heart, and at or above 130 HU
-    assert (ct.hu[pred.cac] >= 130).all()
-
-
-def _phantom(seed: int, **kw):
-    from deepcac2.pipeline.models.classical.evaluate import plaques_for
-
-    return synth.build_chest(synth.ChestSpec(seed=seed, plaques=plaques_for(seed), **kw))
+@pytest.fixture(scope="module")
+def great_chest():
+    """Great-vessel chest of seed 3: an LM plaque at the aortic root, aortic wall, valve, node and cartilage calcium."""
+    return synth.build_chest(evaluate.chest_spec(3, plaques=evaluate.plaques_for(3)))
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 3])
-def test_noise_free_synthetic_finds_exactly_the_planted_calcium(seed):
-    ph = _phantom(seed)
-    ct = types.CTVolume(hu=ph.hu, geometry=ph.geometry, series_uid="s")
-    result = ClassicalModel().analyse(ct, classical_anatomy(ct))
+def test_noise_free_plain_chest_finds_exactly_the_planted_calcium(seed):
+    ph = synth.build_chest(evaluate.chest_spec(seed, great_vessels=False))
+    result = ClassicalModel().analyse(_ct(ph), evaluate.phantom_anatomy(ph))
     truth = (ph.cac_vessels > 0) & (ph.hu >= 130)
     assert truth.any()
     np.testing.assert_array_equal(result.prediction.cac, truth)
-    # every distractor kind is seen (>= 130 HU) and none of it is counted
-    for kind in (1, 2, 3, 4):
+    for kind in (1, 2, 3, 4):  # aortic wall, aortic valve, mitral annulus, bone: seen, never counted
         dense = (ph.distractors == kind) & (ph.hu >= 130)
         assert dense.any(), kind
         assert not (result.prediction.cac & dense).any(), kind
-    assert {a.kind for a in result.aortas} == {"ascending", "descending"}
+    # the descending aortic wall calcium is reported as aortic; the valve and annulus are rejected as valve
+    wall = (ph.distractors == 1) & (ph.hu >= 130)
+    assert (result.prediction.aortic & wall).sum() == wall.sum()
+    assert result.rejected["valve"] > 0 and result.rejected["bone"] > 0
 
 
 @pytest.mark.slow
-def test_noisy_synthetic_agatston_close_to_truth():
-    from deepcac2.pipeline.models.classical.evaluate import check_series
+def test_great_vessel_chest_keeps_the_left_main_and_sorts_every_distractor(great_chest):
+    """Realistic great vessels: the LM plaque next to the aortic root survives; aortic wall calcium is
+    aortic, the valve/annulus valvular, nodes and cartilage are never coronary."""
+    from deepcac2.pipeline.synth.labels import DISTRACTOR_GROUP
 
-    c = check_series(0, noise_sd=20.0)
-    assert abs(c.agatston_error) <= 0.05, c
-    assert all(counted == 0 for _, counted in c.distractors.values()), c.distractors
+    ph = great_chest
+    result = ClassicalModel().analyse(_ct(ph), evaluate.phantom_anatomy(ph))
+    truth = (ph.cac_vessels > 0) & (ph.hu >= 130)
+    assert any(t.vessel == "LM" for t in ph.truth)
+    np.testing.assert_array_equal(result.prediction.cac, truth)
+    groups = {g: np.isin(ph.distractors, [k for k, v in DISTRACTOR_GROUP.items() if v == g]) & (ph.hu >= 130)
+              for g in ("aortic", "valvular", "nodal", "bone")}  # fmt: skip
+    for g, m in groups.items():
+        assert m.any(), g
+        assert not (result.prediction.cac & m).any(), g
+    # aortic wall calcium: in the reported aortic mask (TAC), which never overlaps the coronary mask
+    assert (result.prediction.aortic & groups["aortic"]).sum() >= 0.75 * groups["aortic"].sum()
+    assert not (result.prediction.aortic & result.prediction.cac).any()
+    assert set(result.prediction.rejected) == set(RULES)
+    assert result.prediction.rejected["aortic"] == int(result.prediction.aortic.sum())
 
 
 @pytest.mark.slow
-def test_feet_first_series_gives_the_same_masks_flipped():
+def test_left_main_at_the_root_and_circumflex_by_the_descending_aorta_survive():
+    """Plaques placed where the aortic rule could take them: LM next to the root, LCX along the left
+    atrium, which the descending aorta presses on."""
+    from deepcac2.pipeline.synth.phantom import PlaqueSpec
+
+    plaques = (
+        PlaqueSpec("LM", 2.5, 400, 0.15),
+        PlaqueSpec("LM", 2.5, 300, 0.6),
+        PlaqueSpec("LCX", 3.0, 500, 0.5),
+        PlaqueSpec("LCX", 3.0, 250, 0.85),
+    )
+    for seed in (11, 12):
+        ph = synth.build_chest(evaluate.chest_spec(seed, plaques=plaques))
+        pred = ClassicalModel().predict(_ct(ph), evaluate.phantom_anatomy(ph))
+        truth = (ph.cac_vessels > 0) & (ph.hu >= 130)
+        np.testing.assert_array_equal(pred.cac, truth, err_msg=f"seed {seed}")
+
+
+@pytest.mark.slow
+def test_noisy_great_vessel_chests_agree_with_the_truth():
+    checks = [evaluate.check_series(seed, noise_sd=20.0) for seed in (2, 6)]
+    for c in checks:
+        assert abs(c.agatston_error) <= 0.05, c
+        assert all(counted == 0 for _, counted in c.distractors.values()), c.distractors
+
+
+def test_each_rule_rejects_its_own_kind_on_a_small_chest():
+    """A hand-made chest: heart, aorta beside it, pulmonary artery, a bone, and one calcium per rule."""
+    from deepcac2.pipeline.models.classical.rules import apply_rules
+
+    shape, sp = (40, 80, 80), (1.0, 1.0, 2.0)  # x, y, z mm
+    hu = np.full(shape, -100.0, np.float32)  # fat
+    zz, yy, xx = np.indices(shape)
+    heart = ((xx - 40) ** 2 + (yy - 40) ** 2 <= 18**2) & (zz >= 5) & (zz < 30)
+    hu[heart] = 40.0
+    aorta = ((xx - 40) ** 2 + (yy - 66) ** 2 <= 6**2) & (zz >= 2)
+    hu[aorta] = 40.0
+    pulmonary = ((xx - 66) ** 2 + (yy - 30) ** 2 <= 5**2) & (zz >= 20)
+    hu[pulmonary] = 40.0
+    bone = (xx >= 62) & (yy >= 50) & (yy < 58) & (zz >= 10) & (zz < 20)  # a rib 4 mm from the heart
+    hu[bone] = 700.0
+
+    def blob(z, y, x, r=1, value=400.0):
+        hu[z - 1 : z + 2, y - r : y + r + 1, x - r : x + r + 1] = value
+        return (slice(z - 1, z + 2), slice(y - r, y + r + 1), slice(x - r, x + r + 1))
+
+    coronary = blob(15, 21, 40)  # on the heart's surface, in fat
+    valve = blob(17, 40, 40)  # deep in the heart
+    aortic = blob(35, 60, 40)  # in the aortic wall, far above the heart
+    pulm = blob(25, 30, 66)  # inside the pulmonary artery
+    far = blob(15, 3, 5)  # far from everything
+    hu[bone] = 700.0
+    r = apply_rules(hu, sp, heart, aorta, pulmonary, bone)
+    assert r.cac[coronary].all() and r.cac.sum() == 27
+    assert r.aortic[aortic].all() and not (r.aortic & r.cac).any()
+    names = {i + 2: n for i, n in enumerate(RULES)}
+    assert names[int(r.rule_map[valve][1, 1, 1])] == "valve"
+    assert names[int(r.rule_map[pulm][1, 1, 1])] == "pulmonary"
+    assert r.rule_map[far].max() == 0  # not even a candidate: outside every region
+    assert r.rejected["valve"] == 27 and r.rejected["pulmonary"] == 27 and r.rejected["aortic"] == 27
+    assert r.rejected["bone"] == int((r.rule_map == 2 + RULES.index("bone")).sum()) > 0
+    # the same calcium farther from the heart than the shell: rejected by the shell rule
+    hu2 = hu.copy()
+    hu2[coronary] = 40.0
+    shell = blob(15, 10, 40)  # 12 mm outside the heart (shell 10 mm): within the region only by margin
+    hu2[shell] = 400.0
+    hu[shell] = -100.0
+    r2 = apply_rules(hu2, sp, heart, aorta, pulmonary, bone)
+    assert not r2.cac.any()
+
+
+@pytest.mark.slow
+def test_feet_first_series_gives_the_same_masks_flipped(great_chest):
     """Reversing the slice order (direction k = -z) must not change what is found."""
-    ph = _phantom(0, rows=256, cols=256, pixel_spacing_mm=1.4, n_slices=48, slice_increment_mm=3.0)
+    ph = great_chest
     g = ph.geometry
-    flipped_geom = types.Geometry(
+    flipped = types.Geometry(
         origin=(g.origin[0], g.origin[1], g.origin[2] + (ph.hu.shape[0] - 1) * g.spacing[2]),
         spacing=g.spacing,
         direction=(1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, -1.0),
     )
     model = ClassicalModel()
-    a = _predict(types.CTVolume(hu=ph.hu, geometry=g, series_uid="a"), model)
-    b = _predict(types.CTVolume(hu=np.ascontiguousarray(ph.hu[::-1]), geometry=flipped_geom, series_uid="b"), model)
-    np.testing.assert_array_equal(b.heart[::-1], a.heart)
+    anatomy = evaluate.phantom_anatomy(ph)
+    a = model.predict(_ct(ph), anatomy)
+    flip = Anatomy(**{k: (v[::-1].copy() if isinstance(v, np.ndarray) else v) for k, v in vars(anatomy).items()
+                      if k not in ("structures",)}, structures={k: v[::-1].copy() for k, v in anatomy.structures.items()})  # fmt: skip
+    b = model.predict(types.CTVolume(hu=np.ascontiguousarray(ph.hu[::-1]), geometry=flipped, series_uid="b"), flip)
     np.testing.assert_array_equal(b.cac[::-1], a.cac)
-    assert a.heart.any()
+    np.testing.assert_array_equal(b.aortic[::-1], a.aortic)
+    assert a.cac.any()
 
 
 def test_orientation_view_round_trips():
@@ -118,13 +185,13 @@ def test_bad_inputs_are_typed_errors():
     oblique = types.Geometry((0, 0, 0), (1, 1, 1), (0.8, 0.6, 0.0, -0.6, 0.8, 0.0, 0.0, 0.0, 1.0))
     ct = types.CTVolume(hu=np.zeros((8, 16, 16), np.int16), geometry=oblique, series_uid="x")
     with pytest.raises(DeepCACError) as err:
-        _predict(ct)
+        classical_anatomy(ct)
     assert err.value.code is ErrorCode.E_GEOMETRY_ORIENTATION
     water = types.CTVolume(
         hu=np.zeros((8, 32, 32), np.int16), geometry=types.Geometry((0, 0, 0), (2, 2, 5)), series_uid="w"
     )
     with pytest.raises(DeepCACError) as err:
-        _predict(water)
+        classical_anatomy(water)
     assert err.value.code is ErrorCode.E_NO_HEART
     with pytest.raises(DeepCACError) as err:  # the model with an anatomy whose heart is empty
         ClassicalModel().predict(water, _given(np.zeros(water.shape, bool)))
@@ -141,8 +208,6 @@ def test_bad_inputs_are_typed_errors():
 
 
 def test_noise_sd_estimate_matches_the_generating_sd():
-    from deepcac2.pipeline.models.classical.cac import noise_sd
-
     rng = np.random.default_rng(5)
     hu = (40 + rng.normal(0, 30, size=(20, 60, 60))).astype(np.float32)
     hu[:, :10] = -100  # fat outside the band is ignored
@@ -153,19 +218,17 @@ def test_noise_sd_estimate_matches_the_generating_sd():
 
 
 @pytest.mark.slow
-def test_cac_search_follows_the_given_heart():
-    """The model takes the anatomy's heart: the phantom's true heart finds the plaques; a heart elsewhere does not."""
-    ph = _phantom(0)
-    ct = types.CTVolume(hu=ph.hu, geometry=ph.geometry, series_uid="s")
+def test_cac_search_follows_the_given_heart(great_chest):
+    """The model takes the anatomy's heart: the true heart finds the plaques; a heart far below does not."""
+    ph = great_chest
     truth = (ph.cac_vessels > 0) & (ph.hu >= 130)
     given = _given(ph.heart.astype(bool))
-    pred = ClassicalModel().predict(ct, given)
+    pred = ClassicalModel().predict(_ct(ph), given)
     assert pred.heart is given.heart and pred.anatomy is given
     assert (pred.cac & truth).sum() >= 0.9 * truth.sum()
-    # the same heart cut 25 mm below the lowest plaque: the search (heart + margins) no longer reaches any
     lowest = int(np.flatnonzero(truth.any(axis=(1, 2))).min())
     cut = given.heart.copy()
     cut[max(lowest - int(round(25.0 / ph.geometry.spacing[2])), 0) :] = False
     assert cut.any()
-    pred = ClassicalModel().predict(ct, _given(cut))
+    pred = ClassicalModel().predict(_ct(ph), _given(cut))
     assert not (pred.cac & truth).any()

@@ -1,8 +1,13 @@
-"""The ``classical`` model: CAC candidates and distractor rules around the anatomy's heart."""
+"""The ``classical`` model: CAC candidates sorted by named rules around a given anatomy.
+
+The anatomy (heart, aorta, pulmonary artery, and bone structures when the provider has
+them) comes from the anatomy stage, whichever provider made it; without one the model
+computes the ``classical`` anatomy itself (``pipeline/anatomy/classical``).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -11,10 +16,7 @@ from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline import types
 from deepcac2.pipeline.anatomy.base import Anatomy
 
-from .aorta import AortaCircle, find_aorta, refine_radius
-from .cac import CACRules, find_cac
-from .heart import parts_from_heart
-from .orient import orientation_of
+from .rules import BONE_STRUCTURES, RuleSettings, apply_rules
 
 CARD = types.ModelCard(
     name="classical",
@@ -30,53 +32,63 @@ CARD = types.ModelCard(
 @dataclass
 class ClassicalResult:
     prediction: types.Prediction
-    #: voxels each distractor rule removed from the heart region
+    #: voxels (>= 130 HU) each rule removed, by rule name (``rules.RULES``)
     rejected: dict[str, int]
-    #: aortic sections found (canonical view, full-resolution voxel units)
-    aortas: list[AortaCircle]
+    anatomy: Anatomy
+    noise_sd: float
 
 
 @dataclass(frozen=True)
 class ClassicalModel:
-    """CAC >= 130 HU inside the given anatomy's heart, distractors removed.
+    """CAC >= 130 HU around the anatomy's heart; aortic, valvular, pulmonary, bony and far calcium sorted out.
 
     Stateless, so one instance serves many threads.
     """
 
-    rules: CACRules = field(default_factory=CACRules)
+    rules: RuleSettings = field(default_factory=RuleSettings)
     card: types.ModelCard = CARD
 
-    def predict(self, ct: types.CTVolume, anatomy: Anatomy) -> types.Prediction:
+    def predict(self, ct: types.CTVolume, anatomy: Anatomy | None = None) -> types.Prediction:
         return self.analyse(ct, anatomy).prediction
 
-    def analyse(self, ct: types.CTVolume, anatomy: Anatomy) -> ClassicalResult:
+    def analyse(self, ct: types.CTVolume, anatomy: Anatomy | None = None) -> ClassicalResult:
         """The prediction with what each rule rejected (for reports and tests)."""
         if not np.issubdtype(ct.hu.dtype, np.number) or not np.isfinite(ct.hu).all():
             raise DeepCACError(ErrorCode.E_INFERENCE, "CT holds non-numeric or non-finite values")
+        if anatomy is None:
+            from deepcac2.pipeline.anatomy.classical.segment import anatomy_of
+
+            anatomy = anatomy_of(ct)
         if anatomy.heart.shape != ct.shape:
             raise DeepCACError(
                 ErrorCode.E_MASK_GEOMETRY, f"anatomy heart {anatomy.heart.shape} is not on the CT grid {ct.shape}"
             )
-        orient = orientation_of(ct.geometry)
-        view = orient.to_canonical(ct.hu)
-        parts = parts_from_heart(view, orient.spacing, orient.to_canonical(anatomy.heart))
-        if not parts.heart.any():
+        if not anatomy.heart.any():
             raise DeepCACError(ErrorCode.E_NO_HEART, f"the {anatomy.provenance.provider} anatomy has no heart")
-        f = parts.factor
-        # aortic sections from low-resolution to full-resolution voxel units (block centres)
-        aortas = [
-            AortaCircle(a.kind, (a.centre[0] * f[0] + (f[0] - 1) / 2, a.centre[1] * f[1] + (f[1] - 1) / 2), a.radius_mm)
-            for a in find_aorta(parts.hu, parts.mediastinum, parts.heart, parts.spacing)
-        ]
-        zs = np.flatnonzero(parts.heart.any(axis=(1, 2)))
-        above = range(int(zs[-1]) + 1, min(view.shape[0], int(zs[-1]) + 1 + int(round(40.0 / orient.spacing[0]))))
-        # the descending wall rule needs the true radius; the ascending zones are tuned on the low-resolution fit
-        aortas = [refine_radius(view, a, orient.spacing, above) if a.kind == "descending" else a for a in aortas]
-        result = find_cac(view, orient.spacing, parts, aortas, self.rules)
-        prediction = types.Prediction(
-            heart=anatomy.heart, cac=orient.from_canonical(result.cac), card=self.card, anatomy=anatomy
+        bones = [anatomy.structures[k] for k in BONE_STRUCTURES if k in anatomy.structures]
+        bone = np.logical_or.reduce(bones) if bones else None
+        settings = self.rules
+        if any("holds the pericardial fat" in n for n in anatomy.notes):
+            settings = replace(settings, shell_mm=settings.shell_with_fat_mm)
+        r = apply_rules(
+            ct.hu,
+            ct.geometry.spacing,
+            anatomy.heart,
+            anatomy.aorta,
+            anatomy.pulmonary_artery,
+            bone,
+            settings,
+            direction=ct.geometry.direction,
         )
-        return ClassicalResult(prediction=prediction, rejected=result.rejected, aortas=aortas)
+        prediction = types.Prediction(
+            heart=anatomy.heart,
+            cac=r.cac,
+            card=self.card,
+            aortic=r.aortic,
+            anatomy=anatomy,
+            rejected=dict(r.rejected),
+        )
+        return ClassicalResult(prediction=prediction, rejected=dict(r.rejected), anatomy=anatomy, noise_sd=r.noise_sd)
 
 
 def build(weights: str | None = None, device: str | None = None) -> ClassicalModel:

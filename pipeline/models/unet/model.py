@@ -207,18 +207,9 @@ def default_anatomy(ct: types.CTVolume) -> Any:
     ref = types.SeriesRef(series_uid=ct.series_uid, study_uid=ct.study_uid, patient_id=ct.patient_id)
     if "classical" in registry.available_providers():
         return registry.resolve_anatomy(ref, ct, "classical")
-    from deepcac2._version import __version__
-    from deepcac2.pipeline.anatomy.base import Anatomy, AnatomyProvenance
-    from deepcac2.pipeline.models.classical.heart import localise_heart
+    from deepcac2.pipeline.anatomy.classical.segment import anatomy_of
 
-    empty = np.zeros(ct.shape, dtype=bool)
-    return Anatomy(
-        heart=localise_heart(ct.hu, ct.geometry),
-        aorta=empty,
-        pulmonary_artery=empty.copy(),
-        provenance=AnatomyProvenance("classical", __version__),
-        notes=("anatomy: classical heart localiser only (no aorta or pulmonary artery)",),
-    )
+    return anatomy_of(ct)
 
 
 def card_for(weights: str, extra: dict[str, Any], options: InferenceOptions | None = None) -> types.ModelCard:

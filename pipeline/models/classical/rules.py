@@ -1,0 +1,285 @@
+"""Coronary calcium candidates and the named rules that sort them, from any provider's anatomy.
+
+Candidates are the 26-connected components of ``HU >= threshold`` that reach the
+search region: the heart dilated by the pericardial shell, the aortic root (aorta near
+the heart, where the ostia are) dilated the same, and the aorta and pulmonary artery
+dilated by the wall margin (aortic calcium is reported, so all of it is a candidate).
+Each component gets the first rule that fits it, in this order:
+
+==============  ==========================================================================
+rule            rejects
+==============  ==========================================================================
+``noise``       not significant against the image noise: ``(mean HU - threshold) x
+                sqrt(voxels) / noise SD < min_significance`` (speckle of sharp kernels and
+                low dose sits just above the threshold; the noise SD is a robust estimate
+                in the heart)
+``valve``       valves and annulus: the centroid lies deeper than ``valve_depth_mm`` inside
+                the heart and the aortic root, counted from their outside and from any fat
+                (coronaries run in the epicardial fat; the aortic valve sits in the middle of
+                the root, the mitral annulus in the heart's muscle)
+``aortic``      at least ``wall_fraction`` of its voxels lie within ``wall_margin_mm`` of the
+                aorta. **Except** the coronary ostia and the left main: at the aortic root
+                (aorta within ``root_mm`` of the heart), a component with less than
+                ``wall_fraction`` of its voxels inside the aorta (grown by
+                ``root_tolerance_mm``) leaves the aorta and is left to the other rules; a
+                component is at the root when its nearest aorta is root. Calcium inside the
+                root (at least ``wall_fraction``) is the aortic valve and annulus (``valve``).
+                These components make ``Prediction.aortic`` (thoracic aortic calcium)
+``pulmonary``   at least ``wall_fraction`` of its voxels inside the pulmonary artery (not
+                grown: the left main runs just behind the trunk, within a millimetre)
+``bone``        at least ``wall_fraction`` of its voxels in a bone structure of the anatomy
+                (vertebrae, ribs, sternum, costal cartilage; grown by ``bone_margin_mm``),
+                or larger than ``max_lesion_ml`` (pieces of sternum and spine), or embedded:
+                ``embedded_fraction`` of its surroundings (1-3 mm out) at ``embedded_hu`` or
+                more (costal cartilage, which IDC's TotalSegmentator v1 does not segment)
+``shell``       more than half of its voxels outside the pericardial shell: the heart grown
+                by ``shell_mm`` (and the aortic root, grown the same): not coronary
+==============  ==========================================================================
+
+What no rule rejects is coronary calcium. Counts are of voxels at or above the
+threshold, per rule, per series. All distances are in millimetres on the CT grid, so
+the rules need no orientation and work with any axis order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage as ndi
+
+#: rule names in the order they are tried; ``Prediction``/``cac_series`` count rejections by these
+RULES: tuple[str, ...] = ("noise", "valve", "aortic", "pulmonary", "bone", "shell")
+#: optional anatomy structures the bone rule uses when the provider has them
+BONE_STRUCTURES: tuple[str, ...] = ("vertebrae", "ribs", "sternum", "costal_cartilage")
+
+
+@dataclass(frozen=True)
+class RuleSettings:
+    threshold_hu: float = 130.0
+    #: coronary calcium lies within this shell around the heart (chambers and myocardium) ...
+    shell_mm: float = 10.0
+    #: ... or within this one around a heart mask that already holds the pericardial fat
+    shell_with_fat_mm: float = 5.0
+    #: the aortic and pulmonary wall: calcium within this margin of the vessel mask is the vessel's
+    wall_margin_mm: float = 2.0
+    #: share of a component's voxels that must lie in a structure (vessel wall, bone) to be its
+    wall_fraction: float = 0.5
+    #: the aortic root: aorta voxels within this distance of the heart
+    root_mm: float = 10.0
+    #: at the root, calcium counts as aortic only with ``wall_fraction`` inside the aorta grown by this
+    root_tolerance_mm: float = 1.0
+    #: the root lies in front of this quantile of the heart's voxels (front to back); the
+    #: descending aorta, pressed against the left atrium, lies behind nearly all of them
+    root_front_fraction: float = 0.75
+    valve_depth_mm: float = 6.0
+    fat_hu: tuple[float, float] = (-250.0, -30.0)
+    min_significance: float = 2.5
+    max_lesion_ml: float = 5.0
+    bone_margin_mm: float = 2.0
+    #: calcium with ``embedded_fraction`` of its surroundings (1-3 mm out) at or above ``embedded_hu``
+    #: is embedded in cartilage or bone; coronary calcium sits in fat and blood
+    embedded_hu: float = 90.0
+    embedded_fraction: float = 0.1
+
+
+@dataclass
+class RuleResult:
+    """Masks on the CT grid and what each rule removed (voxels >= threshold)."""
+
+    cac: np.ndarray
+    aortic: np.ndarray
+    rejected: dict[str, int] = field(default_factory=lambda: dict.fromkeys(RULES, 0))
+    #: the robust noise SD (HU) the noise rule used
+    noise_sd: float = 0.0
+    #: uint8 map of what became of each candidate voxel: 0 not a candidate, 1 coronary,
+    #: 2 + the index in ``RULES`` of the rule that rejected it (for pictures and tests)
+    rule_map: np.ndarray | None = None
+
+
+def _spacing_zyx(spacing_xyz) -> tuple[float, float, float]:
+    return (float(spacing_xyz[2]), float(spacing_xyz[1]), float(spacing_xyz[0]))
+
+
+class _Distances:
+    """Distance maps (mm) computed on an in-plane block-reduced grid (about 2 mm), read at full resolution.
+
+    A block counts as in a mask when any of its voxels is, so distances run short by up to
+    about a block's diagonal half (the rules' margins are tolerant of that). Exact
+    full-resolution transforms of a whole chest box cost seconds each.
+    """
+
+    def __init__(self, shape: tuple[int, int, int], sp: tuple[float, float, float], target_mm: float = 2.0):
+        self.shape = shape
+        self.f = (1, max(int(round(target_mm / sp[1])), 1), max(int(round(target_mm / sp[2])), 1))
+        self.sp = (sp[0], sp[1] * self.f[1], sp[2] * self.f[2])
+
+    def _reduce(self, mask: np.ndarray) -> np.ndarray:
+        f = self.f
+        pad = [(0, (-n) % k) for n, k in zip(mask.shape, f, strict=True)]
+        m = np.pad(mask, pad)
+        return m.reshape(m.shape[0], m.shape[1] // f[1], f[1], m.shape[2] // f[2], f[2]).any(axis=(2, 4))
+
+    def _expand(self, d: np.ndarray) -> np.ndarray:
+        full = d.repeat(self.f[1], axis=1).repeat(self.f[2], axis=2)
+        return full[:, : self.shape[1], : self.shape[2]]
+
+    def to(self, mask: np.ndarray) -> np.ndarray:
+        """Distance of every voxel to ``mask`` (0 inside; inf when it is empty)."""
+        if not mask.any():
+            return np.full(self.shape, np.inf, dtype=np.float32)
+        return self._expand(ndi.distance_transform_edt(~self._reduce(mask), sampling=self.sp).astype(np.float32))
+
+    def fat(self, hu: np.ndarray, fat_hu: tuple[float, float]) -> np.ndarray:
+        """Fat layers: block-averaged HU after a 3x3 in-plane median in the fat range (full resolution).
+
+        A layer must be about two blocks thick to count: noise and partial volume at a thin
+        wall do not make fat.
+        """
+        f = self.f
+        pad = [(0, (-n) % k) for n, k in zip(hu.shape, f, strict=True)]
+        m = np.pad(hu.astype(np.float32), pad, mode="edge")
+        low = m.reshape(m.shape[0], m.shape[1] // f[1], f[1], m.shape[2] // f[2], f[2]).mean(axis=(2, 4))
+        low = ndi.median_filter(low, size=(1, 3, 3))
+        return self._expand((low >= fat_hu[0]) & (low <= fat_hu[1]))
+
+    def within(self, mask: np.ndarray, mm: float) -> np.ndarray:
+        return self.to(mask) <= mm
+
+
+def _box(mask: np.ndarray, margin: tuple[int, int, int]) -> tuple[slice, ...]:
+    idx = [np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != ax))) for ax in range(3)]
+    return tuple(
+        slice(max(int(i[0]) - m, 0), min(int(i[-1]) + m + 1, n))
+        for i, m, n in zip(idx, margin, mask.shape, strict=True)
+    )
+
+
+def _in_front(mask: np.ndarray, sp, direction, box, fraction: float) -> np.ndarray:
+    """Voxels in front of (less posterior than) the ``fraction`` quantile of ``mask``'s voxels (LPS y)."""
+    d = np.asarray(direction, dtype=float).reshape(3, 3)
+    # LPS y of a voxel (k, j, i) in the box: direction row y . (i sx, j sy, k sz); the origin cancels
+    k, j, i = (np.arange(sl.start, sl.stop, dtype=float) for sl in box)
+    y = d[1, 0] * i[None, None, :] * sp[2] + d[1, 1] * j[None, :, None] * sp[1] + d[1, 2] * k[:, None, None] * sp[0]
+    y = np.broadcast_to(y, mask.shape)
+    return y <= np.quantile(y[mask], fraction)
+
+
+def _fill(mask: np.ndarray) -> np.ndarray:
+    """Holes filled (3-D), computed in the mask's bounding box."""
+    if not mask.any():
+        return mask
+    box = _box(mask, (1, 1, 1))
+    out = mask.copy()
+    out[box] = ndi.binary_fill_holes(mask[box])
+    return out
+
+
+def _surroundings(hu: np.ndarray, labels: np.ndarray, bright: np.ndarray, sp, n: int, dense_hu: float) -> np.ndarray:
+    """Per component, the share of the voxels 1-3 mm outside it at or above ``dense_hu``."""
+    near = ndi.distance_transform_edt(~bright, sampling=sp, return_indices=True)
+    d, idx = near
+    ring = (d >= 1.0) & (d <= 3.0)
+    owner = labels[tuple(i[ring] for i in idx)]
+    counts = np.maximum(np.bincount(owner, minlength=n + 1), 1)
+    return np.bincount(owner, weights=(hu[ring] >= dense_hu).astype(np.float64), minlength=n + 1) / counts
+
+
+def noise_sd(hu: np.ndarray, heart: np.ndarray) -> float:
+    """Robust noise SD (HU) of the heart's blood and muscle: 1.4826 x MAD, at least 1 HU."""
+    values = hu[heart & (hu > -30) & (hu < 300)][::3].astype(np.float64)
+    if values.size < 100:
+        return 1.0
+    mad = float(np.median(np.abs(values - np.median(values))))
+    return max(1.4826 * mad, 1.0)
+
+
+def apply_rules(
+    hu: np.ndarray,
+    spacing_xyz,
+    heart: np.ndarray,
+    aorta: np.ndarray,
+    pulmonary: np.ndarray,
+    bone: np.ndarray | None = None,
+    settings: RuleSettings = RuleSettings(),  # noqa: B008 - frozen dataclass
+    direction: tuple[float, ...] = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0),
+) -> RuleResult:
+    """Sort the calcium around ``heart`` into coronary, aortic and rejected-by-rule (all masks on the CT grid).
+
+    ``bone`` is the union of the anatomy's bone structures, or None when the provider has
+    none (then only the size test finds bone). ``direction`` is the CT's direction matrix
+    (row-major, columns = index axes in LPS): the aortic root is told from the descending
+    aorta by lying in front of the heart's back.
+    """
+    s = settings
+    sp = _spacing_zyx(spacing_xyz)
+    result = RuleResult(cac=np.zeros(hu.shape, dtype=bool), aortic=np.zeros(hu.shape, dtype=bool))
+    if not heart.any():
+        return result
+    # work in a box around everything the rules look at
+    reach = max(s.shell_mm, s.wall_margin_mm) + 5.0
+    box = _box(heart | aorta | pulmonary, tuple(int(np.ceil(reach / v)) for v in sp))
+    sub = hu[box]
+    h, a, p = heart[box], aorta[box], pulmonary[box]
+    b = bone[box] if bone is not None else None
+    dist = _Distances(sub.shape, sp)
+    # bright calcium may be left out of a provider's masks: fill the holes it leaves
+    h, a, p = (_fill(m) for m in (h, a, p))
+    near_heart = dist.to(h)
+    root = a & (near_heart <= s.root_mm) & _in_front(h, sp, direction, box, s.root_front_fraction)
+    to_root = dist.to(root)
+    shell = (near_heart <= s.shell_mm) | (to_root <= s.shell_mm)
+    to_aorta = dist.to(a)
+    aorta_wall, root_wall = to_aorta <= s.wall_margin_mm, to_aorta <= s.root_tolerance_mm
+    pa_wall = p  # inside only: the left main runs just behind the trunk, within a millimetre
+    region = shell | aorta_wall | pa_wall
+    bright = sub >= s.threshold_hu
+    labels, n = ndi.label(bright, structure=np.ones((3, 3, 3), dtype=bool))
+    if n == 0:
+        return result
+    total = np.bincount(labels.ravel(), minlength=n + 1)
+    touching = np.flatnonzero(np.bincount(labels[region].ravel(), minlength=n + 1)[1:]) + 1
+
+    def share(mask: np.ndarray) -> np.ndarray:
+        return np.bincount(labels[mask].ravel(), minlength=n + 1) / np.maximum(total, 1)
+
+    in_shell, in_aorta, in_root_aorta, in_pa = share(shell), share(aorta_wall), share(root_wall), share(pa_wall)
+    in_bone = share(dist.within(b, s.bone_margin_mm)) if b is not None and b.any() else np.zeros(n + 1)
+    result.noise_sd = noise_sd(sub, h)
+    mean = np.bincount(labels.ravel(), weights=sub.ravel().astype(np.float64), minlength=n + 1) / np.maximum(total, 1)
+    significance = (mean - s.threshold_hu) * np.sqrt(total) / result.noise_sd
+    # depth inside the heart and the aortic root, from their outside and from fat layers of 2+ blocks
+    depth = dist.to(~(h | root) | dist.fat(sub, s.fat_hu))
+    centroids = ndi.center_of_mass(bright, labels, index=touching)
+    # the component's nearest aorta is the root's (the left main runs a few millimetres from it)
+    at_root = to_root <= to_aorta + 1.0
+    voxel_ml = float(np.prod(sp)) / 1000.0
+    embedded = _surroundings(sub, labels, bright, sp, n, s.embedded_hu)
+    kind = np.zeros(n + 1, dtype=np.uint8)  # see RuleResult.rule_map
+    for lab, c in zip(touching, centroids, strict=True):
+        centre = tuple(int(round(v)) for v in c)
+        rule = None
+        if significance[lab] < s.min_significance:
+            rule = "noise"
+        elif depth[centre] > s.valve_depth_mm or (at_root[centre] and in_root_aorta[lab] >= s.wall_fraction):
+            rule = "valve"  # deep in the heart (mitral annulus), or in the aortic root (valve, annulus)
+        elif in_aorta[lab] >= s.wall_fraction and not at_root[centre]:
+            rule = "aortic"
+        elif in_pa[lab] >= s.wall_fraction:  # inside the artery: the left main runs just behind the trunk
+            rule = "pulmonary"
+        elif (
+            in_bone[lab] >= s.wall_fraction
+            or total[lab] * voxel_ml > s.max_lesion_ml
+            or embedded[lab] >= s.embedded_fraction
+        ):
+            rule = "bone"
+        elif in_shell[lab] < 0.5:
+            rule = "shell"
+        kind[lab] = 1 if rule is None else 2 + RULES.index(rule)
+        if rule is not None:
+            result.rejected[rule] += int(total[lab])
+    result.rule_map = np.zeros(hu.shape, dtype=np.uint8)
+    result.rule_map[box] = kind[labels]
+    result.cac = result.rule_map == 1
+    result.aortic = result.rule_map == 2 + RULES.index("aortic")
+    return result
