@@ -1,4 +1,8 @@
-"""Deterministic DICOM UIDs: the same inputs always give the same UID.
+"""DICOM UIDs: the one validation rule, and deterministic UIDs (the same inputs give the same UID).
+
+``validate_uid`` is the toolkit's only UID check (loader, sources, cohort, writers): PS3.5
+§9.1, so a valid UID is always safe as a file name or an S3 key.
+
 
 A rerun of the pipeline on the same series, with the same model weights and the same
 toolkit version, must overwrite its earlier objects instead of adding duplicates to
@@ -17,11 +21,44 @@ from __future__ import annotations
 import json
 import uuid
 
-from pydicom.uid import UID
+from pydicom.uid import RE_VALID_UID, UID
 
 from deepcac2._version import __version__
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.types import ModelCard
+
+#: PS3.5 §9.1: at most 64 characters.
+MAX_UID_LENGTH = 64
+
+
+def is_valid_uid(uid: object) -> bool:
+    """Not empty, at most 64 characters, digit components joined by dots, no leading zeros (PS3.5 §9.1)."""
+    text = "" if uid is None else str(uid)
+    return 0 < len(text) <= MAX_UID_LENGTH and RE_VALID_UID.fullmatch(text) is not None
+
+
+def validate_uid(uid: object, what: str = "UID") -> str:
+    """Return ``uid`` as a ``str`` when it is a valid DICOM UID, else raise E_UID_INVALID.
+
+    Valid means: not empty, at most 64 characters, digit components joined by dots,
+    no component with a leading zero (PS3.5 §9.1). This rules out every path
+    character (``/``, ``..``, spaces), so a valid UID is safe as a file name.
+    """
+    text = "" if uid is None else str(uid)
+    if not text:
+        raise DeepCACError(ErrorCode.E_UID_INVALID, f"{what} is empty", uid=text)
+    if len(text) > MAX_UID_LENGTH:
+        raise DeepCACError(
+            ErrorCode.E_UID_INVALID, f"{what} has {len(text)} characters (max {MAX_UID_LENGTH}): {text!r}", uid=text
+        )
+    if RE_VALID_UID.fullmatch(text) is None:  # fullmatch: "$" alone would accept a trailing newline
+        raise DeepCACError(
+            ErrorCode.E_UID_INVALID,
+            f"{what} {text!r} is not digits and dots without leading zeros (PS3.5 §9.1)",
+            uid=text,
+        )
+    return text
+
 
 #: Fixed namespace of all deepcac2 UIDs (uuid5 of the project's name in the URL namespace).
 NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://github.com/deepcac2/deepcac2/uids")

@@ -16,7 +16,7 @@ import pydicom
 from pydicom.errors import InvalidDicomError
 
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.pipeline.sources.ids import UID_PATTERN
+from deepcac2.pipeline.uids import is_valid_uid
 
 #: the only attributes read from each file
 HEADER_TAGS: tuple[str, ...] = (
@@ -102,8 +102,8 @@ def file_fields(path: str) -> dict[str, object] | str:
     series, study = fields["SeriesInstanceUID"], fields["StudyInstanceUID"]
     if not isinstance(series, str) or not isinstance(study, str):
         return f"{ErrorCode.E_UID_INVALID.value}: series/study UID missing"
-    if not UID_PATTERN.fullmatch(series) or not UID_PATTERN.fullmatch(study) or max(len(series), len(study)) > 64:
-        return f"{ErrorCode.E_UID_INVALID.value}: series/study UID is not digits and dots"
+    if not is_valid_uid(series) or not is_valid_uid(study):
+        return f"{ErrorCode.E_UID_INVALID.value}: series/study UID is not a valid DICOM UID (PS3.5 9.1)"
     return fields
 
 

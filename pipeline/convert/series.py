@@ -25,6 +25,7 @@ from deepcac2.pipeline.seg.sop import build_seg, write_seg
 from deepcac2.pipeline.sr.content import measurement_groups
 from deepcac2.pipeline.sr.sop import build_sr, group_tracking_uid, write_sr
 from deepcac2.pipeline.types import CTVolume, Prediction, Scores, SeriesRef
+from deepcac2.pipeline.uids import validate_uid
 
 #: file name of each SEG kind in the series folder
 SEG_FILES = {SegKind.CAC: "seg.dcm", SegKind.VESSELS: "seg_vessels.dcm", SegKind.HEART: "seg_heart.dcm"}
@@ -44,10 +45,8 @@ class ConvertedSeries:
 
 
 def _safe_dirname(series_uid: str) -> str:
-    # a UID is digits and dots; anything else must not become a path (e.g. "../x")
-    if not series_uid or not all(ch.isdigit() or ch == "." for ch in series_uid):
-        raise DeepCACError(ErrorCode.E_UID_INVALID, f"source SeriesInstanceUID {series_uid!r} is not a valid UID")
-    return series_uid
+    # the one UID rule: anything else must not become a path (e.g. "../x")
+    return validate_uid(series_uid, "source SeriesInstanceUID")
 
 
 def seg_kinds(prediction: Prediction) -> list[SegKind]:

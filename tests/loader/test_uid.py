@@ -35,3 +35,19 @@ def test_invalid(uid):
     with pytest.raises(DeepCACError) as info:
         validate_uid(uid)
     assert info.value.code == ErrorCode.E_UID_INVALID
+
+
+def test_one_rule_for_loader_sources_cohort_and_writers() -> None:
+    """The loader rejected ``1.02.3`` while the sources accepted it: now every path uses one function."""
+    from deepcac2.pipeline import uids
+    from deepcac2.pipeline.cohort import localdir
+    from deepcac2.pipeline.convert import series
+    from deepcac2.pipeline.sources import ids
+
+    assert validate_uid is uids.validate_uid and ids.validate_uid is uids.validate_uid
+    for check in (ids.validate_uid, series._safe_dirname):
+        with pytest.raises(DeepCACError) as info:
+            check("1.02.3")
+        assert info.value.code == ErrorCode.E_UID_INVALID
+    assert not uids.is_valid_uid("1.02.3") and uids.is_valid_uid("1.2.3")
+    assert "is_valid_uid" in localdir.__dict__  # the cohort's folder scan asks the same rule
