@@ -10,6 +10,9 @@ import pyarrow as pa
 
 from deepcac2.schemas.base import Column, TableSchema
 
+#: the fields of one ``totalseg_candidate_series`` entry
+TOTALSEG_CANDIDATE_FIELDS = ("SeriesInstanceUID", "crdc_series_uuid", "series_aws_url", "location")
+
 TABLE = TableSchema(
     name="cohort",
     version="2.0.0",
@@ -41,6 +44,26 @@ TABLE = TableSchema(
         Column("nlst_field11", pa.float32(), "11th NLST description value (acquisition value, meaning not documented)"),
         Column(
             "selection_reason", pa.string(), "why this row was chosen: policy and the rules it passed", required=True
+        ),
+        Column(
+            "totalseg_SeriesInstanceUID",
+            pa.string(),
+            "the TotalSegmentator SEG series tried first for this CT (IDC analysis result "
+            "totalsegmentator_ct_segmentations, or a SEG file of the folder); null when none",
+        ),
+        Column("totalseg_crdc_series_uuid", pa.string(), "IDC storage identifier of that SEG series; null locally"),
+        Column(
+            "totalseg_candidates",
+            pa.int32(),
+            "how many candidate TotalSegmentator SEGs this CT has (several when SeriesNumber repeats in the study)",
+            minimum=0,
+        ),
+        Column(
+            "totalseg_candidate_series",
+            pa.list_(pa.struct([(name, pa.string()) for name in TOTALSEG_CANDIDATE_FIELDS])),
+            "every candidate SEG in the order the anatomy stage tries them (the first whose "
+            "ReferencedSeriesSequence names this CT is used): SeriesInstanceUID, crdc_series_uuid, "
+            "series_aws_url, location (local SEG file)",
         ),
     ),
 )

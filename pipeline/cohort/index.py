@@ -27,6 +27,7 @@ INDEX_COLUMNS: tuple[str, ...] = (
     "instanceCount",
     "Modality",
     "SeriesDescription",
+    "SeriesNumber",
     "TransferSyntaxUID",
     "Manufacturer",
     "ManufacturerModelName",

@@ -28,10 +28,46 @@ HEADER_TAGS: tuple[str, ...] = (
 
 @dataclass
 class FolderIndex:
-    """The series found in a folder (one frame row each) and the files left out, with why."""
+    """The series found in a folder (one frame row each) and the files left out, with why.
+
+    TotalSegmentator SEG files are not series to process: they are listed in ``segs``
+    (SeriesInstanceUID, location, referenced_series) and become their CT's candidates.
+    """
 
     frame: pd.DataFrame
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    segs: list[dict[str, object]] = field(default_factory=list)
+
+
+#: a SEG is recognised from its file meta (MediaStorageSOPClassUID), in the first bytes
+_SEG_STORAGE = b"1.2.840.10008.5.1.4.1.1.66.4"
+
+
+def seg_fields(path: str) -> dict[str, object] | str | None:
+    """A TotalSegmentator SEG's identity and the series it references, from its header by ranges
+    (a 90 MB SEG's per-frame groups are not parsed); None when the file is not a SEG."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(1024)
+    except OSError as exc:
+        return f"{ErrorCode.E_UNREADABLE_FILE.value}: {exc}"
+    if _SEG_STORAGE not in head:
+        return None
+    from deepcac2.pipeline.anatomy.totalseg.ranges import LocalFile
+    from deepcac2.pipeline.anatomy.totalseg.seg import read_header
+    from deepcac2.pipeline.cohort.totalseg import is_totalsegmentator
+
+    try:
+        header = read_header(LocalFile(path))
+    except DeepCACError as exc:
+        return f"{exc.code.value}: {exc.message}"[:300]
+    if not is_totalsegmentator(header.series_description, header.algorithm):
+        return "a SEG that is not TotalSegmentator's (not an anatomy candidate)"
+    return {
+        "SeriesInstanceUID": header.series_uid,
+        "location": os.path.abspath(path),
+        "referenced_series": list(header.referenced_series),
+    }
 
 
 def list_files(folder: str | Path) -> list[str]:
@@ -114,14 +150,19 @@ def index_folder(folder: str | Path) -> FolderIndex:
         raise DeepCACError(ErrorCode.E_COHORT_INVALID, f"{folder} is not a folder")
     groups: dict[str, list[tuple[str, dict[str, object]]]] = defaultdict(list)
     skipped: list[tuple[str, str]] = []
+    segs: list[dict[str, object]] = []
     for path in list_files(folder):
-        fields = file_fields(path)
+        seg = seg_fields(path)
+        if isinstance(seg, dict):
+            segs.append(seg)
+            continue
+        fields = seg if isinstance(seg, str) else file_fields(path)
         if isinstance(fields, str):
             skipped.append((path, fields))
         else:
             groups[str(fields["SeriesInstanceUID"])].append((path, fields))
     rows = [_series_row(files) for files in groups.values()]
-    return FolderIndex(pd.DataFrame(rows, columns=_COLUMNS), skipped)
+    return FolderIndex(pd.DataFrame(rows, columns=_COLUMNS), skipped, segs)
 
 
 _COLUMNS = (

@@ -15,6 +15,7 @@ import pandas as pd
 import pyarrow as pa
 
 from deepcac2.errors import DeepCACError, ErrorCode
+from deepcac2.pipeline.cohort import totalseg
 from deepcac2.pipeline.cohort.index import collection_totals, index_version, load_collection
 from deepcac2.pipeline.cohort.localdir import index_folder
 from deepcac2.pipeline.cohort.nlst import NLST_FIELDS, deepcac_rank, is_localizer, parse_series_description
@@ -98,6 +99,8 @@ class Explanation:
     steps: tuple[RuleStep, ...]
     seconds_per_series: float
     workers: int
+    #: selected series with one, several and no candidate TotalSegmentator SEG
+    totalseg: tuple[int, int, int] | None = None
 
     @property
     def final(self) -> Counts:
@@ -145,6 +148,8 @@ class Explanation:
         lines.append(
             f"run time: {self.run_hours:,.1f} h at {self.seconds_per_series:g} s/series on {self.workers} worker(s)"
         )
+        if self.totalseg is not None:
+            lines.append(totalseg.coverage_line(self.totalseg))
         return "\n".join(lines)
 
 
@@ -280,8 +285,12 @@ def select_and_explain(
     if seconds_per_series <= 0 or workers < 1:
         raise DeepCACError(ErrorCode.E_COHORT_INVALID, "seconds_per_series must be > 0 and workers >= 1")
     df, start, steps = _run(policy, collection, filters, index_path)
+    df = totalseg.attach_idc(df, totalseg.idc_candidates(collection, index_path))
     table = frame_to_table(df, {"policy": policy, "collection": collection, "idc_index_data": index_version()})
-    return table, Explanation(policy, collection, start, tuple(steps), seconds_per_series, workers)
+    explanation = Explanation(
+        policy, collection, start, tuple(steps), seconds_per_series, workers, totalseg.coverage(df)
+    )
+    return table, explanation
 
 
 def index_local(
@@ -313,5 +322,9 @@ def index_local_and_explain(
     df = add_parsed_columns(found.frame)
     name = policy or "local"
     df, start, steps = run_rules(df, name, filters or CohortFilters(), eligibility=policy is not None)
+    df = totalseg.attach_local(df, found.segs)
     table = frame_to_table(df, {"policy": name, "source_folder": str(folder)})
-    return table, found.skipped, Explanation(name, str(folder), start, tuple(steps), seconds_per_series, workers)
+    explanation = Explanation(
+        name, str(folder), start, tuple(steps), seconds_per_series, workers, totalseg.coverage(df)
+    )
+    return table, found.skipped, explanation

@@ -85,7 +85,11 @@ def cohort_to_refs(table: pa.Table) -> list[SeriesRef]:
                 crdc_series_uuid=row["crdc_series_uuid"],
                 instance_count=row["instanceCount"],
                 size_bytes=row["series_size_bytes"],
-                params={k: row[k] for k in params if row.get(k) is not None},
+                params={
+                    **{k: row[k] for k in params if row.get(k) is not None},
+                    # the anatomy stage's candidate TotalSegmentator SEGs, in the order to try them
+                    **({"totalseg": row["totalseg_candidate_series"]} if row.get("totalseg_candidate_series") else {}),
+                },
             )
         )
     return refs

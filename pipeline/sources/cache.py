@@ -9,6 +9,7 @@ checked against the cohort's instance count.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import shutil
 import threading
@@ -243,6 +244,22 @@ class SeriesCache:
         self._thread.start()
         while (item := out.get()) is not _DONE:
             yield item
+
+    @contextlib.contextmanager
+    def hold(self, key: str, nbytes: int) -> Iterator[None]:
+        """Count ``nbytes`` held outside the cache folder (the frames of an anatomy SEG read by range)
+        against ``max_bytes`` while the block runs; waits for room like a fetch."""
+        size = int(nbytes)
+        if size > self.max_bytes:
+            raise DeepCACError(
+                ErrorCode.E_CACHE_FULL, f"{key} needs {size} bytes, more than the cache cap {self.max_bytes}"
+            )
+        if not self._reserve(key, size, slots=False):
+            raise DeepCACError(ErrorCode.E_CACHE_FULL, f"{key}: the cache was closed")
+        try:
+            yield
+        finally:
+            self._forget(key)
 
     def release(self, ref: SeriesRef | str) -> None:
         """Delete a delivered series (a SeriesRef or its SeriesInstanceUID) and free its room.

@@ -26,6 +26,12 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
         help="demo and chest cohorts: real mediastinal anatomy (aortic arch, descending aorta against the heart, "
         "pulmonary arteries, esophagus, nodes, costal cartilage) and non-coronary calcium in it",
     )
+    parser.add_argument(
+        "--no-totalseg",
+        action="store_true",
+        help="demo and chest cohorts: do not write IDC's TotalSegmentator SEG beside each chest "
+        "(dcmqi; by default every chest gets one)",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -49,6 +55,7 @@ def main(args: argparse.Namespace) -> int:
         noise=args.noise,
         plaques=args.plaques,
         great_vessels=args.great_vessels,
+        totalseg=not args.no_totalseg,
         **(opts if args.cohort == "chest" else {}),
     )
     files = sum(manifest.column("n_files").to_pylist())

@@ -51,6 +51,8 @@ class CohortWriter:
     out: Path
     manifest: list[dict[str, Any]]
     truth: list[dict[str, Any]]
+    #: writes IDC's TotalSegmentator SEG of every chest (``totalseg.py``); None: no SEGs
+    segs: Any = None
 
     def add(
         self,
@@ -71,6 +73,10 @@ class CohortWriter:
             paths = DEFECTS[defect].write(phantom, meta, target)
         else:
             paths = write_series(phantom, meta, target, transfer_syntax=transfer_syntax, signed=signed)
+            if kind == "chest" and self.segs is not None:
+                from deepcac2.pipeline.synth.totalseg import seg_path_for
+
+                self.segs.submit(phantom, target, seg_path_for(target.parent, meta.series_uid))
         g = phantom.geometry
         row = {
             "PatientID": meta.patient_id,
@@ -105,6 +111,8 @@ class CohortWriter:
         self.manifest.append(row)
 
     def finish(self) -> pa.Table:
+        if self.segs is not None:
+            self.segs.close()
         manifest = to_table(self.manifest, MANIFEST)
         pq.write_table(manifest, self.out / "manifest.parquet")
         pq.write_table(to_table(self.truth, TRUTH), self.out / "truth.parquet")
@@ -299,6 +307,7 @@ def write_cohort(
     noise: float | None = None,
     plaques: int = 4,
     great_vessels: bool = False,
+    totalseg: bool = True,
     **chest_opts: Any,
 ) -> pa.Table:
     """Write the named cohort to ``out_dir`` and return its manifest.
@@ -309,12 +318,19 @@ def write_cohort(
     demo and chest, 0 for QRM's first series). ``plaques`` and ``chest_opts`` (ChestSpec
     fields) apply to the single ``chest`` cohort. ``great_vessels`` builds the demo and
     chest cohorts' chests with real mediastinal anatomy (``ChestSpec.great_vessels``).
+    ``totalseg``: beside every chest CT, IDC's TotalSegmentator SEG of it (``totalseg.py``),
+    in its own series folder of the same study.
     """
     if name not in COHORTS:
         raise DeepCACError(ErrorCode.E_SYNTH_SPEC, f"unknown cohort {name!r}; choose one of {', '.join(COHORTS)}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    w = CohortWriter(name, out, [], [])
+    segs = None
+    if totalseg and name in ("demo", "chest"):
+        from deepcac2.pipeline.synth.totalseg import SegWriter
+
+        segs = SegWriter()
+    w = CohortWriter(name, out, [], [], segs)
     noise = 20.0 if noise is None else float(noise)
     if name == "demo":
         _write_plan(w, demo_plan(seed, slices, rows, noise, great_vessels=great_vessels))

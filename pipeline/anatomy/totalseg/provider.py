@@ -1,0 +1,169 @@
+"""Provider ``idc-totalsegmentator``: the anatomy of a CT from its TotalSegmentator SEG.
+
+The cohort gives each series its candidate SEGs (``SeriesRef.params["totalseg"]``, from
+the cohort column ``totalseg_candidate_series``: IDC's index by the FACTS §6 rule, or SEG
+files of a local folder linked by ReferencedSeriesSequence). For each candidate in order:
+
+1. read the SEG's header by byte range (local file or anonymous S3);
+2. if its ReferencedSeriesSequence does not name the CT series, note it and try the next;
+3. check that the object holds every announced frame (truncated -> E_ANATOMY_READ) and
+   that every frame sits on a CT slice with the CT's orientation and pixel grid
+   (E_ANATOMY_GEOMETRY);
+4. find the segments by SegmentedPropertyType code: the five heart classes and the aorta
+   must be there (E_ANATOMY_SEGMENTS); the pulmonary artery and the other structures are
+   taken when present;
+5. read only those segments' frames (bytes held in the worker's bounded cache).
+
+No candidate referencing the CT is E_ANATOMY_MISMATCH; ``auto`` then falls back to
+``classical`` with a note in ``cac_series.loader_notes``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from deepcac2.errors import DeepCACError, ErrorCode
+from deepcac2.pipeline import types
+from deepcac2.pipeline.anatomy.base import Anatomy, AnatomyProvenance
+from deepcac2.pipeline.anatomy.totalseg import codes, seg
+from deepcac2.pipeline.anatomy.totalseg.ranges import ByteSource, LocalFile, s3_series_object
+
+NAME = "idc-totalsegmentator"
+#: SeriesRef.params key holding the candidate SEGs (a list of dicts, the cohort's column)
+PARAM = "totalseg"
+#: the heart parts and the aorta must be in the SEG; the rest is taken when present
+MUST_HAVE = ("heart_myocardium", "heart_atrium_left", "heart_ventricle_left", "heart_atrium_right",
+             "heart_ventricle_right", "aorta")  # fmt: skip
+
+#: the heart's parts, always in ``Anatomy.structures`` (they are read for the heart anyway)
+HEART_PARTS = ("myocardium", "atrium_left", "atrium_right", "ventricle_left", "ventricle_right")
+
+log = logging.getLogger(__name__)
+
+
+def candidates_of(ref: types.SeriesRef) -> list[dict[str, Any]]:
+    return [c for c in (ref.params.get(PARAM) or []) if c and (c.get("location") or c.get("series_aws_url"))]
+
+
+def open_source(candidate: dict[str, Any], cache: Any = None) -> ByteSource:
+    """A local SEG file, or the SEG object in IDC's bucket (the endpoint and bucket of the worker's fetch source)."""
+    location = candidate.get("location")
+    if location and "://" not in str(location):
+        return LocalFile(location)
+    url = candidate.get("series_aws_url") or location
+    source = getattr(cache, "source", None)
+    endpoint = getattr(source, "endpoint_url", None)
+    # the worker's source may override the bucket, as it does for the CT
+    return s3_series_object(str(url), endpoint, candidate.get("crdc_series_uuid"), getattr(source, "bucket", None))
+
+
+@contextlib.contextmanager
+def held(cache: Any, key: str, nbytes: int) -> Iterator[None]:
+    """Count ``nbytes`` against the worker cache's cap while they are held (when the cache can)."""
+    hold = getattr(cache, "hold", None)
+    if hold is None:
+        yield
+        return
+    with hold(key, nbytes):
+        yield
+
+
+def _wanted(header: seg.SegHeader, structures: tuple[str, ...]) -> tuple[dict[str, list[int]], list[str]]:
+    """Segment numbers per mask name, and the notes on what is missing."""
+    notes = []
+    present = {int(n) for n in np.unique(header.frame_segment)}
+    missing = [c for c in MUST_HAVE if not set(seg.segment_numbers(header, codes.codes_of((c,)))) & present]
+    if missing:
+        raise DeepCACError(
+            ErrorCode.E_ANATOMY_SEGMENTS,
+            f"SEG {header.series_uid} has no (or empty) segment(s) {', '.join(missing)}",
+            seg=header.series_uid,
+            missing=",".join(missing),
+        )
+    wanted = {name: seg.segment_numbers(header, codes.codes_of(classes)) for name, classes in codes.REQUIRED.items()}
+    if not set(wanted["pulmonary_artery"]) & present:
+        notes.append(f"anatomy {NAME}: SEG {header.series_uid} has no pulmonary artery (empty mask)")
+    for name in (*HEART_PARTS, *structures):
+        numbers = seg.segment_numbers(header, codes.codes_of(codes.STRUCTURE_CLASSES[name]))
+        if set(numbers) & present:
+            wanted[name] = numbers
+    return wanted, notes
+
+
+def anatomy_from_seg(
+    source: ByteSource,
+    ct: types.CTVolume,
+    *,
+    structures: tuple[str, ...] = codes.DEFAULT_STRUCTURES,
+    cache: Any = None,
+    header: seg.SegHeader | None = None,
+) -> Anatomy:
+    """The anatomy of ``ct`` from one SEG (its reference already checked, or checked here)."""
+    header = header or seg.read_header(source)
+    seg.check_reference(header, ct.series_uid)
+    seg.check_size(source, header)
+    slices = seg.frame_slices(header, ct.geometry, ct.shape)
+    wanted, notes = _wanted(header, structures)
+    frames = np.flatnonzero(np.isin(header.frame_segment, sorted({n for v in wanted.values() for n in v})))
+    with held(cache, f"seg-{header.series_uid}", len(frames) * header.frame_bits // 8 + 1):
+        masks = seg.read_masks(source, header, slices, ct.shape, wanted)
+    log.debug("%s: read %d of %d bytes of %s", NAME, source.bytes_read, source.size(), source.name)
+    heart, aorta, pa = masks.pop("heart"), masks.pop("aorta"), masks.pop("pulmonary_artery")
+    return Anatomy(
+        heart=heart,
+        aorta=aorta,
+        pulmonary_artery=pa,
+        structures=masks,
+        provenance=AnatomyProvenance(
+            provider=NAME,
+            version=header.algorithm or codes.TOTALSEG_VERSION,
+            seg_series_uid=header.series_uid,
+            seg_sop_instance_uid=header.sop_instance_uid,
+            seg_sop_class_uid=header.sop_class_uid,
+        ),
+        notes=tuple(notes),
+    )
+
+
+class TotalSegmentatorAnatomy:
+    """Heart (five classes), aorta, pulmonary artery and thoracic structures from IDC's TotalSegmentator SEG."""
+
+    name = NAME
+
+    def __init__(self, structures: tuple[str, ...] = codes.DEFAULT_STRUCTURES) -> None:
+        self.structures = structures
+
+    def covers(self, ref: types.SeriesRef) -> bool:
+        return bool(candidates_of(ref))
+
+    def anatomy(self, ref: types.SeriesRef, ct: types.CTVolume, *, cache: Any = None) -> Anatomy:
+        candidates = candidates_of(ref)
+        if not candidates:
+            raise DeepCACError(ErrorCode.E_ANATOMY_UNAVAILABLE, f"series {ref.series_uid} has no TotalSegmentator SEG")
+        skipped: list[str] = []
+        for candidate in candidates:
+            source = open_source(candidate, cache)
+            header = seg.read_header(source)
+            try:
+                seg.check_reference(header, ct.series_uid)
+            except DeepCACError as exc:
+                skipped.append(f"anatomy {NAME}: candidate SEG {header.series_uid} skipped ({exc.message})")
+                continue
+            anatomy = anatomy_from_seg(source, ct, structures=self.structures, cache=cache, header=header)
+            anatomy.notes = (*skipped, *anatomy.notes)
+            return anatomy
+        raise DeepCACError(
+            ErrorCode.E_ANATOMY_MISMATCH,
+            f"none of the {len(candidates)} candidate SEG(s) references series {ct.series_uid}",
+            series=ct.series_uid,
+        )
+
+
+def build() -> TotalSegmentatorAnatomy:
+    """Entry-point factory (group ``deepcac2.anatomy``)."""
+    return TotalSegmentatorAnatomy()
