@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -41,3 +47,63 @@ def dciodvfy() -> str:
             pytest.fail("dciodvfy not on PATH; apt-get install dicom3tools")
         pytest.skip("dciodvfy not on PATH; apt-get install dicom3tools")
     return exe
+
+
+# -- a real S3-compatible server (moto in server mode) on loopback, with IDC's bucket layout --------
+MOTO = Path(sys.executable).parent / "moto_server"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """``http://127.0.0.1:<port>`` of a moto server started for this test session."""
+    if not MOTO.exists():
+        pytest.skip("moto_server not installed (pip install 'moto[server]')")
+    port = free_port()
+    proc = subprocess.Popen(
+        [str(MOTO), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(url, timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError("moto_server did not start") from None
+                time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def s3(s3_endpoint):
+    """A boto3 client with a public-read ``idc-open-data`` bucket, like IDC's."""
+    import boto3
+
+    client = boto3.client(
+        "s3", endpoint_url=s3_endpoint, aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1"
+    )
+    client.create_bucket(Bucket="idc-open-data")
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": ["s3:GetObject", "s3:ListBucket"],
+                "Resource": ["arn:aws:s3:::idc-open-data", "arn:aws:s3:::idc-open-data/*"],
+            }
+        ],
+    }
+    client.put_bucket_policy(Bucket="idc-open-data", Policy=json.dumps(policy))
+    return client

@@ -84,11 +84,30 @@ FIRST_CHUNK = 1 << 16
 MAX_HEADER = 256 << 20
 
 
+_NUMBER_OF_FRAMES = re.compile(rb"\x28\x00\x08\x00IS(..)", re.DOTALL)
+
+
+def _header_estimate(first: bytes) -> int | None:
+    """Where the pixel data should start, from NumberOfFrames and the stride of the first per-frame items."""
+    m = _NUMBER_OF_FRAMES.search(first)
+    hits = [h.start() for h in _SEGMENT_NUMBER.finditer(first, first.find(_PER_FRAME_TAG) + 1)][:2]
+    if m is None or len(hits) < 2:
+        return None
+    n = int(first[m.end() : m.end() + int.from_bytes(m.group(1), "little")].decode("ascii").strip() or 0)
+    return hits[0] + (n + 1) * (hits[1] - hits[0]) + 4096
+
+
 def _header_bytes(source: ByteSource) -> tuple[bytes, int]:
-    """The bytes before the pixel data, and where the PixelData element starts."""
+    """The bytes before the pixel data, and where the PixelData element starts.
+
+    The first chunk tells the frame count and the size of a per-frame item, so the rest
+    of the header is usually fetched in one more read of about the right length.
+    """
     size = source.size()
     buf, chunk = b"", FIRST_CHUNK
     while True:
+        if len(buf) == FIRST_CHUNK and (estimate := _header_estimate(buf)) is not None and estimate > len(buf):
+            chunk = estimate - len(buf)
         got = source.read(len(buf), min(chunk, size - len(buf))) if len(buf) < size else b""
         lo = max(len(buf) - 8, 0)
         buf += got
