@@ -200,3 +200,34 @@ def test_another_collection_without_the_nlst_form(index_parquet):
     rows = table.slice(0, 5).to_pylist()
     assert all(r["study_year"] is None and r["image_type"] is None for r in rows)
     assert all(r["scanner_manufacturer"] for r in rows)  # from the DICOM Manufacturer column
+
+
+def test_totalseg_candidates_match_an_independent_join(all_and_explanation, nlst_sql):
+    """FACTS §6: same study, 'Segmentation of Series N' with N the CT's SeriesNumber; >= 97% of the selection covered."""
+    table, explanation = all_and_explanation
+    nlst_sql.register("chosen", table.select(["SeriesInstanceUID", "totalseg_candidates"]).to_pandas())
+    rows = nlst_sql.execute(
+        """
+        WITH seg AS (SELECT StudyInstanceUID, SeriesInstanceUID, SeriesDescription FROM nl
+                     WHERE Modality = 'SEG' AND analysis_result_id = 'totalsegmentator_ct_segmentations'),
+        ct AS (SELECT nl.StudyInstanceUID, nl.SeriesInstanceUID, nl.SeriesNumber, chosen.totalseg_candidates AS ours
+               FROM nl JOIN chosen USING (SeriesInstanceUID))
+        SELECT ct.SeriesInstanceUID, any_value(ct.ours), count(seg.SeriesInstanceUID) FROM ct
+        LEFT JOIN seg ON seg.StudyInstanceUID = ct.StudyInstanceUID
+             AND seg.SeriesDescription = 'TotalSegmentator(v1.5.6) Segmentation of Series ' || ct.SeriesNumber
+        GROUP BY 1
+        """
+    ).fetchall()
+    assert len(rows) == table.num_rows
+    assert all(ours == theirs for _, ours, theirs in rows)
+    one, several, none = explanation.totalseg
+    assert (one, several, none) == (
+        sum(n == 1 for *_, n in rows),
+        sum(n > 1 for *_, n in rows),
+        sum(n == 0 for *_, n in rows),
+    )
+    assert (one + several) / table.num_rows >= 0.97
+    assert "TotalSegmentator SEG candidates" in explanation.format_table()
+    first = table.column("totalseg_SeriesInstanceUID").to_pylist()
+    listed = table.column("totalseg_candidate_series").to_pylist()
+    assert all((f is None) == (not c) and (not c or f == c[0]["SeriesInstanceUID"]) for f, c in zip(first, listed))
