@@ -1,8 +1,10 @@
 """``deepcac2 evaluate --pred A --ref B --out DIR``: agreement of two scorings.
 
-A and B are tables (Parquet, CSV or JSON with ``SeriesInstanceUID`` and a score column) or
-run/release folders (their ``cac_series`` table, one convention). Optional lesion masks:
-``--pred-masks`` and ``--ref-masks`` folders with one NIfTI/NRRD per series, named
+A and B are tables (Parquet, CSV or JSON with ``SeriesInstanceUID`` and a score column),
+run/release folders (their ``cac_series`` table, one convention), or a synth cohort folder
+(its ``truth.parquet``, the rows of one convention): ``deepcac2 evaluate --pred out/demo/run
+--ref out/demo/dicom --convention deepcac --out DIR`` scores the demo against its truth.
+Optional lesion masks: ``--pred-masks`` and ``--ref-masks`` folders with one NIfTI/NRRD per series, named
 ``<series_uid>.nii.gz`` (or .nii/.nrrd), for lesion-level sensitivity, PPV and F1.
 """
 
@@ -19,6 +21,8 @@ from deepcac2.pipeline.scoring.conventions import DEFAULT_CONVENTION
 from deepcac2.pipeline.scoring.evaluate import compare, write_report
 
 MASK_SUFFIXES = (".nii.gz", ".nii", ".nrrd")
+#: what a synth cohort folder holds the expected scores in
+TRUTH_FILE = "truth.parquet"
 
 
 def build_parser(parser: argparse.ArgumentParser) -> None:
@@ -33,8 +37,15 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def read_scores(path: str, score: str, convention: str | None) -> pd.DataFrame:
-    """A score table from a file, or the one-convention view of a folder's cac_series table."""
+    """A score table from a file, or the one-convention view of a folder's cac_series table.
+
+    A synth cohort folder (``deepcac2 synth --out DIR``) stands for its ``truth.parquet``.
+    A long table with a ``convention`` column (the synth truth) keeps the rows of
+    ``convention`` (default: DEFAULT_CONVENTION), so one command compares a run with the truth.
+    """
     p = Path(path)
+    if p.is_dir() and (p / TRUTH_FILE).is_file():
+        p = p / TRUTH_FILE
     if p.is_dir():
         from deepcac2.release.tables import primary_scores, read_table  # release layout, only for folders
 
@@ -46,6 +57,8 @@ def read_scores(path: str, score: str, convention: str | None) -> pd.DataFrame:
     if reader is None:
         raise DeepCACError(ErrorCode.E_UNREADABLE_FILE, f"{p}: expected .parquet, .csv or .json")
     df = reader(p)
+    if "convention" in df.columns:
+        df = df[df["convention"] == (convention or DEFAULT_CONVENTION)]
     wide = f"{score}_{convention or DEFAULT_CONVENTION}"
     if score not in df.columns and wide in df.columns:  # a wide cac_series-like table
         df = df.rename(columns={wide: score})
