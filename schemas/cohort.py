@@ -46,7 +46,7 @@ TABLE = TableSchema(
             "selection_reason", pa.string(), "why this row was chosen: policy and the rules it passed", required=True
         ),
         Column(
-            "totalseg_SeriesInstanceUID",
+            "totalseg_series_uid",
             pa.string(),
             "the TotalSegmentator SEG series tried first for this CT (IDC analysis result "
             "totalsegmentator_ct_segmentations, or a SEG file of the folder); null when none",

@@ -9,7 +9,7 @@ several candidates; the provider reads each one's ReferencedSeriesSequence to de
 Local folder: a SEG file (Modality SEG) whose description or algorithm names
 TotalSegmentator is a candidate of every series its ReferencedSeriesSequence names.
 
-Cohort columns: ``totalseg_SeriesInstanceUID`` and ``totalseg_crdc_series_uuid`` (the
+Cohort columns: ``totalseg_series_uid`` and ``totalseg_crdc_series_uuid`` (the
 first candidate; null when none), ``totalseg_candidates`` (how many) and
 ``totalseg_candidate_series`` (every candidate in the order the run tries them, each with
 its SeriesInstanceUID, crdc_series_uuid, series_aws_url and local location).
@@ -25,7 +25,7 @@ from deepcac2.pipeline.cohort.index import _path, _query
 
 ANALYSIS_RESULT = "totalsegmentator_ct_segmentations"
 COLUMNS = (
-    "totalseg_SeriesInstanceUID",
+    "totalseg_series_uid",
     "totalseg_crdc_series_uuid",
     "totalseg_candidates",
     "totalseg_candidate_series",
@@ -44,7 +44,7 @@ def idc_candidates(collection: str, index_path: str | Path | None = None) -> pd.
 
 def _columns(candidates: list[list[dict]]) -> dict[str, list]:
     return {
-        "totalseg_SeriesInstanceUID": [c[0]["SeriesInstanceUID"] if c else None for c in candidates],
+        "totalseg_series_uid": [c[0]["SeriesInstanceUID"] if c else None for c in candidates],
         "totalseg_crdc_series_uuid": [c[0]["crdc_series_uuid"] if c else None for c in candidates],
         "totalseg_candidates": [len(c) for c in candidates],
         "totalseg_candidate_series": [c or None for c in candidates],

@@ -31,7 +31,7 @@ def test_idc_rule_same_study_and_series_number_with_several_candidates():
     )
     out = totalseg.attach_idc(ct, segs)
     assert out["totalseg_candidates"].tolist() == [2, 0, 0, 0]
-    first = out["totalseg_SeriesInstanceUID"]
+    first = out["totalseg_series_uid"]
     assert first[0] == "g1" and first[1:].isna().all()
     assert [c["SeriesInstanceUID"] for c in out["totalseg_candidate_series"][0]] == ["g1", "g2"]
     assert totalseg.coverage(out) == (0, 1, 3)
@@ -44,7 +44,7 @@ def test_from_dir_links_the_seg_file_to_its_ct_and_the_refs_carry_it(seg_case, t
     row = table.to_pylist()[0]
     uid = str(pydicom.dcmread(seg_case.seg, stop_before_pixels=True).SeriesInstanceUID)
     assert row["SeriesInstanceUID"] == seg_case.ct.series_uid
-    assert (row["totalseg_SeriesInstanceUID"], row["totalseg_candidates"]) == (uid, 1)
+    assert (row["totalseg_series_uid"], row["totalseg_candidates"]) == (uid, 1)
     assert row["totalseg_candidate_series"][0]["location"] == str(seg_case.seg.resolve())
     assert explanation.totalseg == (1, 0, 0)
     path = write_cohort(table, tmp_path / "cohort.parquet")

@@ -152,14 +152,14 @@ def test_cli_takes_a_synth_cohort_folder_and_a_convention(tmp_path):
     cohort.mkdir()
     truth = pd.DataFrame(
         {
-            "series_uid": ["a", "a", "b", "b", "c", "c"],
+            "SeriesInstanceUID": ["a", "a", "b", "b", "c", "c"],
             "convention": ["deepcac", "canon"] * 3,
             "agatston": [0.0, 99.0, 150.0, 1.0, 500.0, 2.0],
         }  # fmt: skip
     )
     truth.to_parquet(cohort / "truth.parquet")
     pred = pd.DataFrame(
-        {"series_uid": ["a", "b", "c"], "agatston_deepcac": [0.0, 140.0, 480.0], "agatston_canon": [99.0, 1.0, 2.0]}
+        {"SeriesInstanceUID": ["a", "b", "c"], "agatston_deepcac": [0.0, 140.0, 480.0], "agatston_canon": [99.0, 1.0, 2.0]}
     )
     pred.to_parquet(tmp_path / "pred.parquet")
     expected = {"deepcac": ([0.0, 140.0, 480.0], [0.0, 150.0, 500.0]), "canon": ([99.0, 1.0, 2.0], [99.0, 1.0, 2.0])}
@@ -167,10 +167,10 @@ def test_cli_takes_a_synth_cohort_folder_and_a_convention(tmp_path):
         out = tmp_path / convention
         argv = ["evaluate", "--pred", str(tmp_path / "pred.parquet"), "--ref", str(cohort), "--out", str(out)]
         assert cli_main([*argv, "--convention", convention]) == 0
-        pairs = pq.read_table(out / "pairs.parquet").to_pandas().sort_values("series_uid")
+        pairs = pq.read_table(out / "pairs.parquet").to_pandas().sort_values("SeriesInstanceUID")
         assert pairs["pred"].tolist() == p and pairs["ref"].tolist() == r
     # without --convention: deepcac, and the other convention's truth rows never mix in
     argv = ["evaluate", "--pred", str(tmp_path / "pred.parquet"), "--ref", str(cohort), "--out", str(tmp_path / "d")]
     assert cli_main(argv) == 0
-    pairs = pq.read_table(tmp_path / "d" / "pairs.parquet").to_pandas().sort_values("series_uid")
+    pairs = pq.read_table(tmp_path / "d" / "pairs.parquet").to_pandas().sort_values("SeriesInstanceUID")
     assert pairs["ref"].tolist() == [0.0, 150.0, 500.0]

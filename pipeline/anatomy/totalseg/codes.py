@@ -89,8 +89,9 @@ STRUCTURE_CLASSES: dict[str, tuple[str, ...]] = {
     "ribs": ("rib_",),
 }
 
-#: structures read by default besides the heart parts (which come with the heart)
-DEFAULT_STRUCTURES: tuple[str, ...] = ("trachea", "esophagus", "vertebrae", "ribs", "lungs")
+#: structures read by default besides the heart parts (which come with the heart); ``ribs`` and
+#: ``lungs`` are many large segments (half the object), read only when asked for
+DEFAULT_STRUCTURES: tuple[str, ...] = ("trachea", "esophagus", "vertebrae")
 
 
 def codes_of(names: tuple[str, ...]) -> frozenset[SegmentCode]:

@@ -12,7 +12,10 @@ files of a local folder linked by ReferencedSeriesSequence). For each candidate 
 4. find the segments by SegmentedPropertyType code: the five heart classes and the aorta
    must be there (E_ANATOMY_SEGMENTS); the pulmonary artery and the other structures are
    taken when present;
-5. read only those segments' frames (bytes held in the worker's bounded cache).
+5. read only those segments' frames (bytes held in the worker's bounded cache): the heart's
+   whole, then the others over the cardiac slab (``SLAB_BELOW_MM`` below the heart to
+   ``SLAB_ABOVE_MM`` above it: the thoracic aorta with its arch, not the abdominal aorta);
+   outside the slab those masks are empty.
 
 No candidate referencing the CT is E_ANATOMY_MISMATCH; ``auto`` then falls back to
 ``classical`` with a note in ``cac_series.loader_notes``.
@@ -40,6 +43,9 @@ PARAM = "totalseg"
 MUST_HAVE = ("heart_myocardium", "heart_atrium_left", "heart_ventricle_left", "heart_atrium_right",
              "heart_ventricle_right", "aorta")  # fmt: skip
 
+#: the masks besides the heart are read over the cardiac slab only: from this far below the
+#: heart (the thoracic aorta reaches the diaphragm) to this far above it (the aortic arch)
+SLAB_BELOW_MM, SLAB_ABOVE_MM = 30.0, 100.0
 #: the heart's parts, always in ``Anatomy.structures`` (they are read for the heart anyway)
 HEART_PARTS = ("myocardium", "atrium_left", "atrium_right", "ventricle_left", "ventricle_right")
 
@@ -109,9 +115,22 @@ def anatomy_from_seg(
     seg.check_size(source, header)
     slices = seg.frame_slices(header, ct.geometry, ct.shape)
     wanted, notes = _wanted(header, structures)
-    frames = np.flatnonzero(np.isin(header.frame_segment, sorted({n for v in wanted.values() for n in v})))
-    with held(cache, f"seg-{header.series_uid}", len(frames) * header.frame_bits // 8 + 1):
-        masks = seg.read_masks(source, header, slices, ct.shape, wanted)
+    heart_names = ("heart", *(n for n in HEART_PARTS if n in wanted))
+    first = {n: wanted[n] for n in heart_names}
+    rest = {n: v for n, v in wanted.items() if n not in first}
+    frame_bytes = header.frame_bits // 8 + 1
+    with held(
+        cache, f"seg-{header.series_uid}", int(np.isin(header.frame_segment, wanted["heart"]).sum()) * frame_bytes
+    ):
+        masks = seg.read_masks(source, header, slices, ct.shape, first)
+    # the rest only over the cardiac slab: the thoracic aorta and arch, not the abdomen
+    ks = np.flatnonzero(masks["heart"].any(axis=(1, 2)))
+    step = ct.geometry.spacing[2]
+    slab = (int(ks[0]) - int(round(SLAB_BELOW_MM / step)), int(ks[-1]) + int(round(SLAB_ABOVE_MM / step)))
+    in_slab = (slices >= slab[0]) & (slices <= slab[1])
+    count = int((np.isin(header.frame_segment, sorted({n for v in rest.values() for n in v})) & in_slab).sum())
+    with held(cache, f"seg-{header.series_uid}", count * frame_bytes):
+        masks.update(seg.read_masks(source, header, slices, ct.shape, rest, keep=slab))
     log.debug("%s: read %d of %d bytes of %s", NAME, source.bytes_read, source.size(), source.name)
     heart, aorta, pa = masks.pop("heart"), masks.pop("aorta"), masks.pop("pulmonary_artery")
     return Anatomy(

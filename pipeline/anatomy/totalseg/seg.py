@@ -79,6 +79,12 @@ _DS = {
     for name, tag in (("position", b"\x20\x00\x32\x00"), ("orientation", b"\x20\x00\x37\x00"),
                       ("spacing", b"\x28\x00\x30\x00"))
 }  # fmt: skip
+#: the top-level attributes the reader uses (pydicom skips the rest, e.g. 150 referenced instances)
+HEADER_TAGS = [
+    "SOPClassUID", "SOPInstanceUID", "SeriesInstanceUID", "SeriesDescription", "SegmentationType",
+    "BitsAllocated", "NumberOfFrames", "Rows", "Columns", "SegmentSequence", "ReferencedSeriesSequence",
+    "SharedFunctionalGroupsSequence",
+]  # fmt: skip
 #: the header is read in chunks from this size up, doubling, until the PixelData element shows
 FIRST_CHUNK = 1 << 16
 MAX_HEADER = 256 << 20
@@ -163,7 +169,7 @@ def read_header(source: ByteSource) -> SegHeader:
         buf, at = _header_bytes(source)
         pixel_length = int.from_bytes(buf[at + 8 : at + 12], "little")
         cut = buf.rfind(_PER_FRAME_TAG, 0, at)
-        ds = pydicom.dcmread(io.BytesIO(buf[: cut if cut > 0 else at]), force=False)
+        ds = pydicom.dcmread(io.BytesIO(buf[: cut if cut > 0 else at]), specific_tags=HEADER_TAGS)
         if str(ds.get("SOPClassUID", "")) != SEG_STORAGE:
             raise _read_error(source, f"SOP class {ds.get('SOPClassUID')} is not Segmentation Storage")
         if ds.get("SegmentationType") != "BINARY" or int(ds.get("BitsAllocated", 0)) != 1:
@@ -302,9 +308,9 @@ def _ranges(frames: np.ndarray, frame_bytes: int) -> list[tuple[int, int]]:
 
 
 def read_frames(source: ByteSource, header: SegHeader, frames: np.ndarray) -> np.ndarray:
-    """The bits of the given frames, (n, rows, columns) bool, each contiguous run read as one range."""
-    frames = np.asarray(sorted(frames), dtype=np.int64)
-    out = np.zeros((len(frames), header.rows, header.columns), dtype=bool)
+    """The bits of the given frames (sorted), (n, rows, columns) bool, each contiguous run read as one range."""
+    frames = np.asarray(frames, dtype=np.int64)
+    out = np.empty((len(frames), header.rows, header.columns), dtype=bool)
     bits = header.frame_bits
     at = 0
     for first, count in _ranges(frames, bits // 8):
@@ -312,7 +318,7 @@ def read_frames(source: ByteSource, header: SegHeader, frames: np.ndarray) -> np
         lo, hi = start_bit // 8, (end_bit + 7) // 8
         data = np.frombuffer(source.read(header.pixel_offset + lo, hi - lo), dtype=np.uint8)
         flat = np.unpackbits(data, bitorder="little")[start_bit - lo * 8 : end_bit - lo * 8]
-        out[at : at + count] = flat.reshape(count, header.rows, header.columns).astype(bool)
+        out[at : at + count] = flat.view(bool).reshape(count, header.rows, header.columns)
         at += count
     return out
 
@@ -323,14 +329,22 @@ def read_masks(
     slices: np.ndarray,
     shape: tuple[int, int, int],
     wanted: dict[str, list[int]],
+    keep: tuple[int, int] | None = None,
 ) -> dict[str, np.ndarray]:
-    """One mask on the CT grid per name, the union of its segments' frames (read once each)."""
+    """One mask on the CT grid per name, the union of its segments' frames (each frame read once).
+
+    ``keep``: only frames on CT slices ``lo..hi`` (inclusive) are read; the rest stay empty.
+    """
     numbers = sorted({n for segs in wanted.values() for n in segs})
-    frames = np.flatnonzero(np.isin(header.frame_segment, numbers))
+    chosen = np.isin(header.frame_segment, numbers)
+    if keep is not None:
+        chosen &= (slices >= keep[0]) & (slices <= keep[1])
+    frames = np.flatnonzero(chosen)
     bits = read_frames(source, header, frames)
+    segment_of, slice_of = header.frame_segment[frames], slices[frames]
     out = {name: np.zeros(shape, dtype=bool) for name in wanted}
     for name, segs in wanted.items():
-        pick = np.isin(header.frame_segment[frames], segs)
-        for b, k in zip(bits[pick], slices[frames[pick]], strict=True):
-            out[name][k] |= b
+        mask = out[name]
+        for i in np.flatnonzero(np.isin(segment_of, segs)):  # in place: no copies of the frames
+            np.logical_or(mask[slice_of[i]], bits[i], out=mask[slice_of[i]])
     return out
