@@ -72,7 +72,7 @@ def build_case(ctx: BenchContext) -> dict:
 
 
 def run(ctx: BenchContext) -> list[Result]:
-    from deepcac2.pipeline.anatomy.totalseg import codes, seg
+    from deepcac2.pipeline.anatomy.totalseg import seg
     from deepcac2.pipeline.anatomy.totalseg.provider import anatomy_from_seg
     from deepcac2.pipeline.anatomy.totalseg.ranges import LocalFile
     from deepcac2.pipeline.loader import load_series

@@ -230,4 +230,6 @@ def test_totalseg_candidates_match_an_independent_join(all_and_explanation, nlst
     assert "TotalSegmentator SEG candidates" in explanation.format_table()
     first = table.column("totalseg_series_uid").to_pylist()
     listed = table.column("totalseg_candidate_series").to_pylist()
-    assert all((f is None) == (not c) and (not c or f == c[0]["SeriesInstanceUID"]) for f, c in zip(first, listed))
+    assert all(
+        (f is None) == (not c) and (not c or f == c[0]["SeriesInstanceUID"]) for f, c in zip(first, listed, strict=True)
+    )
