@@ -159,7 +159,11 @@ def test_cli_takes_a_synth_cohort_folder_and_a_convention(tmp_path):
     )
     truth.to_parquet(cohort / "truth.parquet")
     pred = pd.DataFrame(
-        {"SeriesInstanceUID": ["a", "b", "c"], "agatston_deepcac": [0.0, 140.0, 480.0], "agatston_canon": [99.0, 1.0, 2.0]}
+        {
+            "SeriesInstanceUID": ["a", "b", "c"],
+            "agatston_deepcac": [0.0, 140.0, 480.0],
+            "agatston_canon": [99.0, 1.0, 2.0],
+        }
     )
     pred.to_parquet(tmp_path / "pred.parquet")
     expected = {"deepcac": ([0.0, 140.0, 480.0], [0.0, 150.0, 500.0]), "canon": ([99.0, 1.0, 2.0], [99.0, 1.0, 2.0])}
