@@ -125,26 +125,35 @@ def _header_bytes(source: ByteSource) -> tuple[bytes, int]:
         chunk *= 2
 
 
-def _ds_values(pattern: re.Pattern[bytes], raw: bytes) -> list[list[float]]:
+def _ds_strings(pattern: re.Pattern[bytes], raw: bytes) -> list[bytes]:
+    """The raw DS values (backslash-separated ASCII) of every element the pattern finds."""
     out = []
     for m in pattern.finditer(raw):
         n = int.from_bytes(m.group(1), "little")
-        out.append([float(v) for v in raw[m.end() : m.end() + n].decode("ascii").split("\\")])
+        out.append(raw[m.end() : m.end() + n].strip(b" \x00"))
     return out
+
+
+def _distinct(strings: list[bytes]) -> list[list[float]]:
+    """The distinct values among raw DS strings, parsed (frames repeat the same orientation and spacing)."""
+    return [[float(v) for v in x.split(b"\\")] for x in dict.fromkeys(strings)]
 
 
 def _frame_values(raw: bytes, n: int) -> tuple[np.ndarray, np.ndarray, list[list[float]], list[list[float]]] | None:
     """Segment numbers and positions of the ``n`` frames from the per-frame sequence's bytes, or None
     when the bytes do not hold exactly one of each per frame (then pydicom parses them)."""
-    numbers = [int.from_bytes(m.group(1), "little") for m in _SEGMENT_NUMBER.finditer(raw)]
-    positions = _ds_values(_DS["position"], raw)
-    if len(numbers) != n or len(positions) != n or any(len(p) != 3 for p in positions):
+    numbers = np.frombuffer(b"".join(m.group(1) for m in _SEGMENT_NUMBER.finditer(raw)), dtype="<u2")
+    positions = _ds_strings(_DS["position"], raw)
+    if len(numbers) != n or len(positions) != n:
+        return None
+    values = b"\\".join(positions).split(b"\\")  # parsed in one vectorised conversion
+    if len(values) != 3 * n:
         return None
     return (
-        np.asarray(numbers, dtype=np.int32),
-        np.asarray(positions, dtype=np.float64).reshape(n, 3),
-        _ds_values(_DS["orientation"], raw),
-        _ds_values(_DS["spacing"], raw),
+        numbers.astype(np.int32),
+        np.asarray(values).astype(np.float64).reshape(n, 3),
+        _distinct(_ds_strings(_DS["orientation"], raw)),
+        _distinct(_ds_strings(_DS["spacing"], raw)),
     )
 
 
