@@ -24,24 +24,34 @@ N_SLICES = 150
 TARGET_FRAMES = 2750
 
 
+#: classes the phantom already draws (or that a chest scan shows in full): never used as filler
+THORACIC = ("heart_", "aorta", "pulmonary_artery", "trachea", "esophagus", "lung_", "vertebrae_", "rib_")
+
+
 def _fill_to_104(labels: np.ndarray, body: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Add every missing class as a disc in the unlabelled body so the SEG reaches ``TARGET_FRAMES`` frames."""
+    """Add every missing non-thoracic class (abdomen, shoulders, arms, muscles) as a disc in the free
+    body, so the SEG has all 104 segments and about ``TARGET_FRAMES`` frames like IDC's."""
+    from deepcac2.pipeline.anatomy.totalseg.codes import classes
+
     out = labels.copy()
-    present = set(int(v) for v in np.unique(labels) if v)
-    missing = [v for v in range(1, 105) if v not in present]
+    present = {int(v) for v in np.unique(labels) if v}
+    missing = [v for name, (v, _) in classes().items() if v not in present and not name.startswith(THORACIC)]
     frames_now = sum(int((labels == v).any(axis=(1, 2)).sum()) for v in present)
     per_class = max((TARGET_FRAMES - frames_now) // max(len(missing), 1), 1)
-    free = body & (labels == 0)
-    zz, yy, xx = np.nonzero(free[:, ::8, ::8])
     nz = labels.shape[0]
     for v in missing:
-        i = int(rng.integers(len(zz)))
-        y, x = yy[i] * 8, xx[i] * 8
         z0 = int(rng.integers(0, max(nz - per_class, 1)))
+        zs = slice(z0, min(z0 + per_class, nz))
+        free = body[zs].all(axis=0) & (out[zs] == 0).all(axis=0)  # free on every slice of the run
+        if not free[::6, ::6].any():  # crowded: free on some slice is enough
+            free = (body[zs] & (out[zs] == 0)).any(axis=0)
+        yy, xx = np.nonzero(free[::6, ::6])
+        i = int(rng.integers(yy.size))
+        y, x = yy[i] * 6, xx[i] * 6
         disc = np.zeros(labels.shape[1:], dtype=bool)
-        disc[max(y - 6, 0) : y + 6, max(x - 6, 0) : x + 6] = True
-        for z in range(z0, min(z0 + per_class, nz)):
-            out[z][disc & free[z]] = v
+        disc[max(y - 5, 0) : y + 5, max(x - 5, 0) : x + 5] = True
+        sub = out[zs]
+        sub[(sub == 0) & body[zs] & disc[None]] = v
     return out
 
 
@@ -104,7 +114,7 @@ def run(ctx: BenchContext) -> list[Result]:
             "anatomy", f"TotalSegmentator SEG 512x512x{N_SLICES}, {n_segments} segments: bytes read for the 7 wanted / object",
             share, "x", "<= 0.10", share <= 0.10,
             detail=f"{wanted.bytes_read / 1e6:.1f} of {size / 1e6:.1f} MB ({n_frames} frames; header {header.pixel_offset / 1e6:.2f} MB); "
-            f"with the default structures (lungs, trachea, esophagus, vertebrae, ribs) {default.bytes_read / size:.2f}",
+            f"with the default structures (trachea, esophagus, vertebrae) {default.bytes_read / size:.3f}",
         ),
         Result(
             "anatomy", "anatomy from the SEG (default structures) / loader, same series", ratio, "x", "<= 0.5", ratio <= 0.5,
