@@ -2,7 +2,8 @@
 
 * every risk category equals the band of its own Agatston score;
 * the cohort is exactly done ∪ failed, and nothing is both;
-* per-series QA flags raised by the pipeline, as warnings.
+* per-series QA flags raised by the pipeline, as warnings; ``cac_in_aorta`` (coronary calcium
+  inside the anatomy's aorta mask) blocks.
 """
 
 from __future__ import annotations
@@ -15,7 +16,15 @@ from deepcac2.qa.result import CheckResult, Severity
 
 B, W = Severity.BLOCKING, Severity.WARNING
 #: flags that mean the output should not be trusted without a look
-WARNING_FLAGS = ("heart_empty", "cac_outside_heart", "score_without_mask", "heart_at_scan_edge")
+WARNING_FLAGS = (
+    "heart_empty",
+    "cac_outside_heart",
+    "score_without_mask",
+    "heart_at_scan_edge",
+    "aortic_calcium_missed",  # calcified aortic wall in the anatomy's aorta, no aortic calcium reported
+)
+#: flags that make the release wrong: coronary calcium that is aortic
+BLOCKING_FLAGS = ("cac_in_aorta",)
 
 
 def check_categories(rows: list[dict[str, Any]]) -> list[CheckResult]:
@@ -76,5 +85,17 @@ def check_flags(rows: list[dict[str, Any]]) -> list[CheckResult]:
         raised = [f for f in row.get("qa_flags") or [] if f in WARNING_FLAGS]
         out.append(
             CheckResult("series.qa_flags", row["SeriesInstanceUID"], not raised, W, ", ".join(raised) or "none raised")
+        )
+        blocking = [f for f in row.get("qa_flags") or [] if f in BLOCKING_FLAGS]
+        voxels = row.get("cac_in_aorta_voxels")
+        out.append(
+            CheckResult(
+                "series.cac_in_aorta",
+                row["SeriesInstanceUID"],
+                not blocking,
+                B,
+                f"{voxels} coronary calcium voxels inside the aorta mask" if blocking else "none",
+                None if voxels is None else float(voxels),
+            )
         )
     return out

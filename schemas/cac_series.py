@@ -140,6 +140,31 @@ TABLE = TableSchema(
             pa.string(),
             "SeriesInstanceUID of the DICOM SEG the anatomy was read from; null when computed here.",
         ),
+        Column(
+            "candidate_rules_json",
+            pa.string(),
+            "JSON object: calcium voxels (>= 130 HU) each named candidate rule of the model rejected "
+            "(noise, valve, aortic, pulmonary, bone, shell; docs/models.md); null when the model has no rules.",
+        ),
+        Column(
+            "aortic_calcium_voxels",
+            pa.int32(),
+            "Voxels of the model's thoracic aortic calcium mask; null when the model does not report one.",
+            minimum=0,
+        ),
+        Column(
+            "cac_in_aorta_voxels",
+            pa.int32(),
+            "Coronary calcium voxels inside the anatomy's aorta mask (QA blocks on any).",
+            minimum=0,
+        ),
+        Column(
+            "aorta_wall_calcium_voxels",
+            pa.int32(),
+            "Voxels >= 130 HU inside the anatomy's aorta mask, in pieces of at least 5 voxels (QA warns when "
+            "the model reports no aortic calcium although this is at least 10).",
+            minimum=0,
+        ),
         Column("model_name", pa.string(), "Model name from its model card.", required=True),
         Column("model_version", pa.string(), "Model version.", required=True),
         Column("model_weights_sha256", pa.string(), "SHA-256 of the weights file; null for weightless models."),

@@ -94,6 +94,35 @@ def _typed(column: str, value: Any) -> Any:
         raise DeepCACError(ErrorCode.E_TABLE_WRITE, f"cac_series.{column}: cannot use {value!r} ({exc})") from exc
 
 
+#: aortic wall calcium pieces smaller than this are noise for the ``aortic_calcium_missed`` check
+AORTA_WALL_MIN_PIECE = 5
+#: the check warns from this many wall calcium voxels on
+AORTA_WALL_MIN_VOXELS = 10
+
+
+def anatomy_counts(ct: CTVolume, prediction: Prediction) -> dict[str, Any]:
+    """What QA needs to judge the prediction against its anatomy (the run keeps no anatomy masks)."""
+    anatomy = prediction.anatomy
+    out: dict[str, Any] = {
+        "candidate_rules_json": None
+        if prediction.rejected is None
+        else _json(dict(sorted(prediction.rejected.items()))),
+        "aortic_calcium_voxels": None if prediction.aortic is None else int(np.count_nonzero(prediction.aortic)),
+        "cac_in_aorta_voxels": None,
+        "aorta_wall_calcium_voxels": None,
+    }
+    if anatomy is None or getattr(anatomy, "aorta", None) is None:
+        return out
+    aorta = anatomy.aorta
+    out["cac_in_aorta_voxels"] = int(np.count_nonzero(prediction.cac & aorta))
+    from scipy import ndimage
+
+    labels, n = ndimage.label(aorta & (ct.hu >= 130), structure=np.ones((3, 3, 3), dtype=bool))
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)[1:]
+    out["aorta_wall_calcium_voxels"] = int(sizes[sizes >= AORTA_WALL_MIN_PIECE].sum())
+    return out
+
+
 def qa_flags(ct: CTVolume, prediction: Prediction, scores_by_convention: dict[str, Scores]) -> list[str]:
     """Flags computed here without labels: facts a reviewer should see, not errors."""
     flags = []
@@ -105,6 +134,11 @@ def qa_flags(ct: CTVolume, prediction: Prediction, scores_by_convention: dict[st
         flags.append("cac_outside_heart")
     if ct.mass_factor is None:
         flags.append("mass_unknown")
+    counts = anatomy_counts(ct, prediction)
+    if counts["cac_in_aorta_voxels"]:
+        flags.append("cac_in_aorta")  # coronary calcium inside the aorta: blocking in QA
+    if counts["aortic_calcium_voxels"] == 0 and (counts["aorta_wall_calcium_voxels"] or 0) >= AORTA_WALL_MIN_VOXELS:
+        flags.append("aortic_calcium_missed")  # calcified aortic wall, but no aortic calcium reported
     return flags
 
 
@@ -171,6 +205,7 @@ def series_row(
         row[f"tac_mass_mg_{name}"] = None if s.mass_mg is None else ds_value(s.mass_mg)
         row[f"tac_lesion_count_{name}"] = int(s.lesion_count)
     flags = qa_flags(ct, prediction, scores_by_convention) + list(extra_qa_flags)
+    row.update({k: v for k, v in anatomy_counts(ct, prediction).items() if k in names})
     anatomy = prediction.anatomy
     provenance = anatomy.provenance if anatomy is not None else None
     row.update(

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pydicom
@@ -197,3 +198,23 @@ def test_reference_release_adds_drift_checks(good_run: tuple[Path, Path], tmp_pa
     drift = [r for r in outcome.results if r.check.startswith("stats.drift")]
     assert {r.check for r in drift} == {"stats.drift.categories", "stats.drift.scores"}
     assert all(r.passed for r in drift)  # a run compared with itself has not drifted
+
+
+def test_coronary_calcium_in_the_aorta_is_blocked(run_copy: tuple[Path, Path]) -> None:
+    """The run writes what QA needs (flags and counts on the row): a row that says coronary calcium lies
+    in the aorta mask blocks the release."""
+    run, cohort = run_copy
+    path = run / "tables" / "cac_series.parquet"
+    table = pq.read_table(path)
+    assert "cac_in_aorta_voxels" in table.column_names and "candidate_rules_json" in table.column_names
+    uid = table.column("SeriesInstanceUID")[0].as_py()
+    flags = table.column("qa_flags").to_pylist()
+    flags[0] = sorted({*(flags[0] or []), "cac_in_aorta"})
+    table = table.set_column(
+        table.schema.get_field_index("qa_flags"),
+        table.schema.field("qa_flags"),
+        pa.array(flags, table.schema.field("qa_flags").type),
+    )
+    pq.write_table(table, path)
+    failed = _blocking(run, cohort)
+    assert uid in failed.get("series.cac_in_aorta", set()), failed
