@@ -8,11 +8,12 @@ Each subcommand lives in its own module with ``build_parser(parser)`` and
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import sys
 
 from deepcac2._version import __version__
-from deepcac2.errors import DeepCACError
+from deepcac2.errors import DeepCACError, ErrorCode, disk_full
 
 #: name -> (module, one-line help). The order is the order of a release build.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -60,6 +61,27 @@ def main(argv: list[str] | None = None) -> int:
     except DeepCACError as exc:
         print(f"deepcac2 {name}: error {exc.code.value}: {exc.message}", file=sys.stderr)
         return 3
+    except OSError as exc:
+        coded = _os_error(exc)
+        if coded is None:
+            raise
+        print(f"deepcac2 {name}: error {coded.code.value}: {coded.message}", file=sys.stderr)
+        return 3
+
+
+#: OS errors that mean "this path cannot be written here" (or read: the message names the path either way)
+_ACCESS_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EISDIR, errno.EEXIST})
+
+
+def _os_error(exc: OSError) -> DeepCACError | None:
+    """A file-system error no command caught, as a coded one-line error; None for anything else (a bug)."""
+    if disk_full(exc) is not None:
+        return DeepCACError(ErrorCode.E_DISK_FULL, f"no space left writing {exc.filename or 'a file'}")
+    if exc.errno in _ACCESS_ERRNOS:
+        return DeepCACError(
+            ErrorCode.E_OUTPUT_UNWRITABLE, f"cannot access {exc.filename or 'a path'}: {exc.strerror or exc}"
+        )
+    return None
 
 
 if __name__ == "__main__":

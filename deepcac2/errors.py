@@ -6,6 +6,7 @@ part of the public `failures` table: never rename one, only add.
 
 from __future__ import annotations
 
+import errno
 from enum import StrEnum
 
 
@@ -14,6 +15,10 @@ class ErrorCode(StrEnum):
 
     # input selection and fetching
     E_COHORT_INVALID = "E_COHORT_INVALID"
+    #: the cohort (or a local folder given to ``cohort --from-dir``) holds no series
+    E_COHORT_EMPTY = "E_COHORT_EMPTY"
+    #: a local series' files differ from what the cohort recorded (count, names, sizes, mtimes)
+    E_INPUT_CHANGED = "E_INPUT_CHANGED"
     E_FETCH_FAILED = "E_FETCH_FAILED"
     E_FETCH_TRANSIENT = "E_FETCH_TRANSIENT"
     E_FETCH_COUNT_MISMATCH = "E_FETCH_COUNT_MISMATCH"
@@ -68,6 +73,10 @@ class ErrorCode(StrEnum):
     E_TABLE_SCHEMA = "E_TABLE_SCHEMA"
     E_OUTPUT_LOCKED = "E_OUTPUT_LOCKED"
     E_OUTPUT_EXISTS = "E_OUTPUT_EXISTS"
+    #: an output path cannot be created or written (permissions, read-only file system, a file in the way)
+    E_OUTPUT_UNWRITABLE = "E_OUTPUT_UNWRITABLE"
+    #: a write failed because the file system is full (ENOSPC) or a quota is exceeded (EDQUOT)
+    E_DISK_FULL = "E_DISK_FULL"
     # release
     E_RELEASE_INPUT = "E_RELEASE_INPUT"
     E_RELEASE_QA_BLOCKED = "E_RELEASE_QA_BLOCKED"
@@ -84,10 +93,19 @@ class ErrorCode(StrEnum):
     E_INTERNAL = "E_INTERNAL"
 
 
-#: Codes worth a retry: the same call may succeed later.
+#: Codes worth a retry: the same call may succeed later (``run --resume`` retries them).
 TRANSIENT_CODES = frozenset(
-    {ErrorCode.E_FETCH_TRANSIENT, ErrorCode.E_WORKER_LOST, ErrorCode.E_TIMEOUT, ErrorCode.E_OUT_OF_MEMORY}
+    {
+        ErrorCode.E_FETCH_TRANSIENT,
+        ErrorCode.E_WORKER_LOST,
+        ErrorCode.E_TIMEOUT,
+        ErrorCode.E_OUT_OF_MEMORY,
+        ErrorCode.E_DISK_FULL,
+    }
 )
+
+#: OS error numbers that mean "no space left": the write may succeed once space is freed
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
 class DeepCACError(Exception):
@@ -107,8 +125,26 @@ class DeepCACError(Exception):
         return {"code": self.code.value, "message": self.message, "detail": {k: str(v) for k, v in self.detail.items()}}
 
 
+def disk_full(exc: BaseException) -> OSError | None:
+    """The ENOSPC/EDQUOT OSError in ``exc`` or its causes (a writer wraps it in its own code), else None."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in DISK_FULL_ERRNOS:
+            return current
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def error_code_of(exc: BaseException) -> ErrorCode:
-    """The stable code for any exception; unknown exceptions are E_INTERNAL."""
+    """The stable code for any exception; unknown exceptions are E_INTERNAL.
+
+    A full disk is E_DISK_FULL whatever the writer called it (E_SEG_WRITE, E_TABLE_WRITE, ...):
+    it is transient, so ``run --resume`` writes the series again once space is freed.
+    """
+    if disk_full(exc) is not None:
+        return ErrorCode.E_DISK_FULL
     if isinstance(exc, DeepCACError):
         return exc.code
     if isinstance(exc, MemoryError):

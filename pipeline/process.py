@@ -44,11 +44,14 @@ def is_local(ref: types.SeriesRef) -> bool:
 def fetch(ref: types.SeriesRef, cache: SeriesCacheLike | None = None) -> Path:
     """The local folder holding the series: its own folder, or a fetched copy in ``cache``."""
     if is_local(ref):
+        from deepcac2.pipeline.sources.local import check_unchanged
+
         folder = Path(str(ref.location))
         if not folder.is_dir():
             raise DeepCACError(
                 ErrorCode.E_FETCH_FAILED, f"series folder {folder} does not exist", series=ref.series_uid
             )
+        check_unchanged(ref, folder)  # E_INPUT_CHANGED when the folder differs from the cohort's record
         return folder
     if cache is None:
         raise DeepCACError(

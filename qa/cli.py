@@ -8,17 +8,21 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from deepcac2.argtypes import non_negative_int, positive_int
 from deepcac2.pipeline.scoring.conventions import CONVENTIONS, DEFAULT_CONVENTION
 from deepcac2.qa.run import DEFAULT_SAMPLE, run_qa
+from deepcac2.writable import writable_dir
 
 
 def build_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", help="a run folder (from deepcac2 run) or a release folder")
     p.add_argument("--cohort", help="the cohort Parquet the run processed (default: RUN_DIR/cohort.parquet)")
     p.add_argument("--reference", help="a previous release or run folder to measure drift against")
-    p.add_argument("--sample", type=int, default=DEFAULT_SAMPLE, help="per-object checks on at most this many series")
-    p.add_argument("--seed", type=int, default=0, help="seed of the per-object and review samples")
-    p.add_argument("--review-sample", type=int, default=20, help="series in the human review sheet")
+    p.add_argument(
+        "--sample", type=positive_int, default=DEFAULT_SAMPLE, help="per-object checks on at most this many series"
+    )
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the per-object and review samples")
+    p.add_argument("--review-sample", type=non_negative_int, default=20, help="series in the human review sheet")
     p.add_argument("--convention", default=DEFAULT_CONVENTION, choices=sorted(CONVENTIONS))
     p.add_argument("--out", help="where to write (default: RUN_DIR/qa)")
     p.add_argument(
@@ -46,6 +50,8 @@ def main(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
     if args.import_reviews:
         return _import_reviews(run_dir, args.import_reviews, args.seed)
+    if (run_dir / "tables").is_dir():  # else run_qa says what is wrong with RUN_DIR
+        writable_dir(args.out or run_dir / "qa", "the QA folder (--out)")
     outcome = run_qa(
         run_dir,
         cohort=args.cohort,

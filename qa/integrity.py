@@ -8,11 +8,13 @@ the SR's groups point at real SEG segments and report exactly the table's number
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 import highdicom as hd
 import pydicom
+from pydicom.valuerep import DSfloat
 
 from deepcac2.qa.dicom_checks import RunObjects
 from deepcac2.qa.result import CheckResult, Severity
@@ -36,13 +38,71 @@ def _group_convention(tracking_identifier: str) -> tuple[str, str] | None:
     return region, conv
 
 
+#: DCM code of the TEXT item that names a measurement group (TID 1411)
+TRACKING_IDENTIFIER = "112039"
+
+
+def _raw_numbers(items: Any, out: dict[tuple[str, str], tuple[float | None, str | None]]) -> None:
+    """(tracking identifier, NUM concept code) -> its two encodings as stored in the file.
+
+    Read from the raw dataset on purpose: highdicom rebuilds a NUM item's NumericValue from
+    its FloatingPointValue, so a file whose two encodings disagree would look consistent.
+    """
+    for item in items:
+        children = item.get("ContentSequence", [])
+        if item.get("ValueType") == "CONTAINER" and children:
+            tid = next(
+                (
+                    str(c.get("TextValue", ""))
+                    for c in children
+                    if c.get("ValueType") == "TEXT" and c.ConceptNameCodeSequence[0].CodeValue == TRACKING_IDENTIFIER
+                ),
+                None,
+            )
+            for c in children:
+                if tid is not None and c.get("ValueType") == "NUM" and "MeasuredValueSequence" in c:
+                    measured = c.MeasuredValueSequence[0]
+                    fp = float(measured.FloatingPointValue) if "FloatingPointValue" in measured else None
+                    ds = str(measured.NumericValue).strip() if "NumericValue" in measured else None
+                    out[(tid, str(c.ConceptNameCodeSequence[0].CodeValue))] = (fp, ds)
+            _raw_numbers(children, out)
+
+
+def _value_mismatches(column: str, table_value: Any, sr: tuple[float | None, str | None] | None) -> list[str]:
+    """Both encodings must say the table's number.
+
+    FloatingPointValue must equal it exactly; NumericValue must read as the decimal string
+    the writer makes of it (highdicom: ``DS(value, auto_format=True)``, at most 16 characters).
+    """
+    fp, ds = sr if sr is not None else (None, None)
+    if table_value is None:
+        return [] if fp is None and ds is None else [f"{column}: table null vs SR {ds}"]
+    if fp is None and ds is None:
+        return [f"{column}: table {table_value} vs SR absent"]
+    out = []
+    if not math.isfinite(float(table_value)):  # the range check reports the table; no SR can say it
+        return [f"{column}: table {table_value} is not a finite number"]
+    if fp is not None and fp != float(table_value):
+        out.append(f"{column}: table {table_value} vs SR FloatingPointValue {fp}")
+    expected = float(DSfloat(table_value, auto_format=True))
+    try:
+        shown = float(ds) if ds is not None else None
+    except ValueError:
+        shown = None
+    if shown != expected:
+        out.append(f"{column}: table {table_value} vs SR NumericValue {ds!r}")
+    return out
+
+
 def check_sr_matches_table(
     uid: str, sr_path: Path, row: dict[str, Any], segments: dict[str, set[int]]
 ) -> list[CheckResult]:
-    """Every all-coronary and aortic SR number equals the row; every group references a segment of one
-    of the row's SEGs (``segments``: SOPInstanceUID -> segment numbers read from that SEG)."""
+    """Every all-coronary and aortic SR number equals the row, in both encodings (FloatingPointValue and
+    NumericValue, as stored); every group references a segment of one of the row's SEGs (``segments``: SOPInstanceUID -> segment numbers read from that SEG)."""
     out: list[CheckResult] = []
     report = hd.sr.srread(sr_path).content
+    raw: dict[tuple[str, str], tuple[float | None, str | None]] = {}
+    _raw_numbers(pydicom.dcmread(sr_path).ContentSequence, raw)
     mismatches: list[str] = []
     dangling: list[str] = []
     seen_conventions = set()
@@ -60,17 +120,11 @@ def check_sr_matches_table(
         region, conv = parsed
         if region == "Coronary":
             seen_conventions.add(conv)
-        values = {m.name.value: float(m.value) for m in group.get_measurements()}
         for code, prefix in SR_TO_COLUMN.items():
             column = f"{REGION_PREFIX[region]}{prefix}_{conv}"
             if column not in row:
                 continue
-            table_value = row[column]
-            sr_value = values.get(code)
-            if table_value is None and sr_value is None:
-                continue
-            if table_value is None or sr_value is None or float(table_value) != sr_value:
-                mismatches.append(f"{column}: table {table_value} vs SR {sr_value}")
+            mismatches += _value_mismatches(column, row[column], raw.get((tid, code)))
     if not seen_conventions:
         mismatches.append("the SR has no all-coronary measurement group")
     out.append(CheckResult("sr.matches_table", uid, not mismatches, B, "; ".join(mismatches) or "SR equals cac_series"))
@@ -168,4 +222,46 @@ def check_references(
                 f"{len(unknown)} of {len(referenced)} referenced instances not in the source", float(len(unknown)),
             )
         )  # fmt: skip
+    return out
+
+
+#: folders of a run or release that hold no output objects
+NOT_OBJECTS = ("tables", "qa", "state", "logs")
+
+
+def check_unreferenced(root: Path, rows: list[dict[str, Any]]) -> list[CheckResult]:
+    """Every DICOM object in the folder is named by ``cac_series`` (a ``*_sop_instance_uid`` column).
+
+    An object nothing references (a stale SEG of a series that now fails, a copy, a
+    half-written file) would ship without a row: blocking.
+    """
+    from deepcac2.pipeline.loader.read import has_dicom_marker
+
+    referenced = {str(v) for r in rows for k, v in r.items() if k.endswith("_sop_instance_uid") and v}
+    stray = []
+    n = 0
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        if path.relative_to(root).parts[0] in NOT_OBJECTS or not has_dicom_marker(path):
+            continue
+        n += 1
+        try:
+            uid = str(pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SOPInstanceUID"]).SOPInstanceUID)
+        except Exception:
+            uid = ""
+        if uid not in referenced:
+            stray.append(path.relative_to(root).as_posix())
+    out = [
+        CheckResult("dicom.unreferenced", rel, False, B, "a DICOM object no cac_series row names (stale or stray)")
+        for rel in stray
+    ]
+    out.append(
+        CheckResult(
+            "dicom.all_referenced",
+            "dicom",
+            not stray,
+            B,
+            f"{len(stray)} of {n} DICOM objects unreferenced",
+            float(len(stray)),
+        )
+    )
     return out

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from deepcac2.pipeline.scoring.conventions import CONVENTIONS
@@ -37,6 +38,9 @@ def check_categories(rows: list[dict[str, Any]]) -> list[CheckResult]:
             for scheme in SCHEME_NAMES:
                 label = row.get(f"risk_{scheme}_{conv}")
                 if score is None and label is None:
+                    continue
+                if score is not None and not math.isfinite(score):  # the range check reports it too
+                    wrong.append(f"{scheme}/{conv}: Agatston {score} has no category")
                     continue
                 expected = None if score is None else category(scheme, score)
                 if label != expected:

@@ -58,6 +58,8 @@ def check_ranges(table: pa.Table, schema: TableSchema) -> list[CheckResult]:
             continue
         values = table.column(col.name)
         bad = pa.array([False] * table.num_rows)
+        if col.finite:  # NaN compares false with every bound: count it (and inf) as out of range
+            bad = pc.or_(bad, pc.fill_null(pc.invert(pc.is_finite(values)), False))
         if col.minimum is not None:
             bad = pc.or_(bad, pc.fill_null(pc.less(values, col.minimum), False))
         if col.maximum is not None:
@@ -68,6 +70,7 @@ def check_ranges(table: pa.Table, schema: TableSchema) -> list[CheckResult]:
             bad = pc.or_(bad, pc.fill_null(outside, False))
         n_bad = pc.sum(pc.cast(bad, pa.int64())).as_py() or 0
         rule = f"[{col.minimum}, {col.maximum}]" if col.allowed is None else f"in {list(col.allowed)}"
+        rule += " (finite)" if col.finite else ""
         out.append(
             CheckResult(
                 f"table.{schema.name}.range",

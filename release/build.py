@@ -39,7 +39,7 @@ from deepcac2.pipeline.scoring.conventions import DEFAULT_CONVENTION
 from deepcac2.pipeline.types import sha256_file
 from deepcac2.release import card, figures, manifest, metadata
 from deepcac2.release.dashboard.build import build_dashboard
-from deepcac2.release.layout import find_dicom_objects
+from deepcac2.release.layout import find_dicom_objects, referenced_sop_uids
 from deepcac2.release.metadata import ReleaseInfo
 from deepcac2.release.tables import TABLES_DIR, conventions_in, primary_scores, read_table
 from deepcac2.schemas import dictionary
@@ -188,13 +188,20 @@ def build_release(
         raise DeepCACError(ErrorCode.E_RELEASE_INPUT, f"run folder {run_dir} does not exist")
     checks = read_checks(run_dir, allow_no_qa)
     series = read_table(run_dir, "cac_series", required=True)
+    if series.empty:
+        raise DeepCACError(
+            ErrorCode.E_RELEASE_INPUT,
+            f"{run_dir} has no scored series (cac_series is empty): there is nothing to release; "
+            "see tables/failures.parquet for why",
+        )
     lesions, failures, runs = (read_table(run_dir, n) for n in ("cac_lesions", "failures", "runs"))
     scores = primary_scores(series, extra=("primary", "qa_flags", "seg_series_uid", "sr_series_uid"))
     by_convention = {c: primary_scores(series, c) for c in conventions_in(series)} or {DEFAULT_CONVENTION: scores}
     cohort_found = read_cohort(run_dir, cohort)
     policy, rules, cohort_index = cohort_facts(cohort_found[1] if cohort_found else None)
     info = ReleaseInfo(version=version, build_date=run_date(run_dir, runs), **(stated or {}))
-    objects = find_dicom_objects(run_dir)
+    # only the objects cac_series names: a stale SEG/SR of a series that failed later never ships
+    objects = find_dicom_objects(run_dir, keep=referenced_sop_uids(series))
     _prepare_out(out, overwrite)
 
     for obj in objects:
@@ -229,8 +236,17 @@ def build_release(
     conventions = metadata.conventions_used(series)
     metadata.write_license(out)
     metadata.write_citation(out, info)
-    metadata.write_zenodo(out, info, facts)
-    metadata.write_provenance(out, info, cards, conventions)
+
+    # the manifest first: the card, provenance.json and zenodo.json quote its SHA-256 (manifest.py)
+    entries = [manifest.hash_file(out, p) for p in manifest.list_files(out)]
+    md5 = {e.path: e.md5 for e in entries}
+    manifest.write_idc_manifest(out, {o.sop_uid: o.release_path for o in objects}, md5)
+    entries.append(manifest.hash_file(out, manifest.IDC_MANIFEST_NAME))
+    manifest.write_manifest(out, entries)
+    manifest_sha = manifest.manifest_sha256(out)
+
+    metadata.write_zenodo(out, info, facts, manifest_sha)
+    metadata.write_provenance(out, info, cards, conventions, manifest_sha)
     values = {
         "release_version": info.version,
         "toolkit_version": __version__,
@@ -249,13 +265,8 @@ def build_release(
         "qa_summary": card.qa_markdown(checks),
         "distribution": info.distribution,
         "errata": info.errata,
+        "manifest_sha256": manifest_sha,
     }
     (out / card.CARD_NAME).write_text(card.render(card.template_text(), values), encoding="utf-8")
-
-    entries = [manifest.hash_file(out, p) for p in manifest.list_files(out, (manifest.MANIFEST_NAME,))]
-    md5 = {e.path: e.md5 for e in entries}
-    manifest.write_idc_manifest(out, {o.sop_uid: o.release_path for o in objects}, md5)
-    entries.append(manifest.hash_file(out, manifest.IDC_MANIFEST_NAME))
-    manifest.write_manifest(out, entries)
-    make_world_readable(out)
+    make_world_readable(out)  # last: the card and the files quoting the manifest too
     return out

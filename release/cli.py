@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from deepcac2.argtypes import non_negative_int
+
 
 def build_parser(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -16,8 +18,10 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     b.add_argument("--cohort", type=Path, help="the cohort Parquet the run processed (gives the cohort policy)")
     b.add_argument("--allow-no-qa", action="store_true", help="build a draft without QA results")
     b.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
-    b.add_argument("--dashboard-patients", type=int, default=200, help="patients on the dashboard (default 200)")
-    b.add_argument("--seed", type=int, default=0, help="seed of the dashboard's patient sample")
+    b.add_argument(
+        "--dashboard-patients", type=non_negative_int, default=200, help="patients on the dashboard (default 200)"
+    )
+    b.add_argument("--seed", type=non_negative_int, default=0, help="seed of the dashboard's patient sample")
     b.add_argument("--doi", help="the release DOI, once Zenodo assigned it")
     b.add_argument("--funding", help="funding statement for the dataset card")
     b.add_argument("--errata", help="errata for the dataset card")
@@ -35,6 +39,9 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     if args.action == "build":
         from deepcac2.release.build import build_release
+        from deepcac2.writable import writable_dir
+
+        writable_dir(args.out, "the release folder (--out)")
 
         stated = {k: getattr(args, k) for k in ("doi", "funding", "errata") if getattr(args, k)}
         out = build_release(

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 import pydicom
 
 from deepcac2.errors import DeepCACError, ErrorCode
@@ -78,10 +79,19 @@ def read_object(path: Path) -> DicomObject:
     )
 
 
-def find_dicom_objects(run_dir: Path, skip: tuple[str, ...] = ("tables", "qa", "state", "logs")) -> list[DicomObject]:
-    """Every DICOM file below ``run_dir`` (outside ``skip``), sorted by release path.
+def referenced_sop_uids(cac_series: pd.DataFrame) -> set[str]:
+    """The SOPInstanceUIDs of the objects the table names: every ``*_sop_instance_uid`` column."""
+    columns = [c for c in cac_series.columns if c.endswith("_sop_instance_uid")]
+    return {str(v) for c in columns for v in cac_series[c].dropna()}
 
-    Two files with one SOPInstanceUID are refused: IDC keys instances by it.
+
+def find_dicom_objects(
+    run_dir: Path, skip: tuple[str, ...] = ("tables", "qa", "state", "logs"), *, keep: set[str] | None = None
+) -> list[DicomObject]:
+    """Every DICOM file below ``run_dir`` (outside ``skip``), sorted by release path; with ``keep``,
+    only those whose SOPInstanceUID is in it.
+
+    Two kept files with one SOPInstanceUID are refused: IDC keys instances by it.
     """
     found: dict[str, DicomObject] = {}
     for path in sorted(run_dir.rglob("*")):
@@ -89,6 +99,8 @@ def find_dicom_objects(run_dir: Path, skip: tuple[str, ...] = ("tables", "qa", "
         if rel.parts[0] in skip or not path.is_file() or not is_dicom_file(path):
             continue
         obj = read_object(path)
+        if keep is not None and obj.sop_uid not in keep:
+            continue
         if obj.sop_uid in found:
             raise DeepCACError(
                 ErrorCode.E_RELEASE_INPUT,

@@ -8,6 +8,12 @@ formatting make the file byte-identical for identical inputs.
 
 ``idc_manifest.csv`` is the shape IDC submissions use: one row per DICOM instance with
 its SOPInstanceUID, relative path and MD5, sorted by SOPInstanceUID.
+
+The manifest's own SHA-256 pins the whole release: ``provenance.json``, the dataset card
+and ``zenodo.json`` (which Zenodo keeps as the record's metadata, outside the files)
+quote it. A file cannot list the hash of a file that quotes its own hash, so those three
+(:data:`QUOTES_MANIFEST`) are the ones the manifest does not list; ``verify`` checks that
+each quotes the SHA-256 of the MANIFEST.csv it finds.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +29,8 @@ import crc32c
 
 MANIFEST_NAME = "MANIFEST.csv"
 IDC_MANIFEST_NAME = "idc_manifest.csv"
+#: the files that quote MANIFEST.csv's SHA-256, and so cannot be listed in it
+QUOTES_MANIFEST = ("DATASET_CARD.md", "provenance.json", "zenodo.json")
 MANIFEST_COLUMNS = ("path", "size_bytes", "md5", "crc32c", "sha256")
 IDC_COLUMNS = ("SOPInstanceUID", "path", "md5")
 
@@ -49,13 +58,30 @@ def hash_file(root: Path, rel_path: str, chunk: int = 1 << 20) -> FileEntry:
     return FileEntry(rel_path, size, md5.hexdigest(), f"{crc:08x}", sha.hexdigest())
 
 
-def list_files(root: Path, exclude: tuple[str, ...] = (MANIFEST_NAME,)) -> list[str]:
-    """Relative POSIX paths of all regular files under ``root``, sorted, minus ``exclude``."""
+def list_files(root: Path, exclude: tuple[str, ...] = (MANIFEST_NAME, *QUOTES_MANIFEST)) -> list[str]:
+    """Relative POSIX paths of all regular files under ``root``, sorted, minus ``exclude`` (symlinks never)."""
     paths = (p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and not p.is_symlink())
     return sorted(p for p in paths if p not in exclude)
 
 
+def symlinks(root: Path) -> list[str]:
+    """Relative POSIX paths of every symbolic link under ``root`` (to files or folders), not followed."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in [*dirnames, *filenames]:
+            path = Path(dirpath) / name
+            if path.is_symlink():
+                found.append(path.relative_to(root).as_posix())
+    return sorted(found)
+
+
+def manifest_sha256(root: Path) -> str:
+    """SHA-256 of the release's MANIFEST.csv, the one value that pins every listed file."""
+    return hash_file(root, MANIFEST_NAME).sha256
+
+
 def compute_manifest(root: Path) -> list[FileEntry]:
+    """Every file the manifest lists (all but itself and :data:`QUOTES_MANIFEST`), hashed."""
     return [hash_file(root, p) for p in list_files(root)]
 
 

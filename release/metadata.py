@@ -103,10 +103,16 @@ def write_citation(out: Path, info: ReleaseInfo) -> Path:
 _KEYWORDS = ("coronary artery calcium", "Agatston score", "NLST", "lung cancer screening", "DICOM SEG", "IDC")
 
 
-def zenodo_metadata(info: ReleaseInfo, counts: dict[str, int]) -> dict[str, object]:
-    """The ``metadata`` object of Zenodo's deposition API."""
+#: how the manifest's SHA-256 is quoted in the card and in Zenodo's notes (``verify`` reads it back)
+MANIFEST_QUOTE = "MANIFEST.csv SHA-256: {sha256}"
+
+
+def zenodo_metadata(info: ReleaseInfo, counts: dict[str, int], manifest_sha256: str) -> dict[str, object]:
+    """The ``metadata`` object of Zenodo's deposition API; ``notes`` pins the files by the manifest's SHA-256."""
     facts = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
     return {
+        "notes": MANIFEST_QUOTE.format(sha256=manifest_sha256)
+        + " (MANIFEST.csv lists the size, MD5, CRC32C and SHA-256 of every other file)",
         "upload_type": "dataset",
         "title": TITLE,
         "version": info.version,
@@ -121,16 +127,20 @@ def zenodo_metadata(info: ReleaseInfo, counts: dict[str, int]) -> dict[str, obje
     }
 
 
-def write_zenodo(out: Path, info: ReleaseInfo, counts: dict[str, int]) -> Path:
-    meta = {"metadata": zenodo_metadata(info, counts)}
+def write_zenodo(out: Path, info: ReleaseInfo, counts: dict[str, int], manifest_sha256: str) -> Path:
+    meta = {"metadata": zenodo_metadata(info, counts, manifest_sha256)}
     return _write(out / "zenodo.json", json.dumps(meta, indent=2, sort_keys=True) + "\n")
 
 
 def provenance(
-    info: ReleaseInfo, cards: list[dict[str, str]], conventions: dict[str, dict[str, object] | None]
+    info: ReleaseInfo,
+    cards: list[dict[str, str]],
+    conventions: dict[str, dict[str, object] | None],
+    manifest_sha256: str,
 ) -> dict[str, object]:
-    """Model card(s), toolkit version, scoring conventions and risk schemes of a release."""
+    """Model card(s), toolkit version, scoring conventions, risk schemes and the manifest's SHA-256."""
     return {
+        "manifest_sha256": manifest_sha256,
         "release_version": info.version,
         "build_date": info.build_date,
         "toolkit": {"name": "deepcac2", "version": __version__},
@@ -151,7 +161,11 @@ def provenance(
 
 
 def write_provenance(
-    out: Path, info: ReleaseInfo, cards: list[dict[str, str]], conventions: dict[str, dict[str, object] | None]
+    out: Path,
+    info: ReleaseInfo,
+    cards: list[dict[str, str]],
+    conventions: dict[str, dict[str, object] | None],
+    manifest_sha256: str,
 ) -> Path:
-    data = provenance(info, cards, conventions)
+    data = provenance(info, cards, conventions, manifest_sha256)
     return _write(out / "provenance.json", json.dumps(data, indent=2, sort_keys=True) + "\n")

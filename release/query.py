@@ -63,8 +63,14 @@ class Release:
                 f"CREATE VIEW {_quote(IDC_INDEX_VIEW)} AS SELECT * FROM read_parquet({_literal(self.idc_index)})"
             )
 
-    def sql(self, query: str) -> duckdb.DuckDBPyRelation:
-        """A lazy DuckDB relation; ``.df()``, ``.arrow()`` or ``.fetchall()`` run it."""
+    def sql(self, query: str) -> duckdb.DuckDBPyRelation | None:
+        """A lazy DuckDB relation; ``.df()``, ``.arrow()`` or ``.fetchall()`` run it.
+
+        A statement without a result (``COPY``, ``CREATE``, ``SET``) runs at once and gives
+        None. Nothing is sandboxed, on purpose: SQL may join the user's own files.
+        """
+        if not query.strip().strip(";").strip():
+            raise DeepCACError(ErrorCode.E_RELEASE_INPUT, "the SQL is empty")
         try:
             return self.con.sql(query)
         except duckdb.Error as exc:

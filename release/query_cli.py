@@ -79,25 +79,49 @@ def output_format(path: Path) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
+    """Run the SQL; print or write its rows.
+
+    The SQL is DuckDB's, unrestricted on purpose: it may read the user's own files
+    (``read_csv('mine.csv')`` joined with ``cac_series``) and write results with ``COPY``.
+    A statement that returns no rows (``COPY``, ``CREATE``, ``SET``) is reported as done.
+    """
     import duckdb
     import pyarrow.parquet as pq
 
     from deepcac2.errors import DeepCACError, ErrorCode
     from deepcac2.release.query import open_release
+    from deepcac2.writable import output_error, writable_file
 
+    if not args.sql.strip().strip(";").strip():
+        raise DeepCACError(
+            ErrorCode.E_RELEASE_INPUT, 'the SQL is empty: give a statement, e.g. "SELECT * FROM cac_series"'
+        )
     fmt = output_format(args.out) if args.out else args.format
+    if args.out:
+        writable_file(args.out, "the query result (--out)")
     with open_release(args.release) as rel:
         try:
-            table = rel.sql(args.sql).arrow()
+            relation = rel.sql(args.sql)
+            table = relation.arrow() if relation is not None else None
         except duckdb.Error as exc:
             raise DeepCACError(ErrorCode.E_RELEASE_INPUT, f"query failed: {exc}") from exc
+    if table is None:
+        print("statement executed; it returns no rows", file=sys.stderr)
+        if args.out:
+            raise DeepCACError(
+                ErrorCode.E_RELEASE_INPUT, f"the statement returns no rows: nothing to write to {args.out}"
+            )
+        return 0
     if hasattr(table, "read_all"):  # DuckDB may hand over a record batch reader
         table = table.read_all()
     if args.out:
-        if fmt == "parquet":
-            pq.write_table(table, args.out)
-        else:
-            args.out.write_text(json_text(table) if fmt == "json" else csv_text(table), encoding="utf-8")
+        try:
+            if fmt == "parquet":
+                pq.write_table(table, args.out)
+            else:
+                args.out.write_text(json_text(table) if fmt == "json" else csv_text(table), encoding="utf-8")
+        except OSError as exc:
+            raise output_error(exc, f"the query result {args.out}") from exc
         print(f"{table.num_rows} rows written to {args.out}")
     elif fmt == "csv":
         sys.stdout.write(csv_text(table))

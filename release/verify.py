@@ -2,7 +2,9 @@
 
 Checks, each reported separately:
 - every file in MANIFEST.csv exists with the recorded size, MD5, CRC32C and SHA-256;
-- no file is present that the manifest does not list;
+- no file is present that the manifest does not list, and no symbolic link at all (a link
+  is not a file of the release: it would serve whatever it points to, unchecked);
+- the dataset card, provenance.json and zenodo.json quote the SHA-256 of this MANIFEST.csv;
 - idc_manifest.csv names only files the manifest lists, with the same MD5;
 - every table in ``tables/`` reads as Parquet and passes the schema-derived QA checks
   (``deepcac2.qa.tables.check_table``) of its schema in ``deepcac2.schemas.registry``.
@@ -11,6 +13,8 @@ Checks, each reported separately:
 from __future__ import annotations
 
 import csv
+import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,12 +36,14 @@ class VerifyReport:
     modified: list[str] = field(default_factory=list)
     #: "table: problem"
     schema_problems: list[str] = field(default_factory=list)
+    #: symbolic links found in the release (never allowed)
+    links: list[str] = field(default_factory=list)
     #: worth knowing, not a failure (e.g. a table with no registered schema)
     notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not (self.missing or self.extra or self.modified or self.schema_problems)
+        return not (self.missing or self.extra or self.modified or self.schema_problems or self.links)
 
     def lines(self) -> list[str]:
         out = [f"{self.root}: {self.checked} files checked: {'OK' if self.ok else 'PROBLEMS FOUND'}"]
@@ -46,6 +52,7 @@ class VerifyReport:
             ("extra", self.extra),
             ("modified", self.modified),
             ("schema", self.schema_problems),
+            ("symlink", self.links),
             ("note", self.notes),
         ):
             out += [f"  {label}: {item}" for item in items]
@@ -68,8 +75,9 @@ def _check_files(root: Path, report: VerifyReport) -> dict[str, manifest.FileEnt
     except (ValueError, KeyError) as exc:
         report.modified.append(f"{manifest.MANIFEST_NAME}: unreadable ({exc})")
         return {}
-    present = set(manifest.list_files(root))
-    report.extra += sorted(present - recorded.keys())
+    report.links += manifest.symlinks(root)
+    present = set(manifest.list_files(root, (manifest.MANIFEST_NAME,)))
+    report.extra += sorted(present - recorded.keys() - set(manifest.QUOTES_MANIFEST))
     for path, want in sorted(recorded.items()):
         if path not in present:
             report.missing.append(path)
@@ -114,6 +122,33 @@ def _check_tables(root: Path, report: VerifyReport) -> None:
                 report.schema_problems.append(f"{name}: {result.check} on {result.subject}: {result.message}")
 
 
+def _quoted_sha(root: Path, name: str) -> str | None:
+    """The manifest SHA-256 a file quotes, or None when it quotes none."""
+    text = (root / name).read_text(encoding="utf-8", errors="replace")
+    if name == "provenance.json":
+        try:
+            return json.loads(text).get("manifest_sha256")
+        except ValueError:
+            return None
+    found = re.search(r"MANIFEST\.csv SHA-256: `?([0-9a-f]{64})", text)
+    return found.group(1) if found else None
+
+
+def _check_manifest_quoted(root: Path, report: VerifyReport) -> None:
+    """The card, provenance.json and zenodo.json each quote the SHA-256 of the MANIFEST.csv present."""
+    if not (root / manifest.MANIFEST_NAME).is_file():
+        return  # reported as missing already
+    actual = manifest.manifest_sha256(root)
+    for name in manifest.QUOTES_MANIFEST:
+        if not (root / name).is_file():
+            report.missing.append(name)
+            continue
+        quoted = _quoted_sha(root, name)
+        if quoted != actual:
+            said = f"quotes {quoted}" if quoted else "quotes no manifest SHA-256"
+            report.modified.append(f"{name}: {said}, MANIFEST.csv has {actual}")
+
+
 def verify_release(rel_dir: str | Path) -> VerifyReport:
     """Recompute hashes and validate tables. Never raises for a damaged release: it reports."""
     root = Path(rel_dir)
@@ -121,6 +156,7 @@ def verify_release(rel_dir: str | Path) -> VerifyReport:
         raise DeepCACError(ErrorCode.E_RELEASE_VERIFY, f"release folder {root} does not exist")
     report = VerifyReport(str(root))
     recorded = _check_files(root, report)
+    _check_manifest_quoted(root, report)
     _check_idc_manifest(root, recorded, report)
     _check_tables(root, report)
     return report

@@ -24,6 +24,11 @@ class Column:
     #: the only values allowed (categorical columns), checked by QA
     allowed: tuple[str, ...] | None = None
 
+    @property
+    def finite(self) -> bool:
+        """A floating-point column with a declared range holds finite numbers: NaN and inf are out of range."""
+        return pa.types.is_floating(self.type) and (self.minimum is not None or self.maximum is not None)
+
     def to_field(self) -> pa.Field:
         meta = {b"doc": self.doc.encode()}
         if self.unit:

@@ -65,5 +65,12 @@ TABLE = TableSchema(
             "ReferencedSeriesSequence names this CT is used): SeriesInstanceUID, crdc_series_uuid, "
             "series_aws_url, location (local SEG file)",
         ),
+        Column(
+            "source_fingerprint",
+            pa.string(),
+            "local series: '<files>:<sha256>' over the relative path, size and mtime of every file under "
+            "`location`; `run` refuses the series (E_INPUT_CHANGED) when it differs, unless --rescan. "
+            "Null for IDC series (their instanceCount is checked after the fetch)",
+        ),
     ),
 )

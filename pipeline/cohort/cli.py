@@ -6,7 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from deepcac2.argtypes import non_negative_int, positive_float, positive_int
 from deepcac2.errors import DeepCACError, ErrorCode
+from deepcac2.pipeline.cohort.localdir import reason_kind
 from deepcac2.pipeline.cohort.rules import CohortFilters
 from deepcac2.pipeline.cohort.select import (
     DEFAULT_SECONDS_PER_SERIES,
@@ -15,6 +17,7 @@ from deepcac2.pipeline.cohort.select import (
     select_and_explain,
 )
 from deepcac2.pipeline.cohort.table import write_cohort
+from deepcac2.writable import writable_file
 
 
 def build_parser(parser: argparse.ArgumentParser) -> None:
@@ -32,25 +35,28 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--list-skipped", action="store_true", help="--from-dir: name every file left out (default: counts per reason)"
     )
+    parser.add_argument(
+        "--allow-empty", action="store_true", help="--from-dir: write a cohort even when no series is found (exit 0)"
+    )
     f = parser.add_argument_group("filters")
-    f.add_argument("--study-year", type=int, nargs="+", help="NLST study years (0 = T0, 1, 2)")
+    f.add_argument("--study-year", type=non_negative_int, nargs="+", help="NLST study years (0 = T0, 1, 2)")
     f.add_argument("--kernel", nargs="+", help="reconstruction kernels, e.g. B30f STANDARD")
     f.add_argument("--thickness", type=float, nargs=2, metavar=("MIN", "MAX"), help="slice thickness range, mm")
     f.add_argument("--manufacturer", nargs="+", help="NLST codes (GE SE PH TO) or DICOM Manufacturer prefixes")
     f.add_argument("--patients", nargs="+", help="PatientIDs to keep")
     f.add_argument("--patients-file", type=Path, help="file with one PatientID per line")
-    f.add_argument("--sample", type=int, help="random sample of N series (after the policy)")
-    f.add_argument("--seed", type=int, default=0, help="seed of --sample (default 0)")
-    f.add_argument("--limit", type=int, help="first N series in patient/study/series order")
+    f.add_argument("--sample", type=positive_int, help="random sample of N series (after the policy)")
+    f.add_argument("--seed", type=non_negative_int, default=0, help="seed of --sample (default 0)")
+    f.add_argument("--limit", type=positive_int, help="first N series in patient/study/series order")
     e = parser.add_argument_group("explain")
     e.add_argument("--explain", action="store_true", help="print what each rule removed and the projections")
     e.add_argument(
         "--seconds-per-series",
-        type=float,
+        type=positive_float,
         default=DEFAULT_SECONDS_PER_SERIES,
         help=f"run-time projection per series and worker (default {DEFAULT_SECONDS_PER_SERIES:g} s)",
     )
-    e.add_argument("--workers", type=int, default=1, help="parallel workers for the run-time projection")  # fmt: skip
+    e.add_argument("--workers", type=positive_int, default=1, help="parallel workers for the run-time projection")  # fmt: skip
 
 
 def _filters(args: argparse.Namespace) -> CohortFilters:
@@ -78,15 +84,19 @@ def _report_skipped(skipped: list[tuple[str, str]], every: bool) -> None:
         for path, why in skipped:
             print(f"skipped {path}: {why}", file=sys.stderr)
         return
-    by_reason: dict[str, list[str]] = {}
+    by_kind: dict[str, list[tuple[str, str]]] = {}
     for path, why in skipped:
-        by_reason.setdefault(why, []).append(str(path))
-    for why, paths in sorted(by_reason.items()):
-        print(f"skipped {len(paths)} file(s): {why} (e.g. {paths[0]}); --list-skipped lists all", file=sys.stderr)
+        by_kind.setdefault(reason_kind(why), []).append((str(path), why))
+    for kind, files in sorted(by_kind.items()):
+        path, why = files[0]
+        example = f"e.g. {path}" + (f": {why}" if why != kind else "")
+        print(f"skipped {len(files)} file(s): {kind} ({example}); --list-skipped lists all", file=sys.stderr)
 
 
 def main(args: argparse.Namespace) -> int:
     filters = _filters(args)
+    if args.output is not None:
+        writable_file(args.output, "the cohort file (-o)")  # before minutes of indexing, not after
     if args.from_dir is not None:
         table, skipped, report = index_local_and_explain(
             args.from_dir, policy=args.policy, filters=filters,
@@ -95,6 +105,16 @@ def main(args: argparse.Namespace) -> int:
         _report_skipped(skipped, args.list_skipped)
         if args.explain:
             print(report.format_table())
+        if table.num_rows == 0 and not args.allow_empty:
+            found = (
+                f"{report.start.series} series found, none left after the rules"
+                if report.start.series
+                else (f"no DICOM series found ({len(skipped)} file(s) skipped, see above)")
+            )
+            raise DeepCACError(
+                ErrorCode.E_COHORT_EMPTY,
+                f"{args.from_dir}: {found}; nothing written (pass --allow-empty to write an empty cohort)",
+            )
     else:
         policy = args.policy or "all"
         if args.output is None and not args.explain:

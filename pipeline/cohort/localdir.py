@@ -1,7 +1,15 @@
 """Index a local folder of DICOM files (any layout, any number of series) into the cohort schema.
 
-Reads headers only. Files that are not DICOM, or whose series/study UID is missing or not a
-valid UID, are reported and left out: a series without a usable UID cannot be tracked.
+Reads headers only. Files are found and judged by the loader's rules, so ``cohort`` and
+``run`` agree on them: the same listing (symlinked folders followed, each folder once,
+hidden entries skipped), and a file that is not DICOM and does not claim to be is stray.
+Stray files, non-image DICOM objects (SR, SEG, DICOMDIR), damaged files, and files whose
+series/study UID is missing or not a valid UID are reported and left out: a series
+without a usable UID cannot be tracked.
+
+Each series row records what the run will compare before loading it: the number of its
+files (``instanceCount``) and a fingerprint of every file under its ``location``
+(``source_fingerprint``, see :func:`deepcac2.pipeline.sources.local.folder_fingerprint`).
 """
 
 from __future__ import annotations
@@ -13,17 +21,23 @@ from pathlib import Path
 
 import pandas as pd
 import pydicom
-from pydicom.errors import InvalidDicomError
 
 from deepcac2.errors import DeepCACError, ErrorCode
+from deepcac2.pipeline.loader.read import StrayFile, object_kind, read_dataset, walk_files
+from deepcac2.pipeline.loader.warnings_notes import collect_warnings, summarize
+from deepcac2.pipeline.sources.local import folder_fingerprint
 from deepcac2.pipeline.uids import is_valid_uid
 
-#: the only attributes read from each file
+#: the only attributes read from each file (SOPClassUID and Rows tell images from other objects)
 HEADER_TAGS: tuple[str, ...] = (
-    "PatientID", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "Modality", "SeriesDescription",
-    "ImageType", "Manufacturer", "ManufacturerModelName", "ConvolutionKernel", "SliceThickness", "KVP",
-    "XRayTubeCurrent", "ReconstructionDiameter",
+    "PatientID", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID", "Modality",
+    "SeriesDescription", "ImageType", "Manufacturer", "ManufacturerModelName", "ConvolutionKernel",
+    "SliceThickness", "KVP", "XRayTubeCurrent", "ReconstructionDiameter", "Rows",
 )  # fmt: skip
+
+#: the reason given for a stray file (the loader skips such a file with a note too)
+NOT_DICOM = "not a DICOM file"
+NON_IMAGE = "non-image DICOM object"
 
 
 @dataclass
@@ -37,6 +51,8 @@ class FolderIndex:
     frame: pd.DataFrame
     skipped: list[tuple[str, str]] = field(default_factory=list)
     segs: list[dict[str, object]] = field(default_factory=list)
+    #: pydicom's warnings while reading the headers, one per distinct message
+    notes: list[str] = field(default_factory=list)
 
 
 #: a SEG is recognised from its file meta (MediaStorageSOPClassUID), in the first bytes
@@ -71,12 +87,14 @@ def seg_fields(path: str) -> dict[str, object] | str | None:
 
 
 def list_files(folder: str | Path) -> list[str]:
-    """Every regular file under ``folder``, sorted, symlinked folders not followed."""
-    out = []
-    for root, dirs, files in os.walk(folder):
-        dirs.sort()
-        out.extend(os.path.join(root, f) for f in sorted(files) if os.path.isfile(os.path.join(root, f)))
-    return out
+    """Every file under ``folder`` as the loader lists them (:func:`~deepcac2.pipeline.loader.read.walk_files`)."""
+    return [str(p) for p in walk_files(Path(folder))]
+
+
+def reason_kind(why: str) -> str:
+    """The reason's category, for summaries: the error code, or the reason without its detail."""
+    head = why.split(":", 1)[0].strip()
+    return head if head.startswith("E_") else why.split(" (", 1)[0]
 
 
 def _text(ds: pydicom.Dataset, keyword: str) -> str | None:
@@ -112,13 +130,15 @@ def file_fields(path: str) -> dict[str, object] | str:
     here, and any failure skips the file with its reason instead of stopping the scan.
     """
     try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=list(HEADER_TAGS))
-    except InvalidDicomError:
-        return "not a DICOM file"
+        ds = read_dataset(Path(path), stop_before_pixels=True, specific_tags=list(HEADER_TAGS))
+    except StrayFile:
+        return NOT_DICOM
     except Exception as exc:  # noqa: BLE001 - a damaged file is skipped with its reason, never a crash
         return f"{ErrorCode.E_UNREADABLE_FILE.value}: {type(exc).__name__}: {exc}"[:300]
     try:
-        meta = ds.file_meta
+        if object_kind(ds) == "other":
+            return f"{NON_IMAGE} ({_text(ds, 'Modality') or 'no Modality'})"
+        meta = getattr(ds, "file_meta", None) or pydicom.dataset.FileMetaDataset()
         fields: dict[str, object] = {
             "SeriesInstanceUID": _text(ds, "SeriesInstanceUID"),
             "StudyInstanceUID": _text(ds, "StudyInstanceUID"),
@@ -151,37 +171,43 @@ def index_folder(folder: str | Path) -> FolderIndex:
     groups: dict[str, list[tuple[str, dict[str, object]]]] = defaultdict(list)
     skipped: list[tuple[str, str]] = []
     segs: list[dict[str, object]] = []
-    for path in list_files(folder):
-        seg = seg_fields(path)
-        if isinstance(seg, dict):
-            segs.append(seg)
-            continue
-        fields = seg if isinstance(seg, str) else file_fields(path)
-        if isinstance(fields, str):
-            skipped.append((path, fields))
-        else:
-            groups[str(fields["SeriesInstanceUID"])].append((path, fields))
-    rows = [_series_row(files) for files in groups.values()]
-    return FolderIndex(pd.DataFrame(rows, columns=_COLUMNS), skipped, segs)
+    with collect_warnings() as caught:
+        for path in list_files(folder):
+            seg = seg_fields(path)  # a TotalSegmentator SEG: its CT's anatomy candidate, not a series
+            if isinstance(seg, dict):
+                segs.append(seg)
+                continue
+            fields = seg if isinstance(seg, str) else file_fields(path)
+            if isinstance(fields, str):
+                skipped.append((path, fields))
+            else:
+                groups[str(fields["SeriesInstanceUID"])].append((path, fields))
+    fingerprints: dict[str, str] = {}  # one walk per folder, however many series it holds
+    rows = [_series_row(files, fingerprints) for files in groups.values()]
+    return FolderIndex(pd.DataFrame(rows, columns=_COLUMNS), skipped, segs, summarize(caught))
 
 
 _COLUMNS = (
     "collection_id", "PatientID", "StudyInstanceUID", "SeriesInstanceUID", "crdc_series_uuid", "series_aws_url",
     "location", "series_size_bytes", "instanceCount", "Modality", "SeriesDescription", "TransferSyntaxUID",
     "Manufacturer", "ManufacturerModelName", "image_type", "kernel", "fov_mm", "slice_thickness_mm", "kvp", "ma",
+    "source_fingerprint",
 )  # fmt: skip
 
 
-def _series_row(files: list[tuple[str, dict[str, object]]]) -> dict[str, object]:
+def _series_row(files: list[tuple[str, dict[str, object]]], fingerprints: dict[str, str]) -> dict[str, object]:
     """Series-level values come from the first file (sorted by path); sizes and syntaxes from all."""
     row = dict(files[0][1])
     syntaxes = sorted({str(f["TransferSyntaxUID"]) for _, f in files if f["TransferSyntaxUID"]})
+    # the deepest folder holding all the series' files; it may hold other series too
+    location = os.path.commonpath([os.path.dirname(os.path.abspath(p)) for p, _ in files])
     row.update(
         collection_id=None,
         crdc_series_uuid=None,
         series_aws_url=None,
-        # the deepest folder holding all the series' files; it may hold other series too
-        location=os.path.commonpath([os.path.dirname(os.path.abspath(p)) for p, _ in files]),
+        location=location,
+        source_fingerprint=fingerprints.get(location)
+        or fingerprints.setdefault(location, folder_fingerprint(location)),
         series_size_bytes=sum(os.path.getsize(p) for p, _ in files),
         # files, as IDC counts instances; the loader deals with duplicate SOP instances
         instanceCount=len(files),

@@ -13,6 +13,9 @@ from deepcac2.pipeline.cohort.nlst import NLST_FIELDS
 from deepcac2.pipeline.types import SeriesRef
 from deepcac2.schemas.cohort import TABLE
 
+#: nullable columns added after version 1.0.0 of the cohort schema; a file without them is still read
+ADDED_LATER: tuple[str, ...] = ("source_fingerprint",)
+
 #: deterministic row order
 SORT_KEYS: tuple[str, ...] = ("PatientID", "StudyInstanceUID", "SeriesInstanceUID")
 
@@ -57,8 +60,10 @@ def read_cohort(path: str | Path) -> pa.Table:
         raise DeepCACError(ErrorCode.E_COHORT_INVALID, f"cannot read cohort {path}: {exc}") from exc
     expected = TABLE.arrow
     missing = [f.name for f in expected if f.name not in table.schema.names]
-    if missing:
+    if set(missing) - set(ADDED_LATER):
         raise DeepCACError(ErrorCode.E_COHORT_INVALID, f"cohort {path} lacks columns {missing}")
+    for name in missing:  # an older file lacks the columns added since: they read as null
+        table = table.append_column(expected.field(name), pa.nulls(table.num_rows, expected.field(name).type))
     wrong = [
         f"{f.name}: {table.schema.field(f.name).type} (expected {f.type})"
         for f in expected
@@ -73,6 +78,7 @@ def read_cohort(path: str | Path) -> pa.Table:
 def cohort_to_refs(table: pa.Table) -> list[SeriesRef]:
     """One SeriesRef per row, in table order. ``location`` is the local folder or the S3 URL."""
     params = [name for name, _ in NLST_FIELDS] + ["SeriesDescription", "TransferSyntaxUID", "Modality"]
+    params.append("source_fingerprint")  # checked before a local series is loaded
     refs = []
     for row in table.to_pylist():
         refs.append(

@@ -46,8 +46,9 @@ def _sort_key(table: TableSchema, row: dict[str, Any]) -> tuple:
 def to_arrow(table: TableSchema, rows: list[dict[str, Any]]) -> pa.Table:
     """Validate rows against the schema and build the Arrow table in key order.
 
-    Unknown keys, missing required values, NaN in required floats and values of the
-    wrong type are E_TABLE_WRITE errors, never silently dropped or coerced.
+    Unknown keys, missing required values, NaN in required floats, NaN or inf in a ranged
+    float column (scores: ``Column.finite``) and values of the wrong type are E_TABLE_WRITE
+    errors, never silently dropped or coerced.
     """
     names = {c.name for c in table.columns}
     rows = _derived(table, rows)
@@ -60,6 +61,10 @@ def to_arrow(table: TableSchema, rows: list[dict[str, Any]]) -> pa.Table:
             if c.required and (v is None or (isinstance(v, float) and math.isnan(v))):
                 raise DeepCACError(
                     ErrorCode.E_TABLE_WRITE, f"{table.name} row {i}: required column {c.name!r} is empty"
+                )
+            if c.finite and isinstance(v, float) and not math.isfinite(v):
+                raise DeepCACError(
+                    ErrorCode.E_TABLE_WRITE, f"{table.name} row {i}: {c.name} = {v} (a score must be a finite number)"
                 )
     ordered = sorted(rows, key=lambda r: _sort_key(table, r))
     keys = [tuple(key_value(r, k) for k in table.key) for r in ordered]

@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 
+from deepcac2.argtypes import positive_float, positive_int
 from deepcac2.errors import DeepCACError
 from deepcac2.pipeline.loader.options import LoadOptions
 from deepcac2.pipeline.loader.series import load_series
@@ -21,12 +22,16 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--series-uid", help="which series, when the folder holds several")
     parser.add_argument("--gap", choices=["fail", "resample"], default=d.gap_policy, help="missing slices / uneven")
     parser.add_argument("--tilt", choices=["fail", "correct"], default=d.tilt_policy, help="gantry tilt handling")
-    parser.add_argument("--spacing-tolerance", type=float, default=d.spacing_tolerance, help="fraction of median")
-    parser.add_argument("--max-resample-gap", type=float, default=d.max_resample_gap, help="multiple of median")
-    parser.add_argument("--min-slices", type=int, default=d.min_slices)
-    parser.add_argument("--max-slices", type=int, default=d.max_slices)
-    parser.add_argument("--max-rows", type=int, default=d.max_rows)
-    parser.add_argument("--max-cols", type=int, default=d.max_cols)
+    parser.add_argument(
+        "--spacing-tolerance", type=positive_float, default=d.spacing_tolerance, help="fraction of median"
+    )
+    parser.add_argument(
+        "--max-resample-gap", type=positive_float, default=d.max_resample_gap, help="multiple of median"
+    )
+    parser.add_argument("--min-slices", type=positive_int, default=d.min_slices)
+    parser.add_argument("--max-slices", type=positive_int, default=d.max_slices)
+    parser.add_argument("--max-rows", type=positive_int, default=d.max_rows)
+    parser.add_argument("--max-cols", type=positive_int, default=d.max_cols)
     parser.add_argument("--empty-uids", choices=["allow", "fail"], default=d.empty_uids)
     parser.add_argument("--skip-unreadable", action="store_true", help="skip unreadable files with a note")
 

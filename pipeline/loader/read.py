@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pydicom
 from pydicom.datadict import dictionary_VM
@@ -61,20 +62,86 @@ DEFLATED = DeflatedExplicitVRLittleEndian
 DEFER_SIZE = 64 * 1024
 
 
+#: file name endings that claim a file is DICOM: such a file that does not parse is damaged, not stray
+DICOM_SUFFIXES = (".dcm", ".dicom", ".dic", ".ima")
+
+
+class StrayFile(Exception):
+    """A file that is not DICOM and does not claim to be (notes.txt, Thumbs.db): skipped with a note."""
+
+
+def walk_files(root: Path) -> list[Path]:
+    """Every file under ``root`` (any depth, hidden entries skipped, sorted), symlinked folders followed.
+
+    A folder reached twice (a symlink loop, or two links to one folder) is walked once:
+    folders are recognised by device and inode, not by path.
+    """
+    seen: set[tuple[int, int]] = set()
+    files = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        st = os.stat(dirpath)
+        if (st.st_dev, st.st_ino) in seen:
+            dirnames[:] = []
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            path = Path(dirpath) / name
+            if not name.startswith(".") and path.is_file():  # a dangling link is not a file
+                files.append(path)
+    return files
+
+
 def list_files(source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> list[Path]:
-    """The files of a folder (any depth, hidden entries skipped, sorted) or the given list."""
+    """The files of a folder (see :func:`walk_files`) or the given list."""
     if isinstance(source, str | os.PathLike):
         root = Path(source)
         if root.is_file():
             return [root]
         if not root.is_dir():
             raise DeepCACError(ErrorCode.E_NO_IMAGES, f"{root} is neither a folder nor a file", path=str(root))
-        files = []
-        for dirpath, dirnames, filenames in os.walk(root):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            files += [Path(dirpath) / f for f in sorted(filenames) if not f.startswith(".")]
-        return files
+        return walk_files(root)
     return [Path(p) for p in source]
+
+
+def has_dicom_marker(path: Path) -> bool:
+    """A Part 10 file: 128-byte preamble, then ``DICM``."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(128)
+            return f.read(4) == b"DICM"
+    except OSError:
+        return False
+
+
+def claims_dicom(path: Path) -> bool:
+    """The file says it is DICOM: the Part 10 marker, or a DICOM file name ending."""
+    return path.suffix.lower() in DICOM_SUFFIXES or has_dicom_marker(path)
+
+
+def read_dataset(path: Path, **kwargs: Any) -> Dataset:
+    """``pydicom.dcmread``, accepting raw datasets without the Part 10 header (old exports).
+
+    A file that is neither a Part 10 file nor a parsable raw dataset raises
+    :class:`StrayFile` when nothing about it claims DICOM (see :func:`claims_dicom`),
+    else the parse error: a ``.dcm`` file of random bytes is damaged, not stray.
+    """
+    try:
+        return pydicom.dcmread(path, **kwargs)
+    except InvalidDicomError as exc:
+        first = exc
+    try:
+        ds = pydicom.dcmread(path, force=True, **kwargs)
+    except Exception as exc:
+        if not claims_dicom(path):
+            raise StrayFile(f"{path.name}: not a DICOM file") from exc
+        raise
+    if "Modality" not in ds and "SOPClassUID" not in ds:
+        if not claims_dicom(path):
+            raise StrayFile(f"{path.name}: not a DICOM file") from first
+        raise InvalidDicomError("no DICOM preamble and no recognisable DICOM attributes") from None
+    _set_transfer_syntax(ds)
+    return ds
 
 
 def read_header(path: Path, *, stop_before_pixels: bool = False) -> Dataset:
@@ -88,25 +155,21 @@ def read_slice(
     """One file's header and the values of ``SLICE_KEYWORDS`` the loader checks.
 
     Files without the 128-byte preamble (old raw datasets) are accepted when they still
-    parse into something with a Modality or SOP Class. Any failure, including a corrupt
+    parse into something with a Modality or SOP Class. A file that is not DICOM and does
+    not claim to be raises :class:`StrayFile`. Any other failure, including a corrupt
     value of one of the keywords, is E_UNREADABLE_FILE. ``cache`` shares conversions of
     identical raw values between the files of one load.
     """
     kwargs = {"stop_before_pixels": stop_before_pixels, "defer_size": None if stop_before_pixels else DEFER_SIZE}
     try:
-        try:
-            ds = pydicom.dcmread(path, **kwargs)
-            if kwargs["defer_size"] is not None and ds.file_meta.get("TransferSyntaxUID") == DEFLATED:
-                # deferred offsets point into the inflated stream, not the file: read it all now
-                ds = pydicom.dcmread(path, stop_before_pixels=stop_before_pixels)
-        except InvalidDicomError:
-            ds = pydicom.dcmread(path, force=True, **kwargs)
-            if "Modality" not in ds and "SOPClassUID" not in ds:
-                raise InvalidDicomError("no DICOM preamble and no recognisable DICOM attributes") from None
-            _set_transfer_syntax(ds)
+        ds = read_dataset(path, **kwargs)
+        meta = getattr(ds, "file_meta", None)
+        if kwargs["defer_size"] is not None and meta is not None and meta.get("TransferSyntaxUID") == DEFLATED:
+            # deferred offsets point into the inflated stream, not the file: read it all now
+            ds = pydicom.dcmread(path, stop_before_pixels=stop_before_pixels)
         values = (cache or ValueCache()).values(ds, SLICE_KEYWORDS)
         _check_multiplicity(values)
-    except DeepCACError:
+    except (DeepCACError, StrayFile):
         raise
     except Exception as exc:  # pydicom raises many types on corrupt input; all mean "unreadable"
         raise DeepCACError(
@@ -193,13 +256,20 @@ def uid_text(ds: Dataset | Values, keyword: str) -> str:
 
 
 def iter_readable(paths: Iterable[Path], skip_unreadable: bool, notes: list[str]) -> list[tuple[Path, Dataset, Values]]:
+    """Every DICOM file read; stray files (not DICOM, see :func:`read_dataset`) skipped with one note."""
     out = []
+    stray = []
     cache = ValueCache()
     for path in paths:
         try:
             out.append((path, *read_slice(path, cache=cache)))
+        except StrayFile:
+            stray.append(path.name)
         except DeepCACError as exc:
             if not skip_unreadable:
                 raise
             notes.append(f"skipped unreadable file {path.name}: {exc.message}")
+    if stray:
+        shown = ", ".join(stray[:5]) + (f" and {len(stray) - 5} more" if len(stray) > 5 else "")
+        notes.append(f"skipped {len(stray)} file(s) that are not DICOM: {shown}")
     return out

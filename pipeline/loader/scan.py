@@ -8,7 +8,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deepcac2.errors import DeepCACError
-from deepcac2.pipeline.loader.read import image_type, list_files, parse_series_attributes, read_header, uid_text
+from deepcac2.pipeline.loader.read import (
+    StrayFile,
+    image_type,
+    list_files,
+    parse_series_attributes,
+    read_header,
+    uid_text,
+)
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,8 @@ def summarize(path: str) -> HeaderSummary:
         parse_series_attributes(ds, Path(path))
     except DeepCACError as exc:
         return HeaderSummary(path=path, file_size=size, error=f"{exc.code.value}: {exc.message}")
+    except StrayFile as exc:
+        return HeaderSummary(path=path, file_size=size, error=str(exc))
     meta = getattr(ds, "file_meta", None)
     frames = ds.get("NumberOfFrames")
     return HeaderSummary(

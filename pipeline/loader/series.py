@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 from pydicom.dataset import Dataset
@@ -28,6 +29,7 @@ from deepcac2.pipeline.loader.read import (
 )
 from deepcac2.pipeline.loader.resample import resample_slices, unshear
 from deepcac2.pipeline.loader.uid import validate_uid
+from deepcac2.pipeline.loader.warnings_notes import collect_warnings, summarize
 from deepcac2.pipeline.types import CTVolume, Geometry, InstanceRef
 
 Source = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
@@ -38,8 +40,20 @@ def load_series(source: Source, options: LoadOptions | None = None, *, series_ui
 
     ``source`` is a folder (searched at any depth) or a list of files. When it holds more
     than one series, ``series_uid`` picks one; without it that is E_MIXED_SERIES.
+    pydicom's warnings about values become notes (on failure, the error's ``warnings`` detail),
+    never printed.
     """
-    opts = options or LoadOptions()
+    with collect_warnings() as caught:
+        try:
+            ct = _load_series(source, options or LoadOptions(), series_uid)
+        except DeepCACError as exc:
+            if caught:
+                exc.detail["warnings"] = "; ".join(summarize(caught))
+            raise
+    return replace(ct, notes=(*ct.notes, *summarize(caught))) if caught else ct
+
+
+def _load_series(source: Source, opts: LoadOptions, series_uid: str | None) -> CTVolume:
     notes: list[str] = []
     paths = list_files(source)
     if not paths:

@@ -5,26 +5,30 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from deepcac2.argtypes import non_negative_float, non_negative_int, positive_float, positive_int
+
 from .train import TrainConfig, train
 
 
 def build_parser(parser: argparse.ArgumentParser) -> None:
     d = TrainConfig()
     parser.add_argument("--out", required=True, help="folder for model.pt and model_card.json")
-    parser.add_argument("--seed", type=int, default=d.seed)
-    parser.add_argument("--train-series", type=int, default=d.train_series)
-    parser.add_argument("--val-series", type=int, default=d.val_series)
-    parser.add_argument("--steps", type=int, default=d.steps)
-    parser.add_argument("--batch-size", type=int, default=d.batch_size)
-    parser.add_argument("--lr", type=float, default=d.lr)
+    parser.add_argument("--seed", type=non_negative_int, default=d.seed)
+    parser.add_argument("--train-series", type=positive_int, default=d.train_series)
+    parser.add_argument("--val-series", type=non_negative_int, default=d.val_series)
+    parser.add_argument("--steps", type=positive_int, default=d.steps)
+    parser.add_argument("--batch-size", type=positive_int, default=d.batch_size)
+    parser.add_argument("--lr", type=positive_float, default=d.lr)
     parser.add_argument(
         "--features", default=",".join(map(str, d.features)), help="encoder widths, e.g. 64,128,256,512"
     )
-    parser.add_argument("--noise", type=float, default=d.noise_sd_hu, help="noise SD of the synthetic series (HU)")
     parser.add_argument(
-        "--time-limit", type=float, default=d.time_limit_s, help="stop training after this many seconds"
+        "--noise", type=non_negative_float, default=d.noise_sd_hu, help="noise SD of the synthetic series (HU)"
     )
-    parser.add_argument("--threads", type=int, default=d.threads)
+    parser.add_argument(
+        "--time-limit", type=positive_float, default=d.time_limit_s, help="stop training after this many seconds"
+    )
+    parser.add_argument("--threads", type=positive_int, default=d.threads)
 
 
 def main(args: argparse.Namespace) -> int:

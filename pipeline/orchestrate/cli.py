@@ -6,9 +6,17 @@ import argparse
 import importlib
 import sys
 
+from deepcac2.argtypes import non_negative_float, non_negative_int, positive_float, positive_int
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.anatomy.registry import HELP as ANATOMY_HELP
 from deepcac2.pipeline.anatomy.registry import parse_name
+
+
+def _error_code(text: str) -> str:
+    try:
+        return ErrorCode(text.strip().upper()).value
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an error code (see deepcac2/errors.py)") from None
 
 
 def build_parser(parser: argparse.ArgumentParser) -> None:
@@ -20,27 +28,59 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--anatomy", default="auto", type=parse_name, help=ANATOMY_HELP)
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler, tcp://host:8786")
-    where.add_argument("--workers", type=int, default=None, help="local cluster: worker processes (default: CPUs)")
-    parser.add_argument("--threads", type=int, default=None, help="local cluster: threads per worker")
+    where.add_argument(
+        "--workers", type=positive_int, default=None, help="local cluster: worker processes (default: CPUs)"
+    )
+    parser.add_argument("--threads", type=positive_int, default=None, help="local cluster: threads per worker")
     parser.add_argument("--memory-limit", default="auto", help="local cluster: memory per worker, e.g. 4GiB")
     gpu = parser.add_mutually_exclusive_group()
     gpu.add_argument("--gpu", dest="gpu", action="store_true", default=None, help="require GPU workers")
     gpu.add_argument("--no-gpu", dest="gpu", action="store_false", help="never ask for the GPU resource")
     parser.add_argument(
-        "--max-in-flight", type=int, default=None, help="series submitted at once (default 2x threads+2)"
+        "--max-in-flight", type=positive_int, default=None, help="series submitted at once (default 2x threads+2)"
     )
-    parser.add_argument("--retries", type=int, default=2, help="retries of transient errors and lost tasks")
+    parser.add_argument(
+        "--retries", type=non_negative_int, default=2, help="retries of transient errors and lost workers (default 2)"
+    )
     parser.add_argument("--conventions", default=None, help="comma-separated scoring conventions (default: all)")
     state = parser.add_mutually_exclusive_group()
-    state.add_argument("--resume", action="store_true", help="skip series already committed in --out")
+    state.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue in --out: skip committed series, run again those that failed with a transient code",
+    )
     state.add_argument("--overwrite", action="store_true", help="forget earlier results in --out and start again")
+    parser.add_argument(
+        "--retry-failed",
+        nargs="+",
+        type=_error_code,
+        default=(),
+        metavar="CODE",
+        help="also run again the series that failed with these codes (e.g. E_INTERNAL); implies --resume",
+    )
+    parser.add_argument(
+        "--rescan",
+        action="store_true",
+        help="load local series whose files changed since the cohort was made (default: E_INPUT_CHANGED)",
+    )
     parser.add_argument("--cache-dir", default=None, help="worker cache for remote (IDC) series")
-    parser.add_argument("--cache-gb", type=float, default=20.0, help="bytes each worker's cache may hold, in GiB")
+    parser.add_argument(
+        "--cache-gb", type=positive_float, default=20.0, help="bytes each worker's cache may hold, in GiB"
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (logs still written)")
-    parser.add_argument("--allowed-failures", type=int, default=3, help="local cluster: worker deaths per task")
+    parser.add_argument(
+        "--allowed-failures", type=non_negative_int, default=3, help="local cluster: worker deaths per task"
+    )
+    parser.add_argument(
+        "--worker-ttl",
+        type=non_negative_float,
+        default=120.0,
+        help="seconds without a heartbeat after which a worker holding a series' task is removed from the "
+        "scheduler, so the task runs elsewhere (0: leave it to the scheduler; default 120)",
+    )
     parser.add_argument(
         "--series-timeout",
-        type=float,
+        type=non_negative_float,
         default=3600.0,
         help="seconds a series may take from submission before it is recorded as E_TIMEOUT and its worker "
         "restarted (0: no limit; default 3600)",
@@ -70,6 +110,8 @@ def main(args: argparse.Namespace) -> int:
         base,
         cluster=replace(base.cluster, memory_limit=args.memory_limit, allowed_failures=args.allowed_failures),
         series_timeout_s=args.series_timeout or None,
+        worker_ttl_s=args.worker_ttl or None,
+        retry_codes=frozenset(args.retry_failed),
     )
     cache = CacheSpec(args.cache_dir, int(args.cache_gb * 2**30)) if args.cache_dir else None
     summary = run_cohort(
@@ -83,7 +125,8 @@ def main(args: argparse.Namespace) -> int:
         workers=args.workers,
         threads=args.threads,
         max_in_flight=args.max_in_flight,
-        resume=args.resume,
+        resume=args.resume or bool(args.retry_failed),
+        rescan=args.rescan,
         overwrite=args.overwrite,
         retries=args.retries,
         conventions=[c.strip() for c in args.conventions.split(",")] if args.conventions else None,

@@ -9,7 +9,9 @@ A series' ``params`` steer what happens to it:
 * ``{"spin_s": 0.2}``: each CPU stage computes that long (to stand for CPU work, benchmarks);
 * ``{"payload_kb": 64}``: the loaded value carries that many KiB (memory tests);
 * ``{"crash": true}``: the load step kills its worker process (a poison series);
-* ``{"hang_s": 600}``: the load step blocks that long (a hung decoder or fetch).
+* ``{"hang_s": 600}``: the load step blocks that long (a hung decoder or fetch);
+* ``{"write_dicom": true}``: the last step writes ``<out_dir>/<uid>/seg.dcm`` (a stand-in object);
+* ``{"finish_fail": "E_SR_WRITE"}``: the last step raises that code, after writing when asked to.
 
 Parameters can also come from a JSON file ``{series_uid: {...}}`` named by the environment
 variable ``DEEPCAC2_FAKE_PLAN`` (a cohort Parquet cannot carry them to a ``deepcac2 run``).
@@ -92,7 +94,14 @@ def infer(model: Any, loaded: dict[str, Any], anatomy: dict[str, Any]) -> dict[s
 def finish(
     ref: SeriesRef, loaded: dict[str, Any], predicted: dict[str, Any], out_dir: Path, conventions: tuple[str, ...]
 ) -> dict[str, list[dict[str, Any]]]:
-    _work(params_of(ref))
+    params = params_of(ref)
+    _work(params)
+    if params.get("write_dicom"):
+        folder = Path(out_dir) / ref.series_uid
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "seg.dcm").write_bytes(f"fake SEG of {ref.series_uid}".encode())
+    if params.get("finish_fail"):
+        raise DeepCACError(ErrorCode(params["finish_fail"]), f"fake failure after the objects of {ref.series_uid}")
     series = {"SeriesInstanceUID": ref.series_uid, "PatientID": ref.patient_id, "agatston": predicted["score"]}
     lesions = [
         {"SeriesInstanceUID": ref.series_uid, "lesion_id": i, "convention": c} for i, c in enumerate(conventions)
@@ -106,4 +115,7 @@ def load_model(name: str | None, weights: str | None, device: str | None) -> obj
     return object()
 
 
-STAGES = Stages(fetch_load=fetch_load, anatomy=anatomy, infer=infer, finish=finish, load_model=load_model)
+#: warms only pydicom: enough to test that a (re)started worker imports before its first task, and quick
+STAGES = Stages(
+    fetch_load=fetch_load, anatomy=anatomy, infer=infer, finish=finish, load_model=load_model, warm=("pydicom",)
+)

@@ -1,13 +1,24 @@
-"""The client loop: keep at most ``max_in_flight`` series submitted, commit each as it finishes."""
+"""The client loop: keep at most ``max_in_flight`` series submitted, commit each as it finishes.
+
+Losing a worker is transient. Dask reschedules the tasks of a worker that died; a series
+whose task was on too many dying workers (``KilledWorker``), whose connection closed or
+whose future was cancelled from outside is submitted again, away from the workers it
+was lost on, up to ``retries`` times, and only then recorded as ``E_WORKER_LOST``. A
+worker that is gone without its connection closing (frozen, its host down) sends no
+heartbeats: the loop removes it from the scheduler after ``worker_ttl_s`` of silence,
+so its tasks run elsewhere long before the series timeout.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from distributed import Client, Future, wait
 from distributed.client import FutureCancelledError
+from distributed.comm.core import CommClosedError
 
 from deepcac2.errors import DeepCACError, ErrorCode, error_code_of
 from deepcac2.pipeline.orchestrate.cluster import GPU, workers_info
@@ -30,12 +41,43 @@ except ImportError:  # pragma: no cover
 RUN_FATAL = frozenset({ErrorCode.E_MODEL_LOAD.value, ErrorCode.E_MODEL_UNKNOWN.value})
 #: how long the loop waits for a series to finish before it looks at the deadlines again
 POLL_S = 1.0
+#: how often the loop asks the scheduler whether a worker holding a series' task went silent
+WATCH_S = 5.0
 
 
 def _rss_mb() -> float:
     import psutil
 
     return psutil.Process().memory_info().rss / 2**20
+
+
+@dataclass
+class InFlight:
+    """One submitted series: its three futures, when it was submitted, the workers it was lost on."""
+
+    ref: SeriesRef
+    attempt: int
+    chain: list[Future]
+    t0: float
+    avoid: frozenset[str] = field(default_factory=frozenset)
+
+
+def worker_lost(exc: BaseException, ref: SeriesRef, attempt: int) -> Failure | None:
+    """The E_WORKER_LOST failure for an exception that means the series' worker (or connection) was lost, else None.
+
+    The failure's detail names the worker it was last on, when Dask says.
+    """
+    if isinstance(exc, KilledWorker):
+        stage = str(getattr(exc, "task", "")).split("-", 1)[0] or "worker"
+        worker = str(getattr(getattr(exc, "last_worker", None), "address", "") or "")
+        msg = f"the task's worker died too many times (allowed-failures reached; last on {worker or 'unknown'})"
+        return Failure(ref.series_uid, stage, ErrorCode.E_WORKER_LOST.value, msg, attempt, {"worker": worker})
+    if isinstance(exc, FutureCancelledError):
+        return Failure(ref.series_uid, "orchestrate", ErrorCode.E_WORKER_LOST.value, f"cancelled: {exc}", attempt)
+    if isinstance(exc, CommClosedError | ConnectionError):
+        msg = f"connection lost while waiting for the series: {type(exc).__name__}: {exc}"
+        return Failure(ref.series_uid, "orchestrate", ErrorCode.E_WORKER_LOST.value, msg, attempt)
+    return None
 
 
 class SeriesLoop:
@@ -51,31 +93,43 @@ class SeriesLoop:
             str(store.dicom_dir), config.conventions, config.retries, config.backoff_s, anatomy=config.anatomy
         )
         self.gpu = False
-        #: last task key -> (series, attempt, its three futures, monotonic submit time)
-        self.inflight: dict[str, tuple[SeriesRef, int, list[Future], float]] = {}
+        #: last task key -> the series in flight
+        self.inflight: dict[str, InFlight] = {}
+        self._next_watch = time.monotonic() + WATCH_S
 
-    def submit(self, ref: SeriesRef, attempt: int) -> None:
+    def submit(self, ref: SeriesRef, attempt: int, avoid: frozenset[str] = frozenset()) -> None:
+        """Submit the three tasks of a series; a retry prefers workers other than those in ``avoid``."""
         tag = f"{ref.series_uid}-{self.tag}-{attempt}"
+        where: dict[str, Any] = {}
+        if avoid:
+            others = sorted(set(workers_info(self.client)) - avoid)
+            if others:  # a preference, not a rule: the series still runs if only those workers are left
+                where = {"workers": others, "allow_other_workers": True}
         submit = self.client.submit
-        f1 = submit(fetch_load_task, ref, self.stages, self.policy, key=f"fetch_load-{tag}", priority=0)
+        f1 = submit(fetch_load_task, ref, self.stages, self.policy, key=f"fetch_load-{tag}", priority=0, **where)
         infer_resources = {GPU: 1} if self.gpu else None
         f2 = submit(
-            infer_task, ref, f1, self.stages, self.policy, key=f"infer-{tag}", priority=1, resources=infer_resources
+            infer_task,
+            ref,
+            f1,
+            self.stages,
+            self.policy,
+            key=f"infer-{tag}",
+            priority=1,
+            resources=infer_resources,
+            **where,
         )
         # the last stage first: finishing a series frees its memory
-        f3 = submit(finish_task, ref, f1, f2, self.stages, self.policy, key=f"score_convert-{tag}", priority=2)
-        self.inflight[f3.key] = (ref, attempt, [f1, f2, f3], time.monotonic())
+        f3 = submit(finish_task, ref, f1, f2, self.stages, self.policy, key=f"score_convert-{tag}", priority=2, **where)
+        self.inflight[f3.key] = InFlight(ref, attempt, [f1, f2, f3], time.monotonic(), avoid)
 
     def outcome(self, future: Future, ref: SeriesRef, attempt: int) -> Done | Failure:
         try:
             return future.result()
-        except KilledWorker as exc:
-            stage = str(getattr(exc, "task", "")).split("-", 1)[0] or "worker"
-            msg = "the task's worker died too many times (allowed-failures reached)"
-            return Failure(ref.series_uid, stage, ErrorCode.E_WORKER_LOST.value, msg, attempt)
-        except FutureCancelledError as exc:
-            return Failure(ref.series_uid, "orchestrate", ErrorCode.E_WORKER_LOST.value, f"cancelled: {exc}", attempt)
         except Exception as exc:
+            lost = worker_lost(exc, ref, attempt)
+            if lost is not None:
+                return lost
             code = error_code_of(exc).value
             return Failure(ref.series_uid, "orchestrate", code, f"{type(exc).__name__}: {exc}", attempt)
 
@@ -88,21 +142,30 @@ class SeriesLoop:
                 break
         while self.inflight:
             for key in self._finished():
-                ref, attempt, chain, _ = self.inflight.pop(key)
-                result = self.outcome(chain[-1], ref, attempt)
-                for f in chain:
+                item = self.inflight.pop(key)
+                ref, attempt = item.ref, item.attempt
+                result = self.outcome(item.chain[-1], ref, attempt)
+                for f in item.chain:
                     f.release()
-                del chain
+                item.chain.clear()
                 if isinstance(result, Failure) and result.code in RUN_FATAL:
                     raise DeepCACError(ErrorCode(result.code), f"the run stops: {result.message}")
                 if isinstance(result, Failure) and result.code == ErrorCode.E_WORKER_LOST.value:
                     if attempt <= self.config.retries:
-                        log.write("series_retry", series_uid=ref.series_uid, attempt=attempt, code=result.code)
-                        self.submit(ref, attempt + 1)
+                        worker = result.detail.get("worker", "")
+                        log.write(
+                            "series_retry",
+                            series_uid=ref.series_uid,
+                            attempt=attempt,
+                            code=result.code,
+                            message=result.message,
+                        )
+                        self.submit(ref, attempt + 1, item.avoid | ({worker} if worker else set()))
                         continue
                 self._settle(ref, result, attempt, pending, bar, log, summary)
             for ref, failure in self._expired():
                 self._settle(ref, failure, failure.attempts, pending, bar, log, summary)
+            self._watch(log)
 
     def _settle(
         self,
@@ -130,7 +193,7 @@ class SeriesLoop:
 
     def _finished(self) -> list[str]:
         """Keys of the series whose last task is finished; waits at most POLL_S for the first one."""
-        tails = [chain[-1] for _, _, chain, _ in self.inflight.values()]
+        tails = [item.chain[-1] for item in self.inflight.values()]
         try:
             done, _ = wait(tails, timeout=POLL_S, return_when="FIRST_COMPLETED")
         except TimeoutError:
@@ -146,13 +209,14 @@ class SeriesLoop:
         """
         timeout = self.config.series_timeout_s
         now = time.monotonic()
-        late = [key for key, (*_, t0) in self.inflight.items() if timeout and now - t0 > timeout]
+        late = [key for key, item in self.inflight.items() if timeout and now - item.t0 > timeout]
         if not late:
             return []
         processing = {w: set(keys) for w, keys in self.client.processing().items()}
         out = []
         for key in late:
-            ref, attempt, chain, _ = self.inflight.pop(key)
+            item = self.inflight.pop(key)
+            ref, attempt, chain = item.ref, item.attempt, item.chain
             keys = {f.key for f in chain}
             busy = sorted(w for w, running in processing.items() if running & keys)
             running = sorted(k for w in busy for k in processing[w] & keys)
@@ -161,6 +225,28 @@ class SeriesLoop:
             message = f"not finished {timeout:g} s after it was submitted (in stage {stage}); {self._restart(busy)}"
             out.append((ref, Failure(ref.series_uid, stage, ErrorCode.E_TIMEOUT.value, message, attempt)))
         return out
+
+    def _watch(self, log: RunLog) -> None:
+        """Every WATCH_S: remove from the scheduler the silent workers that hold tasks of series in flight.
+
+        Dask notices a worker that died when its connection closes. One that is frozen, or
+        whose host went away, keeps its connection half-open and its tasks until the
+        scheduler's own ``worker-ttl`` (5 min by default, external schedulers their own).
+        Removing it makes the scheduler run those tasks elsewhere now.
+        """
+        ttl = self.config.worker_ttl_s
+        now = time.monotonic()
+        if not ttl or not self.inflight or now < self._next_watch:
+            return
+        self._next_watch = now + WATCH_S
+        keys = [f.key for item in self.inflight.values() for f in item.chain]
+        try:
+            removed = self.client.run_on_scheduler(remove_silent_workers, keys=keys, silent_s=ttl)
+        except Exception as exc:  # the watchdog must never stop the run: the series timeout still applies
+            log.write("watchdog_error", error=f"{type(exc).__name__}: {exc}")
+            return
+        for worker, silent, held in removed:
+            log.write("worker_removed", worker=worker, silent_s=round(silent, 1), tasks=held)
 
     def _restart(self, workers: list[str]) -> str:
         if not workers:
@@ -185,11 +271,47 @@ class SeriesLoop:
             log.write("series_done", series_uid=ref.series_uid, seconds=result.timings, workers=result.workers)
             return result
         row = failure_row(result)
-        self.store.commit(Fragment(ref.series_uid, "failed", result.code, {"failures": [row]}))
+        # no object of a failed series may ship: neither an earlier run's nor half of this one's
+        self.store.discard_dicom(ref.series_uid)
+        try:
+            self.store.commit(Fragment(ref.series_uid, "failed", result.code, {"failures": [row]}))
+        except DeepCACError as exc:  # the state folder itself cannot be written: nothing can be recorded
+            raise DeepCACError(
+                exc.code, f"the run stops: {exc.message}; free space or fix permissions, then run again with --resume"
+            ) from exc
         summary.failed += 1
         summary.by_code[result.code] = summary.by_code.get(result.code, 0) + 1
         log.write("series_failed", **row)
         return result
+
+
+async def remove_silent_workers(
+    keys: list[str], silent_s: float, dask_scheduler: Any = None
+) -> list[tuple[str, float, list[str]]]:
+    """On the scheduler: remove each worker that processes one of ``keys`` and sent no heartbeat for ``silent_s``.
+
+    Returns (worker address, seconds silent, the keys it held). The scheduler reschedules
+    the tasks of a removed worker, as it does when a worker's connection closes. As in the
+    scheduler's own ``worker-ttl`` check, the limit is at least 10 heartbeat intervals.
+    """
+    from distributed.metrics import time as wall_clock  # the clock of the scheduler's last_seen
+    from distributed.scheduler import heartbeat_interval
+
+    scheduler = dask_scheduler
+    now = wall_clock()
+    silent_s = max(silent_s, 10 * heartbeat_interval(len(scheduler.workers)))
+    silent: dict[str, tuple[float, list[str]]] = {}
+    for key in keys:
+        ts = scheduler.tasks.get(key)
+        ws = getattr(ts, "processing_on", None) if ts is not None and ts.state == "processing" else None
+        if ws is None:
+            continue
+        quiet = now - ws.last_seen
+        if quiet > silent_s:
+            silent.setdefault(ws.address, (quiet, []))[1].append(str(key))
+    for address in silent:
+        await scheduler.remove_worker(address=address, stimulus_id=f"deepcac2-silent-{now}", close=True)
+    return [(address, quiet, held) for address, (quiet, held) in sorted(silent.items())]
 
 
 def _total_threads(client: Client) -> int:

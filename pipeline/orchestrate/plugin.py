@@ -1,15 +1,24 @@
-"""Per-worker state: the model (loaded once, on first use) and the fetch cache.
+"""Per-worker state: the model and the fetch cache, and imports done before any task runs.
 
-Registered on every worker as a Dask ``WorkerPlugin``. The model is loaded lazily so a
-CPU-only worker in a mixed cluster never loads it; a lock makes the load happen once
-even when the worker runs several threads.
+Registered on every worker as a Dask ``WorkerPlugin``. ``setup`` runs when the plugin is
+registered and again on every worker that joins later, a restarted one included, before
+that worker runs a task. It imports the stages' modules (pydicom, highdicom, torch, the
+model's code) and loads the model on the workers that will run inference: on a fresh
+worker, two threads importing pydicom at once (a task, and the thread that unpickles a
+CT volume sent from another worker) got "partially initialized module 'pydicom'".
+A CPU-only worker in a mixed cluster never loads the model; a lock makes the load happen
+once even when the worker runs several threads. ``setup`` never raises: a failed import
+or model load is remembered and reported by the first task that needs it.
 """
 
 from __future__ import annotations
 
+import importlib
+import logging
 import os
 import re
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,10 +49,24 @@ class PipelinePlugin(WorkerPlugin):
 
     name = PLUGIN_NAME
 
-    def __init__(self, model: ModelSpec, cache: CacheSpec | None = None) -> None:
+    def __init__(
+        self,
+        model: ModelSpec,
+        cache: CacheSpec | None = None,
+        stages: Any = None,
+        *,
+        gpu_resource: str | None = None,
+    ) -> None:
         self.model_spec = model
         self.cache_spec = cache
+        #: the run's Stages: what to import (``stages.warm``) and how to load the model, in setup
+        self.stages = stages
+        #: when inference asks for this resource, only the workers that have it load the model
+        self.gpu_resource = gpu_resource
         self.worker_name = f"local-{os.getpid()}"
+        #: modules imported by setup, and the ones that failed ("name: error")
+        self.warmed: list[str] = []
+        self.warm_errors: list[str] = []
         self._model: Any = None
         self._model_error: BaseException | None = None
         self._cache: Any = None
@@ -51,13 +74,48 @@ class PipelinePlugin(WorkerPlugin):
 
     # the lock cannot be pickled: the plugin travels to workers without its state
     def __getstate__(self) -> dict[str, Any]:
-        return {"model_spec": self.model_spec, "cache_spec": self.cache_spec}
+        return {
+            "model_spec": self.model_spec,
+            "cache_spec": self.cache_spec,
+            "stages": self.stages,
+            "gpu_resource": self.gpu_resource,
+        }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["model_spec"], state["cache_spec"])  # type: ignore[misc]
+        self.__init__(  # type: ignore[misc]
+            state["model_spec"], state["cache_spec"], state.get("stages"), gpu_resource=state.get("gpu_resource")
+        )
 
     def setup(self, worker: Any) -> None:
+        """Import the stages' modules and load the model before this worker runs any task.
+
+        Synchronous on purpose: the worker's event loop runs nothing else meanwhile, so no
+        task or unpickling thread can import the same modules at the same time.
+        """
         self.worker_name = str(worker.name)
+        if self.stages is None:
+            return
+        self.warm(getattr(self.stages, "warm", ()))
+        if self.runs_inference(worker):
+            try:
+                self.model(self.stages)
+            except Exception as exc:  # remembered by model(); the first inference task reports it
+                logging.getLogger(__name__).warning("model load on %s failed: %s", self.worker_name, exc)
+
+    def warm(self, modules: Sequence[str]) -> None:
+        for name in modules:
+            try:
+                importlib.import_module(name)
+                self.warmed.append(name)
+            except Exception as exc:  # an optional module (torch on a CPU-only install): the task will say
+                self.warm_errors.append(f"{name}: {type(exc).__name__}: {exc}")
+
+    def runs_inference(self, worker: Any) -> bool:
+        """Every worker without a GPU resource in the run; only the workers that offer it with one."""
+        if self.gpu_resource is None:
+            return True
+        resources = getattr(getattr(worker, "state", None), "total_resources", None) or {}
+        return bool(resources.get(self.gpu_resource))
 
     def teardown(self, worker: Any) -> None:
         self._model = None

@@ -23,7 +23,7 @@ from typing import Any
 
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline import process
-from deepcac2.pipeline.orchestrate.cluster import ClusterSpec, open_client, use_gpu_resource
+from deepcac2.pipeline.orchestrate.cluster import GPU, ClusterSpec, open_client, use_gpu_resource
 from deepcac2.pipeline.orchestrate.log import RunLog
 from deepcac2.pipeline.orchestrate.loop import SeriesLoop
 from deepcac2.pipeline.orchestrate.plugin import PLUGIN_NAME, CacheSpec, ModelSpec, PipelinePlugin
@@ -31,6 +31,7 @@ from deepcac2.pipeline.orchestrate.progress import Progress
 from deepcac2.pipeline.orchestrate.records import run_record, write_runs_table
 from deepcac2.pipeline.orchestrate.store import OutputStore
 from deepcac2.pipeline.orchestrate.tasks import Stages
+from deepcac2.pipeline.sources.local import FINGERPRINT
 from deepcac2.pipeline.types import SeriesRef, sha256_file
 
 
@@ -56,6 +57,13 @@ class RunConfig:
     #: a series not finished this long after it was submitted is E_TIMEOUT and its worker
     #: restarted (a hung decoder or fetch must not stall the run); None or 0: no limit
     series_timeout_s: float | None = 3600.0
+    #: a worker holding a task of a series in flight that sent no heartbeat this long is removed
+    #: from the scheduler, so its tasks run elsewhere (a frozen worker, a host gone); None or 0: never
+    worker_ttl_s: float | None = 120.0
+    #: failed series with these codes are run again (``--retry-failed``; implies resuming)
+    retry_codes: frozenset[str] = frozenset()
+    #: load local series whose files changed since the cohort was made (else E_INPUT_CHANGED)
+    rescan: bool = False
 
 
 @dataclass
@@ -114,6 +122,10 @@ OUTPUT_TABLES = ("cac_series", "cac_lesions", "measurements", "failures")
 
 
 def _check_cohort(refs: Sequence[SeriesRef]) -> None:
+    if not refs:
+        raise DeepCACError(
+            ErrorCode.E_COHORT_EMPTY, "the cohort lists no series: nothing to run (check the cohort step's output)"
+        )
     seen: set[str] = set()
     for ref in refs:
         if not ref.series_uid:
@@ -138,6 +150,8 @@ def run_series(
     release know what the run was asked to do (coverage, cohort policy).
     """
     _check_cohort(refs)
+    if config.rescan:  # without the cohort's fingerprints the load step does not compare them
+        refs = [replace(r, params={k: v for k, v in r.params.items() if k != FINGERPRINT}) for r in refs]
     from deepcac2.pipeline.anatomy.registry import check_name
     from deepcac2.pipeline.scoring.conventions import get_convention
 
@@ -156,11 +170,12 @@ def run_series(
             "anatomy": config.anatomy,
             **(identity or {}),
         }
-        store.check_identity(identity, resume=config.resume, overwrite=config.overwrite)
+        resume = config.resume or bool(config.retry_codes)
+        store.check_identity(identity, resume=resume, overwrite=config.overwrite)
         if cohort_file is not None:
             store.keep_cohort(Path(cohort_file))
         committed = store.committed()
-        todo = [r for r in refs if r.series_uid not in committed or committed[r.series_uid].retry_on_resume]
+        todo = [r for r in refs if _to_run(committed.get(r.series_uid), config.retry_codes)]
         summary.skipped = len(refs) - len(todo)
         summary.log_path = store.logs_dir / f"run-{run_id}.jsonl"
         with RunLog(summary.log_path, run_id) as log, _sigterm_as_interrupt():
@@ -171,9 +186,12 @@ def run_series(
                 with open_client(config.cluster) as client:
                     summary.dashboard = client.dashboard_link
                     print(f"deepcac2 run: Dask dashboard at {summary.dashboard}", file=sys.stderr, flush=True)
-                    client.register_plugin(PipelinePlugin(config.model, config.cache), name=PLUGIN_NAME)
                     loop = SeriesLoop(client, store, config, stages, run_id)
                     loop.gpu = use_gpu_resource(client, config.cluster) if todo else False
+                    # setup imports the stages' modules (and loads the model) on every worker, and again on
+                    # each worker that joins or restarts later, before it runs a task
+                    plugin = PipelinePlugin(config.model, config.cache, stages, gpu_resource=GPU if loop.gpu else None)
+                    client.register_plugin(plugin, name=PLUGIN_NAME)
                     log.write("cluster", dashboard=summary.dashboard, gpu_resource=loop.gpu)
                     bar = Progress(len(refs), summary.skipped, enabled=config.progress)
                     loop.run(todo, bar, log, summary)
@@ -189,6 +207,10 @@ def run_series(
             summary.elapsed_s = time.time() - started
             store.commit_run(run_id, run_record(summary, config, identity, started))
             if not summary.interrupted:
+                # dicom/ holds the objects of the series committed as done, and nothing else
+                removed = store.sweep_dicom([r.series_uid for r in refs])
+                if removed:
+                    log.write("dicom_swept", removed=removed)
                 summary.tables = store.assemble([r.series_uid for r in refs], OUTPUT_TABLES)
                 summary.tables["runs"] = write_runs_table(store)
                 summary.complete = True
@@ -203,6 +225,13 @@ def run_series(
                 elapsed_s=round(summary.elapsed_s, 3),
             )
     return summary
+
+
+def _to_run(fragment: Any, retry_codes: frozenset[str]) -> bool:
+    """Not committed yet, a transient failure (retried by --resume), or a failure whose code is asked for again."""
+    if fragment is None:
+        return True
+    return fragment.retry_on_resume or (fragment.status == "failed" and fragment.code in retry_codes)
 
 
 def _codes_of_all(store: OutputStore, refs: Sequence[SeriesRef]) -> dict[str, int]:
@@ -241,6 +270,7 @@ def run_cohort(
     progress: bool = True,
     stages: Stages | None = None,
     config: RunConfig | None = None,
+    rescan: bool = False,
 ) -> RunSummary:
     """Process every series of the cohort Parquet at ``cohort_path`` into ``out_dir``."""
     from deepcac2.pipeline.cohort.table import cohort_to_refs, read_cohort
@@ -259,6 +289,7 @@ def run_cohort(
         retries=retries,
         cache=cache,
         progress=progress,
+        rescan=rescan or base.rescan,
     )
     identity = {"cohort_sha256": sha256_file(str(cohort_path))}
     return run_series(refs, out_dir, config, stages=stages, identity=identity, cohort_file=cohort_path)

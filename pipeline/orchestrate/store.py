@@ -10,7 +10,12 @@ Layout under ``OUT``::
     cohort.parquet               a copy of the cohort the run processed (for QA and the release)
                                  (tables/runs.parquet lists the runs: the one table that differs per rerun)
     logs/run-<run_id>.jsonl      one structured log per run
-    dicom/                       SEG and SR files written by the converter
+    dicom/<SeriesInstanceUID>/   SEG and SR files written by the converter, one folder per series
+
+The run owns ``dicom/``: a series committed as failed loses its folder at once, and
+before the tables are written every entry that is not the folder of a series committed
+as done is removed (objects of an earlier run, of a series that now fails, half-written
+temporary files), so no object ships without a ``cac_series`` row.
 
 A fragment is written to a temporary file and renamed, so it is either complete or
 absent: a crash loses at most the series in flight. Final tables are assembled from
@@ -22,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import socket
 import time
 from collections.abc import Iterable, Iterator
@@ -33,18 +39,24 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from deepcac2.errors import TRANSIENT_CODES, DeepCACError, ErrorCode
+from deepcac2.writable import output_error as os_error
+from deepcac2.writable import writable_dir
 
 LOCK_NAME = ".deepcac2-run.lock"
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise os_error(exc, str(path)) from exc
 
 
 def _pid_alive(pid: int) -> bool:
@@ -94,7 +106,7 @@ class OutputStore:
     # -- locking --------------------------------------------------------------------------
     def acquire(self) -> None:
         """Take the directory lock; a lock left by a dead process on this host is removed."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        writable_dir(self.root, "the run's output folder (--out)")
         me = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}).encode()
         for _ in range(2):
             try:
@@ -110,6 +122,8 @@ class OutputStore:
                     f"wait for it, or delete {self.lock_path} if that run is dead",
                     lock=self.lock_path,
                 ) from None
+            except OSError as exc:  # a read-only or foreign-owned folder
+                raise os_error(exc, f"the lock {self.lock_path}") from exc
             with os.fdopen(fd, "wb") as f:
                 f.write(me)
             self._locked = True
@@ -194,6 +208,46 @@ class OutputStore:
     def committed(self) -> dict[str, Fragment]:
         """series uid -> committed fragment, without the rows (the scan must stay small for big cohorts)."""
         return {f.series_uid: Fragment(f.series_uid, f.status, f.code, {}) for f in self.fragments()}
+
+    # -- DICOM outputs ----------------------------------------------------------------------
+    def series_dicom_dir(self, series_uid: str) -> Path:
+        """Where the converter writes a series' SEG and SR (``dicom/<SeriesInstanceUID>/``)."""
+        return self.dicom_dir / series_uid
+
+    def discard_dicom(self, series_uid: str) -> bool:
+        """Remove a series' objects (it failed: an earlier run's SEG/SR or half of this one's must not ship)."""
+        folder = self.series_dicom_dir(series_uid)
+        if folder.is_symlink() or folder.is_file():
+            folder.unlink()
+            return True
+        if folder.is_dir():
+            shutil.rmtree(folder)
+            return True
+        return False
+
+    def sweep_dicom(self, series_uids: Iterable[str]) -> list[str]:
+        """Keep in ``dicom/`` only the folders of the series of ``series_uids`` committed as done.
+
+        Everything else goes, and so do hidden temporary files inside the kept folders (a
+        worker killed mid-write leaves one). Returns the removed paths, relative to ``dicom/``.
+        """
+        if not self.dicom_dir.is_dir():
+            return []
+        wanted = set(series_uids)
+        done = {uid for uid, f in self.committed().items() if f.status == "done" and uid in wanted}
+        removed = []
+        for entry in sorted(self.dicom_dir.iterdir()):
+            if entry.name in done and entry.is_dir() and not entry.is_symlink():
+                for junk in sorted(entry.glob(".*.tmp")):
+                    junk.unlink()
+                    removed.append(f"{entry.name}/{junk.name}")
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+            removed.append(entry.name)
+        return removed
 
     # -- run records ----------------------------------------------------------------------
     def commit_run(self, run_id: str, record: dict[str, Any]) -> None:

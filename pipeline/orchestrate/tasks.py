@@ -84,12 +84,28 @@ def _finish_default(ref: SeriesRef, ct: Any, prediction: Any, out_dir: Path, con
     return process.score_and_convert(ref, ct, prediction, out_dir, conventions)
 
 
+#: what the real stages import, imported by each worker before its first task (see plugin.py)
+WARM_MODULES: tuple[str, ...] = (
+    "pydicom",
+    "highdicom",
+    "torch",
+    "deepcac2.pipeline.loader",
+    "deepcac2.pipeline.sources",
+    "deepcac2.pipeline.anatomy.registry",
+    "deepcac2.pipeline.models.base",
+    "deepcac2.pipeline.scoring.engine",
+    "deepcac2.pipeline.convert",
+    "deepcac2.qa.pictures",
+)
+
+
 @dataclass(frozen=True)
 class Stages:
     """The stage functions a run uses. Module-level callables, so Dask ships them by name.
 
     The defaults are the real stages of :mod:`deepcac2.pipeline.process`; tests and
     benchmarks inject trivial ones (see :mod:`.fake`) to measure the orchestration alone.
+    ``warm`` names the modules a worker imports before it runs any task.
     """
 
     fetch_load: Callable[[SeriesRef, Any], Any] = process.fetch_and_load
@@ -98,6 +114,7 @@ class Stages:
     infer: Callable[[Any, Any, Any], Any] = process.infer
     finish: Callable[[SeriesRef, Any, Any, Path, tuple[str, ...]], process.TableRows] = _finish_default
     load_model: Callable[[str | None, str | None, str | None], Any] = _load_default_model
+    warm: tuple[str, ...] = WARM_MODULES
 
 
 @dataclass(frozen=True)
@@ -129,7 +146,14 @@ def _attempt(stage: str, ref: SeriesRef, policy: Policy, fn: Callable[..., Any],
 
 #: the finer stage a task's error belongs to, by code: (task, code) -> stage of the failures table
 _FETCH_CODES = {ErrorCode.E_FETCH_FAILED, ErrorCode.E_FETCH_TRANSIENT, ErrorCode.E_FETCH_COUNT_MISMATCH}
-_CONVERT_CODES = {ErrorCode.E_SEG_WRITE, ErrorCode.E_SR_WRITE, ErrorCode.E_TABLE_WRITE, ErrorCode.E_UID_INVALID}
+_CONVERT_CODES = {
+    ErrorCode.E_SEG_WRITE,
+    ErrorCode.E_SR_WRITE,
+    ErrorCode.E_TABLE_WRITE,
+    ErrorCode.E_UID_INVALID,
+    ErrorCode.E_DISK_FULL,
+    ErrorCode.E_OUTPUT_UNWRITABLE,
+}
 
 
 def stage_of(task: str, code: ErrorCode) -> str:

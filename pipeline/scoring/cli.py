@@ -13,6 +13,7 @@ import json
 import sys
 from pathlib import Path
 
+from deepcac2.argtypes import positive_float
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.scoring.conventions import CONVENTIONS, DEFAULT_CONVENTION, Convention, get_convention
 from deepcac2.pipeline.scoring.engine import score_ct
@@ -29,7 +30,9 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_CONVENTION,
         help=f"convention name or 'all' (known: {', '.join(CONVENTIONS)}; default {DEFAULT_CONVENTION})",
     )
-    parser.add_argument("--mass-factor", type=float, help="calibration, mg HA/cm3 per HU (overrides the header)")
+    parser.add_argument(
+        "--mass-factor", type=positive_float, help="calibration, mg HA/cm3 per HU (overrides the header)"
+    )
     parser.add_argument("--out", metavar="FILE", help="FILE.json or FILE.parquet; default: JSON on stdout")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from deepcac2.argtypes import non_negative_int, positive_float
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.cohort.table import cohort_to_refs, read_cohort
 from deepcac2.pipeline.sources.base import Source
@@ -22,8 +23,10 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--endpoint-url", help="S3 endpoint (default https://s3.amazonaws.com)")
     parser.add_argument("--bucket", help=f"S3 bucket (default: each row's series_aws_url, else {DEFAULT_BUCKET})")
     parser.add_argument("--root", type=Path, help="local source: locations must lie inside this folder")
-    parser.add_argument("--max-gb", type=float, help="refuse to start when the cohort needs more (10^9 bytes)")
-    parser.add_argument("--retries", type=int, default=4, help="tries per series on transient errors (default 4)")
+    parser.add_argument("--max-gb", type=positive_float, help="refuse to start when the cohort needs more (10^9 bytes)")
+    parser.add_argument(
+        "--retries", type=non_negative_int, default=4, help="tries per series on transient errors (default 4)"
+    )
     parser.add_argument("--dry-run", action="store_true", help="print the number of series and bytes, move nothing")
 
 

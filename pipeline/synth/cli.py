@@ -5,21 +5,26 @@ from __future__ import annotations
 import argparse
 import time
 
+from deepcac2.argtypes import non_negative_float, non_negative_int, positive_float, positive_int
 from deepcac2.pipeline.synth.cohort import COHORTS, write_cohort
 
 
 def build_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cohort", choices=COHORTS, default="demo", help="which cohort to write (default: demo)")
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--seed", type=int, default=0, help="everything is deterministic from this seed")
-    parser.add_argument("--slices", type=int, default=None, help="slices per chest series (default: 160 mm of z)")
-    parser.add_argument("--rows", type=int, default=512, help="rows = columns of chest and QRM series")
-    parser.add_argument("--noise", type=float, default=None, help="noise SD in HU (soft kernels); 0 = exact")
-    parser.add_argument("--plaques", type=int, default=4, help="chest cohort: number of random plaques")
-    parser.add_argument("--pixel-spacing", type=float, default=None, help="chest cohort: pixel spacing, mm")
-    parser.add_argument("--thickness", type=float, default=None, help="chest cohort: slice thickness, mm")
-    parser.add_argument("--increment", type=float, default=None, help="chest cohort: slice increment, mm")
-    parser.add_argument("--kvp", type=int, default=None, help="chest cohort: kVp")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="everything is deterministic from this seed")
+    parser.add_argument(
+        "--slices", type=positive_int, default=None, help="slices per chest series (default: 160 mm of z)"
+    )
+    parser.add_argument("--rows", type=positive_int, default=512, help="rows = columns of chest and QRM series")
+    parser.add_argument(
+        "--noise", type=non_negative_float, default=None, help="noise SD in HU (soft kernels); 0 = exact"
+    )
+    parser.add_argument("--plaques", type=non_negative_int, default=4, help="chest cohort: number of random plaques")
+    parser.add_argument("--pixel-spacing", type=positive_float, default=None, help="chest cohort: pixel spacing, mm")
+    parser.add_argument("--thickness", type=positive_float, default=None, help="chest cohort: slice thickness, mm")
+    parser.add_argument("--increment", type=positive_float, default=None, help="chest cohort: slice increment, mm")
+    parser.add_argument("--kvp", type=positive_int, default=None, help="chest cohort: kVp")
     parser.add_argument(
         "--great-vessels",
         action="store_true",

@@ -190,8 +190,11 @@ def test_cli_summarises_skipped_files_unless_asked_for_all(messy, tmp_path, caps
     assert cli_main(["cohort", "--from-dir", str(root), "-o", str(tmp_path / "c.parquet")]) == 0
     summary = capsys.readouterr().err
     lines = [line for line in summary.splitlines() if line.startswith("skipped")]
-    assert len(lines) == 2, summary  # one line per reason, not one per file
-    assert any("skipped 7 file(s): not a DICOM file" in line for line in lines), summary  # 5 json + txt + trunc
+    assert len(lines) == 3, summary  # one line per reason, not one per file
+    assert any("skipped 6 file(s): not a DICOM file" in line for line in lines), summary  # 5 json + txt
+    # a .dcm file claims to be DICOM: damaged, as the loader says, not stray
+    assert any("skipped 1 file(s): E_UNREADABLE_FILE (e.g. " in line and "trunc.dcm" in line for line in lines)
+    assert any("skipped 1 file(s): E_UID_INVALID" in line for line in lines), summary
     assert "--list-skipped" in summary and summary.count("truth") <= 1
     assert cli_main(["cohort", "--from-dir", str(root), "-o", str(tmp_path / "d.parquet"), "--list-skipped"]) == 0
     every = capsys.readouterr().err

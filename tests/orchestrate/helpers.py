@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -47,8 +48,14 @@ class DaskProcesses:
             client.wait_for_workers(n, timeout=timeout)
 
 
-def start_dask(tmp: Path, n_workers: int = 2, worker_args: list[list[str]] | None = None) -> DaskProcesses:
-    """``dask scheduler`` and ``dask worker`` processes (no nanny: a kill -9 kills the worker itself)."""
+def start_dask(
+    tmp: Path, n_workers: int = 2, worker_args: list[list[str]] | None = None, *, nanny: bool = False
+) -> DaskProcesses:
+    """``dask scheduler`` and ``dask worker`` processes.
+
+    Without a nanny a kill -9 kills the worker for good; with one (``nanny=True``, as in a
+    LocalCluster) the nanny starts a new worker process, which registers again.
+    """
     port = free_port()
     plan = tmp / "fake-plan.json"
     plan.write_text("{}")
@@ -74,7 +81,8 @@ def start_dask(tmp: Path, n_workers: int = 2, worker_args: list[list[str]] | Non
     procs = DaskProcesses(f"tcp://127.0.0.1:{port}", sched, plan)
     for i in range(n_workers):
         wlog = open(tmp / f"dask-worker-{i}.log", "wb")  # noqa: SIM115
-        cmd = [*DASK, "distributed.cli.dask_worker", procs.address, "--nworkers", "1", "--nthreads", "1", "--no-nanny"]
+        cmd = [*DASK, "distributed.cli.dask_worker", procs.address, "--nworkers", "1", "--nthreads", "1"]
+        cmd += [] if nanny else ["--no-nanny"]
         cmd += ["--host", "127.0.0.1", "--name", f"w{i}", "--no-dashboard", "--memory-limit", "2GiB"]
         cmd += worker_args[i] if worker_args else []
         procs.workers.append(
@@ -87,8 +95,10 @@ def start_dask(tmp: Path, n_workers: int = 2, worker_args: list[list[str]] | Non
 def stop_dask(procs: DaskProcesses) -> None:
     """Kill them: they hold no state worth a graceful shutdown, and tests should be quick."""
     for p in [*procs.workers, procs.scheduler]:
-        if p.poll() is None:
-            p.kill()
+        try:  # the whole process group: a nanny's worker process too
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         p.wait()
 
 

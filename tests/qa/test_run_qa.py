@@ -97,6 +97,7 @@ def test_good_run_passes_every_blocking_check(good_run: tuple[Path, Path]) -> No
         "table.cac_series.categories",
         "coverage.missing",
         "review.picture",
+        "dicom.all_referenced",
     ):
         assert check in passed, f"{check} did not run or did not pass"
     assert outcome.checks_path.exists() and outcome.report_path.exists()
@@ -218,3 +219,59 @@ def test_coronary_calcium_in_the_aorta_is_blocked(run_copy: tuple[Path, Path]) -
     pq.write_table(table, path)
     failed = _blocking(run, cohort)
     assert uid in failed.get("series.cac_in_aorta", set()), failed
+
+
+def _set_encoding(items, code: str, keyword: str, value: object) -> int:
+    """Change only one encoding (``NumericValue`` or ``FloatingPointValue``) of every NUM item ``code``."""
+    n = 0
+    for item in items:
+        name = item.get("ConceptNameCodeSequence")
+        if name and name[0].CodeValue == code and "MeasuredValueSequence" in item:
+            setattr(item.MeasuredValueSequence[0], keyword, value)
+            n += 1
+        if "ContentSequence" in item:
+            n += _set_encoding(item.ContentSequence, code, keyword, value)
+    return n
+
+
+@pytest.mark.parametrize("keyword,value", [("NumericValue", "999.5"), ("FloatingPointValue", 999.5)])
+def test_each_numeric_encoding_of_an_sr_value_is_checked(run_copy: tuple[Path, Path], keyword, value) -> None:
+    """Viewers show NumericValue, highdicom reads FloatingPointValue: changing either alone is caught."""
+    run, cohort = run_copy
+    uid = _first_series(run)
+    sr_path = next(p for p in (run / "dicom").rglob("sr.dcm") if p.parent.name == uid)
+    ds = pydicom.dcmread(sr_path)
+    assert _set_encoding(ds.ContentSequence, "122660", keyword, value) > 0  # calcium volume
+    ds.save_as(sr_path)
+    outcome = run_qa(run, cohort=cohort)
+    bad = [r for r in outcome.blocking_failures if r.check == "sr.matches_table" and r.subject == uid]
+    assert bad and keyword in bad[0].message, "; ".join(
+        f"{r.check}: {r.message}" for r in outcome.results if r.subject == uid
+    )
+
+
+def test_nan_and_inf_scores_are_out_of_range(run_copy: tuple[Path, Path]) -> None:
+    run, cohort = run_copy
+    path = run / "tables" / "cac_series.parquet"
+    table = pq.read_table(path)
+    for column, bad in (("agatston_deepcac", float("nan")), ("mass_mg_canon", float("inf"))):
+        index = table.schema.get_field_index(column)
+        values = [bad, *table.column(index).to_pylist()[1:]]
+        table = table.set_column(index, table.schema.field(index), pc.cast(values, table.column(index).type))
+    pq.write_table(table, path)
+    failed = _blocking(run, cohort)
+    assert {"cac_series.agatston_deepcac", "cac_series.mass_mg_canon"} <= failed.get("table.cac_series.range", set())
+
+
+def test_a_dicom_object_no_row_references_is_blocked(run_copy: tuple[Path, Path]) -> None:
+    """A stale SEG (a series that failed on rerun) must not pass QA, wherever it sits in the run."""
+    run, cohort = run_copy
+    uid = _first_series(run)
+    seg = next(p for p in (run / "dicom").rglob("seg.dcm") if p.parent.name == uid)
+    ds = pydicom.dcmread(seg)
+    ds.SOPInstanceUID = pydicom.uid.generate_uid()
+    (run / "dicom" / "1.2.3.4.5").mkdir()
+    ds.save_as(run / "dicom" / "1.2.3.4.5" / "seg.dcm")
+    failed = _blocking(run, cohort)
+    assert failed.get("dicom.unreferenced") == {"dicom/1.2.3.4.5/seg.dcm"}, failed
+    assert "dicom" in failed.get("dicom.all_referenced", set())

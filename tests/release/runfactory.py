@@ -114,6 +114,9 @@ def make_run(
     """Write a RUN_DIR like the orchestrator's: tables/, dicom/ (flat here, to exercise the
     re-layout), qa/checks.parquet, qa/report.html and qa/images/<series>.png."""
     rows = series_rows(n_patients) if rows is None else rows
+    for r in rows:  # the row names its objects, as the converter's rows do (the release ships only those)
+        r.setdefault("seg_sop_instance_uid", uid("sop", r["SeriesInstanceUID"], "SEG"))
+        r.setdefault("sr_sop_instance_uid", uid("sop", r["SeriesInstanceUID"], "SR"))
     tables = run_dir / "tables"
     tables.mkdir(parents=True, exist_ok=True)
     pq.write_table(conform(mark_primary(rows), "cac_series"), tables / "cac_series.parquet")

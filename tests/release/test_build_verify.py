@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pydicom
 import pytest
 
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.release import cli as release_cli
 from deepcac2.release.build import build_release
-from deepcac2.release.manifest import IDC_MANIFEST_NAME, MANIFEST_NAME
+from deepcac2.release.manifest import IDC_MANIFEST_NAME, MANIFEST_NAME, QUOTES_MANIFEST
 from deepcac2.release.verify import verify_release
 from tests.release.runfactory import make_run
 
@@ -27,7 +29,8 @@ def test_build_then_verify_passes(release_dir: Path) -> None:
     assert report.ok, report.lines()
     listed = pd.read_csv(release_dir / MANIFEST_NAME)
     on_disk = sorted(p.relative_to(release_dir).as_posix() for p in release_dir.rglob("*") if p.is_file())
-    assert sorted(listed["path"]) == [p for p in on_disk if p != MANIFEST_NAME]
+    # every file but the manifest and the three that quote its SHA-256
+    assert sorted(listed["path"]) == [p for p in on_disk if p not in (MANIFEST_NAME, *QUOTES_MANIFEST)]
     assert report.checked == len(listed)
     # the tables have registered schemas, so they were validated, not skipped
     assert not [n for n in report.notes if n.startswith("cac_series")]
@@ -35,11 +38,71 @@ def test_build_then_verify_passes(release_dir: Path) -> None:
 
 def test_manifest_hashes_match_hashlib(release_dir: Path) -> None:
     listed = pd.read_csv(release_dir / MANIFEST_NAME).set_index("path")
-    card = (release_dir / "DATASET_CARD.md").read_bytes()
-    row = listed.loc["DATASET_CARD.md"]
-    assert row["size_bytes"] == len(card)
-    assert row["md5"] == hashlib.md5(card).hexdigest()
-    assert row["sha256"] == hashlib.sha256(card).hexdigest()
+    license_ = (release_dir / "LICENSE").read_bytes()
+    row = listed.loc["LICENSE"]
+    assert row["size_bytes"] == len(license_)
+    assert row["md5"] == hashlib.md5(license_).hexdigest()
+    assert row["sha256"] == hashlib.sha256(license_).hexdigest()
+
+
+def test_the_manifest_sha256_is_quoted_by_provenance_card_and_zenodo(release_dir: Path) -> None:
+    sha = hashlib.sha256((release_dir / MANIFEST_NAME).read_bytes()).hexdigest()
+    assert json.loads((release_dir / "provenance.json").read_text())["manifest_sha256"] == sha
+    assert f"MANIFEST.csv SHA-256: `{sha}`" in (release_dir / "DATASET_CARD.md").read_text()
+    assert f"MANIFEST.csv SHA-256: {sha}" in json.loads((release_dir / "zenodo.json").read_text())["metadata"]["notes"]
+
+
+@pytest.mark.parametrize("target", ["MANIFEST.csv", "provenance.json", "DATASET_CARD.md", "zenodo.json"])
+def test_verify_checks_the_quoted_manifest_sha256(release_dir: Path, tmp_path: Path, target: str) -> None:
+    rel = _copy(release_dir, tmp_path)
+    path = rel / target
+    if target == MANIFEST_NAME:  # a blank line: another SHA-256, yet every listed file still matches it
+        path.write_text(path.read_text() + "\n")
+    else:
+        sha = hashlib.sha256((rel / MANIFEST_NAME).read_bytes()).hexdigest()
+        path.write_text(path.read_text().replace(sha, "0" * 64))
+    report = verify_release(rel)
+    assert not report.ok
+    quoting = [m for m in report.modified if "quotes" in m]
+    assert quoting and all("MANIFEST.csv has" in m for m in quoting), report.lines()
+    if target != MANIFEST_NAME:
+        assert [m.split(":")[0] for m in quoting] == [target]
+
+
+def test_verify_treats_a_symlink_as_an_error(release_dir: Path, tmp_path: Path) -> None:
+    rel = _copy(release_dir, tmp_path)
+    extra = tmp_path / "mine.parquet"
+    extra.write_bytes((rel / "tables" / "cac_series.parquet").read_bytes())
+    (rel / "tables" / "extra.parquet").symlink_to(extra)
+    (rel / "figures" / "elsewhere").symlink_to(tmp_path, target_is_directory=True)
+    report = verify_release(rel)
+    assert not report.ok
+    assert report.links == ["figures/elsewhere", "tables/extra.parquet"]
+    assert "  symlink: tables/extra.parquet" in report.lines()
+
+
+def test_release_copies_only_objects_cac_series_names(run_dir: Path, tmp_path: Path) -> None:
+    """A SEG left by an earlier run of a series that now fails must not ship (nor be listed for IDC)."""
+    from tests.release.runfactory import uid, write_dicom
+
+    run = Path(shutil.copytree(run_dir, tmp_path / "RUN"))
+    stale = run / "dicom" / "stale.dcm"
+    write_dicom(stale, "P9", uid("s9"), uid("seg9"), uid("sop9"), "SEG")
+    rel = build_release(run, "1.0.0", tmp_path / "REL", dashboard_patients=4)
+    idc = pd.read_csv(rel / IDC_MANIFEST_NAME)
+    assert uid("sop9") not in set(idc["SOPInstanceUID"])
+    assert not list(rel.rglob(f"{uid('sop9')}.dcm"))
+    assert len(idc) == len(list((run_dir / "dicom").glob("*.dcm")))
+
+
+def test_an_empty_run_is_not_released(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "RUN", n_patients=2, images=False)
+    series = pq.read_table(run / "tables" / "cac_series.parquet")
+    pq.write_table(series.slice(0, 0), run / "tables" / "cac_series.parquet")
+    with pytest.raises(DeepCACError) as err:
+        build_release(run, "1.0.0", tmp_path / "REL")
+    assert err.value.code is ErrorCode.E_RELEASE_INPUT and "no scored series" in err.value.message
+    assert not (tmp_path / "REL").exists()
 
 
 def test_dicom_layout_follows_each_header(run_dir: Path, release_dir: Path) -> None:

@@ -153,3 +153,43 @@ def test_open_release_reads_a_flat_folder(rel: Path, tmp_path: Path) -> None:
         assert r.sql("SELECT count(*) FROM cac_series").fetchone()[0] == 15
     with pytest.raises(DeepCACError):
         deepcac2.open_release(tmp_path / "empty")
+
+
+def _query(*args: str) -> tuple[int, str, str]:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "deepcac2", "query", *args], capture_output=True, text=True)
+    return done.returncode, done.stdout, done.stderr
+
+
+def test_statements_without_a_result_and_empty_sql_are_not_tracebacks(rel: Path, tmp_path: Path) -> None:
+    target = tmp_path / "copied.csv"
+    code, _, err = _query(
+        f"COPY (SELECT SeriesInstanceUID FROM cac_series) TO '{target}' (HEADER)", "--release", str(rel)
+    )
+    assert code == 0 and "returns no rows" in err, err
+    # COPY wrote the user's file: SQL is not sandboxed, on purpose
+    assert len(pd.read_csv(target)) == pq.read_table(rel / "tables" / "cac_series.parquet").num_rows
+    for empty in ("", "  ;  "):
+        code, _, err = _query(empty, "--release", str(rel))
+        assert code == 3 and "E_RELEASE_INPUT: the SQL is empty" in err and "Traceback" not in err, err
+    code, _, err = _query("CREATE TABLE t AS SELECT 1", "--release", str(rel), "--out", str(tmp_path / "t.csv"))
+    assert code == 3 and "returns no rows: nothing to write" in err and "Traceback" not in err, err
+
+
+def test_sql_may_join_the_users_own_files(rel: Path, tmp_path: Path) -> None:
+    mine = tmp_path / "mine.csv"
+    uids = pq.read_table(rel / "tables" / "cac_series.parquet").column("SeriesInstanceUID").to_pylist()[:3]
+    pd.DataFrame({"SeriesInstanceUID": uids, "label": ["a", "b", "c"]}).to_csv(mine, index=False)
+    sql = f"SELECT count(*) AS n FROM cac_series JOIN read_csv('{mine}') USING (SeriesInstanceUID)"
+    code, out, err = _query(sql, "--release", str(rel), "--format", "csv")
+    assert code == 0 and out.split() == ["n", "3"], err
+
+
+def test_an_unwritable_out_is_a_coded_error(rel: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("in the way")
+    code, _, err = _query("SELECT 1 AS one", "--release", str(rel), "--out", str(blocker / "r.csv"))
+    assert code == 3 and "E_OUTPUT_UNWRITABLE: cannot write the query result (--out)" in err, err
+    assert "Traceback" not in err
