@@ -55,3 +55,15 @@ def test_registered_model_cards_have_dicom_algorithm_families() -> None:
             continue  # needs a weights file; its card is checked in tests/models
         card = load_model(name).card
         assert card.family in meanings, f"{name}: {card.family!r} is not a CID 7162 family"
+
+
+def test_dicom_writers_do_not_import_the_convert_stage() -> None:
+    """seg/ and sr/ (and their shared helpers in dicomout/) sit below convert/, which calls them."""
+    offenders = []
+    for folder in ("seg", "sr", "dicomout"):
+        for path in sorted((REPO / "pipeline" / folder).rglob("*.py")):
+            tree = ast.parse(path.read_text(), filename=str(path))
+            for node in ast.walk(tree):
+                if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("deepcac2.pipeline.convert"):
+                    offenders.append(f"{path.relative_to(REPO)}: {node.module}")
+    assert offenders == []
