@@ -144,3 +144,15 @@ def test_auto_skips_a_preferred_provider_that_is_not_installed(monkeypatch):
         )
     finally:
         registry.load_provider.cache_clear()
+
+
+@pytest.mark.parametrize(
+    "command", [["run", "--cohort", "c.parquet", "--out", "o"], ["infer", "--ct", "d", "--out", "o"]]
+)
+def test_cli_refuses_an_unknown_anatomy_at_parse_time(command, capsys):
+    from deepcac2.cli import main as cli_main
+
+    with pytest.raises(SystemExit) as exit_:
+        cli_main([*command, "--anatomy", "nope"])
+    assert exit_.value.code == 2
+    assert "unknown anatomy provider 'nope'" in capsys.readouterr().err
