@@ -82,8 +82,8 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
         "--series-timeout",
         type=non_negative_float,
         default=3600.0,
-        help="seconds a series may take from submission before it is recorded as E_TIMEOUT and its worker "
-        "restarted (0: no limit; default 3600)",
+        help="seconds a task of a series may run on a worker (time queued does not count) before the series "
+        "is recorded as E_TIMEOUT and its worker restarted (0: no limit; default 3600)",
     )
     # test and benchmark hook: module:attribute of a Stages object (e.g. the fake stages)
     parser.add_argument("--stages", default=None, help=argparse.SUPPRESS)

@@ -10,6 +10,7 @@ A series' ``params`` steer what happens to it:
 * ``{"payload_kb": 64}``: the loaded value carries that many KiB (memory tests);
 * ``{"crash": true}``: the load step kills its worker process (a poison series);
 * ``{"hang_s": 600}``: the load step blocks that long (a hung decoder or fetch);
+* ``{"infer_hang_s": 600}``: the inference step blocks that long (a hung model);
 * ``{"write_dicom": true}``: the last step writes ``<out_dir>/<uid>/seg.dcm`` (a stand-in object);
 * ``{"finish_fail": "E_SR_WRITE"}``: the last step raises that code, after writing when asked to.
 
@@ -77,7 +78,8 @@ def fetch_load(ref: SeriesRef, cache: Any) -> dict[str, Any]:
     if _transient_seen[ref.series_uid] < int(params.get("transient", 0)):
         _transient_seen[ref.series_uid] += 1
         raise DeepCACError(ErrorCode.E_FETCH_TRANSIENT, "fake transient fetch error")
-    return {"uid": ref.series_uid, "payload": b"\0" * (1024 * int(params.get("payload_kb", 0)))}
+    payload = b"\0" * (1024 * int(params.get("payload_kb", 0)))
+    return {"uid": ref.series_uid, "payload": payload, "infer_hang_s": float(params.get("infer_hang_s", 0.0))}
 
 
 def anatomy(ref: SeriesRef, loaded: dict[str, Any], name: str, cache: Any) -> dict[str, Any]:
@@ -88,6 +90,7 @@ def anatomy(ref: SeriesRef, loaded: dict[str, Any], name: str, cache: Any) -> di
 
 
 def infer(model: Any, loaded: dict[str, Any], anatomy: dict[str, Any]) -> dict[str, Any]:
+    time.sleep(float(loaded.get("infer_hang_s", 0.0)))
     return {"uid": loaded["uid"], "score": expected_agatston(loaded["uid"])}
 
 

@@ -7,6 +7,14 @@ was lost on, up to ``retries`` times, and only then recorded as ``E_WORKER_LOST`
 worker that is gone without its connection closing (frozen, its host down) sends no
 heartbeats: the loop removes it from the scheduler after ``worker_ttl_s`` of silence,
 so its tasks run elsewhere long before the series timeout.
+
+The series timeout counts from when a task of the series started running on a worker, as
+the scheduler reports it (``watch.task_states``), never from submission: a series queued
+behind a hung one must not time out with it. A series none of whose tasks has run yet,
+waiting on one worker while another has a free thread, is moved there (Dask's work
+stealing does not move it reliably: it weighs task durations it has not measured yet).
+A hung task's worker is restarted through its nanny; one without a nanny is removed from
+the scheduler (when others remain), since its stuck thread would hold every task sent to it.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from deepcac2.pipeline.orchestrate.progress import Progress
 from deepcac2.pipeline.orchestrate.records import failure_row
 from deepcac2.pipeline.orchestrate.store import Fragment, OutputStore
 from deepcac2.pipeline.orchestrate.tasks import Done, Failure, Policy, Stages, fetch_load_task, finish_task, infer_task
+from deepcac2.pipeline.orchestrate.watch import remove_silent_workers, remove_worker, task_states
 from deepcac2.pipeline.types import SeriesRef
 
 if TYPE_CHECKING:
@@ -43,6 +52,8 @@ RUN_FATAL = frozenset({ErrorCode.E_MODEL_LOAD.value, ErrorCode.E_MODEL_UNKNOWN.v
 POLL_S = 1.0
 #: how often the loop asks the scheduler whether a worker holding a series' task went silent
 WATCH_S = 5.0
+#: a series none of whose tasks has run, queued this long on one worker while another has a free thread, moves
+MOVE_AFTER_S = 5.0
 
 
 def _rss_mb() -> float:
@@ -53,13 +64,20 @@ def _rss_mb() -> float:
 
 @dataclass
 class InFlight:
-    """One submitted series: its three futures, when it was submitted, the workers it was lost on."""
+    """One submitted series: its three futures, the workers it was lost on, what the scheduler last said of it."""
 
     ref: SeriesRef
     attempt: int
     chain: list[Future]
-    t0: float
     avoid: frozenset[str] = field(default_factory=frozenset)
+    #: how often it was moved off a worker it queued on (part of its task keys)
+    moves: int = 0
+    #: whether any of its tasks has run (or finished) on a worker
+    started: bool = False
+    #: the task running now: its key, worker, and since when (time.monotonic()); None between tasks
+    running: tuple[str, str, float] | None = None
+    #: the worker its next task is queued on (not started), and since when
+    queued: tuple[str, float] | None = None
 
 
 def worker_lost(exc: BaseException, ref: SeriesRef, attempt: int) -> Failure | None:
@@ -95,11 +113,15 @@ class SeriesLoop:
         self.gpu = False
         #: last task key -> the series in flight
         self.inflight: dict[str, InFlight] = {}
+        #: workers left with a stuck thread (a timed-out task that could be neither restarted nor removed)
+        self.stuck: set[str] = set()
         self._next_watch = time.monotonic() + WATCH_S
+        self._next_observe = 0.0
 
-    def submit(self, ref: SeriesRef, attempt: int, avoid: frozenset[str] = frozenset()) -> None:
-        """Submit the three tasks of a series; a retry prefers workers other than those in ``avoid``."""
-        tag = f"{ref.series_uid}-{self.tag}-{attempt}"
+    def submit(self, ref: SeriesRef, attempt: int, avoid: frozenset[str] = frozenset(), moves: int = 0) -> None:
+        """Submit the three tasks of a series; a retry or a move prefers workers other than those in ``avoid``."""
+        tag = f"{ref.series_uid}-{self.tag}-{attempt}" + (f"-m{moves}" if moves else "")
+        avoid = avoid | self.stuck  # a worker left with a stuck thread looks free to the scheduler
         where: dict[str, Any] = {}
         if avoid:
             others = sorted(set(workers_info(self.client)) - avoid)
@@ -121,7 +143,7 @@ class SeriesLoop:
         )
         # the last stage first: finishing a series frees its memory
         f3 = submit(finish_task, ref, f1, f2, self.stages, self.policy, key=f"score_convert-{tag}", priority=2, **where)
-        self.inflight[f3.key] = InFlight(ref, attempt, [f1, f2, f3], time.monotonic(), avoid)
+        self.inflight[f3.key] = InFlight(ref, attempt, [f1, f2, f3], avoid, moves)
 
     def outcome(self, future: Future, ref: SeriesRef, attempt: int) -> Done | Failure:
         try:
@@ -163,7 +185,8 @@ class SeriesLoop:
                         self.submit(ref, attempt + 1, item.avoid | ({worker} if worker else set()))
                         continue
                 self._settle(ref, result, attempt, pending, bar, log, summary)
-            for ref, failure in self._expired():
+            self._observe(log)
+            for ref, failure in self._expired(log):
                 self._settle(ref, failure, failure.attempts, pending, bar, log, summary)
             self._watch(log)
 
@@ -200,29 +223,92 @@ class SeriesLoop:
             return []
         return [f.key for f in done]
 
-    def _expired(self) -> list[tuple[SeriesRef, Failure]]:
-        """Series past ``series_timeout_s`` since submission: cancelled, their workers restarted, E_TIMEOUT.
+    def _observe(self, log: RunLog) -> None:
+        """Every POLL_S: ask the scheduler which task of each series runs (since when) or queues, and where.
 
+        Then move the series that queue behind another task while a worker has a free thread.
+        """
+        now = time.monotonic()
+        if not self.inflight or now < self._next_observe:
+            return
+        self._next_observe = now + POLL_S
+        keys = [f.key for item in self.inflight.values() for f in item.chain]
+        try:
+            seen = self.client.run_on_scheduler(task_states, keys=keys)
+        except Exception as exc:  # the run goes on; the next poll asks again
+            log.write("watchdog_error", error=f"{type(exc).__name__}: {exc}")
+            return
+        now = time.monotonic()
+        states = seen["tasks"]
+        for item in self.inflight.values():
+            mine = [(f.key, *states[f.key]) for f in item.chain if f.key in states]
+            running = [(key, worker, now - float(secs)) for key, state, worker, secs in mine if state == "running"]
+            item.started = item.started or bool(running) or any(s in ("memory", "erred") for _, s, _, _ in mine)
+            if running:
+                key, worker, since = running[0]
+                # the same task seen again keeps its first estimate: heartbeats lag, never run backwards
+                item.running = item.running if item.running and item.running[0] == key else (key, worker, since)
+            else:
+                item.running = None
+            queued = next((worker for _, state, worker, _ in mine if state == "assigned"), None)
+            if queued is None or running:
+                item.queued = None
+            elif item.queued is None or item.queued[0] != queued:
+                item.queued = (queued, now)
+        self._move_queued(set(seen["free"]), now, log)
+
+    def _move_queued(self, free: set[str], now: float, log: RunLog) -> None:
+        """Resubmit, away from their worker, the series that never started and queue there while others are free.
+
+        Nothing of such a series has run, so moving it costs nothing. A task queued on a
+        worker waits for that worker's threads: behind a hung task, for the whole timeout.
+        """
+        for key, item in list(self.inflight.items()):
+            if item.started or item.queued is None:
+                continue
+            worker, since = item.queued
+            if now - since < MOVE_AFTER_S or not free - {worker}:
+                continue
+            del self.inflight[key]
+            self.client.cancel(item.chain, force=True)
+            for f in item.chain:
+                f.release()
+            log.write("series_moved", series_uid=item.ref.series_uid, worker=worker, queued_s=round(now - since, 1))
+            self.submit(item.ref, item.attempt, item.avoid | {worker}, item.moves + 1)
+            free.discard(next(iter(sorted(free - {worker}))))  # one series per free worker and poll
+
+    def _expired(self, log: RunLog) -> list[tuple[SeriesRef, Failure]]:
+        """Series whose running task passed ``series_timeout_s``: cancelled, their worker restarted, E_TIMEOUT.
+
+        The clock is the task's time running on its worker, never time spent queued.
         Dask cannot interrupt a running task; restarting its worker (through the nanny) is
-        the only way to free the stuck thread. Other tasks on that worker are rescheduled
-        by Dask. E_TIMEOUT is transient, so ``--resume`` tries such a series again.
+        the only way to free the stuck thread. A worker without a nanny is removed from the
+        scheduler instead (when others remain), so no task waits behind that thread. Other
+        tasks on that worker are rescheduled by Dask. E_TIMEOUT is transient, so
+        ``--resume`` tries such a series again.
         """
         timeout = self.config.series_timeout_s
-        now = time.monotonic()
-        late = [key for key, item in self.inflight.items() if timeout and now - item.t0 > timeout]
-        if not late:
+        if not timeout:
             return []
-        processing = {w: set(keys) for w, keys in self.client.processing().items()}
+        now = time.monotonic()
         out = []
-        for key in late:
-            item = self.inflight.pop(key)
-            ref, attempt, chain = item.ref, item.attempt, item.chain
-            keys = {f.key for f in chain}
-            busy = sorted(w for w, running in processing.items() if running & keys)
-            running = sorted(k for w in busy for k in processing[w] & keys)
-            stage = running[0].split("-", 1)[0] if running else "orchestrate"
-            self.client.cancel(chain, force=True)
-            message = f"not finished {timeout:g} s after it was submitted (in stage {stage}); {self._restart(busy)}"
+        for key, item in list(self.inflight.items()):
+            ref, attempt = item.ref, item.attempt
+            if item.running and now - item.running[2] > timeout:
+                task, worker, _ = item.running
+                stage = task.split("-", 1)[0]
+                self.client.cancel(item.chain, force=True)
+                freed = self._restart(worker, log)
+                message = f"its {stage} task ran {timeout:g} s on worker {worker} without finishing; {freed}"
+            elif item.queued and item.queued[0] in self.stuck and now - item.queued[1] > timeout:
+                # nowhere else to go (the only worker, or the only one with the resource it needs)
+                worker, since = item.queued
+                stage = "orchestrate"
+                self.client.cancel(item.chain, force=True)
+                message = f"waited {now - since:.0f} s behind the stuck thread of worker {worker}, which stays"
+            else:
+                continue
+            del self.inflight[key]
             out.append((ref, Failure(ref.series_uid, stage, ErrorCode.E_TIMEOUT.value, message, attempt)))
         return out
 
@@ -248,14 +334,26 @@ class SeriesLoop:
         for worker, silent, held in removed:
             log.write("worker_removed", worker=worker, silent_s=round(silent, 1), tasks=held)
 
-    def _restart(self, workers: list[str]) -> str:
-        if not workers:
-            return "its tasks were cancelled before any started"
+    def _restart(self, worker: str, log: RunLog) -> str:
+        """Free the thread stuck on ``worker``: restart it through its nanny, else remove it from the scheduler."""
         try:
-            status = self.client.restart_workers(workers, timeout=60, raise_for_error=False)
+            status = self.client.restart_workers([worker], timeout=60, raise_for_error=False)
         except Exception as exc:  # a worker without a nanny cannot be restarted from here
-            return f"restarting worker(s) {workers} failed ({type(exc).__name__}: {exc}); a stuck thread may remain"
-        return f"worker(s) restarted to free the stuck thread: {status}"
+            failed = f"restarting it failed ({type(exc).__name__}: {exc})"
+        else:
+            return f"worker restarted to free the stuck thread: {status}"
+        workers = workers_info(self.client)
+        needs = set((workers.get(worker) or {}).get("resources") or {})
+        if not any(needs <= set(w.get("resources") or {}) for a, w in workers.items() if a != worker):
+            self.stuck.add(worker)
+            why = "the only worker" + (f" with {sorted(needs)}" if needs else "")
+            return f"{failed}; it is {why}, so it stays, with a stuck thread"
+        try:
+            left = self.client.run_on_scheduler(remove_worker, address=worker, reason="stuck")
+        except Exception as exc:
+            return f"{failed}; removing it failed too ({type(exc).__name__}: {exc}); a stuck thread may remain"
+        log.write("worker_removed", worker=worker, reason="stuck thread, no nanny", workers_left=left)
+        return f"{failed}; removed it from the scheduler so no task waits behind its stuck thread"
 
     def commit(self, ref: SeriesRef, result: Done | Failure, attempt: int, log: RunLog, summary: RunSummary) -> Any:
         """Write the series' fragment (done, or one failures row) and count it."""
@@ -283,35 +381,6 @@ class SeriesLoop:
         summary.by_code[result.code] = summary.by_code.get(result.code, 0) + 1
         log.write("series_failed", **row)
         return result
-
-
-async def remove_silent_workers(
-    keys: list[str], silent_s: float, dask_scheduler: Any = None
-) -> list[tuple[str, float, list[str]]]:
-    """On the scheduler: remove each worker that processes one of ``keys`` and sent no heartbeat for ``silent_s``.
-
-    Returns (worker address, seconds silent, the keys it held). The scheduler reschedules
-    the tasks of a removed worker, as it does when a worker's connection closes. As in the
-    scheduler's own ``worker-ttl`` check, the limit is at least 10 heartbeat intervals.
-    """
-    from distributed.metrics import time as wall_clock  # the clock of the scheduler's last_seen
-    from distributed.scheduler import heartbeat_interval
-
-    scheduler = dask_scheduler
-    now = wall_clock()
-    silent_s = max(silent_s, 10 * heartbeat_interval(len(scheduler.workers)))
-    silent: dict[str, tuple[float, list[str]]] = {}
-    for key in keys:
-        ts = scheduler.tasks.get(key)
-        ws = getattr(ts, "processing_on", None) if ts is not None and ts.state == "processing" else None
-        if ws is None:
-            continue
-        quiet = now - ws.last_seen
-        if quiet > silent_s:
-            silent.setdefault(ws.address, (quiet, []))[1].append(str(key))
-    for address in silent:
-        await scheduler.remove_worker(address=address, stimulus_id=f"deepcac2-silent-{now}", close=True)
-    return [(address, quiet, held) for address, (quiet, held) in sorted(silent.items())]
 
 
 def _total_threads(client: Client) -> int:

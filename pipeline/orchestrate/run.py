@@ -54,8 +54,8 @@ class RunConfig:
     progress: bool = True
     #: log client and worker memory every this many finished series (0: never)
     memory_every: int = 0
-    #: a series not finished this long after it was submitted is E_TIMEOUT and its worker
-    #: restarted (a hung decoder or fetch must not stall the run); None or 0: no limit
+    #: a series whose task has run this long on a worker (time queued does not count) is E_TIMEOUT
+    #: and its worker restarted (a hung decoder or fetch must not stall the run); None or 0: no limit
     series_timeout_s: float | None = 3600.0
     #: a worker holding a task of a series in flight that sent no heartbeat this long is removed
     #: from the scheduler, so its tasks run elsewhere (a frozen worker, a host gone); None or 0: never
