@@ -43,7 +43,8 @@ demo: setup system-deps
 	@echo "dataset card: $(abspath $(DEMO))/release/DATASET_CARD.md"
 
 test: setup system-deps
-	$(PY) -m pytest -q
+	# the slowest tests are listed so CI's time budget (30 min) can be watched
+	$(PY) -m pytest -q --durations=25
 
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow"
