@@ -29,7 +29,7 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pred", required=True, help="prediction: table file or run/release folder")
     parser.add_argument("--ref", required=True, help="reference: table file or run/release folder")
     parser.add_argument("--out", required=True, metavar="DIR", help="folder for report.md, *.parquet and the PNG")
-    parser.add_argument("--key", default="SeriesInstanceUID", help="column that pairs rows (default series_uid)")
+    parser.add_argument("--key", default="SeriesInstanceUID", help="column that pairs rows (default SeriesInstanceUID)")
     parser.add_argument("--score", default="agatston", help="score column (default agatston)")
     parser.add_argument("--convention", help=f"rows/columns of this convention (folders: default {DEFAULT_CONVENTION})")
     parser.add_argument("--pred-masks", metavar="DIR", help="predicted lesion masks, <series_uid>.nii.gz")
