@@ -36,6 +36,7 @@ demo: setup system-deps
 	$(DC) cohort --from-dir $(DEMO)/dicom --policy all -o $(DEMO)/cohort.parquet
 	$(DC) run --cohort $(DEMO)/cohort.parquet --out $(DEMO)/run --overwrite
 	$(DC) qa $(DEMO)/run --cohort $(DEMO)/cohort.parquet
+	$(DC) evaluate --pred $(DEMO)/run --ref $(DEMO)/dicom --out $(DEMO)/evaluate
 	$(DC) release build $(DEMO)/run --version 0.1.0-demo --out $(DEMO)/release --cohort $(DEMO)/cohort.parquet --overwrite
 	$(DC) release verify $(DEMO)/release
 	@echo

@@ -4,6 +4,9 @@ A and B are tables (Parquet, CSV or JSON with ``SeriesInstanceUID`` and a score 
 run/release folders (their ``cac_series`` table, one convention), or a synth cohort folder
 (its ``truth.parquet``, the rows of one convention): ``deepcac2 evaluate --pred out/demo/run
 --ref out/demo/dicom --convention deepcac --out DIR`` scores the demo against its truth.
+The synth truth has two references: ``image`` (default), what a reader scores on the image
+as written, noise and blur included (``synth/image_truth.py``), and ``nominal``, the plaques
+at their painted HU, which a degraded image cannot show (``--truth nominal``).
 Optional lesion masks: ``--pred-masks`` and ``--ref-masks`` folders with one NIfTI/NRRD per series, named
 ``<series_uid>.nii.gz`` (or .nii/.nrrd), for lesion-level sensitivity, PPV and F1.
 """
@@ -23,6 +26,8 @@ from deepcac2.pipeline.scoring.evaluate import compare, write_report
 MASK_SUFFIXES = (".nii.gz", ".nii", ".nrrd")
 #: what a synth cohort folder holds the expected scores in
 TRUTH_FILE = "truth.parquet"
+#: the synth truth's references: suffix of their columns in ``truth.parquet``
+TRUTH_REFERENCES = {"image": "_in_image", "nominal": ""}
 
 
 def build_parser(parser: argparse.ArgumentParser) -> None:
@@ -32,20 +37,28 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--key", default="SeriesInstanceUID", help="column that pairs rows (default SeriesInstanceUID)")
     parser.add_argument("--score", default="agatston", help="score column (default agatston)")
     parser.add_argument("--convention", help=f"rows/columns of this convention (folders: default {DEFAULT_CONVENTION})")
+    parser.add_argument(
+        "--truth",
+        choices=TRUTH_REFERENCES,
+        default="image",
+        help="synth truth as reference: 'image' (default), what a reader scores on the written image; "
+        "'nominal', the painted plaques' analytic scores",
+    )
     parser.add_argument("--pred-masks", metavar="DIR", help="predicted lesion masks, <series_uid>.nii.gz")
     parser.add_argument("--ref-masks", metavar="DIR", help="reference lesion masks, <series_uid>.nii.gz")
 
 
-def read_scores(path: str, score: str, convention: str | None) -> pd.DataFrame:
+def read_scores(path: str, score: str, convention: str | None, truth: str = "image") -> pd.DataFrame:
     """A score table from a file, or the one-convention view of a folder's cac_series table.
 
     A synth cohort folder (``deepcac2 synth --out DIR``) stands for its ``truth.parquet``.
     A long table with a ``convention`` column (the synth truth) keeps the rows of
-    ``convention`` (default: DEFAULT_CONVENTION), so one command compares a run with the truth.
+    ``convention`` (default: DEFAULT_CONVENTION), so one command compares a run with the truth;
+    ``truth`` picks its reference (TRUTH_REFERENCES).
     """
     p = Path(path)
     if p.is_dir() and (p / TRUTH_FILE).is_file():
-        p = p / TRUTH_FILE
+        return _synth_truth(p / TRUTH_FILE, score, convention, truth)
     if p.is_dir():
         from deepcac2.release.tables import primary_scores, read_table  # release layout, only for folders
 
@@ -72,6 +85,20 @@ def _mask_file(folder: Path, key: str) -> Path | None:
     return None
 
 
+def _synth_truth(path: Path, score: str, convention: str | None, truth: str) -> pd.DataFrame:
+    """One convention's rows of a synth truth table, ``score`` taken from the chosen reference."""
+    df = pd.read_parquet(path)
+    df = df[df["convention"] == (convention or DEFAULT_CONVENTION)]
+    column = f"{score}{TRUTH_REFERENCES[truth]}"
+    if column not in df.columns:
+        raise DeepCACError(
+            ErrorCode.E_SCORING,
+            f"{path} has no {column!r} column (a truth table from an older synth? "
+            f"--truth nominal uses {score!r}, or rewrite the cohort with this version)",
+        )
+    return df.drop(columns=[score], errors="ignore").rename(columns={column: score}) if column != score else df
+
+
 def lesion_mask_pairs(pred_dir: str, ref_dir: str, keys: list[str]):
     """(pred, ref) bool arrays for every key with a mask in both folders (read with SimpleITK)."""
     import SimpleITK as sitk
@@ -87,8 +114,8 @@ def lesion_mask_pairs(pred_dir: str, ref_dir: str, keys: list[str]):
 
 
 def main(args: argparse.Namespace) -> int:
-    pred = read_scores(args.pred, args.score, args.convention)
-    ref = read_scores(args.ref, args.score, args.convention)
+    pred = read_scores(args.pred, args.score, args.convention, args.truth)
+    ref = read_scores(args.ref, args.score, args.convention, args.truth)
     pairs = None
     if bool(args.pred_masks) != bool(args.ref_masks):
         raise DeepCACError(ErrorCode.E_SCORING, "give both --pred-masks and --ref-masks, or neither")

@@ -27,6 +27,7 @@ from pydicom.uid import UID, ExplicitVRLittleEndian, JPEG2000Lossless, RLELossle
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.synth.defects import BAD_UID, DEFECTS
 from deepcac2.pipeline.synth.dicom_writer import write_localizer, write_series
+from deepcac2.pipeline.synth.image_truth import image_expected
 from deepcac2.pipeline.synth.nlst import SCANNERS, SHARP_KERNELS, SeriesMeta, study_meta
 from deepcac2.pipeline.synth.phantom import ChestSpec, Phantom, PlaqueSpec, build_chest, random_plaques
 from deepcac2.pipeline.synth.qrm import QRMSpec, build_qrm
@@ -102,12 +103,13 @@ class CohortWriter:
         }
         if kind != "localizer":
             expected = phantom_expected(phantom)
+            in_image = image_expected(phantom)
             rel = Path("truth") / f"{safe_name(meta.series_uid)}.json"
             (self.out / "truth").mkdir(parents=True, exist_ok=True)
-            doc = truth_document(phantom, row, expected)
+            doc = truth_document(phantom, row, expected, in_image)
             (self.out / rel).write_text(json.dumps(doc, indent=1, sort_keys=True))
             row["truth_file"] = rel.as_posix()
-            self.truth.extend(truth_rows(phantom, row, expected))
+            self.truth.extend(truth_rows(phantom, row, expected, in_image))
         self.manifest.append(row)
 
     def finish(self) -> pa.Table:

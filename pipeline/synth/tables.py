@@ -45,8 +45,8 @@ MANIFEST = TableSchema(
 
 TRUTH = TableSchema(
     name="synth_truth",
-    version="1.1.0",
-    doc="Expected scores: one row per (series, scoring convention).",
+    version="1.2.0",
+    doc="Expected scores: one row per (series, scoring convention), nominal and in the image.",
     key=("folder", "convention"),
     columns=(
         Column("PatientID", pa.string(), "PatientID.", required=True),
@@ -72,6 +72,17 @@ TRUTH = TableSchema(
         Column("category_classic", pa.string(), "Classic risk category."),
         Column("category_cac_drs", pa.string(), "CAC-DRS category (cut-offs unconfirmed)."),
         Column("per_vessel_json", pa.string(), "Per-vessel expected scores as a JSON object."),
+        Column(
+            "agatston_in_image",
+            pa.float64(),
+            "What a reader scores on the written image (noise and blur included): the engine under this "
+            "convention on the painted plaques grown by one voxel, at or above the threshold (image_truth.py). "
+            "Equals agatston for an exact series. `deepcac2 evaluate` compares with it by default.",
+        ),
+        Column("volume_mm3_in_image", pa.float64(), "Volume score in the image (as agatston_in_image).", unit="mm3"),
+        Column("mass_mg_in_image", pa.float64(), "Mass score in the image; null without a mass factor.", unit="mg"),
+        Column("lesion_count_in_image", pa.int32(), "Lesions in the image (as agatston_in_image)."),
+        Column("category_deepcac_in_image", pa.string(), "DeepCAC risk category of agatston_in_image."),
         Column("n_truth_lesions", pa.int32(), "Ground-truth lesions in the phantom.", required=True),
         Column("rows", pa.int32(), "Rows.", required=True),
         Column("cols", pa.int32(), "Columns.", required=True),
@@ -101,7 +112,12 @@ def noncoronary(phantom: Phantom) -> dict[str, dict[str, Any]]:
     return {c.structure: {k: v for k, v in vars(c).items() if k != "structure"} for c in phantom.calcium}
 
 
-def truth_document(phantom: Phantom, row: dict[str, Any], expected: dict[str, ExpectedScores]) -> dict[str, Any]:
+def truth_document(
+    phantom: Phantom,
+    row: dict[str, Any],
+    expected: dict[str, ExpectedScores],
+    in_image: dict[str, ExpectedScores] | None = None,
+) -> dict[str, Any]:
     """The per-series truth JSON: ids, geometry, lesions, expected scores per convention."""
     g = phantom.geometry
     return {
@@ -141,13 +157,19 @@ def truth_document(phantom: Phantom, row: dict[str, Any], expected: dict[str, Ex
             for les in phantom.truth
         ],
         "expected": {name: e.to_dict() for name, e in expected.items()},
+        "expected_in_image": {name: e.to_dict() for name, e in (in_image or {}).items()},
         "great_vessels": phantom.great_vessels,
         "noncoronary_calcium": noncoronary(phantom),
         "landmarks": phantom.landmarks,
     }
 
 
-def truth_rows(phantom: Phantom, row: dict[str, Any], expected: dict[str, ExpectedScores]) -> list[dict[str, Any]]:
+def truth_rows(
+    phantom: Phantom,
+    row: dict[str, Any],
+    expected: dict[str, ExpectedScores],
+    in_image: dict[str, ExpectedScores] | None = None,
+) -> list[dict[str, Any]]:
     g = phantom.geometry
     nz, ny, nx = phantom.hu.shape
     common = {
@@ -180,9 +202,22 @@ def truth_rows(phantom: Phantom, row: dict[str, Any], expected: dict[str, Expect
                 "category_classic": e.categories.get("classic"),
                 "category_cac_drs": e.categories.get("cac_drs"),
                 "per_vessel_json": json.dumps({k: vars(v) for k, v in e.per_vessel.items()}, sort_keys=True),
+                **_in_image((in_image or {}).get(name)),
             }
         )
     return out
+
+
+def _in_image(e: ExpectedScores | None) -> dict[str, Any]:
+    if e is None:
+        return {}
+    return {
+        "agatston_in_image": e.agatston,
+        "volume_mm3_in_image": e.volume_mm3,
+        "mass_mg_in_image": e.mass_mg,
+        "lesion_count_in_image": e.lesion_count,
+        "category_deepcac_in_image": e.categories.get("deepcac"),
+    }
 
 
 def to_table(rows: list[dict[str, Any]], schema: TableSchema) -> pa.Table:

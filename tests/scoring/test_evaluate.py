@@ -14,6 +14,7 @@ from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.scoring.agreement import bland_altman, confusion_matrix, icc_2_1, weighted_kappa
 from deepcac2.pipeline.scoring.detection import lesion_counts
 from deepcac2.pipeline.scoring.evaluate import compare, write_report
+from deepcac2.pipeline.scoring.evaluate_cli import read_scores
 
 
 def test_weighted_kappa_hand_example():
@@ -155,6 +156,8 @@ def test_cli_takes_a_synth_cohort_folder_and_a_convention(tmp_path):
             "SeriesInstanceUID": ["a", "a", "b", "b", "c", "c"],
             "convention": ["deepcac", "canon"] * 3,
             "agatston": [0.0, 99.0, 150.0, 1.0, 500.0, 2.0],
+            # what the image shows: the default reference (--truth image)
+            "agatston_in_image": [0.0, 98.0, 140.0, 1.0, 480.0, 2.0],
         }  # fmt: skip
     )
     truth.to_parquet(cohort / "truth.parquet")
@@ -166,10 +169,16 @@ def test_cli_takes_a_synth_cohort_folder_and_a_convention(tmp_path):
         }
     )
     pred.to_parquet(tmp_path / "pred.parquet")
-    expected = {"deepcac": ([0.0, 140.0, 480.0], [0.0, 150.0, 500.0]), "canon": ([99.0, 1.0, 2.0], [99.0, 1.0, 2.0])}
-    for convention, (p, r) in expected.items():
-        out = tmp_path / convention
+    expected = {
+        ("deepcac", "image"): ([0.0, 140.0, 480.0], [0.0, 140.0, 480.0]),
+        ("deepcac", "nominal"): ([0.0, 140.0, 480.0], [0.0, 150.0, 500.0]),
+        ("canon", "image"): ([99.0, 1.0, 2.0], [98.0, 1.0, 2.0]),
+    }
+    for (convention, reference), (p, r) in expected.items():
+        out = tmp_path / f"{convention}-{reference}"
         argv = ["evaluate", "--pred", str(tmp_path / "pred.parquet"), "--ref", str(cohort), "--out", str(out)]
+        if reference == "nominal":
+            argv += ["--truth", "nominal"]
         assert cli_main([*argv, "--convention", convention]) == 0
         pairs = pq.read_table(out / "pairs.parquet").to_pandas().sort_values("SeriesInstanceUID")
         assert pairs["pred"].tolist() == p and pairs["ref"].tolist() == r
@@ -177,4 +186,21 @@ def test_cli_takes_a_synth_cohort_folder_and_a_convention(tmp_path):
     argv = ["evaluate", "--pred", str(tmp_path / "pred.parquet"), "--ref", str(cohort), "--out", str(tmp_path / "d")]
     assert cli_main(argv) == 0
     pairs = pq.read_table(tmp_path / "d" / "pairs.parquet").to_pandas().sort_values("SeriesInstanceUID")
-    assert pairs["ref"].tolist() == [0.0, 150.0, 500.0]
+    assert pairs["ref"].tolist() == [0.0, 140.0, 480.0]
+
+
+def test_a_truth_table_without_the_image_reference_is_refused_clearly(tmp_path):
+    from deepcac2.cli import main as cli_main
+
+    cohort = tmp_path / "dicom"
+    cohort.mkdir()
+    keys = ["a", "b", "c"]
+    pd.DataFrame({"SeriesInstanceUID": keys, "convention": ["deepcac"] * 3, "agatston": [1.0, 50.0, 500.0]}).to_parquet(
+        cohort / "truth.parquet"
+    )
+    pd.DataFrame({"SeriesInstanceUID": keys, "agatston_deepcac": [1.0, 40.0, 400.0]}).to_parquet(tmp_path / "pred.parquet")
+    argv = ["evaluate", "--pred", str(tmp_path / "pred.parquet"), "--ref", str(cohort), "--out", str(tmp_path / "o")]
+    with pytest.raises(DeepCACError) as err:
+        read_scores(str(cohort), "agatston", None)
+    assert err.value.code == ErrorCode.E_SCORING and "--truth nominal" in str(err.value)
+    assert cli_main([*argv, "--truth", "nominal"]) == 0
