@@ -232,3 +232,16 @@ def test_cac_search_follows_the_given_heart(great_chest):
     assert cut.any()
     pred = ClassicalModel().predict(_ct(ph), _given(cut))
     assert not (pred.cac & truth).any()
+
+
+def test_agreement_of_model_and_truth_uses_the_scoring_statistics():
+    """Benchmarks take kappa and Spearman from scoring.evaluate.compare, one row per seed."""
+    checks = [
+        evaluate.SeriesCheck(s, 20.0, 1, 1, True, {}, truth, model, 0, 0, {})
+        for s, truth, model in ((1, 0.0, 0.0), (2, 50.0, 55.0), (3, 150.0, 140.0), (4, 500.0, 90.0))
+    ]
+    agr = evaluate.agreement(checks)
+    assert agr.n == 4
+    # 500 (high) called 90 (moderate) is one group off on the DeepCAC scale: kappa below 1, rank order kept but one
+    assert agr.kappa["deepcac"] < 1.0
+    assert agr.spearman_rho == pytest.approx(0.8)

@@ -5,10 +5,10 @@
 DeepCAC groups, Spearman) of the model's Agatston with the truth's; ``bench`` and
 ``docs/models.md`` quote it.
 
-Anatomy: ``phantom`` is the phantom's own labels as an anatomy provider would give them
-(heart = chambers and myocardium, aorta, pulmonary artery, bones as vertebrae/ribs: what
-IDC's TotalSegmentator SEGs hold, without boundary errors); ``classical`` is the
-classical provider run on the image.
+Anatomy: ``totalseg`` is what IDC's TotalSegmentator SEG of the phantom holds (the synth
+package's v1 label map with boundary errors, read as the ``idc-totalsegmentator`` provider
+reads it); ``phantom`` is the phantom's own labels without boundary errors (bones as
+vertebrae and ribs); ``classical`` is the classical provider run on the image.
 
 Patients: great-vessel chests (``ChestSpec.great_vessels``, 220 mm of z) with the synth
 package's drawn plaques (``drawn_patient_plaques``: every tenth seed of ten consecutive
@@ -95,6 +95,38 @@ def phantom_anatomy(ph) -> Anatomy:
     )
 
 
+def totalseg_anatomy(ph) -> Anatomy:
+    """The anatomy IDC's TotalSegmentator SEG of this phantom holds (``synth/totalseg.py``: its v1 label
+    map with about 1 mm of boundary wander), as the ``idc-totalsegmentator`` provider reads it by
+    default plus the ribs: the heart (five classes), aorta, pulmonary artery, vertebrae, ribs, trachea and esophagus."""
+    from deepcac2.pipeline.anatomy.totalseg.codes import STRUCTURE_CLASSES, classes
+    from deepcac2.pipeline.synth.totalseg import label_map, with_boundary_errors
+
+    labels = with_boundary_errors(label_map(ph), ph.geometry.spacing, ph.seed)
+    ids = {name: i for name, (i, _) in classes().items()}
+
+    def union(prefixes: tuple[str, ...]) -> np.ndarray:
+        wanted = [
+            i for name, i in ids.items() if any(name == p or (p.endswith("_") and name.startswith(p)) for p in prefixes)
+        ]
+        return np.isin(labels, wanted)
+
+    heart_parts = (
+        "heart_myocardium",
+        "heart_atrium_left",
+        "heart_ventricle_left",
+        "heart_atrium_right",
+        "heart_ventricle_right",
+    )
+    return Anatomy(
+        heart=union(heart_parts),
+        aorta=union(("aorta",)),
+        pulmonary_artery=union(("pulmonary_artery",)),
+        provenance=AnatomyProvenance("idc-totalsegmentator", "synthetic v1 label map with boundary errors"),
+        structures={k: union(STRUCTURE_CLASSES[k]) for k in ("vertebrae", "ribs", "trachea", "esophagus")},
+    )
+
+
 @dataclass(frozen=True)
 class SeriesCheck:
     seed: int
@@ -136,6 +168,8 @@ def check_series(
     ct = types.CTVolume(hu=phantom.hu, geometry=phantom.geometry, series_uid=f"synth-{seed}")
     if anatomy == "phantom":
         given = phantom_anatomy(clean)
+    elif anatomy == "totalseg":
+        given = totalseg_anatomy(clean)
     else:
         from deepcac2.pipeline.anatomy.classical.provider import classical_anatomy
 
@@ -175,8 +209,8 @@ def agreement(checks: list[SeriesCheck]):
     from deepcac2.pipeline.scoring.evaluate import compare
 
     key = [f"seed-{c.seed}" for c in checks]
-    pred = pd.DataFrame({"series_uid": key, "agatston": [c.agatston_model for c in checks]})
-    ref = pd.DataFrame({"series_uid": key, "agatston": [c.agatston_truth for c in checks]})
+    pred = pd.DataFrame({"SeriesInstanceUID": key, "agatston": [c.agatston_model for c in checks]})
+    ref = pd.DataFrame({"SeriesInstanceUID": key, "agatston": [c.agatston_truth for c in checks]})
     return compare(pred, ref)
 
 
@@ -185,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, default=10)
     p.add_argument("--first-seed", type=int, default=HELD_OUT_FROM)
     p.add_argument("--noise", type=float, default=0.0, help="noise SD in HU")
-    p.add_argument("--anatomy", choices=("phantom", "classical"), default="phantom")
+    p.add_argument("--anatomy", choices=("totalseg", "phantom", "classical"), default="totalseg")
     p.add_argument("--plain", action="store_true", help="plain chests (no great vessels), test plaques")
     args = p.parse_args(argv)
     model = ClassicalModel()
