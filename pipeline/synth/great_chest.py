@@ -17,17 +17,27 @@ import numpy as np
 from deepcac2.pipeline.synth.anatomy import Thorax, paint_thorax
 from deepcac2.pipeline.synth.body import Body, draw_body
 from deepcac2.pipeline.synth.heart import (
+    ATRIUM_FAT_MM,
+    ATRIUM_WALL_MM,
     GREAT_VESSEL_CHAMBERS,
+    SURFACE,
     Heart,
     frame_from_long_axis,
     paint_coronaries,
     paint_heart_body,
     place_heart,
+    surface_curve,
     trace_coronaries,
 )
 from deepcac2.pipeline.synth.mediastinum import Node, paint_esophagus, paint_nodes
-from deepcac2.pipeline.synth.shapes import Grid
-from deepcac2.pipeline.synth.vessels import GreatVessels, fit_heart_to_aorta, paint_great_vessels, plan_great_vessels
+from deepcac2.pipeline.synth.shapes import Grid, resample_polyline
+from deepcac2.pipeline.synth.vessels import (
+    GreatVessels,
+    atrium_geometry,
+    fit_heart_to_aorta,
+    paint_great_vessels,
+    plan_great_vessels,
+)
 
 
 @dataclass
@@ -59,6 +69,7 @@ def paint_great_chest(
     if not paint_heart_body(anat, heart_mask, grid, heart, s, GREAT_VESSEL_CHAMBERS, atrium_bulge=True):
         return GreatChest(thorax, heart, body, None, [])
     trace_coronaries(heart, rng, s)
+    keep_coronaries_off_the_atrium(heart, s)
     # the root (aortic sinus) is wider than the plain chest's: keep the LM ostium on its wall
     r_sinus = 1.12 * body.ascending_radius * s
     out = np.array([-0.6, 0.55, 0.0]) / np.hypot(0.6, 0.55)
@@ -70,3 +81,35 @@ def paint_great_chest(
     nodes = paint_nodes(anat, grid, thorax, gv, rng_body)
     paint_coronaries(anat, heart_mask, grid, heart, s)
     return GreatChest(thorax, heart, body, gv, nodes)
+
+
+def keep_coronaries_off_the_atrium(heart: Heart, s: float) -> None:
+    """Coronary centrelines that the bulging left atrium would swallow run in the groove below it.
+
+    The coronaries are traced on an ellipsoid inside the pericardial fat; the great-vessel
+    chest's larger left atrium reaches out through that surface, so the circumflex would
+    cross the atrium's blood (a plaque there is no calcium a reader or a model could call
+    coronary). A real circumflex runs in the atrioventricular groove, at the atrium's
+    ventricular edge: points inside the atrium's outer fat surface slide along the coronary
+    surface towards the apex until they are out of it (never towards the back, where the
+    descending aorta presses on the atrium).
+    """
+    la_c, la_r = atrium_geometry(heart, s)
+    outer = la_r + (ATRIUM_WALL_MM + ATRIUM_FAT_MM) * s
+    r = heart.radii * SURFACE
+
+    def in_atrium(pts: np.ndarray) -> np.ndarray:
+        return ((((pts - la_c) @ heart.axes) / outer) ** 2).sum(axis=1) < 1.0
+
+    for name, pts in heart.paths.items():
+        inside = in_atrium(pts)
+        if not inside.any():
+            continue
+        local = (pts - heart.center) @ heart.axes / r  # (a, ring cos phi, ring sin phi) of surface_curve
+        a, phi = local[:, 0].copy(), np.arctan2(local[:, 2], local[:, 1])
+        for _ in range(200):  # steps of 0.005 of the long axis (about 0.3 mm)
+            if not inside.any():
+                break
+            a[inside] = np.minimum(a[inside] + 0.005, 0.95)
+            inside &= in_atrium(surface_curve(heart, a, phi))
+        heart.paths[name], _ = resample_polyline(surface_curve(heart, a, phi), 0.5)

@@ -66,7 +66,7 @@ def frame_from_long_axis(u: np.ndarray) -> np.ndarray:
     return np.stack([u, v, np.cross(u, v)], axis=1)
 
 
-def _surface_curve(heart: Heart, a: np.ndarray, phi: np.ndarray) -> np.ndarray:
+def surface_curve(heart: Heart, a: np.ndarray, phi: np.ndarray) -> np.ndarray:
     """LPS points on the coronary surface at long-axis fraction ``a`` and angle ``phi`` round it."""
     r = heart.radii * SURFACE
     ring = np.sqrt(np.clip(1.0 - a**2, 0.0, 1.0))
@@ -154,7 +154,7 @@ def trace_coronaries(heart: Heart, rng: np.random.Generator, s: float) -> None:
         ),
     }
     for name, (a, phi) in curves.items():
-        pts, _ = resample_polyline(_surface_curve(heart, np.clip(a, -0.95, 0.95), phi), 0.5)
+        pts, _ = resample_polyline(surface_curve(heart, np.clip(a, -0.95, 0.95), phi), 0.5)
         heart.paths[name] = pts
     # aortic root: just right of and behind the LM ostium
     ostium = heart.paths["LM"][0]
