@@ -150,6 +150,54 @@ def test_each_rule_rejects_its_own_kind_on_a_small_chest():
     assert not r2.cac.any()
 
 
+def _box_chest():
+    """Fat, a heart (cylinder) and an aorta beside it on a small grid, spacing (x, y, z) = (1, 1, 2) mm."""
+    shape = (40, 80, 80)
+    hu = np.full(shape, -100.0, np.float32)
+    zz, yy, xx = np.indices(shape)
+    heart = ((xx - 40) ** 2 + (yy - 40) ** 2 <= 18**2) & (zz >= 5) & (zz < 30)
+    aorta = ((xx - 40) ** 2 + (yy - 66) ** 2 <= 6**2) & (zz >= 2)
+    hu[heart | aorta] = 40.0
+    return hu, heart, aorta, (zz, yy, xx)
+
+
+def test_coronary_calcium_never_lies_inside_the_given_aorta():
+    """An ostial plaque at the root that a provider's aorta border overlaps by a voxel: the plaque stays
+    coronary, the voxels inside the aorta mask are the aortic wall's (QA blocks on coronary-in-aorta)."""
+    from deepcac2.pipeline.models.classical.rules import apply_rules
+
+    hu, heart, aorta, (zz, yy, xx) = _box_chest()
+    # the root: aorta voxels within 10 mm of the heart, in front of its back; the heart's front is y = 22
+    aorta = ((xx - 40) ** 2 + (yy - 12) ** 2 <= 6**2) & (zz >= 2)
+    hu[aorta] = 40.0
+    plaque = (slice(20, 22), slice(17, 23), slice(38, 43))  # from the aorta's wall (y 17-18) down to the heart
+    hu[plaque] = 400.0
+    r = apply_rules(hu, (1.0, 1.0, 2.0), heart, aorta, np.zeros_like(heart))
+    inside = np.zeros_like(heart)
+    inside[plaque] = aorta[plaque]
+    assert inside.any() and (~aorta[plaque]).sum() > 2 * inside.sum()  # mostly outside: the ostium exception
+    assert r.cac[plaque].sum() == (~aorta[plaque]).sum()
+    assert not (r.cac & aorta).any()
+    assert r.aortic[inside].all() and r.rejected["aortic"] == int(r.aortic.sum())
+
+
+def test_bone_cut_by_the_search_box_is_measured_whole():
+    """A rib crosses the heart's shell and leaves the search box: in the box it is a few millilitres at
+    most, whole it is larger than any lesion, so the size rule takes it (the provider gave no ribs)."""
+    from deepcac2.pipeline.models.classical.rules import apply_rules
+
+    hu, heart, aorta, (zz, yy, xx) = _box_chest()
+    hu = np.pad(hu, ((0, 0), (0, 0), (0, 200)), constant_values=-100.0)  # the chest wall goes on to the left
+    heart, aorta = (np.pad(m, ((0, 0), (0, 0), (0, 200))) for m in (heart, aorta))
+    zz, yy, xx = np.indices(hu.shape)
+    rib = (yy >= 14) & (yy < 20) & (zz >= 14) & (zz < 18) & (xx >= 30)  # 6 x 8 mm, 250 mm long
+    hu[rib] = 500.0
+    r = apply_rules(hu, (1.0, 1.0, 2.0), heart, aorta, np.zeros_like(heart))
+    assert rib.sum() * 2.0 / 1000.0 > 5.0  # whole: 12 mL, above max_lesion_ml
+    assert not r.cac.any()
+    assert r.rule_map[rib].max() == 2 + RULES.index("bone")
+
+
 @pytest.mark.slow
 def test_feet_first_series_gives_the_same_masks_flipped(great_chest):
     """Reversing the slice order (direction k = -z) must not change what is found."""
