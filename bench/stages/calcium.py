@@ -6,9 +6,10 @@ package's drawn patients (zero to severe calcium). The rules were tuned on seeds
 ``evaluate.HELD_OUT_FROM`` (1000); this reports on seeds 1000-1019 (1000-1009 with
 ``--quick``), never looked at while tuning.
 
-Anatomy ``phantom``: the phantom's labels as IDC's TotalSegmentator SEG gives them
-(heart = chambers + myocardium, aorta, pulmonary artery, vertebrae/ribs), without
-boundary errors. Anatomy ``classical``: the classical provider on the image.
+Anatomy ``totalseg``: what IDC's TotalSegmentator SEG of the phantom holds (the synth
+package's v1 label map with its boundary errors), as the ``idc-totalsegmentator`` provider
+reads it by default (heart, aorta, pulmonary artery, vertebrae, trachea, esophagus).
+Anatomy ``classical``: the classical provider on the image.
 Statistics: ``scoring.evaluate.compare`` (weighted kappa on the DeepCAC groups, Spearman).
 """
 
@@ -33,7 +34,7 @@ def run(ctx: BenchContext) -> list[Result]:
 
     seeds = list(range(HELD_OUT_FROM, HELD_OUT_FROM + (10 if ctx.quick else 20)))
     out: list[Result] = []
-    for anatomy in ("phantom", "classical"):
+    for anatomy in ("totalseg", "classical"):
         for noise, targets in TARGETS.items():
             with ProcessPoolExecutor(max_workers=2) as pool:
                 checks = list(pool.map(_check, [(s, noise, anatomy) for s in seeds]))

@@ -98,8 +98,9 @@ def phantom_anatomy(ph) -> Anatomy:
 def totalseg_anatomy(ph) -> Anatomy:
     """The anatomy IDC's TotalSegmentator SEG of this phantom holds (``synth/totalseg.py``: its v1 label
     map with about 1 mm of boundary wander), as the ``idc-totalsegmentator`` provider reads it by
-    default plus the ribs: the heart (five classes), aorta, pulmonary artery, vertebrae, ribs, trachea and esophagus."""
-    from deepcac2.pipeline.anatomy.totalseg.codes import STRUCTURE_CLASSES, classes
+    default: the heart (five classes), aorta, pulmonary artery and ``DEFAULT_STRUCTURES`` (vertebrae,
+    trachea, esophagus; no ribs, which the provider reads only when asked)."""
+    from deepcac2.pipeline.anatomy.totalseg.codes import DEFAULT_STRUCTURES, STRUCTURE_CLASSES, classes
     from deepcac2.pipeline.synth.totalseg import label_map, with_boundary_errors
 
     labels = with_boundary_errors(label_map(ph), ph.geometry.spacing, ph.seed)
@@ -123,7 +124,7 @@ def totalseg_anatomy(ph) -> Anatomy:
         aorta=union(("aorta",)),
         pulmonary_artery=union(("pulmonary_artery",)),
         provenance=AnatomyProvenance("idc-totalsegmentator", "synthetic v1 label map with boundary errors"),
-        structures={k: union(STRUCTURE_CLASSES[k]) for k in ("vertebrae", "ribs", "trachea", "esophagus")},
+        structures={k: union(STRUCTURE_CLASSES[k]) for k in DEFAULT_STRUCTURES},
     )
 
 
