@@ -198,7 +198,9 @@ def test_a_truth_table_without_the_image_reference_is_refused_clearly(tmp_path):
     pd.DataFrame({"SeriesInstanceUID": keys, "convention": ["deepcac"] * 3, "agatston": [1.0, 50.0, 500.0]}).to_parquet(
         cohort / "truth.parquet"
     )
-    pd.DataFrame({"SeriesInstanceUID": keys, "agatston_deepcac": [1.0, 40.0, 400.0]}).to_parquet(tmp_path / "pred.parquet")
+    pd.DataFrame({"SeriesInstanceUID": keys, "agatston_deepcac": [1.0, 40.0, 400.0]}).to_parquet(
+        tmp_path / "pred.parquet"
+    )
     argv = ["evaluate", "--pred", str(tmp_path / "pred.parquet"), "--ref", str(cohort), "--out", str(tmp_path / "o")]
     with pytest.raises(DeepCACError) as err:
         read_scores(str(cohort), "agatston", None)
