@@ -23,6 +23,7 @@ import numpy as np
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.scoring.conventions import CONVENTIONS, DEFAULT_CONVENTION
 from deepcac2.pipeline.types import ModelCard, Prediction
+from deepcac2.writable import writable_dir
 
 
 def build_parser(parser: argparse.ArgumentParser) -> None:
@@ -65,6 +66,7 @@ def _conventions(names: list[str] | None) -> list[str]:
 
 
 def main(args: argparse.Namespace) -> int:
+    writable_dir(args.out, "the output folder (--out)")
     from deepcac2.pipeline.convert.series import convert_series, write_series_tables
     from deepcac2.pipeline.loader import load_series
     from deepcac2.pipeline.scoring.engine import score_ct

@@ -19,6 +19,7 @@ from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline import types
 from deepcac2.pipeline.anatomy.registry import HELP as ANATOMY_HELP
 from deepcac2.pipeline.anatomy.registry import parse_name
+from deepcac2.writable import writable_dir
 
 SUFFIX = {"nifti": ".nii.gz", "nrrd": ".nrrd"}
 
@@ -68,6 +69,7 @@ def save_prediction(pred: types.Prediction, geometry: types.Geometry, out: Path,
 
 
 def main(args: argparse.Namespace) -> int:
+    writable_dir(args.out, "the output folder (--out)")
     from deepcac2.pipeline import process
     from deepcac2.pipeline.loader import load_series
     from deepcac2.pipeline.models.base import load_model

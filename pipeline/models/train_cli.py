@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from deepcac2.argtypes import non_negative_float, non_negative_int, positive_float, positive_int
+from deepcac2.writable import writable_dir
 
 from .train import TrainConfig, train
 
@@ -32,6 +33,7 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    writable_dir(args.out, "the model folder (--out)")  # before minutes of training, not after
     cfg = TrainConfig(
         seed=args.seed,
         train_series=args.train_series,

@@ -19,6 +19,7 @@ from deepcac2.pipeline.scoring.conventions import CONVENTIONS, DEFAULT_CONVENTIO
 from deepcac2.pipeline.scoring.engine import score_ct
 from deepcac2.pipeline.scoring.rows import lesion_rows, scores_json, series_row
 from deepcac2.pipeline.types import CTVolume, Scores
+from deepcac2.writable import writable_file
 
 
 def build_parser(parser: argparse.ArgumentParser) -> None:
@@ -95,6 +96,8 @@ def main(args: argparse.Namespace) -> int:
         raise DeepCACError(ErrorCode.E_SCORING, "give --mask, --roi or both")
     if args.out and not args.out.endswith((".json", ".parquet")):
         raise DeepCACError(ErrorCode.E_TABLE_WRITE, f"--out must end in .json or .parquet, got {args.out}")
+    if args.out:
+        writable_file(args.out, "the scores file (--out)")
     ct = _load_ct(args.ct)
     results = score_files(ct, args.mask, args.roi, conventions, mass_factor=args.mass_factor)
     write_scores(results, ct.series_uid, args.out)

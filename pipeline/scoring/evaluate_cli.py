@@ -22,6 +22,7 @@ import pandas as pd
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.scoring.conventions import DEFAULT_CONVENTION
 from deepcac2.pipeline.scoring.evaluate import compare, write_report
+from deepcac2.writable import writable_dir
 
 MASK_SUFFIXES = (".nii.gz", ".nii", ".nrrd")
 #: what a synth cohort folder holds the expected scores in
@@ -114,6 +115,7 @@ def lesion_mask_pairs(pred_dir: str, ref_dir: str, keys: list[str]):
 
 
 def main(args: argparse.Namespace) -> int:
+    writable_dir(args.out, "the report folder (--out)")
     pred = read_scores(args.pred, args.score, args.convention, args.truth)
     ref = read_scores(args.ref, args.score, args.convention, args.truth)
     pairs = None

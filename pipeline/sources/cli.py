@@ -14,6 +14,7 @@ from deepcac2.pipeline.sources.idc import DEFAULT_BUCKET, IDCSource
 from deepcac2.pipeline.sources.ids import validate_uid
 from deepcac2.pipeline.sources.local import LocalSource
 from deepcac2.pipeline.types import SeriesRef
+from deepcac2.writable import writable_dir
 
 
 def build_parser(parser: argparse.ArgumentParser) -> None:
@@ -42,6 +43,8 @@ def plan_bytes(source: Source, refs: list[SeriesRef]) -> int:
 
 
 def main(args: argparse.Namespace) -> int:
+    if not args.dry_run:  # a dry run creates nothing
+        writable_dir(args.dest, "the destination folder (--dest)")
     refs = cohort_to_refs(read_cohort(args.cohort))
     source = make_source(args)
     total = plan_bytes(source, refs)

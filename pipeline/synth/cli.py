@@ -7,6 +7,7 @@ import time
 
 from deepcac2.argtypes import non_negative_float, non_negative_int, positive_float, positive_int
 from deepcac2.pipeline.synth.cohort import COHORTS, write_cohort
+from deepcac2.writable import writable_dir
 
 
 def build_parser(parser: argparse.ArgumentParser) -> None:
@@ -40,6 +41,7 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    writable_dir(args.out, "the output folder (--out)")
     opts = {
         name: value
         for name, value in (
