@@ -246,8 +246,10 @@ class SeriesLoop:
             item.started = item.started or bool(running) or any(s in ("memory", "erred") for _, s, _, _ in mine)
             if running:
                 key, worker, since = running[0]
-                # the same task seen again keeps its first estimate: heartbeats lag, never run backwards
-                item.running = item.running if item.running and item.running[0] == key else (key, worker, since)
+                # the same task on the same worker keeps its first estimate (heartbeats lag); the same
+                # key on another worker was rescheduled there (its worker died): its clock starts again
+                same = item.running is not None and item.running[:2] == (key, worker)
+                item.running = item.running if same else (key, worker, since)
             else:
                 item.running = None
             queued = next((worker for _, state, worker, _ in mine if state == "assigned"), None)
