@@ -54,6 +54,11 @@ POLL_S = 1.0
 WATCH_S = 5.0
 #: a series none of whose tasks has run, queued this long on one worker while another has a free thread, moves
 MOVE_AFTER_S = 5.0
+#: nothing in flight can run (no worker, or none with the resource a task needs): say so after
+#: this long, then again every STALL_REPEAT_S. The run waits: an adaptive cluster (SLURM,
+#: Kubernetes) may have no worker for a while and get one later.
+STALL_NOTE_S = 60.0
+STALL_REPEAT_S = 300.0
 
 
 def _rss_mb() -> float:
@@ -117,6 +122,10 @@ class SeriesLoop:
         self.stuck: set[str] = set()
         self._next_watch = time.monotonic() + WATCH_S
         self._next_observe = 0.0
+        #: since when nothing in flight could run (None: something can), and when to say so next
+        self._stalled_since: float | None = None
+        self._next_stall_note = 0.0
+        self._bar: Progress | None = None
 
     def submit(self, ref: SeriesRef, attempt: int, avoid: frozenset[str] = frozenset(), moves: int = 0) -> None:
         """Submit the three tasks of a series; a retry or a move prefers workers other than those in ``avoid``."""
@@ -157,6 +166,7 @@ class SeriesLoop:
 
     def run(self, todo: Sequence[SeriesRef], bar: Progress, log: RunLog, summary: RunSummary) -> None:
         pending = iter(todo)
+        self._bar = bar
         limit = self.config.max_in_flight or 2 * _total_threads(self.client) + 2
         for ref in pending:
             self.submit(ref, 1)
@@ -258,6 +268,41 @@ class SeriesLoop:
             elif item.queued is None or item.queued[0] != queued:
                 item.queued = (queued, now)
         self._move_queued(set(seen["free"]), now, log)
+        self._note_stall(states.values(), int(seen.get("workers", 1)), now, log)
+
+    def _note_stall(self, states: Any, workers: int, now: float, log: RunLog) -> None:
+        """Say so, in the log and above the progress bar, when nothing in flight can run.
+
+        That is: no worker is connected (all were lost), or tasks wait for a worker with a
+        resource none has (``no-worker``: the GPU workers are gone) while nothing runs. Such
+        tasks never start, so the series timeout never ends them; the run waits for workers,
+        as an adaptive cluster needs, but never silently.
+        """
+        kinds = {state for state, _, _ in states}
+        stalled = bool(self.inflight) and (
+            workers == 0 or ("no-worker" in kinds and not kinds & {"running", "assigned"})
+        )
+        if not stalled:
+            self._stalled_since = None
+            return
+        if self._stalled_since is None:
+            self._stalled_since, self._next_stall_note = now, now + STALL_NOTE_S
+            return
+        if now < self._next_stall_note:
+            return
+        self._next_stall_note = now + STALL_REPEAT_S
+        waited = now - self._stalled_since
+        reason = (
+            "no Dask worker is connected"
+            if workers == 0
+            else "its tasks need a worker resource (GPU) that no connected worker has"
+        )
+        log.write("no_worker", waited_s=round(waited), workers=workers, in_flight=len(self.inflight), reason=reason)
+        if self._bar is not None:
+            self._bar.write(
+                f"deepcac2 run: nothing could run for {waited:.0f} s: {reason}; waiting for workers "
+                "(Ctrl-C stops the run, committed series are kept, --resume continues)"
+            )
 
     def _move_queued(self, free: set[str], now: float, log: RunLog) -> None:
         """Resubmit, away from their worker, the series that never started and queue there while others are free.

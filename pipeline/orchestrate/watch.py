@@ -20,6 +20,7 @@ def task_states(keys: list[str], dask_scheduler: Any = None) -> dict[str, Any]:
     ``worker``, waiting there for a thread), or the scheduler's own state (``memory``,
     ``erred``, ``waiting``, ``queued`` on the scheduler, ``no-worker``, ...). Keys the scheduler does not know are left out.
     ``free``: addresses of running workers assigned fewer tasks than they have threads.
+    ``workers``: how many workers are running.
     """
     from distributed.metrics import time as wall_clock  # the clock of the scheduler's last_seen
 
@@ -39,12 +40,9 @@ def task_states(keys: list[str], dask_scheduler: Any = None) -> dict[str, Any]:
             tasks[key] = ("assigned", ws.address, None)
         else:
             tasks[key] = ("running", ws.address, reported + max(0.0, now - ws.last_seen))
-    free = sorted(
-        ws.address
-        for ws in scheduler.workers.values()
-        if str(getattr(ws.status, "name", ws.status)) == "running" and len(ws.processing) < ws.nthreads
-    )
-    return {"tasks": tasks, "free": free}
+    running = [ws for ws in scheduler.workers.values() if str(getattr(ws.status, "name", ws.status)) == "running"]
+    free = sorted(ws.address for ws in running if len(ws.processing) < ws.nthreads)
+    return {"tasks": tasks, "free": free, "workers": len(running)}
 
 
 async def remove_worker(address: str, reason: str, dask_scheduler: Any = None) -> int:

@@ -30,6 +30,7 @@ class _Client:
     def __init__(self) -> None:
         self.states: dict[str, tuple[str, str | None, float | None]] = {}
         self.free: list[str] = []
+        self.workers = 2
         self.submitted: list[dict] = []
         self.cancelled: list[str] = []
         self.restarted: list[str] = []
@@ -48,7 +49,7 @@ class _Client:
             stage = key.split("-", 1)[0]
             if stage in self.states:
                 tasks[key] = self.states[stage]
-        return {"tasks": tasks, "free": self.free}
+        return {"tasks": tasks, "free": self.free, "workers": self.workers}
 
     def cancel(self, futures, force=False):
         self.cancelled += [f.key for f in futures]
@@ -142,3 +143,53 @@ def test_a_series_behind_a_stuck_thread_that_stays_times_out(tmp_path, clock):
     assert _tick(series, log, clock, 1) == [] and _tick(series, log, clock, 59) == []
     (late,) = _tick(series, log, clock, 2)
     assert late[1].code == "E_TIMEOUT" and "behind the stuck thread of worker tcp://a:1" in late[1].message
+
+
+class _Bar:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def write(self, message: str) -> None:
+        self.lines.append(message)
+
+
+@pytest.mark.parametrize(
+    ("workers", "states", "reason"),
+    [
+        (0, {"fetch_load": ("queued", None, None)}, "no Dask worker is connected"),
+        (1, {"fetch_load": ("memory", None, None), "infer": ("no-worker", None, None)}, "resource (GPU)"),
+    ],
+    ids=["all-workers-lost", "no-gpu-worker-left"],
+)
+def test_a_run_nothing_can_run_says_so_and_keeps_waiting(tmp_path, clock, workers, states, reason):
+    """Tasks that cannot start never time out: the run waits for workers (adaptive clusters), never silently."""
+    series, client, log = _loop(tmp_path)
+    series._bar = bar = _Bar()
+    client.workers, client.states = workers, states
+    for _ in range(5):
+        assert _tick(series, log, clock, 10) == []  # seen stalled at the first poll, 40 s ago: not yet said
+    assert not log.events and not bar.lines
+    assert _tick(series, log, clock, 25) == []  # 65 s
+    ((event, fields),) = log.events
+    assert event == "no_worker" and reason in fields["reason"] and fields["waited_s"] == 65
+    assert reason in bar.lines[0] and "--resume" in bar.lines[0]
+    _tick(series, log, clock, 100)
+    assert len(log.events) == 1  # repeated every STALL_REPEAT_S, not every poll
+    _tick(series, log, clock, loop.STALL_REPEAT_S)
+    assert len(log.events) == 2 and series.inflight  # still waiting: the series is neither failed nor dropped
+
+
+def test_a_run_with_a_running_task_is_not_stalled(tmp_path, clock):
+    series, client, log = _loop(tmp_path)
+    client.states = {"fetch_load": ("memory", None, None), "infer": ("running", A, 1.0)}
+    for _ in range(10):
+        _tick(series, log, clock, 10)
+    assert not [e for e, _ in log.events if e == "no_worker"]
+    # a worker comes back after a stall: the clock of the stall starts again
+    client.workers, client.states = 0, {"fetch_load": ("queued", None, None)}
+    _tick(series, log, clock, 30)
+    client.workers, client.states = 1, {"fetch_load": ("running", A, 0.0)}
+    _tick(series, log, clock, 1)
+    client.workers, client.states = 0, {"fetch_load": ("queued", None, None)}
+    _tick(series, log, clock, 40)
+    assert not [e for e, _ in log.events if e == "no_worker"]
