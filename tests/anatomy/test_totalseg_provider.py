@@ -93,8 +93,12 @@ def test_masks_are_the_label_map_on_the_ct_grid_and_only_wanted_frames_are_read(
 def test_structures_are_read_over_the_cardiac_slab(seg_case):
     lab, sz = seg_case.labels, seg_case.ct.geometry.spacing[2]
     default = anatomy_from_seg(LocalFile(seg_case.seg), seg_case.ct)
-    assert set(default.structures) >= {"esophagus", "trachea", "vertebrae"} and "ribs" not in default.structures
+    assert (
+        set(default.structures) >= {"esophagus", "trachea", "vertebrae", "ribs"} and "lungs" not in default.structures
+    )
     np.testing.assert_array_equal(default.structures["esophagus"], _in_slab(lab, lab == _id("esophagus"), sz))
+    ribs = [v for k, (v, _) in codes.classes().items() if k.startswith("rib_")]
+    np.testing.assert_array_equal(default.structures["ribs"], _in_slab(lab, np.isin(lab, ribs), sz))
     asked = anatomy_from_seg(LocalFile(seg_case.seg), seg_case.ct, structures=("lungs", "ribs", "trachea"))
     np.testing.assert_array_equal(asked.structures["trachea"], _in_slab(lab, lab == _id("trachea"), sz))
     lungs = [v for k, (v, _) in codes.classes().items() if k.startswith("lung_")]
@@ -285,3 +289,17 @@ def test_s3_failures_are_coded(seg_case, s3, s3_endpoint):
     with pytest.raises(DeepCACError) as err:  # nothing listens: a retry may help
         S3Object(f"http://127.0.0.1:{port}", "idc-open-data", "k", size=100).read(0, 10)
     assert err.value.code is ErrorCode.E_FETCH_TRANSIENT
+
+
+def test_the_calcium_benchmark_anatomy_is_what_the_provider_reads_by_default(seg_case):
+    """``classical.evaluate.totalseg_anatomy`` (the calcium bench's anatomy) holds exactly what the
+    provider reads by default from the phantom's SEG: the same masks, the same structures, the slab."""
+    from deepcac2.pipeline.models.classical.evaluate import totalseg_anatomy
+
+    read = anatomy_from_seg(LocalFile(seg_case.seg), seg_case.ct)
+    bench = totalseg_anatomy(seg_case.phantom)
+    assert set(bench.structures) == set(read.structures)
+    for name in ("heart", "aorta", "pulmonary_artery"):
+        np.testing.assert_array_equal(getattr(bench, name), getattr(read, name), err_msg=name)
+    for name, mask in read.structures.items():
+        np.testing.assert_array_equal(bench.structures[name], mask, err_msg=name)

@@ -293,3 +293,71 @@ def test_agreement_of_model_and_truth_uses_the_scoring_statistics():
     # 500 (high) called 90 (moderate) is one group off on the DeepCAC scale: kappa below 1, rank order kept but one
     assert agr.kappa["deepcac"] < 1.0
     assert agr.spearman_rho == pytest.approx(0.8)
+
+
+def _caged_chest():
+    """A slab of chest, spacing (x, y, z) = (1, 1, 2) mm, y growing to the back: a heart in fat inside a
+    thoracic cage (an elliptic ring of rib bone with a sternum in front and, between them, a gap for the
+    costal cartilage on each side). The heart's front is at y = 42, the sternum's back at y = 37."""
+    shape = (30, 170, 170)
+    zz, yy, xx = np.indices(shape)
+    hu = np.full(shape, -1000.0, np.float32)
+    r = ((xx - 85) / 72.0) ** 2 + ((yy - 85) / 62.0) ** 2
+    hu[r <= 1.0] = -100.0  # body: fat
+    ring = (r <= ((60 - 0) / 62.0) ** 2 * 1.0) & (((xx - 85) / 60.0) ** 2 + ((yy - 85) / 50.0) ** 2 >= 0.8)
+    front = yy < 55  # the cartilage's sector: no rib there
+    hu[ring & ~front] = 700.0
+    sternum = (np.abs(xx - 85) <= 8) & (yy >= 30) & (yy < 38)
+    hu[sternum] = 700.0
+    heart = ((xx - 85) ** 2 + (yy - 72) ** 2 <= 30**2) & (zz >= 3) & (zz < 27)
+    hu[heart] = 40.0
+    return hu, heart, (zz, yy, xx)
+
+
+def test_calcified_costal_cartilage_in_the_cage_wall_is_not_coronary():
+    """Calcified costal cartilage 7-11 mm in front of the heart (inside the pericardial shell), in no bone
+    structure (TotalSegmentator v1 has no costal cartilage) and in soft tissue (not embedded): the
+    chest-wall rule takes it, since it lies in the cage's ring; an LAD plaque on the heart's front,
+    as far forward, stays coronary."""
+    from deepcac2.pipeline.models.classical.rules import apply_rules
+
+    hu, heart, (zz, yy, xx) = _caged_chest()
+    cartilage = (slice(12, 16), slice(36, 40), slice(98, 108))  # left of the sternum, 4 mm x 10 mm
+    hu[cartilage] = 40.0
+    hu[12:16, 37:39, 99:107] = 300.0  # 7-11 mm in front of the heart
+    lad = (slice(12, 15), slice(42, 45), slice(70, 73))  # 0-3 mm in front of the heart, in fat
+    hu[lad] = 400.0
+    empty = np.zeros_like(heart)
+    r = apply_rules(hu, (1.0, 1.0, 2.0), heart, empty, empty)
+    calcium = np.zeros_like(heart)
+    calcium[12:16, 37:39, 99:107] = True
+    assert r.rule_map[calcium].min() == r.rule_map[calcium].max() == 2 + RULES.index("chest_wall")
+    assert r.rejected["chest_wall"] == int(calcium.sum())
+    assert r.cac[lad].all() and r.cac.sum() == hu[lad].size
+    # without the cage (no bone in the slab) nothing says it is the wall's: it would be coronary
+    caged = hu >= 600
+    hu[caged] = -100.0
+    r2 = apply_rules(hu, (1.0, 1.0, 2.0), heart, empty, empty)
+    assert r2.cac[calcium].all() and r2.rejected["chest_wall"] == 0
+
+
+def test_the_cage_envelope_depth_is_the_distance_to_the_hull():
+    """The envelope's depth at a point is its in-plane distance to the convex hull of the bone (mm)."""
+    from deepcac2.pipeline.models.classical.rules import cage_depth
+
+    hu = np.full((3, 60, 60), 0.0, np.float32)
+    hu[:, 10:14, :] = 500.0  # a bar in front (y 10-13, 5-7 mm) ...
+    hu[:, 46:50, :] = 500.0  # ... and one behind (y 46-49): the hull is the band y 5-24.5 mm
+    where = np.zeros(hu.shape, bool)
+    where[1, 30, 30] = where[1, 16, 30] = where[1, 5, 30] = True
+    box = (slice(0, 3), slice(0, 60), slice(0, 60))
+    d = cage_depth(hu, (2.0, 0.5, 0.5), box, where, None, 200.0, 2.0)
+    # blocks of 4 x 4 voxels (2 mm): the hull's points are block centres, within 1 mm of the bone's edge
+    assert abs(d[1, 30, 30] - 9.5) <= 1.0 and abs(d[1, 16, 30] - 3.0) <= 1.0 and d[1, 5, 30] < 0
+    assert np.isinf(d[0]).all()  # not asked for
+    # a hull that does not hold the heart is no cage: no envelope there
+    heart = np.zeros(hu.shape, bool)
+    heart[:, 20:40, 20:40] = True
+    assert np.isfinite(cage_depth(hu, (2.0, 0.5, 0.5), box, where, None, 200.0, 2.0, heart=heart)[1, 30, 30])
+    heart[:, 20:56, 20:40] = True  # reaches behind the back bar
+    assert np.isinf(cage_depth(hu, (2.0, 0.5, 0.5), box, where, None, 200.0, 2.0, heart=heart)[where]).all()

@@ -89,9 +89,11 @@ STRUCTURE_CLASSES: dict[str, tuple[str, ...]] = {
     "ribs": ("rib_",),
 }
 
-#: structures read by default besides the heart parts (which come with the heart); ``ribs`` and
-#: ``lungs`` are many large segments (half the object), read only when asked for
-DEFAULT_STRUCTURES: tuple[str, ...] = ("trachea", "esophagus", "vertebrae")
+#: structures read by default besides the heart parts (which come with the heart), over the cardiac
+#: slab: the ribs because bone in front of the heart is otherwise taken for coronary calcium
+#: (TotalSegmentator v1 has no sternum and no costal cartilage); ``lungs`` are large segments
+#: (a third of the object), read only when asked for
+DEFAULT_STRUCTURES: tuple[str, ...] = ("trachea", "esophagus", "vertebrae", "ribs")
 
 
 def codes_of(names: tuple[str, ...]) -> frozenset[SegmentCode]:

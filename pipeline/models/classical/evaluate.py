@@ -98,9 +98,11 @@ def phantom_anatomy(ph) -> Anatomy:
 def totalseg_anatomy(ph) -> Anatomy:
     """The anatomy IDC's TotalSegmentator SEG of this phantom holds (``synth/totalseg.py``: its v1 label
     map with about 1 mm of boundary wander), as the ``idc-totalsegmentator`` provider reads it by
-    default: the heart (five classes), aorta, pulmonary artery and ``DEFAULT_STRUCTURES`` (vertebrae,
-    trachea, esophagus; no ribs, which the provider reads only when asked)."""
+    default: the heart (five classes) whole; the aorta, pulmonary artery and ``DEFAULT_STRUCTURES``
+    (trachea, esophagus, vertebrae, ribs) over the cardiac slab only (``SLAB_BELOW_MM`` below the
+    heart to ``SLAB_ABOVE_MM`` above it), empty elsewhere."""
     from deepcac2.pipeline.anatomy.totalseg.codes import DEFAULT_STRUCTURES, STRUCTURE_CLASSES, classes
+    from deepcac2.pipeline.anatomy.totalseg.provider import HEART_PARTS, SLAB_ABOVE_MM, SLAB_BELOW_MM
     from deepcac2.pipeline.synth.totalseg import label_map, with_boundary_errors
 
     labels = with_boundary_errors(label_map(ph), ph.geometry.spacing, ph.seed)
@@ -112,19 +114,26 @@ def totalseg_anatomy(ph) -> Anatomy:
         ]
         return np.isin(labels, wanted)
 
-    heart_parts = (
-        "heart_myocardium",
-        "heart_atrium_left",
-        "heart_ventricle_left",
-        "heart_atrium_right",
-        "heart_ventricle_right",
-    )
+    parts = {k: union(STRUCTURE_CLASSES[k]) for k in HEART_PARTS}
+    heart = np.logical_or.reduce(list(parts.values()))
+    # the provider's slab (array axis 0 is the slice axis here, as on the provider's CT grid)
+    ks = np.flatnonzero(heart.any(axis=(1, 2)))
+    step = ph.geometry.spacing[2]
+    outside = np.ones(heart.shape[0], dtype=bool)
+    outside[
+        max(int(ks[0]) - int(round(SLAB_BELOW_MM / step)), 0) : int(ks[-1]) + int(round(SLAB_ABOVE_MM / step)) + 1
+    ] = False
+
+    def slab(mask: np.ndarray) -> np.ndarray:
+        mask[outside] = False
+        return mask
+
     return Anatomy(
-        heart=union(heart_parts),
-        aorta=union(("aorta",)),
-        pulmonary_artery=union(("pulmonary_artery",)),
+        heart=heart,
+        aorta=slab(union(("aorta",))),
+        pulmonary_artery=slab(union(("pulmonary_artery",))),
         provenance=AnatomyProvenance("idc-totalsegmentator", "synthetic v1 label map with boundary errors"),
-        structures={k: union(STRUCTURE_CLASSES[k]) for k in DEFAULT_STRUCTURES},
+        structures={**parts, **{k: slab(union(STRUCTURE_CLASSES[k])) for k in DEFAULT_STRUCTURES}},
     )
 
 

@@ -37,6 +37,16 @@ rule            rejects
                 more (costal cartilage, which IDC's TotalSegmentator v1 does not segment)
 ``shell``       more than half of its voxels outside the pericardial shell: the heart grown
                 by ``shell_mm`` (and the aortic root, grown the same): not coronary
+``chest_wall``  the thoracic cage's wall: at least ``wall_fraction`` of its voxels lie within
+                ``cage_wall_mm`` of the outside of the cage's envelope and nearer to it than
+                to the heart. The envelope is, per slice, the convex hull of the bone (``HU >=
+                cage_bone_hu`` on ~2 mm block means, which noise does not reach, and the
+                anatomy's bone structures): ribs, sternum, spine. The costal cartilage joins the
+                ribs' ends to the sternum along that hull, so its calcium lies in the ring;
+                coronary calcium lies on the heart, inside the cage's wall (IDC's
+                TotalSegmentator v1 has no sternum or costal cartilage, and on noisy images
+                cartilage calcium is joined through the cartilage into components that the
+                ``bone`` rule's embedded test misses)
 ==============  ==========================================================================
 
 What no rule rejects is coronary calcium. Counts are of voxels at or above the
@@ -52,7 +62,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 #: rule names in the order they are tried; ``Prediction``/``cac_series`` count rejections by these
-RULES: tuple[str, ...] = ("noise", "valve", "aortic", "pulmonary", "bone", "shell")
+RULES: tuple[str, ...] = ("noise", "valve", "aortic", "pulmonary", "bone", "shell", "chest_wall")
 #: optional anatomy structures the bone rule uses when the provider has them
 BONE_STRUCTURES: tuple[str, ...] = ("vertebrae", "ribs", "sternum", "costal_cartilage")
 
@@ -84,6 +94,13 @@ class RuleSettings:
     #: is embedded in cartilage or bone; coronary calcium sits in fat and blood
     embedded_hu: float = 90.0
     embedded_fraction: float = 0.1
+    #: the thoracic cage's wall: calcium this close to the outside of the cage's envelope (and nearer
+    #: to it than to the heart) is in the chest wall (sternum about 12 mm thick, cartilage about 10)
+    cage_wall_mm: float = 15.0
+    #: bone for the cage's envelope: block means (about 2 mm) at or above this
+    cage_bone_hu: float = 200.0
+    #: the envelope at a slice holds the bone within this distance along the slice axis (ribs are oblique)
+    cage_reach_mm: float = 15.0
 
 
 @dataclass
@@ -227,6 +244,66 @@ def _surroundings(hu: np.ndarray, labels: np.ndarray, bright: np.ndarray, sp, n:
     return np.bincount(owner, weights=(hu[ring] >= dense_hu).astype(np.float64), minlength=n + 1) / counts
 
 
+def cage_depth(
+    hu: np.ndarray,
+    sp,
+    box: tuple[slice, ...],
+    where: np.ndarray,
+    bone: np.ndarray | None,
+    bone_hu: float,
+    reach_mm: float,
+    heart: np.ndarray | None = None,
+) -> np.ndarray:
+    """Depth (mm, in-plane) of the voxels ``where`` (in ``box``) inside the thoracic cage's envelope.
+
+    The envelope at a slice is the convex hull of the bone within ``reach_mm`` of it along
+    the slice axis (ribs run obliquely, so one slice may cut few of them; a slab holds
+    the ring), over the whole slice: block means (about 2 mm) at or above ``bone_hu`` and the
+    anatomy's ``bone``. A convex polygon's depth at a point is the least distance to its
+    edges' lines (negative outside). Slices with too little bone give ``inf`` (no envelope),
+    and so do slices whose hull does not hold the ``heart`` (``box``'s grid): 95% of its
+    voxels in the slice, or its centroid where the slice has none. A cage surrounds the
+    heart; a hull of a few bright pieces that cuts through it (a slice where the ring is
+    open, calcium alone) is no cage.
+    """
+    from scipy.spatial import ConvexHull, QhullError
+
+    f = np.array([max(int(round(2.0 / sp[1])), 1), max(int(round(2.0 / sp[2])), 1)])
+    ny, nx = (hu.shape[1] // f[0]) * f[0], (hu.shape[2] // f[1]) * f[1]
+    depth = np.full(where.shape, np.inf, dtype=np.float32)
+    ks = np.flatnonzero(where.any(axis=(1, 2)))
+    if ks.size == 0:
+        return depth
+    half = int(round(reach_mm / sp[0]))
+    if heart is not None and heart.any():
+        centre = np.argwhere(heart).mean(axis=0)[1:]
+    points: dict[int, np.ndarray] = {}
+    for k in range(max(box[0].start + int(ks[0]) - half, 0), min(box[0].start + int(ks[-1]) + half + 1, hu.shape[0])):
+        blocks = hu[k, :ny, :nx].astype(np.float32).reshape(ny // f[0], f[0], nx // f[1], f[1]).mean(axis=(1, 3))
+        blocks = blocks >= bone_hu
+        if bone is not None:
+            blocks |= bone[k, :ny, :nx].reshape(ny // f[0], f[0], nx // f[1], f[1]).any(axis=(1, 3))
+        points[k] = ((np.argwhere(blocks) + 0.5) * f - 0.5) * (sp[1], sp[2])
+    for kb in ks:
+        k = box[0].start + int(kb)
+        pts = np.vstack([points[j] for j in range(k - half, k + half + 1) if j in points])
+        if len(pts) < 3:
+            continue
+        try:
+            eq = ConvexHull(pts).equations  # a y + b x + c <= 0 inside, (a, b) unit outward normals
+        except QhullError:
+            continue
+        if heart is not None and heart.any():
+            hj, hi = np.nonzero(heart[kb]) if heart[kb].any() else (np.array([centre[0]]), np.array([centre[1]]))
+            h = np.column_stack(((hj + box[1].start) * sp[1], (hi + box[2].start) * sp[2]))
+            if ((h @ eq[:, :2].T + eq[:, 2]).max(axis=1) <= 0).mean() < 0.95:
+                continue
+        jj, ii = np.nonzero(where[kb])
+        p = np.column_stack(((jj + box[1].start) * sp[1], (ii + box[2].start) * sp[2]))
+        depth[kb, jj, ii] = -(p @ eq[:, :2].T + eq[:, 2]).max(axis=1)
+    return depth
+
+
 def noise_sd(hu: np.ndarray, heart: np.ndarray) -> float:
     """Robust noise SD (HU) of the heart's blood and muscle: 1.4826 x MAD, at least 1 HU."""
     values = hu[heart & (hu > -30) & (hu < 300)][::3].astype(np.float64)
@@ -299,6 +376,10 @@ def apply_rules(
     at_root = to_root <= to_aorta + 1.0
     voxel_ml = float(np.prod(sp)) / 1000.0
     embedded = _surroundings(sub, labels, bright, sp, n, s.embedded_hu)
+    candidates = np.isin(labels, touching)
+    in_cage = cage_depth(hu, sp, box, candidates, bone, s.cage_bone_hu, s.cage_reach_mm, heart=h)
+    wall = candidates & (in_cage <= s.cage_wall_mm) & (in_cage < near_heart)
+    in_wall = share(wall)
     kind = np.zeros(n + 1, dtype=np.uint8)  # see RuleResult.rule_map
     for lab, c in zip(touching, centroids, strict=True):
         centre = tuple(int(round(v)) for v in c)
@@ -319,6 +400,8 @@ def apply_rules(
             rule = "bone"
         elif in_shell[lab] < 0.5:
             rule = "shell"
+        elif in_wall[lab] >= s.wall_fraction:
+            rule = "chest_wall"
         kind[lab] = 1 if rule is None else 2 + RULES.index(rule)
         if rule is not None:
             result.rejected[rule] += int(total[lab])
