@@ -8,7 +8,7 @@ package's drawn patients (zero to severe calcium). The rules were tuned on seeds
 
 Anatomy ``totalseg``: what IDC's TotalSegmentator SEG of the phantom holds (the synth
 package's v1 label map with its boundary errors), as the ``idc-totalsegmentator`` provider
-reads it by default (heart, aorta, pulmonary artery, vertebrae, trachea, esophagus).
+reads it by default (heart, aorta, pulmonary artery, vertebrae, trachea, esophagus; ribs near the heart).
 Anatomy ``classical``: the classical provider on the image.
 Statistics: ``scoring.evaluate.compare`` (weighted kappa on the DeepCAC groups, Spearman).
 """

@@ -22,10 +22,10 @@ from deepcac2.pipeline.anatomy.totalseg.ranges import LocalFile
 HEART_IDS = [codes.classes()[n][0] for n in codes.REQUIRED["heart"]]
 
 
-def _in_slab(labels: np.ndarray, mask: np.ndarray, spacing_z: float) -> np.ndarray:
+def _in_slab(labels: np.ndarray, mask: np.ndarray, spacing_z: float, below=30.0, above=100.0) -> np.ndarray:
     """``mask`` kept on the cardiac slab only: 30 mm below the heart to 100 mm above it (provider.SLAB_*)."""
     ks = np.flatnonzero(np.isin(labels, HEART_IDS).any(axis=(1, 2)))
-    lo, hi = ks[0] - int(round(30.0 / spacing_z)), ks[-1] + int(round(100.0 / spacing_z))
+    lo, hi = ks[0] - int(round(below / spacing_z)), ks[-1] + int(round(above / spacing_z))
     out = np.zeros_like(mask)
     out[max(lo, 0) : hi + 1] = mask[max(lo, 0) : hi + 1]
     return out
@@ -98,7 +98,10 @@ def test_structures_are_read_over_the_cardiac_slab(seg_case):
     )
     np.testing.assert_array_equal(default.structures["esophagus"], _in_slab(lab, lab == _id("esophagus"), sz))
     ribs = [v for k, (v, _) in codes.classes().items() if k.startswith("rib_")]
-    np.testing.assert_array_equal(default.structures["ribs"], _in_slab(lab, np.isin(lab, ribs), sz))
+    # the ribs only within 25 mm of the heart's slices (provider.NEAR_HEART_MM)
+    near = _in_slab(lab, np.isin(lab, ribs), sz, 25.0, 25.0)
+    np.testing.assert_array_equal(default.structures["ribs"], near)
+    assert near.any() and (np.isin(lab, ribs) & ~near).any()
     asked = anatomy_from_seg(LocalFile(seg_case.seg), seg_case.ct, structures=("lungs", "ribs", "trachea"))
     np.testing.assert_array_equal(asked.structures["trachea"], _in_slab(lab, lab == _id("trachea"), sz))
     lungs = [v for k, (v, _) in codes.classes().items() if k.startswith("lung_")]

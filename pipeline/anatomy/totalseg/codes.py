@@ -90,9 +90,10 @@ STRUCTURE_CLASSES: dict[str, tuple[str, ...]] = {
 }
 
 #: structures read by default besides the heart parts (which come with the heart), over the cardiac
-#: slab: the ribs because bone in front of the heart is otherwise taken for coronary calcium
-#: (TotalSegmentator v1 has no sternum and no costal cartilage); ``lungs`` are large segments
-#: (a third of the object), read only when asked for
+#: slab (the ribs near the heart, ``provider.NEAR_HEART_MM``): the ribs because bone in front of the
+#: heart is otherwise taken for coronary calcium
+#: (TotalSegmentator v1 has no sternum and no costal cartilage); ``lungs`` are large segments,
+#: read only when asked for
 DEFAULT_STRUCTURES: tuple[str, ...] = ("trachea", "esophagus", "vertebrae", "ribs")
 
 

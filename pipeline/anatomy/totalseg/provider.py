@@ -15,7 +15,8 @@ files of a local folder linked by ReferencedSeriesSequence). For each candidate 
 5. read only those segments' frames (bytes held in the worker's bounded cache): the heart's
    whole, then the others over the cardiac slab (``SLAB_BELOW_MM`` below the heart to
    ``SLAB_ABOVE_MM`` above it: the thoracic aorta with its arch, not the abdominal aorta);
-   outside the slab those masks are empty.
+   the ribs only within ``NEAR_HEART_MM`` of the heart's slices; elsewhere those masks are
+   empty.
 
 No candidate referencing the CT is E_ANATOMY_MISMATCH; ``auto`` then falls back to
 ``classical`` with a note in ``cac_series.loader_notes``.
@@ -46,6 +47,9 @@ MUST_HAVE = ("heart_myocardium", "heart_atrium_left", "heart_ventricle_left", "h
 #: the masks besides the heart are read over the cardiac slab only: from this far below the
 #: heart (the thoracic aorta reaches the diaphragm) to this far above it (the aortic arch)
 SLAB_BELOW_MM, SLAB_ABOVE_MM = 30.0, 100.0
+#: structures read only within this distance of the heart's slices (not the whole slab): the
+#: ribs serve the CAC rules, which look at calcium near the heart (shell 10 mm, cage 15 mm)
+NEAR_HEART_MM: dict[str, float] = {"ribs": 25.0}
 #: the heart's parts, always in ``Anatomy.structures`` (they are read for the heart anyway)
 HEART_PARTS = ("myocardium", "atrium_left", "atrium_right", "ventricle_left", "ventricle_right")
 
@@ -101,6 +105,22 @@ def _wanted(header: seg.SegHeader, structures: tuple[str, ...]) -> tuple[dict[st
     return wanted, notes
 
 
+def slab_of(name: str, heart: tuple[int, int], step_mm: float) -> tuple[int, int]:
+    """The CT slices (first, last; may run past the volume) over which mask ``name`` is read."""
+    if name in NEAR_HEART_MM:
+        m = int(round(NEAR_HEART_MM[name] / step_mm))
+        return heart[0] - m, heart[1] + m
+    return heart[0] - int(round(SLAB_BELOW_MM / step_mm)), heart[1] + int(round(SLAB_ABOVE_MM / step_mm))
+
+
+def _slabs(rest: dict[str, list[int]], heart: tuple[int, int], step_mm: float):
+    """The masks grouped by the slab they are read over (one read per slab)."""
+    groups: dict[tuple[int, int], list[str]] = {}
+    for name in rest:
+        groups.setdefault(slab_of(name, heart, step_mm), []).append(name)
+    return [(names, keep) for keep, names in groups.items()]
+
+
 def anatomy_from_seg(
     source: ByteSource,
     ct: types.CTVolume,
@@ -123,14 +143,14 @@ def anatomy_from_seg(
         cache, f"seg-{header.series_uid}", int(np.isin(header.frame_segment, wanted["heart"]).sum()) * frame_bytes
     ):
         masks = seg.read_masks(source, header, slices, ct.shape, first)
-    # the rest only over the cardiac slab: the thoracic aorta and arch, not the abdomen
+    # the rest only over the cardiac slab: the thoracic aorta and arch, not the abdomen; the
+    # ribs only near the heart
     ks = np.flatnonzero(masks["heart"].any(axis=(1, 2)))
-    step = ct.geometry.spacing[2]
-    slab = (int(ks[0]) - int(round(SLAB_BELOW_MM / step)), int(ks[-1]) + int(round(SLAB_ABOVE_MM / step)))
-    in_slab = (slices >= slab[0]) & (slices <= slab[1])
-    count = int((np.isin(header.frame_segment, sorted({n for v in rest.values() for n in v})) & in_slab).sum())
-    with held(cache, f"seg-{header.series_uid}", count * frame_bytes):
-        masks.update(seg.read_masks(source, header, slices, ct.shape, rest, keep=slab))
+    for names, keep in _slabs(rest, (int(ks[0]), int(ks[-1])), ct.geometry.spacing[2]):
+        in_slab = (slices >= keep[0]) & (slices <= keep[1])
+        count = int((np.isin(header.frame_segment, sorted({n for k in names for n in rest[k]})) & in_slab).sum())
+        with held(cache, f"seg-{header.series_uid}", count * frame_bytes):
+            masks.update(seg.read_masks(source, header, slices, ct.shape, {k: rest[k] for k in names}, keep=keep))
     log.debug("%s: read %d of %d bytes of %s", NAME, source.bytes_read, source.size(), source.name)
     heart, aorta, pa = masks.pop("heart"), masks.pop("aorta"), masks.pop("pulmonary_artery")
     return Anatomy(

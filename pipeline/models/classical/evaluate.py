@@ -99,10 +99,10 @@ def totalseg_anatomy(ph) -> Anatomy:
     """The anatomy IDC's TotalSegmentator SEG of this phantom holds (``synth/totalseg.py``: its v1 label
     map with about 1 mm of boundary wander), as the ``idc-totalsegmentator`` provider reads it by
     default: the heart (five classes) whole; the aorta, pulmonary artery and ``DEFAULT_STRUCTURES``
-    (trachea, esophagus, vertebrae, ribs) over the cardiac slab only (``SLAB_BELOW_MM`` below the
-    heart to ``SLAB_ABOVE_MM`` above it), empty elsewhere."""
+    (trachea, esophagus, vertebrae, ribs) over their slabs only (``provider.slab_of``: the cardiac
+    slab; the ribs near the heart), empty elsewhere."""
     from deepcac2.pipeline.anatomy.totalseg.codes import DEFAULT_STRUCTURES, STRUCTURE_CLASSES, classes
-    from deepcac2.pipeline.anatomy.totalseg.provider import HEART_PARTS, SLAB_ABOVE_MM, SLAB_BELOW_MM
+    from deepcac2.pipeline.anatomy.totalseg.provider import HEART_PARTS, slab_of
     from deepcac2.pipeline.synth.totalseg import label_map, with_boundary_errors
 
     labels = with_boundary_errors(label_map(ph), ph.geometry.spacing, ph.seed)
@@ -116,24 +116,21 @@ def totalseg_anatomy(ph) -> Anatomy:
 
     parts = {k: union(STRUCTURE_CLASSES[k]) for k in HEART_PARTS}
     heart = np.logical_or.reduce(list(parts.values()))
-    # the provider's slab (array axis 0 is the slice axis here, as on the provider's CT grid)
+    # the provider's slabs (array axis 0 is the slice axis here, as on the provider's CT grid)
     ks = np.flatnonzero(heart.any(axis=(1, 2)))
-    step = ph.geometry.spacing[2]
-    outside = np.ones(heart.shape[0], dtype=bool)
-    outside[
-        max(int(ks[0]) - int(round(SLAB_BELOW_MM / step)), 0) : int(ks[-1]) + int(round(SLAB_ABOVE_MM / step)) + 1
-    ] = False
 
-    def slab(mask: np.ndarray) -> np.ndarray:
-        mask[outside] = False
+    def slab(mask: np.ndarray, name: str) -> np.ndarray:
+        lo, hi = slab_of(name, (int(ks[0]), int(ks[-1])), ph.geometry.spacing[2])
+        mask[: max(lo, 0)] = False
+        mask[hi + 1 :] = False
         return mask
 
     return Anatomy(
         heart=heart,
-        aorta=slab(union(("aorta",))),
-        pulmonary_artery=slab(union(("pulmonary_artery",))),
+        aorta=slab(union(("aorta",)), "aorta"),
+        pulmonary_artery=slab(union(("pulmonary_artery",)), "pulmonary_artery"),
         provenance=AnatomyProvenance("idc-totalsegmentator", "synthetic v1 label map with boundary errors"),
-        structures={**parts, **{k: slab(union(STRUCTURE_CLASSES[k])) for k in DEFAULT_STRUCTURES}},
+        structures={**parts, **{k: slab(union(STRUCTURE_CLASSES[k]), k) for k in DEFAULT_STRUCTURES}},
     )
 
 
