@@ -144,7 +144,7 @@ TABLE = TableSchema(
             "candidate_rules_json",
             pa.string(),
             "JSON object: calcium voxels (>= 130 HU) each named candidate rule of the model rejected "
-            "(noise, valve, aortic, pulmonary, bone, shell; docs/models.md); null when the model has no rules.",
+            "(noise, valve, aortic, pulmonary, bone, shell, chest_wall; docs/models.md); null when the model has no rules.",
         ),
         Column(
             "aortic_calcium_voxels",
