@@ -28,11 +28,13 @@ system-deps:
 	  else echo "warning: install dicom3tools and chromium (apt) for full QA" >&2; fi; \
 	fi
 
-# The whole chain on the embedded synthetic cohort: synth -> cohort -> run -> QA -> release -> verify.
+# The whole chain on the embedded synthetic cohort: synth -> cohort -> run -> QA -> evaluate -> release -> verify.
+# Real mediastinal anatomy (--great-vessels): aortic arch, descending aorta against the heart, aortic,
+# valvular, nodal and costal-cartilage calcium, which the model must not count as coronary.
 DEMO := $(OUT)/demo
 DC := $(VENV)/bin/deepcac2
 demo: setup system-deps
-	$(DC) synth --cohort demo --out $(DEMO)/dicom
+	$(DC) synth --cohort demo --great-vessels --out $(DEMO)/dicom
 	$(DC) cohort --from-dir $(DEMO)/dicom --policy all -o $(DEMO)/cohort.parquet
 	$(DC) run --cohort $(DEMO)/cohort.parquet --out $(DEMO)/run --overwrite
 	$(DC) qa $(DEMO)/run --cohort $(DEMO)/cohort.parquet
