@@ -123,6 +123,37 @@ def anatomy_counts(ct: CTVolume, prediction: Prediction) -> dict[str, Any]:
     return out
 
 
+#: coronary arteries run in the epicardial fat, on the heart's surface: within this distance of a
+#: heart of chambers and myocardium (TotalSegmentator's), as the classical rules' pericardial shell
+PERICARDIAL_SHELL_MM = 10.0
+
+
+def coronary_calcium_beyond_the_shell(ct: CTVolume, prediction: Prediction) -> bool:
+    """Whether coronary calcium lies farther than PERICARDIAL_SHELL_MM from the heart mask.
+
+    Calcium just outside the heart mask is where coronaries are (a heart of chambers and
+    myocardium leaves them out); calcium beyond the shell is not coronary, and a reviewer should look.
+    """
+    outside = prediction.cac & ~prediction.heart
+    if not outside.any():
+        return False
+    from scipy import ndimage
+
+    sx, sy, sz = ct.geometry.spacing
+    margin = [int(np.ceil((PERICARDIAL_SHELL_MM + 1.0) / s)) for s in (sz, sy, sx)]
+    where = np.argwhere(outside)
+    box = tuple(
+        slice(max(0, int(lo) - m), int(hi) + m + 1)
+        for lo, hi, m in zip(where.min(0), where.max(0), margin, strict=True)
+    )
+    heart = prediction.heart[box]
+    if not heart.any():
+        return True
+    # distances inside the box suffice: a heart voxel outside it is farther than the shell anyway
+    far = ndimage.distance_transform_edt(~heart, sampling=(sz, sy, sx)) > PERICARDIAL_SHELL_MM
+    return bool((far & outside[box]).any())
+
+
 def qa_flags(ct: CTVolume, prediction: Prediction, scores_by_convention: dict[str, Scores]) -> list[str]:
     """Flags computed here without labels: facts a reviewer should see, not errors."""
     flags = []
@@ -130,7 +161,7 @@ def qa_flags(ct: CTVolume, prediction: Prediction, scores_by_convention: dict[st
         flags.append("heart_empty")
     elif prediction.heart[0].any() or prediction.heart[-1].any():
         flags.append("heart_at_scan_edge")  # no empty slice above or below: the scan may cut the heart
-    if (prediction.cac & ~prediction.heart).any():
+    if coronary_calcium_beyond_the_shell(ct, prediction):
         flags.append("cac_outside_heart")
     if ct.mass_factor is None:
         flags.append("mass_unknown")
