@@ -20,6 +20,7 @@ import pandas as pd
 import pydicom
 
 from deepcac2.errors import DeepCACError, ErrorCode
+from deepcac2.pipeline.loader.read import has_dicom_marker
 
 DICOM_DIR = "dicom"
 #: UIDs are digits and dots (PS3.5 9.1); PatientIDs are also restricted so they make safe folder names.
@@ -40,16 +41,6 @@ class DicomObject:
     def release_path(self) -> str:
         """Relative POSIX path inside the release."""
         return f"{DICOM_DIR}/{self.patient_id}/{self.study_uid}/{self.modality}_{self.series_uid}/{self.sop_uid}.dcm"
-
-
-def is_dicom_file(path: Path) -> bool:
-    """True for a Part 10 file (128-byte preamble then ``DICM``)."""
-    try:
-        with open(path, "rb") as f:
-            f.seek(128)
-            return f.read(4) == b"DICM"
-    except OSError:
-        return False
 
 
 def _checked(value: object, pattern: re.Pattern[str], what: str, path: Path) -> str:
@@ -96,7 +87,7 @@ def find_dicom_objects(
     found: dict[str, DicomObject] = {}
     for path in sorted(run_dir.rglob("*")):
         rel = path.relative_to(run_dir)
-        if rel.parts[0] in skip or not path.is_file() or not is_dicom_file(path):
+        if rel.parts[0] in skip or not path.is_file() or not has_dicom_marker(path):
             continue
         obj = read_object(path)
         if keep is not None and obj.sop_uid not in keep:

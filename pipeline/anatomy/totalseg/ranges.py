@@ -39,6 +39,18 @@ class ByteSource(Protocol):
         ...
 
 
+def _delivered(source: LocalFile | S3Object, data: bytes, offset: int, length: int) -> bytes:
+    """Count what a read delivered; a short read means the object ends before the range."""
+    with source._lock:
+        source.bytes_read += len(data)
+    if len(data) != length:
+        raise DeepCACError(
+            ErrorCode.E_ANATOMY_READ,
+            f"{source.name} is truncated: {length} bytes wanted at {offset}, {len(data)} there",
+        )
+    return data
+
+
 class LocalFile:
     """A local file read with seek/read."""
 
@@ -62,14 +74,7 @@ class LocalFile:
                 data = f.read(length)
         except OSError as exc:
             raise DeepCACError(ErrorCode.E_ANATOMY_READ, f"read of {self.name} failed: {exc}") from exc
-        with self._lock:
-            self.bytes_read += len(data)
-        if len(data) != length:
-            raise DeepCACError(
-                ErrorCode.E_ANATOMY_READ,
-                f"{self.name} is truncated: {length} bytes wanted at {offset}, {len(data)} there",
-            )
-        return data
+        return _delivered(self, data, offset, length)
 
 
 class S3Object:
@@ -114,14 +119,7 @@ class S3Object:
                 data = r.read(length)
         except (OSError, TimeoutError) as exc:  # the connection broke mid-body
             raise DeepCACError(ErrorCode.E_FETCH_TRANSIENT, f"{self.name}: {exc}") from exc
-        with self._lock:
-            self.bytes_read += len(data)
-        if len(data) != length:
-            raise DeepCACError(
-                ErrorCode.E_ANATOMY_READ,
-                f"{self.name} is truncated: {length} bytes wanted at {offset}, {len(data)} there",
-            )
-        return data
+        return _delivered(self, data, offset, length)
 
 
 def s3_series_object(
