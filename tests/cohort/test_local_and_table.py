@@ -142,17 +142,19 @@ def test_read_cohort_rejects_missing_columns_wrong_types_and_null_keys(tmp_path,
 
 @pytest.mark.shared_data
 def test_index_local_on_the_real_ct_folder(shared_data):
-    """The real CT (see its README): 2 + 2 Lung-PET-CT-Dx series, the GE gantry-tilt series;
-    the JPEG 2000 files with EMPTY UIDs cannot be tracked as a series and are reported."""
+    """The real CT (see its README): 2 + 2 Lung-PET-CT-Dx series, the NSCLC-Radiomics chest, the GE
+    gantry-tilt and the Philips private-tag series; the JPEG 2000 files with EMPTY UIDs cannot be
+    tracked as a series and are reported."""
     table, skipped = index_local(shared_data)
     locations = sorted(os.path.relpath(r["location"], shared_data).split(os.sep)[0] for r in table.to_pylist())
-    assert locations == ["ge-gantry-tilt"] + ["lung-pet-ct-dx"] * 4
+    assert locations == ["ge-gantry-tilt"] + ["lung-pet-ct-dx"] * 4 + ["nsclc-radiomics", "philips-private-tags"]
     by_patient: dict[str, list[int]] = {}
     for r in table.to_pylist():
         by_patient.setdefault(r["PatientID"], []).append(r["instanceCount"])
     assert sorted(by_patient.pop("Lung_Dx-A0001")) == [64, 64]
     assert sorted(by_patient.pop("Lung_Dx-A0002")) == [30, 30]
-    assert list(by_patient.values()) == [[28]]
+    assert by_patient.pop("LUNG1-001") == [134]
+    assert sorted(by_patient.values()) == [[28], [28]]
     jpeg = sorted(p for p, why in skipped if "jpeg2000-empty-uids" in p)
     files = sorted(
         str(p) for p in (shared_data / "jpeg2000-empty-uids").rglob("*") if p.is_file() and p.suffix != ".md"
