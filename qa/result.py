@@ -26,6 +26,8 @@ class CheckResult:
     severity: Severity
     message: str = ""
     value: float | None = None
+    #: SHA-256 of the file checked, for the rows that bind QA to its inputs (``qa.binding``)
+    sha256: str | None = None
 
     @property
     def blocking_failure(self) -> bool:
@@ -41,6 +43,7 @@ CHECKS_SCHEMA = pa.schema(
         pa.field("blocking", pa.bool_(), nullable=False),
         pa.field("message", pa.string()),
         pa.field("value", pa.float64()),
+        pa.field("sha256", pa.string()),
     ]
 )
 

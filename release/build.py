@@ -37,9 +37,10 @@ from deepcac2._version import __version__
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.scoring.conventions import DEFAULT_CONVENTION
 from deepcac2.pipeline.types import sha256_file
-from deepcac2.release import card, figures, manifest, metadata
+from deepcac2.qa import binding
+from deepcac2.release import card, figures, manifest, metadata, outdir
 from deepcac2.release.dashboard.build import build_dashboard
-from deepcac2.release.layout import find_dicom_objects, referenced_sop_uids
+from deepcac2.release.layout import DicomObject, find_dicom_objects, referenced_sop_uids
 from deepcac2.release.metadata import ReleaseInfo
 from deepcac2.release.tables import TABLES_DIR, conventions_in, primary_scores, read_table
 from deepcac2.schemas import dictionary
@@ -156,11 +157,31 @@ def _copy(src: Path, dst: Path) -> None:
 
 
 def _prepare_out(out_dir: Path, overwrite: bool) -> None:
+    """An empty ``out_dir``; with ``overwrite``, an earlier release there is removed file by file (outdir.py)."""
     if out_dir.exists() and any(out_dir.iterdir()):
         if not overwrite:
             raise DeepCACError(ErrorCode.E_OUTPUT_LOCKED, f"{out_dir} exists and is not empty (use --overwrite)")
-        shutil.rmtree(out_dir)
+        outdir.clear_release(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+
+
+def check_qa_current(checks: pd.DataFrame | None, run_dir: Path, objects: list[DicomObject]) -> None:
+    """Refuse QA that checked other bytes than the tables and objects this release ships (qa/binding.py)."""
+    if checks is None:
+        return  # a draft built with --allow-no-qa
+    tables = {
+        p.relative_to(run_dir).as_posix(): sha256_file(str(p)) for p in sorted((run_dir / TABLES_DIR).glob("*.parquet"))
+    }
+    shipped = {o.sop_uid: sha256_file(str(o.source)) for o in objects}
+    problems = binding.stale_inputs(checks, tables, shipped)
+    if problems:
+        shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+        raise DeepCACError(
+            ErrorCode.E_RELEASE_QA_STALE,
+            f"the QA in {run_dir / QA_DIR} did not check what the run holds now, the release is refused "
+            f"(run `deepcac2 qa {run_dir}` again): {shown}",
+            count=len(problems),
+        )
 
 
 def build_release(
@@ -186,6 +207,7 @@ def build_release(
     run_dir, out = Path(run_dir), Path(out_dir)
     if not run_dir.is_dir():
         raise DeepCACError(ErrorCode.E_RELEASE_INPUT, f"run folder {run_dir} does not exist")
+    outdir.check_placement(out, run_dir)
     checks = read_checks(run_dir, allow_no_qa)
     series = read_table(run_dir, "cac_series", required=True)
     if series.empty:
@@ -202,6 +224,7 @@ def build_release(
     info = ReleaseInfo(version=version, build_date=run_date(run_dir, runs), **(stated or {}))
     # only the objects cac_series names: a stale SEG/SR of a series that failed later never ships
     objects = find_dicom_objects(run_dir, keep=referenced_sop_uids(series))
+    check_qa_current(checks, run_dir, objects)
     _prepare_out(out, overwrite)
 
     for obj in objects:
@@ -262,7 +285,7 @@ def build_release(
         "cohort_policy": policy,
         "cohort_rules": rules,
         "model_card": card.model_markdown(cards),
-        "qa_summary": card.qa_markdown(checks),
+        "qa_summary": card.qa_markdown(None if checks is None else checks[~binding.is_binding(checks)]),
         "distribution": info.distribution,
         "errata": info.errata,
         "manifest_sha256": manifest_sha,

@@ -17,7 +17,7 @@ from deepcac2.release import cli as release_cli
 from deepcac2.release.build import build_release
 from deepcac2.release.manifest import IDC_MANIFEST_NAME, MANIFEST_NAME, QUOTES_MANIFEST
 from deepcac2.release.verify import verify_release
-from tests.release.runfactory import make_run
+from tests.release.runfactory import make_run, write_checks
 
 
 def _copy(rel: Path, tmp_path: Path) -> Path:
@@ -216,6 +216,7 @@ def test_verify_validates_table_schemas(tmp_path: Path) -> None:
     failures = pd.read_parquet(run / "tables" / "failures.parquet").drop(columns=["stage"])
     failures.to_parquet(run / "tables" / "failures.parquet", index=False)
     (run / "tables" / "extra_table.parquet").write_bytes((run / "tables" / "runs.parquet").read_bytes())
+    write_checks(run, blocking_failure=False)  # QA bound to the edited tables (a release refuses stale QA)
     report = verify_release(build_release(run, "1.0.0", tmp_path / "REL"))
     assert not report.ok and not report.modified and not report.missing and not report.extra
     assert any(p.startswith("failures:") and "missing column stage" in p for p in report.schema_problems)
