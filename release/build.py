@@ -6,7 +6,8 @@ Release layout (all paths relative to the release root)::
     DATA_DICTIONARY.md  data_dictionary.csv   every table's columns, from schemas/
     CONVENTIONS.md    the scoring conventions (docs/conventions.md)
     CHANGELOG.md      what changed, and known issues
-    MANIFEST.csv      every other file: size, MD5, CRC32C, SHA-256 (see manifest.py)
+    MANIFEST.csv      every file but itself and the card: size, MD5, CRC32C, SHA-256; its own
+                      SHA-256 is the root hash the card shows (the card is sealed in provenance.json)
     idc_manifest.csv  SOPInstanceUID, path, MD5 of each DICOM object
     dicom/<PatientID>/<StudyInstanceUID>/<Modality>_<SeriesInstanceUID>/<SOPInstanceUID>.dcm
     tables/*.parquet  the run's tables, byte for byte, plus the cohort table when known
@@ -260,16 +261,8 @@ def build_release(
     metadata.write_license(out)
     metadata.write_citation(out, info)
 
-    # the manifest first: the card, provenance.json and zenodo.json quote its SHA-256 (manifest.py)
-    entries = [manifest.hash_file(out, p) for p in manifest.list_files(out)]
-    md5 = {e.path: e.md5 for e in entries}
-    manifest.write_idc_manifest(out, {o.sop_uid: o.release_path for o in objects}, md5)
-    entries.append(manifest.hash_file(out, manifest.IDC_MANIFEST_NAME))
-    manifest.write_manifest(out, entries)
-    manifest_sha = manifest.manifest_sha256(out)
-
-    metadata.write_zenodo(out, info, facts, manifest_sha)
-    metadata.write_provenance(out, info, cards, conventions, manifest_sha)
+    # the card first, with the root hash as zeros: its seal goes into provenance.json, which the
+    # manifest lists; the manifest's SHA-256 is the root hash the card then shows (manifest.py)
     values = {
         "release_version": info.version,
         "toolkit_version": __version__,
@@ -288,8 +281,21 @@ def build_release(
         "qa_summary": card.qa_markdown(None if checks is None else checks[~binding.is_binding(checks)]),
         "distribution": info.distribution,
         "errata": info.errata,
-        "manifest_sha256": manifest_sha,
+        "root_hash": manifest.ROOT_PLACEHOLDER,
     }
-    (out / card.CARD_NAME).write_text(card.render(card.template_text(), values), encoding="utf-8")
-    make_world_readable(out)  # last: the card and the files quoting the manifest too
+    card_text = card.render(card.template_text(), values)
+    if card_text.count(manifest.ROOT_PLACEHOLDER) != 1:
+        raise DeepCACError(ErrorCode.E_RELEASE_CARD, "the dataset card must show the root hash exactly once")
+    metadata.write_zenodo(out, info, facts)
+    seal = manifest.sealed_card_sha256(card_text, manifest.ROOT_PLACEHOLDER)  # the zeros are in place already
+    metadata.write_provenance(out, info, cards, conventions, seal)
+
+    entries = [manifest.hash_file(out, p) for p in manifest.list_files(out)]
+    md5 = {e.path: e.md5 for e in entries}
+    manifest.write_idc_manifest(out, {o.sop_uid: o.release_path for o in objects}, md5)
+    entries.append(manifest.hash_file(out, manifest.IDC_MANIFEST_NAME))
+    manifest.write_manifest(out, entries)
+    root_hash = manifest.manifest_sha256(out)
+    (out / card.CARD_NAME).write_text(card_text.replace(manifest.ROOT_PLACEHOLDER, root_hash), encoding="utf-8")
+    make_world_readable(out)  # last: the card too
     return out
