@@ -42,7 +42,7 @@ def test_out_never_is_holds_or_sits_in_the_run(run_dir: Path, where: str, capsys
     rc, err = _build(run_dir, out, capsys, "--overwrite")
     assert rc != 0 and "E_OUTPUT_NOT_OURS" in err and "Traceback" not in err, err
     assert _snapshot(run_dir) == before  # the run is untouched (it was deleted before the fix)
-    assert not (run_dir / "release" / "MANIFEST.csv").exists()
+    assert not (run_dir / "release").exists()
 
 
 def test_overwrite_refuses_a_folder_that_is_not_a_release(run_dir: Path, tmp_path: Path, capsys) -> None:
