@@ -154,3 +154,17 @@ def error_code_of(exc: BaseException) -> ErrorCode:
     if isinstance(exc, MemoryError):
         return ErrorCode.E_OUT_OF_MEMORY
     return ErrorCode.E_INTERNAL
+
+
+#: longest failure message kept in a table row (the full text goes to detail_json)
+MESSAGE_LIMIT = 500
+
+
+def one_line(text: object, limit: int = MESSAGE_LIMIT) -> str:
+    """A failure message as one line: of a traceback only its last line (the exception itself),
+    other line breaks and runs of blanks as single spaces, and at most ``limit`` characters."""
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    if lines and lines[0].startswith("Traceback (most recent call last)"):
+        lines = lines[-1:]
+    flat = " ".join(" ".join(lines).split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
