@@ -71,6 +71,8 @@ def test_verify_checks_the_root_hash_and_the_card_seal(release_dir: Path, tmp_pa
     assert not report.ok
     expected = "DATASET_CARD.md" if target == MANIFEST_NAME else target  # the card shows the root hash
     assert [m.split(":")[0] for m in report.modified if not m.startswith("statements")] == [expected], report.lines()
+
+
 def test_verify_treats_a_symlink_as_an_error(release_dir: Path, tmp_path: Path) -> None:
     rel = _copy(release_dir, tmp_path)
     extra = tmp_path / "mine.parquet"
