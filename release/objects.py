@@ -61,6 +61,18 @@ def _objects(root: Path, problems: list[str]) -> dict[str, str]:
     return series
 
 
+def _pairs(path: Path, sop_col: str, series_col: str | None) -> list[tuple[str, str | None]]:
+    """Distinct (SOPInstanceUID, SeriesInstanceUID) pairs a table names (millions of rows: grouped in Arrow)."""
+    present = set(pq.read_schema(path).names)
+    if sop_col not in present:
+        return []
+    cols = [sop_col, *([series_col] if series_col and series_col in present else [])]
+    table = pq.read_table(path, columns=cols).group_by(cols).aggregate([])
+    sops = table.column(sop_col).to_pylist()
+    series = table.column(cols[1]).to_pylist() if len(cols) > 1 else [None] * len(sops)
+    return sorted(((a, b) for a, b in zip(sops, series, strict=True) if a), key=lambda p: (p[0], p[1] or ""))
+
+
 def _references(root: Path, series: dict[str, str], problems: list[str]) -> set[str]:
     """Check every object reference of the tables; return the SOPInstanceUIDs cac_series names."""
     named: set[str] = set()
@@ -68,23 +80,18 @@ def _references(root: Path, series: dict[str, str], problems: list[str]) -> set[
         path = root / "tables" / f"{table}.parquet"
         if not path.is_file():
             continue
-        try:
-            present = set(pq.read_schema(path).names)
-            cols = sorted({c for pair in pairs for c in pair if c and c in present})
-            rows = pq.read_table(path, columns=cols).to_pylist()
-        except Exception:  # unreadable: the table check reports it
-            continue
         for sop_col, series_col in pairs:
-            for row in rows:
-                sop = row.get(sop_col)
-                if not sop:
-                    continue
+            try:
+                found = _pairs(path, sop_col, series_col)
+            except Exception:  # unreadable: the table check reports it
+                continue
+            for sop, given in found:
                 if table == "cac_series":
                     named.add(sop)
                 if sop not in series:
                     problems.append(f"{table}.{sop_col} {sop}: no such object in the release")
-                elif series_col and row.get(series_col) and row[series_col] != series[sop]:
-                    problems.append(f"{table}.{series_col} {row[series_col]}: object {sop} is of series {series[sop]}")
+                elif given and given != series[sop]:
+                    problems.append(f"{table}.{series_col} {given}: object {sop} is of series {series[sop]}")
     return named
 
 
