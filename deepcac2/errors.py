@@ -73,6 +73,8 @@ class ErrorCode(StrEnum):
     E_TABLE_SCHEMA = "E_TABLE_SCHEMA"
     E_OUTPUT_LOCKED = "E_OUTPUT_LOCKED"
     E_OUTPUT_EXISTS = "E_OUTPUT_EXISTS"
+    #: --overwrite refused: the folder is not this tool's output of that kind, holds other files, or holds the input
+    E_OUTPUT_NOT_OURS = "E_OUTPUT_NOT_OURS"
     #: an output path cannot be created or written (permissions, read-only file system, a file in the way)
     E_OUTPUT_UNWRITABLE = "E_OUTPUT_UNWRITABLE"
     #: a write failed because the file system is full (ENOSPC) or a quota is exceeded (EDQUOT)
@@ -81,6 +83,8 @@ class ErrorCode(StrEnum):
     E_RELEASE_INPUT = "E_RELEASE_INPUT"
     E_RELEASE_QA_BLOCKED = "E_RELEASE_QA_BLOCKED"
     E_RELEASE_QA_MISSING = "E_RELEASE_QA_MISSING"
+    #: the run's QA checked other bytes than the run now holds (a table or object changed since QA)
+    E_RELEASE_QA_STALE = "E_RELEASE_QA_STALE"
     E_RELEASE_CARD = "E_RELEASE_CARD"
     E_RELEASE_VERIFY = "E_RELEASE_VERIFY"
     E_QUERY_OUTPUT = "E_QUERY_OUTPUT"
@@ -150,3 +154,17 @@ def error_code_of(exc: BaseException) -> ErrorCode:
     if isinstance(exc, MemoryError):
         return ErrorCode.E_OUT_OF_MEMORY
     return ErrorCode.E_INTERNAL
+
+
+#: longest failure message kept in a table row (the full text goes to detail_json)
+MESSAGE_LIMIT = 500
+
+
+def one_line(text: object, limit: int = MESSAGE_LIMIT) -> str:
+    """A failure message as one line: of a traceback only its last line (the exception itself),
+    other line breaks and runs of blanks as single spaces, and at most ``limit`` characters."""
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    if lines and lines[0].startswith("Traceback (most recent call last)"):
+        lines = lines[-1:]
+    flat = " ".join(" ".join(lines).split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."

@@ -1,5 +1,8 @@
 """``run_qa``: every check on a run (or release) folder; writes ``qa/checks.parquet`` and ``qa/report.html``.
 
+``checks.parquet`` also records the SHA-256 of every table and object of the folder
+(``qa.binding``), so a release is never built on QA of other bytes.
+
 Table checks always cover every row. The per-object checks (dciodvfy, highdicom
 parse, dcmqi round trip, SR read-back, references, plausibility) cover every series
 up to ``sample`` series, and a stated, seeded sample of that size beyond it.
@@ -21,7 +24,7 @@ from tqdm import tqdm
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.process import REVIEW_PICTURE
 from deepcac2.pipeline.scoring.conventions import DEFAULT_CONVENTION
-from deepcac2.qa import dicom_checks, integrity, series_checks, stats
+from deepcac2.qa import binding, dicom_checks, integrity, series_checks, stats
 from deepcac2.qa.report import write_report
 from deepcac2.qa.result import CheckResult, Severity, results_table
 from deepcac2.qa.review import sample_series, write_review_sheet
@@ -134,6 +137,7 @@ def run_qa(
     if not tables.is_dir():
         raise DeepCACError(ErrorCode.E_QA_INPUT, f"{run_dir} has no tables/ folder: is it a run or release folder?")
     out_dir = Path(out_dir) if out_dir else run_dir / "qa"
+    inputs = binding.input_results(run_dir)  # first: what QA reads is what it records
     rows = _read_rows(tables / "cac_series.parquet")
     failures = _read_rows(tables / "failures.parquet")
     results = _table_results(tables)
@@ -185,7 +189,7 @@ def run_qa(
     out_dir.mkdir(parents=True, exist_ok=True)
     results += gather_pictures(run_dir, [r["SeriesInstanceUID"] for r in rows], out_dir / "images")
     checks_path = out_dir / "checks.parquet"
-    pq.write_table(results_table(results), checks_path, compression="zstd")
+    pq.write_table(results_table(results + inputs), checks_path, compression="zstd")
     report_path = write_report(results, rows, out_dir / "report.html", convention=convention)
     write_review_sheet(rows, out_dir / "review_sheet.csv", n=review_sample, seed=seed, convention=convention)
-    return QAOutcome(results, checks_path, report_path)
+    return QAOutcome(results + inputs, checks_path, report_path)

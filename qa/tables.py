@@ -1,7 +1,7 @@
 """Table checks that follow from a schema declaration alone.
 
-Schema conformance, unique keys, required columns and declared value ranges are
-derived from :class:`deepcac2.schemas.base.TableSchema`, so a column added to a schema
+Schema conformance, unique keys, required columns and declared value rules (range,
+allowed values, and finiteness of every floating-point column) are derived from :class:`deepcac2.schemas.base.TableSchema`, so a column added to a schema
 is checked without touching QA.
 """
 
@@ -54,10 +54,10 @@ def check_required(table: pa.Table, schema: TableSchema) -> list[CheckResult]:
 def check_ranges(table: pa.Table, schema: TableSchema) -> list[CheckResult]:
     out = []
     for col in schema.columns:
-        if col.name not in table.column_names or (col.minimum is None and col.maximum is None and not col.allowed):
+        if col.name not in table.column_names or not col.checked:
             continue
         values = table.column(col.name)
-        bad = pa.array([False] * table.num_rows)
+        bad = pa.array([False] * table.num_rows, pa.bool_())  # typed: an empty table gives null otherwise
         if col.finite:  # NaN compares false with every bound: count it (and inf) as out of range
             bad = pc.or_(bad, pc.fill_null(pc.invert(pc.is_finite(values)), False))
         if col.minimum is not None:
@@ -69,8 +69,7 @@ def check_ranges(table: pa.Table, schema: TableSchema) -> list[CheckResult]:
             outside = pc.and_(pc.is_valid(values), pc.invert(pc.is_in(values, pa.array(col.allowed))))
             bad = pc.or_(bad, pc.fill_null(outside, False))
         n_bad = pc.sum(pc.cast(bad, pa.int64())).as_py() or 0
-        rule = f"[{col.minimum}, {col.maximum}]" if col.allowed is None else f"in {list(col.allowed)}"
-        rule += " (finite)" if col.finite else ""
+        rule = col.rule()
         out.append(
             CheckResult(
                 f"table.{schema.name}.range",

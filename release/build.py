@@ -6,7 +6,8 @@ Release layout (all paths relative to the release root)::
     DATA_DICTIONARY.md  data_dictionary.csv   every table's columns, from schemas/
     CONVENTIONS.md    the scoring conventions (docs/conventions.md)
     CHANGELOG.md      what changed, and known issues
-    MANIFEST.csv      every other file: size, MD5, CRC32C, SHA-256 (see manifest.py)
+    MANIFEST.csv      every file but itself and the card: size, MD5, CRC32C, SHA-256; its own
+                      SHA-256 is the root hash the card shows (the card is sealed in provenance.json)
     idc_manifest.csv  SOPInstanceUID, path, MD5 of each DICOM object
     dicom/<PatientID>/<StudyInstanceUID>/<Modality>_<SeriesInstanceUID>/<SOPInstanceUID>.dcm
     tables/*.parquet  the run's tables, byte for byte, plus the cohort table when known
@@ -37,9 +38,10 @@ from deepcac2._version import __version__
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.scoring.conventions import DEFAULT_CONVENTION
 from deepcac2.pipeline.types import sha256_file
-from deepcac2.release import card, figures, manifest, metadata
+from deepcac2.qa import binding
+from deepcac2.release import card, figures, manifest, metadata, outdir
 from deepcac2.release.dashboard.build import build_dashboard
-from deepcac2.release.layout import find_dicom_objects, referenced_sop_uids
+from deepcac2.release.layout import DicomObject, find_dicom_objects, referenced_sop_uids
 from deepcac2.release.metadata import ReleaseInfo
 from deepcac2.release.tables import TABLES_DIR, conventions_in, primary_scores, read_table
 from deepcac2.schemas import dictionary
@@ -156,11 +158,31 @@ def _copy(src: Path, dst: Path) -> None:
 
 
 def _prepare_out(out_dir: Path, overwrite: bool) -> None:
+    """An empty ``out_dir``; with ``overwrite``, an earlier release there is removed file by file (outdir.py)."""
     if out_dir.exists() and any(out_dir.iterdir()):
         if not overwrite:
             raise DeepCACError(ErrorCode.E_OUTPUT_LOCKED, f"{out_dir} exists and is not empty (use --overwrite)")
-        shutil.rmtree(out_dir)
+        outdir.clear_release(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+
+
+def check_qa_current(checks: pd.DataFrame | None, run_dir: Path, objects: list[DicomObject]) -> None:
+    """Refuse QA that checked other bytes than the tables and objects this release ships (qa/binding.py)."""
+    if checks is None:
+        return  # a draft built with --allow-no-qa
+    tables = {
+        p.relative_to(run_dir).as_posix(): sha256_file(str(p)) for p in sorted((run_dir / TABLES_DIR).glob("*.parquet"))
+    }
+    shipped = {o.sop_uid: sha256_file(str(o.source)) for o in objects}
+    problems = binding.stale_inputs(checks, tables, shipped)
+    if problems:
+        shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+        raise DeepCACError(
+            ErrorCode.E_RELEASE_QA_STALE,
+            f"the QA in {run_dir / QA_DIR} did not check what the run holds now, the release is refused "
+            f"(run `deepcac2 qa {run_dir}` again): {shown}",
+            count=len(problems),
+        )
 
 
 def build_release(
@@ -186,6 +208,7 @@ def build_release(
     run_dir, out = Path(run_dir), Path(out_dir)
     if not run_dir.is_dir():
         raise DeepCACError(ErrorCode.E_RELEASE_INPUT, f"run folder {run_dir} does not exist")
+    outdir.check_placement(out, run_dir)
     checks = read_checks(run_dir, allow_no_qa)
     series = read_table(run_dir, "cac_series", required=True)
     if series.empty:
@@ -202,6 +225,7 @@ def build_release(
     info = ReleaseInfo(version=version, build_date=run_date(run_dir, runs), **(stated or {}))
     # only the objects cac_series names: a stale SEG/SR of a series that failed later never ships
     objects = find_dicom_objects(run_dir, keep=referenced_sop_uids(series))
+    check_qa_current(checks, run_dir, objects)
     _prepare_out(out, overwrite)
 
     for obj in objects:
@@ -237,16 +261,8 @@ def build_release(
     metadata.write_license(out)
     metadata.write_citation(out, info)
 
-    # the manifest first: the card, provenance.json and zenodo.json quote its SHA-256 (manifest.py)
-    entries = [manifest.hash_file(out, p) for p in manifest.list_files(out)]
-    md5 = {e.path: e.md5 for e in entries}
-    manifest.write_idc_manifest(out, {o.sop_uid: o.release_path for o in objects}, md5)
-    entries.append(manifest.hash_file(out, manifest.IDC_MANIFEST_NAME))
-    manifest.write_manifest(out, entries)
-    manifest_sha = manifest.manifest_sha256(out)
-
-    metadata.write_zenodo(out, info, facts, manifest_sha)
-    metadata.write_provenance(out, info, cards, conventions, manifest_sha)
+    # the card first, with the root hash as zeros: its seal goes into provenance.json, which the
+    # manifest lists; the manifest's SHA-256 is the root hash the card then shows (manifest.py)
     values = {
         "release_version": info.version,
         "toolkit_version": __version__,
@@ -262,11 +278,24 @@ def build_release(
         "cohort_policy": policy,
         "cohort_rules": rules,
         "model_card": card.model_markdown(cards),
-        "qa_summary": card.qa_markdown(checks),
+        "qa_summary": card.qa_markdown(None if checks is None else checks[~binding.is_binding(checks)]),
         "distribution": info.distribution,
         "errata": info.errata,
-        "manifest_sha256": manifest_sha,
+        "root_hash": manifest.ROOT_PLACEHOLDER,
     }
-    (out / card.CARD_NAME).write_text(card.render(card.template_text(), values), encoding="utf-8")
-    make_world_readable(out)  # last: the card and the files quoting the manifest too
+    card_text = card.render(card.template_text(), values)
+    if card_text.count(manifest.ROOT_PLACEHOLDER) != 1:
+        raise DeepCACError(ErrorCode.E_RELEASE_CARD, "the dataset card must show the root hash exactly once")
+    metadata.write_zenodo(out, info, facts)
+    seal = manifest.sealed_card_sha256(card_text, manifest.ROOT_PLACEHOLDER)  # the zeros are in place already
+    metadata.write_provenance(out, info, cards, conventions, seal)
+
+    entries = [manifest.hash_file(out, p) for p in manifest.list_files(out)]
+    md5 = {e.path: e.md5 for e in entries}
+    manifest.write_idc_manifest(out, {o.sop_uid: o.release_path for o in objects}, md5)
+    entries.append(manifest.hash_file(out, manifest.IDC_MANIFEST_NAME))
+    manifest.write_manifest(out, entries)
+    root_hash = manifest.manifest_sha256(out)
+    (out / card.CARD_NAME).write_text(card_text.replace(manifest.ROOT_PLACEHOLDER, root_hash), encoding="utf-8")
+    make_world_readable(out)  # last: the card too
     return out

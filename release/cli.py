@@ -17,7 +17,11 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     b.add_argument("--out", required=True, type=Path, help="release folder to create")
     b.add_argument("--cohort", type=Path, help="the cohort Parquet the run processed (gives the cohort policy)")
     b.add_argument("--allow-no-qa", action="store_true", help="build a draft without QA results")
-    b.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
+    b.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier release in --out (only a deepcac2 release, only its own files)",
+    )
     b.add_argument(
         "--dashboard-patients", type=non_negative_int, default=200, help="patients on the dashboard (default 200)"
     )
@@ -39,8 +43,11 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     if args.action == "build":
         from deepcac2.release.build import build_release
+        from deepcac2.release.manifest import manifest_sha256
+        from deepcac2.release.outdir import check_placement
         from deepcac2.writable import writable_dir
 
+        check_placement(args.out, args.run_dir)  # before the probe creates --out, maybe inside the run
         writable_dir(args.out, "the release folder (--out)")
 
         stated = {k: getattr(args, k) for k in ("doi", "funding", "errata") if getattr(args, k)}
@@ -56,6 +63,7 @@ def main(args: argparse.Namespace) -> int:
             cohort=args.cohort,
         )
         print(f"release {args.version} built in {out}")
+        print(f"  root hash:    {manifest_sha256(out)} (SHA-256 of MANIFEST.csv)")
         print(f"  dataset card: {out / 'DATASET_CARD.md'}")
         print(f"  dashboard:    {out / 'dashboard' / 'index.html'}")
         return 0

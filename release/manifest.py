@@ -1,6 +1,6 @@
 """Release manifests: one row per file with size and three hashes, plus IDC's SOP list.
 
-``MANIFEST.csv`` lists every file of a release except itself, sorted by relative POSIX
+``MANIFEST.csv`` lists every file of a release except itself and the dataset card, sorted by relative POSIX
 path, with size, MD5 (what IDC and Google Cloud Storage check at ingestion), CRC32C
 (what ``gsutil``/GCS compare, written here as 8 lowercase hex digits of the Castagnoli
 checksum) and SHA-256 (what Zenodo and downstream users pin). Sorting and fixed
@@ -9,11 +9,16 @@ formatting make the file byte-identical for identical inputs.
 ``idc_manifest.csv`` is the shape IDC submissions use: one row per DICOM instance with
 its SOPInstanceUID, relative path and MD5, sorted by SOPInstanceUID.
 
-The manifest's own SHA-256 pins the whole release: ``provenance.json``, the dataset card
-and ``zenodo.json`` (which Zenodo keeps as the record's metadata, outside the files)
-quote it. A file cannot list the hash of a file that quotes its own hash, so those three
-(:data:`QUOTES_MANIFEST`) are the ones the manifest does not list; ``verify`` checks that
-each quotes the SHA-256 of the MANIFEST.csv it finds.
+**Root hash.** The SHA-256 of ``MANIFEST.csv`` is the release's one root hash: the
+manifest lists every file but itself and the dataset card, ``provenance.json`` and
+``zenodo.json`` included, so the root hash pins each of them byte for byte.
+
+**The sealed card.** ``DATASET_CARD.md`` shows the root hash, so the manifest cannot list
+it (a file cannot hold the hash of a file that holds its hash). It is sealed instead:
+``provenance.json`` (listed, so under the root hash) records ``card_sha256``, the SHA-256 of
+the card with the root hash written as 64 zeros (:data:`ROOT_PLACEHOLDER`). ``verify``
+checks that the card shows the root hash of the manifest present, puts the zeros back and
+compares. Every byte of the release is then pinned by the root hash alone.
 """
 
 from __future__ import annotations
@@ -29,8 +34,11 @@ import crc32c
 
 MANIFEST_NAME = "MANIFEST.csv"
 IDC_MANIFEST_NAME = "idc_manifest.csv"
-#: the files that quote MANIFEST.csv's SHA-256, and so cannot be listed in it
-QUOTES_MANIFEST = ("DATASET_CARD.md", "provenance.json", "zenodo.json")
+CARD_NAME = "DATASET_CARD.md"
+#: the one file that shows MANIFEST.csv's SHA-256, and so cannot be listed in it (it is sealed instead)
+QUOTES_MANIFEST = (CARD_NAME,)
+#: how the card is sealed: the root hash is replaced by this before hashing
+ROOT_PLACEHOLDER = "0" * 64
 MANIFEST_COLUMNS = ("path", "size_bytes", "md5", "crc32c", "sha256")
 IDC_COLUMNS = ("SOPInstanceUID", "path", "md5")
 
@@ -76,8 +84,13 @@ def symlinks(root: Path) -> list[str]:
 
 
 def manifest_sha256(root: Path) -> str:
-    """SHA-256 of the release's MANIFEST.csv, the one value that pins every listed file."""
+    """SHA-256 of the release's MANIFEST.csv: the root hash, the one value that pins every file."""
     return hash_file(root, MANIFEST_NAME).sha256
+
+
+def sealed_card_sha256(card_text: str, root_hash: str) -> str:
+    """SHA-256 of the card with its root hash written as :data:`ROOT_PLACEHOLDER` (UTF-8)."""
+    return hashlib.sha256(card_text.replace(root_hash, ROOT_PLACEHOLDER).encode("utf-8")).hexdigest()
 
 
 def compute_manifest(root: Path) -> list[FileEntry]:

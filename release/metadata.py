@@ -103,16 +103,18 @@ def write_citation(out: Path, info: ReleaseInfo) -> Path:
 _KEYWORDS = ("coronary artery calcium", "Agatston score", "NLST", "lung cancer screening", "DICOM SEG", "IDC")
 
 
-#: how the manifest's SHA-256 is quoted in the card and in Zenodo's notes (``verify`` reads it back)
-MANIFEST_QUOTE = "MANIFEST.csv SHA-256: {sha256}"
+#: how the card shows the root hash (``verify`` reads it back)
+ROOT_QUOTE = "Root hash (SHA-256 of MANIFEST.csv): {sha256}"
 
 
-def zenodo_metadata(info: ReleaseInfo, counts: dict[str, int], manifest_sha256: str) -> dict[str, object]:
-    """The ``metadata`` object of Zenodo's deposition API; ``notes`` pins the files by the manifest's SHA-256."""
+def zenodo_metadata(info: ReleaseInfo, counts: dict[str, int]) -> dict[str, object]:
+    """The ``metadata`` object of Zenodo's deposition API. It is listed in MANIFEST.csv, so it cannot
+    quote the root hash (MANIFEST.csv's SHA-256): ``notes`` says where to find it."""
     facts = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
     return {
-        "notes": MANIFEST_QUOTE.format(sha256=manifest_sha256)
-        + " (MANIFEST.csv lists the size, MD5, CRC32C and SHA-256 of every other file)",
+        "notes": "MANIFEST.csv lists the size, MD5, CRC32C and SHA-256 of every file but itself and "
+        "DATASET_CARD.md (sealed in provenance.json); the release's root hash is MANIFEST.csv's SHA-256, "
+        "shown in DATASET_CARD.md and printed by `deepcac2 release verify`",
         "upload_type": "dataset",
         "title": TITLE,
         "version": info.version,
@@ -127,8 +129,8 @@ def zenodo_metadata(info: ReleaseInfo, counts: dict[str, int], manifest_sha256: 
     }
 
 
-def write_zenodo(out: Path, info: ReleaseInfo, counts: dict[str, int], manifest_sha256: str) -> Path:
-    meta = {"metadata": zenodo_metadata(info, counts, manifest_sha256)}
+def write_zenodo(out: Path, info: ReleaseInfo, counts: dict[str, int]) -> Path:
+    meta = {"metadata": zenodo_metadata(info, counts)}
     return _write(out / "zenodo.json", json.dumps(meta, indent=2, sort_keys=True) + "\n")
 
 
@@ -136,11 +138,12 @@ def provenance(
     info: ReleaseInfo,
     cards: list[dict[str, str]],
     conventions: dict[str, dict[str, object] | None],
-    manifest_sha256: str,
+    card_sha256: str,
 ) -> dict[str, object]:
-    """Model card(s), toolkit version, scoring conventions, risk schemes and the manifest's SHA-256."""
+    """Model card(s), toolkit version, scoring conventions, risk schemes and the dataset card's seal
+    (``card_sha256``: its SHA-256 with the root hash written as zeros, ``manifest.sealed_card_sha256``)."""
     return {
-        "manifest_sha256": manifest_sha256,
+        "card_sha256": card_sha256,
         "release_version": info.version,
         "build_date": info.build_date,
         "toolkit": {"name": "deepcac2", "version": __version__},
@@ -165,7 +168,7 @@ def write_provenance(
     info: ReleaseInfo,
     cards: list[dict[str, str]],
     conventions: dict[str, dict[str, object] | None],
-    manifest_sha256: str,
+    card_sha256: str,
 ) -> Path:
-    data = provenance(info, cards, conventions, manifest_sha256)
+    data = provenance(info, cards, conventions, card_sha256)
     return _write(out / "provenance.json", json.dumps(data, indent=2, sort_keys=True) + "\n")

@@ -4,10 +4,17 @@ Checks, each reported separately:
 - every file in MANIFEST.csv exists with the recorded size, MD5, CRC32C and SHA-256;
 - no file is present that the manifest does not list, and no symbolic link at all (a link
   is not a file of the release: it would serve whatever it points to, unchecked);
-- the dataset card, provenance.json and zenodo.json quote the SHA-256 of this MANIFEST.csv;
+- the root hash (MANIFEST.csv's SHA-256, printed) is the one the dataset card shows, and the card,
+  with that hash written as zeros, has the SHA-256 ``provenance.json`` seals it with (manifest.py);
+  provenance.json and zenodo.json are listed in the manifest, so a forged toolkit version,
+  licence or creator is a modified file; and they agree with each other, with LICENSE and the card;
 - idc_manifest.csv names only files the manifest lists, with the same MD5;
 - every table in ``tables/`` reads as Parquet and passes the schema-derived QA checks
-  (``deepcac2.qa.tables.check_table``) of its schema in ``deepcac2.schemas.registry``.
+  (``deepcac2.qa.tables.check_table``) of its schema in ``deepcac2.schemas.registry``;
+- tables against objects (``objects.py``): every DICOM file sits where its header puts it and
+  is in idc_manifest.csv, every object a table names is in the release with the series UID the
+  table gives, every object is named by ``cac_series``, and the SHA-256 that QA recorded for
+  each table and object (``qa/checks.parquet``, ``deepcac2.qa.binding``) is the file's.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import pyarrow.parquet as pq
 
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.release import manifest
+from deepcac2.release.objects import check_objects
 from deepcac2.release.tables import TABLES_DIR
 from deepcac2.schemas.base import TableSchema
 
@@ -38,21 +46,27 @@ class VerifyReport:
     schema_problems: list[str] = field(default_factory=list)
     #: symbolic links found in the release (never allowed)
     links: list[str] = field(default_factory=list)
+    #: "what: problem" where tables, DICOM objects and QA's recorded hashes disagree
+    objects: list[str] = field(default_factory=list)
+    #: the release's root hash: SHA-256 of MANIFEST.csv (None when it is missing)
+    root_hash: str | None = None
     #: worth knowing, not a failure (e.g. a table with no registered schema)
     notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not (self.missing or self.extra or self.modified or self.schema_problems or self.links)
+        return not (self.missing or self.extra or self.modified or self.schema_problems or self.links or self.objects)
 
     def lines(self) -> list[str]:
         out = [f"{self.root}: {self.checked} files checked: {'OK' if self.ok else 'PROBLEMS FOUND'}"]
+        out.append(f"  root hash (SHA-256 of MANIFEST.csv): {self.root_hash or 'none'}")
         for label, items in (
             ("missing", self.missing),
             ("extra", self.extra),
             ("modified", self.modified),
             ("schema", self.schema_problems),
             ("symlink", self.links),
+            ("objects", self.objects),
             ("note", self.notes),
         ):
             out += [f"  {label}: {item}" for item in items]
@@ -122,31 +136,60 @@ def _check_tables(root: Path, report: VerifyReport) -> None:
                 report.schema_problems.append(f"{name}: {result.check} on {result.subject}: {result.message}")
 
 
-def _quoted_sha(root: Path, name: str) -> str | None:
-    """The manifest SHA-256 a file quotes, or None when it quotes none."""
-    text = (root / name).read_text(encoding="utf-8", errors="replace")
-    if name == "provenance.json":
-        try:
-            return json.loads(text).get("manifest_sha256")
-        except ValueError:
-            return None
-    found = re.search(r"MANIFEST\.csv SHA-256: `?([0-9a-f]{64})", text)
+def _quoted_root(root: Path) -> str | None:
+    """The root hash the dataset card shows, or None when it shows none."""
+    text = (root / manifest.CARD_NAME).read_text(encoding="utf-8", errors="replace")
+    found = re.search(r"Root hash \(SHA-256 of MANIFEST\.csv\): `?([0-9a-f]{64})", text)
     return found.group(1) if found else None
 
 
-def _check_manifest_quoted(root: Path, report: VerifyReport) -> None:
-    """The card, provenance.json and zenodo.json each quote the SHA-256 of the MANIFEST.csv present."""
+def _json(root: Path, name: str) -> dict:
+    try:
+        data = json.loads((root / name).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _check_root(root: Path, report: VerifyReport) -> None:
+    """The card shows the root hash and is sealed by provenance.json (manifest.py)."""
     if not (root / manifest.MANIFEST_NAME).is_file():
         return  # reported as missing already
-    actual = manifest.manifest_sha256(root)
-    for name in manifest.QUOTES_MANIFEST:
-        if not (root / name).is_file():
-            report.missing.append(name)
-            continue
-        quoted = _quoted_sha(root, name)
-        if quoted != actual:
-            said = f"quotes {quoted}" if quoted else "quotes no manifest SHA-256"
-            report.modified.append(f"{name}: {said}, MANIFEST.csv has {actual}")
+    actual = report.root_hash = manifest.manifest_sha256(root)
+    card = root / manifest.CARD_NAME
+    if not card.is_file():
+        report.missing.append(manifest.CARD_NAME)
+        return
+    quoted = _quoted_root(root)
+    if quoted != actual:
+        said = f"shows root hash {quoted}" if quoted else "shows no root hash"
+        report.modified.append(f"{manifest.CARD_NAME}: {said}, MANIFEST.csv has {actual}")
+        return
+    seal = _json(root, "provenance.json").get("card_sha256")
+    if manifest.sealed_card_sha256(card.read_text(encoding="utf-8", errors="replace"), actual) != seal:
+        report.modified.append(f"{manifest.CARD_NAME}: differs from the card provenance.json seals (card_sha256)")
+
+
+def _check_statements(root: Path, report: VerifyReport) -> None:
+    """provenance.json, zenodo.json, LICENSE and the card say the same version, toolkit and licence."""
+    from deepcac2.release.metadata import LICENSE_URL
+
+    prov, zen = _json(root, "provenance.json"), _json(root, "zenodo.json").get("metadata", {})
+    problems = []
+    if (prov.get("toolkit") or {}).get("name") != "deepcac2":
+        problems.append("provenance.json does not name deepcac2 as the toolkit")
+    if prov.get("release_version") != zen.get("version"):
+        problems.append("provenance.json and zenodo.json give different release versions")
+    if zen.get("license") != "cc-by-4.0":
+        problems.append(f"zenodo.json gives licence {zen.get('license')!r}, the release is CC BY 4.0")
+    license_text = (root / "LICENSE").read_text(errors="replace") if (root / "LICENSE").is_file() else ""
+    if LICENSE_URL not in license_text:
+        problems.append("LICENSE is not the CC BY 4.0 notice")
+    card = (root / manifest.CARD_NAME).read_text(errors="replace") if (root / manifest.CARD_NAME).is_file() else ""
+    version = (prov.get("toolkit") or {}).get("version")
+    if card and f"deepcac2 {version}**" not in card:
+        problems.append(f"the dataset card does not name toolkit deepcac2 {version} of provenance.json")
+    report.modified += [f"statements: {p}" for p in problems]
 
 
 def verify_release(rel_dir: str | Path) -> VerifyReport:
@@ -156,7 +199,9 @@ def verify_release(rel_dir: str | Path) -> VerifyReport:
         raise DeepCACError(ErrorCode.E_RELEASE_VERIFY, f"release folder {root} does not exist")
     report = VerifyReport(str(root))
     recorded = _check_files(root, report)
-    _check_manifest_quoted(root, report)
+    _check_root(root, report)
+    _check_statements(root, report)
     _check_idc_manifest(root, recorded, report)
     _check_tables(root, report)
+    check_objects(root, {p: e.sha256 for p, e in recorded.items()}, report.objects, report.notes)
     return report

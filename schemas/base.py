@@ -26,8 +26,27 @@ class Column:
 
     @property
     def finite(self) -> bool:
-        """A floating-point column with a declared range holds finite numbers: NaN and inf are out of range."""
-        return pa.types.is_floating(self.type) and (self.minimum is not None or self.maximum is not None)
+        """Every floating-point column holds finite numbers (or null): NaN and inf are never a measurement.
+
+        The writer refuses them, and QA and ``release verify`` count them as out of range.
+        """
+        return pa.types.is_floating(self.type)
+
+    @property
+    def checked(self) -> bool:
+        """Whether QA has a value rule for this column: a range, an allowed set, or finiteness."""
+        return self.finite or self.minimum is not None or self.maximum is not None or bool(self.allowed)
+
+    def rule(self) -> str:
+        """The declared value rule in words, as QA's messages and docs/tables.md say it."""
+        if self.allowed:
+            return f"in {list(self.allowed)}"
+        parts = []
+        if self.minimum is not None or self.maximum is not None:
+            parts.append(f"[{self.minimum}, {self.maximum}]")
+        if self.finite:
+            parts.append("(finite)")
+        return " ".join(parts)
 
     def to_field(self) -> pa.Field:
         meta = {b"doc": self.doc.encode()}

@@ -56,7 +56,11 @@ def _aortic_columns() -> list[Column]:
             Column(f"tac_agatston_{c}", pa.float64(), f"Agatston score of {tac} under {c!r}.", minimum=0),
             Column(f"tac_volume_mm3_{c}", pa.float64(), f"Volume of {tac} under {c!r}.", unit="mm3", minimum=0),
             Column(
-                f"tac_mass_mg_{c}", pa.float64(), f"Mass of {tac} under {c!r}; null without calibration.", unit="mg"
+                f"tac_mass_mg_{c}",
+                pa.float64(),
+                f"Mass of {tac} under {c!r}; null without calibration.",
+                unit="mg",
+                minimum=0,
             ),
             Column(f"tac_lesion_count_{c}", pa.int32(), f"Lesions of {tac} under {c!r}.", minimum=0),
         ]
@@ -89,15 +93,17 @@ TABLE = TableSchema(
         ),
         Column("scanner_model", pa.string(), "Scanner model: NLST code or DICOM ManufacturerModelName."),
         Column("kernel", pa.string(), "Reconstruction kernel (ConvolutionKernel)."),
-        Column("slice_thickness_mm", pa.float64(), "Nominal slice thickness.", unit="mm"),
-        Column("slice_spacing_mm", pa.float64(), "Distance between slice centres as loaded.", unit="mm"),
-        Column("pixel_spacing_mm", pa.float64(), "In-plane pixel spacing (column spacing).", unit="mm"),
-        Column("kvp", pa.float64(), "Peak kilovoltage.", unit="kV"),
-        Column("tube_current_ma", pa.float64(), "Tube current.", unit="mA"),
-        Column("rows", pa.int32(), "Image rows."),
-        Column("columns", pa.int32(), "Image columns."),
-        Column("num_slices", pa.int32(), "Slices in the loaded volume."),
-        Column("mass_factor", pa.float64(), "Calcium Scoring Mass Factor from the header; null when absent."),
+        Column("slice_thickness_mm", pa.float64(), "Nominal slice thickness.", unit="mm", minimum=0),
+        Column("slice_spacing_mm", pa.float64(), "Distance between slice centres as loaded.", unit="mm", minimum=0),
+        Column("pixel_spacing_mm", pa.float64(), "In-plane pixel spacing (column spacing).", unit="mm", minimum=0),
+        Column("kvp", pa.float64(), "Peak kilovoltage.", unit="kV", minimum=0),
+        Column("tube_current_ma", pa.float64(), "Tube current.", unit="mA", minimum=0),
+        Column("rows", pa.int32(), "Image rows.", minimum=1),
+        Column("columns", pa.int32(), "Image columns.", minimum=1),
+        Column("num_slices", pa.int32(), "Slices in the loaded volume.", minimum=1),
+        Column(
+            "mass_factor", pa.float64(), "Calcium Scoring Mass Factor from the header; null when absent.", minimum=0
+        ),
         Column("heart_volume_ml", pa.float64(), "Volume of the predicted heart mask.", unit="mL", minimum=0),
         *_convention_columns(),
         *_aortic_columns(),
@@ -111,8 +117,15 @@ TABLE = TableSchema(
         Column("seg_series_uid", pa.string(), "SeriesInstanceUID of the CAC SEG (calcium segments)."),
         Column("seg_sop_instance_uid", pa.string(), "SOPInstanceUID of the CAC SEG."),
         Column("seg_encoding", pa.string(), "'binary' or 'labelmap'."),
-        Column("cac_segment_number", pa.int32(), "Segment number of all coronary calcium in the CAC SEG (1)."),
-        Column("tac_segment_number", pa.int32(), "Segment of thoracic aortic calcium in the CAC SEG (2); null: none."),
+        Column(
+            "cac_segment_number", pa.int32(), "Segment number of all coronary calcium in the CAC SEG (1).", minimum=1
+        ),
+        Column(
+            "tac_segment_number",
+            pa.int32(),
+            "Segment of thoracic aortic calcium in the CAC SEG (2); null: none.",
+            minimum=1,
+        ),
         Column(
             "vessel_seg_series_uid", pa.string(), "SeriesInstanceUID of the SEG of calcium by vessel; null: no labels."
         ),

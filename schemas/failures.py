@@ -19,7 +19,7 @@ TABLE = TableSchema(
         Column("stage", pa.string(), "Pipeline stage: fetch, load, anatomy, infer, score, convert, ...", required=True),
         Column("error_code", pa.string(), "Stable code from deepcac2.errors.ErrorCode.", required=True),
         Column("message", pa.string(), "Human-readable message.", required=True),
-        Column("attempts", pa.int32(), "How many times the stage was tried.", required=True),
+        Column("attempts", pa.int32(), "How many times the stage was tried.", required=True, minimum=0),
         Column("transient", pa.bool_(), "Whether the code is one worth retrying.", required=True),
         Column("detail_json", pa.string(), "Structured detail of the error as a JSON object."),
         Column("toolkit_version", pa.string(), "deepcac2 version.", required=True),

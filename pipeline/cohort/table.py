@@ -51,6 +51,45 @@ def write_cohort(table: pa.Table, path: str | Path) -> Path:
     return path
 
 
+def _family(t: pa.DataType) -> str | None:
+    """What a column holds, whatever the writer's encoding: text, integer, float, or a list of one."""
+    if pa.types.is_dictionary(t):
+        return _family(t.value_type)
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
+        return "text"
+    if pa.types.is_integer(t):
+        return "integer"
+    if pa.types.is_floating(t):
+        return "float"
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_list_view(t):
+        return f"list of {_family(t.value_type)}"
+    return None
+
+
+def _as_declared(column: pa.ChunkedArray, declared: pa.DataType) -> pa.ChunkedArray | None:
+    """``column`` cast to the declared type when only its encoding differs, else None.
+
+    pandas and DuckDB write text as ``large_string`` or dictionary-encoded, integers as int64 (or
+    float64 once a null appears), lists as ``large_list`` and a column of nulls as ``null``: the same values. A safe cast keeps
+    every value or fails (an overflow, a fraction where an integer belongs), and a struct or a
+    different kind of value (text for a number) is refused as before.
+    """
+    if pa.types.is_null(column.type):  # a column with no value at all (pandas writes it as null)
+        return pa.chunked_array([pa.nulls(len(column), declared)])
+    got, want = _family(column.type), _family(declared)
+    if got is None or want is None:
+        return None
+    lists = got.startswith("list") and want.startswith("list")  # their items are checked by the cast
+    if not (got == want or {got, want} <= {"integer", "float"} or lists):
+        return None
+    try:
+        if pa.types.is_dictionary(column.type):
+            column = column.cast(column.type.value_type)
+        return column.cast(declared, safe=True)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return None
+
+
 def read_cohort(path: str | Path) -> pa.Table:
     """Read a cohort Parquet file and check it against ``schemas.cohort.TABLE``."""
     path = Path(path)
@@ -64,11 +103,16 @@ def read_cohort(path: str | Path) -> pa.Table:
         raise DeepCACError(ErrorCode.E_COHORT_INVALID, f"cohort {path} lacks columns {missing}")
     for name in missing:  # an older file lacks the columns added since: they read as null
         table = table.append_column(expected.field(name), pa.nulls(table.num_rows, expected.field(name).type))
-    wrong = [
-        f"{f.name}: {table.schema.field(f.name).type} (expected {f.type})"
-        for f in expected
-        if not table.schema.field(f.name).type.equals(f.type)
-    ]
+    wrong = []
+    for f in expected:
+        got = table.schema.field(f.name).type
+        if got.equals(f.type):
+            continue
+        cast = _as_declared(table.column(f.name), f.type)
+        if cast is None:
+            wrong.append(f"{f.name}: {got} (expected {f.type})")
+        else:
+            table = table.set_column(table.schema.get_field_index(f.name), f, cast)
     if wrong:
         raise DeepCACError(ErrorCode.E_COHORT_INVALID, f"cohort {path} has wrong column types: {'; '.join(wrong)}")
     _check_required(table, f"cohort {path}")

@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from deepcac2._version import __version__
-from deepcac2.errors import DeepCACError, ErrorCode, error_code_of
+from deepcac2.errors import DeepCACError, ErrorCode, error_code_of, one_line
 from deepcac2.pipeline.seg.content import CAC_SEGMENT, vessel_segment_number
 from deepcac2.pipeline.sr.content import GroupSpec, canonical_json, ds_value
 from deepcac2.pipeline.types import CTVolume, Prediction, Scores, SeriesRef
@@ -372,6 +372,8 @@ def failure_row(
     code = error_code_of(exc)
     message = exc.message if isinstance(exc, DeepCACError) else f"{type(exc).__name__}: {exc}"
     detail = exc.to_dict()["detail"] if isinstance(exc, DeepCACError) else {}
+    if one_line(message) != message:  # a row holds one line; the full text goes to detail_json
+        detail, message = {**detail, "message_full": message}, one_line(message)
     return {
         "SeriesInstanceUID": series_uid,
         "stage": stage,

@@ -46,8 +46,8 @@ def _sort_key(table: TableSchema, row: dict[str, Any]) -> tuple:
 def to_arrow(table: TableSchema, rows: list[dict[str, Any]]) -> pa.Table:
     """Validate rows against the schema and build the Arrow table in key order.
 
-    Unknown keys, missing required values, NaN in required floats, NaN or inf in a ranged
-    float column (scores: ``Column.finite``) and values of the wrong type are E_TABLE_WRITE
+    Unknown keys, missing required values, NaN in required floats, NaN or inf in any
+    float column (``Column.finite``) and values of the wrong type are E_TABLE_WRITE
     errors, never silently dropped or coerced.
     """
     names = {c.name for c in table.columns}
@@ -64,7 +64,7 @@ def to_arrow(table: TableSchema, rows: list[dict[str, Any]]) -> pa.Table:
                 )
             if c.finite and isinstance(v, float) and not math.isfinite(v):
                 raise DeepCACError(
-                    ErrorCode.E_TABLE_WRITE, f"{table.name} row {i}: {c.name} = {v} (a score must be a finite number)"
+                    ErrorCode.E_TABLE_WRITE, f"{table.name} row {i}: {c.name} = {v} (must be a finite number)"
                 )
     ordered = sorted(rows, key=lambda r: _sort_key(table, r))
     keys = [tuple(key_value(r, k) for k in table.key) for r in ordered]

@@ -39,6 +39,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from deepcac2.errors import TRANSIENT_CODES, DeepCACError, ErrorCode
+from deepcac2.qa.result import clear_qa
 from deepcac2.writable import output_error as os_error
 from deepcac2.writable import writable_dir
 
@@ -153,6 +154,12 @@ class OutputStore:
         """Refuse to mix runs: --resume needs the same inputs; a fresh run needs an empty state."""
         path = self.root / "state" / "run.json"
         has_state = path.exists() or any(self.series_dir.glob("*/*.json"))
+        if not has_state and ((self.root / "MANIFEST.csv").exists() or any(self.dicom_dir.glob("*"))):
+            # a release, or DICOM this run did not make: the run would sweep dicom/ (see the module doc)
+            raise DeepCACError(
+                ErrorCode.E_OUTPUT_NOT_OURS,
+                f"{self.root} is not a run folder (no state/run.json) but holds a release or dicom/: choose another --out",
+            )
         if has_state and overwrite:
             self.clear()
         elif has_state and not resume:
@@ -172,11 +179,12 @@ class OutputStore:
         _atomic_write(path, json.dumps(identity, sort_keys=True, indent=1).encode())
 
     def clear(self) -> None:
-        """Forget committed fragments and tables (for --overwrite). SEG/SR files are overwritten in place."""
+        """Forget committed fragments, tables and QA (for --overwrite). SEG/SR files are overwritten in place."""
         old = [*self.series_dir.glob("*/*.json"), *self.tables_dir.glob("*.parquet")]
         for p in old + list((self.root / "state" / "runs").glob("*.json")):
             p.unlink()
         (self.root / "state" / "run.json").unlink(missing_ok=True)
+        clear_qa(self.root / "qa")  # QA of the results just forgotten must not pass for the new ones
 
     # -- fragments ------------------------------------------------------------------------
     def keep_cohort(self, cohort_file: Path) -> Path:

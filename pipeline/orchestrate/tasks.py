@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deepcac2.errors import TRANSIENT_CODES, DeepCACError, ErrorCode, error_code_of
+from deepcac2.errors import TRANSIENT_CODES, DeepCACError, ErrorCode, error_code_of, one_line
 from deepcac2.pipeline import process
 from deepcac2.pipeline.types import SeriesRef
 
@@ -38,6 +38,13 @@ class Failure:
     attempts: int = 1
     #: the error's structured detail, values as strings (DeepCACError.to_dict)
     detail: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # a table row holds one line; a longer or multi-line message (a traceback) keeps its full text in detail
+        short = one_line(self.message)
+        if short != self.message:
+            object.__setattr__(self, "detail", {**self.detail, "message_full": self.message})
+            object.__setattr__(self, "message", short)
 
     @property
     def transient(self) -> bool:

@@ -123,7 +123,7 @@ def test_read_cohort_rejects_missing_columns_wrong_types_and_null_keys(tmp_path,
         "type": table.set_column(
             table.schema.get_field_index("instanceCount"),
             "instanceCount",
-            table.column("instanceCount").cast(pa.int64()),
+            table.column("instanceCount").cast(pa.string()),  # text for a count (int64 is read: pandas writes it)
         ),
         "nullkey": table.set_column(
             table.schema.get_field_index("PatientID"), "PatientID", pa.nulls(table.num_rows, pa.string())

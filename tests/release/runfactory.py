@@ -19,6 +19,7 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from deepcac2.pipeline.convert.primary import mark_primary
 from deepcac2.pipeline.scoring.conventions import CONVENTIONS
+from deepcac2.qa.binding import input_results
 from deepcac2.qa.report import write_report
 from deepcac2.qa.result import CheckResult, Severity, results_table
 from deepcac2.schemas.registry import get_table
@@ -177,7 +178,8 @@ def write_checks(run_dir: Path, blocking_failure: bool, series_uid: str = "1.2.3
     if blocking_failure:
         results.append(CheckResult("dicom.dciodvfy", "dicom/x.dcm", False, Severity.BLOCKING, "Error - missing"))
     (run_dir / "qa").mkdir(parents=True, exist_ok=True)
-    pq.write_table(results_table(results), run_dir / "qa" / "checks.parquet")
+    bound = input_results(run_dir)  # as `deepcac2 qa` does: the SHA-256 of every table and object checked
+    pq.write_table(results_table(results + bound), run_dir / "qa" / "checks.parquet")
     return results
 
 

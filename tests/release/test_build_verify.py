@@ -17,7 +17,7 @@ from deepcac2.release import cli as release_cli
 from deepcac2.release.build import build_release
 from deepcac2.release.manifest import IDC_MANIFEST_NAME, MANIFEST_NAME, QUOTES_MANIFEST
 from deepcac2.release.verify import verify_release
-from tests.release.runfactory import make_run
+from tests.release.runfactory import make_run, write_checks
 
 
 def _copy(rel: Path, tmp_path: Path) -> Path:
@@ -45,28 +45,32 @@ def test_manifest_hashes_match_hashlib(release_dir: Path) -> None:
     assert row["sha256"] == hashlib.sha256(license_).hexdigest()
 
 
-def test_the_manifest_sha256_is_quoted_by_provenance_card_and_zenodo(release_dir: Path) -> None:
-    sha = hashlib.sha256((release_dir / MANIFEST_NAME).read_bytes()).hexdigest()
-    assert json.loads((release_dir / "provenance.json").read_text())["manifest_sha256"] == sha
-    assert f"MANIFEST.csv SHA-256: `{sha}`" in (release_dir / "DATASET_CARD.md").read_text()
-    assert f"MANIFEST.csv SHA-256: {sha}" in json.loads((release_dir / "zenodo.json").read_text())["metadata"]["notes"]
+def test_the_root_hash_is_shown_in_the_card_which_provenance_seals(release_dir: Path) -> None:
+    root = hashlib.sha256((release_dir / MANIFEST_NAME).read_bytes()).hexdigest()
+    card = (release_dir / "DATASET_CARD.md").read_text()
+    assert f"Root hash (SHA-256 of MANIFEST.csv): `{root}`" in card
+    sealed = hashlib.sha256(card.replace(root, "0" * 64).encode()).hexdigest()
+    assert json.loads((release_dir / "provenance.json").read_text())["card_sha256"] == sealed
+    listed = set(pd.read_csv(release_dir / MANIFEST_NAME)["path"])
+    assert {"provenance.json", "zenodo.json"} <= listed and "DATASET_CARD.md" not in listed
+    assert "root hash" in json.loads((release_dir / "zenodo.json").read_text())["metadata"]["notes"]
+    assert f"root hash (SHA-256 of MANIFEST.csv): {root}" in "\n".join(verify_release(release_dir).lines())
 
 
 @pytest.mark.parametrize("target", ["MANIFEST.csv", "provenance.json", "DATASET_CARD.md", "zenodo.json"])
-def test_verify_checks_the_quoted_manifest_sha256(release_dir: Path, tmp_path: Path, target: str) -> None:
+def test_verify_checks_the_root_hash_and_the_card_seal(release_dir: Path, tmp_path: Path, target: str) -> None:
     rel = _copy(release_dir, tmp_path)
     path = rel / target
-    if target == MANIFEST_NAME:  # a blank line: another SHA-256, yet every listed file still matches it
+    if target == MANIFEST_NAME:  # a blank line: another root hash, yet every listed file still matches it
         path.write_text(path.read_text() + "\n")
+    elif target == "DATASET_CARD.md":  # a word changed, the root hash kept: the seal catches it
+        path.write_text(path.read_text().replace("CC BY 4.0", "CC BY-NC 4.0"))
     else:
-        sha = hashlib.sha256((rel / MANIFEST_NAME).read_bytes()).hexdigest()
-        path.write_text(path.read_text().replace(sha, "0" * 64))
+        path.write_text(path.read_text().replace("deepcac2", "deepcac3"))
     report = verify_release(rel)
     assert not report.ok
-    quoting = [m for m in report.modified if "quotes" in m]
-    assert quoting and all("MANIFEST.csv has" in m for m in quoting), report.lines()
-    if target != MANIFEST_NAME:
-        assert [m.split(":")[0] for m in quoting] == [target]
+    expected = "DATASET_CARD.md" if target == MANIFEST_NAME else target  # the card shows the root hash
+    assert [m.split(":")[0] for m in report.modified if not m.startswith("statements")] == [expected], report.lines()
 
 
 def test_verify_treats_a_symlink_as_an_error(release_dir: Path, tmp_path: Path) -> None:
@@ -216,6 +220,7 @@ def test_verify_validates_table_schemas(tmp_path: Path) -> None:
     failures = pd.read_parquet(run / "tables" / "failures.parquet").drop(columns=["stage"])
     failures.to_parquet(run / "tables" / "failures.parquet", index=False)
     (run / "tables" / "extra_table.parquet").write_bytes((run / "tables" / "runs.parquet").read_bytes())
+    write_checks(run, blocking_failure=False)  # QA bound to the edited tables (a release refuses stale QA)
     report = verify_release(build_release(run, "1.0.0", tmp_path / "REL"))
     assert not report.ok and not report.modified and not report.missing and not report.extra
     assert any(p.startswith("failures:") and "missing column stage" in p for p in report.schema_problems)
