@@ -69,4 +69,8 @@ def main(args: argparse.Namespace) -> int:
 
     result = diff_releases(args.old, args.new, args.out, convention=args.convention)
     print(f"release notes: {result.notes_path}")
+    if result.uid_conflicts:
+        print(f"E_RELEASE_INPUT: {len(result.uid_conflicts)} object(s) changed under an unchanged SOPInstanceUID "
+              f"(uid_conflicts.parquet), e.g. {result.uid_conflicts[0]}")  # fmt: skip
+        return 1
     return 0

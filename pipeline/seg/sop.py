@@ -18,6 +18,7 @@ from pydicom.uid import UID
 from deepcac2._version import __version__
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.dicomout import geometry
+from deepcac2.pipeline.dicomout.content_key import ContentKey, content_key
 from deepcac2.pipeline.dicomout.identity import (
     CAC_SEG,
     CONTENT_CREATOR_NAME,
@@ -32,26 +33,19 @@ from deepcac2.pipeline.dicomout.references import SegReference, anatomy_paramete
 from deepcac2.pipeline.dicomout.reproducible import drop_broken_references, freeze, source_datetime, write_atomic
 from deepcac2.pipeline.seg.content import SegmentSpec, segment_descriptions, segment_layout, segment_masks
 from deepcac2.pipeline.seg.enum import SegEncoding, SegKind
-from deepcac2.pipeline.types import CTVolume, ModelCard, Prediction
-from deepcac2.pipeline.uids import output_uid
+from deepcac2.pipeline.types import CTVolume, Prediction
+from deepcac2.pipeline.uids import derive_uid, output_uid
 
 #: each SEG kind's naming, numbering and UID prefix
 OBJECT_KINDS: dict[SegKind, ObjectKind] = {SegKind.CAC: CAC_SEG, SegKind.VESSELS: VESSEL_SEG, SegKind.HEART: HEART_SEG}
 
 
-def seg_uids(
-    ct: CTVolume,
-    card: ModelCard,
-    encoding: SegEncoding,
-    toolkit_version: str = __version__,
-    kind: SegKind = SegKind.CAC,
-) -> dict[str, UID]:
-    """Series, SOP instance and dimension organization UIDs of a SEG, derived from its inputs."""
+def seg_uids(key: ContentKey, encoding: SegEncoding, kind: SegKind = SegKind.CAC) -> dict[str, UID]:
+    """Series, SOP instance and dimension organization UIDs of a SEG: its kind and encoding, and the series' key."""
     enc = f"encoding={encoding.value}"
     prefix = OBJECT_KINDS[kind].uid_prefix
     return {
-        what: output_uid(f"{prefix}-{what}", ct.series_uid, card, enc, toolkit_version=toolkit_version)
-        for what in ("series", "sop", "dimension-organization")
+        what: derive_uid(f"{prefix}-{what}", *key.parts(), enc) for what in ("series", "sop", "dimension-organization")
     }
 
 
@@ -153,12 +147,15 @@ def build_seg(
     kind: SegKind | str = SegKind.CAC,
     encoding: SegEncoding | str = SegEncoding.BINARY,
     toolkit_version: str = __version__,
+    key: ContentKey | None = None,
 ) -> hd.seg.Segmentation:
     """One SEG of ``prediction`` on ``ct``: its segments from ``content.segment_layout(kind)``.
 
     Geometry (spacing, thickness, orientation, positions) is the loader's
     (``dicomout.geometry``). Empty frames are omitted; a segment with no voxels at all
     (zero calcium) is still described, with no frames, so segment numbers never shift.
+    ``key``: the series' ``ContentKey`` (computed here when not given; ``convert_series``
+    computes it once for all SEGs of a series).
     """
     kind, encoding = SegKind(kind), SegEncoding(encoding)
     _check_inputs(ct, prediction)
@@ -170,7 +167,7 @@ def build_seg(
     # other slices are referenced afterwards (see _reference_every_source)
     z = occupied_slices(masks)
     pixels, seg_type = _pixel_array(masks, layout, encoding, z)
-    uids = seg_uids(ct, card, encoding, toolkit_version, kind)
+    uids = seg_uids(key or content_key(ct, prediction, toolkit_version), encoding, kind)
     prefix = OBJECT_KINDS[kind].uid_prefix
     tracking = {
         s.number: output_uid(f"{prefix}-tracking", ct.series_uid, card, str(s.number), toolkit_version=toolkit_version)

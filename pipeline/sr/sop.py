@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from typing import Any
 
 import highdicom as hd
 from pydicom.dataset import Dataset
@@ -33,27 +34,53 @@ from deepcac2.pipeline.sr.content import GroupSpec
 from deepcac2.pipeline.sr.enum import declare_private_scheme
 from deepcac2.pipeline.sr.library import attach, image_library
 from deepcac2.pipeline.types import CTVolume, ModelCard
-from deepcac2.pipeline.uids import device_uid, output_uid
+from deepcac2.pipeline.uids import derive_uid, device_uid, output_uid
 
 PROCEDURE_REPORTED = codes.LN.CTUnspecifiedBodyRegion  # CID 100; NLST is low-dose chest CT, not cardiac CT
 
 
 def groups_digest(groups: list[GroupSpec]) -> str:
-    """A short hash of the conventions and their parameters: SRs of different configurations get different UIDs."""
-    text = "|".join(f"{g.convention}:{g.params_json}" for g in groups if g.region == "all")
-    if any(g.region == "aortic" for g in groups):
-        text += "|aortic"
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    """SHA-256 of everything the groups report: conventions and parameters, regions, segments, codes and values.
+
+    Part of the SR's UIDs, so an SR that reports anything different never reuses a UID.
+    """
+
+    def code(c: Any) -> str:
+        return f"{c.scheme_designator}:{c.value}" if c is not None else "none"
+
+    lines = [
+        "|".join([
+            str(g.number), g.convention, g.params_json, g.region, g.seg_kind.value, str(g.segment_number),
+            code(g.finding), code(g.finding_site), ",".join(f"{b:g}" for b in g.hu_bands),
+            *(f"{code(m.quantity)}={m.value!r}{code(m.unit)}{code(m.method)}" for m in g.measurements),
+            *(f"{k}:{code(n)}={code(v)}" for k, (n, v) in sorted(g.categories.items())),
+        ])
+        for g in groups
+    ]  # fmt: skip
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
 def sr_uids(
-    ct: CTVolume, card: ModelCard, seg_sop_uids: list[str], groups: list[GroupSpec], toolkit_version: str = __version__
+    ct: CTVolume,
+    card: ModelCard,
+    seg_sop_uids: list[str],
+    groups: list[GroupSpec],
+    toolkit_version: str = __version__,
+    anatomy: str = "none",
 ) -> dict[str, UID]:
-    extra = (f"seg={','.join(sorted(seg_sop_uids))}", f"conventions={groups_digest(groups)}")
-    return {
-        kind: output_uid(f"sr-{kind}", ct.series_uid, card, *extra, toolkit_version=toolkit_version)
-        for kind in ("series", "sop")
-    }
+    """Series and SOP instance UIDs of the SR.
+
+    Its SEGs' UIDs carry the series' whole ``ContentKey`` (input fingerprint, model, anatomy,
+    masks, toolkit); the groups' digest adds the conventions and every reported value.
+    """
+    extra = (
+        f"seg={','.join(sorted(seg_sop_uids))}",
+        f"groups={groups_digest(groups)}",
+        f"anatomy={anatomy}",
+        f"model={card.name}|{card.version}|{card.weights_sha256 or 'noweights'}",
+        f"toolkit={toolkit_version}",
+    )
+    return {kind: derive_uid(f"sr-{kind}", ct.series_uid, *extra) for kind in ("series", "sop")}
 
 
 def group_tracking_uid(series_uid: str, card: ModelCard, g: GroupSpec, toolkit_version: str = __version__) -> UID:
@@ -127,7 +154,8 @@ def build_sr(
     missing = sorted({g.seg_kind.value for g in groups} - {k.value for k in segs})
     if missing:
         raise DeepCACError(ErrorCode.E_SR_WRITE, f"{ct.series_uid}: groups measure SEGs {missing} that were not given")
-    uids = sr_uids(ct, card, [str(s.SOPInstanceUID) for s in segs.values()], groups, toolkit_version)
+    cited = "none" if anatomy is None else f"{anatomy.provider}|{anatomy.version}|{anatomy.sop_instance_uid}"
+    uids = sr_uids(ct, card, [str(s.SOPInstanceUID) for s in segs.values()], groups, toolkit_version, cited)
     params = [f"{k}={v}" for k, v in sorted((anatomy_parameters or {}).items())]
     evidence = [*ct.headers, *segs.values()]
     if anatomy is not None:
