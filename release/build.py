@@ -195,7 +195,7 @@ def build_release(
             "see tables/failures.parquet for why",
         )
     lesions, failures, runs = (read_table(run_dir, n) for n in ("cac_lesions", "failures", "runs"))
-    scores = primary_scores(series, extra=("primary", "qa_flags", "seg_series_uid", "sr_series_uid"))
+    scores = primary_scores(series, extra=("is_primary", "qa_flags", "seg_series_uid", "sr_series_uid"))
     by_convention = {c: primary_scores(series, c) for c in conventions_in(series)} or {DEFAULT_CONVENTION: scores}
     cohort_found = read_cohort(run_dir, cohort)
     policy, rules, cohort_index = cohort_facts(cohort_found[1] if cohort_found else None)

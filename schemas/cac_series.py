@@ -77,7 +77,7 @@ TABLE = TableSchema(
         Column("crdc_series_uuid", pa.string(), "IDC crdc_series_uuid of the source series."),
         Column("study_year", pa.int16(), "NLST screening round: 0 = T0, 1 = T1, 2 = T2.", minimum=0, maximum=2),
         Column(
-            "primary",
+            "is_primary",
             pa.bool_(),
             "The one series per (PatientID, study_year) to count a person by: DeepCAC's thickness, then kernel "
             "preference (docs/outputs.md). Set when the table is written.",
