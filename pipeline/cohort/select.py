@@ -19,7 +19,7 @@ from deepcac2.pipeline.cohort import totalseg
 from deepcac2.pipeline.cohort.index import collection_totals, index_version, load_collection
 from deepcac2.pipeline.cohort.localdir import index_folder
 from deepcac2.pipeline.cohort.nlst import NLST_FIELDS, deepcac_rank, is_localizer, parse_series_description
-from deepcac2.pipeline.cohort.rules import CohortFilters, Rule, eligibility_rules
+from deepcac2.pipeline.cohort.rules import CohortFilters, Rule, always_rules, eligibility_rules
 from deepcac2.pipeline.cohort.table import SORT_KEYS, frame_to_table
 
 Policy = Literal["all", "deepcac"]
@@ -212,7 +212,7 @@ def run_rules(
     """Apply eligibility, filters, policy, sample and limit to a parsed frame (also used for local folders)."""
     start = Counts.of(df)
     steps: list[RuleStep] = []
-    rules = (eligibility_rules() if eligibility else []) + filters.rules()
+    rules = (eligibility_rules() if eligibility else always_rules()) + filters.rules()
     for rule in rules:
         df = _apply(df, rule, steps)
     passed = ", ".join(r.name for r in rules) or "no rules"
@@ -298,8 +298,9 @@ def index_local(
 ) -> tuple[pa.Table, list[tuple[str, str]]]:
     """Index a local DICOM folder into the cohort schema; also returns the files left out and why.
 
-    Without a policy every series found is kept (filters still apply); with one, the same
-    eligibility rules and choice as for the IDC index run.
+    Without a policy every series found is kept but localizers and series without a usable
+    PatientID (``rules.always_rules``; filters still apply); with one, the same eligibility
+    rules and choice as for the IDC index run.
     """
     table, skipped, _ = index_local_and_explain(folder, policy=policy, filters=filters)
     return table, skipped
