@@ -37,7 +37,7 @@ from deepcac2._version import __version__
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.scoring.conventions import DEFAULT_CONVENTION
 from deepcac2.pipeline.types import sha256_file
-from deepcac2.release import card, figures, manifest, metadata
+from deepcac2.release import card, citations, figures, manifest, metadata
 from deepcac2.release.dashboard.build import build_dashboard
 from deepcac2.release.layout import find_dicom_objects, referenced_sop_uids
 from deepcac2.release.metadata import ReleaseInfo
@@ -266,6 +266,8 @@ def build_release(
         "distribution": info.distribution,
         "errata": info.errata,
         "manifest_sha256": manifest_sha,
+        "creators": "; ".join(c.name for c in info.creators),
+        "citations": citations.card_markdown(),
     }
     (out / card.CARD_NAME).write_text(card.render(card.template_text(), values), encoding="utf-8")
     make_world_readable(out)  # last: the card and the files quoting the manifest too

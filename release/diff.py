@@ -12,7 +12,8 @@ Writes into ``out_dir``:
 - ``agreement.parquet``: metric, scheme, value;
 - ``bland_altman.png``: new minus old against their mean;
 - ``uid_conflicts.parquet``: SOPInstanceUID, old_md5, new_md5, old_path, new_path of every
-  DICOM object whose bytes changed under an unchanged UID. There must be none: output UIDs
+  DICOM object whose content changed under an unchanged UID (its creation stamps, ContentDate/Time
+  and the like, aside: see ``dicomout/reproducible.py``). There must be none: output UIDs
   derive from all that determines the content (``docs/outputs.md``), and IDC keys objects by
   SOPInstanceUID, so such an object would overwrite or collide with the released one.
   ``release diff`` exits 1 when there is one.
@@ -32,8 +33,11 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pydicom
+from pydicom.dataset import Dataset
 
 from deepcac2.errors import DeepCACError, ErrorCode
+from deepcac2.pipeline.dicomout.reproducible import STAMP_KEYWORDS
 from deepcac2.pipeline.scoring import risk
 from deepcac2.pipeline.scoring.conventions import DEFAULT_CONVENTION
 from deepcac2.pipeline.scoring.evaluate import EvaluationResult, agreement_lines, compare, format_stat
@@ -77,8 +81,34 @@ def dicom_md5(rel: Path) -> dict[str, tuple[str, str]]:
     return out
 
 
+def _without_stamps(path: Path) -> Dataset | None:
+    """The object with its creation stamps removed (``reproducible.STAMP_KEYWORDS``); None when unreadable."""
+    try:
+        ds = pydicom.dcmread(path)
+    except Exception:  # noqa: BLE001 - missing or broken: compared by bytes alone
+        return None
+
+    def strip(item: Dataset) -> None:
+        for keyword in STAMP_KEYWORDS:
+            if keyword in item:
+                delattr(item, keyword)
+        for elem in item:
+            if elem.VR == "SQ":
+                for child in elem.value:
+                    strip(child)
+
+    strip(ds)
+    return ds
+
+
+def _same_content(old: Path, new: Path) -> bool:
+    """Equal but for the creation stamp (a run in another folder stamps its objects with its own time)."""
+    a, b = _without_stamps(old), _without_stamps(new)
+    return a is not None and b is not None and a == b
+
+
 def uid_conflicts(old: Path, new: Path) -> pd.DataFrame:
-    """The objects present in both with one SOPInstanceUID and different bytes."""
+    """The objects present in both with one SOPInstanceUID and different content (creation stamps aside)."""
     a, b = dicom_md5(old), dicom_md5(new)
     rows = [
         {
@@ -89,7 +119,7 @@ def uid_conflicts(old: Path, new: Path) -> pd.DataFrame:
             "new_path": b[uid][1],
         }
         for uid in sorted(set(a) & set(b))
-        if a[uid][0] != b[uid][0]
+        if a[uid][0] != b[uid][0] and not _same_content(old / a[uid][1], new / b[uid][1])
     ]
     return pd.DataFrame(rows, columns=["SOPInstanceUID", "old_md5", "new_md5", "old_path", "new_path"])
 

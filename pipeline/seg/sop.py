@@ -20,6 +20,7 @@ from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.dicomout import geometry
 from deepcac2.pipeline.dicomout.content_key import ContentKey, content_key
 from deepcac2.pipeline.dicomout.identity import (
+    BODY_PART_EXAMINED,
     CAC_SEG,
     CONTENT_CREATOR_NAME,
     HEART_SEG,
@@ -27,10 +28,12 @@ from deepcac2.pipeline.dicomout.identity import (
     VESSEL_SEG,
     ObjectKind,
     derived_series_number,
+    model_name,
     series_description,
+    software_versions,
 )
 from deepcac2.pipeline.dicomout.references import SegReference, anatomy_parameters, anatomy_reference
-from deepcac2.pipeline.dicomout.reproducible import drop_broken_references, freeze, source_datetime, write_atomic
+from deepcac2.pipeline.dicomout.reproducible import drop_broken_references, freeze, object_datetime, write_atomic
 from deepcac2.pipeline.seg.content import SegmentSpec, segment_descriptions, segment_layout, segment_masks
 from deepcac2.pipeline.seg.enum import SegEncoding, SegKind
 from deepcac2.pipeline.types import CTVolume, Prediction
@@ -185,8 +188,8 @@ def build_seg(
             sop_instance_uid=uids["sop"],
             instance_number=1,
             manufacturer=MANUFACTURER,
-            manufacturer_model_name=card.name[:64],
-            software_versions=[f"deepcac2 {toolkit_version}", f"{card.name} {card.version}"[:64]],
+            manufacturer_model_name=model_name(card),
+            software_versions=software_versions(card, toolkit_version),
             device_serial_number=(card.weights_sha256 or "none")[:64],
             content_description=series_description(OBJECT_KINDS[kind], card, source_number),
             content_label=OBJECT_KINDS[kind].content_label,
@@ -201,9 +204,10 @@ def build_seg(
         raise
     except Exception as exc:  # highdicom raises ValueError/TypeError on inconsistent sources
         raise DeepCACError(ErrorCode.E_SEG_WRITE, f"{ct.series_uid}: highdicom refused the SEG: {exc}") from exc
+    seg.BodyPartExamined = BODY_PART_EXAMINED
     _apply_loader_geometry(seg, ct)
     _reference_every_source(seg, ct, anatomy)
-    date, time = source_datetime(ct.headers)
+    date, time = object_datetime(ct.headers)
     freeze(seg, date, time, uids["dimension-organization"])
     drop_broken_references(seg)
     return seg

@@ -21,14 +21,17 @@ from pydicom.uid import UID
 from deepcac2._version import __version__
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.dicomout.identity import (
+    BODY_PART_EXAMINED,
     MANUFACTURER,
     SR,
     algorithm_name,
     derived_series_number,
+    model_name,
     series_description,
+    software_versions,
 )
 from deepcac2.pipeline.dicomout.references import SegReference
-from deepcac2.pipeline.dicomout.reproducible import drop_broken_references, freeze, source_datetime, write_atomic
+from deepcac2.pipeline.dicomout.reproducible import drop_broken_references, freeze, object_datetime, write_atomic
 from deepcac2.pipeline.seg.enum import SegKind
 from deepcac2.pipeline.sr.content import GroupSpec
 from deepcac2.pipeline.sr.enum import declare_private_scheme
@@ -184,9 +187,13 @@ def build_sr(
         raise
     except Exception as exc:  # highdicom validates content items with ValueError/TypeError
         raise DeepCACError(ErrorCode.E_SR_WRITE, f"{ct.series_uid}: highdicom refused the SR: {exc}") from exc
+    # General Equipment (as the SEG): which model and software made it; highdicom takes neither
+    sr.ManufacturerModelName = model_name(card)
+    sr.SoftwareVersions = software_versions(card, toolkit_version)
+    sr.BodyPartExamined = BODY_PART_EXAMINED  # Type 3, not in the SR series module: dciodvfy warns, IDC indexes it
     attach(sr, image_library(ct))
     declare_private_scheme(sr)
-    date, time = source_datetime(ct.headers)
+    date, time = object_datetime(ct.headers)
     freeze(sr, date, time)
     drop_broken_references(sr)
     return sr

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from deepcac2._version import __version__
 from deepcac2.pipeline.anatomy.base import Anatomy, AnatomyProvenance
 from deepcac2.pipeline.convert.series import convert_series
 from deepcac2.pipeline.dicomout.content_key import content_key
@@ -87,3 +88,24 @@ def test_content_key_is_content_only(ct) -> None:
     assert content_key(synthetic.ct_volume(synthetic.ct_datasets()), synthetic.prediction(ct.shape), "0.1.0") == key
     assert dataclasses.replace(key, source_series_uid="1.2.9").digest() != key.digest()
     assert len(key.digest()) == 64 and key.parts()[0] == ct.series_uid
+
+
+def test_equipment_body_part_and_creation_stamp(ct, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydicom import dcmread
+
+    pred = synthetic.prediction(ct.shape)
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    first = convert_series(ct, pred, {"deepcac": synthetic.scores()}, tmp_path / "a")
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1767225600")  # 2026-01-01T00:00:00Z, the run's creation stamp
+    second = convert_series(ct, pred, {"deepcac": synthetic.scores()}, tmp_path / "b")
+    for path in (second.seg_path, second.sr_path):
+        ds = dcmread(path)
+        assert ds.ManufacturerModelName == synthetic.CARD.name and ds.BodyPartExamined == "CHEST"
+        assert list(ds.SoftwareVersions) == [
+            "deepcac2 " + __version__,
+            f"{synthetic.CARD.name} {synthetic.CARD.version}",
+        ]
+        assert (ds.ContentDate, ds.ContentTime, ds.InstanceCreationDate) == ("20260101", "000000", "20260101")
+    # without a stamp the source's study date (reproducible); the stamp never changes a UID
+    assert dcmread(first.sr_path).ContentDate == "19990102"
+    assert first.refs == second.refs

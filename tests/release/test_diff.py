@@ -122,6 +122,10 @@ def test_an_object_changed_under_its_uid_is_reported(releases: tuple[Path, Path,
     ds.SeriesDescription = "other content, same SOPInstanceUID"
     ds.save_as(victim, enforce_file_format=True)
     (changed / "idc_manifest.csv").unlink()  # read the files themselves, as for a run folder
+    stamped = sorted((changed / "dicom").rglob("*.dcm"))[1]
+    other = pydicom.dcmread(stamped)
+    other.ContentDate, other.ContentTime = "20260101", "000000"  # a new creation stamp alone: same content
+    other.save_as(stamped, enforce_file_format=True)
     conflicts = uid_conflicts(old, changed)
     assert conflicts["SOPInstanceUID"].tolist() == [str(ds.SOPInstanceUID)]
     parser = argparse.ArgumentParser()
