@@ -40,6 +40,21 @@ from deepcac2.pipeline.types import CTVolume, ModelCard
 from deepcac2.pipeline.uids import derive_uid, device_uid, output_uid
 
 PROCEDURE_REPORTED = codes.LN.CTUnspecifiedBodyRegion  # CID 100; NLST is low-dose chest CT, not cardiac CT
+#: the Finding Site concept name as IDC's qualitative_measurements view reads it (SRT only; see qa/idc_views.py)
+FINDING_SITE_SRT = ("G-C0E3", "SRT", "Finding Site")
+
+
+def finding_sites_as_srt(items: Any) -> None:
+    """Write every Finding Site concept name (SCT 363698007, highdicom's) as SRT G-C0E3, recursively.
+
+    The same concept (PS3.16 maps the retired SRT code to SCT); IDC's quantitative view reads both,
+    its qualitative view only SRT G-C0E3, so with SCT every risk category would leave IDC's tables.
+    """
+    for item in items or []:
+        names = item.get("ConceptNameCodeSequence")
+        if names and (names[0].CodeValue, names[0].CodingSchemeDesignator) == ("363698007", "SCT"):
+            names[0].CodeValue, names[0].CodingSchemeDesignator, names[0].CodeMeaning = FINDING_SITE_SRT
+        finding_sites_as_srt(item.get("ContentSequence"))
 
 
 def groups_digest(groups: list[GroupSpec]) -> str:
@@ -191,6 +206,7 @@ def build_sr(
     sr.ManufacturerModelName = model_name(card)
     sr.SoftwareVersions = software_versions(card, toolkit_version)
     sr.BodyPartExamined = BODY_PART_EXAMINED  # Type 3, not in the SR series module: dciodvfy warns, IDC indexes it
+    finding_sites_as_srt(sr.ContentSequence)
     attach(sr, image_library(ct))
     declare_private_scheme(sr)
     date, time = object_datetime(ct.headers)
