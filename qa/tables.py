@@ -57,7 +57,7 @@ def check_ranges(table: pa.Table, schema: TableSchema) -> list[CheckResult]:
         if col.name not in table.column_names or (col.minimum is None and col.maximum is None and not col.allowed):
             continue
         values = table.column(col.name)
-        bad = pa.array([False] * table.num_rows)
+        bad = pa.array([False] * table.num_rows, type=pa.bool_())  # typed: an empty table is no null array
         if col.finite:  # NaN compares false with every bound: count it (and inf) as out of range
             bad = pc.or_(bad, pc.fill_null(pc.invert(pc.is_finite(values)), False))
         if col.minimum is not None:

@@ -132,6 +132,24 @@ def cohort_facts(cohort: pa.Table | None) -> tuple[str, str, str]:
     return policy, "; ".join(rules) or NOT_RECORDED, meta.get("idc_index_data") or NOT_RECORDED
 
 
+EXCLUSIONS = "exclusions.parquet"
+
+
+def ship_exclusions(cohort_path: Path | None, target: Path) -> pd.DataFrame | None:
+    """Copy the cohort's ``exclusions`` table (beside the cohort file) into the release; None when it was
+    not recorded, and then an empty table is shipped so the release always has one."""
+    from deepcac2.pipeline.cohort.table import exclusions_path
+    from deepcac2.schemas.exclusions import TABLE
+
+    source = exclusions_path(cohort_path) if cohort_path is not None else None
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if source is not None and source.is_file():
+        _copy(source, target)
+        return pq.read_table(target).to_pandas()
+    pq.write_table(TABLE.arrow.empty_table(), target)
+    return None
+
+
 def read_cohort(run_dir: Path, cohort: str | Path | None) -> tuple[Path, pa.Table] | None:
     """The cohort the run processed: ``cohort``, else ``RUN_DIR/cohort.parquet``, else None.
 
@@ -199,6 +217,19 @@ def build_release(
     by_convention = {c: primary_scores(series, c) for c in conventions_in(series)} or {DEFAULT_CONVENTION: scores}
     cohort_found = read_cohort(run_dir, cohort)
     policy, rules, cohort_index = cohort_facts(cohort_found[1] if cohort_found else None)
+    cohort_meta = (
+        {k.decode(): v.decode() for k, v in (cohort_found[1].schema.metadata or {}).items()} if cohort_found else {}
+    )
+    cohort_frame = (
+        cohort_found[1]
+        .select([c for c in ("SeriesInstanceUID", "PatientID", "study_year") if c in cohort_found[1].column_names])
+        .to_pandas()
+        if cohort_found
+        else None
+    )
+    source, acquisition = card.source_markdown(
+        cohort_meta, index_version(cohort_index, runs), policy, known=cohort_found is not None
+    )
     info = ReleaseInfo(version=version, build_date=run_date(run_dir, runs), **(stated or {}))
     # only the objects cac_series names: a stale SEG/SR of a series that failed later never ships
     objects = find_dicom_objects(run_dir, keep=referenced_sop_uids(series))
@@ -210,6 +241,7 @@ def build_release(
         _copy(table, out / TABLES_DIR / table.name)
     if cohort_found is not None and not (out / TABLES_DIR / "cohort.parquet").exists():
         _copy(cohort_found[0], out / TABLES_DIR / "cohort.parquet")  # the selection record travels along
+    exclusions = ship_exclusions(cohort_found[0] if cohort_found else None, out / TABLES_DIR / EXCLUSIONS)
     if (run_dir / QA_DIR).is_dir():
         shutil.copytree(run_dir / QA_DIR, out / QA_DIR)
     figure_files = []
@@ -258,8 +290,10 @@ def build_release(
         "figures": card.figures_markdown(figure_files),
         "conventions": ", ".join(f"`{c}`" for c in conventions) or NOT_RECORDED,
         "model_claims": card.model_claims(cards),
-        "index_version": index_version(cohort_index, runs),
-        "cohort_policy": policy,
+        "participant_categories": card.participant_category_markdown(scores, DEFAULT_CONVENTION),
+        "left_out": card.left_out_markdown(exclusions, failures, cohort_frame),
+        "source": source,
+        "acquisition": acquisition,
         "cohort_rules": rules,
         "model_card": card.model_markdown(cards),
         "qa_summary": card.qa_markdown(checks),

@@ -51,6 +51,20 @@ def write_cohort(table: pa.Table, path: str | Path) -> Path:
     return path
 
 
+def exclusions_path(cohort_path: str | Path) -> Path:
+    """Where the ``exclusions`` table of a cohort file lives: beside it, ``<stem>.exclusions.parquet``."""
+    path = Path(cohort_path)
+    return path.with_name(f"{path.stem}.exclusions.parquet")
+
+
+def write_exclusions(table: pa.Table, cohort_path: str | Path) -> Path:
+    """Write the cohort's ``exclusions`` table beside the cohort file."""
+    out = exclusions_path(cohort_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, out)
+    return out
+
+
 def read_cohort(path: str | Path) -> pa.Table:
     """Read a cohort Parquet file and check it against ``schemas.cohort.TABLE``."""
     path = Path(path)
