@@ -6,6 +6,7 @@ Release layout (all paths relative to the release root)::
     DATA_DICTIONARY.md  data_dictionary.csv   every table's columns, from schemas/
     CONVENTIONS.md    the scoring conventions (docs/conventions.md)
     CHANGELOG.md      what changed, and known issues
+    queries.sql       example DuckDB queries (category at T0, progression T0 -> T2, exclusions, measurements)
     MANIFEST.csv      every other file: size, MD5, CRC32C, SHA-256 (see manifest.py)
     idc_manifest.csv  SOPInstanceUID, path, MD5 of each DICOM object
     dicom/<PatientID>/<StudyInstanceUID>/<Modality>_<SeriesInstanceUID>/<SOPInstanceUID>.dcm
@@ -47,8 +48,9 @@ from deepcac2.schemas import dictionary
 QA_DIR = "qa"
 CHECKS = "checks.parquet"
 NOT_RECORDED = "(not recorded)"
-#: documents shipped as they are (package files: symbolic links to the repository's originals)
-DOCUMENTS = ("CONVENTIONS.md", "CHANGELOG.md")
+#: documents shipped as they are (package files: symbolic links to the repository's originals, or
+#: ``queries.sql``, the example queries CI runs on a built release)
+DOCUMENTS = ("CONVENTIONS.md", "CHANGELOG.md", "queries.sql")
 
 
 def figure_paths(convention: str) -> tuple[str, str]:

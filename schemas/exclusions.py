@@ -29,7 +29,8 @@ TABLE = TableSchema(
         Column(
             "rule",
             pa.string(),
-            "The rule that removed the series, e.g. not_localizer, min_instances_50, patient_id (docs/cohort.md).",
+            "The rule that removed the series, e.g. not_localizer, min_instances_50, patient_id; its description "
+            "says what it keeps.",
             required=True,
         ),
         Column("rule_kind", pa.string(), "eligibility, filter, policy or sample.", required=True, allowed=KINDS),
