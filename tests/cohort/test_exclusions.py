@@ -57,3 +57,13 @@ def test_cli_writes_exclusions_beside_the_cohort_and_the_run_keeps_them(tmp_path
     store = OutputStore(tmp_path / "run")
     store.keep_cohort(out)
     assert exclusions_path(tmp_path / "run" / "cohort.parquet").read_bytes() == exclusions_path(out).read_bytes()
+
+
+def test_a_localizer_slice_inside_a_chest_series_does_not_exclude_it(tmp_path) -> None:
+    study, series = generate_uid(), generate_uid()
+    write_ct(tmp_path / "s" / "000.dcm", series=series, study=study, image_type=("ORIGINAL", "PRIMARY", "LOCALIZER"))
+    for i in range(1, 4):  # sorted after the localizer file, and the most common type
+        write_ct(tmp_path / "s" / f"{i:03d}.dcm", series=series, study=study, z=i * 2.5)
+    table, _, explanation = index_local_and_explain(tmp_path / "s")
+    assert table.column("SeriesInstanceUID").to_pylist() == [series]
+    assert table.column("image_type").to_pylist() == ["OPA"] and explanation.exclusions().num_rows == 0
