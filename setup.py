@@ -22,5 +22,5 @@ for package, folder in ROOTS.items():
 setup(
     packages=packages,
     package_dir=ROOTS,
-    package_data={"": ["*.md", "*.html", "*.js", "*.css", "*.json", "*.tsv", "*.csv"]},
+    package_data={"": ["*.md", "*.html", "*.js", "*.css", "*.json", "*.tsv", "*.csv", "*.sql"]},
 )

@@ -73,6 +73,9 @@ def load(ref: types.SeriesRef, folder: Path) -> types.CTVolume:
             f"folder {folder} holds series {ct.series_uid}, the cohort expects {ref.series_uid}",
             series=ref.series_uid,
         )
+    from deepcac2.pipeline.sources.ids import validate_patient_id
+
+    validate_patient_id(ct.patient_id, ref.series_uid)  # E_PATIENT_ID here, not at release build
     return ct
 
 

@@ -4,9 +4,11 @@
 §9.1, so a valid UID is always safe as a file name or an S3 key.
 
 
-A rerun of the pipeline on the same series, with the same model weights and the same
-toolkit version, must overwrite its earlier objects instead of adding duplicates to
-IDC. So every UID we write is *derived*, never random.
+A rerun of the pipeline on the same inputs must overwrite its earlier objects instead of
+adding duplicates to IDC, and different content must never reuse a UID. So every UID we
+write is *derived*, never random: SEG and SR UIDs from the series' ``ContentKey``
+(``pipeline/dicomout/content_key.py``), tracking and device UIDs from ``output_uid`` and
+``device_uid`` here.
 
 Derivation (documented in ``docs/outputs.md``): ``2.25.<int>``, where ``<int>`` is
 the integer value of a name-based (SHA-1, version 5) UUID, as PS3.5 §B.2 allows for

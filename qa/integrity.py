@@ -135,14 +135,26 @@ def check_sr_matches_table(
 
 
 def check_idc_views(uid: str, sr_path: Path) -> list[CheckResult]:
-    """IDC's measurement_groups view would keep every measurement group of the SR (``qa.idc_views``)."""
-    from deepcac2.qa.idc_views import measurement_groups
+    """IDC's views, replayed (``qa.idc_views``), keep every measurement group and every value of the SR."""
+    from deepcac2.qa.idc_views import measurement_groups, values_dropped
 
     sr = pydicom.dcmread(sr_path)
     kept = len(measurement_groups(sr))
     total = len(hd.sr.srread(sr_path).content.get_volumetric_roi_measurement_groups())
     msg = f"IDC's views keep {kept} of {total} measurement groups"
-    return [CheckResult("sr.idc_views_keep_groups", uid, kept == total and total > 0, B, msg, float(total - kept))]
+    lost = values_dropped(sr)
+    values = "; ".join(lost[:5]) + (f"; ... {len(lost) - 5} more" if len(lost) > 5 else "")
+    return [
+        CheckResult("sr.idc_views_keep_groups", uid, kept == total and total > 0, B, msg, float(total - kept)),
+        CheckResult(
+            "sr.idc_views_keep_values",
+            uid,
+            not lost,
+            B,
+            f"IDC's quantitative and qualitative views drop: {values}" if lost else "IDC's views keep every value",
+            float(len(lost)),
+        ),
+    ]
 
 
 def _source_instances(location: str | None) -> tuple[set[str], set[str]] | None:

@@ -6,6 +6,7 @@ Release layout (all paths relative to the release root)::
     DATA_DICTIONARY.md  data_dictionary.csv   every table's columns, from schemas/
     CONVENTIONS.md    the scoring conventions (docs/conventions.md)
     CHANGELOG.md      what changed, and known issues
+    queries.sql       example DuckDB queries (category at T0, progression T0 -> T2, exclusions, measurements)
     MANIFEST.csv      every file but itself and the card: size, MD5, CRC32C, SHA-256; its own
                       SHA-256 is the root hash the card shows (the card is sealed in provenance.json)
     idc_manifest.csv  SOPInstanceUID, path, MD5 of each DICOM object
@@ -39,7 +40,7 @@ from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.scoring.conventions import DEFAULT_CONVENTION
 from deepcac2.pipeline.types import sha256_file
 from deepcac2.qa import binding
-from deepcac2.release import card, figures, manifest, metadata, outdir
+from deepcac2.release import card, citations, figures, manifest, metadata, outdir
 from deepcac2.release.dashboard.build import build_dashboard
 from deepcac2.release.layout import DicomObject, find_dicom_objects, referenced_sop_uids
 from deepcac2.release.metadata import ReleaseInfo
@@ -49,8 +50,9 @@ from deepcac2.schemas import dictionary
 QA_DIR = "qa"
 CHECKS = "checks.parquet"
 NOT_RECORDED = "(not recorded)"
-#: documents shipped as they are (package files: symbolic links to the repository's originals)
-DOCUMENTS = ("CONVENTIONS.md", "CHANGELOG.md")
+#: documents shipped as they are (package files: symbolic links to the repository's originals, or
+#: ``queries.sql``, the example queries CI runs on a built release)
+DOCUMENTS = ("CONVENTIONS.md", "CHANGELOG.md", "queries.sql")
 
 
 def figure_paths(convention: str) -> tuple[str, str]:
@@ -132,6 +134,24 @@ def cohort_facts(cohort: pa.Table | None) -> tuple[str, str, str]:
     rules = sorted({m.group(1).strip() for r in reasons if (m := re.search(r"passed ([^;]*)", r))})
     policy = meta.get("policy") or ", ".join(policies) or NOT_RECORDED
     return policy, "; ".join(rules) or NOT_RECORDED, meta.get("idc_index_data") or NOT_RECORDED
+
+
+EXCLUSIONS = "exclusions.parquet"
+
+
+def ship_exclusions(cohort_path: Path | None, target: Path) -> pd.DataFrame | None:
+    """Copy the cohort's ``exclusions`` table (beside the cohort file) into the release; None when it was
+    not recorded, and then an empty table is shipped so the release always has one."""
+    from deepcac2.pipeline.cohort.table import exclusions_path
+    from deepcac2.schemas.exclusions import TABLE
+
+    source = exclusions_path(cohort_path) if cohort_path is not None else None
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if source is not None and source.is_file():
+        _copy(source, target)
+        return pq.read_table(target).to_pandas()
+    pq.write_table(TABLE.arrow.empty_table(), target)
+    return None
 
 
 def read_cohort(run_dir: Path, cohort: str | Path | None) -> tuple[Path, pa.Table] | None:
@@ -218,10 +238,23 @@ def build_release(
             "see tables/failures.parquet for why",
         )
     lesions, failures, runs = (read_table(run_dir, n) for n in ("cac_lesions", "failures", "runs"))
-    scores = primary_scores(series, extra=("primary", "qa_flags", "seg_series_uid", "sr_series_uid"))
+    scores = primary_scores(series, extra=("is_primary", "qa_flags", "seg_series_uid", "sr_series_uid"))
     by_convention = {c: primary_scores(series, c) for c in conventions_in(series)} or {DEFAULT_CONVENTION: scores}
     cohort_found = read_cohort(run_dir, cohort)
     policy, rules, cohort_index = cohort_facts(cohort_found[1] if cohort_found else None)
+    cohort_meta = (
+        {k.decode(): v.decode() for k, v in (cohort_found[1].schema.metadata or {}).items()} if cohort_found else {}
+    )
+    cohort_frame = (
+        cohort_found[1]
+        .select([c for c in ("SeriesInstanceUID", "PatientID", "study_year") if c in cohort_found[1].column_names])
+        .to_pandas()
+        if cohort_found
+        else None
+    )
+    source, acquisition = card.source_markdown(
+        cohort_meta, index_version(cohort_index, runs), policy, known=cohort_found is not None
+    )
     info = ReleaseInfo(version=version, build_date=run_date(run_dir, runs), **(stated or {}))
     # only the objects cac_series names: a stale SEG/SR of a series that failed later never ships
     objects = find_dicom_objects(run_dir, keep=referenced_sop_uids(series))
@@ -234,6 +267,7 @@ def build_release(
         _copy(table, out / TABLES_DIR / table.name)
     if cohort_found is not None and not (out / TABLES_DIR / "cohort.parquet").exists():
         _copy(cohort_found[0], out / TABLES_DIR / "cohort.parquet")  # the selection record travels along
+    exclusions = ship_exclusions(cohort_found[0] if cohort_found else None, out / TABLES_DIR / EXCLUSIONS)
     if (run_dir / QA_DIR).is_dir():
         shutil.copytree(run_dir / QA_DIR, out / QA_DIR)
     figure_files = []
@@ -274,14 +308,18 @@ def build_release(
         "figures": card.figures_markdown(figure_files),
         "conventions": ", ".join(f"`{c}`" for c in conventions) or NOT_RECORDED,
         "model_claims": card.model_claims(cards),
-        "index_version": index_version(cohort_index, runs),
-        "cohort_policy": policy,
+        "participant_categories": card.participant_category_markdown(scores, DEFAULT_CONVENTION),
+        "left_out": card.left_out_markdown(exclusions, failures, cohort_frame),
+        "source": source,
+        "acquisition": acquisition,
         "cohort_rules": rules,
         "model_card": card.model_markdown(cards),
         "qa_summary": card.qa_markdown(None if checks is None else checks[~binding.is_binding(checks)]),
         "distribution": info.distribution,
         "errata": info.errata,
         "root_hash": manifest.ROOT_PLACEHOLDER,
+        "creators": "; ".join(c.name for c in info.creators),
+        "citations": citations.card_markdown(),
     }
     card_text = card.render(card.template_text(), values)
     if card_text.count(manifest.ROOT_PLACEHOLDER) != 1:

@@ -146,3 +146,111 @@ def model_markdown(cards: list[dict[str, str]]) -> str:
     if not cards:
         return "(not recorded in the tables)."
     return "; ".join(", ".join(f"{k.removeprefix('model_')} `{v}`" for k, v in c.items() if v) for c in cards) + "."
+
+
+# -- what the release left out, per series and per participant (issue #22) ------------------
+
+ROUNDS = {0: "T0", 1: "T1", 2: "T2"}
+
+
+def _per_round(frame: pd.DataFrame) -> list[str]:
+    """Series per screening round (T0, T1, T2), and how many have no round."""
+    if "study_year" not in frame.columns:
+        return [f"{len(frame):,}" if y is None else "-" for y in (None,)]
+    years = frame["study_year"]
+    return [f"{int((years == y).sum()):,}" for y in ROUNDS] + [f"{int(years.isna().sum()):,}"]
+
+
+def _left_out_rows(frame: pd.DataFrame, by: str, label: str) -> list[str]:
+    head = [
+        f"  | {label} | series | T0 | T1 | T2 | no round | participants |",
+        "  |---|---:|---:|---:|---:|---:|---:|",
+    ]
+    rows = []
+    for key, part in sorted(frame.groupby(by, sort=False), key=lambda kv: (-len(kv[1]), str(kv[0]))):
+        people = f"{part[PATIENT_KEY].nunique():,}" if PATIENT_KEY in part.columns else "not known"
+        years = _per_round(part) if "study_year" in part.columns else ["-"] * 4
+        rows.append(f"  | `{key}` | {len(part):,} | " + " | ".join(years) + f" | {people} |")
+    return head + rows
+
+
+def left_out_markdown(
+    exclusions: pd.DataFrame | None, failures: pd.DataFrame | None, cohort: pd.DataFrame | None
+) -> str:
+    """Counts per cohort rule (``exclusions``) and per failure code (``failures``), in series per round and
+    participants. A failure's round and participant come from the cohort table."""
+    parts = []
+    if exclusions is None:
+        parts.append("  The cohort's exclusions were not recorded (a cohort made before the `exclusions` table).")
+    elif exclusions.empty:
+        parts.append("  The cohort rules excluded no series.")
+    else:
+        parts.append(
+            f"  **Excluded by the cohort rules** ({len(exclusions):,} series, table `exclusions`; "
+            "a localizer is an exclusion, rule `not_localizer`):\n"
+        )
+        parts += _left_out_rows(exclusions, "rule", "rule")
+    if failures is None or failures.empty or ERROR_CODE not in failures.columns:
+        parts.append("\n  No series failed.")
+    else:
+        first = failures.sort_values(SERIES_KEY).drop_duplicates(SERIES_KEY)  # one code per series
+        if cohort is not None and SERIES_KEY in cohort.columns:
+            known = [c for c in (PATIENT_KEY, "study_year") if c in cohort.columns]
+            first = first.merge(cohort[[SERIES_KEY, *known]], on=SERIES_KEY, how="left")
+        parts.append(f"\n  **Failed** ({len(first):,} series, table `failures`; stable error codes):\n")
+        parts += _left_out_rows(first, ERROR_CODE, "error code")
+    return "\n\n" + "\n".join(parts) + "\n"
+
+
+def participant_category_markdown(scores: pd.DataFrame, convention: str) -> str:
+    """Per scheme: participants per category and round, one series each (``is_primary``)."""
+    if "is_primary" not in scores.columns or "study_year" not in scores.columns:
+        return "not available: the tables do not mark one series per participant and round (`is_primary`)."
+    primary = scores[scores["is_primary"].fillna(False).astype(bool)]
+    parts = []
+    for scheme in SCHEME_NAMES:
+        rows = [
+            f"  *{SCHEMES[scheme].description}* (`{scheme}`, convention `{convention}`): participants, "
+            "one series each (`is_primary`), per screening round",
+            "",
+            "  | category | " + " | ".join(f"{r} participants" for r in ROUNDS.values()) + " |",
+            "  |---|" + "---:|" * len(ROUNDS),
+        ]
+        totals = {y: max(int((primary["study_year"] == y).sum()), 1) for y in ROUNDS}
+        for label in labels(scheme):
+            cells = []
+            for y in ROUNDS:
+                n = int(((primary["study_year"] == y) & (primary[category_column(scheme)] == label)).sum())
+                cells.append(f"{n:,} ({100 * n / totals[y]:.1f} %)")
+            rows.append(f"  | {label} | " + " | ".join(cells) + " |")
+        parts.append("\n".join(rows))
+    return "\n\n" + "\n\n".join(parts) + "\n"
+
+
+def source_markdown(meta: dict[str, str], index_version: str, policy: str, known: bool = True) -> tuple[str, str]:
+    """(source, acquisition) sentences that follow where the series came from: an IDC collection or a folder."""
+    folder = meta.get("source_folder")
+    collection = meta.get("collection")
+    if folder:
+        source = (
+            f"CT series from a local folder of DICOM files (`{Path(folder).name}`), indexed with "
+            f"`deepcac2 cohort --from-dir` (cohort policy **{policy}**); not selected from the IDC index."
+        )
+        return source, "as each series' DICOM header records it (scanner, kernel, thickness and kVp in `cac_series`)."
+    if known:
+        named = f"the IDC collection `{collection}`" if collection else "an IDC collection (name not recorded)"
+        source = (
+            f"CT series of {named}, selected from the IDC index shipped by "
+            f"`idc-index-data` {index_version} with cohort policy **{policy}**."
+        )
+        if collection == "nlst":
+            return source, (
+                "NLST low-dose chest CT (2002-2007), 120-140 kVp, many scanner models and kernels of GE, "
+                "Siemens, Philips and Toshiba; parameters per series are parsed from the NLST SeriesDescription "
+                "and stored in `cac_series`."
+            )
+        return source, "as the IDC index and each series' DICOM header record it (in `cac_series`)."
+    return (
+        f"not recorded (no cohort table with the run); cohort policy **{policy}**.",
+        "as each series' DICOM header records it (in `cac_series`).",
+    )

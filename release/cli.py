@@ -29,6 +29,12 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     b.add_argument("--doi", help="the release DOI, once Zenodo assigned it")
     b.add_argument("--funding", help="funding statement for the dataset card")
     b.add_argument("--errata", help="errata for the dataset card")
+    b.add_argument(
+        "--creator",
+        action="append",
+        metavar="'FAMILY, GIVEN|AFFILIATION|ORCID'",
+        help="a creator for CITATION.cff, zenodo.json and the card (repeat, in order; default: the deepcac2 project)",
+    )
 
     v = sub.add_parser("verify", help="recompute hashes and validate tables; exit 1 on any problem")
     v.add_argument("rel_dir", type=Path)
@@ -51,6 +57,8 @@ def main(args: argparse.Namespace) -> int:
         writable_dir(args.out, "the release folder (--out)")
 
         stated = {k: getattr(args, k) for k in ("doi", "funding", "errata") if getattr(args, k)}
+        if args.creator:
+            stated["authors"] = tuple(args.creator)
         out = build_release(
             args.run_dir,
             args.version,
@@ -77,4 +85,8 @@ def main(args: argparse.Namespace) -> int:
 
     result = diff_releases(args.old, args.new, args.out, convention=args.convention)
     print(f"release notes: {result.notes_path}")
+    if result.uid_conflicts:
+        print(f"E_RELEASE_INPUT: {len(result.uid_conflicts)} object(s) changed under an unchanged SOPInstanceUID "
+              f"(uid_conflicts.parquet), e.g. {result.uid_conflicts[0]}")  # fmt: skip
+        return 1
     return 0

@@ -10,7 +10,13 @@ Writes into ``out_dir``:
   removed, changed or unchanged; old and new score and categories);
 - ``reclassification.parquet``: scheme, old_category, new_category, series (every pair);
 - ``agreement.parquet``: metric, scheme, value;
-- ``bland_altman.png``: new minus old against their mean.
+- ``bland_altman.png``: new minus old against their mean;
+- ``uid_conflicts.parquet``: SOPInstanceUID, old_md5, new_md5, old_path, new_path of every
+  DICOM object whose content changed under an unchanged UID (its creation stamps, ContentDate/Time
+  and the like, aside: see ``dicomout/reproducible.py``). There must be none: output UIDs
+  derive from all that determines the content (``docs/outputs.md``), and IDC keys objects by
+  SOPInstanceUID, so such an object would overwrite or collide with the released one.
+  ``release diff`` exits 1 when there is one.
 
 Statistics come from ``deepcac2.pipeline.scoring.evaluate.compare`` with the new release
 as "prediction" and the old as "reference"; categories are banded from the scores by
@@ -19,18 +25,24 @@ as "prediction" and the old as "reference"; categories are banded from the score
 
 from __future__ import annotations
 
+import csv
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pydicom
+from pydicom.dataset import Dataset
 
 from deepcac2.errors import DeepCACError, ErrorCode
+from deepcac2.pipeline.dicomout.reproducible import STAMP_KEYWORDS
 from deepcac2.pipeline.scoring import risk
 from deepcac2.pipeline.scoring.conventions import DEFAULT_CONVENTION
 from deepcac2.pipeline.scoring.evaluate import EvaluationResult, agreement_lines, compare, format_stat
+from deepcac2.release.layout import find_dicom_objects
+from deepcac2.release.manifest import IDC_MANIFEST_NAME, hash_file
 from deepcac2.release.metadata import model_cards
 from deepcac2.release.tables import PATIENT_KEY, SCORE, SERIES_KEY, STUDY_KEY, primary_scores, read_table
 
@@ -47,11 +59,69 @@ class DiffResult:
     agreement: EvaluationResult | None
     added: list[str]
     removed: list[str]
+    #: SOPInstanceUIDs whose object changed under the same UID (must be empty)
+    uid_conflicts: list[str] = field(default_factory=list)
 
 
 def _provenance(rel: Path) -> dict[str, object]:
     path = rel / "provenance.json"
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+def dicom_md5(rel: Path) -> dict[str, tuple[str, str]]:
+    """SOPInstanceUID -> (md5, path) of every DICOM object: a release's ``idc_manifest.csv``, else every file of a run."""
+    manifest = rel / IDC_MANIFEST_NAME
+    if manifest.exists():
+        with open(manifest, newline="", encoding="utf-8") as f:
+            return {r["SOPInstanceUID"]: (r["md5"], r["path"]) for r in csv.DictReader(f)}
+    out = {}
+    for obj in find_dicom_objects(rel):
+        path = obj.source.relative_to(rel).as_posix()
+        out[obj.sop_uid] = (hash_file(rel, path).md5, path)
+    return out
+
+
+def _without_stamps(path: Path) -> Dataset | None:
+    """The object with its creation stamps removed (``reproducible.STAMP_KEYWORDS``); None when unreadable."""
+    try:
+        ds = pydicom.dcmread(path)
+    except Exception:  # noqa: BLE001 - missing or broken: compared by bytes alone
+        return None
+
+    def strip(item: Dataset) -> None:
+        for keyword in STAMP_KEYWORDS:
+            if keyword in item:
+                delattr(item, keyword)
+        for elem in item:
+            if elem.VR == "SQ":
+                for child in elem.value:
+                    strip(child)
+
+    strip(ds)
+    return ds
+
+
+def _same_content(old: Path, new: Path) -> bool:
+    """Equal but for the creation stamp (a run in another folder stamps its objects with its own time)."""
+    a, b = _without_stamps(old), _without_stamps(new)
+    return a is not None and b is not None and a == b
+
+
+def uid_conflicts(old: Path, new: Path) -> pd.DataFrame:
+    """The objects present in both with one SOPInstanceUID and different content (creation stamps aside)."""
+    a, b = dicom_md5(old), dicom_md5(new)
+    rows = [
+        {
+            "SOPInstanceUID": uid,
+            "old_md5": a[uid][0],
+            "new_md5": b[uid][0],
+            "old_path": a[uid][1],
+            "new_path": b[uid][1],
+        }
+        for uid in sorted(set(a) & set(b))
+        if a[uid][0] != b[uid][0] and not _same_content(old / a[uid][1], new / b[uid][1])
+    ]
+    return pd.DataFrame(rows, columns=["SOPInstanceUID", "old_md5", "new_md5", "old_path", "new_path"])
 
 
 def series_changes(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
@@ -119,7 +189,13 @@ def _side(prov: dict[str, object], rel: Path) -> str:
 
 
 def notes_markdown(
-    old: Path, new: Path, changes: pd.DataFrame, reclass: pd.DataFrame, result: EvaluationResult | None, conv: str
+    old: Path,
+    new: Path,
+    changes: pd.DataFrame,
+    reclass: pd.DataFrame,
+    result: EvaluationResult | None,
+    conv: str,
+    conflicts: pd.DataFrame | None = None,
 ) -> str:
     count = changes["status"].value_counts()
     lines = [
@@ -158,6 +234,12 @@ def notes_markdown(
         lines += ["", f"## Series {status} ({len(uids)})", "", *[f"- {u}" for u in uids[:100]]]
         if len(uids) > 100:
             lines.append(f"- ... and {len(uids) - 100} more (see `series_changes.parquet`)")
+    n = 0 if conflicts is None else len(conflicts)
+    lines += ["", f"## Objects changed under an unchanged SOPInstanceUID ({n}; must be 0)", ""]
+    if n:
+        lines += [f"- {r.SOPInstanceUID}: `{r.old_path}` -> `{r.new_path}`" for r in conflicts.head(100).itertuples()]
+    else:
+        lines.append("None: every object that changed has a new UID.")
     return "\n".join(lines) + "\n"
 
 
@@ -177,7 +259,9 @@ def diff_releases(
         except DeepCACError as exc:
             raise DeepCACError(ErrorCode.E_RELEASE_INPUT, f"cannot compare {old} and {new}: {exc.message}") from exc
     reclass = reclassification(result)
+    conflicts = uid_conflicts(old, new)
     out.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pandas(conflicts, preserve_index=False), out / "uid_conflicts.parquet")
     pq.write_table(pa.Table.from_pandas(changes, preserve_index=False), out / "series_changes.parquet")
     pq.write_table(pa.Table.from_pandas(reclass, preserve_index=False), out / "reclassification.parquet")
     metrics = result.metrics() if result is not None else []
@@ -189,7 +273,7 @@ def diff_releases(
         pairs = result.pairs
         write_bland_altman_png(pairs["pred"], pairs["ref"], result.bland_altman, out / "bland_altman.png", "Agatston")
     notes = out / NOTES
-    notes.write_text(notes_markdown(old, new, changes, reclass, result, convention), encoding="utf-8")
+    notes.write_text(notes_markdown(old, new, changes, reclass, result, convention, conflicts), encoding="utf-8")
     return DiffResult(
         notes_path=notes,
         series_changes=changes,
@@ -197,4 +281,5 @@ def diff_releases(
         agreement=result,
         added=changes.loc[changes["status"] == "added", SERIES_KEY].tolist(),
         removed=changes.loc[changes["status"] == "removed", SERIES_KEY].tolist(),
+        uid_conflicts=conflicts["SOPInstanceUID"].tolist(),
     )

@@ -21,6 +21,7 @@ import pydicom
 
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.loader.read import has_dicom_marker
+from deepcac2.pipeline.sources.ids import PATIENT_ID_PATTERN
 
 DICOM_DIR = "dicom"
 #: UIDs are digits and dots (PS3.5 9.1); PatientIDs are also restricted so they make safe folder names.
@@ -45,7 +46,7 @@ class DicomObject:
 
 def _checked(value: object, pattern: re.Pattern[str], what: str, path: Path) -> str:
     text = str(value or "").strip()
-    if not pattern.match(text):
+    if not pattern.fullmatch(text):
         raise DeepCACError(ErrorCode.E_RELEASE_INPUT, f"{path}: {what} {text!r} cannot name a release folder")
     return text
 
@@ -62,7 +63,8 @@ def read_object(path: Path) -> DicomObject:
         raise DeepCACError(ErrorCode.E_RELEASE_INPUT, f"{path}: unreadable DICOM ({exc})") from exc
     return DicomObject(
         source=path,
-        patient_id=_checked(ds.get("PatientID"), _SAFE, "PatientID", path),
+        # the rule cohort and run apply (E_PATIENT_ID), so a run that passed never fails here
+        patient_id=_checked(ds.get("PatientID"), PATIENT_ID_PATTERN, "PatientID", path),
         study_uid=_checked(ds.get("StudyInstanceUID"), _UID, "StudyInstanceUID", path),
         series_uid=_checked(ds.get("SeriesInstanceUID"), _UID, "SeriesInstanceUID", path),
         sop_uid=_checked(ds.get("SOPInstanceUID"), _UID, "SOPInstanceUID", path),

@@ -15,6 +15,7 @@ import pandas as pd
 from deepcac2._version import __version__
 from deepcac2.pipeline.scoring.conventions import CONVENTIONS
 from deepcac2.pipeline.scoring.risk import SCHEMES
+from deepcac2.release import citations
 from deepcac2.release.tables import conventions_in
 
 TITLE = "DeepCAC2-NLST: automated coronary artery calcium scores for the National Lung Screening Trial CT"
@@ -35,7 +36,14 @@ class ReleaseInfo:
     funding: str = "not stated"
     distribution: str = "this folder is the complete release"
     errata: str = "none reported"
-    authors: tuple[str, ...] = ("deepcac2 maintainers",)
+    #: ``"Family, Given|Affiliation|ORCID"`` each (``release build --creator``, repeated); the
+    #: default names the project, as an organisation, until the builder states the people
+    authors: tuple[str, ...] = ("deepcac2 project",)
+
+    @property
+    def creators(self) -> list[citations.Creator]:
+        return [citations.Creator.parse(a) for a in self.authors]
+
     repository_url: str = ""
 
 
@@ -90,13 +98,14 @@ def write_citation(out: Path, info: ReleaseInfo) -> Path:
         f"date-released: {q(info.build_date)}",
         f"license: {LICENSE_ID}",
         "authors:",
-        *[f"  - name: {q(a)}" for a in info.authors],
+        *[line for c in info.creators for line in c.cff_lines(q)],
     ]
     if info.doi.startswith("10."):
         lines.append(f"doi: {q(info.doi)}")
     if info.repository_url:
         lines.append(f"repository-code: {q(info.repository_url)}")
     lines += ["keywords:", *[f"  - {q(k)}" for k in _KEYWORDS]]
+    lines += citations.cff_references(q)  # the NLST collection and trial, IDC, TotalSegmentator
     return _write(out / "CITATION.cff", "\n".join(lines) + "\n")
 
 
@@ -119,7 +128,8 @@ def zenodo_metadata(info: ReleaseInfo, counts: dict[str, int]) -> dict[str, obje
         "title": TITLE,
         "version": info.version,
         "publication_date": info.build_date,
-        "creators": [{"name": a} for a in info.authors],
+        "creators": [c.zenodo() for c in info.creators],
+        "related_identifiers": citations.zenodo_related(),
         "description": f"Automated coronary artery calcium scores, DICOM SEG/SR and Parquet tables for NLST CT "
         f"in NCI Imaging Data Commons. Contents: {facts}.",
         "license": "cc-by-4.0",

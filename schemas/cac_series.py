@@ -81,10 +81,11 @@ TABLE = TableSchema(
         Column("crdc_series_uuid", pa.string(), "IDC crdc_series_uuid of the source series."),
         Column("study_year", pa.int16(), "NLST screening round: 0 = T0, 1 = T1, 2 = T2.", minimum=0, maximum=2),
         Column(
-            "primary",
+            "is_primary",
             pa.bool_(),
-            "The one series per (PatientID, study_year) to count a person by: DeepCAC's thickness, then kernel "
-            "preference (docs/outputs.md). Set when the table is written.",
+            "The one series per (PatientID, study_year) to count a person by: DeepCAC's preference, a slice "
+            "thickness in 2.5, 2.0, 1.75, 1.25, 1.0 mm (closest to 2.5), then the softer kernel, then the smaller "
+            "SeriesInstanceUID. Set when the table is written; WHERE is_primary counts nobody twice.",
         ),
         Column(
             "scanner_manufacturer",
@@ -157,7 +158,7 @@ TABLE = TableSchema(
             "candidate_rules_json",
             pa.string(),
             "JSON object: calcium voxels (>= 130 HU) each named candidate rule of the model rejected "
-            "(noise, valve, aortic, pulmonary, bone, shell, chest_wall; docs/models.md); null when the model has no rules.",
+            "(noise, valve, aortic, pulmonary, bone, shell, chest_wall); null when the model has no rules.",
         ),
         Column(
             "aortic_calcium_voxels",

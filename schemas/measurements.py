@@ -40,7 +40,12 @@ TABLE = TableSchema(
     columns=(
         Column("PatientID", pa.string(), "PatientID of the SR (the source's)."),
         Column("SOPInstanceUID", pa.string(), "SOPInstanceUID of the SR holding the measurement.", required=True),
-        Column("SeriesInstanceUID", pa.string(), "SeriesInstanceUID of the SR.", required=True),
+        Column(
+            "SeriesInstanceUID",
+            pa.string(),
+            "SeriesInstanceUID of the SR (IDC's shape), not of the CT: join cac_series through sourceSegmentedSeriesUID.",
+            required=True,
+        ),
         Column("SeriesDescription", pa.string(), "SeriesDescription of the SR."),
         Column(
             "measurementGroup_number",
@@ -52,7 +57,12 @@ TABLE = TableSchema(
         Column("segmentationInstanceUID", pa.string(), "SOPInstanceUID of the SEG measured.", required=True),
         Column("segmentationSeriesUID", pa.string(), "SeriesInstanceUID of the SEG measured."),
         Column("segmentationSegmentNumber", pa.int64(), "Segment measured.", required=True, minimum=1),
-        Column("sourceSegmentedSeriesUID", pa.string(), "SeriesInstanceUID of the source CT.", required=True),
+        Column(
+            "sourceSegmentedSeriesUID",
+            pa.string(),
+            "SeriesInstanceUID of the source CT: the key to cac_series.SeriesInstanceUID.",
+            required=True,
+        ),
         Column("trackingIdentifier", pa.string(), "Tracking Identifier of the group.", required=True),
         Column("trackingUniqueIdentifier", pa.string(), "Tracking Unique Identifier of the group.", required=True),
         Column("Quantity", CODE, "Concept measured (the NUM item's concept name).", required=True),

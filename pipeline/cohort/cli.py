@@ -16,7 +16,7 @@ from deepcac2.pipeline.cohort.select import (
     index_local_and_explain,
     select_and_explain,
 )
-from deepcac2.pipeline.cohort.table import write_cohort
+from deepcac2.pipeline.cohort.table import write_cohort, write_exclusions
 from deepcac2.writable import writable_file
 
 
@@ -131,5 +131,6 @@ def main(args: argparse.Namespace) -> int:
         print(table.select(["PatientID", "SeriesInstanceUID", "instanceCount", "location"]).to_pandas().to_string())
         return 0
     write_cohort(table, args.output)
-    print(f"wrote {table.num_rows} series to {args.output}")
+    excluded = write_exclusions(report.exclusions(), args.output)  # what was left out, and by which rule
+    print(f"wrote {table.num_rows} series to {args.output}; the series left out, with their rules, to {excluded}")
     return 0

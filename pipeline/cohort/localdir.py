@@ -198,6 +198,10 @@ _COLUMNS = (
 def _series_row(files: list[tuple[str, dict[str, object]]], fingerprints: dict[str, str]) -> dict[str, object]:
     """Series-level values come from the first file (sorted by path); sizes and syntaxes from all."""
     row = dict(files[0][1])
+    # the series' image type is its files' most common one (ties: the first file's): a stray
+    # localizer slice inside a chest series must not make the whole series a localizer
+    types = [f["image_type"] for _, f in files]
+    row["image_type"] = max(dict.fromkeys(types), key=types.count)
     syntaxes = sorted({str(f["TransferSyntaxUID"]) for _, f in files if f["TransferSyntaxUID"]})
     # the deepest folder holding all the series' files; it may hold other series too
     location = os.path.commonpath([os.path.dirname(os.path.abspath(p)) for p, _ in files])

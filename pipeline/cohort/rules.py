@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from deepcac2.errors import DeepCACError, ErrorCode
+from deepcac2.pipeline.sources.ids import is_valid_patient_id
 
 #: Transfer syntaxes the loader decodes without loss: uncompressed, RLE, lossless JPEG and
 #: lossless JPEG 2000 (pylibjpeg). Lossy JPEG (NLST has 152 JPEG Extended series) changes HU
@@ -52,11 +53,7 @@ def eligibility_rules(
     """The ``all`` policy: CT, no localizer, original primary axial, enough slices, decodable."""
     return [
         Rule("ct", "Modality is CT", lambda d: d["Modality"] == "CT"),
-        Rule(
-            "not_localizer",
-            "not a localizer (NLST image type OPL/DPL/OSL/DSL, or scout/localizer/topogram in the text)",
-            lambda d: ~d["is_localizer"].astype(bool),
-        ),
+        not_localizer_rule(),
         Rule(
             "original_primary_axial",
             "NLST image type OPA (series without the NLST form pass: unknown type)",
@@ -72,7 +69,31 @@ def eligibility_rules(
             "every file in a lossless transfer syntax the loader decodes",
             lambda d: d["TransferSyntaxUID"].map(lambda v: _transfer_syntax_ok(v, transfer_syntaxes)).astype(bool),
         ),
+        patient_id_rule(),
     ]
+
+
+def not_localizer_rule() -> Rule:
+    return Rule(
+        "not_localizer",
+        "not a localizer (NLST image type OPL/DPL/OSL/DSL, or scout/localizer/topogram in the text)",
+        lambda d: ~d["is_localizer"].astype(bool),
+    )
+
+
+def patient_id_rule() -> Rule:
+    """The release's PatientID rule (``sources.ids``), applied here so a series never fails it at ``release build``."""
+    return Rule(
+        "patient_id",
+        "PatientID present and usable as a release folder (letters, digits, '.', '_', '-'); else E_PATIENT_ID",
+        lambda d: d["PatientID"].map(is_valid_patient_id).astype(bool),
+    )
+
+
+def always_rules() -> list[Rule]:
+    """What every cohort applies, with or without a policy: a localizer is never processed (an
+    exclusion, not a failure), and a series the release could not file is caught now."""
+    return [not_localizer_rule(), patient_id_rule()]
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ what each rule removed and projects storage and run time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -19,7 +19,7 @@ from deepcac2.pipeline.cohort import totalseg
 from deepcac2.pipeline.cohort.index import collection_totals, index_version, load_collection
 from deepcac2.pipeline.cohort.localdir import index_folder
 from deepcac2.pipeline.cohort.nlst import NLST_FIELDS, deepcac_rank, is_localizer, parse_series_description
-from deepcac2.pipeline.cohort.rules import CohortFilters, Rule, eligibility_rules
+from deepcac2.pipeline.cohort.rules import CohortFilters, Rule, always_rules, eligibility_rules
 from deepcac2.pipeline.cohort.table import SORT_KEYS, frame_to_table
 
 Policy = Literal["all", "deepcac"]
@@ -89,6 +89,9 @@ class RuleStep:
     description: str
     removed: Counts
     left: Counts
+    #: the removed rows themselves (the ``exclusions`` table), and where the rule comes from
+    excluded: pd.DataFrame | None = field(default=None, compare=False, repr=False)
+    kind: str = "eligibility"
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,12 @@ class Explanation:
     workers: int
     #: selected series with one, several and no candidate TotalSegmentator SEG
     totalseg: tuple[int, int, int] | None = None
+    #: a local folder (``collection`` is then its path), not an IDC collection
+    local: bool = False
+
+    def exclusions(self) -> pa.Table:
+        """Every series a rule removed, with the rule (the ``exclusions`` table, sorted by series)."""
+        return exclusions_table(self.steps, None if self.local else self.collection)
 
     @property
     def final(self) -> Counts:
@@ -153,16 +162,50 @@ class Explanation:
         return "\n".join(lines)
 
 
-def _apply(df: pd.DataFrame, rule: Rule, steps: list[RuleStep]) -> pd.DataFrame:
+def _apply(df: pd.DataFrame, rule: Rule, steps: list[RuleStep], kind: str = "eligibility") -> pd.DataFrame:
     before = Counts.of(df)
-    kept = df[rule.keep(df).to_numpy(dtype=bool)] if len(df) else df
+    mask = rule.keep(df).to_numpy(dtype=bool) if len(df) else np.ones(0, dtype=bool)
+    kept = df[mask] if len(df) else df
     after = Counts.of(kept)
     removed = Counts(
         before.series - after.series, before.studies - after.studies, before.patients - after.patients,
         before.bytes - after.bytes,
     )  # fmt: skip
-    steps.append(RuleStep(rule.name, rule.description, removed, after))
+    steps.append(RuleStep(rule.name, rule.description, removed, after, df[~mask] if len(df) else None, kind))
     return kept
+
+
+_EXCLUSION_COLUMNS = ("SeriesInstanceUID", "StudyInstanceUID", "PatientID", "collection_id", "study_year",
+                      "image_type", "instanceCount", "SeriesDescription")  # fmt: skip
+
+
+def exclusions_table(steps: tuple[RuleStep, ...] | list[RuleStep], collection: str | None = None) -> pa.Table:
+    """The ``exclusions`` table of the rule steps: one row per removed series, sorted by series.
+
+    The IDC index's non-CT series are counted by the ``ct`` rule (``--explain``) but not listed:
+    only CT rows are read from the index (its SEG and SR objects are no series to process).
+    """
+    from deepcac2.schemas.exclusions import TABLE as EXCLUSIONS
+
+    frames = []
+    for step in steps:
+        if step.excluded is None or step.excluded.empty:
+            continue
+        part = pd.DataFrame({c: step.excluded[c] if c in step.excluded.columns else None for c in _EXCLUSION_COLUMNS})
+        part = part.assign(rule=step.rule, rule_kind=step.kind, description=step.description)
+        frames.append(part)
+    schema = EXCLUSIONS.arrow
+    if not frames:
+        return schema.empty_table()
+    df = pd.concat(frames, ignore_index=True)
+    if collection is not None:
+        df["collection_id"] = df["collection_id"].where(df["collection_id"].notna(), collection)
+    df = df.sort_values("SeriesInstanceUID", kind="mergesort").drop_duplicates("SeriesInstanceUID")
+    columns = {}
+    for f in schema:
+        values = df[f.name].astype(object).where(df[f.name].notna(), None)
+        columns[f.name] = pa.array(values.tolist(), type=f.type)
+    return pa.table(columns, schema=schema)
 
 
 def _deepcac_choice(df: pd.DataFrame) -> pd.DataFrame:
@@ -212,16 +255,20 @@ def run_rules(
     """Apply eligibility, filters, policy, sample and limit to a parsed frame (also used for local folders)."""
     start = Counts.of(df)
     steps: list[RuleStep] = []
-    rules = (eligibility_rules() if eligibility else []) + filters.rules()
-    for rule in rules:
-        df = _apply(df, rule, steps)
+    base = eligibility_rules() if eligibility else always_rules()
+    rules = base + filters.rules()
+    for i, rule in enumerate(rules):
+        df = _apply(df, rule, steps, "eligibility" if i < len(base) else "filter")
     passed = ", ".join(r.name for r in rules) or "no rules"
     df = df.assign(selection_reason=f"policy {policy}: passed {passed}")
     if policy == "deepcac":
         chosen = _deepcac_choice(df)
         keep = df["SeriesInstanceUID"].isin(set(chosen["SeriesInstanceUID"]))
         df = _apply(
-            df, Rule("deepcac_one_per_study", "one series per study (DeepCAC preference)", lambda d: keep), steps
+            df,
+            Rule("deepcac_one_per_study", "one series per study (DeepCAC preference)", lambda d: keep),
+            steps,
+            "policy",
         )
         df = chosen
     df = df.sort_values(list(SORT_KEYS), kind="mergesort")
@@ -237,11 +284,17 @@ def run_rules(
                 lambda d: pd.Series(picked, index=d.index),
             ),
             steps,
+            "sample",
         )
         df["selection_reason"] = df["selection_reason"] + f"; sampled (seed {filters.seed})"
     if filters.limit is not None and filters.limit < len(df):
         head = np.arange(len(df)) < filters.limit
-        df = _apply(df, Rule("limit", f"first {filters.limit} series", lambda d: pd.Series(head, index=d.index)), steps)
+        df = _apply(
+            df,
+            Rule("limit", f"first {filters.limit} series", lambda d: pd.Series(head, index=d.index)),
+            steps,
+            "sample",
+        )
     return df, start, steps
 
 
@@ -298,8 +351,9 @@ def index_local(
 ) -> tuple[pa.Table, list[tuple[str, str]]]:
     """Index a local DICOM folder into the cohort schema; also returns the files left out and why.
 
-    Without a policy every series found is kept (filters still apply); with one, the same
-    eligibility rules and choice as for the IDC index run.
+    Without a policy every series found is kept but localizers and series without a usable
+    PatientID (``rules.always_rules``; filters still apply); with one, the same eligibility
+    rules and choice as for the IDC index run.
     """
     table, skipped, _ = index_local_and_explain(folder, policy=policy, filters=filters)
     return table, skipped
@@ -325,6 +379,6 @@ def index_local_and_explain(
     df = totalseg.attach_local(df, found.segs)
     table = frame_to_table(df, {"policy": name, "source_folder": str(folder)})
     explanation = Explanation(
-        name, str(folder), start, tuple(steps), seconds_per_series, workers, totalseg.coverage(df)
+        name, str(folder), start, tuple(steps), seconds_per_series, workers, totalseg.coverage(df), local=True
     )
     return table, found.skipped, explanation

@@ -88,6 +88,18 @@ def _as_declared(column: pa.ChunkedArray, declared: pa.DataType) -> pa.ChunkedAr
         return column.cast(declared, safe=True)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         return None
+def exclusions_path(cohort_path: str | Path) -> Path:
+    """Where the ``exclusions`` table of a cohort file lives: beside it, ``<stem>.exclusions.parquet``."""
+    path = Path(cohort_path)
+    return path.with_name(f"{path.stem}.exclusions.parquet")
+
+
+def write_exclusions(table: pa.Table, cohort_path: str | Path) -> Path:
+    """Write the cohort's ``exclusions`` table beside the cohort file."""
+    out = exclusions_path(cohort_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, out)
+    return out
 
 
 def read_cohort(path: str | Path) -> pa.Table:

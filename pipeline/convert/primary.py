@@ -1,4 +1,4 @@
-"""The ``primary`` flag of ``cac_series``: one series per patient and screening round.
+"""The ``is_primary`` flag of ``cac_series``: one series per patient and screening round.
 
 NLST studies often hold more than one reconstruction of the same scan (two kernels, two
 thicknesses): counting every series counts people twice. The rule is DeepCAC's series
@@ -30,7 +30,7 @@ def _thickness(row: dict[str, Any]) -> float | None:
 
 
 def mark_primary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Copies of ``rows`` with ``primary`` set: True for exactly one series per round."""
+    """Copies of ``rows`` with ``is_primary`` set: True for exactly one series per round."""
     best: dict[tuple[str, str], tuple] = {}
     for row in rows:
         key = (*deepcac_rank(_thickness(row), row.get("kernel")), str(row["SeriesInstanceUID"]))
@@ -38,4 +38,4 @@ def mark_primary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if round_ not in best or key < best[round_]:
             best[round_] = key
     chosen = {key[-1] for key in best.values()}
-    return [{**row, "primary": str(row["SeriesInstanceUID"]) in chosen} for row in rows]
+    return [{**row, "is_primary": str(row["SeriesInstanceUID"]) in chosen} for row in rows]

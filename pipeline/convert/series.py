@@ -18,6 +18,7 @@ from pydicom.dataset import Dataset
 from deepcac2._version import __version__
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.convert.rows import OutputObject, OutputRefs, lesion_rows, measurement_rows, series_row
+from deepcac2.pipeline.dicomout.content_key import content_key
 from deepcac2.pipeline.dicomout.references import anatomy_parameters, anatomy_reference
 from deepcac2.pipeline.seg.content import AORTIC_SEGMENT, CAC_SEGMENT
 from deepcac2.pipeline.seg.enum import SegEncoding, SegKind
@@ -105,7 +106,8 @@ def convert_series(
         raise DeepCACError(ErrorCode.E_SR_WRITE, f"{ct.series_uid}: aortic scores without an aortic calcium mask")
     card = prediction.card
 
-    segs = {kind: build_seg(ct, prediction, kind=kind, encoding=encoding, toolkit_version=toolkit_version)
+    key = content_key(ct, prediction, toolkit_version)  # one digest of the inputs: every output UID derives from it
+    segs = {kind: build_seg(ct, prediction, kind=kind, encoding=encoding, toolkit_version=toolkit_version, key=key)
             for kind in seg_kinds(prediction)}  # fmt: skip
     seg_paths = {kind: write_seg(seg, folder / SEG_FILES[kind]) for kind, seg in segs.items()}
 

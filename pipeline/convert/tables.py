@@ -6,7 +6,7 @@ row groups of a fixed number of rows (``ROW_GROUP_ROWS``: a reader of 130k serie
 4M measurements skips groups by their statistics and never holds one huge group), and
 nothing that varies per run in the file metadata (pyarrow's ``created_by`` names only its
 version; the schema metadata names table and version). Columns derived across rows
-(``cac_series.primary``) are set here, so every writer of the table gets them.
+(``cac_series.is_primary``) are set here, so every writer of the table gets them.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ ROW_GROUP_ROWS = 65_536
 
 
 def _derived(table: TableSchema, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    if table.name == "cac_series" and rows and "primary" in {c.name for c in table.columns}:
+    if table.name == "cac_series" and rows and "is_primary" in {c.name for c in table.columns}:
         from deepcac2.pipeline.convert.primary import mark_primary
 
         return mark_primary(rows)

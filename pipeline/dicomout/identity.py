@@ -17,6 +17,8 @@ TOOLKIT = "DeepCAC2"
 MANUFACTURER = "deepcac2 project"
 #: ContentCreatorName of every SEG (a PN with one component and a caret, so it is not a family name alone)
 CONTENT_CREATOR_NAME = "DeepCAC2^Automatic"
+#: BodyPartExamined of every SEG and SR: NLST is chest CT (IDC indexes series by it)
+BODY_PART_EXAMINED = "CHEST"
 _LO = 64  # SeriesDescription, SegmentAlgorithmName: LO, 64 characters
 _IS_MAX = 2**31 - 1
 
@@ -70,3 +72,13 @@ def series_description(kind: ObjectKind, card: ModelCard, source: object) -> str
         room = max(1, _LO - len(tail) - len(TOOLKIT) - len(card.version) - 4)
         head = f"{TOOLKIT}({card.name[:room]}~ {card.version})"
     return (head + tail)[:_LO]
+
+
+def software_versions(card: ModelCard, toolkit_version: str) -> list[str]:
+    """SoftwareVersions of every SEG and SR: the toolkit and the model, each at most 64 characters (LO)."""
+    return [f"deepcac2 {toolkit_version}"[:_LO], f"{card.name} {card.version}"[:_LO]]
+
+
+def model_name(card: ModelCard) -> str:
+    """ManufacturerModelName of every SEG and SR: the model's name."""
+    return card.name[:_LO]

@@ -1,15 +1,25 @@
-"""Make written objects byte-identical across reruns: fixed dates, derived UIDs, atomic files.
+"""Make written objects byte-identical across reruns: a creation stamp given once, derived UIDs, atomic files.
 
 highdicom stamps ``ContentDate``/``ContentTime``, ``InstanceCreation*`` and
 ``ContributionDateTime`` with the wall clock and draws a random
-``DimensionOrganizationUID``. We overwrite those after construction with values
-derived from the source series, so a rerun writes the same bytes.
+``DimensionOrganizationUID``. We overwrite those after construction:
+
+- the dates and times are the **creation's**, taken from one stamp given once per run and
+  recorded (``SOURCE_DATE_EPOCH``, the reproducible-builds.org convention: seconds since
+  1970 UTC). ``deepcac2 run`` sets it when the output folder is first used, keeps it in
+  ``state/created`` and reuses it on ``--resume``, so a rerun writes the same bytes. Without a
+  stamp (a library call, ``convert`` without the variable) they fall back to the source's
+  study date and time, which is reproducible too;
+- the UIDs derive from the content (``content_key``), never from the stamp: the same inputs
+  keep their UIDs whenever they are written. ``release diff`` compares objects with these
+  stamps blanked, so a new stamp alone is not a content change.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,6 +31,24 @@ FALLBACK_TIME = "000000"
 
 _DATE_KEYWORDS = ("ContentDate", "InstanceCreationDate")
 _TIME_KEYWORDS = ("ContentTime", "InstanceCreationTime")
+#: every attribute ``freeze`` writes from the stamp (``release diff`` blanks them to compare content)
+STAMP_KEYWORDS = (*_DATE_KEYWORDS, *_TIME_KEYWORDS, "ContributionDateTime")
+#: the creation stamp, seconds since 1970-01-01 UTC (https://reproducible-builds.org/specs/source-date-epoch/)
+STAMP_VARIABLE = "SOURCE_DATE_EPOCH"
+
+
+def creation_datetime() -> tuple[str, str] | None:
+    """(DA, TM) in UTC of ``SOURCE_DATE_EPOCH``; None when it is not set (or not a number)."""
+    value = os.environ.get(STAMP_VARIABLE, "").strip()
+    if not value.isdigit():
+        return None
+    stamp = time.gmtime(int(value))
+    return time.strftime("%Y%m%d", stamp), time.strftime("%H%M%S", stamp)
+
+
+def object_datetime(headers: list[Dataset]) -> tuple[str, str]:
+    """What our objects' ContentDate/Time carry: the creation stamp, else the source's study date and time."""
+    return creation_datetime() or source_datetime(headers)
 
 
 def source_datetime(headers: list[Dataset]) -> tuple[str, str]:

@@ -64,6 +64,8 @@ class PipelinePlugin(WorkerPlugin):
         #: when inference asks for this resource, only the workers that have it load the model
         self.gpu_resource = gpu_resource
         self.worker_name = f"local-{os.getpid()}"
+        #: the run's creation stamp for the DICOM objects (SOURCE_DATE_EPOCH), carried to remote workers
+        self.created = os.environ.get("SOURCE_DATE_EPOCH")
         #: modules imported by setup, and the ones that failed ("name: error")
         self.warmed: list[str] = []
         self.warm_errors: list[str] = []
@@ -79,12 +81,15 @@ class PipelinePlugin(WorkerPlugin):
             "cache_spec": self.cache_spec,
             "stages": self.stages,
             "gpu_resource": self.gpu_resource,
+            "created": self.created,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(  # type: ignore[misc]
             state["model_spec"], state["cache_spec"], state.get("stages"), gpu_resource=state.get("gpu_resource")
         )
+        if state.get("created"):
+            os.environ["SOURCE_DATE_EPOCH"] = self.created = state["created"]
 
     def setup(self, worker: Any) -> None:
         """Import the stages' modules and load the model before this worker runs any task.

@@ -174,12 +174,20 @@ def run_series(
         store.check_identity(identity, resume=resume, overwrite=config.overwrite)
         if cohort_file is not None:
             store.keep_cohort(Path(cohort_file))
+        created = creation_stamp(store.root)
         committed = store.committed()
         todo = [r for r in refs if _to_run(committed.get(r.series_uid), config.retry_codes)]
         summary.skipped = len(refs) - len(todo)
         summary.log_path = store.logs_dir / f"run-{run_id}.jsonl"
-        with RunLog(summary.log_path, run_id) as log, _sigterm_as_interrupt():
-            log.write("run_start", out_dir=str(store.root), total=len(refs), todo=len(todo), identity=identity)
+        with RunLog(summary.log_path, run_id) as log, _sigterm_as_interrupt(), _stamp_environment(created):
+            log.write(
+                "run_start",
+                out_dir=str(store.root),
+                total=len(refs),
+                todo=len(todo),
+                identity=identity,
+                created=created,
+            )
             bar: Progress | None = None
             loop: SeriesLoop | None = None
             try:
@@ -225,6 +233,40 @@ def run_series(
                 elapsed_s=round(summary.elapsed_s, 3),
             )
     return summary
+
+
+#: the DICOM objects' creation stamp of an output folder (``dicomout/reproducible.py``), kept for --resume
+CREATED_FILE = Path("state") / "created"
+
+
+def creation_stamp(root: Path) -> str:
+    """``SOURCE_DATE_EPOCH`` of the folder's objects: the one recorded, else the variable, else now; recorded once."""
+    from deepcac2.pipeline.dicomout.reproducible import STAMP_VARIABLE
+
+    path = Path(root) / CREATED_FILE
+    if path.exists() and path.read_text().strip().isdigit():
+        return path.read_text().strip()
+    value = os.environ.get(STAMP_VARIABLE, "").strip()
+    value = value if value.isdigit() else str(int(time.time()))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(value + "\n")
+    return value
+
+
+@contextmanager
+def _stamp_environment(created: str) -> Iterator[None]:
+    """The run's stamp in this process's environment (local workers inherit it; PipelinePlugin carries it)."""
+    from deepcac2.pipeline.dicomout.reproducible import STAMP_VARIABLE
+
+    previous = os.environ.get(STAMP_VARIABLE)
+    os.environ[STAMP_VARIABLE] = created
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(STAMP_VARIABLE, None)
+        else:
+            os.environ[STAMP_VARIABLE] = previous
 
 
 def _to_run(fragment: Any, retry_codes: frozenset[str]) -> bool:

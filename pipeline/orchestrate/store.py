@@ -188,10 +188,15 @@ class OutputStore:
 
     # -- fragments ------------------------------------------------------------------------
     def keep_cohort(self, cohort_file: Path) -> Path:
-        """Copy the cohort the run processes to ``cohort.parquet`` (atomically; same bytes)."""
+        """Copy the cohort the run processes to ``cohort.parquet`` (atomically; same bytes), and its
+        ``exclusions`` table beside it when the cohort step wrote one (the release ships it)."""
+        from deepcac2.pipeline.cohort.table import exclusions_path
+
         target = self.root / "cohort.parquet"
         if cohort_file.resolve() != target.resolve():
             _atomic_write(target, cohort_file.read_bytes())
+            if exclusions_path(cohort_file).is_file():
+                _atomic_write(exclusions_path(target), exclusions_path(cohort_file).read_bytes())
         return target
 
     def fragment_path(self, series_uid: str) -> Path:

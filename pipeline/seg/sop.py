@@ -18,7 +18,9 @@ from pydicom.uid import UID
 from deepcac2._version import __version__
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.dicomout import geometry
+from deepcac2.pipeline.dicomout.content_key import ContentKey, content_key
 from deepcac2.pipeline.dicomout.identity import (
+    BODY_PART_EXAMINED,
     CAC_SEG,
     CONTENT_CREATOR_NAME,
     HEART_SEG,
@@ -26,32 +28,27 @@ from deepcac2.pipeline.dicomout.identity import (
     VESSEL_SEG,
     ObjectKind,
     derived_series_number,
+    model_name,
     series_description,
+    software_versions,
 )
 from deepcac2.pipeline.dicomout.references import SegReference, anatomy_parameters, anatomy_reference
-from deepcac2.pipeline.dicomout.reproducible import drop_broken_references, freeze, source_datetime, write_atomic
+from deepcac2.pipeline.dicomout.reproducible import drop_broken_references, freeze, object_datetime, write_atomic
 from deepcac2.pipeline.seg.content import SegmentSpec, segment_descriptions, segment_layout, segment_masks
 from deepcac2.pipeline.seg.enum import SegEncoding, SegKind
-from deepcac2.pipeline.types import CTVolume, ModelCard, Prediction
-from deepcac2.pipeline.uids import output_uid
+from deepcac2.pipeline.types import CTVolume, Prediction
+from deepcac2.pipeline.uids import derive_uid, output_uid
 
 #: each SEG kind's naming, numbering and UID prefix
 OBJECT_KINDS: dict[SegKind, ObjectKind] = {SegKind.CAC: CAC_SEG, SegKind.VESSELS: VESSEL_SEG, SegKind.HEART: HEART_SEG}
 
 
-def seg_uids(
-    ct: CTVolume,
-    card: ModelCard,
-    encoding: SegEncoding,
-    toolkit_version: str = __version__,
-    kind: SegKind = SegKind.CAC,
-) -> dict[str, UID]:
-    """Series, SOP instance and dimension organization UIDs of a SEG, derived from its inputs."""
+def seg_uids(key: ContentKey, encoding: SegEncoding, kind: SegKind = SegKind.CAC) -> dict[str, UID]:
+    """Series, SOP instance and dimension organization UIDs of a SEG: its kind and encoding, and the series' key."""
     enc = f"encoding={encoding.value}"
     prefix = OBJECT_KINDS[kind].uid_prefix
     return {
-        what: output_uid(f"{prefix}-{what}", ct.series_uid, card, enc, toolkit_version=toolkit_version)
-        for what in ("series", "sop", "dimension-organization")
+        what: derive_uid(f"{prefix}-{what}", *key.parts(), enc) for what in ("series", "sop", "dimension-organization")
     }
 
 
@@ -153,12 +150,15 @@ def build_seg(
     kind: SegKind | str = SegKind.CAC,
     encoding: SegEncoding | str = SegEncoding.BINARY,
     toolkit_version: str = __version__,
+    key: ContentKey | None = None,
 ) -> hd.seg.Segmentation:
     """One SEG of ``prediction`` on ``ct``: its segments from ``content.segment_layout(kind)``.
 
     Geometry (spacing, thickness, orientation, positions) is the loader's
     (``dicomout.geometry``). Empty frames are omitted; a segment with no voxels at all
     (zero calcium) is still described, with no frames, so segment numbers never shift.
+    ``key``: the series' ``ContentKey`` (computed here when not given; ``convert_series``
+    computes it once for all SEGs of a series).
     """
     kind, encoding = SegKind(kind), SegEncoding(encoding)
     _check_inputs(ct, prediction)
@@ -170,7 +170,7 @@ def build_seg(
     # other slices are referenced afterwards (see _reference_every_source)
     z = occupied_slices(masks)
     pixels, seg_type = _pixel_array(masks, layout, encoding, z)
-    uids = seg_uids(ct, card, encoding, toolkit_version, kind)
+    uids = seg_uids(key or content_key(ct, prediction, toolkit_version), encoding, kind)
     prefix = OBJECT_KINDS[kind].uid_prefix
     tracking = {
         s.number: output_uid(f"{prefix}-tracking", ct.series_uid, card, str(s.number), toolkit_version=toolkit_version)
@@ -188,8 +188,8 @@ def build_seg(
             sop_instance_uid=uids["sop"],
             instance_number=1,
             manufacturer=MANUFACTURER,
-            manufacturer_model_name=card.name[:64],
-            software_versions=[f"deepcac2 {toolkit_version}", f"{card.name} {card.version}"[:64]],
+            manufacturer_model_name=model_name(card),
+            software_versions=software_versions(card, toolkit_version),
             device_serial_number=(card.weights_sha256 or "none")[:64],
             content_description=series_description(OBJECT_KINDS[kind], card, source_number),
             content_label=OBJECT_KINDS[kind].content_label,
@@ -204,9 +204,10 @@ def build_seg(
         raise
     except Exception as exc:  # highdicom raises ValueError/TypeError on inconsistent sources
         raise DeepCACError(ErrorCode.E_SEG_WRITE, f"{ct.series_uid}: highdicom refused the SEG: {exc}") from exc
+    seg.BodyPartExamined = BODY_PART_EXAMINED
     _apply_loader_geometry(seg, ct)
     _reference_every_source(seg, ct, anatomy)
-    date, time = source_datetime(ct.headers)
+    date, time = object_datetime(ct.headers)
     freeze(seg, date, time, uids["dimension-organization"])
     drop_broken_references(seg)
     return seg

@@ -33,13 +33,16 @@ def risk_scheme_code(scheme: str) -> Code:
 
 
 def risk_value_code(scheme: str, label: str) -> Code:
-    """A band label of ``scheme`` as a coded value: code value = label upper-cased, spaces to ``_``.
+    """A band label of ``scheme`` as a coded value: code value = code meaning = the label, as in the tables.
 
-    The label must be one of the scheme's bands in ``deepcac2.pipeline.scoring.risk``.
+    The label must be one of the scheme's bands in ``deepcac2.pipeline.scoring.risk``. One
+    spelling everywhere (``very low`` in ``cac_series``, the SR and IDC's
+    ``qualitative_measurements``), so a join on the label needs no mapping; SH allows the
+    inner space.
     """
     if label not in labels(scheme):
         raise DeepCACError(ErrorCode.E_SR_WRITE, f"{label!r} is not a {scheme} band; known: {labels(scheme)}")
-    value = label.upper().replace(" ", "_")
+    value = label
     if len(value) > 16:
         raise DeepCACError(ErrorCode.E_SR_WRITE, f"risk category label {label!r} is too long for a code value")
     return Code(value, PRIVATE_SCHEME, label)

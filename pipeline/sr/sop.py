@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from typing import Any
 
 import highdicom as hd
 from pydicom.dataset import Dataset
@@ -20,40 +21,84 @@ from pydicom.uid import UID
 from deepcac2._version import __version__
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.dicomout.identity import (
+    BODY_PART_EXAMINED,
     MANUFACTURER,
     SR,
     algorithm_name,
     derived_series_number,
+    model_name,
     series_description,
+    software_versions,
 )
 from deepcac2.pipeline.dicomout.references import SegReference
-from deepcac2.pipeline.dicomout.reproducible import drop_broken_references, freeze, source_datetime, write_atomic
+from deepcac2.pipeline.dicomout.reproducible import drop_broken_references, freeze, object_datetime, write_atomic
 from deepcac2.pipeline.seg.enum import SegKind
 from deepcac2.pipeline.sr.content import GroupSpec
 from deepcac2.pipeline.sr.enum import declare_private_scheme
 from deepcac2.pipeline.sr.library import attach, image_library
 from deepcac2.pipeline.types import CTVolume, ModelCard
-from deepcac2.pipeline.uids import device_uid, output_uid
+from deepcac2.pipeline.uids import derive_uid, device_uid, output_uid
 
 PROCEDURE_REPORTED = codes.LN.CTUnspecifiedBodyRegion  # CID 100; NLST is low-dose chest CT, not cardiac CT
+#: the Finding Site concept name as IDC's qualitative_measurements view reads it (SRT only; see qa/idc_views.py)
+FINDING_SITE_SRT = ("G-C0E3", "SRT", "Finding Site")
+
+
+def finding_sites_as_srt(items: Any) -> None:
+    """Write every Finding Site concept name (SCT 363698007, highdicom's) as SRT G-C0E3, recursively.
+
+    The same concept (PS3.16 maps the retired SRT code to SCT); IDC's quantitative view reads both,
+    its qualitative view only SRT G-C0E3, so with SCT every risk category would leave IDC's tables.
+    """
+    for item in items or []:
+        names = item.get("ConceptNameCodeSequence")
+        if names and (names[0].CodeValue, names[0].CodingSchemeDesignator) == ("363698007", "SCT"):
+            names[0].CodeValue, names[0].CodingSchemeDesignator, names[0].CodeMeaning = FINDING_SITE_SRT
+        finding_sites_as_srt(item.get("ContentSequence"))
 
 
 def groups_digest(groups: list[GroupSpec]) -> str:
-    """A short hash of the conventions and their parameters: SRs of different configurations get different UIDs."""
-    text = "|".join(f"{g.convention}:{g.params_json}" for g in groups if g.region == "all")
-    if any(g.region == "aortic" for g in groups):
-        text += "|aortic"
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    """SHA-256 of everything the groups report: conventions and parameters, regions, segments, codes and values.
+
+    Part of the SR's UIDs, so an SR that reports anything different never reuses a UID.
+    """
+
+    def code(c: Any) -> str:
+        return f"{c.scheme_designator}:{c.value}" if c is not None else "none"
+
+    lines = [
+        "|".join([
+            str(g.number), g.convention, g.params_json, g.region, g.seg_kind.value, str(g.segment_number),
+            code(g.finding), code(g.finding_site), ",".join(f"{b:g}" for b in g.hu_bands),
+            *(f"{code(m.quantity)}={m.value!r}{code(m.unit)}{code(m.method)}" for m in g.measurements),
+            *(f"{k}:{code(n)}={code(v)}" for k, (n, v) in sorted(g.categories.items())),
+        ])
+        for g in groups
+    ]  # fmt: skip
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
 def sr_uids(
-    ct: CTVolume, card: ModelCard, seg_sop_uids: list[str], groups: list[GroupSpec], toolkit_version: str = __version__
+    ct: CTVolume,
+    card: ModelCard,
+    seg_sop_uids: list[str],
+    groups: list[GroupSpec],
+    toolkit_version: str = __version__,
+    anatomy: str = "none",
 ) -> dict[str, UID]:
-    extra = (f"seg={','.join(sorted(seg_sop_uids))}", f"conventions={groups_digest(groups)}")
-    return {
-        kind: output_uid(f"sr-{kind}", ct.series_uid, card, *extra, toolkit_version=toolkit_version)
-        for kind in ("series", "sop")
-    }
+    """Series and SOP instance UIDs of the SR.
+
+    Its SEGs' UIDs carry the series' whole ``ContentKey`` (input fingerprint, model, anatomy,
+    masks, toolkit); the groups' digest adds the conventions and every reported value.
+    """
+    extra = (
+        f"seg={','.join(sorted(seg_sop_uids))}",
+        f"groups={groups_digest(groups)}",
+        f"anatomy={anatomy}",
+        f"model={card.name}|{card.version}|{card.weights_sha256 or 'noweights'}",
+        f"toolkit={toolkit_version}",
+    )
+    return {kind: derive_uid(f"sr-{kind}", ct.series_uid, *extra) for kind in ("series", "sop")}
 
 
 def group_tracking_uid(series_uid: str, card: ModelCard, g: GroupSpec, toolkit_version: str = __version__) -> UID:
@@ -127,7 +172,8 @@ def build_sr(
     missing = sorted({g.seg_kind.value for g in groups} - {k.value for k in segs})
     if missing:
         raise DeepCACError(ErrorCode.E_SR_WRITE, f"{ct.series_uid}: groups measure SEGs {missing} that were not given")
-    uids = sr_uids(ct, card, [str(s.SOPInstanceUID) for s in segs.values()], groups, toolkit_version)
+    cited = "none" if anatomy is None else f"{anatomy.provider}|{anatomy.version}|{anatomy.sop_instance_uid}"
+    uids = sr_uids(ct, card, [str(s.SOPInstanceUID) for s in segs.values()], groups, toolkit_version, cited)
     params = [f"{k}={v}" for k, v in sorted((anatomy_parameters or {}).items())]
     evidence = [*ct.headers, *segs.values()]
     if anatomy is not None:
@@ -156,9 +202,14 @@ def build_sr(
         raise
     except Exception as exc:  # highdicom validates content items with ValueError/TypeError
         raise DeepCACError(ErrorCode.E_SR_WRITE, f"{ct.series_uid}: highdicom refused the SR: {exc}") from exc
+    # General Equipment (as the SEG): which model and software made it; highdicom takes neither
+    sr.ManufacturerModelName = model_name(card)
+    sr.SoftwareVersions = software_versions(card, toolkit_version)
+    sr.BodyPartExamined = BODY_PART_EXAMINED  # Type 3, not in the SR series module: dciodvfy warns, IDC indexes it
+    finding_sites_as_srt(sr.ContentSequence)
     attach(sr, image_library(ct))
     declare_private_scheme(sr)
-    date, time = source_datetime(ct.headers)
+    date, time = object_datetime(ct.headers)
     freeze(sr, date, time)
     drop_broken_references(sr)
     return sr

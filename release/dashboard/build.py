@@ -23,7 +23,7 @@ from deepcac2.release.tables import PATIENT_KEY, SCORE, SERIES_KEY, STUDY_KEY, S
 
 STATIC = ("index.html", "style.css", "app.js")
 #: cac_series columns the page shows besides the scores
-EXTRA = ("primary", "qa_flags", "seg_series_uid", "sr_series_uid")
+EXTRA = ("is_primary", "qa_flags", "seg_series_uid", "sr_series_uid")
 #: extra score columns shown when the table has them
 OPTIONAL = ("volume_mm3", "mass_mg", "lesion_count")
 

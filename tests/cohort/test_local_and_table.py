@@ -12,6 +12,7 @@ from pydicom.uid import generate_uid
 
 from deepcac2.cli import main as cli_main
 from deepcac2.errors import DeepCACError, ErrorCode
+from deepcac2.pipeline.cohort.localdir import index_folder
 from deepcac2.pipeline.cohort.rules import CohortFilters
 from deepcac2.pipeline.cohort.select import index_local
 from deepcac2.pipeline.cohort.table import cohort_to_refs, read_cohort, write_cohort
@@ -49,7 +50,10 @@ def test_index_local_finds_each_series_with_its_files_and_sizes(messy):
     root, uids, files, empty = messy
     table, skipped = index_local(root)
     assert table.schema.equals(TABLE.arrow, check_metadata=False)
-    rows = {r["SeriesInstanceUID"]: r for r in table.to_pylist()}
+    kept = {r["SeriesInstanceUID"]: r for r in table.to_pylist()}
+    # a localizer is excluded even without a policy (an exclusion, never a run failure)
+    assert set(kept) == {uids["A"], uids["B"]}
+    rows = {r["SeriesInstanceUID"]: r for r in index_folder(root).frame.to_dict("records")}
     assert set(rows) == set(uids.values())
     for key, uid in uids.items():
         assert rows[uid]["instanceCount"] == len(files[key])
@@ -59,7 +63,7 @@ def test_index_local_finds_each_series_with_its_files_and_sizes(messy):
     assert rows[uids["B"]]["location"] == str(root / "x" / "a")
     assert rows[uids["B"]]["kernel"] == "B50f" and rows[uids["B"]]["slice_thickness_mm"] == 1.0
     assert rows[uids["A"]]["image_type"] == "OPA" and rows[uids["L"]]["image_type"] == "OPL"
-    assert rows[uids["A"]]["kvp"] == 120.0 and rows[uids["A"]]["scanner_manufacturer"] == "SIEMENS"
+    assert kept[uids["A"]]["kvp"] == 120.0 and kept[uids["A"]]["scanner_manufacturer"] == "SIEMENS"
     assert {os.path.basename(p) for p, _ in skipped} == {"notes.txt", "trunc.dcm", os.path.basename(empty)}
     assert any("E_UID_INVALID" in why for _, why in skipped)
 

@@ -110,7 +110,7 @@ def test_a_view_drops_a_group_without_its_finding_site(calcified, tmp_path: Path
     n = len({r["measurementGroup_number"] for r in quantitative_measurements(sr)})
     container = next(c for c in sr.ContentSequence if c.ConceptNameCodeSequence[0].CodeValue == "126010")
     group = container.ContentSequence[0]
-    group.ContentSequence = [i for i in group.ContentSequence if i.ConceptNameCodeSequence[0].CodeValue != "363698007"]
+    group.ContentSequence = [i for i in group.ContentSequence if i.ConceptNameCodeSequence[0].CodeValue != "G-C0E3"]
     assert len({r["measurementGroup_number"] for r in quantitative_measurements(sr)}) == n - 1
 
 

@@ -1,4 +1,4 @@
-"""``cac_series.primary`` (one series per patient and round, DeepCAC's preference) and row groups."""
+"""``cac_series.is_primary`` (one series per patient and round, DeepCAC's preference) and row groups."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def _row(uid: str, patient: str, year: int | None, kernel: str | None, thickness
 
 
 def _chosen(rows) -> set[str]:
-    return {r["SeriesInstanceUID"] for r in mark_primary(rows) if r["primary"]}
+    return {r["SeriesInstanceUID"] for r in mark_primary(rows) if r["is_primary"]}
 
 
 def test_one_primary_per_patient_and_year_by_deepcac_preference() -> None:
@@ -56,7 +56,7 @@ def test_write_table_sets_primary(tmp_path: Path) -> None:
         for uid, kernel in (("1.1", "LUNG"), ("1.2", "B31f"))
     ]  # fmt: skip
     got = pq.read_table(write_table(table, rows, tmp_path / "s.parquet")).to_pylist()
-    assert {r["SeriesInstanceUID"]: r["primary"] for r in got} == {"1.1": False, "1.2": True}
+    assert {r["SeriesInstanceUID"]: r["is_primary"] for r in got} == {"1.1": False, "1.2": True}
 
 
 def test_row_groups_have_a_fixed_size(tmp_path: Path) -> None:

@@ -123,6 +123,11 @@ def test_zero_calcium_sr_says_zero(ct, tmp_path: Path) -> None:
     assert tables["cac_series"][0]["agatston_deepcac"] == 0.0
     assert tables["cac_series"][0]["risk_deepcac_deepcac"] == "very low"
     assert tables["cac_lesions"] == []
+    # one spelling of the risk label everywhere: the SR's coded value is the table's label
+    group = _groups(converted.sr_path)["Coronary calcium [deepcac]"]
+    evaluations = {e.name.meaning: e.value for e in group.get_qualitative_evaluations()}
+    deepcac = evaluations["DeepCAC risk category"]
+    assert deepcac.value == deepcac.meaning == tables["cac_series"][0]["risk_deepcac_deepcac"]
 
 
 def test_tid1500reader_agrees_with_measurements(ct, tmp_path: Path) -> None:

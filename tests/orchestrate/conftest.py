@@ -17,3 +17,10 @@ def dask_processes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaskPro
         yield procs
     finally:
         stop_dask(procs)
+
+
+@pytest.fixture(autouse=True)
+def _one_creation_stamp(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs compared byte for byte across folders share one creation stamp, as SOURCE_DATE_EPOCH gives
+    a reproducible build one (a run in a fresh folder otherwise stamps its objects with the time it started)."""
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1767225600")

@@ -75,7 +75,7 @@ def test_release_ships_dictionary_conventions_changelog_readable(release_dir: Pa
 
     rows = list(csv.DictReader((release_dir / "data_dictionary.csv").open()))
     assert {(r["table"], r["column"]) for r in rows} == {(t, c.name) for t, s in TABLES.items() for c in s.columns}
-    primary = next(r for r in rows if (r["table"], r["column"]) == ("cac_series", "primary"))
+    primary = next(r for r in rows if (r["table"], r["column"]) == ("cac_series", "is_primary"))
     assert primary["type"] == "bool" and "DeepCAC" in primary["description"]
     assert "`SeriesInstanceUID`" in (release_dir / "DATA_DICTIONARY.md").read_text()
     assert (release_dir / "CONVENTIONS.md").read_text() == (REPO / "docs" / "conventions.md").read_text()

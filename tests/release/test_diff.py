@@ -99,3 +99,35 @@ def test_agreement_matches_scipy(releases: tuple[Path, Path, Path]) -> None:
     kappas = metrics[metrics["metric"] == "weighted_kappa"].set_index("scheme")["value"]
     assert set(kappas.index) == {"deepcac", "classic", "cac_drs"}
     assert all(0 < k < 1 for k in kappas)  # some, not all, series were reclassified
+
+
+def test_no_object_changed_under_its_uid(releases: tuple[Path, Path, Path]) -> None:
+    old, new, out = releases
+    assert pd.read_parquet(out / "uid_conflicts.parquet").empty
+    assert "changed under an unchanged SOPInstanceUID (0; must be 0)" in (out / "RELEASE_NOTES.md").read_text()
+
+
+def test_an_object_changed_under_its_uid_is_reported(releases: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    import shutil
+
+    import pydicom
+
+    from deepcac2.release.diff import uid_conflicts
+
+    old, _, _ = releases
+    changed = tmp_path / "changed"
+    shutil.copytree(old, changed)
+    victim = sorted((changed / "dicom").rglob("*.dcm"))[0]
+    ds = pydicom.dcmread(victim)
+    ds.SeriesDescription = "other content, same SOPInstanceUID"
+    ds.save_as(victim, enforce_file_format=True)
+    (changed / "idc_manifest.csv").unlink()  # read the files themselves, as for a run folder
+    stamped = sorted((changed / "dicom").rglob("*.dcm"))[1]
+    other = pydicom.dcmread(stamped)
+    other.ContentDate, other.ContentTime = "20260101", "000000"  # a new creation stamp alone: same content
+    other.save_as(stamped, enforce_file_format=True)
+    conflicts = uid_conflicts(old, changed)
+    assert conflicts["SOPInstanceUID"].tolist() == [str(ds.SOPInstanceUID)]
+    parser = argparse.ArgumentParser()
+    release_cli.build_parser(parser)
+    assert release_cli.main(parser.parse_args(["diff", str(old), str(changed), "--out", str(tmp_path / "d")])) == 1

@@ -65,9 +65,9 @@ def test_mean_by_year(rel: Path) -> None:
 
 def test_progression(rel: Path) -> None:
     series = pd.read_parquet(rel / "tables" / "cac_series.parquet")
-    assert series.groupby(["PatientID", "study_year"])["primary"].sum().eq(1).all()
-    assert not series.loc[series["agatston_deepcac"] == 5000.0, "primary"].any()
-    series = series[series["primary"]]
+    assert series.groupby(["PatientID", "study_year"])["is_primary"].sum().eq(1).all()
+    assert not series.loc[series["agatston_deepcac"] == 5000.0, "is_primary"].any()
+    series = series[series["is_primary"]]
     wide = series.pivot_table(index="PatientID", columns="study_year", values="agatston_deepcac")
     wide = wide.dropna(subset=[0, 2])
     got = deepcac2.open_release(rel).sql(documented_queries()["progression"]).df().set_index("PatientID")
