@@ -29,6 +29,7 @@ from distributed.client import FutureCancelledError
 from distributed.comm.core import CommClosedError
 
 from deepcac2.errors import DeepCACError, ErrorCode, error_code_of
+from deepcac2.pipeline.orchestrate import hooks
 from deepcac2.pipeline.orchestrate.cluster import GPU, workers_info
 from deepcac2.pipeline.orchestrate.log import RunLog
 from deepcac2.pipeline.orchestrate.progress import Progress
@@ -103,6 +104,24 @@ def worker_lost(exc: BaseException, ref: SeriesRef, attempt: int) -> Failure | N
     return None
 
 
+def scheduler_lost(client: Client, exc: BaseException) -> DeepCACError | None:
+    """E_SCHEDULER_LOST when ``exc`` comes from losing the scheduler (the client is no longer connected), else None.
+
+    Losing the scheduler loses every task in flight (Dask cancels the client's futures with
+    the reason ``scheduler-connection-lost``); committed series are safe, and ``--resume``
+    continues once a scheduler is there again.
+    """
+    if "scheduler-connection-lost" not in str(exc) and client.status == "running":
+        return None
+    address = getattr(getattr(client, "scheduler", None), "address", None) or "?"
+    return DeepCACError(
+        ErrorCode.E_SCHEDULER_LOST,
+        f"lost the connection to the Dask scheduler {address} ({type(exc).__name__}); the series in flight "
+        "were dropped, every committed series is kept; start a scheduler again, then run again with --resume",
+        scheduler=address,
+    )
+
+
 class SeriesLoop:
     """Keeps the pipeline full: submit, collect, commit, refill."""
 
@@ -158,6 +177,9 @@ class SeriesLoop:
         try:
             return future.result()
         except Exception as exc:
+            lost_scheduler = scheduler_lost(self.client, exc)
+            if lost_scheduler is not None:  # not this series' fault: the run stops, the series stays to do
+                raise lost_scheduler from exc
             lost = worker_lost(exc, ref, attempt)
             if lost is not None:
                 return lost
@@ -165,6 +187,18 @@ class SeriesLoop:
             return Failure(ref.series_uid, "orchestrate", code, f"{type(exc).__name__}: {exc}", attempt)
 
     def run(self, todo: Sequence[SeriesRef], bar: Progress, log: RunLog, summary: RunSummary) -> None:
+        """Run ``todo``; E_SCHEDULER_LOST (not a traceback) when the scheduler goes away meanwhile."""
+        try:
+            self._run(todo, bar, log, summary)
+        except (DeepCACError, KeyboardInterrupt):
+            raise
+        except BaseException as exc:  # FuturesCancelledError is an asyncio.CancelledError: a BaseException
+            lost = scheduler_lost(self.client, exc)
+            if lost is None:
+                raise
+            raise lost from exc
+
+    def _run(self, todo: Sequence[SeriesRef], bar: Progress, log: RunLog, summary: RunSummary) -> None:
         pending = iter(todo)
         self._bar = bar
         limit = self.config.max_in_flight or 2 * _total_threads(self.client) + 2
@@ -214,6 +248,7 @@ class SeriesLoop:
         result = self.commit(ref, result, attempt, log, summary)
         bar.update(isinstance(result, Done))
         finished = summary.done + summary.failed
+        hooks.after_commit(finished)  # tests hold the run here (committed and counted)
         if self.config.memory_every and finished % self.config.memory_every == 0:
             workers = self.client.run(_rss_mb)
             rss = _rss_mb()

@@ -21,11 +21,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from distributed.comm.core import CommClosedError
+
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline import process
+from deepcac2.pipeline.orchestrate import hooks
 from deepcac2.pipeline.orchestrate.cluster import GPU, ClusterSpec, open_client, use_gpu_resource
 from deepcac2.pipeline.orchestrate.log import RunLog
-from deepcac2.pipeline.orchestrate.loop import SeriesLoop
+from deepcac2.pipeline.orchestrate.loop import SeriesLoop, scheduler_lost
 from deepcac2.pipeline.orchestrate.plugin import PLUGIN_NAME, CacheSpec, ModelSpec, PipelinePlugin
 from deepcac2.pipeline.orchestrate.progress import Progress
 from deepcac2.pipeline.orchestrate.records import run_record, write_runs_table
@@ -83,6 +86,8 @@ class RunSummary:
     log_path: Path | None = None
     #: seconds spent in each stage, summed over the series done in this run
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    #: the error code that stopped the run (scheduler lost, model error), None when it ended or was interrupted
+    stopped_by: str | None = None
 
     def format(self) -> str:
         state = "complete" if self.complete else ("interrupted" if self.interrupted else "incomplete")
@@ -182,16 +187,32 @@ def run_series(
             log.write("run_start", out_dir=str(store.root), total=len(refs), todo=len(todo), identity=identity)
             bar: Progress | None = None
             loop: SeriesLoop | None = None
+            stopped: DeepCACError | None = None
             try:
                 with open_client(config.cluster) as client:
-                    summary.dashboard = client.dashboard_link
-                    print(f"deepcac2 run: Dask dashboard at {summary.dashboard}", file=sys.stderr, flush=True)
+                    # an external scheduler serves its own; the local cluster's only when asked for (--dashboard)
+                    wanted = config.cluster.scheduler or config.cluster.dashboard_address
+                    summary.dashboard = client.dashboard_link if wanted else None
+                    if summary.dashboard:
+                        print(f"deepcac2 run: Dask dashboard at {summary.dashboard}", file=sys.stderr, flush=True)
                     loop = SeriesLoop(client, store, config, stages, run_id)
-                    loop.gpu = use_gpu_resource(client, config.cluster) if todo else False
-                    # setup imports the stages' modules (and loads the model) on every worker, and again on
-                    # each worker that joins or restarts later, before it runs a task
-                    plugin = PipelinePlugin(config.model, config.cache, stages, gpu_resource=GPU if loop.gpu else None)
-                    client.register_plugin(plugin, name=PLUGIN_NAME)
+                    hooks.at("client_ready", client=client)
+                    try:
+                        loop.gpu = use_gpu_resource(client, config.cluster) if todo else False
+                        # setup imports the stages' modules (and loads the model) on every worker, and again on
+                        # each worker that joins or restarts later, before it runs a task
+                        plugin = PipelinePlugin(
+                            config.model, config.cache, stages, gpu_resource=GPU if loop.gpu else None
+                        )
+                        register_plugin(client, plugin, log)
+                    except DeepCACError:
+                        raise
+                    except Exception as exc:  # noqa: BLE001 - only the scheduler's loss is turned into a code
+                        lost = scheduler_lost(client, exc)
+                        if lost is None:
+                            raise
+                        raise lost from exc
+                    hooks.at("plugin_registered", client=client)
                     log.write("cluster", dashboard=summary.dashboard, gpu_resource=loop.gpu)
                     bar = Progress(len(refs), summary.skipped, enabled=config.progress)
                     loop.run(todo, bar, log, summary)
@@ -200,12 +221,28 @@ def run_series(
                 log.write("interrupted", reason=str(exc) or "SIGINT", in_flight=len(loop.inflight) if loop else 0)
             except DeepCACError as exc:
                 log.write("run_failed", **exc.to_dict())
-                raise
+                stopped = exc
             finally:
                 if bar is not None:
                     bar.close()
             summary.elapsed_s = time.time() - started
+            summary.stopped_by = stopped.code.value if stopped else None
             store.commit_run(run_id, run_record(summary, config, identity, started))
+            if stopped is not None:
+                # the record of a run that stopped (scheduler lost, model error) is listed too; the rest
+                # of the tables wait for a run that ends, so nothing half-done is mistaken for a result
+                summary.tables["runs"] = write_runs_table(store)
+                log.write(
+                    "run_end",
+                    complete=False,
+                    stopped_by=summary.stopped_by,
+                    done=summary.done,
+                    failed=summary.failed,
+                    skipped=summary.skipped,
+                    elapsed_s=round(summary.elapsed_s, 3),
+                )
+                raise stopped
+            hooks.at("tables", store=store)
             if not summary.interrupted:
                 # dicom/ holds the objects of the series committed as done, and nothing else
                 removed = store.sweep_dicom([r.series_uid for r in refs])
@@ -227,6 +264,23 @@ def run_series(
     return summary
 
 
+def register_plugin(client: Any, plugin: PipelinePlugin, log: RunLog, attempts: int = 5) -> None:
+    """Register the worker plugin; a worker lost while it is set up (CommClosedError) is retried.
+
+    The scheduler keeps the plugin before it sends it to the workers, so workers that join
+    later get it anyway; a retry sends it again to the workers that are there now (their
+    setup runs again). A lost scheduler is not retried: the caller turns it into E_SCHEDULER_LOST.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            client.register_plugin(plugin, name=PLUGIN_NAME)
+            return
+        except (CommClosedError, OSError) as exc:
+            if scheduler_lost(client, exc) is not None or attempt == attempts:
+                raise
+            log.write("plugin_retry", attempt=attempt, error=f"{type(exc).__name__}: {exc}")
+
+
 def _to_run(fragment: Any, retry_codes: frozenset[str]) -> bool:
     """Not committed yet, a transient failure (retried by --resume), or a failure whose code is asked for again."""
     if fragment is None:
@@ -242,10 +296,14 @@ def _codes_of_all(store: OutputStore, refs: Sequence[SeriesRef]) -> dict[str, in
 
 
 def _model_identity(model: ModelSpec) -> dict[str, Any]:
+    """The model by name and the weights by content (SHA-256, read once per run), never by file name or size.
+
+    The model card and the UIDs use the weights' SHA-256 too: a different file with the
+    same name and size must not resume a run made with the other.
+    """
     weights = model.weights
     if weights and Path(weights).is_file():
-        st = Path(weights).stat()
-        weights = f"{Path(weights).name}:{st.st_size}"
+        return {"name": model.name, "weights_sha256": sha256_file(str(weights))}
     return {"name": model.name, "weights": weights}
 
 

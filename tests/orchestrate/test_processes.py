@@ -22,7 +22,7 @@ from deepcac2.pipeline.orchestrate.cluster import ClusterSpec
 from deepcac2.pipeline.orchestrate.run import RunConfig, run_series
 from deepcac2.pipeline.types import SeriesRef
 
-from .helpers import start_dask, stop_dask, write_cohort_parquet
+from .helpers import held_run, start_dask, stop_dask, write_cohort_parquet
 
 pytestmark = pytest.mark.slow
 BAD = {3: "E_NO_IMAGES", 8: "E_GEOMETRY_TILT", 13: "E_TRUNCATED_PIXELS"}
@@ -128,9 +128,14 @@ def test_a_series_that_keeps_killing_workers_is_recorded_as_worker_lost(tmp_path
     assert len(done) == len(refs) - len([i for i in BAD if i < len(refs)])
 
 
-def _cli(cohort: Path, out: Path, scheduler: str, *extra: str) -> subprocess.Popen:
+def _cli(
+    cohort: Path, out: Path, scheduler: str, *extra: str, hold: tuple[int, Path] | None = None
+) -> subprocess.Popen:
+    """``deepcac2 run`` with the stand-in stages; with ``hold=(n, flag)``, returned once held after commit n."""
     cmd = [sys.executable, "-m", "deepcac2", "run", "--cohort", str(cohort), "--out", str(out), "--no-progress"]
     cmd += ["--scheduler", scheduler, "--stages", "deepcac2.pipeline.orchestrate.fake:STAGES", *extra]
+    if hold:
+        return held_run(cmd, hold[1], hold[0])
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -146,14 +151,11 @@ def test_interrupt_then_resume_gives_byte_identical_tables(dask_processes, tmp_p
     text, _ = whole.communicate(timeout=120)
     assert whole.returncode == 0, text
 
-    cut = _cli(cohort, tmp_path / "cut", address)
-    end = time.time() + 60
-    while _fragments(tmp_path / "cut") < 6 and time.time() < end and cut.poll() is None:
-        time.sleep(0.05)
+    cut = _cli(cohort, tmp_path / "cut", address, hold=(6, tmp_path / "held"))  # held after its 6th commit
     cut.send_signal(signal.SIGINT)
     text, _ = cut.communicate(timeout=60)
     assert cut.returncode == 130, text
-    assert 6 <= _fragments(tmp_path / "cut") < len(refs), "interrupted mid-run"
+    assert _fragments(tmp_path / "cut") == 6, "interrupted mid-run, where it was held"
     assert not (tmp_path / "cut" / "tables").exists()
     assert not (tmp_path / "cut" / ".deepcac2-run.lock").exists()
 
@@ -176,10 +178,7 @@ def test_sigterm_stops_the_client_like_ctrl_c(dask_processes, tmp_path):
     refs = _refs(10, 0.3)
     dask_processes.plan.write_text(json.dumps({r.series_uid: r.params for r in refs}))
     cohort = write_cohort_parquet(tmp_path / "cohort.parquet", [r.series_uid for r in refs])
-    run = _cli(cohort, tmp_path / "out", dask_processes.address)
-    end = time.time() + 60
-    while _fragments(tmp_path / "out") < 1 and time.time() < end and run.poll() is None:
-        time.sleep(0.05)
+    run = _cli(cohort, tmp_path / "out", dask_processes.address, hold=(1, tmp_path / "held"))
     run.send_signal(signal.SIGTERM)
     text, _ = run.communicate(timeout=60)
     assert run.returncode == 130, text
