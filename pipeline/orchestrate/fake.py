@@ -14,7 +14,9 @@ A series' ``params`` steer what happens to it:
 * ``{"hang_s": 600}``: the load step blocks that long (a hung decoder or fetch);
 * ``{"infer_hang_s": 600}``: the inference step blocks that long (a hung model);
 * ``{"write_dicom": true}``: the last step writes ``<out_dir>/<uid>/seg.dcm`` (a stand-in object);
-* ``{"finish_fail": "E_SR_WRITE"}``: the last step raises that code, after writing when asked to.
+* ``{"finish_fail": "E_SR_WRITE"}``: the last step raises that code, after writing when asked to;
+* ``{"optional_fail": "review_picture_failed"}``: the series is done, its row flagged so (an
+  optional output failed, as the real review picture does on a full disk).
 
 Parameters can also come from a JSON file ``{series_uid: {...}}`` named by the environment
 variable ``DEEPCAC2_FAKE_PLAN`` (a cohort Parquet cannot carry them to a ``deepcac2 run``).
@@ -119,6 +121,8 @@ def finish(
     if params.get("finish_fail"):
         raise DeepCACError(ErrorCode(params["finish_fail"]), f"fake failure after the objects of {ref.series_uid}")
     series = {"SeriesInstanceUID": ref.series_uid, "PatientID": ref.patient_id, "agatston": predicted["score"]}
+    if params.get("optional_fail"):
+        series["qa_flags"] = [params["optional_fail"]]
     lesions = [
         {"SeriesInstanceUID": ref.series_uid, "lesion_id": i, "convention": c} for i, c in enumerate(conventions)
     ]

@@ -34,7 +34,7 @@ from deepcac2.pipeline.orchestrate.cluster import GPU, workers_info
 from deepcac2.pipeline.orchestrate.log import RunLog
 from deepcac2.pipeline.orchestrate.progress import Progress
 from deepcac2.pipeline.orchestrate.records import failure_row
-from deepcac2.pipeline.orchestrate.store import Fragment, OutputStore
+from deepcac2.pipeline.orchestrate.store import Fragment, OutputStore, optional_outputs_failed
 from deepcac2.pipeline.orchestrate.tasks import Done, Failure, Policy, Stages, fetch_load_task, finish_task, infer_task
 from deepcac2.pipeline.orchestrate.watch import remove_silent_workers, remove_worker, task_states
 from deepcac2.pipeline.types import SeriesRef
@@ -441,7 +441,9 @@ class SeriesLoop:
         """Write the series' fragment (done, or one failures row) and count it."""
         if isinstance(result, Done):
             try:
-                self.store.commit(Fragment(ref.series_uid, "done", None, result.rows))
+                # a missing optional output (review picture on a full disk) marks it for --resume
+                incomplete = optional_outputs_failed(result.rows)
+                self.store.commit(Fragment(ref.series_uid, "done", None, result.rows, incomplete))
             except DeepCACError as exc:  # rows that cannot be stored fail this series, not the run
                 result = Failure(ref.series_uid, "convert", exc.code.value, exc.message, attempt)
         if isinstance(result, Done):

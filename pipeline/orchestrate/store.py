@@ -108,11 +108,15 @@ class Fragment:
     status: str  # "done" or "failed"
     code: str | None
     rows: dict[str, list[dict[str, Any]]]
+    #: optional outputs that failed for a series done (its ``qa_flags``, e.g. review_picture_failed)
+    incomplete: tuple[str, ...] = ()
 
     @property
     def retry_on_resume(self) -> bool:
-        """A transient failure (worker lost, timeout) is tried again by --resume."""
-        return self.status == "failed" and self.code is not None and ErrorCode(self.code) in TRANSIENT_CODES
+        """A transient failure (worker lost, timeout), or a series done without an optional output, is done again."""
+        if self.status == "done":
+            return bool(self.incomplete)
+        return self.code is not None and ErrorCode(self.code) in TRANSIENT_CODES
 
 
 class OutputStore:
@@ -225,6 +229,8 @@ class OutputStore:
     def commit(self, fragment: Fragment) -> None:
         """Write one series' result; after this returns, a crash does not lose it."""
         doc = {"series_uid": fragment.series_uid, "status": fragment.status, "code": fragment.code}
+        if fragment.incomplete:
+            doc["incomplete"] = list(fragment.incomplete)
         doc["rows"] = fragment.rows
         try:
             data = json.dumps(doc, sort_keys=True, default=_json_default, allow_nan=True).encode()
@@ -235,11 +241,13 @@ class OutputStore:
     def fragments(self) -> Iterator[Fragment]:
         for p in sorted(self.series_dir.glob("*/*.json")):
             doc = json.loads(p.read_text())
-            yield Fragment(doc["series_uid"], doc["status"], doc.get("code"), doc["rows"])
+            yield Fragment(
+                doc["series_uid"], doc["status"], doc.get("code"), doc["rows"], tuple(doc.get("incomplete", ()))
+            )
 
     def committed(self) -> dict[str, Fragment]:
         """series uid -> committed fragment, without the rows (the scan must stay small for big cohorts)."""
-        return {f.series_uid: Fragment(f.series_uid, f.status, f.code, {}) for f in self.fragments()}
+        return {f.series_uid: Fragment(f.series_uid, f.status, f.code, {}, f.incomplete) for f in self.fragments()}
 
     # -- DICOM outputs ----------------------------------------------------------------------
     def series_dicom_dir(self, series_uid: str) -> Path:
@@ -317,6 +325,14 @@ class OutputStore:
                 _atomic_write(path, table_bytes(table_rows))
             written[table] = path
         return written
+
+
+def optional_outputs_failed(rows: dict[str, list[dict[str, Any]]]) -> tuple[str, ...]:
+    """The ``qa_flags`` of a series' rows that say an optional output failed (see process.OPTIONAL_OUTPUT_FAILED)."""
+    from deepcac2.pipeline.process import OPTIONAL_OUTPUT_FAILED
+
+    flags = {f for table in rows.values() for row in table for f in (row.get("qa_flags") or ())}
+    return tuple(sorted(flags & OPTIONAL_OUTPUT_FAILED))
 
 
 def _content_key(row: dict[str, Any]) -> str:
