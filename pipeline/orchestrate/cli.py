@@ -94,6 +94,12 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="load local series whose files changed since the cohort was made (default: E_INPUT_CHANGED)",
     )
+    parser.add_argument(
+        "--verify-inputs",
+        action="store_true",
+        help="take a SHA-256 of every byte of each local series when it is loaded and check it again on --resume "
+        "(the cohort's fingerprint is file names, sizes and times only); series without a fingerprint are refused",
+    )
     parser.add_argument("--cache-dir", default=None, help="worker cache for remote (IDC) series")
     parser.add_argument(
         "--cache-gb", type=positive_float, default=20.0, help="bytes each worker's cache may hold, in GiB"
@@ -173,6 +179,7 @@ def main(args: argparse.Namespace) -> int:
             max_in_flight=args.max_in_flight,
             resume=args.resume or bool(args.retry_failed),
             rescan=args.rescan,
+            verify_inputs=args.verify_inputs,
             overwrite=args.overwrite,
             retries=args.retries,
             conventions=[c.strip() for c in args.conventions.split(",")] if args.conventions else None,

@@ -132,7 +132,12 @@ class SeriesLoop:
         self.stages = stages
         self.tag = run_id.rsplit("-", 1)[-1]
         self.policy = Policy(
-            str(store.dicom_dir), config.conventions, config.retries, config.backoff_s, anatomy=config.anatomy
+            str(store.dicom_dir),
+            config.conventions,
+            config.retries,
+            config.backoff_s,
+            anatomy=config.anatomy,
+            verify_inputs=config.verify_inputs,
         )
         self.gpu = False
         #: last task key -> the series in flight
@@ -443,7 +448,7 @@ class SeriesLoop:
             try:
                 # a missing optional output (review picture on a full disk) marks it for --resume
                 incomplete = optional_outputs_failed(result.rows)
-                self.store.commit(Fragment(ref.series_uid, "done", None, result.rows, incomplete))
+                self.store.commit(Fragment(ref.series_uid, "done", None, result.rows, incomplete, result.inputs))
             except DeepCACError as exc:  # rows that cannot be stored fail this series, not the run
                 result = Failure(ref.series_uid, "convert", exc.code.value, exc.message, attempt)
         if isinstance(result, Done):

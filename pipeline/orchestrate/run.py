@@ -27,12 +27,13 @@ from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline import process
 from deepcac2.pipeline.orchestrate import hooks
 from deepcac2.pipeline.orchestrate.cluster import GPU, ClusterSpec, open_client, use_gpu_resource
+from deepcac2.pipeline.orchestrate.inputs import changed_since_scored, unfingerprinted
 from deepcac2.pipeline.orchestrate.log import RunLog
 from deepcac2.pipeline.orchestrate.loop import SeriesLoop, scheduler_lost
 from deepcac2.pipeline.orchestrate.plugin import PLUGIN_NAME, CacheSpec, ModelSpec, PipelinePlugin
 from deepcac2.pipeline.orchestrate.progress import Progress
-from deepcac2.pipeline.orchestrate.records import run_record, write_runs_table
-from deepcac2.pipeline.orchestrate.store import OutputStore
+from deepcac2.pipeline.orchestrate.records import failure_row, run_record, write_runs_table
+from deepcac2.pipeline.orchestrate.store import Fragment, OutputStore
 from deepcac2.pipeline.orchestrate.tasks import Stages
 from deepcac2.pipeline.sources.local import FINGERPRINT
 from deepcac2.pipeline.types import SeriesRef, sha256_file
@@ -67,6 +68,9 @@ class RunConfig:
     retry_codes: frozenset[str] = frozenset()
     #: load local series whose files changed since the cohort was made (else E_INPUT_CHANGED)
     rescan: bool = False
+    #: take a content fingerprint (SHA-256 of every byte) of each local series when it is loaded, and
+    #: compare it on --resume; local series without a cohort fingerprint are refused (``--verify-inputs``)
+    verify_inputs: bool = False
 
 
 @dataclass
@@ -155,6 +159,14 @@ def run_series(
     release know what the run was asked to do (coverage, cohort policy).
     """
     _check_cohort(refs)
+    missing = unfingerprinted(refs) if config.verify_inputs and not config.rescan else []
+    if missing:  # a run that must be sure of its inputs cannot be, for these
+        raise DeepCACError(
+            ErrorCode.E_COHORT_INVALID,
+            f"--verify-inputs: {len(missing)} local series have no source_fingerprint in the cohort "
+            f"(first: {missing[0]}); make the cohort again with `deepcac2 cohort --from-dir`",
+            series=missing[0],
+        )
     if config.rescan:  # without the cohort's fingerprints the load step does not compare them
         refs = [replace(r, params={k: v for k, v in r.params.items() if k != FINGERPRINT}) for r in refs]
     from deepcac2.pipeline.anatomy.registry import check_name
@@ -181,10 +193,27 @@ def run_series(
             store.keep_cohort(Path(cohort_file))
         committed = store.committed()
         todo = [r for r in refs if _to_run(committed.get(r.series_uid), config.retry_codes)]
-        summary.skipped = len(refs) - len(todo)
+        # the series done before: are their inputs still what was scored? (even on a finished run)
+        wanted = {r.series_uid for r in todo}
+        done_before = [r for r in refs if r.series_uid not in wanted and committed[r.series_uid].status == "done"]
+        scored = {r.series_uid: committed[r.series_uid].inputs for r in done_before}
+        changed = changed_since_scored(done_before, scored, content=config.verify_inputs)
+        if config.rescan:  # score them as they are now
+            again = {f.series_uid for f in changed}
+            todo += [r for r in done_before if r.series_uid in again]
+        summary.skipped = len(refs) - len(todo) - (0 if config.rescan else len(changed))
         summary.log_path = store.logs_dir / f"run-{run_id}.jsonl"
         with RunLog(summary.log_path, run_id) as log, _sigterm_as_interrupt():
             log.write("run_start", out_dir=str(store.root), total=len(refs), todo=len(todo), identity=identity)
+            if changed:
+                log.write("inputs_changed", series=[f.series_uid for f in changed], rescan=config.rescan)
+            for failure in [] if config.rescan else changed:  # their results and objects must not ship
+                store.discard_dicom(failure.series_uid)
+                row = failure_row(failure)
+                store.commit(Fragment(failure.series_uid, "failed", failure.code, {"failures": [row]}))
+                summary.failed += 1
+                summary.by_code[failure.code] = summary.by_code.get(failure.code, 0) + 1
+                log.write("series_failed", **row)
             bar: Progress | None = None
             loop: SeriesLoop | None = None
             stopped: DeepCACError | None = None
@@ -329,6 +358,7 @@ def run_cohort(
     stages: Stages | None = None,
     config: RunConfig | None = None,
     rescan: bool = False,
+    verify_inputs: bool = False,
 ) -> RunSummary:
     """Process every series of the cohort Parquet at ``cohort_path`` into ``out_dir``."""
     from deepcac2.pipeline.cohort.table import cohort_to_refs, read_cohort
@@ -348,6 +378,7 @@ def run_cohort(
         cache=cache,
         progress=progress,
         rescan=rescan or base.rescan,
+        verify_inputs=verify_inputs or base.verify_inputs,
     )
     identity = {"cohort_sha256": sha256_file(str(cohort_path))}
     return run_series(refs, out_dir, config, stages=stages, identity=identity, cohort_file=cohort_path)

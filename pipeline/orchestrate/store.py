@@ -110,6 +110,8 @@ class Fragment:
     rows: dict[str, list[dict[str, Any]]]
     #: optional outputs that failed for a series done (its ``qa_flags``, e.g. review_picture_failed)
     incomplete: tuple[str, ...] = ()
+    #: the content fingerprint of its input when it was scored (``--verify-inputs``), else None
+    inputs: str | None = None
 
     @property
     def retry_on_resume(self) -> bool:
@@ -231,6 +233,8 @@ class OutputStore:
         doc = {"series_uid": fragment.series_uid, "status": fragment.status, "code": fragment.code}
         if fragment.incomplete:
             doc["incomplete"] = list(fragment.incomplete)
+        if fragment.inputs:
+            doc["inputs_sha256"] = fragment.inputs
         doc["rows"] = fragment.rows
         try:
             data = json.dumps(doc, sort_keys=True, default=_json_default, allow_nan=True).encode()
@@ -241,13 +245,16 @@ class OutputStore:
     def fragments(self) -> Iterator[Fragment]:
         for p in sorted(self.series_dir.glob("*/*.json")):
             doc = json.loads(p.read_text())
+            incomplete = tuple(doc.get("incomplete", ()))
             yield Fragment(
-                doc["series_uid"], doc["status"], doc.get("code"), doc["rows"], tuple(doc.get("incomplete", ()))
+                doc["series_uid"], doc["status"], doc.get("code"), doc["rows"], incomplete, doc.get("inputs_sha256")
             )
 
     def committed(self) -> dict[str, Fragment]:
         """series uid -> committed fragment, without the rows (the scan must stay small for big cohorts)."""
-        return {f.series_uid: Fragment(f.series_uid, f.status, f.code, {}, f.incomplete) for f in self.fragments()}
+        return {
+            f.series_uid: Fragment(f.series_uid, f.status, f.code, {}, f.incomplete, f.inputs) for f in self.fragments()
+        }
 
     # -- DICOM outputs ----------------------------------------------------------------------
     def series_dicom_dir(self, series_uid: str) -> Path:
