@@ -194,8 +194,8 @@ def run_series(
         committed = store.committed()
         todo = [r for r in refs if _to_run(committed.get(r.series_uid), config.retry_codes)]
         # the series done before: are their inputs still what was scored? (even on a finished run)
-        wanted = {r.series_uid for r in todo}
-        done_before = [r for r in refs if r.series_uid not in wanted and committed[r.series_uid].status == "done"]
+        to_do = {r.series_uid for r in todo}
+        done_before = [r for r in refs if r.series_uid not in to_do and committed[r.series_uid].status == "done"]
         scored = {r.series_uid: committed[r.series_uid].inputs for r in done_before}
         changed = changed_since_scored(done_before, scored, content=config.verify_inputs)
         if config.rescan:  # score them as they are now
@@ -220,8 +220,8 @@ def run_series(
             try:
                 with open_client(config.cluster) as client:
                     # an external scheduler serves its own; the local cluster's only when asked for (--dashboard)
-                    wanted = config.cluster.scheduler or config.cluster.dashboard_address
-                    summary.dashboard = client.dashboard_link if wanted else None
+                    show = config.cluster.scheduler or config.cluster.dashboard_address
+                    summary.dashboard = client.dashboard_link if show else None
                     if summary.dashboard:
                         print(f"deepcac2 run: Dask dashboard at {summary.dashboard}", file=sys.stderr, flush=True)
                     loop = SeriesLoop(client, store, config, stages, run_id)
@@ -305,8 +305,14 @@ def register_plugin(client: Any, plugin: PipelinePlugin, log: RunLog, attempts: 
             client.register_plugin(plugin, name=PLUGIN_NAME)
             return
         except (CommClosedError, OSError) as exc:
-            if scheduler_lost(client, exc) is not None or attempt == attempts:
+            if scheduler_lost(client, exc) is not None:
                 raise
+            if attempt == attempts:
+                raise DeepCACError(
+                    ErrorCode.E_WORKER_LOST,
+                    f"workers died while the run's plugin was set up on them, {attempts} times "
+                    f"(last: {type(exc).__name__}: {exc}); see the workers' logs (an import or the model load)",
+                ) from exc
             log.write("plugin_retry", attempt=attempt, error=f"{type(exc).__name__}: {exc}")
 
 

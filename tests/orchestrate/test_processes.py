@@ -10,14 +10,12 @@ import os
 import signal
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
-from deepcac2.pipeline.orchestrate import fake
+from deepcac2.pipeline.orchestrate import fake, hooks
 from deepcac2.pipeline.orchestrate.cluster import ClusterSpec
 from deepcac2.pipeline.orchestrate.run import RunConfig, run_series
 from deepcac2.pipeline.types import SeriesRef
@@ -88,22 +86,18 @@ def test_kill_9_a_worker_mid_run(tmp_path):
     procs = start_dask(tmp_path, 2)
     out = tmp_path / "out"
     refs = _refs(30, 0.15)
-    killed = threading.Event()
+    killed = []
 
-    def killer() -> None:
-        end = time.time() + 60
-        while _fragments(out) < 5 and time.time() < end:
-            time.sleep(0.05)
-        os.kill(procs.workers[0].pid, signal.SIGKILL)
-        killed.set()
+    def kill(count: int) -> None:  # in the run's thread, after its 5th commit: the run cannot finish first
+        if count == 5:
+            os.kill(procs.workers[0].pid, signal.SIGKILL)
+            killed.append(count)
 
     try:
-        thread = threading.Thread(target=killer, daemon=True)
-        thread.start()
         config = RunConfig(cluster=ClusterSpec(scheduler=procs.address), max_in_flight=4, progress=False, backoff_s=0.0)
-        summary = run_series(refs, out, config, stages=fake.STAGES)
-        thread.join(5)
-        assert killed.is_set()
+        with hooks.installed("committed", kill):
+            summary = run_series(refs, out, config, stages=fake.STAGES)
+        assert killed
         assert procs.workers[0].wait(5) == -signal.SIGKILL
         assert summary.complete
         done, failed = _series_once(summary, refs)
