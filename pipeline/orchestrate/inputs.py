@@ -19,10 +19,14 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from deepcac2.errors import ErrorCode
+from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.orchestrate.tasks import Failure, stage_of
 from deepcac2.pipeline.sources.local import FINGERPRINT
 from deepcac2.pipeline.types import SeriesRef
+
+#: the SeriesRef.params key of a content fingerprint taken when the cohort was made (a cohort column, when
+#: the cohort records one): with --verify-inputs a series whose content differs is E_INPUT_CHANGED
+CONTENT = "content_fingerprint"
 
 
 def content_fingerprint(folder: str | Path) -> str:
@@ -39,6 +43,21 @@ def content_fingerprint(folder: str | Path) -> str:
                 digest.update(block)
         digest.update(b"\n")
     return f"{len(files)}:{digest.hexdigest()}"
+
+
+def check_content(ref: SeriesRef, now: str) -> None:
+    """E_INPUT_CHANGED when the cohort recorded a content fingerprint for ``ref`` and ``now`` differs."""
+    recorded = (ref.params or {}).get(CONTENT)
+    if recorded and recorded != now:
+        raise DeepCACError(
+            ErrorCode.E_INPUT_CHANGED,
+            f"the content of series {ref.series_uid} in {ref.location} changed since the cohort was made "
+            f"(SHA-256 of its files {_short(now)} now, {_short(recorded)} then); make the cohort again, "
+            "or pass --rescan to load it as it is",
+            series=ref.series_uid,
+            recorded=recorded,
+            found=now,
+        )
 
 
 def is_local(ref: SeriesRef) -> bool:

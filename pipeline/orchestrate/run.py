@@ -27,7 +27,7 @@ from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline import process
 from deepcac2.pipeline.orchestrate import hooks
 from deepcac2.pipeline.orchestrate.cluster import GPU, ClusterSpec, open_client, use_gpu_resource
-from deepcac2.pipeline.orchestrate.inputs import changed_since_scored, unfingerprinted
+from deepcac2.pipeline.orchestrate.inputs import CONTENT, changed_since_scored, unfingerprinted
 from deepcac2.pipeline.orchestrate.log import RunLog
 from deepcac2.pipeline.orchestrate.loop import SeriesLoop, scheduler_lost
 from deepcac2.pipeline.orchestrate.plugin import PLUGIN_NAME, CacheSpec, ModelSpec, PipelinePlugin
@@ -168,7 +168,7 @@ def run_series(
             series=missing[0],
         )
     if config.rescan:  # without the cohort's fingerprints the load step does not compare them
-        refs = [replace(r, params={k: v for k, v in r.params.items() if k != FINGERPRINT}) for r in refs]
+        refs = [replace(r, params={k: v for k, v in r.params.items() if k not in (FINGERPRINT, CONTENT)}) for r in refs]
     from deepcac2.pipeline.anatomy.registry import check_name
     from deepcac2.pipeline.scoring.conventions import get_convention
 

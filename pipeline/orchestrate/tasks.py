@@ -198,11 +198,17 @@ def _context() -> Any:
 
 def _content(ref: SeriesRef, policy: Policy) -> str | None | Failure:
     """The series' content fingerprint when ``--verify-inputs`` asks for it (local series only)."""
-    from deepcac2.pipeline.orchestrate.inputs import content_fingerprint, is_local
+    from deepcac2.pipeline.orchestrate.inputs import check_content, content_fingerprint, is_local
 
     if not policy.verify_inputs or not is_local(ref):
         return None
-    return _attempt("fetch_load", ref, policy, content_fingerprint, str(ref.location))
+
+    def content() -> str:
+        now = content_fingerprint(str(ref.location))
+        check_content(ref, now)  # against the cohort's, when it recorded one
+        return now
+
+    return _attempt("fetch_load", ref, policy, content)
 
 
 def fetch_load_task(ref: SeriesRef, stages: Stages, policy: Policy) -> Loaded | Failure:

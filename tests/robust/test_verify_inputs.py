@@ -18,7 +18,7 @@ import pytest
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.orchestrate import fake
 from deepcac2.pipeline.orchestrate.cluster import ClusterSpec
-from deepcac2.pipeline.orchestrate.inputs import content_fingerprint
+from deepcac2.pipeline.orchestrate.inputs import CONTENT, content_fingerprint
 from deepcac2.pipeline.orchestrate.run import RunConfig, run_series
 from deepcac2.pipeline.orchestrate.store import OutputStore
 from deepcac2.pipeline.sources.local import FINGERPRINT, folder_fingerprint
@@ -95,3 +95,16 @@ def test_verify_inputs_refuses_local_series_without_a_fingerprint(scheduler, tmp
         run_series(refs, tmp_path / "out", config, stages=fake.STAGES)
     assert err.value.code is ErrorCode.E_COHORT_INVALID and refs[2].series_uid in err.value.message
     assert not (tmp_path / "out").exists(), "refused before anything was written"
+
+
+def test_a_content_fingerprint_from_the_cohort_is_checked_before_the_first_load(scheduler, tmp_path):
+    """When the cohort carries a content fingerprint (``content_fingerprint``), an edit made between the
+    cohort and the first run, size and time restored, is E_INPUT_CHANGED instead of being scored."""
+    refs = _series(tmp_path / "data")
+    refs = [replace(r, params={**r.params, CONTENT: content_fingerprint(r.location)}) for r in refs]
+    _edit_keeping_size_and_time(Path(refs[0].location) / "0.dcm")
+    config = RunConfig(cluster=ClusterSpec(scheduler=scheduler), progress=False, verify_inputs=True, retries=0)
+    summary = run_series(refs, tmp_path / "out", config, stages=fake.STAGES)
+    assert (summary.done, summary.failed) == (2, 1)
+    failure = _failures(tmp_path / "out")[refs[0].series_uid]
+    assert failure["error_code"] == "E_INPUT_CHANGED" and "since the cohort was made" in failure["message"]
