@@ -81,10 +81,14 @@ def _holder_alive(holder: dict[str, Any]) -> bool:
     started = _process_started(int(holder.get("pid", -1)))
     if started is None:
         return False
-    recorded = holder.get("pid_started")
-    if recorded is None or started < 0:  # a lock written before start times were kept, or not readable
+    if started < 0:  # not ours to read: assume it is the holder
         return True
-    return abs(started - float(recorded)) < 1.0
+    recorded = holder.get("pid_started")
+    if recorded is not None:
+        return abs(started - float(recorded)) < 1.0
+    # a lock written before start times were kept: a process that started after the lock is not its writer
+    locked = holder.get("started")
+    return locked is None or started <= float(locked) + 1.0
 
 
 def _short(value: Any) -> str:

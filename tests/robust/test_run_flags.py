@@ -117,3 +117,15 @@ def test_a_lock_whose_pid_was_reused_is_not_respected(tmp_path):
     with pytest.raises(DeepCACError) as err:
         OutputStore(tmp_path).acquire()
     assert err.value.code is ErrorCode.E_OUTPUT_LOCKED
+
+
+def test_an_older_lock_without_a_start_time_is_stale_when_its_pid_started_later(tmp_path):
+    """Locks written before start times were kept carry when they were taken: a pid younger than that is reused."""
+    me = {"pid": os.getpid(), "host": socket.gethostname()}
+    (tmp_path / LOCK_NAME).write_text(json.dumps({**me, "started": _process_started(os.getpid()) - 3600}))
+    with OutputStore(tmp_path):
+        pass
+    (tmp_path / LOCK_NAME).write_text(json.dumps({**me, "started": _process_started(os.getpid()) + 5}))
+    with pytest.raises(DeepCACError) as err:
+        OutputStore(tmp_path).acquire()
+    assert err.value.code is ErrorCode.E_OUTPUT_LOCKED
