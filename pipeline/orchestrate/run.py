@@ -314,6 +314,7 @@ def register_plugin(client: Any, plugin: PipelinePlugin, log: RunLog, attempts: 
                     f"(last: {type(exc).__name__}: {exc}); see the workers' logs (an import or the model load)",
                 ) from exc
             log.write("plugin_retry", attempt=attempt, error=f"{type(exc).__name__}: {exc}")
+            time.sleep(0.5 * attempt)  # the scheduler may still list the dead worker: give it time to drop it
 
 
 def _to_run(fragment: Any, retry_codes: frozenset[str]) -> bool:

@@ -83,7 +83,9 @@ def test_a_worker_lost_while_the_plugin_is_registered(tmp_path):
         assert died in {p.pid for p in procs.workers}
         assert sum(p.poll() is not None for p in procs.workers) == 1
         _all_done(summary, refs)
-        assert [e["attempt"] for e in _events(summary) if e["event"] == "plugin_retry"] == [1]
+        # retried at least once (again while the scheduler still lists the dead worker), then registered
+        retries = [e["attempt"] for e in _events(summary) if e["event"] == "plugin_retry"]
+        assert retries and retries == list(range(1, len(retries) + 1)) and len(retries) < 5, retries
     finally:
         stop_dask(procs)
 
