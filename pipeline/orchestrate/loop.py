@@ -25,13 +25,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from distributed import Client, Future, wait
-from distributed.client import FutureCancelledError
-from distributed.comm.core import CommClosedError
 
 from deepcac2.errors import DeepCACError, ErrorCode, error_code_of
 from deepcac2.pipeline.orchestrate import hooks
 from deepcac2.pipeline.orchestrate.cluster import GPU, workers_info
 from deepcac2.pipeline.orchestrate.log import RunLog
+from deepcac2.pipeline.orchestrate.losses import KilledWorker, scheduler_lost, worker_lost  # noqa: F401 - KilledWorker: re-exported
 from deepcac2.pipeline.orchestrate.progress import Progress
 from deepcac2.pipeline.orchestrate.records import failure_row
 from deepcac2.pipeline.orchestrate.store import Fragment, OutputStore, optional_outputs_failed
@@ -41,11 +40,6 @@ from deepcac2.pipeline.types import SeriesRef
 
 if TYPE_CHECKING:
     from deepcac2.pipeline.orchestrate.run import RunConfig, RunSummary
-
-try:  # where KilledWorker lives moved between distributed releases
-    from distributed import KilledWorker
-except ImportError:  # pragma: no cover
-    from distributed.scheduler import KilledWorker  # type: ignore[no-redef]
 
 #: failures that concern the whole run, not one series: the run stops instead of recording them
 RUN_FATAL = frozenset({ErrorCode.E_MODEL_LOAD.value, ErrorCode.E_MODEL_UNKNOWN.value})
@@ -84,42 +78,6 @@ class InFlight:
     running: tuple[str, str, float] | None = None
     #: the worker its next task is queued on (not started), and since when
     queued: tuple[str, float] | None = None
-
-
-def worker_lost(exc: BaseException, ref: SeriesRef, attempt: int) -> Failure | None:
-    """The E_WORKER_LOST failure for an exception that means the series' worker (or connection) was lost, else None.
-
-    The failure's detail names the worker it was last on, when Dask says.
-    """
-    if isinstance(exc, KilledWorker):
-        stage = str(getattr(exc, "task", "")).split("-", 1)[0] or "worker"
-        worker = str(getattr(getattr(exc, "last_worker", None), "address", "") or "")
-        msg = f"the task's worker died too many times (allowed-failures reached; last on {worker or 'unknown'})"
-        return Failure(ref.series_uid, stage, ErrorCode.E_WORKER_LOST.value, msg, attempt, {"worker": worker})
-    if isinstance(exc, FutureCancelledError):
-        return Failure(ref.series_uid, "orchestrate", ErrorCode.E_WORKER_LOST.value, f"cancelled: {exc}", attempt)
-    if isinstance(exc, CommClosedError | ConnectionError):
-        msg = f"connection lost while waiting for the series: {type(exc).__name__}: {exc}"
-        return Failure(ref.series_uid, "orchestrate", ErrorCode.E_WORKER_LOST.value, msg, attempt)
-    return None
-
-
-def scheduler_lost(client: Client, exc: BaseException) -> DeepCACError | None:
-    """E_SCHEDULER_LOST when ``exc`` comes from losing the scheduler (the client is no longer connected), else None.
-
-    Losing the scheduler loses every task in flight (Dask cancels the client's futures with
-    the reason ``scheduler-connection-lost``); committed series are safe, and ``--resume``
-    continues once a scheduler is there again.
-    """
-    if "scheduler-connection-lost" not in str(exc) and client.status == "running":
-        return None
-    address = getattr(getattr(client, "scheduler", None), "address", None) or "?"
-    return DeepCACError(
-        ErrorCode.E_SCHEDULER_LOST,
-        f"lost the connection to the Dask scheduler {address} ({type(exc).__name__}); the series in flight "
-        "were dropped, every committed series is kept; start a scheduler again, then run again with --resume",
-        scheduler=address,
-    )
 
 
 class SeriesLoop:

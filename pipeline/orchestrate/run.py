@@ -29,7 +29,8 @@ from deepcac2.pipeline.orchestrate import hooks
 from deepcac2.pipeline.orchestrate.cluster import GPU, ClusterSpec, open_client, use_gpu_resource
 from deepcac2.pipeline.orchestrate.inputs import CONTENT, changed_since_scored, unfingerprinted
 from deepcac2.pipeline.orchestrate.log import RunLog
-from deepcac2.pipeline.orchestrate.loop import SeriesLoop, scheduler_lost
+from deepcac2.pipeline.orchestrate.loop import SeriesLoop
+from deepcac2.pipeline.orchestrate.losses import scheduler_lost
 from deepcac2.pipeline.orchestrate.plugin import PLUGIN_NAME, CacheSpec, ModelSpec, PipelinePlugin
 from deepcac2.pipeline.orchestrate.progress import Progress
 from deepcac2.pipeline.orchestrate.records import failure_row, run_record, write_runs_table
