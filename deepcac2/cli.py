@@ -56,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = argparse.ArgumentParser(prog=f"deepcac2 {name}", description=COMMANDS[name][1])
     module.build_parser(sub)
     args = sub.parse_args(rest)
+    args.command_argv = [name, *rest]  # what was typed: a stopped run prints the exact command to continue
     try:
         return int(module.main(args) or 0)
     except DeepCACError as exc:

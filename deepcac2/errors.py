@@ -95,6 +95,10 @@ class ErrorCode(StrEnum):
     E_REVIEW_INVALID = "E_REVIEW_INVALID"
     # orchestration
     E_WORKER_LOST = "E_WORKER_LOST"
+    #: the run lost its connection to the Dask scheduler: the series in flight are dropped (``run --resume``)
+    E_SCHEDULER_LOST = "E_SCHEDULER_LOST"
+    #: ``run --resume`` asked of an output made from other inputs (weights, cohort, conventions by content)
+    E_RESUME_MISMATCH = "E_RESUME_MISMATCH"
     E_TIMEOUT = "E_TIMEOUT"
     E_INTERNAL = "E_INTERNAL"
 

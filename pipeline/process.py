@@ -183,6 +183,9 @@ def score_and_convert(
 
 #: the per-series review picture, next to seg.dcm and sr.dcm (QA gathers them into qa/images)
 REVIEW_PICTURE = "review.png"
+#: ``qa_flags`` that say an optional output of the series failed (its results stand): ``run --resume``
+#: does such a series again, so a resumed run equals a clean one
+OPTIONAL_OUTPUT_FAILED = frozenset({"review_picture_failed"})
 
 
 def render_review_picture(ct: types.CTVolume, prediction: types.Prediction, path: Path, rows: TableRows) -> None:

@@ -10,7 +10,7 @@ UTC_US = pa.timestamp("us", tz="UTC")
 
 TABLE = TableSchema(
     name="runs",
-    version="1.1.0",
+    version="1.2.0",
     doc="One row per pipeline run: configuration, software versions, counts and timings.",
     key=("run_id",),
     columns=(
@@ -32,5 +32,11 @@ TABLE = TableSchema(
         Column("n_succeeded", pa.int64(), "Series converted.", minimum=0),
         Column("n_failed", pa.int64(), "Series in the failures table.", minimum=0),
         Column("timings_json", pa.string(), "JSON object: stage -> seconds (sum over series)."),
+        Column(
+            "outcome",
+            pa.string(),
+            "How the run ended: `ended` (every series has a result), `interrupted` (Ctrl-C, SIGTERM), "
+            "or the error code that stopped it (`E_SCHEDULER_LOST`, `E_MODEL_LOAD`, ...); `--resume` continues.",
+        ),
     ),
 )

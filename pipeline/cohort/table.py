@@ -88,6 +88,8 @@ def _as_declared(column: pa.ChunkedArray, declared: pa.DataType) -> pa.ChunkedAr
         return column.cast(declared, safe=True)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         return None
+
+
 def exclusions_path(cohort_path: str | Path) -> Path:
     """Where the ``exclusions`` table of a cohort file lives: beside it, ``<stem>.exclusions.parquet``."""
     path = Path(cohort_path)

@@ -10,6 +10,7 @@ from deepcac2.argtypes import non_negative_float, non_negative_int, positive_flo
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.anatomy.registry import HELP as ANATOMY_HELP
 from deepcac2.pipeline.anatomy.registry import parse_name
+from deepcac2.pipeline.orchestrate import flags
 
 
 def _error_code(text: str) -> str:
@@ -24,15 +25,45 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output directory (tables/, dicom/, logs/, state/)")
     parser.add_argument("--model", default=None, help="registered model name (default: by --weights)")
     parser.add_argument("--weights", default=None, help="model weights file")
-    parser.add_argument("--device", default=None, help="torch device for the model (default: the model's choice)")
+    parser.add_argument(
+        "--device",
+        type=flags.device,
+        default=None,
+        help="torch device for the model: cpu, cuda, cuda:N, mps (default: the model's choice)",
+    )
     parser.add_argument("--anatomy", default="auto", type=parse_name, help=ANATOMY_HELP)
     where = parser.add_mutually_exclusive_group()
-    where.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler, tcp://host:8786")
     where.add_argument(
-        "--workers", type=positive_int, default=None, help="local cluster: worker processes (default: CPUs)"
+        "--scheduler",
+        type=flags.scheduler_address,
+        default=None,
+        help="address of an existing Dask scheduler, tcp://host:8786 or tls://host:8786 (not the dashboard's http)",
+    )
+    where.add_argument(
+        "--workers",
+        type=positive_int,
+        default=None,
+        help="local cluster: worker processes (default: CPUs; more than the CPUs only with --oversubscribe)",
+    )
+    parser.add_argument(
+        "--oversubscribe", action="store_true", help="local cluster: start --workers N even when N exceeds the CPUs"
+    )
+    parser.add_argument(
+        "--dashboard",
+        nargs="?",
+        type=flags.listen_address,
+        const="127.0.0.1:8787",
+        default=None,
+        metavar="HOST:PORT",
+        help="local cluster: serve the Dask dashboard (default off; the bare flag listens on 127.0.0.1:8787)",
     )
     parser.add_argument("--threads", type=positive_int, default=None, help="local cluster: threads per worker")
-    parser.add_argument("--memory-limit", default="auto", help="local cluster: memory per worker, e.g. 4GiB")
+    parser.add_argument(
+        "--memory-limit",
+        type=flags.memory_limit,
+        default="auto",
+        help="local cluster: memory per worker: auto, 0 (no limit), a fraction such as 0.5, or a size such as 4GiB",
+    )
     gpu = parser.add_mutually_exclusive_group()
     gpu.add_argument("--gpu", dest="gpu", action="store_true", default=None, help="require GPU workers")
     gpu.add_argument("--no-gpu", dest="gpu", action="store_false", help="never ask for the GPU resource")
@@ -62,6 +93,12 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
         "--rescan",
         action="store_true",
         help="load local series whose files changed since the cohort was made (default: E_INPUT_CHANGED)",
+    )
+    parser.add_argument(
+        "--verify-inputs",
+        action="store_true",
+        help="take a SHA-256 of every byte of each local series when it is loaded and check it again on --resume "
+        "(the cohort's fingerprint is file names, sizes and times only); series without a fingerprint are refused",
     )
     parser.add_argument("--cache-dir", default=None, help="worker cache for remote (IDC) series")
     parser.add_argument(
@@ -105,39 +142,63 @@ def main(args: argparse.Namespace) -> int:
     from deepcac2.pipeline.orchestrate.plugin import CacheSpec
     from deepcac2.pipeline.orchestrate.run import RunConfig, run_cohort
 
+    # the rest of the flags' checks, still before anything is written (exit 2, as argparse's own)
+    clash = flags.conflicts(args)
+    if clash:
+        print(f"deepcac2 run: error: {clash}", file=sys.stderr)
+        return 2
+    workers, note = flags.cap_workers(args.workers, args.oversubscribe)
+    if note:
+        print(f"deepcac2 run: {note}", file=sys.stderr)
+    argv = getattr(args, "command_argv", None) or ["run", "--cohort", args.cohort, "--out", args.out]
     base = RunConfig()
     base = replace(
         base,
-        cluster=replace(base.cluster, memory_limit=args.memory_limit, allowed_failures=args.allowed_failures),
+        cluster=replace(
+            base.cluster,
+            memory_limit=args.memory_limit,
+            allowed_failures=args.allowed_failures,
+            dashboard_address=args.dashboard,
+        ),
         series_timeout_s=args.series_timeout or None,
         worker_ttl_s=args.worker_ttl or None,
         retry_codes=frozenset(args.retry_failed),
     )
     cache = CacheSpec(args.cache_dir, int(args.cache_gb * 2**30)) if args.cache_dir else None
-    summary = run_cohort(
-        args.cohort,
-        args.out,
-        model=args.model,
-        weights=args.weights,
-        device=args.device,
-        anatomy=args.anatomy,
-        scheduler=args.scheduler,
-        workers=args.workers,
-        threads=args.threads,
-        max_in_flight=args.max_in_flight,
-        resume=args.resume or bool(args.retry_failed),
-        rescan=args.rescan,
-        overwrite=args.overwrite,
-        retries=args.retries,
-        conventions=[c.strip() for c in args.conventions.split(",")] if args.conventions else None,
-        gpu=args.gpu,
-        cache=cache,
-        progress=not args.no_progress,
-        stages=_stages(args.stages),
-        config=base,
-    )
+    try:
+        summary = run_cohort(
+            args.cohort,
+            args.out,
+            model=args.model,
+            weights=args.weights,
+            device=args.device,
+            anatomy=args.anatomy,
+            scheduler=args.scheduler,
+            workers=workers,
+            threads=args.threads,
+            max_in_flight=args.max_in_flight,
+            resume=args.resume or bool(args.retry_failed),
+            rescan=args.rescan,
+            verify_inputs=args.verify_inputs,
+            overwrite=args.overwrite,
+            retries=args.retries,
+            conventions=[c.strip() for c in args.conventions.split(",")] if args.conventions else None,
+            gpu=args.gpu,
+            cache=cache,
+            progress=not args.no_progress,
+            stages=_stages(args.stages),
+            config=base,
+        )
+    except DeepCACError as exc:
+        if exc.code in RESUMABLE_STOPS:  # the committed series are kept: say exactly how to go on
+            raise DeepCACError(exc.code, f"{exc.message}\n  continue with: {flags.resume_command(argv)}") from exc
+        raise
     print(summary.format(), file=sys.stderr)
     if summary.interrupted:
-        print("deepcac2 run: interrupted; run again with --resume to continue", file=sys.stderr)
+        print(f"deepcac2 run: interrupted; continue with: {flags.resume_command(argv)}", file=sys.stderr)
         return 130
     return 0
+
+
+#: errors that stop a run whose committed series stay valid: ``--resume`` continues it
+RESUMABLE_STOPS = frozenset({ErrorCode.E_SCHEDULER_LOST, ErrorCode.E_DISK_FULL})

@@ -8,6 +8,7 @@ an external scheduler reads it from its own config, e.g.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
@@ -23,6 +24,8 @@ from deepcac2.errors import DeepCACError, ErrorCode
 
 #: the worker resource that inference tasks ask for
 GPU = "GPU"
+#: the local cluster listens here only: nothing on the network can submit work to it or read its dashboard
+LOOPBACK = "127.0.0.1"
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,11 @@ class ClusterSpec:
     #: None: use GPUs when the machine (local) or any worker (remote) has them
     gpu: bool | None = None
     allowed_failures: int = 3
-    dashboard_address: str | None = ":8787"
+    #: the local cluster's dashboard (HOST:PORT); None: none. It has no authentication and shows
+    #: series UIDs, so it is off unless asked for (``--dashboard``), and on loopback by default
+    dashboard_address: str | None = None
+    #: where the local cluster's scheduler and workers listen: loopback, never every interface
+    host: str = LOOPBACK
     connect_timeout_s: float = 30.0
 
 
@@ -71,7 +78,7 @@ def _local_cluster(spec: ClusterSpec) -> Any:
                 threads_per_worker=threads,
                 resources={GPU: 1},
                 memory_limit=spec.memory_limit,
-                dashboard_address=spec.dashboard_address,
+                **_listen(spec),
             )
         # without dask-cuda: one worker per GPU would need CUDA_VISIBLE_DEVICES per worker; use one
         return LocalCluster(
@@ -79,7 +86,7 @@ def _local_cluster(spec: ClusterSpec) -> Any:
             threads_per_worker=threads,
             resources={GPU: 1},
             memory_limit=spec.memory_limit,
-            dashboard_address=spec.dashboard_address,
+            **_listen(spec),
         )
     threads = spec.threads or 1
     workers = spec.workers or max(1, cpus // threads)
@@ -88,27 +95,62 @@ def _local_cluster(spec: ClusterSpec) -> Any:
         threads_per_worker=threads,
         processes=True,
         memory_limit=spec.memory_limit,
-        dashboard_address=spec.dashboard_address,
+        **_listen(spec),
     )
+
+
+def _listen(spec: ClusterSpec) -> dict[str, Any]:
+    """Scheduler and workers on ``spec.host`` (loopback); the dashboard only when asked for.
+
+    Dask's scheduler always serves a few HTTP routes (health, metrics); without a dashboard
+    they go to a free port on the same loopback host, not to 8787 on every interface.
+    """
+    if spec.dashboard_address:
+        return {"host": spec.host, "dashboard_address": spec.dashboard_address}
+    return {
+        "host": spec.host,
+        "dashboard_address": None,
+        "scheduler_kwargs": {"dashboard": False, "dashboard_address": f"{spec.host}:0"},
+    }
 
 
 @contextmanager
 def open_client(spec: ClusterSpec) -> Iterator[Client]:
     """A connected client; a local cluster started here is shut down on exit."""
-    with ExitStack() as stack:
+    after = ExitStack()  # left after the client is closed
+    with after, ExitStack() as stack:
         stack.enter_context(dask.config.set({"distributed.scheduler.allowed-failures": spec.allowed_failures}))
         if spec.scheduler:
             try:
                 client = Client(spec.scheduler, timeout=spec.connect_timeout_s)
-            except OSError as exc:
+            except OSError as exc:  # TimeoutError included
                 raise DeepCACError(
-                    ErrorCode.E_INTERNAL, f"cannot reach the Dask scheduler {spec.scheduler}: {exc}"
+                    ErrorCode.E_SCHEDULER_LOST,
+                    f"cannot reach the Dask scheduler {spec.scheduler} within {spec.connect_timeout_s:g} s: {exc}",
+                    scheduler=spec.scheduler,
                 ) from exc
         else:
             cluster = stack.enter_context(_local_cluster(spec))
             client = Client(cluster)
         stack.enter_context(client)
-        yield client
+        try:
+            yield client
+        except DeepCACError as exc:
+            if exc.code is ErrorCode.E_SCHEDULER_LOST:
+                # closing cancels the client's reconnect loop, which Dask logs with a traceback; the
+                # coded error already says what happened and what to do
+                after.enter_context(_quiet(logging.getLogger("distributed.client")))
+            raise
+
+
+@contextmanager
+def _quiet(logger: logging.Logger) -> Iterator[None]:
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def workers_info(client: Client) -> dict[str, Any]:

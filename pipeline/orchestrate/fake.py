@@ -9,10 +9,14 @@ A series' ``params`` steer what happens to it:
 * ``{"spin_s": 0.2}``: each CPU stage computes that long (to stand for CPU work, benchmarks);
 * ``{"payload_kb": 64}``: the loaded value carries that many KiB (memory tests);
 * ``{"crash": true}``: the load step kills its worker process (a poison series);
+* ``{"crash_once": PATH}``: the load step kills its worker process if PATH does not exist yet,
+  creating it first (one worker lost mid-series, exactly once);
 * ``{"hang_s": 600}``: the load step blocks that long (a hung decoder or fetch);
 * ``{"infer_hang_s": 600}``: the inference step blocks that long (a hung model);
 * ``{"write_dicom": true}``: the last step writes ``<out_dir>/<uid>/seg.dcm`` (a stand-in object);
-* ``{"finish_fail": "E_SR_WRITE"}``: the last step raises that code, after writing when asked to.
+* ``{"finish_fail": "E_SR_WRITE"}``: the last step raises that code, after writing when asked to;
+* ``{"optional_fail": "review_picture_failed"}``: the series is done, its row flagged so (an
+  optional output failed, as the real review picture does on a full disk).
 
 Parameters can also come from a JSON file ``{series_uid: {...}}`` named by the environment
 variable ``DEEPCAC2_FAKE_PLAN`` (a cohort Parquet cannot carry them to a ``deepcac2 run``).
@@ -29,6 +33,7 @@ import json
 import os
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -67,10 +72,20 @@ def _work(params: dict[str, Any]) -> None:
         sum(range(10_000))  # some arithmetic between clock reads (each read is a system call)
 
 
+def _first_to_create(path: str) -> bool:
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return False
+    return True
+
+
 def fetch_load(ref: SeriesRef, cache: Any) -> dict[str, Any]:
     params = params_of(ref)
     _work(params)
     if params.get("crash"):
+        os._exit(17)
+    if params.get("crash_once") and _first_to_create(params["crash_once"]):
         os._exit(17)
     time.sleep(float(params.get("hang_s", 0.0)))
     if params.get("fail"):
@@ -106,6 +121,8 @@ def finish(
     if params.get("finish_fail"):
         raise DeepCACError(ErrorCode(params["finish_fail"]), f"fake failure after the objects of {ref.series_uid}")
     series = {"SeriesInstanceUID": ref.series_uid, "PatientID": ref.patient_id, "agatston": predicted["score"]}
+    if params.get("optional_fail"):
+        series["qa_flags"] = [params["optional_fail"]]
     lesions = [
         {"SeriesInstanceUID": ref.series_uid, "lesion_id": i, "convention": c} for i, c in enumerate(conventions)
     ]
@@ -122,3 +139,6 @@ def load_model(name: str | None, weights: str | None, device: str | None) -> obj
 STAGES = Stages(
     fetch_load=fetch_load, anatomy=anatomy, infer=infer, finish=finish, load_model=load_model, warm=("pydicom",)
 )
+#: the same, but the first worker to set up the run's plugin dies in it when DEEPCAC2_FAKE_CRASH_ONCE names
+#: a file that does not exist yet (see ``fake_crash``): a worker lost while the plugin is registered
+STAGES_CRASH_IN_SETUP = replace(STAGES, warm=("pydicom", "deepcac2.pipeline.orchestrate.fake_crash"))

@@ -25,26 +25,21 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from distributed import Client, Future, wait
-from distributed.client import FutureCancelledError
-from distributed.comm.core import CommClosedError
 
 from deepcac2.errors import DeepCACError, ErrorCode, error_code_of
+from deepcac2.pipeline.orchestrate import hooks
 from deepcac2.pipeline.orchestrate.cluster import GPU, workers_info
 from deepcac2.pipeline.orchestrate.log import RunLog
+from deepcac2.pipeline.orchestrate.losses import KilledWorker, scheduler_lost, worker_lost  # noqa: F401 - KilledWorker: re-exported
 from deepcac2.pipeline.orchestrate.progress import Progress
 from deepcac2.pipeline.orchestrate.records import failure_row
-from deepcac2.pipeline.orchestrate.store import Fragment, OutputStore
+from deepcac2.pipeline.orchestrate.store import Fragment, OutputStore, optional_outputs_failed
 from deepcac2.pipeline.orchestrate.tasks import Done, Failure, Policy, Stages, fetch_load_task, finish_task, infer_task
 from deepcac2.pipeline.orchestrate.watch import remove_silent_workers, remove_worker, task_states
 from deepcac2.pipeline.types import SeriesRef
 
 if TYPE_CHECKING:
     from deepcac2.pipeline.orchestrate.run import RunConfig, RunSummary
-
-try:  # where KilledWorker lives moved between distributed releases
-    from distributed import KilledWorker
-except ImportError:  # pragma: no cover
-    from distributed.scheduler import KilledWorker  # type: ignore[no-redef]
 
 #: failures that concern the whole run, not one series: the run stops instead of recording them
 RUN_FATAL = frozenset({ErrorCode.E_MODEL_LOAD.value, ErrorCode.E_MODEL_UNKNOWN.value})
@@ -85,24 +80,6 @@ class InFlight:
     queued: tuple[str, float] | None = None
 
 
-def worker_lost(exc: BaseException, ref: SeriesRef, attempt: int) -> Failure | None:
-    """The E_WORKER_LOST failure for an exception that means the series' worker (or connection) was lost, else None.
-
-    The failure's detail names the worker it was last on, when Dask says.
-    """
-    if isinstance(exc, KilledWorker):
-        stage = str(getattr(exc, "task", "")).split("-", 1)[0] or "worker"
-        worker = str(getattr(getattr(exc, "last_worker", None), "address", "") or "")
-        msg = f"the task's worker died too many times (allowed-failures reached; last on {worker or 'unknown'})"
-        return Failure(ref.series_uid, stage, ErrorCode.E_WORKER_LOST.value, msg, attempt, {"worker": worker})
-    if isinstance(exc, FutureCancelledError):
-        return Failure(ref.series_uid, "orchestrate", ErrorCode.E_WORKER_LOST.value, f"cancelled: {exc}", attempt)
-    if isinstance(exc, CommClosedError | ConnectionError):
-        msg = f"connection lost while waiting for the series: {type(exc).__name__}: {exc}"
-        return Failure(ref.series_uid, "orchestrate", ErrorCode.E_WORKER_LOST.value, msg, attempt)
-    return None
-
-
 class SeriesLoop:
     """Keeps the pipeline full: submit, collect, commit, refill."""
 
@@ -113,7 +90,12 @@ class SeriesLoop:
         self.stages = stages
         self.tag = run_id.rsplit("-", 1)[-1]
         self.policy = Policy(
-            str(store.dicom_dir), config.conventions, config.retries, config.backoff_s, anatomy=config.anatomy
+            str(store.dicom_dir),
+            config.conventions,
+            config.retries,
+            config.backoff_s,
+            anatomy=config.anatomy,
+            verify_inputs=config.verify_inputs,
         )
         self.gpu = False
         #: last task key -> the series in flight
@@ -158,6 +140,9 @@ class SeriesLoop:
         try:
             return future.result()
         except Exception as exc:
+            lost_scheduler = scheduler_lost(self.client, exc)
+            if lost_scheduler is not None:  # not this series' fault: the run stops, the series stays to do
+                raise lost_scheduler from exc
             lost = worker_lost(exc, ref, attempt)
             if lost is not None:
                 return lost
@@ -165,6 +150,18 @@ class SeriesLoop:
             return Failure(ref.series_uid, "orchestrate", code, f"{type(exc).__name__}: {exc}", attempt)
 
     def run(self, todo: Sequence[SeriesRef], bar: Progress, log: RunLog, summary: RunSummary) -> None:
+        """Run ``todo``; E_SCHEDULER_LOST (not a traceback) when the scheduler goes away meanwhile."""
+        try:
+            self._run(todo, bar, log, summary)
+        except (DeepCACError, KeyboardInterrupt):
+            raise
+        except BaseException as exc:  # FuturesCancelledError is an asyncio.CancelledError: a BaseException
+            lost = scheduler_lost(self.client, exc)
+            if lost is None:
+                raise
+            raise lost from exc
+
+    def _run(self, todo: Sequence[SeriesRef], bar: Progress, log: RunLog, summary: RunSummary) -> None:
         pending = iter(todo)
         self._bar = bar
         limit = self.config.max_in_flight or 2 * _total_threads(self.client) + 2
@@ -214,6 +211,7 @@ class SeriesLoop:
         result = self.commit(ref, result, attempt, log, summary)
         bar.update(isinstance(result, Done))
         finished = summary.done + summary.failed
+        hooks.after_commit(finished)  # tests hold the run here (committed and counted)
         if self.config.memory_every and finished % self.config.memory_every == 0:
             workers = self.client.run(_rss_mb)
             rss = _rss_mb()
@@ -406,7 +404,9 @@ class SeriesLoop:
         """Write the series' fragment (done, or one failures row) and count it."""
         if isinstance(result, Done):
             try:
-                self.store.commit(Fragment(ref.series_uid, "done", None, result.rows))
+                # a missing optional output (review picture on a full disk) marks it for --resume
+                incomplete = optional_outputs_failed(result.rows)
+                self.store.commit(Fragment(ref.series_uid, "done", None, result.rows, incomplete, result.inputs))
             except DeepCACError as exc:  # rows that cannot be stored fail this series, not the run
                 result = Failure(ref.series_uid, "convert", exc.code.value, exc.message, attempt)
         if isinstance(result, Done):

@@ -90,6 +90,7 @@ def run_record(summary: RunSummary, config: RunConfig, identity: dict[str, Any],
         "n_succeeded": summary.done,
         "n_failed": summary.failed,
         "timings_json": json.dumps(summary.stage_seconds, sort_keys=True),
+        "outcome": summary.stopped_by or ("interrupted" if summary.interrupted else "ended"),
     }
 
 
@@ -100,7 +101,7 @@ def write_runs_table(store: OutputStore) -> Path:
 
     rows = []
     for record in store.run_records():
-        row = {"idc_index_version": None, **record}  # records of older runs lack it
+        row = {"idc_index_version": None, "outcome": None, **record}  # records of older runs lack them
         for key in ("started_at", "finished_at"):
             row[key] = datetime.fromtimestamp(record[key], tz=UTC)
         rows.append(row)

@@ -21,15 +21,20 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from distributed.comm.core import CommClosedError
+
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline import process
+from deepcac2.pipeline.orchestrate import hooks
 from deepcac2.pipeline.orchestrate.cluster import GPU, ClusterSpec, open_client, use_gpu_resource
+from deepcac2.pipeline.orchestrate.inputs import CONTENT, changed_since_scored, unfingerprinted
 from deepcac2.pipeline.orchestrate.log import RunLog
 from deepcac2.pipeline.orchestrate.loop import SeriesLoop
+from deepcac2.pipeline.orchestrate.losses import scheduler_lost
 from deepcac2.pipeline.orchestrate.plugin import PLUGIN_NAME, CacheSpec, ModelSpec, PipelinePlugin
 from deepcac2.pipeline.orchestrate.progress import Progress
-from deepcac2.pipeline.orchestrate.records import run_record, write_runs_table
-from deepcac2.pipeline.orchestrate.store import OutputStore
+from deepcac2.pipeline.orchestrate.records import failure_row, run_record, write_runs_table
+from deepcac2.pipeline.orchestrate.store import Fragment, OutputStore
 from deepcac2.pipeline.orchestrate.tasks import Stages
 from deepcac2.pipeline.sources.local import FINGERPRINT
 from deepcac2.pipeline.types import SeriesRef, sha256_file
@@ -64,6 +69,9 @@ class RunConfig:
     retry_codes: frozenset[str] = frozenset()
     #: load local series whose files changed since the cohort was made (else E_INPUT_CHANGED)
     rescan: bool = False
+    #: take a content fingerprint (SHA-256 of every byte) of each local series when it is loaded, and
+    #: compare it on --resume; local series without a cohort fingerprint are refused (``--verify-inputs``)
+    verify_inputs: bool = False
 
 
 @dataclass
@@ -83,6 +91,8 @@ class RunSummary:
     log_path: Path | None = None
     #: seconds spent in each stage, summed over the series done in this run
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    #: the error code that stopped the run (scheduler lost, model error), None when it ended or was interrupted
+    stopped_by: str | None = None
 
     def format(self) -> str:
         state = "complete" if self.complete else ("interrupted" if self.interrupted else "incomplete")
@@ -150,8 +160,16 @@ def run_series(
     release know what the run was asked to do (coverage, cohort policy).
     """
     _check_cohort(refs)
+    missing = unfingerprinted(refs) if config.verify_inputs and not config.rescan else []
+    if missing:  # a run that must be sure of its inputs cannot be, for these
+        raise DeepCACError(
+            ErrorCode.E_COHORT_INVALID,
+            f"--verify-inputs: {len(missing)} local series have no source_fingerprint in the cohort "
+            f"(first: {missing[0]}); make the cohort again with `deepcac2 cohort --from-dir`",
+            series=missing[0],
+        )
     if config.rescan:  # without the cohort's fingerprints the load step does not compare them
-        refs = [replace(r, params={k: v for k, v in r.params.items() if k != FINGERPRINT}) for r in refs]
+        refs = [replace(r, params={k: v for k, v in r.params.items() if k not in (FINGERPRINT, CONTENT)}) for r in refs]
     from deepcac2.pipeline.anatomy.registry import check_name
     from deepcac2.pipeline.scoring.conventions import get_convention
 
@@ -177,7 +195,15 @@ def run_series(
         created = creation_stamp(store.root)
         committed = store.committed()
         todo = [r for r in refs if _to_run(committed.get(r.series_uid), config.retry_codes)]
-        summary.skipped = len(refs) - len(todo)
+        # the series done before: are their inputs still what was scored? (even on a finished run)
+        to_do = {r.series_uid for r in todo}
+        done_before = [r for r in refs if r.series_uid not in to_do and committed[r.series_uid].status == "done"]
+        scored = {r.series_uid: committed[r.series_uid].inputs for r in done_before}
+        changed = changed_since_scored(done_before, scored, content=config.verify_inputs)
+        if config.rescan:  # score them as they are now
+            again = {f.series_uid for f in changed}
+            todo += [r for r in done_before if r.series_uid in again]
+        summary.skipped = len(refs) - len(todo) - (0 if config.rescan else len(changed))
         summary.log_path = store.logs_dir / f"run-{run_id}.jsonl"
         with RunLog(summary.log_path, run_id) as log, _sigterm_as_interrupt(), _stamp_environment(created):
             log.write(
@@ -188,18 +214,43 @@ def run_series(
                 identity=identity,
                 created=created,
             )
+            if changed:
+                log.write("inputs_changed", series=[f.series_uid for f in changed], rescan=config.rescan)
+            for failure in [] if config.rescan else changed:  # their results and objects must not ship
+                store.discard_dicom(failure.series_uid)
+                row = failure_row(failure)
+                store.commit(Fragment(failure.series_uid, "failed", failure.code, {"failures": [row]}))
+                summary.failed += 1
+                summary.by_code[failure.code] = summary.by_code.get(failure.code, 0) + 1
+                log.write("series_failed", **row)
             bar: Progress | None = None
             loop: SeriesLoop | None = None
+            stopped: DeepCACError | None = None
             try:
                 with open_client(config.cluster) as client:
-                    summary.dashboard = client.dashboard_link
-                    print(f"deepcac2 run: Dask dashboard at {summary.dashboard}", file=sys.stderr, flush=True)
+                    # an external scheduler serves its own; the local cluster's only when asked for (--dashboard)
+                    show = config.cluster.scheduler or config.cluster.dashboard_address
+                    summary.dashboard = client.dashboard_link if show else None
+                    if summary.dashboard:
+                        print(f"deepcac2 run: Dask dashboard at {summary.dashboard}", file=sys.stderr, flush=True)
                     loop = SeriesLoop(client, store, config, stages, run_id)
-                    loop.gpu = use_gpu_resource(client, config.cluster) if todo else False
-                    # setup imports the stages' modules (and loads the model) on every worker, and again on
-                    # each worker that joins or restarts later, before it runs a task
-                    plugin = PipelinePlugin(config.model, config.cache, stages, gpu_resource=GPU if loop.gpu else None)
-                    client.register_plugin(plugin, name=PLUGIN_NAME)
+                    hooks.at("client_ready", client=client)
+                    try:
+                        loop.gpu = use_gpu_resource(client, config.cluster) if todo else False
+                        # setup imports the stages' modules (and loads the model) on every worker, and again on
+                        # each worker that joins or restarts later, before it runs a task
+                        plugin = PipelinePlugin(
+                            config.model, config.cache, stages, gpu_resource=GPU if loop.gpu else None
+                        )
+                        register_plugin(client, plugin, log)
+                    except DeepCACError:
+                        raise
+                    except Exception as exc:  # noqa: BLE001 - only the scheduler's loss is turned into a code
+                        lost = scheduler_lost(client, exc)
+                        if lost is None:
+                            raise
+                        raise lost from exc
+                    hooks.at("plugin_registered", client=client)
                     log.write("cluster", dashboard=summary.dashboard, gpu_resource=loop.gpu)
                     bar = Progress(len(refs), summary.skipped, enabled=config.progress)
                     loop.run(todo, bar, log, summary)
@@ -208,12 +259,28 @@ def run_series(
                 log.write("interrupted", reason=str(exc) or "SIGINT", in_flight=len(loop.inflight) if loop else 0)
             except DeepCACError as exc:
                 log.write("run_failed", **exc.to_dict())
-                raise
+                stopped = exc
             finally:
                 if bar is not None:
                     bar.close()
             summary.elapsed_s = time.time() - started
+            summary.stopped_by = stopped.code.value if stopped else None
             store.commit_run(run_id, run_record(summary, config, identity, started))
+            if stopped is not None:
+                # the record of a run that stopped (scheduler lost, model error) is listed too; the rest
+                # of the tables wait for a run that ends, so nothing half-done is mistaken for a result
+                summary.tables["runs"] = write_runs_table(store)
+                log.write(
+                    "run_end",
+                    complete=False,
+                    stopped_by=summary.stopped_by,
+                    done=summary.done,
+                    failed=summary.failed,
+                    skipped=summary.skipped,
+                    elapsed_s=round(summary.elapsed_s, 3),
+                )
+                raise stopped
+            hooks.at("tables", store=store)
             if not summary.interrupted:
                 # dicom/ holds the objects of the series committed as done, and nothing else
                 removed = store.sweep_dicom([r.series_uid for r in refs])
@@ -269,6 +336,30 @@ def _stamp_environment(created: str) -> Iterator[None]:
             os.environ[STAMP_VARIABLE] = previous
 
 
+def register_plugin(client: Any, plugin: PipelinePlugin, log: RunLog, attempts: int = 5) -> None:
+    """Register the worker plugin; a worker lost while it is set up (CommClosedError) is retried.
+
+    The scheduler keeps the plugin before it sends it to the workers, so workers that join
+    later get it anyway; a retry sends it again to the workers that are there now (their
+    setup runs again). A lost scheduler is not retried: the caller turns it into E_SCHEDULER_LOST.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            client.register_plugin(plugin, name=PLUGIN_NAME)
+            return
+        except (CommClosedError, OSError) as exc:
+            if scheduler_lost(client, exc) is not None:
+                raise
+            if attempt == attempts:
+                raise DeepCACError(
+                    ErrorCode.E_WORKER_LOST,
+                    f"workers died while the run's plugin was set up on them, {attempts} times "
+                    f"(last: {type(exc).__name__}: {exc}); see the workers' logs (an import or the model load)",
+                ) from exc
+            log.write("plugin_retry", attempt=attempt, error=f"{type(exc).__name__}: {exc}")
+            time.sleep(0.5 * attempt)  # the scheduler may still list the dead worker: give it time to drop it
+
+
 def _to_run(fragment: Any, retry_codes: frozenset[str]) -> bool:
     """Not committed yet, a transient failure (retried by --resume), or a failure whose code is asked for again."""
     if fragment is None:
@@ -284,10 +375,14 @@ def _codes_of_all(store: OutputStore, refs: Sequence[SeriesRef]) -> dict[str, in
 
 
 def _model_identity(model: ModelSpec) -> dict[str, Any]:
+    """The model by name and the weights by content (SHA-256, read once per run), never by file name or size.
+
+    The model card and the UIDs use the weights' SHA-256 too: a different file with the
+    same name and size must not resume a run made with the other.
+    """
     weights = model.weights
     if weights and Path(weights).is_file():
-        st = Path(weights).stat()
-        weights = f"{Path(weights).name}:{st.st_size}"
+        return {"name": model.name, "weights_sha256": sha256_file(str(weights))}
     return {"name": model.name, "weights": weights}
 
 
@@ -313,6 +408,7 @@ def run_cohort(
     stages: Stages | None = None,
     config: RunConfig | None = None,
     rescan: bool = False,
+    verify_inputs: bool = False,
 ) -> RunSummary:
     """Process every series of the cohort Parquet at ``cohort_path`` into ``out_dir``."""
     from deepcac2.pipeline.cohort.table import cohort_to_refs, read_cohort
@@ -332,6 +428,7 @@ def run_cohort(
         cache=cache,
         progress=progress,
         rescan=rescan or base.rescan,
+        verify_inputs=verify_inputs or base.verify_inputs,
     )
     identity = {"cohort_sha256": sha256_file(str(cohort_path))}
     return run_series(refs, out_dir, config, stages=stages, identity=identity, cohort_file=cohort_path)

@@ -2,7 +2,7 @@
 
 Layout under ``OUT``::
 
-    .deepcac2-run.lock           who is writing here (pid, host); stale when that pid is gone
+    .deepcac2-run.lock           who is writing here (pid, its start time, host); stale when that process is gone
     state/run.json               what the directory was made with (checked on --resume)
     state/series/ab/<sha1>.json  one committed fragment per finished or failed series
     state/runs/<run_id>.json     one record per run (complete or interrupted) for the runs table
@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import socket
 import time
@@ -60,14 +61,41 @@ def _atomic_write(path: Path, data: bytes) -> None:
         raise os_error(exc, str(path)) from exc
 
 
-def _pid_alive(pid: int) -> bool:
+def _process_started(pid: int) -> float | None:
+    """When process ``pid`` started (seconds since the epoch), None when there is no such process."""
+    import psutil
+
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return psutil.Process(pid).create_time()
+    except psutil.NoSuchProcess:
+        return None
+    except psutil.Error:  # exists, but its details are not ours to read
+        return -1.0
+
+
+def _holder_alive(holder: dict[str, Any]) -> bool:
+    """Whether the process that wrote the lock still runs: same pid *and* same start time.
+
+    A pid is reused once its process is gone; a lock that only compared pids would be
+    respected forever by whatever process got the number next.
+    """
+    started = _process_started(int(holder.get("pid", -1)))
+    if started is None:
         return False
-    except PermissionError:  # exists, owned by someone else
+    if started < 0:  # not ours to read: assume it is the holder
         return True
-    return True
+    recorded = holder.get("pid_started")
+    if recorded is not None:
+        return abs(started - float(recorded)) < 1.0
+    # a lock written before start times were kept: a process that started after the lock is not its writer
+    locked = holder.get("started")
+    return locked is None or started <= float(locked) + 1.0
+
+
+def _short(value: Any) -> str:
+    """An identity value for a message: long hashes shortened, so the line stays readable."""
+    text = json.dumps(value, sort_keys=True, default=str)
+    return re.sub(r"\b([0-9a-f]{12})[0-9a-f]{20,}\b", r"\1...", text)
 
 
 def _json_default(value: Any) -> Any:
@@ -85,11 +113,17 @@ class Fragment:
     status: str  # "done" or "failed"
     code: str | None
     rows: dict[str, list[dict[str, Any]]]
+    #: optional outputs that failed for a series done (its ``qa_flags``, e.g. review_picture_failed)
+    incomplete: tuple[str, ...] = ()
+    #: the content fingerprint of its input when it was scored (``--verify-inputs``), else None
+    inputs: str | None = None
 
     @property
     def retry_on_resume(self) -> bool:
-        """A transient failure (worker lost, timeout) is tried again by --resume."""
-        return self.status == "failed" and self.code is not None and ErrorCode(self.code) in TRANSIENT_CODES
+        """A transient failure (worker lost, timeout), or a series done without an optional output, is done again."""
+        if self.status == "done":
+            return bool(self.incomplete)
+        return self.code is not None and ErrorCode(self.code) in TRANSIENT_CODES
 
 
 class OutputStore:
@@ -108,14 +142,15 @@ class OutputStore:
     def acquire(self) -> None:
         """Take the directory lock; a lock left by a dead process on this host is removed."""
         writable_dir(self.root, "the run's output folder (--out)")
-        me = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}).encode()
+        who = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
+        me = json.dumps({**who, "pid_started": _process_started(os.getpid())}).encode()
         for _ in range(2):
             try:
                 fd = os.open(self.lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
                 holder = self._lock_holder()
-                if holder.get("host") == socket.gethostname() and not _pid_alive(int(holder.get("pid", -1))):
-                    self.lock_path.unlink(missing_ok=True)  # stale: its process is gone
+                if holder.get("host") == socket.gethostname() and not _holder_alive(holder):
+                    self.lock_path.unlink(missing_ok=True)  # stale: its process is gone (or its pid reused)
                     continue
                 raise DeepCACError(
                     ErrorCode.E_OUTPUT_LOCKED,
@@ -151,29 +186,37 @@ class OutputStore:
 
     # -- run identity ---------------------------------------------------------------------
     def check_identity(self, identity: dict[str, Any], *, resume: bool, overwrite: bool) -> None:
-        """Refuse to mix runs: --resume needs the same inputs; a fresh run needs an empty state."""
+        """Refuse to mix runs: --resume needs the same inputs; a fresh run needs no committed result.
+
+        Only committed series count as results: a ``run.json`` left by an attempt that stopped
+        before committing any (a bad scheduler address, a model that did not load) does not
+        make the corrected command fail with E_OUTPUT_EXISTS; it is replaced.
+        """
         path = self.root / "state" / "run.json"
-        has_state = path.exists() or any(self.series_dir.glob("*/*.json"))
+        has_results = any(self.series_dir.glob("*/*.json"))
+        has_state = path.exists() or has_results
         if not has_state and ((self.root / "MANIFEST.csv").exists() or any(self.dicom_dir.glob("*"))):
             # a release, or DICOM this run did not make: the run would sweep dicom/ (see the module doc)
             raise DeepCACError(
                 ErrorCode.E_OUTPUT_NOT_OURS,
                 f"{self.root} is not a run folder (no state/run.json) but holds a release or dicom/: choose another --out",
             )
-        if has_state and overwrite:
+        if overwrite and has_state:
             self.clear()
-        elif has_state and not resume:
+        elif has_results and not resume:
             raise DeepCACError(
                 ErrorCode.E_OUTPUT_EXISTS,
                 f"{self.root} already holds results; pass --resume to continue or --overwrite to start again",
             )
-        elif path.exists():
+        elif has_results and path.exists():
             old = json.loads(path.read_text())
             changed = sorted(k for k in identity if old.get(k) != identity[k])
             if changed:
+                what = "; ".join(f"{k}: {_short(old.get(k))} then, {_short(identity[k])} now" for k in changed)
                 raise DeepCACError(
-                    ErrorCode.E_OUTPUT_EXISTS,
-                    f"cannot resume {self.root}: {', '.join(changed)} differ from the run that made it",
+                    ErrorCode.E_RESUME_MISMATCH,
+                    f"cannot resume {self.root}: the inputs differ from those of the run that made it ({what}); "
+                    "run with the same inputs, or --overwrite to start again, or use another --out",
                     changed=changed,
                 )
         _atomic_write(path, json.dumps(identity, sort_keys=True, indent=1).encode())
@@ -206,6 +249,10 @@ class OutputStore:
     def commit(self, fragment: Fragment) -> None:
         """Write one series' result; after this returns, a crash does not lose it."""
         doc = {"series_uid": fragment.series_uid, "status": fragment.status, "code": fragment.code}
+        if fragment.incomplete:
+            doc["incomplete"] = list(fragment.incomplete)
+        if fragment.inputs:
+            doc["inputs_sha256"] = fragment.inputs
         doc["rows"] = fragment.rows
         try:
             data = json.dumps(doc, sort_keys=True, default=_json_default, allow_nan=True).encode()
@@ -216,11 +263,16 @@ class OutputStore:
     def fragments(self) -> Iterator[Fragment]:
         for p in sorted(self.series_dir.glob("*/*.json")):
             doc = json.loads(p.read_text())
-            yield Fragment(doc["series_uid"], doc["status"], doc.get("code"), doc["rows"])
+            incomplete = tuple(doc.get("incomplete", ()))
+            yield Fragment(
+                doc["series_uid"], doc["status"], doc.get("code"), doc["rows"], incomplete, doc.get("inputs_sha256")
+            )
 
     def committed(self) -> dict[str, Fragment]:
         """series uid -> committed fragment, without the rows (the scan must stay small for big cohorts)."""
-        return {f.series_uid: Fragment(f.series_uid, f.status, f.code, {}) for f in self.fragments()}
+        return {
+            f.series_uid: Fragment(f.series_uid, f.status, f.code, {}, f.incomplete, f.inputs) for f in self.fragments()
+        }
 
     # -- DICOM outputs ----------------------------------------------------------------------
     def series_dicom_dir(self, series_uid: str) -> Path:
@@ -298,6 +350,14 @@ class OutputStore:
                 _atomic_write(path, table_bytes(table_rows))
             written[table] = path
         return written
+
+
+def optional_outputs_failed(rows: dict[str, list[dict[str, Any]]]) -> tuple[str, ...]:
+    """The ``qa_flags`` of a series' rows that say an optional output failed (see process.OPTIONAL_OUTPUT_FAILED)."""
+    from deepcac2.pipeline.process import OPTIONAL_OUTPUT_FAILED
+
+    flags = {f for table in rows.values() for row in table for f in (row.get("qa_flags") or ())}
+    return tuple(sorted(flags & OPTIONAL_OUTPUT_FAILED))
 
 
 def _content_key(row: dict[str, Any]) -> str:

@@ -60,6 +60,8 @@ class Done:
     timings: dict[str, float] = field(default_factory=dict)
     #: stage -> the worker that ran it (log only: shows where GPU and CPU stages went)
     workers: dict[str, str] = field(default_factory=dict)
+    #: the content fingerprint of the series' files when it was loaded (``--verify-inputs``), else None
+    inputs: str | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,8 @@ class Loaded:
     anatomy: Any = None
     #: the part of ``seconds`` the anatomy step took
     anatomy_seconds: float = 0.0
+    #: the content fingerprint of the series' files (``--verify-inputs``), else None
+    inputs: str | None = None
 
 
 @dataclass(frozen=True)
@@ -134,6 +138,8 @@ class Policy:
     backoff_s: float = 1.0
     #: the anatomy provider (``--anatomy``): a registered name or "auto"
     anatomy: str = "auto"
+    #: take the content fingerprint of a local series' files before loading it (``--verify-inputs``)
+    verify_inputs: bool = False
 
 
 def _attempt(stage: str, ref: SeriesRef, policy: Policy, fn: Callable[..., Any], *args: Any) -> Any:
@@ -197,9 +203,27 @@ def _context() -> Any:
     return current_plugin()
 
 
+def _content(ref: SeriesRef, policy: Policy) -> str | None | Failure:
+    """The series' content fingerprint when ``--verify-inputs`` asks for it (local series only)."""
+    from deepcac2.pipeline.orchestrate.inputs import check_content, content_fingerprint, is_local
+
+    if not policy.verify_inputs or not is_local(ref):
+        return None
+
+    def content() -> str:
+        now = content_fingerprint(str(ref.location))
+        check_content(ref, now)  # against the cohort's, when it recorded one
+        return now
+
+    return _attempt("fetch_load", ref, policy, content)
+
+
 def fetch_load_task(ref: SeriesRef, stages: Stages, policy: Policy) -> Loaded | Failure:
     t0 = time.perf_counter()
     cache = _context().cache()
+    inputs = _content(ref, policy)  # before the load: the bytes hashed are the bytes then read
+    if isinstance(inputs, Failure):
+        return inputs
     out = _attempt("fetch_load", ref, policy, lambda: stages.fetch_load(ref, cache))
     if isinstance(out, Failure):
         return out
@@ -208,7 +232,7 @@ def fetch_load_task(ref: SeriesRef, stages: Stages, policy: Policy) -> Loaded | 
     if isinstance(anatomy, Failure):
         return anatomy
     t2 = time.perf_counter()
-    return Loaded(out, t2 - t0, _worker_address(), anatomy, t2 - t1)
+    return Loaded(out, t2 - t0, _worker_address(), anatomy, t2 - t1, inputs)
 
 
 def infer_task(ref: SeriesRef, loaded: Loaded | Failure, stages: Stages, policy: Policy) -> Predicted | Failure:
@@ -244,4 +268,4 @@ def finish_task(
         "score_convert": time.perf_counter() - t0,
     }
     workers = {"fetch_load": loaded.worker, "infer": predicted.worker, "score_convert": _worker_address()}
-    return Done(ref.series_uid, rows, timings, workers)
+    return Done(ref.series_uid, rows, timings, workers, loaded.inputs)

@@ -17,6 +17,26 @@ import pyarrow as pa
 DASK = [sys.executable, "-m"]
 
 
+def held_run(cmd: list[str], flag: Path, at_commit: int, **popen) -> subprocess.Popen:
+    """Start ``cmd`` (a ``deepcac2 run``) that holds after its ``at_commit``-th commit until ``flag`` is removed.
+
+    Returns once the run is held: it cannot finish before the test acts (SIGINT, kill the
+    scheduler), however loaded the machine is. No fragment polling, no sleep race.
+    """
+    from deepcac2.pipeline.orchestrate.hooks import HOLD_ENV
+
+    env = {**os.environ, **popen.pop("env", {}), HOLD_ENV: f"{at_commit}:{flag}"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, **popen)
+    end = time.time() + 180
+    while not flag.exists():
+        if proc.poll() is not None or time.time() > end:
+            text = proc.communicate(timeout=30)[0] if proc.poll() is not None else "(still running)"
+            proc.kill()
+            raise AssertionError(f"the run never reached commit {at_commit}: {text}")
+        time.sleep(0.02)
+    return proc
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -49,7 +69,12 @@ class DaskProcesses:
 
 
 def start_dask(
-    tmp: Path, n_workers: int = 2, worker_args: list[list[str]] | None = None, *, nanny: bool = False
+    tmp: Path,
+    n_workers: int = 2,
+    worker_args: list[list[str]] | None = None,
+    *,
+    nanny: bool = False,
+    env: dict[str, str] | None = None,
 ) -> DaskProcesses:
     """``dask scheduler`` and ``dask worker`` processes.
 
@@ -59,7 +84,12 @@ def start_dask(
     port = free_port()
     plan = tmp / "fake-plan.json"
     plan.write_text("{}")
-    env = {**os.environ, "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "3", "DEEPCAC2_FAKE_PLAN": str(plan)}
+    env = {
+        **os.environ,
+        "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "3",
+        "DEEPCAC2_FAKE_PLAN": str(plan),
+        **(env or {}),
+    }
     log = open(tmp / "dask-scheduler.log", "wb")  # noqa: SIM115 - lives as long as the process
     sched = subprocess.Popen(
         [

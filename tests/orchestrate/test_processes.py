@@ -10,19 +10,17 @@ import os
 import signal
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
-from deepcac2.pipeline.orchestrate import fake
+from deepcac2.pipeline.orchestrate import fake, hooks
 from deepcac2.pipeline.orchestrate.cluster import ClusterSpec
 from deepcac2.pipeline.orchestrate.run import RunConfig, run_series
 from deepcac2.pipeline.types import SeriesRef
 
-from .helpers import start_dask, stop_dask, write_cohort_parquet
+from .helpers import held_run, start_dask, stop_dask, write_cohort_parquet
 
 pytestmark = pytest.mark.slow
 BAD = {3: "E_NO_IMAGES", 8: "E_GEOMETRY_TILT", 13: "E_TRUNCATED_PIXELS"}
@@ -88,22 +86,18 @@ def test_kill_9_a_worker_mid_run(tmp_path):
     procs = start_dask(tmp_path, 2)
     out = tmp_path / "out"
     refs = _refs(30, 0.15)
-    killed = threading.Event()
+    killed = []
 
-    def killer() -> None:
-        end = time.time() + 60
-        while _fragments(out) < 5 and time.time() < end:
-            time.sleep(0.05)
-        os.kill(procs.workers[0].pid, signal.SIGKILL)
-        killed.set()
+    def kill(count: int) -> None:  # in the run's thread, after its 5th commit: the run cannot finish first
+        if count == 5:
+            os.kill(procs.workers[0].pid, signal.SIGKILL)
+            killed.append(count)
 
     try:
-        thread = threading.Thread(target=killer, daemon=True)
-        thread.start()
         config = RunConfig(cluster=ClusterSpec(scheduler=procs.address), max_in_flight=4, progress=False, backoff_s=0.0)
-        summary = run_series(refs, out, config, stages=fake.STAGES)
-        thread.join(5)
-        assert killed.is_set()
+        with hooks.installed("committed", kill):
+            summary = run_series(refs, out, config, stages=fake.STAGES)
+        assert killed
         assert procs.workers[0].wait(5) == -signal.SIGKILL
         assert summary.complete
         done, failed = _series_once(summary, refs)
@@ -128,9 +122,14 @@ def test_a_series_that_keeps_killing_workers_is_recorded_as_worker_lost(tmp_path
     assert len(done) == len(refs) - len([i for i in BAD if i < len(refs)])
 
 
-def _cli(cohort: Path, out: Path, scheduler: str, *extra: str) -> subprocess.Popen:
+def _cli(
+    cohort: Path, out: Path, scheduler: str, *extra: str, hold: tuple[int, Path] | None = None
+) -> subprocess.Popen:
+    """``deepcac2 run`` with the stand-in stages; with ``hold=(n, flag)``, returned once held after commit n."""
     cmd = [sys.executable, "-m", "deepcac2", "run", "--cohort", str(cohort), "--out", str(out), "--no-progress"]
     cmd += ["--scheduler", scheduler, "--stages", "deepcac2.pipeline.orchestrate.fake:STAGES", *extra]
+    if hold:
+        return held_run(cmd, hold[1], hold[0])
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -146,14 +145,11 @@ def test_interrupt_then_resume_gives_byte_identical_tables(dask_processes, tmp_p
     text, _ = whole.communicate(timeout=120)
     assert whole.returncode == 0, text
 
-    cut = _cli(cohort, tmp_path / "cut", address)
-    end = time.time() + 60
-    while _fragments(tmp_path / "cut") < 6 and time.time() < end and cut.poll() is None:
-        time.sleep(0.05)
+    cut = _cli(cohort, tmp_path / "cut", address, hold=(6, tmp_path / "held"))  # held after its 6th commit
     cut.send_signal(signal.SIGINT)
     text, _ = cut.communicate(timeout=60)
     assert cut.returncode == 130, text
-    assert 6 <= _fragments(tmp_path / "cut") < len(refs), "interrupted mid-run"
+    assert _fragments(tmp_path / "cut") == 6, "interrupted mid-run, where it was held"
     assert not (tmp_path / "cut" / "tables").exists()
     assert not (tmp_path / "cut" / ".deepcac2-run.lock").exists()
 
@@ -176,10 +172,7 @@ def test_sigterm_stops_the_client_like_ctrl_c(dask_processes, tmp_path):
     refs = _refs(10, 0.3)
     dask_processes.plan.write_text(json.dumps({r.series_uid: r.params for r in refs}))
     cohort = write_cohort_parquet(tmp_path / "cohort.parquet", [r.series_uid for r in refs])
-    run = _cli(cohort, tmp_path / "out", dask_processes.address)
-    end = time.time() + 60
-    while _fragments(tmp_path / "out") < 1 and time.time() < end and run.poll() is None:
-        time.sleep(0.05)
+    run = _cli(cohort, tmp_path / "out", dask_processes.address, hold=(1, tmp_path / "held"))
     run.send_signal(signal.SIGTERM)
     text, _ = run.communicate(timeout=60)
     assert run.returncode == 130, text

@@ -9,7 +9,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -17,6 +16,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from deepcac2.pipeline.orchestrate.run import run_cohort
+
+from .helpers import held_run
 
 pytestmark = pytest.mark.slow
 
@@ -78,14 +79,11 @@ def test_interrupted_cli_run_resumes_to_the_same_bytes(dask_processes, cohort, b
     out = tmp_path / "cut"
     cmd = [sys.executable, "-m", "deepcac2", "run", "--cohort", str(cohort[0]), "--out", str(out)]
     cmd += ["--scheduler", dask_processes.address, "--no-progress", "--max-in-flight", "2"]
-    run = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    end = time.time() + 90
-    while time.time() < end and run.poll() is None and len(list((out / "state" / "series").glob("*/*.json"))) < 2:
-        time.sleep(0.05)
+    run = held_run(cmd, tmp_path / "held", at_commit=2)  # cannot finish before the SIGINT
     run.send_signal(signal.SIGINT)
     text, _ = run.communicate(timeout=60)
     assert run.returncode == 130, text
-    assert len(list((out / "state" / "series").glob("*/*.json"))) < len(cohort[1]), "stopped mid-run"
+    assert len(list((out / "state" / "series").glob("*/*.json"))) == 2 < len(cohort[1]), "stopped where held"
     resumed = subprocess.run([*cmd, "--resume"], capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     for name, path in baseline.tables.items():

@@ -10,15 +10,15 @@ import json
 import os
 import signal
 import sys
-import threading
 import time
-from pathlib import Path
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pyarrow.parquet as pq
 import pytest
 from distributed import Client
 
-from deepcac2.pipeline.orchestrate import fake
+from deepcac2.pipeline.orchestrate import fake, hooks
 from deepcac2.pipeline.orchestrate.cluster import ClusterSpec
 from deepcac2.pipeline.orchestrate.plugin import PLUGIN_NAME
 from deepcac2.pipeline.orchestrate.run import RunConfig, run_cohort, run_series
@@ -30,28 +30,29 @@ pytestmark = pytest.mark.slow
 TRIALS = 5
 
 
-def _fragments(out: Path) -> int:
-    return len(list((out / "state" / "series").glob("*/*.json")))
-
-
 def _worker_pids(address: str) -> dict[str, int]:
     with Client(address, timeout=30) as client:
         return client.run(os.getpid)
 
 
-def _kill_when(out: Path, address: str, pick: int, after: int, sig: int = signal.SIGKILL) -> threading.Thread:
-    """A thread that sends ``sig`` to one worker process once ``after`` series are committed."""
+@contextmanager
+def _kill_at(address: str, pick: int, after: int, sig: int = signal.SIGKILL) -> Iterator[list[int]]:
+    """Send ``sig`` to one worker process right after the run's ``after``-th commit.
 
-    def run() -> None:
-        end = time.time() + 120
-        while _fragments(out) < after and time.time() < end:
-            time.sleep(0.02)
-        pids = _worker_pids(address)
-        os.kill(pids[sorted(pids)[pick % len(pids)]], sig)
+    A run hook (``orchestrate.hooks``) does it in the run's own thread, so the run cannot
+    finish first however loaded the machine is. Yields the pids it signalled.
+    """
+    pids = _worker_pids(address)
+    victim = pids[sorted(pids)[pick % len(pids)]]
+    sent: list[int] = []
 
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread
+    def kill(count: int) -> None:
+        if count == after and not sent:
+            os.kill(victim, sig)
+            sent.append(victim)
+
+    with hooks.installed("committed", kill):
+        yield sent
 
 
 def _every_series_done_once(summary, uids: list[str], table: str) -> None:
@@ -82,11 +83,11 @@ def test_sigkill_a_worker_five_times_loses_no_series(nanny_cluster, tmp_path):
     for trial in range(TRIALS):
         out = tmp_path / f"trial{trial}"
         before = _worker_pids(nanny_cluster.address)
-        killer = _kill_when(out, nanny_cluster.address, pick=trial, after=3)
-        t0 = time.monotonic()
-        summary = run_series(refs, out, config, stages=fake.STAGES)
-        elapsed = time.monotonic() - t0
-        killer.join(10)
+        with _kill_at(nanny_cluster.address, pick=trial, after=3) as killed:
+            t0 = time.monotonic()
+            summary = run_series(refs, out, config, stages=fake.STAGES)
+            elapsed = time.monotonic() - t0
+        assert killed, "the worker was killed mid-run"
         _every_series_done_once(summary, uids, "fake_series")
         print(f"SIGKILL trial {trial}: {elapsed:.1f} s, undisturbed {calm:.1f} s")  # shown with -s
         assert elapsed < 2 * calm, f"trial {trial}: {elapsed:.1f} s, undisturbed {calm:.1f} s"
@@ -122,11 +123,11 @@ def test_sigkill_a_worker_with_the_real_stages(tmp_path):
         with Client(procs.address) as client:  # setup imported the real stages' modules on each worker
             warmed = client.run(lambda dask_worker: dask_worker.plugins[PLUGIN_NAME].warmed)
         assert all({"pydicom", "highdicom", "deepcac2.pipeline.loader"} <= set(w) for w in warmed.values()), warmed
-        killer = _kill_when(tmp_path / "hit", procs.address, pick=0, after=1)
-        t0 = time.monotonic()
-        hit = run_cohort(cohort, tmp_path / "hit", scheduler=procs.address, progress=False)
-        elapsed = time.monotonic() - t0
-        killer.join(10)
+        with _kill_at(procs.address, pick=0, after=1) as killed:
+            t0 = time.monotonic()
+            hit = run_cohort(cohort, tmp_path / "hit", scheduler=procs.address, progress=False)
+            elapsed = time.monotonic() - t0
+        assert killed, "the worker was killed mid-run"
         _every_series_done_once(hit, uids, "cac_series")
         print(f"SIGKILL, real stages: {elapsed:.1f} s, undisturbed {calm_s:.1f} s")  # shown with -s
         assert elapsed < 2 * calm_s, f"{elapsed:.1f} s, undisturbed {calm_s:.1f} s"
@@ -153,15 +154,13 @@ def test_a_silent_worker_is_removed_and_its_series_run_elsewhere(tmp_path):
         pids = _worker_pids(procs.address)
         stopped.append(pids[sorted(pids)[0]])
 
-        def freeze() -> None:
-            while _fragments(tmp_path / "out") < 2:
-                time.sleep(0.02)
-            os.kill(stopped[0], signal.SIGSTOP)
+        def freeze(count: int) -> None:  # in the run's thread, after its 2nd commit: no race
+            if count == 2:
+                os.kill(stopped[0], signal.SIGSTOP)
 
-        thread = threading.Thread(target=freeze, daemon=True)
-        thread.start()
         t0 = time.monotonic()
-        summary = run_series(refs, tmp_path / "out", config, stages=fake.STAGES)
+        with hooks.installed("committed", freeze):
+            summary = run_series(refs, tmp_path / "out", config, stages=fake.STAGES)
         elapsed = time.monotonic() - t0
         _every_series_done_once(summary, [r.series_uid for r in refs], "fake_series")
         print(f"SIGSTOP: {elapsed:.1f} s with --worker-ttl 3, series timeout 300 s")  # shown with -s
