@@ -63,7 +63,12 @@ def fetch(ref: types.SeriesRef, cache: SeriesCacheLike | None = None) -> Path:
 
 
 def load(ref: types.SeriesRef, folder: Path) -> types.CTVolume:
-    """Decode the series and check that it is the series the cohort asked for."""
+    """Decode the series and check that it is the series the cohort asked for and one we can write on.
+
+    Refused here, before any model work: a series without a Frame of Reference
+    (E_NO_FRAME_OF_REFERENCE) and a contrast-enhanced one (E_CONTRAST_ENHANCED).
+    """
+    from deepcac2.pipeline.dicomout.source import require_frame_of_reference
     from deepcac2.pipeline.loader import load_series
 
     ct = load_series(folder, series_uid=ref.series_uid)
@@ -73,6 +78,7 @@ def load(ref: types.SeriesRef, folder: Path) -> types.CTVolume:
             f"folder {folder} holds series {ct.series_uid}, the cohort expects {ref.series_uid}",
             series=ref.series_uid,
         )
+    require_frame_of_reference(ct)
     return ct
 
 

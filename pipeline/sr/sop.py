@@ -28,6 +28,7 @@ from deepcac2.pipeline.dicomout.identity import (
 )
 from deepcac2.pipeline.dicomout.references import SegReference
 from deepcac2.pipeline.dicomout.reproducible import drop_broken_references, freeze, source_datetime, write_atomic
+from deepcac2.pipeline.dicomout.source import require_frame_of_reference, source_headers
 from deepcac2.pipeline.seg.enum import SegKind
 from deepcac2.pipeline.sr.content import GroupSpec
 from deepcac2.pipeline.sr.enum import declare_private_scheme
@@ -116,6 +117,7 @@ def build_sr(
     anatomy: SegReference | None = None,
     anatomy_parameters: dict[str, str] | None = None,
     toolkit_version: str = __version__,
+    headers: list[Dataset] | None = None,
 ) -> hd.sr.Comprehensive3DSR:
     """The TID 1500 report of ``groups``, each measuring a segment of ``segs[group.seg_kind]`` on ``ct``.
 
@@ -127,12 +129,15 @@ def build_sr(
     missing = sorted({g.seg_kind.value for g in groups} - {k.value for k in segs})
     if missing:
         raise DeepCACError(ErrorCode.E_SR_WRITE, f"{ct.series_uid}: groups measure SEGs {missing} that were not given")
+    require_frame_of_reference(ct)
+    if headers is None:
+        headers = source_headers(ct)  # named attributes only: no private element reaches highdicom
     uids = sr_uids(ct, card, [str(s.SOPInstanceUID) for s in segs.values()], groups, toolkit_version)
     params = [f"{k}={v}" for k, v in sorted((anatomy_parameters or {}).items())]
-    evidence = [*ct.headers, *segs.values()]
+    evidence = [*headers, *segs.values()]
     if anatomy is not None:
-        evidence.append(anatomy.evidence(str(ct.headers[0].StudyInstanceUID)))
-    source_number = ct.headers[0].get("SeriesNumber")
+        evidence.append(anatomy.evidence(str(headers[0].StudyInstanceUID)))
+    source_number = headers[0].get("SeriesNumber")
     try:
         report = hd.sr.MeasurementReport(
             observation_context=_observer(card),
@@ -156,9 +161,9 @@ def build_sr(
         raise
     except Exception as exc:  # highdicom validates content items with ValueError/TypeError
         raise DeepCACError(ErrorCode.E_SR_WRITE, f"{ct.series_uid}: highdicom refused the SR: {exc}") from exc
-    attach(sr, image_library(ct))
+    attach(sr, image_library(ct, headers))
     declare_private_scheme(sr)
-    date, time = source_datetime(ct.headers)
+    date, time = source_datetime(headers)
     freeze(sr, date, time)
     drop_broken_references(sr)
     return sr
