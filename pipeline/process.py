@@ -96,6 +96,7 @@ def load(ref: types.SeriesRef, folder: Path) -> types.CTVolume:
     Refused here, before any model work: a series without a Frame of Reference
     (E_NO_FRAME_OF_REFERENCE) and a contrast-enhanced one (E_CONTRAST_ENHANCED).
     """
+    from deepcac2.pipeline.contrast import refuse_contrast
     from deepcac2.pipeline.dicomout.source import require_frame_of_reference
     from deepcac2.pipeline.loader import load_series
 
@@ -107,6 +108,7 @@ def load(ref: types.SeriesRef, folder: Path) -> types.CTVolume:
             series=ref.series_uid,
         )
     require_frame_of_reference(ct)
+    refuse_contrast(ct)  # E_CONTRAST_ENHANCED: blood-pool HU, before the anatomy takes it for no heart
     return ct
 
 
