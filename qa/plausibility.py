@@ -22,9 +22,10 @@ from deepcac2.pipeline.scoring.risk import SCHEMES
 from deepcac2.qa.result import CheckResult, Severity
 
 W = Severity.WARNING
-#: plausible adult heart (pericardial sac) volume in mL; CT studies of adults report about
-#: 500-1100 mL for the whole heart; the bounds leave room for small and large hearts
-HEART_ML_RANGE = (400.0, 1600.0)
+#: plausible adult heart (pericardial sac) volume in mL, shared with the SEG check
+#: (``dicom_checks.HEART_ML``). CT of adults gives about 500-1100 mL for the whole heart; a heart
+#: of 360 mL is one that lost its front half (issue 21, LUNG1-001); synthetic chests hold 650-950 mL
+HEART_ML_RANGE = (400.0, 1500.0)
 #: categories two or more bands apart disagree (DeepCAC's four bands)
 CATEGORY_GAP = 2
 #: sharp Agatston above ``SHARP_RATIO`` x soft + ``SHARP_MARGIN`` is "far above"

@@ -22,7 +22,7 @@ import pydicom
 from pydicom.datadict import keyword_for_tag
 from pydicom.dataset import Dataset
 from pydicom.tag import Tag
-from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, generate_uid
 
 #: vendor -> a file under ../shared/data whose header is transplanted (None: built here)
 VENDOR_FILES: dict[str, str | None] = {
@@ -162,7 +162,9 @@ def write_transplanted(
     for k, path in enumerate(sorted(synthetic_files)):
         synthetic = pydicom.dcmread(path)
         for keyword, value in (uids or {}).items():
-            setattr(synthetic, keyword, value if keyword != "SOPInstanceUID" else f"{value}.{k + 1}")
+            if keyword == "SOPInstanceUID":  # one UID per slice, derived from the given one
+                value = generate_uid(entropy_srcs=[value, str(k)])
+            setattr(synthetic, keyword, value)
         if uids and "SOPInstanceUID" in uids:
             synthetic.file_meta.MediaStorageSOPInstanceUID = synthetic.SOPInstanceUID
         ds = transplant(vendor, synthetic, syntax)

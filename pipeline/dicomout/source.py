@@ -132,6 +132,7 @@ def source_header(ds: Dataset) -> Dataset:
         if keyword not in out:
             out.add(DataElement(tag_for_keyword(keyword), dictionary_VR(keyword), None))
     out.remove_private_tags()  # items of carried sequences may hold private elements too
+    _deidentification_method(out)
     missing = [k for k in REQUIRED if not str(out.get(k, "") or "")]
     if missing:
         raise DeepCACError(
@@ -140,6 +141,25 @@ def source_header(ds: Dataset) -> Dataset:
             missing=",".join(missing),
         )
     return out
+
+
+#: written when a source says its identity was removed but not how (documented in docs/outputs.md)
+DEIDENTIFICATION_NOT_STATED = "not stated in the source series"
+
+
+def _deidentification_method(out: Dataset) -> None:
+    """PatientIdentityRemoved YES makes DeidentificationMethod (or its code sequence) Type 1C.
+
+    De-identified sources often say YES and leave the method empty or out; copied as they
+    are, our objects would fail dciodvfy. Empty ones are removed and, when neither is left,
+    the method is written as ``DEIDENTIFICATION_NOT_STATED``: what the source says, no guess.
+    """
+    for keyword in ("DeidentificationMethod", "DeidentificationMethodCodeSequence"):
+        if keyword in out and not out[keyword].value:
+            del out[keyword]
+    removed = str(out.get("PatientIdentityRemoved", "") or "").upper() == "YES"
+    if removed and "DeidentificationMethod" not in out and "DeidentificationMethodCodeSequence" not in out:
+        out.DeidentificationMethod = DEIDENTIFICATION_NOT_STATED
 
 
 def source_headers(ct: CTVolume) -> list[Dataset]:

@@ -117,3 +117,14 @@ def test_no_frame_of_reference_is_refused_before_any_work(tmp_path):
     with pytest.raises(DeepCACError) as err:
         convert_series(ct, synthetic.prediction(ct.shape), {"deepcac": synthetic.scores()}, tmp_path / "out")
     assert err.value.code is ErrorCode.E_NO_FRAME_OF_REFERENCE
+
+
+def test_identity_removed_without_a_method_states_that_the_source_did_not_say():
+    from deepcac2.pipeline.dicomout.source import DEIDENTIFICATION_NOT_STATED
+
+    ds = synthetic.ct_datasets(n=1)[0]
+    ds.PatientIdentityRemoved = "YES"
+    ds.DeidentificationMethod = ""  # seen in real de-identified headers: Type 1C left empty
+    assert source_header(ds).DeidentificationMethod == DEIDENTIFICATION_NOT_STATED
+    ds.DeidentificationMethod = "CTP: DICOM-S142-Baseline"
+    assert source_header(ds).DeidentificationMethod == "CTP: DICOM-S142-Baseline"

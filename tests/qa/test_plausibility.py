@@ -39,7 +39,7 @@ def test_single_reconstruction_is_not_compared():
     assert category_disagreement([row("1", "A", 0.0), row("2", "B", 900.0)], "deepcac") == []
 
 
-@pytest.mark.parametrize(("ml", "ok"), [(360.0, False), (2400.0, False), (650.0, True), (1100.0, True)])
+@pytest.mark.parametrize(("ml", "ok"), [(360.0, False), (1700.0, False), (650.0, True), (1400.0, True)])
 def test_heart_volume_outside_the_adult_range_warns(ml, ok):
     (result,) = heart_volume([row("1", "A", 0.0, heart_ml=ml)])
     assert result.passed is ok and result.severity is Severity.WARNING
