@@ -39,3 +39,17 @@ def test_report_and_card_list_failed_series_by_code(tmp_path):
     assert text.index("E_INTERNAL (1)") < text.index("E_GEOMETRY_GAP (1)")  # the bug first
     card = counts_markdown({"series": 3}, pd.DataFrame(FAILURES))
     assert "| `E_INTERNAL` | 1 | convert | `1.2.2` |" in card and "`E_GEOMETRY_GAP` | 1 | load" in card
+
+
+def test_qa_command_warns_on_e_internal(tmp_path, capsys):
+    import pyarrow.parquet as pq
+    from release.runfactory import conform, make_run
+
+    from deepcac2.cli import main
+
+    run = make_run(tmp_path / "run", n_patients=1, qa=False, images=False)
+    rows = [{**r, "attempts": 1, "transient": False, "toolkit_version": "0.1.0"} for r in FAILURES]
+    pq.write_table(conform(rows, "failures"), run / "tables" / "failures.parquet")
+    main(["qa", str(run), "--sample", "1"])  # exit code: the minimal objects of the factory may block
+    err = capsys.readouterr().err
+    assert "1 series failed with E_INTERNAL" in err and "detail_json" in err
