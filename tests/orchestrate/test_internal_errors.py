@@ -71,3 +71,25 @@ def test_wrapped_library_error_keeps_the_cause_traceback():
     except DeepCACError as wrapped:
         tb = unexpected_traceback(wrapped)
     assert tb is not None and "invalid literal" in tb and "E_SEG_WRITE" in tb
+
+
+def test_a_crash_in_the_real_sr_writer_is_a_convert_failure(monkeypatch, tmp_path):
+    """The real score-and-convert step, its SR writer crashing as it did on Philips headers."""
+    from convert import synthetic
+
+    from deepcac2.pipeline.convert import series
+    from deepcac2.pipeline.orchestrate.tasks import _attempt
+
+    def crash(*_args, **_kwargs):
+        raise ValueError("Expected total bytes to be an even multiple of bytes per value")
+
+    monkeypatch.setattr(series, "build_sr", crash)
+    ct = synthetic.ct_volume(synthetic.ct_datasets())
+    ref = SeriesRef(ct.series_uid)
+    out = _attempt(
+        "score_convert", ref, POLICY, process.score_and_convert, ref, ct, synthetic.prediction(ct.shape), tmp_path,
+        ("deepcac",),
+    )  # fmt: skip
+    assert isinstance(out, Failure)
+    assert (out.code, out.stage) == (ErrorCode.E_INTERNAL.value, "convert")
+    assert "in crash" in out.detail["traceback"] and "convert_series" in out.detail["traceback"]

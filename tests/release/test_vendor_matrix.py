@@ -3,7 +3,10 @@ transplanted onto one synthetic chest in Implicit and Explicit VR LE, with the m
 element (01F1,1026) in every series, through ``run -> qa -> release build -> release verify``.
 
 Every series gets a row (``cac_series`` or ``failures``) and none ends ``E_INTERNAL``. Before the SEG/SR
-writers took named attributes only, every one of these series failed ``E_INTERNAL`` in the SR writer.
+writers took named attributes only, the same transplanted series failed in the SR writer with pydicom's
+``BytesLengthException`` (an ``E_INTERNAL``; reproduced per vendor and encoding in
+``tests/convert/test_vendor_headers.py``). The matrix also caught de-identified headers saying
+PatientIdentityRemoved YES without a method, which made every SEG and SR fail dciodvfy.
 """
 
 from __future__ import annotations
