@@ -55,7 +55,7 @@ def test_every_vendor_header_runs_to_a_verified_release(matrix):
     root, cases = matrix
     run = root / "run"
     cmd = [sys.executable, "-m", "deepcac2", "run", "--cohort", str(root / "cohort.parquet"), "--out", str(run)]
-    cmd += ["--anatomy", "classical", "--workers", "1", "--threads", "2", "--no-progress"]
+    cmd += ["--anatomy", "classical", "--conventions", "deepcac", "--workers", "1", "--threads", "2", "--no-progress"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     assert done.returncode in (0, 1), done.stderr[-3000:]  # 1: some series failed (listed below)
 
