@@ -23,8 +23,6 @@ from deepcac2.pipeline.types import SeriesRef
 
 from . import synthetic
 
-pytestmark = pytest.mark.shared_data
-
 
 def _private_tags(ds: Dataset) -> list[str]:
     found: list[str] = []
@@ -37,6 +35,7 @@ def synthetic_files(tmp_path_factory) -> list[Path]:
     return synthetic.write_series(synthetic.ct_datasets(), tmp_path_factory.mktemp("synth"))
 
 
+@pytest.mark.shared_data
 @pytest.mark.parametrize("syntax", sorted(vh.SYNTAXES))
 @pytest.mark.parametrize("vendor", sorted(vh.VENDOR_FILES))
 def test_vendor_header_writes_clean_seg_and_sr(vendor, syntax, synthetic_files, shared_data, tmp_path):
