@@ -45,6 +45,10 @@ class ErrorCode(StrEnum):
     E_SYNTH_SPEC = "E_SYNTH_SPEC"
     #: multi-frame, colour, or a pixel encoding the loader does not take (not a transfer syntax problem)
     E_UNSUPPORTED_IMAGE = "E_UNSUPPORTED_IMAGE"
+    #: the series has no FrameOfReferenceUID: a SEG on it could not be placed in space (refused before any work)
+    E_NO_FRAME_OF_REFERENCE = "E_NO_FRAME_OF_REFERENCE"
+    #: contrast-enhanced CT (blood pool well above non-contrast blood): calcium cannot be told from contrast
+    E_CONTRAST_ENHANCED = "E_CONTRAST_ENHANCED"
     # model and inference
     E_MODEL_LOAD = "E_MODEL_LOAD"
     E_MODEL_UNKNOWN = "E_MODEL_UNKNOWN"

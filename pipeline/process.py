@@ -14,12 +14,40 @@ Stage modules are imported inside the functions: importing this module stays che
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline import types
+
+#: the attribute an exception carries naming the stage it was raised in (read by orchestrate.tasks)
+STAGE_ATTRIBUTE = "deepcac2_stage"
+
+
+@contextmanager
+def in_stage(name: str) -> Iterator[None]:
+    """Name the stage of any exception raised inside (the innermost name wins).
+
+    The orchestrator runs several stages in one task (score and convert); the failure row
+    must name the one that raised, not the task.
+    """
+    try:
+        yield
+    except Exception as exc:
+        if getattr(exc, STAGE_ATTRIBUTE, None) is None:
+            try:
+                setattr(exc, STAGE_ATTRIBUTE, name)
+            except AttributeError:  # an exception type with __slots__: the task's stage is used
+                pass
+        raise
+
+
+def stage_of_exception(exc: BaseException) -> str | None:
+    """The stage ``in_stage`` named for ``exc``, else None."""
+    return getattr(exc, STAGE_ATTRIBUTE, None)
+
 
 #: rows per output table, e.g. {"cac_series": [...], "cac_lesions": [...], "measurements": [...]}
 TableRows = dict[str, list[dict[str, Any]]]
@@ -63,7 +91,13 @@ def fetch(ref: types.SeriesRef, cache: SeriesCacheLike | None = None) -> Path:
 
 
 def load(ref: types.SeriesRef, folder: Path) -> types.CTVolume:
-    """Decode the series and check that it is the series the cohort asked for."""
+    """Decode the series and check that it is the series the cohort asked for and one we can write on.
+
+    Refused here, before any model work: a series without a Frame of Reference
+    (E_NO_FRAME_OF_REFERENCE) and a contrast-enhanced one (E_CONTRAST_ENHANCED).
+    """
+    from deepcac2.pipeline.contrast import refuse_contrast
+    from deepcac2.pipeline.dicomout.source import require_frame_of_reference
     from deepcac2.pipeline.loader import load_series
 
     ct = load_series(folder, series_uid=ref.series_uid)
@@ -76,14 +110,18 @@ def load(ref: types.SeriesRef, folder: Path) -> types.CTVolume:
     from deepcac2.pipeline.sources.ids import validate_patient_id
 
     validate_patient_id(ct.patient_id, ref.series_uid)  # E_PATIENT_ID here, not at release build
+    require_frame_of_reference(ct)
+    refuse_contrast(ct)  # E_CONTRAST_ENHANCED: blood-pool HU, before the anatomy takes it for no heart
     return ct
 
 
 def fetch_and_load(ref: types.SeriesRef, cache: SeriesCacheLike | None = None) -> types.CTVolume:
     """Fetch, decode, then free the cached files at once: the volume keeps the headers the writers need."""
-    folder = fetch(ref, cache)
+    with in_stage("fetch"):
+        folder = fetch(ref, cache)
     try:
-        return load(ref, folder)
+        with in_stage("load"):
+            return load(ref, folder)
     finally:
         if cache is not None and not is_local(ref):
             cache.release(ref)
@@ -176,7 +214,10 @@ def score_and_convert(
     conventions: Iterable[str] = DEFAULT_CONVENTIONS,
 ) -> TableRows:
     """The CPU step after inference: scores, SEG/SR/rows, and the review picture beside the SEG."""
-    rows = convert(ref, ct, prediction, score(ct, prediction, conventions), out_dir)
+    with in_stage("score"):
+        scores = score(ct, prediction, conventions)
+    with in_stage("convert"):
+        rows = convert(ref, ct, prediction, scores, out_dir)
     render_review_picture(ct, prediction, Path(out_dir) / ct.series_uid / REVIEW_PICTURE, rows)
     return rows
 
@@ -214,5 +255,8 @@ def process_series(
 ) -> TableRows:
     """Every stage for one series, in this process. Raises DeepCACError on bad input."""
     ct = fetch_and_load(ref, cache)
-    prediction = infer(model, ct, anatomy(ref, ct, anatomy_name, cache))
+    with in_stage("anatomy"):
+        found = anatomy(ref, ct, anatomy_name, cache)
+    with in_stage("infer"):
+        prediction = infer(model, ct, found)
     return score_and_convert(ref, ct, prediction, out_dir, conventions)

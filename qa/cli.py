@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -71,5 +72,11 @@ def main(args: argparse.Namespace) -> int:
         print(f"  BLOCKING {check}: {n}")
     for check, n in sorted(warned.items()):
         print(f"  warning  {check}: {n}")
+    if warned.get("failures.internal"):
+        print(
+            f"WARNING: {warned['failures.internal']} series failed with E_INTERNAL (a bug, not bad input);"
+            " their tracebacks are in tables/failures.parquet detail_json and the run log",
+            file=sys.stderr,
+        )
     print(f"checks: {outcome.checks_path}\nreport: {outcome.report_path}")
     return 1 if failed else 0

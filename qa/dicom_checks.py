@@ -30,7 +30,7 @@ SR_CLASSES = {
 }
 B, W = Severity.BLOCKING, Severity.WARNING
 #: plausible adult heart volume (mL) and the segment numbers the converter writes
-HEART_ML = (300.0, 1200.0)
+HEART_ML = (400.0, 1500.0)  # as qa.plausibility.HEART_ML_RANGE (a series check over the table)
 HEART_SEGMENT, CAC_SEGMENT = 1, 1
 #: SEG ContentLabel -> kind (``pipeline.seg.enum.SegKind``); the calcium SEG is ``segs``, the others ``extra_segs``
 SEG_KINDS = {"CAC": "cac", "CAC_VESSELS": "vessels", "HEART": "heart"}

@@ -106,7 +106,36 @@ def _flagged_html(rows: list[dict[str, Any]]) -> str:
     return f"<h2>{title}</h2><table>{head}{''.join(cells)}</table>{more}"
 
 
-def write_report(results: list[CheckResult], rows: list[dict[str, Any]], path: str | Path, *, convention: str) -> Path:
+def _failures_html(failures: list[dict[str, Any]]) -> str:
+    """Failed series by error code: the stage and message of each (E_INTERNAL first: a bug, not bad input)."""
+    from deepcac2.qa.failure_checks import INTERNAL, by_code
+
+    groups = by_code(failures)
+    if not groups:
+        return ""
+    order = sorted(groups, key=lambda c: (c != INTERNAL, c))
+    parts = [f"<h2>Failed series by code ({len({r['SeriesInstanceUID'] for r in failures})})</h2>"]
+    for code in order:
+        rows = groups[code]
+        cells = [
+            f"<tr><td>{html.escape(str(r['SeriesInstanceUID']))}</td><td>{html.escape(str(r.get('stage')))}</td>"
+            f"<td>{html.escape(str(r.get('message'))[:300])}</td></tr>"
+            for r in rows[:MAX_FLAGGED]
+        ]
+        more = f"<p>{len(rows) - MAX_FLAGGED} more in failures.parquet.</p>" if len(rows) > MAX_FLAGGED else ""
+        head = "<tr><th>series</th><th>stage</th><th>message</th></tr>"
+        parts.append(f"<h3>{html.escape(code)} ({len(rows)})</h3><table>{head}{''.join(cells)}</table>{more}")
+    return "".join(parts)
+
+
+def write_report(
+    results: list[CheckResult],
+    rows: list[dict[str, Any]],
+    path: str | Path,
+    *,
+    convention: str,
+    failures: list[dict[str, Any]] | None = None,
+) -> Path:
     blocking = [r for r in results if r.blocking_failure]
     warnings = [r for r in results if r.severity is Severity.WARNING and not r.passed]
     info = [r for r in results if r.severity is Severity.INFO]
@@ -128,6 +157,7 @@ def write_report(results: list[CheckResult], rows: list[dict[str, Any]], path: s
         parts += ["<h2>Blocking failures</h2>", _rows_html(blocking, "fail", by_uid)]
     if warnings:
         parts += ["<h2>Warnings</h2>", _rows_html(warnings, "warn", by_uid)]
+    parts.append(_failures_html(failures or []))
     parts.append(_flagged_html(rows))
     figure = distribution_figure(rows, convention)
     if figure:

@@ -24,7 +24,7 @@ from tqdm import tqdm
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.process import REVIEW_PICTURE
 from deepcac2.pipeline.scoring.conventions import DEFAULT_CONVENTION
-from deepcac2.qa import binding, dicom_checks, integrity, series_checks, stats
+from deepcac2.qa import binding, dicom_checks, failure_checks, integrity, plausibility, series_checks, stats
 from deepcac2.qa.report import write_report
 from deepcac2.qa.result import CheckResult, Severity, results_table
 from deepcac2.qa.review import sample_series, write_review_sheet
@@ -143,6 +143,8 @@ def run_qa(
     results = _table_results(tables)
     results += series_checks.check_categories(rows)
     results += series_checks.check_flags(rows)
+    results += failure_checks.check_failures(failures)
+    results += plausibility.check_plausibility(rows, convention)
 
     cohort_path = _find_cohort(run_dir, cohort)
     locations: dict[str, str] = {}
@@ -190,6 +192,6 @@ def run_qa(
     results += gather_pictures(run_dir, [r["SeriesInstanceUID"] for r in rows], out_dir / "images")
     checks_path = out_dir / "checks.parquet"
     pq.write_table(results_table(results + inputs), checks_path, compression="zstd")
-    report_path = write_report(results, rows, out_dir / "report.html", convention=convention)
+    report_path = write_report(results, rows, out_dir / "report.html", convention=convention, failures=failures)
     write_review_sheet(rows, out_dir / "review_sheet.csv", n=review_sample, seed=seed, convention=convention)
     return QAOutcome(results + inputs, checks_path, report_path)

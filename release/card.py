@@ -76,7 +76,26 @@ def counts_markdown(facts: dict[str, int], failures: pd.DataFrame | None) -> str
     if failures is not None and ERROR_CODE in failures.columns and len(failures):
         top = failures[ERROR_CODE].value_counts().sort_index()
         text += " Failures by code: " + ", ".join(f"`{c}` {n}" for c, n in top.items()) + "."
+        text += "\n\n" + failed_series_markdown(failures)
     return text
+
+
+#: failed series named per code in the card (all of them are in tables/failures.parquet)
+CARD_FAILED_EXAMPLES = 5
+
+
+def failed_series_markdown(failures: pd.DataFrame) -> str:
+    """Failed series by error code: stages, count and the first series of each (E_INTERNAL, a bug, first)."""
+    lines = ["  | error code | series | stages | series (first by UID) |", "  |---|---|---|---|"]
+    codes = sorted(failures[ERROR_CODE].dropna().unique(), key=lambda c: (c != "E_INTERNAL", c))
+    for code in codes:
+        part = failures[failures[ERROR_CODE] == code]
+        uids = sorted(part[SERIES_KEY].astype(str).unique())
+        stages = ", ".join(sorted(part["stage"].astype(str).unique())) if "stage" in part.columns else ""
+        shown = ", ".join(f"`{u}`" for u in uids[:CARD_FAILED_EXAMPLES])
+        more = f" and {len(uids) - CARD_FAILED_EXAMPLES} more" if len(uids) > CARD_FAILED_EXAMPLES else ""
+        lines.append(f"  | `{code}` | {len(uids)} | {stages} | {shown}{more} |")
+    return "\n".join(lines)
 
 
 def category_markdown(by_convention: dict[str, pd.DataFrame]) -> str:

@@ -20,6 +20,7 @@ from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.convert.rows import OutputObject, OutputRefs, lesion_rows, measurement_rows, series_row
 from deepcac2.pipeline.dicomout.content_key import content_key
 from deepcac2.pipeline.dicomout.references import anatomy_parameters, anatomy_reference
+from deepcac2.pipeline.dicomout.source import require_frame_of_reference, source_headers
 from deepcac2.pipeline.seg.content import AORTIC_SEGMENT, CAC_SEGMENT
 from deepcac2.pipeline.seg.enum import SegEncoding, SegKind
 from deepcac2.pipeline.seg.sop import build_seg, write_seg
@@ -106,8 +107,11 @@ def convert_series(
         raise DeepCACError(ErrorCode.E_SR_WRITE, f"{ct.series_uid}: aortic scores without an aortic calcium mask")
     card = prediction.card
 
+    require_frame_of_reference(ct)
+    headers = source_headers(ct)  # what the SEGs and the SR take of the source: named attributes only
     key = content_key(ct, prediction, toolkit_version)  # one digest of the inputs: every output UID derives from it
-    segs = {kind: build_seg(ct, prediction, kind=kind, encoding=encoding, toolkit_version=toolkit_version, key=key)
+    segs = {kind: build_seg(ct, prediction, kind=kind, encoding=encoding, toolkit_version=toolkit_version, key=key,
+                            headers=headers)
             for kind in seg_kinds(prediction)}  # fmt: skip
     seg_paths = {kind: write_seg(seg, folder / SEG_FILES[kind]) for kind, seg in segs.items()}
 
@@ -120,7 +124,7 @@ def convert_series(
     measured = {kind: segs[kind] for kind in (SegKind.CAC, SegKind.VESSELS) if kind in segs}
     sr = build_sr(
         ct, measured, groups, card, anatomy=anatomy_reference(prediction),
-        anatomy_parameters=anatomy_parameters(prediction), toolkit_version=toolkit_version,
+        anatomy_parameters=anatomy_parameters(prediction), toolkit_version=toolkit_version, headers=headers,
     )  # fmt: skip
     sr_path = write_sr(sr, folder / "sr.dcm")
 

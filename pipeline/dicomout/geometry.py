@@ -62,13 +62,24 @@ def plane_positions(ct: CTVolume, z: slice | None = None) -> list[hd.PlanePositi
     return [hd.PlanePositionSequence(_PATIENT, [ds(v) for v in p]) for p in slice_positions(ct, z)]
 
 
+#: what the SR image library's descriptors read of an image, besides the loader's geometry
+_DESCRIBED = ("SOPClassUID", "SOPInstanceUID", "Modality", "FrameOfReferenceUID", "Rows", "Columns")
+
+
 def geometry_header(ct: CTVolume, header: Dataset) -> Dataset:
-    """A copy of ``header`` whose spacing, thickness and orientation are the loader's (for SR descriptors)."""
+    """The named attributes an SR image library describes (TID 1602), with the loader's geometry.
+
+    Built from ``_DESCRIBED`` only, never a copy of the whole header: a source's private
+    elements (a malformed one raises on access) must not reach the writer.
+    """
     out = Dataset()
-    out.update(header)
+    for keyword in _DESCRIBED:
+        if keyword in header:
+            setattr(out, keyword, header.get(keyword))
     sx, sy, sz = ct.geometry.spacing
     out.PixelSpacing = [ds(sy), ds(sx)]
     out.SliceThickness = slice_thickness(ct)
     out.SpacingBetweenSlices = ds(sz)
     out.ImageOrientationPatient = image_orientation(ct)
+    out.ImagePositionPatient = [ds(v) for v in slice_positions(ct, slice(0, 1))[0]]
     return out

@@ -17,6 +17,7 @@ retried here, on the worker, with exponential backoff.
 from __future__ import annotations
 
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -169,8 +170,14 @@ _CONVERT_CODES = {
 }
 
 
-def stage_of(task: str, code: ErrorCode) -> str:
-    """``fetch``/``load`` for the first task, ``score``/``convert`` for the last, by error code."""
+def stage_of(task: str, code: ErrorCode, exc: BaseException | None = None) -> str:
+    """The stage that raised ``exc`` (``process.in_stage``), else the task's stage by error code.
+
+    ``fetch``/``load`` for the first task, ``score``/``convert`` for the last.
+    """
+    named = process.stage_of_exception(exc) if exc is not None else None
+    if named:
+        return named
     if task == "fetch_load":
         return "fetch" if code in _FETCH_CODES | {ErrorCode.E_CACHE_FULL} else "load"
     if task == "score_convert":
@@ -178,13 +185,34 @@ def stage_of(task: str, code: ErrorCode) -> str:
     return task
 
 
+def unexpected_traceback(exc: BaseException) -> str | None:
+    """The formatted traceback when ``exc`` is, or was caused by, an exception no stage expected; else None.
+
+    A DeepCACError raised on purpose needs no traceback; one that wraps a library error
+    (highdicom's ValueError, ...) and every plain exception (E_INTERNAL) keep theirs, so
+    the cause can be found from the ``failures`` table and the run log alone.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if not isinstance(current, DeepCACError):
+            return "".join(traceback.format_exception(exc))
+        current = current.__cause__
+    return None
+
+
 def _failure(ref: SeriesRef, task: str, exc: BaseException, attempts: int) -> Failure:
     code = error_code_of(exc)
-    stage = stage_of(task, code)
+    stage = stage_of(task, code, exc)
+    detail = {str(k): str(v) for k, v in exc.detail.items()} if isinstance(exc, DeepCACError) else {}
+    tb = unexpected_traceback(exc)
+    if tb is not None:
+        detail["traceback"] = tb
+        detail["exception"] = type(exc).__name__
     if isinstance(exc, DeepCACError):
-        detail = {str(k): str(v) for k, v in exc.detail.items()}
         return Failure(ref.series_uid, stage, code.value, exc.message, attempts, detail)
-    return Failure(ref.series_uid, stage, code.value, f"{type(exc).__name__}: {exc}", attempts)
+    return Failure(ref.series_uid, stage, code.value, f"{type(exc).__name__}: {exc}", attempts, detail)
 
 
 def _worker_address() -> str:

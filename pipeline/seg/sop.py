@@ -34,6 +34,7 @@ from deepcac2.pipeline.dicomout.identity import (
 )
 from deepcac2.pipeline.dicomout.references import SegReference, anatomy_parameters, anatomy_reference
 from deepcac2.pipeline.dicomout.reproducible import drop_broken_references, freeze, object_datetime, write_atomic
+from deepcac2.pipeline.dicomout.source import require_frame_of_reference, source_headers
 from deepcac2.pipeline.seg.content import SegmentSpec, segment_descriptions, segment_layout, segment_masks
 from deepcac2.pipeline.seg.enum import SegEncoding, SegKind
 from deepcac2.pipeline.types import CTVolume, Prediction
@@ -110,7 +111,7 @@ def _apply_loader_geometry(seg: hd.seg.Segmentation, ct: CTVolume) -> None:
         frame.PlanePositionSequence = positions[slice_of[str(source)]]
 
 
-def _reference_every_source(seg: hd.seg.Segmentation, ct: CTVolume, anatomy: SegReference | None) -> None:
+def _reference_every_source(seg: hd.seg.Segmentation, headers: list[Dataset], anatomy: SegReference | None) -> None:
     """List every source slice, in slice order, in SourceImageSequence and ReferencedSeriesSequence.
 
     highdicom's ``further_source_images`` does the same but looks up the IOD of each image
@@ -126,9 +127,9 @@ def _reference_every_source(seg: hd.seg.Segmentation, ct: CTVolume, anatomy: Seg
         ref.ReferencedSOPInstanceUID = h.SOPInstanceUID
         return ref
 
-    seg.SourceImageSequence = [reference(h) for h in ct.headers]
+    seg.SourceImageSequence = [reference(h) for h in headers]
     by_series: dict[str, list[Dataset]] = {}
-    for h in ct.headers:
+    for h in headers:
         by_series.setdefault(str(h.SeriesInstanceUID), []).append(reference(h))
     if anatomy is not None:
         stub = anatomy.evidence(str(seg.StudyInstanceUID))
@@ -151,8 +152,12 @@ def build_seg(
     encoding: SegEncoding | str = SegEncoding.BINARY,
     toolkit_version: str = __version__,
     key: ContentKey | None = None,
+    headers: list[Dataset] | None = None,
 ) -> hd.seg.Segmentation:
     """One SEG of ``prediction`` on ``ct``: its segments from ``content.segment_layout(kind)``.
+
+    ``headers``: ``dicomout.source.source_headers(ct)`` when the caller made them already
+    (one series' SEGs and SR share them); made here otherwise.
 
     Geometry (spacing, thickness, orientation, positions) is the loader's
     (``dicomout.geometry``). Empty frames are omitted; a segment with no voxels at all
@@ -162,6 +167,9 @@ def build_seg(
     """
     kind, encoding = SegKind(kind), SegEncoding(encoding)
     _check_inputs(ct, prediction)
+    require_frame_of_reference(ct)
+    if headers is None:
+        headers = source_headers(ct)  # named attributes only: no private element reaches highdicom
     card = prediction.card
     anatomy = anatomy_reference(prediction) if kind is not SegKind.HEART else None
     layout = segment_layout(kind, has_aortic=prediction.aortic is not None)
@@ -176,10 +184,10 @@ def build_seg(
         s.number: output_uid(f"{prefix}-tracking", ct.series_uid, card, str(s.number), toolkit_version=toolkit_version)
         for s in layout
     }
-    source_number = ct.headers[0].get("SeriesNumber")
+    source_number = headers[0].get("SeriesNumber")
     try:
         seg = hd.seg.Segmentation(
-            source_images=ct.headers[z],
+            source_images=headers[z],
             pixel_array=pixels,
             segmentation_type=seg_type,
             segment_descriptions=segment_descriptions(layout, card, tracking, anatomy_parameters(prediction)),
@@ -206,8 +214,8 @@ def build_seg(
         raise DeepCACError(ErrorCode.E_SEG_WRITE, f"{ct.series_uid}: highdicom refused the SEG: {exc}") from exc
     seg.BodyPartExamined = BODY_PART_EXAMINED
     _apply_loader_geometry(seg, ct)
-    _reference_every_source(seg, ct, anatomy)
-    date, time = object_datetime(ct.headers)
+    _reference_every_source(seg, headers, anatomy)
+    date, time = object_datetime(headers)
     freeze(seg, date, time, uids["dimension-organization"])
     drop_broken_references(seg)
     return seg

@@ -35,9 +35,12 @@ def _shared_key(ds: Dataset) -> tuple:
     return tuple(str(ds.get(k)) for k in _SHARED)
 
 
-def image_library(ct: CTVolume) -> hd.sr.ContainerContentItem:
-    """The Image Library container: one group per set of shared descriptors (one for a clean series)."""
-    headers = ct.headers
+def image_library(ct: CTVolume, headers: list[Dataset] | None = None) -> hd.sr.ContainerContentItem:
+    """The Image Library container: one group per set of shared descriptors (one for a clean series).
+
+    ``headers``: the source headers to describe (``dicomout.source``'s clean copies); ``ct.headers`` by default.
+    """
+    headers = ct.headers if headers is None else headers
     library = hd.sr.ContainerContentItem(
         name=codes.DCM.ImageLibrary, relationship_type=hd.sr.RelationshipTypeValues.CONTAINS
     )

@@ -32,6 +32,7 @@ from deepcac2.pipeline.dicomout.identity import (
 )
 from deepcac2.pipeline.dicomout.references import SegReference
 from deepcac2.pipeline.dicomout.reproducible import drop_broken_references, freeze, object_datetime, write_atomic
+from deepcac2.pipeline.dicomout.source import require_frame_of_reference, source_headers
 from deepcac2.pipeline.seg.enum import SegKind
 from deepcac2.pipeline.sr.content import GroupSpec
 from deepcac2.pipeline.sr.enum import declare_private_scheme
@@ -161,6 +162,7 @@ def build_sr(
     anatomy: SegReference | None = None,
     anatomy_parameters: dict[str, str] | None = None,
     toolkit_version: str = __version__,
+    headers: list[Dataset] | None = None,
 ) -> hd.sr.Comprehensive3DSR:
     """The TID 1500 report of ``groups``, each measuring a segment of ``segs[group.seg_kind]`` on ``ct``.
 
@@ -172,13 +174,16 @@ def build_sr(
     missing = sorted({g.seg_kind.value for g in groups} - {k.value for k in segs})
     if missing:
         raise DeepCACError(ErrorCode.E_SR_WRITE, f"{ct.series_uid}: groups measure SEGs {missing} that were not given")
+    require_frame_of_reference(ct)
+    if headers is None:
+        headers = source_headers(ct)  # named attributes only: no private element reaches highdicom
     cited = "none" if anatomy is None else f"{anatomy.provider}|{anatomy.version}|{anatomy.sop_instance_uid}"
     uids = sr_uids(ct, card, [str(s.SOPInstanceUID) for s in segs.values()], groups, toolkit_version, cited)
     params = [f"{k}={v}" for k, v in sorted((anatomy_parameters or {}).items())]
-    evidence = [*ct.headers, *segs.values()]
+    evidence = [*headers, *segs.values()]
     if anatomy is not None:
-        evidence.append(anatomy.evidence(str(ct.headers[0].StudyInstanceUID)))
-    source_number = ct.headers[0].get("SeriesNumber")
+        evidence.append(anatomy.evidence(str(headers[0].StudyInstanceUID)))
+    source_number = headers[0].get("SeriesNumber")
     try:
         report = hd.sr.MeasurementReport(
             observation_context=_observer(card),
@@ -207,9 +212,9 @@ def build_sr(
     sr.SoftwareVersions = software_versions(card, toolkit_version)
     sr.BodyPartExamined = BODY_PART_EXAMINED  # Type 3, not in the SR series module: dciodvfy warns, IDC indexes it
     finding_sites_as_srt(sr.ContentSequence)
-    attach(sr, image_library(ct))
+    attach(sr, image_library(ct, headers))
     declare_private_scheme(sr)
-    date, time = object_datetime(ct.headers)
+    date, time = object_datetime(headers)
     freeze(sr, date, time)
     drop_broken_references(sr)
     return sr
