@@ -85,6 +85,8 @@ class ClassicalModel:
             cac=r.cac,
             card=self.card,
             aortic=r.aortic,
+            aortic_valve=r.aortic_valve,
+            mitral_annular=r.mitral_annular,
             anatomy=anatomy,
             rejected=dict(r.rejected),
         )
