@@ -171,13 +171,20 @@ def insert_plaques(ct: types.CTVolume, inserts: list[Insert]) -> tuple[types.CTV
     return replace(ct, hu=out), labels
 
 
-def _where(pred: types.Prediction, voxels: np.ndarray) -> str:
+def _where(pred: types.Prediction, rule_map: np.ndarray | None, voxels: np.ndarray) -> str:
+    """What the model made of most of ``voxels``: coronary, a reported calcium, or the rule that rejected it."""
+    from deepcac2.pipeline.models.classical.rules import RULES
+
     counts = {"coronary": int((pred.cac & voxels).sum())}
     for name in ("aortic", "aortic_valve", "mitral_annular"):
         m = getattr(pred, name)
         counts[name] = int((m & voxels).sum()) if m is not None else 0
     best = max(counts, key=counts.get)
-    return best if counts[best] > 0 else "rejected"
+    if counts[best] > 0 or rule_map is None:
+        return best if counts[best] > 0 else "not a candidate"
+    codes = np.bincount(rule_map[voxels], minlength=2 + len(RULES))
+    codes[:2] = 0
+    return f"rejected: {RULES[int(codes.argmax()) - 2]}" if codes.any() else "not a candidate"
 
 
 def measure(chest: str, ct: types.CTVolume, model=None, inserts: list[Insert] | None = None) -> ChestResult:
@@ -191,7 +198,8 @@ def measure(chest: str, ct: types.CTVolume, model=None, inserts: list[Insert] | 
     inserts = inserts if inserts is not None else inserts_for(chest)
     inserted, labels = insert_plaques(ct, inserts)
     t0 = time.perf_counter()
-    pred = model.predict(inserted)
+    analysed = model.analyse(inserted)
+    pred, rule_map = analysed.prediction, getattr(analysed, "rule_map", None)
     out = ChestResult(chest, seconds=time.perf_counter() - t0)
     for n, ins in enumerate(inserts):
         own = labels == n + 1
@@ -202,7 +210,7 @@ def measure(chest: str, ct: types.CTVolume, model=None, inserts: list[Insert] | 
         out.inserts.append(
             InsertResult(
                 ins, int(bright.sum()), float(inserted.hu[own].max()), float(agatston), float(counted),
-                int((bright & pred.cac).sum()), _where(pred, bright),
+                int((bright & pred.cac).sum()), _where(pred, rule_map, bright),
             )
         )  # fmt: skip
     return out
