@@ -81,6 +81,9 @@ class ChestResult:
     chest: str
     inserts: list[InsertResult] = field(default_factory=list)
     seconds: float = 0.0
+    #: the model's prediction on the chest with its inserts, and the inserts' label map (for tests)
+    prediction: types.Prediction | None = None
+    labels: np.ndarray | None = None
 
     def coronary(self, vessel: str | None = None) -> list[InsertResult]:
         return [r for r in self.inserts if r.insert.coronary and (vessel is None or r.insert.group == vessel)]
@@ -124,14 +127,15 @@ def inserts_for(chest: str, path: Path = SITES_JSON) -> list[Insert]:
     return out
 
 
-def _fraction(geometry: types.Geometry, shape, ins: Insert, sub: int = 4) -> tuple[tuple[slice, ...], np.ndarray]:
-    """The share of each voxel (in a box) the insert fills, from sub x sub x sub_z samples per voxel."""
+def _fraction(geometry: types.Geometry, shape, ins: Insert, sub: int = 2) -> tuple[tuple[slice, ...], np.ndarray]:
+    """The share of each voxel (in a box) the insert fills, sampled on a sub-voxel grid (pitch <= 0.25 mm)."""
     pts = np.asarray(ins.points_lps, dtype=float)
     if len(pts) == 1:
         radius = (3.0 * ins.volume_mm3 / (4.0 * np.pi)) ** (1.0 / 3.0)
-    else:  # a tube of this volume along the polyline
+    else:  # a tube with round ends of this volume along the polyline: pi r^2 L + 4/3 pi r^3 = V
         length = float(np.linalg.norm(np.diff(pts, axis=0), axis=1).sum())
-        radius = float(np.sqrt(ins.volume_mm3 / (np.pi * max(length, 1e-6))))
+        roots = np.roots([4.0 / 3.0 * np.pi, np.pi * length, 0.0, -ins.volume_mm3])
+        radius = float(max(r.real for r in roots if abs(r.imag) < 1e-9 and r.real > 0))
     sp = np.asarray(geometry.spacing, dtype=float)
     ijk = geometry.lps_to_index(pts)
     reach = radius / sp + 1.0
@@ -139,7 +143,8 @@ def _fraction(geometry: types.Geometry, shape, ins: Insert, sub: int = 4) -> tup
     hi = np.ceil(ijk.max(axis=0) + reach).astype(int) + 1
     lo = np.maximum(lo, 0)
     hi = np.minimum(hi, [shape[2], shape[1], shape[0]])
-    subs = [max(sub, int(np.ceil(s / 0.25))) if a == 2 else sub for a, s in enumerate(sp)]
+    pitch = min(0.25, radius / 6.0)  # sub-voxel samples fine enough for the smallest plaque's curvature
+    subs = [max(sub, int(np.ceil(s / pitch))) for s in sp]
     offs = [(np.arange(n) + 0.5) / n - 0.5 for n in subs]
     axes = [np.add.outer(np.arange(lo[a], hi[a]), offs[a]).ravel() for a in range(3)]
     gi, gj, gk = np.meshgrid(*axes, indexing="ij")
@@ -200,7 +205,7 @@ def measure(chest: str, ct: types.CTVolume, model=None, inserts: list[Insert] | 
     t0 = time.perf_counter()
     analysed = model.analyse(inserted)
     pred, rule_map = analysed.prediction, getattr(analysed, "rule_map", None)
-    out = ChestResult(chest, seconds=time.perf_counter() - t0)
+    out = ChestResult(chest, seconds=time.perf_counter() - t0, prediction=pred, labels=labels)
     for n, ins in enumerate(inserts):
         own = labels == n + 1
         bright = own & (inserted.hu >= 130)
