@@ -37,26 +37,27 @@ def run(ctx: BenchContext) -> list[Result]:
             rs = r.coronary(vessel)
             if not rs:
                 continue
-            share = r.share(vessel)
+            share, missed = r.share(vessel), r.missed(vessel)
             visible = sum(x.visible for x in rs)
-            label = f"{chest} {vessel or 'all coronary'}"
-            detail = (
-                f"{sum(x.counted for x in rs):.1f} of {sum(x.agatston for x in rs):.1f} Agatston; "
-                f"{len(rs)} inserts, {visible} visible; missed >= 5 mm3: {len(r.missed(vessel))}"
+            out.append(
+                Result(
+                    "insertion",
+                    f"{chest} {vessel or 'all coronary'}: inserted Agatston counted",
+                    share if share == share else 0.0,
+                    "",
+                    ">= 0.95, no visible insert >= 5 mm3 missed",
+                    bool(share >= 0.95 and not missed) if visible else None,
+                    detail=f"{sum(x.counted for x in rs):.1f} of {sum(x.agatston for x in rs):.1f} Agatston; "
+                    f"{len(rs)} inserts, {visible} visible; missed: "
+                    + (", ".join(f"{x.insert.name} {x.insert.volume_mm3:g} mm3 ({x.where})" for x in missed) or "none"),
+                )
             )
-            if share == share:  # some visible calcium to count
-                out.append(
-                    Result("insertion", f"{label}: inserted Agatston counted", share, "", ">= 0.95", share >= 0.95,
-                           detail=detail)
-                )  # fmt: skip
-            out.append(
-                Result("insertion", f"{label}: visible inserts >= 5 mm3 missed", len(r.missed(vessel)), "", "0",
-                       not r.missed(vessel), detail=detail)
-            )  # fmt: skip
-        for x in (x for x in r.inserts if not x.insert.coronary):
-            out.append(
-                Result("insertion", f"{chest} distractor {x.insert.group}: voxels counted as coronary",
-                       x.coronary_voxels, "voxels", "0", x.coronary_voxels == 0,
-                       detail=f"{x.voxels} voxels >= 130 HU, reported as {x.where}")
-            )  # fmt: skip
+        distractors = [x for x in r.inserts if not x.insert.coronary]
+        counted = r.distractor_coronary_voxels()
+        out.append(
+            Result(
+                "insertion", f"{chest} distractors: voxels counted as coronary", counted, "voxels", "0",
+                counted == 0, detail="; ".join(f"{x.insert.group} {x.voxels} voxels -> {x.where}" for x in distractors),
+            )
+        )  # fmt: skip
     return out

@@ -16,7 +16,10 @@ rule            rejects
 ``valve``       valves and annulus: the centroid lies deeper than ``valve_depth_mm`` inside
                 the heart and the aortic root, counted from their outside and from any fat
                 (coronaries run in the epicardial fat; the aortic valve sits in the middle of
-                the root, the mitral annulus in the heart's muscle)
+                the root, the mitral annulus in the heart's muscle); or its centroid lies deeper than
+                ``valve_soft_depth_mm`` from any fat or air, farther than ``root_mm`` from the
+                aorta, within the shell and not bone (an aortic root the anatomy left out of
+                heart and aorta is still blood and muscle)
 ``aortic``      at least ``wall_fraction`` of its voxels lie within ``wall_margin_mm`` of the
                 aorta. **Except** the coronary ostia and the left main: at the aortic root
                 (aorta within ``root_mm`` of the heart), a component with less than
@@ -96,6 +99,9 @@ class RuleSettings:
     #: descending aorta, pressed against the left atrium, lies behind nearly all of them
     root_front_fraction: float = 0.75
     valve_depth_mm: float = 6.0
+    #: ... or this deep in soft tissue (from any fat and air), within the shell and not bone: valves and
+    #: annulus lie in blood and muscle, coronaries in the epicardial fat
+    valve_soft_depth_mm: float = 8.0
     #: mitral annular calcification: a band at least this large and long, set in soft tissue
     #: (this share of its 1-3 mm surroundings at -30 to 130 HU, and more than is fat)
     annulus_min_mm3: float = 100.0
@@ -408,12 +414,16 @@ def apply_rules(
     mean = np.bincount(labels.ravel(), weights=sub.ravel().astype(np.float64), minlength=n + 1) / np.maximum(total, 1)
     significance = (mean - s.threshold_hu) * np.sqrt(total) / result.noise_sd
     # depth inside the heart and the aortic root, from their outside and from fat layers of 2+ blocks
-    depth = dist.to(~(h | root) | dist.fat(sub, s.fat_hu))
+    fat = dist.fat(sub, s.fat_hu)
+    depth = dist.to(~(h | root) | fat)
+    # depth in soft tissue alone: from fat and air, whatever the masks say (an aortic root the anatomy
+    # left out of both heart and aorta still has blood and muscle around its valve, no fat)
+    soft_depth = dist.to(fat | (sub < s.fat_hu[0]))
     centroids = ndi.center_of_mass(bright, labels, index=touching)
     # the component's nearest aorta is the root's (the left main runs a few millimetres from it)
     at_root = to_root <= to_aorta + 1.0
     voxel_ml = float(np.prod(sp)) / 1000.0
-    embedded, soft, fat = _surroundings(
+    embedded, soft_share, fat_share = _surroundings(
         sub, labels, bright, sp, n, ((s.embedded_hu, np.inf), (-30.0, s.threshold_hu), s.fat_hu)
     )
     # behind and left of the heart's middle (LPS: y grows backwards, x leftwards): the mitral annulus's side
@@ -430,7 +440,18 @@ def apply_rules(
         rule = None
         if significance[lab] < s.min_significance:
             rule = "noise"
-        elif depth[centre] > s.valve_depth_mm or (at_root[centre] and in_root_aorta[lab] >= s.wall_fraction):
+        elif (
+            depth[centre] > s.valve_depth_mm
+            or (at_root[centre] and in_root_aorta[lab] >= s.wall_fraction)
+            or (
+                soft_depth[centre] > s.valve_soft_depth_mm
+                and to_aorta[centre] > s.root_mm  # near the aorta mask, the root test above decides
+                and in_shell[lab] >= 0.5
+                and in_bone[lab] < s.wall_fraction
+                and embedded[lab] < s.embedded_fraction
+                and whole[lab] * voxel_ml <= s.max_lesion_ml
+            )
+        ):
             rule = "valve"  # deep in the heart (mitral annulus), or in the aortic root (valve, annulus)
             if at_root[centre] and in_root_aorta[lab] >= s.wall_fraction:
                 valve_at_root.append(lab)
@@ -450,8 +471,8 @@ def apply_rules(
             rule = "chest_wall"
         elif (
             volume_mm3[lab] >= s.annulus_min_mm3
-            and soft[lab] >= s.annulus_soft_fraction
-            and soft[lab] > fat[lab]
+            and soft_share[lab] >= s.annulus_soft_fraction
+            and soft_share[lab] > fat_share[lab]
             and np.all(_lps(np.array([c]), box, sp, direction)[0, :2] > middle[:2])
             and _band_length(labels, lab, sp) >= s.annulus_min_length_mm
         ):
