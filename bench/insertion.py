@@ -143,7 +143,7 @@ def _fraction(geometry: types.Geometry, shape, ins: Insert, sub: int = 2) -> tup
     hi = np.ceil(ijk.max(axis=0) + reach).astype(int) + 1
     lo = np.maximum(lo, 0)
     hi = np.minimum(hi, [shape[2], shape[1], shape[0]])
-    pitch = min(0.25, radius / 6.0)  # sub-voxel samples fine enough for the smallest plaque's curvature
+    pitch = max(min(0.25, radius / 6.0), 0.1)  # fine enough for a 1.5 mm3 plaque, not a hair-thin band
     subs = [max(sub, int(np.ceil(s / pitch))) for s in sp]
     offs = [(np.arange(n) + 0.5) / n - 0.5 for n in subs]
     axes = [np.add.outer(np.arange(lo[a], hi[a]), offs[a]).ravel() for a in range(3)]
