@@ -268,7 +268,7 @@ def build_chest(spec: ChestSpec) -> Phantom:
         vessel_paths=heart.paths,
         calcium=calcium,
         great_vessels=spec.great_vessels,
-        landmarks=_landmarks(chest) if spec.great_vessels else {},
+        landmarks={**_landmarks(chest), "habitus": list(spec.habitus)} if spec.great_vessels else {},
     )
 
 
