@@ -167,6 +167,10 @@ class Prediction:
     vessels: np.ndarray | None = None
     #: thoracic aortic calcium (bool), when the model reports it; never overlaps ``cac``
     aortic: np.ndarray | None = None
+    #: aortic valve calcium and mitral annular calcification (bool), when the model reports them;
+    #: never overlap ``cac``: valve and annulus calcium is not coronary
+    aortic_valve: np.ndarray | None = None
+    mitral_annular: np.ndarray | None = None
     #: the ``anatomy.Anatomy`` the model was given: provenance for tables, SEG and SR
     anatomy: Any = None
     #: calcium voxels (>= 130 HU) each named candidate rule rejected, when the model has rules
@@ -182,6 +186,10 @@ class Prediction:
                 raise ValueError("aortic calcium mask must have the shape of the cac mask")
             if (self.aortic & self.cac).any():
                 raise ValueError("aortic calcium and coronary calcium masks overlap")
+        for name in ("aortic_valve", "mitral_annular"):
+            m = getattr(self, name)
+            if m is not None and (m.shape != self.cac.shape or (m & self.cac).any()):
+                raise ValueError(f"{name} calcium mask must have the shape of the cac mask and not overlap it")
 
 
 @dataclass(frozen=True)

@@ -67,9 +67,28 @@ def _aortic_columns() -> list[Column]:
     return cols
 
 
+#: valve and annulus calcium reported beside the coronary scores: column prefix -> what it is
+VALVE_CALCIUM = {"mac": "mitral annular calcification", "avc": "aortic valve calcium"}
+
+
+def _valve_columns() -> list[Column]:
+    """Mitral annular and aortic valve calcium, scored like the coronary; null when the model does not report it."""
+    cols: list[Column] = []
+    for prefix, what in VALVE_CALCIUM.items():
+        for c in CONVENTIONS:
+            cols += [
+                Column(f"{prefix}_agatston_{c}", pa.float64(), f"Agatston score of {what} under {c!r}.", minimum=0),
+                Column(
+                    f"{prefix}_volume_mm3_{c}", pa.float64(), f"Volume of {what} under {c!r}.", unit="mm3", minimum=0
+                ),
+                Column(f"{prefix}_lesion_count_{c}", pa.int32(), f"Lesions of {what} under {c!r}.", minimum=0),
+            ]
+    return cols
+
+
 TABLE = TableSchema(
     name="cac_series",
-    version="2.2.0",
+    version="2.3.0",
     doc="One row per processed source CT series: identifiers, acquisition, scores per convention, "
     "risk categories, QA flags, the UIDs of the SEG and SR written for it, and provenance.",
     key=("SeriesInstanceUID",),
@@ -108,6 +127,7 @@ TABLE = TableSchema(
         Column("heart_volume_ml", pa.float64(), "Volume of the predicted heart mask.", unit="mL", minimum=0),
         *_convention_columns(),
         *_aortic_columns(),
+        *_valve_columns(),
         Column("qa_flags", STRINGS, "QA flags raised for this series (sorted; empty list when none).", required=True),
         Column(
             "loader_notes",
@@ -158,7 +178,7 @@ TABLE = TableSchema(
             "candidate_rules_json",
             pa.string(),
             "JSON object: calcium voxels (>= 130 HU) each named candidate rule of the model rejected "
-            "(noise, valve, aortic, pulmonary, bone, shell, chest_wall); null when the model has no rules.",
+            "(noise, valve, aortic, pulmonary, bone, shell, chest_wall, annulus); null when the model has no rules.",
         ),
         Column(
             "aortic_calcium_voxels",

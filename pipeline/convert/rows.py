@@ -173,6 +173,27 @@ def qa_flags(ct: CTVolume, prediction: Prediction, scores_by_convention: dict[st
     return flags
 
 
+#: ``cac_series`` column prefix -> the ``Prediction`` mask it scores (``cac_series.VALVE_CALCIUM``)
+VALVE_MASKS = {"mac": "mitral_annular", "avc": "aortic_valve"}
+
+
+def valve_calcium_columns(ct: CTVolume, prediction: Prediction, conventions: list[str]) -> dict[str, Any]:
+    """Mitral annular and aortic valve calcium under the coronary scores' conventions (absent without a mask)."""
+    from deepcac2.pipeline.scoring.engine import score_ct
+
+    out: dict[str, Any] = {}
+    for prefix, attr in VALVE_MASKS.items():
+        mask = getattr(prediction, attr, None)
+        if mask is None:
+            continue
+        for name in conventions:
+            s = score_ct(ct, mask, convention=name)
+            out[f"{prefix}_agatston_{name}"] = ds_value(s.agatston)
+            out[f"{prefix}_volume_mm3_{name}"] = ds_value(s.volume_mm3)
+            out[f"{prefix}_lesion_count_{name}"] = int(s.lesion_count)
+    return out
+
+
 def series_row(
     ct: CTVolume,
     prediction: Prediction,
@@ -235,6 +256,7 @@ def series_row(
         row[f"tac_volume_mm3_{name}"] = ds_value(s.volume_mm3)
         row[f"tac_mass_mg_{name}"] = None if s.mass_mg is None else ds_value(s.mass_mg)
         row[f"tac_lesion_count_{name}"] = int(s.lesion_count)
+    row.update(valve_calcium_columns(ct, prediction, list(scores_by_convention)))
     flags = qa_flags(ct, prediction, scores_by_convention) + list(extra_qa_flags)
     row.update({k: v for k, v in anatomy_counts(ct, prediction).items() if k in names})
     anatomy = prediction.anatomy

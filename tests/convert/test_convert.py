@@ -296,3 +296,28 @@ def test_cac_series_records_the_anatomy_provenance_and_notes(ct, tmp_path: Path)
     # a prediction without an anatomy (an older model) leaves the columns null
     row = _run(ct, tmp_path / "b")[0].rows["cac_series"][0]
     assert row["anatomy_provider"] is None and row["anatomy_seg_uid"] is None
+
+
+def test_valve_and_annulus_calcium_have_their_own_columns(ct, tmp_path: Path) -> None:
+    """Mitral annular and aortic valve calcium (never coronary) are scored in mac_* and avc_* columns under
+    the coronary scores' conventions; a model that does not report them leaves the columns null."""
+    from deepcac2.pipeline.scoring.engine import score_ct
+
+    pred = synthetic.prediction(ct.shape)
+    pred.mitral_annular = np.zeros(ct.shape, dtype=bool)
+    pred.mitral_annular[5:8, 30:34, 40:46] = True  # a band in the heart, away from the coronary blobs
+    ct.hu[pred.mitral_annular] = 450
+    pred.aortic_valve = np.zeros(ct.shape, dtype=bool)
+    scores = {c: synthetic.scores(c) for c in CONVENTIONS}
+    converted = convert_series(ct, pred, scores, tmp_path / "dicom")
+    row = read_table(
+        get_table("cac_series"), write_series_tables([converted], tmp_path / "t")["cac_series"]
+    ).to_pylist()[0]
+    for c in CONVENTIONS:
+        want = score_ct(ct, pred.mitral_annular, convention=c)
+        assert want.agatston > 0 and row[f"mac_agatston_{c}"] == pytest.approx(want.agatston, rel=1e-6)
+        assert row[f"mac_lesion_count_{c}"] == want.lesion_count >= 1
+        assert row[f"avc_agatston_{c}"] == 0.0 and row[f"avc_lesion_count_{c}"] == 0
+    assert row["agatston_deepcac"] == pytest.approx(synthetic.scores("deepcac").agatston)  # coronary unchanged
+    plain, _ = _run(ct, tmp_path / "plain")
+    assert plain.rows["cac_series"][0].get("mac_agatston_deepcac") is None

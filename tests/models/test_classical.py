@@ -361,3 +361,33 @@ def test_the_cage_envelope_depth_is_the_distance_to_the_hull():
     assert np.isfinite(cage_depth(hu, (2.0, 0.5, 0.5), box, where, None, 200.0, 2.0, heart=heart)[1, 30, 30])
     heart[:, 20:56, 20:40] = True  # reaches behind the back bar
     assert np.isinf(cage_depth(hu, (2.0, 0.5, 0.5), box, where, None, 200.0, 2.0, heart=heart)[where]).all()
+
+
+def test_mitral_annular_band_is_reported_and_the_same_band_in_the_groove_fat_stays_coronary():
+    """A calcified band 4 mm inside the heart's posterior-left wall (set in muscle, 20 mm long, about 0.2 mL)
+    is mitral annular calcification: not coronary, reported. The same band in the fat just outside the heart
+    (a long calcified LCX in its groove) and a small plaque at the annulus stay coronary."""
+    from deepcac2.pipeline.models.classical.rules import apply_rules
+
+    hu0, heart, aorta, (zz, yy, xx) = _box_chest()
+    radius = np.hypot(xx - 40.0, yy - 40.0)
+    angle = np.degrees(np.arctan2(yy - 40.0, xx - 40.0))  # 0-90 degrees: left (x) and behind (y) the middle
+    slab = (zz >= 15) & (zz < 18)
+    arc = slab & (angle > 0) & (angle < 65)  # clear of the aorta behind the heart
+    for ring, coronary in (((12.5, 15.0), False), ((19.5, 22.0), True)):
+        hu = hu0.copy()
+        band = arc & (radius >= ring[0]) & (radius < ring[1])
+        hu[band] = 450.0
+        r = apply_rules(hu, (1.0, 1.0, 2.0), heart, aorta, np.zeros_like(heart))
+        assert band.sum() * 2.0 >= 100.0
+        if coronary:
+            assert r.cac[band].all() and not r.mitral_annular.any()
+        else:
+            assert not r.cac.any() and r.mitral_annular[band].all()
+            assert r.rejected["annulus"] == int(band.sum()) and not (r.mitral_annular & r.cac).any()
+    # a small plaque at the same place (an LCX plaque of 18 mm3): too small for an annulus band
+    hu = hu0.copy()
+    plaque = slab & (angle > 40) & (angle < 50) & (radius >= 12.5) & (radius < 15.0)
+    hu[plaque] = 450.0
+    r = apply_rules(hu, (1.0, 1.0, 2.0), heart, aorta, np.zeros_like(heart))
+    assert plaque.sum() * 2.0 < 100.0 and r.cac[plaque].all()

@@ -36,6 +36,8 @@ class ClassicalResult:
     rejected: dict[str, int]
     anatomy: Anatomy
     noise_sd: float
+    #: what became of each candidate voxel (``rules.RuleResult.rule_map``: 0 none, 1 coronary, 2 + rule index)
+    rule_map: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -85,10 +87,14 @@ class ClassicalModel:
             cac=r.cac,
             card=self.card,
             aortic=r.aortic,
+            aortic_valve=r.aortic_valve,
+            mitral_annular=r.mitral_annular,
             anatomy=anatomy,
             rejected=dict(r.rejected),
         )
-        return ClassicalResult(prediction=prediction, rejected=dict(r.rejected), anatomy=anatomy, noise_sd=r.noise_sd)
+        return ClassicalResult(
+            prediction=prediction, rejected=dict(r.rejected), anatomy=anatomy, noise_sd=r.noise_sd, rule_map=r.rule_map
+        )
 
 
 def build(weights: str | None = None, device: str | None = None) -> ClassicalModel:

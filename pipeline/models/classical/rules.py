@@ -16,7 +16,10 @@ rule            rejects
 ``valve``       valves and annulus: the centroid lies deeper than ``valve_depth_mm`` inside
                 the heart and the aortic root, counted from their outside and from any fat
                 (coronaries run in the epicardial fat; the aortic valve sits in the middle of
-                the root, the mitral annulus in the heart's muscle)
+                the root, the mitral annulus in the heart's muscle); or its centroid lies deeper than
+                ``valve_soft_depth_mm`` from any fat or air, farther than ``root_mm`` from the
+                aorta, within the shell and not bone (an aortic root the anatomy left out of
+                heart and aorta is still blood and muscle)
 ``aortic``      at least ``wall_fraction`` of its voxels lie within ``wall_margin_mm`` of the
                 aorta. **Except** the coronary ostia and the left main: at the aortic root
                 (aorta within ``root_mm`` of the heart), a component with less than
@@ -47,10 +50,20 @@ rule            rejects
                 TotalSegmentator v1 has no sternum or costal cartilage, and on noisy images
                 cartilage calcium is joined through the cartilage into components that the
                 ``bone`` rule's embedded test misses)
+``annulus``     mitral annular calcification (MAC): a band along the left atrioventricular
+                ring, deep to the fat plane where the LCX runs. At least ``annulus_min_mm3``,
+                at least ``annulus_min_length_mm`` long (its principal axis), behind and left
+                of the heart's middle (the heart's median voxel, LPS), and set in soft tissue
+                (annulus, myocardium, blood), not fat: at least ``annulus_soft_fraction`` of
+                the voxels 1-3 mm around it are soft tissue (-30 to 130 HU) and fewer are fat.
+                Coronary plaques are small and sit in the epicardial fat; a single coronary
+                component this large is a long calcified segment lying in its groove's fat
 ==============  ==========================================================================
 
-What no rule rejects is coronary calcium. Counts are of voxels at or above the
-threshold, per rule, per series. All distances are in millimetres on the CT grid, so
+What no rule rejects is coronary calcium. ``valve`` and ``annulus`` calcium is reported in
+its own masks: aortic valve calcium (``valve`` at the aortic root) and mitral annular
+calcification (``annulus``, and ``valve`` deep in the heart away from the root). Counts
+are of voxels at or above the threshold, per rule, per series. All distances are in millimetres on the CT grid, so
 the rules need no orientation and work with any axis order.
 """
 
@@ -62,7 +75,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 #: rule names in the order they are tried; ``Prediction``/``cac_series`` count rejections by these
-RULES: tuple[str, ...] = ("noise", "valve", "aortic", "pulmonary", "bone", "shell", "chest_wall")
+RULES: tuple[str, ...] = ("noise", "valve", "aortic", "pulmonary", "bone", "shell", "chest_wall", "annulus")
 #: optional anatomy structures the bone rule uses when the provider has them
 BONE_STRUCTURES: tuple[str, ...] = ("vertebrae", "ribs", "sternum", "costal_cartilage")
 
@@ -86,6 +99,14 @@ class RuleSettings:
     #: descending aorta, pressed against the left atrium, lies behind nearly all of them
     root_front_fraction: float = 0.75
     valve_depth_mm: float = 6.0
+    #: ... or this deep in soft tissue (from any fat and air), within the shell and not bone: valves and
+    #: annulus lie in blood and muscle, coronaries in the epicardial fat
+    valve_soft_depth_mm: float = 8.0
+    #: mitral annular calcification: a band at least this large and long, set in soft tissue
+    #: (this share of its 1-3 mm surroundings at -30 to 130 HU, and more than is fat)
+    annulus_min_mm3: float = 100.0
+    annulus_min_length_mm: float = 15.0
+    annulus_soft_fraction: float = 0.5
     fat_hu: tuple[float, float] = (-250.0, -30.0)
     min_significance: float = 2.5
     max_lesion_ml: float = 5.0
@@ -109,6 +130,10 @@ class RuleResult:
 
     cac: np.ndarray
     aortic: np.ndarray
+    #: aortic valve calcium (``valve`` at the aortic root) and mitral annular calcification
+    #: (``annulus``, and ``valve`` deep in the heart): reported, not coronary
+    aortic_valve: np.ndarray | None = None
+    mitral_annular: np.ndarray | None = None
     rejected: dict[str, int] = field(default_factory=lambda: dict.fromkeys(RULES, 0))
     #: the robust noise SD (HU) the noise rule used
     noise_sd: float = 0.0
@@ -185,6 +210,13 @@ def _in_front(mask: np.ndarray, sp, direction, box, fraction: float) -> np.ndarr
     return y <= np.quantile(y[mask], fraction)
 
 
+def _lps(kji: np.ndarray, box, sp, direction) -> np.ndarray:
+    """LPS positions (mm, up to the origin, which cancels in comparisons) of box indices (k, j, i) rows."""
+    d = np.asarray(direction, dtype=float).reshape(3, 3)
+    ijk = (np.asarray(kji, dtype=float) + [sl.start for sl in box])[:, ::-1] * np.asarray(sp)[::-1]
+    return ijk @ d.T
+
+
 def _fill(mask: np.ndarray) -> np.ndarray:
     """Holes filled (3-D), computed in the mask's bounding box."""
     if not mask.any():
@@ -234,14 +266,26 @@ def _exact_near_root(aorta, root, to_aorta, sp, tolerance_mm: float, reach_mm: f
     return out
 
 
-def _surroundings(hu: np.ndarray, labels: np.ndarray, bright: np.ndarray, sp, n: int, dense_hu: float) -> np.ndarray:
-    """Per component, the share of the voxels 1-3 mm outside it at or above ``dense_hu``."""
+def _surroundings(
+    hu: np.ndarray, labels: np.ndarray, bright: np.ndarray, sp, n: int, ranges: tuple[tuple[float, float], ...]
+) -> list[np.ndarray]:
+    """Per component and per HU range ``[lo, hi)``, the share of the voxels 1-3 mm outside it in that range."""
     near = ndi.distance_transform_edt(~bright, sampling=sp, return_indices=True)
     d, idx = near
     ring = (d >= 1.0) & (d <= 3.0)
     owner = labels[tuple(i[ring] for i in idx)]
     counts = np.maximum(np.bincount(owner, minlength=n + 1), 1)
-    return np.bincount(owner, weights=(hu[ring] >= dense_hu).astype(np.float64), minlength=n + 1) / counts
+    v = hu[ring]
+    return [np.bincount(owner, weights=((v >= lo) & (v < hi)).astype(np.float64), minlength=n + 1) / counts
+            for lo, hi in ranges]  # fmt: skip
+
+
+def _band_length(labels: np.ndarray, lab: int, sp) -> float:
+    """Length (mm) of component ``lab`` along its principal axis: 4 SD, the full length of a uniform band."""
+    pts = np.argwhere(labels == lab) * np.asarray(sp)
+    if len(pts) < 2:
+        return 0.0
+    return float(4.0 * np.sqrt(max(np.linalg.eigvalsh(np.cov(pts.T))[-1], 0.0)))
 
 
 def cage_depth(
@@ -370,24 +414,47 @@ def apply_rules(
     mean = np.bincount(labels.ravel(), weights=sub.ravel().astype(np.float64), minlength=n + 1) / np.maximum(total, 1)
     significance = (mean - s.threshold_hu) * np.sqrt(total) / result.noise_sd
     # depth inside the heart and the aortic root, from their outside and from fat layers of 2+ blocks
-    depth = dist.to(~(h | root) | dist.fat(sub, s.fat_hu))
+    fat = dist.fat(sub, s.fat_hu)
+    depth = dist.to(~(h | root) | fat)
+    # depth in soft tissue alone: from fat and air, whatever the masks say (an aortic root the anatomy
+    # left out of both heart and aorta still has blood and muscle around its valve, no fat)
+    soft_depth = dist.to(fat | (sub < s.fat_hu[0]))
     centroids = ndi.center_of_mass(bright, labels, index=touching)
     # the component's nearest aorta is the root's (the left main runs a few millimetres from it)
     at_root = to_root <= to_aorta + 1.0
     voxel_ml = float(np.prod(sp)) / 1000.0
-    embedded = _surroundings(sub, labels, bright, sp, n, s.embedded_hu)
+    embedded, soft_share, fat_share = _surroundings(
+        sub, labels, bright, sp, n, ((s.embedded_hu, np.inf), (-30.0, s.threshold_hu), s.fat_hu)
+    )
+    # behind and left of the heart's middle (LPS: y grows backwards, x leftwards): the mitral annulus's side
+    middle = np.median(_lps(np.argwhere(h), box, sp, direction), axis=0)
+    volume_mm3 = total * float(np.prod(sp))
     candidates = np.isin(labels, touching)
     in_cage = cage_depth(hu, sp, box, candidates, bone, s.cage_bone_hu, s.cage_reach_mm, heart=h)
     wall = candidates & (in_cage <= s.cage_wall_mm) & (in_cage < near_heart)
     in_wall = share(wall)
     kind = np.zeros(n + 1, dtype=np.uint8)  # see RuleResult.rule_map
+    valve_at_root: list[int] = []
     for lab, c in zip(touching, centroids, strict=True):
         centre = tuple(int(round(v)) for v in c)
         rule = None
         if significance[lab] < s.min_significance:
             rule = "noise"
-        elif depth[centre] > s.valve_depth_mm or (at_root[centre] and in_root_aorta[lab] >= s.wall_fraction):
+        elif (
+            depth[centre] > s.valve_depth_mm
+            or (at_root[centre] and in_root_aorta[lab] >= s.wall_fraction)
+            or (
+                soft_depth[centre] > s.valve_soft_depth_mm
+                and to_aorta[centre] > s.root_mm  # near the aorta mask, the root test above decides
+                and in_shell[lab] >= 0.5
+                and in_bone[lab] < s.wall_fraction
+                and embedded[lab] < s.embedded_fraction
+                and whole[lab] * voxel_ml <= s.max_lesion_ml
+            )
+        ):
             rule = "valve"  # deep in the heart (mitral annulus), or in the aortic root (valve, annulus)
+            if at_root[centre] and in_root_aorta[lab] >= s.wall_fraction:
+                valve_at_root.append(lab)
         elif in_aorta[lab] >= s.wall_fraction and not at_root[centre]:
             rule = "aortic"
         elif in_pa[lab] >= s.wall_fraction:  # inside the artery: the left main runs just behind the trunk
@@ -402,6 +469,14 @@ def apply_rules(
             rule = "shell"
         elif in_wall[lab] >= s.wall_fraction:
             rule = "chest_wall"
+        elif (
+            volume_mm3[lab] >= s.annulus_min_mm3
+            and soft_share[lab] >= s.annulus_soft_fraction
+            and soft_share[lab] > fat_share[lab]
+            and np.all(_lps(np.array([c]), box, sp, direction)[0, :2] > middle[:2])
+            and _band_length(labels, lab, sp) >= s.annulus_min_length_mm
+        ):
+            rule = "annulus"  # mitral annular calcification: a band deep to the left AV groove's fat
         kind[lab] = 1 if rule is None else 2 + RULES.index(rule)
         if rule is not None:
             result.rejected[rule] += int(total[lab])
@@ -415,4 +490,8 @@ def apply_rules(
     result.rule_map[box] = rule_map
     result.cac = result.rule_map == 1
     result.aortic = result.rule_map == 2 + RULES.index("aortic")
+    valves = result.rule_map == 2 + RULES.index("valve")
+    result.aortic_valve = np.zeros(hu.shape, dtype=bool)
+    result.aortic_valve[box] = np.isin(labels, valve_at_root) & valves[box]
+    result.mitral_annular = (result.rule_map == 2 + RULES.index("annulus")) | (valves & ~result.aortic_valve)
     return result
