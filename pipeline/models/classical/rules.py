@@ -28,7 +28,15 @@ rule            rejects
                 the voxels of an ostial plaque that lie inside the given aorta mask: coronary
                 calcium is never inside the aorta it was given (QA blocks on it)
 ``pulmonary``   at least ``wall_fraction`` of its voxels inside the pulmonary artery (not
-                grown: the left main runs just behind the trunk, within a millimetre)
+                grown: the left main runs just behind the trunk, within a millimetre), and
+                either far from the heart (its nearest voxel more than ``pa_corridor_mm``
+                from it) or clearly inside the artery (its voxels on average ``pa_lumen_mm``
+                or more inside the mask). The left main and proximal LAD run right under the
+                trunk, against the heart, and a segmentation's border there wanders by a
+                millimetre or two over them; left-main calcium is common, calcium in the
+                pulmonary artery wall is rare. So a component at the mask's border in the
+                coronary corridor next to the heart is not the artery's: the label at a
+                border is not trusted
 ``bone``        at least ``wall_fraction`` of its voxels in a bone structure of the anatomy
                 (vertebrae, ribs, sternum, costal cartilage; grown by ``bone_margin_mm``),
                 or larger than ``max_lesion_ml`` (pieces of sternum, ribs and spine; measured
@@ -86,6 +94,11 @@ class RuleSettings:
     #: descending aorta, pressed against the left atrium, lies behind nearly all of them
     root_front_fraction: float = 0.75
     valve_depth_mm: float = 6.0
+    #: the coronary corridor under the pulmonary trunk: calcium whose nearest voxel lies within this
+    #: of the heart is not the artery's unless it lies clearly inside the artery's mask ...
+    pa_corridor_mm: float = 8.0
+    #: ... its voxels on average at least this deep inside it (a segmentation's border wanders ~1-2 mm)
+    pa_lumen_mm: float = 3.0
     fat_hu: tuple[float, float] = (-250.0, -30.0)
     min_significance: float = 2.5
     max_lesion_ml: float = 5.0
@@ -304,6 +317,33 @@ def cage_depth(
     return depth
 
 
+def _pulmonary_owned(
+    labels: np.ndarray,
+    n: int,
+    touching: np.ndarray,
+    inside: np.ndarray,
+    near_heart: np.ndarray,
+    dist: _Distances,
+    pa: np.ndarray,
+    s: RuleSettings,
+) -> np.ndarray:
+    """Per component, whether the pulmonary artery owns it (the ``pulmonary`` rule).
+
+    ``inside``: at least ``wall_fraction`` of its voxels in the artery's mask. Of those, a
+    component next to the heart (its nearest voxel within ``pa_corridor_mm``: the left main
+    and proximal LAD under the trunk) is the artery's only when it lies clearly inside the
+    mask (mean depth ``pa_lumen_mm`` or more), not at a border that wanders over the corridor.
+    """
+    owned = np.zeros(n + 1, dtype=bool)
+    ask = touching[inside[touching]]
+    if ask.size == 0:
+        return owned
+    nearest = np.asarray(ndi.minimum(near_heart, labels, index=ask), dtype=float)
+    depth = np.asarray(ndi.mean(dist.to(~pa), labels, index=ask), dtype=float)
+    owned[ask] = (nearest > s.pa_corridor_mm) | (depth >= s.pa_lumen_mm)
+    return owned
+
+
 def noise_sd(hu: np.ndarray, heart: np.ndarray) -> float:
     """Robust noise SD (HU) of the heart's blood and muscle: 1.4826 x MAD, at least 1 HU."""
     values = hu[heart & (hu > -30) & (hu < 300)][::3].astype(np.float64)
@@ -366,6 +406,7 @@ def apply_rules(
 
     in_shell, in_aorta, in_root_aorta, in_pa = share(shell), share(aorta_wall), share(root_wall), share(pa_wall)
     in_bone = share(dist.within(b, s.bone_margin_mm)) if b is not None and b.any() else np.zeros(n + 1)
+    pa_own = _pulmonary_owned(labels, n, touching, in_pa >= s.wall_fraction, near_heart, dist, p, s)
     result.noise_sd = noise_sd(sub, h)
     mean = np.bincount(labels.ravel(), weights=sub.ravel().astype(np.float64), minlength=n + 1) / np.maximum(total, 1)
     significance = (mean - s.threshold_hu) * np.sqrt(total) / result.noise_sd
@@ -390,7 +431,7 @@ def apply_rules(
             rule = "valve"  # deep in the heart (mitral annulus), or in the aortic root (valve, annulus)
         elif in_aorta[lab] >= s.wall_fraction and not at_root[centre]:
             rule = "aortic"
-        elif in_pa[lab] >= s.wall_fraction:  # inside the artery: the left main runs just behind the trunk
+        elif pa_own[lab]:  # inside the artery, not at its border in the coronary corridor
             rule = "pulmonary"
         elif (
             in_bone[lab] >= s.wall_fraction
