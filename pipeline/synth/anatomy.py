@@ -58,14 +58,21 @@ def _diaphragm(x: np.ndarray, y: np.ndarray, s: float) -> np.ndarray:
 
 
 def paint_thorax(
-    anat: np.ndarray, grid: Grid, scale: float, rng: np.random.Generator, *, great_vessels: bool = False
+    anat: np.ndarray,
+    grid: Grid,
+    scale: float,
+    rng: np.random.Generator,
+    *,
+    great_vessels: bool = False,
+    extra_fat_mm: tuple[float, float] = (0.0, 0.0),
 ) -> Thorax:
     """Paint body wall, lungs, mediastinal fat, airway, lung vessels, liver and bones into ``anat``.
 
     ``great_vessels``: the great-vessel chest paints its own aorta later (no straight
     descending column here), has a wider upper mediastinum (room for the arch, the
     superior vena cava and the arch's branches) and costal cartilage between the ribs and
-    the sternum.
+    the sternum. ``extra_fat_mm``: subcutaneous fat this much thicker (x, y) than the
+    average adult's (obesity); the chest wall muscle and the ribcage stay where they are.
     """
     s = scale
     z = grid.axis(2)[:, None, None]
@@ -76,7 +83,7 @@ def paint_thorax(
     def ellipse2d(ax: float, by: float, cy: float) -> np.ndarray:
         return (x2 / (ax * s)) ** 2 + ((y2 - cy * s) / (by * s)) ** 2
 
-    body = ellipse2d(BODY[0], BODY[1], BODY[2]) <= 1.0
+    body = ellipse2d(BODY[0] + extra_fat_mm[0], BODY[1] + extra_fat_mm[1], BODY[2]) <= 1.0
     anat[:, body] = Tissue.FAT
     anat[:, ellipse2d(BODY[0] - 14, BODY[1] - 14, BODY[2]) <= 1.0] = Tissue.MUSCLE
 

@@ -7,6 +7,7 @@ import time
 
 from deepcac2.argtypes import non_negative_float, non_negative_int, positive_float, positive_int
 from deepcac2.pipeline.synth.cohort import COHORTS, write_cohort
+from deepcac2.pipeline.synth.habitus import HABITUS
 from deepcac2.writable import writable_dir
 
 
@@ -33,6 +34,14 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
         "pulmonary arteries, esophagus, nodes, costal cartilage) and non-coronary calcium in it",
     )
     parser.add_argument(
+        "--habitus",
+        action="append",
+        choices=HABITUS,
+        default=None,
+        help="chest cohort with --great-vessels: a heart that is hard to find (repeat to combine): "
+        "anterior_contact (no lung between the heart and the front chest wall), wide_heart, obese",
+    )
+    parser.add_argument(
         "--no-totalseg",
         action="store_true",
         help="demo and chest cohorts: do not write IDC's TotalSegmentator SEG beside each chest "
@@ -49,6 +58,7 @@ def main(args: argparse.Namespace) -> int:
             ("slice_thickness_mm", args.thickness),
             ("slice_increment_mm", args.increment),
             ("kvp", args.kvp),
+            ("habitus", tuple(args.habitus) if args.habitus else None),
         )
         if value is not None
     }

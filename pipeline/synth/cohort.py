@@ -189,6 +189,8 @@ class PlannedSeries:
 #: great-vessel demo scans: this much z (mm), centred this far above the heart's centre,
 #: so they hold the liver dome below the heart and the whole aortic arch above it
 GREAT_VESSEL_Z_MM, GREAT_VESSEL_Z_CENTER_MM = 220.0, 25.0
+#: great-vessel demo patients with hearts that are hard to find (``ChestSpec.habitus``)
+DEMO_HABITUS = {6: ("anterior_contact",), 8: ("wide_heart",), 9: ("obese", "anterior_contact")}
 
 
 def demo_plan(
@@ -199,7 +201,9 @@ def demo_plan(
     Some studies hold a second (sharp) kernel of the same scan: same anatomy and
     plaques, other noise. Localizers (OPL) come with a few studies. Pixel spacing is
     0.6-0.8 mm at 512 rows and scales with ``rows`` so the field of view stays a chest.
-    ``great_vessels``: real mediastinal anatomy, and 220 mm of z (heart to above the arch).
+    ``great_vessels``: real mediastinal anatomy, and 220 mm of z (heart to above the arch);
+    patients 6, 8 and 9 then have hard hearts (``DEMO_HABITUS``: against the front chest
+    wall, wide, obese).
 
     ``seed`` 0 gives the fixed demo patients and plaques (``DEMO_PLAQUES``); any other seed
     draws ten new patients (plaques from zero to severe, ``drawn_patient_plaques``; anatomy,
@@ -227,6 +231,7 @@ def demo_plan(
                 z_center_mm=GREAT_VESSEL_Z_CENTER_MM if great_vessels else None,
                 # a great-vessel patient keeps its anatomy from study to study
                 anatomy_seed=seed * 1000 + p * 10 if great_vessels else None,
+                habitus=DEMO_HABITUS.get(p, ()) if great_vessels else (),
             )
             meta = study_meta("demo", seed, p, year, scanner, scanner.kernels[0], tube_current_ma=40 + 10 * (p % 3))
             two_kernels = (p in (1, 4, 6) and year == 0) or p == 3

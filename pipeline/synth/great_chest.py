@@ -16,10 +16,12 @@ import numpy as np
 
 from deepcac2.pipeline.synth.anatomy import Thorax, paint_thorax
 from deepcac2.pipeline.synth.body import Body, draw_body
+from deepcac2.pipeline.synth.habitus import OBESE_EPICARDIAL_MM, OBESE_SUBCUTANEOUS_MM, WIDE_FACTOR, fill_to_front_wall
 from deepcac2.pipeline.synth.heart import (
     ATRIUM_FAT_MM,
     ATRIUM_WALL_MM,
     GREAT_VESSEL_CHAMBERS,
+    PERICARDIAL_FAT_MM,
     SURFACE,
     Heart,
     frame_from_long_axis,
@@ -56,18 +58,29 @@ def paint_great_chest(
     scale: float,
     rng: np.random.Generator,
     rng_body: np.random.Generator,
+    habitus: tuple[str, ...] = (),
 ) -> GreatChest:
     body = draw_body(rng_body)
-    thorax = paint_thorax(anat, grid, scale * body.chest_size, rng, great_vessels=True)
+    obese = "obese" in habitus
+    extra = OBESE_SUBCUTANEOUS_MM if obese else (0.0, 0.0)
+    thorax = paint_thorax(anat, grid, scale * body.chest_size, rng, great_vessels=True, extra_fat_mm=extra)
     s = thorax.scale
     heart = place_heart(thorax, rng)
     heart.radii = heart.radii * body.heart_size
+    if "wide_heart" in habitus:
+        heart.radii = heart.radii * np.array([1.0, WIDE_FACTOR, WIDE_FACTOR])
+    fat_mm = PERICARDIAL_FAT_MM
+    if obese:
+        heart.radii = heart.radii + OBESE_EPICARDIAL_MM * s
+        fat_mm += OBESE_EPICARDIAL_MM
     heart.axes = frame_from_long_axis(heart.axes[:, 0] + np.asarray(body.heart_turn))
     heart.center[2] += body.heart_dz
     z_lo, z_hi = float(grid.axis(2)[0]) - 30.0, float(grid.axis(2)[-1]) + 30.0
     z_atrium = fit_heart_to_aorta(heart, thorax, body, z_lo)
-    if not paint_heart_body(anat, heart_mask, grid, heart, s, GREAT_VESSEL_CHAMBERS, atrium_bulge=True):
+    if not paint_heart_body(anat, heart_mask, grid, heart, s, GREAT_VESSEL_CHAMBERS, atrium_bulge=True, fat_mm=fat_mm):
         return GreatChest(thorax, heart, body, None, [])
+    if "anterior_contact" in habitus:
+        fill_to_front_wall(anat, heart_mask, grid)
     trace_coronaries(heart, rng, s)
     keep_coronaries_off_the_atrium(heart, s)
     # the root (aortic sinus) is wider than the plain chest's: keep the LM ostium on its wall

@@ -106,11 +106,13 @@ def paint_heart_body(
     s: float,
     chambers: tuple[tuple[tuple[float, float, float], tuple[float, float, float]], ...] = CHAMBERS,
     atrium_bulge: bool = False,
+    fat_mm: float = PERICARDIAL_FAT_MM,
 ) -> bool:
     """Pericardial fat, myocardium and the four chambers; False when the heart misses the grid.
 
     ``atrium_bulge``: the left atrium may reach out of the pericardial ellipsoid; where it
-    does it gets its own wall and a thin layer of fat (part of the heart).
+    does it gets its own wall and a thin layer of fat (part of the heart). ``fat_mm``: the
+    pericardial fat's thickness (the myocardium's outside lies this far inside the radii).
     """
     outer = ellipsoid(grid, heart.center, heart.radii, heart.axes)
     if outer is None:
@@ -118,7 +120,7 @@ def paint_heart_body(
     sl, m = outer
     anat[sl][m] = Tissue.PERICARDIAL_FAT
     heart_mask[sl] |= m
-    sl, m = ellipsoid(grid, heart.center, heart.radii - PERICARDIAL_FAT_MM * s, heart.axes)
+    sl, m = ellipsoid(grid, heart.center, heart.radii - fat_mm * s, heart.axes)
     anat[sl][m] = Tissue.MYOCARDIUM
     if atrium_bulge:
         c, r = chambers[2]

@@ -16,6 +16,7 @@ from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.synth.anatomy import paint_thorax
 from deepcac2.pipeline.synth.calcium import paint_great_calcium
 from deepcac2.pipeline.synth.great_chest import GreatChest, paint_great_chest
+from deepcac2.pipeline.synth.habitus import check_habitus
 from deepcac2.pipeline.synth.heart import paint_distractors, paint_heart
 from deepcac2.pipeline.synth.labels import DISTRACTOR_GROUP, Distractor, Tissue, hu_lut
 from deepcac2.pipeline.synth.shapes import Grid
@@ -92,9 +93,19 @@ class ChestSpec:
     #: the patient's anatomy (heart, lungs, vessels, their calcium) is drawn from this seed when set,
     #: so several studies of one patient share it; None: from ``seed``. Noise always comes from ``seed``.
     anatomy_seed: int | None = None
+    #: great-vessel chests: hearts that are hard to find (``habitus.HABITUS``: ``anterior_contact``,
+    #: ``wide_heart``, ``obese``; any combination)
+    habitus: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "plaques", tuple(self.plaques))
+        object.__setattr__(self, "habitus", tuple(self.habitus))
+        try:
+            check_habitus(self.habitus)
+        except ValueError as e:
+            raise _bad(str(e)) from None
+        if self.habitus and not self.great_vessels:
+            raise _bad("habitus needs a great-vessel chest (great_vessels=True)")
         if not (16 <= self.rows <= 2048 and 16 <= self.cols <= 2048 and 1 <= self.n_slices <= 2000):
             raise _bad(
                 f"rows/cols must be in [16, 2048] and slices in [1, 2000], got {self.rows}x{self.cols}x{self.n_slices}"
@@ -223,7 +234,7 @@ def build_chest(spec: ChestSpec) -> Phantom:
     if spec.great_vessels:
         # the great-vessel chest's own draws come from their own stream: the plain chest's stay as they were
         rng_body = np.random.default_rng([anatomy_seed, 2])
-        chest = paint_great_chest(anat, heart_mask, grid, min(1.0, fov / 340.0), rng, rng_body)
+        chest = paint_great_chest(anat, heart_mask, grid, min(1.0, fov / 340.0), rng, rng_body, spec.habitus)
         heart = chest.heart
         hu = hu_lut()[anat]
         if spec.distractors:
@@ -257,7 +268,7 @@ def build_chest(spec: ChestSpec) -> Phantom:
         vessel_paths=heart.paths,
         calcium=calcium,
         great_vessels=spec.great_vessels,
-        landmarks=_landmarks(chest) if spec.great_vessels else {},
+        landmarks={**_landmarks(chest), "habitus": list(spec.habitus)} if spec.great_vessels else {},
     )
 
 

@@ -1,16 +1,20 @@
 """The heart on non-contrast CT, bounded above by the great vessels.
 
-The mediastinal soft tissue and fat (-250..250 HU), without the aorta and the pulmonary
-artery (each grown by a few millimetres), below the pulmonary bifurcation (or, when no
-pulmonary trunk was found, below the arch's bottom; a bound lower than 25 mm above the
-heart's widest slice is not believed, and the heart then ends where its eroded core's
-area falls under 40% of its peak), is eroded by a ball of
-``erode_radius_mm`` (cuts the hila, the esophagus, the liver dome and the spine off);
-the largest component on the slices whose lung area is at least ``lung_fraction`` of the
-largest (below the heart the liver dome pushes the lungs away) is the heart's core, grown
-back inside the soft tissue, closed, and its holes filled. The mask holds the heart and
-its pericardial fat (where the coronaries run).
-"""
+The soft tissue and fat (-250..250 HU) of the chest cavity (``Thorax.cavity``: bounded by
+the lungs, the thoracic cage and the chest wall's inner surface, so it holds the heart's
+front also where the heart touches the front chest wall), without the aorta and the
+pulmonary artery (each grown by a few millimetres), below the pulmonary bifurcation (or,
+when no pulmonary trunk was found, below the arch's bottom; a bound lower than 25 mm
+above the heart's widest slice is not believed, and the heart then ends where its eroded
+core's area falls under 40% of its peak), is eroded by a ball of ``erode_radius_mm`` (cuts
+the hila, the esophagus, the liver dome and the spine off); the largest component on the
+slices whose lung area is at least ``lung_fraction`` of the largest (below the heart the
+liver dome pushes the lungs away) is the heart's core. It is grown back inside the soft
+tissue by the erosion radius, then further up to the bound inside the grown heart's
+footprint (the atria and the outflow tracts, thin between the aortic root and the
+pulmonary trunk, have no core), and below the core only under its lowest slice (the liver
+dome spreads wider); then closed and its holes filled. The mask holds the heart and its
+pericardial fat (where the coronaries run)."""
 
 from __future__ import annotations
 
@@ -64,7 +68,7 @@ def find_heart(
     narrower than the heart.
     """
     sp = th.spacing
-    soft = th.mediastinum & (th.hu >= SOFT_HU[0]) & (th.hu <= SOFT_HU[1])
+    soft = th.cavity & (th.hu >= SOFT_HU[0]) & (th.hu <= SOFT_HU[1])
     soft &= ~dilate_mm(vessels, vessel_margin_mm, sp)
     core = heart_core(th, soft, erode_radius_mm, lung_fraction)
     peak, by_area = area_top(core)
@@ -73,7 +77,16 @@ def find_heart(
     else:
         bound, why = by_area, "area"
     core[bound + 1 :] = False
-    heart = largest(dilate_mm(core, erode_radius_mm, sp) & soft)
-    heart[bound + 1 :] = False
+    # regrown inside the soft tissue by the erosion radius, and further up to the bound (the atria
+    # and the outflow tracts between the root and the trunk are too thin for the core) within the
+    # grown heart's footprint (the hila lie beside it); below the core only under the core's
+    # lowest slice's footprint (the liver dome spreads wider than the heart's bottom)
+    grown = largest(dilate_mm(core, erode_radius_mm, sp) & soft)
+    zs = np.flatnonzero(core.any(axis=(1, 2)))
+    above = soft & grown.any(axis=0)[None]
+    above[: zs[0]] = False
+    above[bound + 1 :] = False
+    heart = ndi.binary_propagation(grown, mask=grown | above)
+    heart[: zs[0]] &= dilate_mm(core[zs[0]][None], erode_radius_mm / 2, (1.0, *sp[1:]))[0][None]
     heart = ndi.binary_closing(heart, structure=ball(tuple(4.0 / s for s in sp)))
     return fill_slices(heart) & ~vessels, bound, why

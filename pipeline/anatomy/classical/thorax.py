@@ -10,7 +10,14 @@ series averages out.
    and main bronchi belong to them);
 3. mediastinum: voxels with lung on their left and on their right in the same row,
    anterior to the front of the spine;
-4. spine: per slice, the vertebral body: the bone (>= 200 HU, holes filled, survives an
+4. cavity: per slice, the star-shaped region round a point between the lungs' front and
+   the spine, out to the first lung or thoracic cage bone each ray meets; where a ray meets
+   neither (the heart against the front chest wall), the chest wall's thickness is
+   interpolated from the neighbouring rays (to the lung's outer edge or the bone), so the
+   heart's front is kept and the chest wall muscle is not; without costal cartilage and
+   tissue within 4 mm of the cage's bone. The heart is found in it (``heart.py``); the
+   great-vessel trackers keep using the mediastinum of rule 3;
+5. spine: per slice, the vertebral body: the bone (>= 200 HU, holes filled, survives an
    opening of 4 mm, so calcium specks never count) on the midline band in the posterior
    half; its front row and centre column, interpolated over slices where it is missed.
 """
@@ -24,7 +31,7 @@ from scipy import ndimage as ndi
 
 from deepcac2.errors import DeepCACError, ErrorCode
 
-from .morphology import Spacing, disk, fill_slices, largest
+from .morphology import Spacing, ball, disk, fill_slices, largest
 
 LUNG_HU = -400.0
 BODY_HU = -500.0
@@ -35,6 +42,18 @@ SPINE_HU = 130.0
 SPINE_MIN_MM = 4.0
 #: half width of the midline band searched for the vertebral body
 SPINE_BAND_MM = 15.0
+#: rays cast round the chest cavity's centre, per slice
+RAYS = 360
+#: costal cartilages run obliquely: the cage's bone is taken within this distance along z
+CAGE_Z_MM = 10.0
+#: calcium in the heart or the aorta is smaller than this; the cage's bones are larger
+CAGE_MIN_ML = 5.0
+#: costal cartilage is denser than blood and myocardium (30-60 HU) on non-contrast CT
+CARTILAGE_HU = 85.0
+#: how far from the cage's bone cartilage is followed
+CARTILAGE_MM = 20.0
+#: tissue this close to the cage's bone is chest wall (intercostal and transversus muscles)
+WALL_MM = 4.0
 
 
 @dataclass
@@ -52,6 +71,9 @@ class Thorax:
     #: per slice: front (most anterior) row of the vertebral body and its centre column
     spine_front: np.ndarray
     spine_col: np.ndarray
+    #: the space the lungs and the thoracic cage enclose in front of the spine, without the
+    #: lungs (holds the heart also where it touches the front chest wall or the diaphragm)
+    cavity: np.ndarray | None = None
 
     def upsample(self, mask: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
         """Nearest upsampling of a low-resolution mask to the full canonical view shape."""
@@ -76,6 +98,111 @@ def between_left_right(lungs: np.ndarray) -> np.ndarray:
     right = np.maximum.accumulate(lungs, axis=2)
     left = np.maximum.accumulate(lungs[:, :, ::-1], axis=2)[:, :, ::-1]
     return right & left & ~lungs
+
+
+def cage_bone(low: np.ndarray, spacing: Spacing) -> np.ndarray:
+    """Bone of the thoracic cage: components of at least CAGE_MIN_ML at >= BONE_HU (ribs, sternum,
+    spine; not coronary, valve or annulus calcium, which must not stop a ray inside the heart),
+    grown along z by CAGE_Z_MM: costal cartilages cross a slice obliquely, so a slice holds only
+    pieces of them."""
+    lab, _ = ndi.label(low >= BONE_HU)
+    ml = np.bincount(lab.ravel()) * float(np.prod(spacing)) / 1000.0
+    ml[0] = 0
+    bone = np.isin(lab, np.flatnonzero(ml >= CAGE_MIN_ML))
+    k = max(int(round(CAGE_Z_MM / spacing[0])), 0)
+    return ndi.maximum_filter1d(bone.astype(np.uint8), size=2 * k + 1, axis=0).astype(bool) if k else bone
+
+
+def ray_samples(mask: np.ndarray, centre: tuple[float, float], steps: np.ndarray, fill: bool) -> np.ndarray:
+    """``mask`` sampled along RAYS rays from ``centre`` (angle 0 = anterior, then towards the
+    left), (ray, step); outside the slice reads ``fill``."""
+    ang = np.linspace(0.0, 2 * np.pi, RAYS, endpoint=False)
+    rows = np.round(centre[0] - np.cos(ang)[:, None] * steps[None, :]).astype(int)
+    cols = np.round(centre[1] + np.sin(ang)[:, None] * steps[None, :]).astype(int)
+    inside = (rows >= 0) & (rows < mask.shape[0]) & (cols >= 0) & (cols < mask.shape[1])
+    out = np.full(rows.shape, fill)
+    out[inside] = mask[rows[inside], cols[inside]]
+    return out
+
+
+def wall_radii(lungs: np.ndarray, cage: np.ndarray, body: np.ndarray, centre: tuple[float, float]) -> np.ndarray:
+    """Per ray, the radius (voxels) of the chest cavity of one slice.
+
+    A ray ends at the first lung or cage bone it meets. The inner surface of the chest wall
+    lies at the far edge of the lung on rays through lung and at the bone on rays that meet
+    bone; a ray that meets neither (the heart against the front wall, costal cartilage below
+    BONE_HU) takes the wall's radius interpolated over the angle from its neighbours, so it
+    never runs on into the chest wall muscle."""
+    steps = np.arange(0.0, float(max(lungs.shape)), 0.5)
+    lung = ray_samples(lungs, centre, steps, False)
+    bone = ray_samples(cage, centre, steps, False)
+    outside = ray_samples(~body, centre, steps, True)
+    stop = lung | bone
+    first = np.where(stop.any(axis=1), steps[np.argmax(stop, axis=1)], steps[-1])
+    # the lung's far edge: its last sample before the first bone or the body's edge beyond it
+    beyond = np.maximum.accumulate(bone | outside, axis=1)
+    inner = lung & ~beyond
+    far = len(steps) - 1 - np.argmax(inner[:, ::-1], axis=1)
+    last_lung = np.where(inner.any(axis=1), steps[far], np.nan)
+    first_bone = np.where(bone.any(axis=1), steps[np.argmax(bone, axis=1)], np.nan)
+    edge = np.where(outside.any(axis=1), steps[np.argmax(outside, axis=1)], steps[-1])
+    # the chest wall's thickness (body edge - inner surface) follows the body's outline better
+    # than the inner surface's radius does: it is what is interpolated over the gaps
+    thick = edge - np.where(np.isfinite(last_lung), last_lung, first_bone)
+    ok = np.isfinite(thick)
+    if ok.sum() < 2:
+        return first
+    idx = np.arange(RAYS)
+    wall = edge - np.interp(idx, idx[ok], thick[ok], period=RAYS)
+    return np.minimum(first, wall)
+
+
+def chest_cavity(
+    low: np.ndarray,
+    body: np.ndarray,
+    lungs: np.ndarray,
+    spine_front: np.ndarray,
+    spine_col: np.ndarray,
+    spacing: Spacing,
+) -> np.ndarray:
+    """Per slice, the star-shaped region round the midline point halfway between the lungs' front
+    and the spine, bounded by the lungs, the thoracic cage's bone and, where neither lies
+    between (the heart against the front wall), the chest wall's inner surface interpolated
+    between the lungs' outer edges and the bone; without the lungs and ``WALL_MM`` of tissue
+    inside the bone (the innermost chest wall muscle and the internal thoracic vessels)."""
+    out = np.zeros_like(lungs)
+    cage = cage_bone(low, spacing)
+    ny, nx = lungs.shape[1:]
+    rr, cc = np.mgrid[0:ny, 0:nx]
+    for z in range(lungs.shape[0]):
+        rows = np.flatnonzero(lungs[z].any(axis=1))
+        if rows.size == 0 or not np.isfinite(spine_front[z]):
+            continue
+        centre = ((rows[0] + spine_front[z]) / 2.0, float(spine_col[z]))
+        free = ~(lungs[z] | cage[z]) & body[z]
+        if not free.any():
+            continue
+        r0, c0 = int(round(centre[0])), int(round(centre[1]))
+        if not free[r0, c0]:
+            # a centre on lung (the recess behind the heart) would end every ray at once: the nearest free pixel
+            pts = np.argwhere(free)
+            centre = tuple(float(v) for v in pts[np.argmin(((pts - (r0, c0)) ** 2).sum(axis=1))])
+        radii = wall_radii(lungs[z], cage[z], body[z], centre)
+        theta = np.arctan2(cc - centre[1], -(rr - centre[0])) % (2 * np.pi)
+        k = np.round(theta / (2 * np.pi) * RAYS).astype(int) % RAYS
+        out[z] = np.hypot(rr - centre[0], cc - centre[1]) < radii[k]
+    bone = cage & (low >= BONE_HU)
+    # in-plane distances (the chest wall's thickness lies in the slice; 2-D is several times faster)
+    near = np.stack(
+        [ndi.distance_transform_edt(~b, sampling=spacing[1:]) if b.any() else np.full(b.shape, np.inf) for b in bone]
+    )
+    # costal cartilage (80-150 HU, about 1 cm thick) continues the ribs to the sternum: the dense
+    # tissue reached from the cage's bone through CARTILAGE_HU (in-plane 3x3 block means against
+    # the noise) within CARTILAGE_MM of the bone
+    dense = ndi.uniform_filter(low, size=(1, 3, 3)) >= CARTILAGE_HU
+    cartilage = ndi.binary_propagation(bone, mask=(dense & (near <= CARTILAGE_MM)) | bone)
+    wall = (near <= WALL_MM) | ndi.binary_dilation(cartilage, structure=ball(tuple(2.0 / v for v in spacing)))
+    return out & ~lungs & body & ~wall
 
 
 def find_spine(low: np.ndarray, body: np.ndarray, spacing: Spacing) -> tuple[np.ndarray, np.ndarray]:
@@ -130,4 +257,5 @@ def find_thorax(view: np.ndarray, spacing: Spacing, target_mm: float = 2.0) -> T
     rows = np.arange(low.shape[1])[None, :, None]
     anterior = rows < front[:, None, None]
     mediastinum = between_left_right(lungs) & anterior
-    return Thorax(low, sp, f, body, lungs, mediastinum, front, col)
+    cavity = chest_cavity(low, body, lungs, front, col, sp) & anterior
+    return Thorax(low, sp, f, body, lungs, mediastinum, front, col, cavity)

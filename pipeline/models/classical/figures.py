@@ -23,6 +23,8 @@ REAL_SERIES = {
     "A0001-L": "lung-pet-ct-dx/Lung_Dx-A0001/2.000000-5mm-40805",
     "A0002-B40f": "lung-pet-ct-dx/Lung_Dx-A0002/3.000000-ThoraxRoutine_8.0.0_B40f-10983",
     "A0002-B70f": "lung-pet-ct-dx/Lung_Dx-A0002/2.000000-ThoraxRoutine_8.0.0_B70f-62919",
+    # NSCLC-Radiomics (CC BY-NC 3.0: figures and tests only, never in a release)
+    "LUNG1-001": "nsclc-radiomics/LUNG1-001",
 }
 #: overlay colours (RGB 0-1)
 COLOURS = {
