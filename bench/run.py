@@ -22,7 +22,18 @@ from pathlib import Path
 
 from bench.context import BenchContext, Result
 
-STAGES = ["synth", "load", "anatomy", "scoring", "inference", "calcium", "insertion", "convert", "pipeline"]
+STAGES = [
+    "synth",
+    "load",
+    "anatomy",
+    "scoring",
+    "inference",
+    "calcium",
+    "calcium_borders",
+    "insertion",
+    "convert",
+    "pipeline",
+]
 REPO = Path(__file__).resolve().parents[1]
 
 #: NLST projection inputs (documented in BENCHMARKS.md)

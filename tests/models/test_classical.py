@@ -391,3 +391,44 @@ def test_mitral_annular_band_is_reported_and_the_same_band_in_the_groove_fat_sta
     hu[plaque] = 450.0
     r = apply_rules(hu, (1.0, 1.0, 2.0), heart, aorta, np.zeros_like(heart))
     assert plaque.sum() * 2.0 < 100.0 and r.cac[plaque].all()
+
+
+def _pa_chest(bleed_mm: int):
+    """A heart (front edge at y = 22) with the pulmonary trunk in front of it (true edge y = 18, 4 mm of fat
+    between), whose given mask bleeds ``bleed_mm`` over the fat toward the heart (a segmentation's border
+    wanders), and a left-main plaque in that fat, 1 mm off the heart."""
+    hu, heart, _, (zz, yy, xx) = _box_chest()
+    aorta = np.zeros_like(heart)
+    trunk = ((xx - 40) ** 2 + (yy - 12) ** 2 <= 6**2) & (zz >= 20)
+    hu[trunk] = 40.0
+    given = trunk | ((yy >= 18) & (yy < 18 + bleed_mm + 1) & (abs(xx - 40) <= 5) & (zz >= 20))
+    plaque = (slice(24, 27), slice(19, 22), slice(39, 42))  # y 19-21: in the fat under the trunk
+    hu[plaque] = 450.0
+    return hu, heart, aorta, given, plaque
+
+
+def test_left_main_under_the_pulmonary_trunk_is_coronary_where_its_mask_bleeds_over_it():
+    """Issue 21: the left main runs right under the pulmonary trunk; a mask that wanders 2 mm over it
+    (over 2 of the plaque's 3 rows) does not make it pulmonary: next to the heart and at the mask's border."""
+    from deepcac2.pipeline.models.classical.rules import apply_rules
+
+    hu, heart, aorta, given, plaque = _pa_chest(bleed_mm=2)
+    assert given[plaque].mean() >= 0.5  # the old rule's test: half of it inside the artery's mask
+    r = apply_rules(hu, (1.0, 1.0, 2.0), heart, aorta, given)
+    assert r.cac[plaque].all(), r.rejected
+    assert r.rejected["pulmonary"] == 0
+
+
+def test_calcium_in_the_pulmonary_wall_far_from_the_heart_stays_pulmonary():
+    """The corridor is only next to the heart: calcium in the trunk's front wall (12 mm from the heart) or
+    deep inside its mask is still the artery's."""
+    from deepcac2.pipeline.models.classical.rules import RULES, apply_rules
+
+    hu, heart, aorta, given, plaque = _pa_chest(bleed_mm=2)
+    hu[plaque] = -100.0
+    front = (slice(24, 27), slice(7, 10), slice(39, 42))  # the trunk's front wall, inside the mask
+    hu[front] = 450.0
+    r = apply_rules(hu, (1.0, 1.0, 2.0), heart, aorta, given)
+    assert not r.cac.any()
+    assert int(r.rule_map[front][1, 1, 1]) == 2 + RULES.index("pulmonary")
+    assert r.rejected["pulmonary"] == 27
