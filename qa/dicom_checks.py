@@ -20,6 +20,7 @@ from pydicom.uid import UID
 from scipy import ndimage
 
 from deepcac2.qa.dciodvfy import validate
+from deepcac2.qa.plausibility import HEART_ML_RANGE
 from deepcac2.qa.result import CheckResult, Severity
 
 SEG_CLASS = UID("1.2.840.10008.5.1.4.1.1.66.4")
@@ -30,7 +31,7 @@ SR_CLASSES = {
 }
 B, W = Severity.BLOCKING, Severity.WARNING
 #: plausible adult heart volume (mL) and the segment numbers the converter writes
-HEART_ML = (400.0, 1500.0)  # as qa.plausibility.HEART_ML_RANGE (a series check over the table)
+HEART_ML = HEART_ML_RANGE  # our heart SEG holds the pericardial sac (the classical anatomy's)
 HEART_SEGMENT, CAC_SEGMENT = 1, 1
 #: SEG ContentLabel -> kind (``pipeline.seg.enum.SegKind``); the calcium SEG is ``segs``, the others ``extra_segs``
 SEG_KINDS = {"CAC": "cac", "CAC_VESSELS": "vessels", "HEART": "heart"}

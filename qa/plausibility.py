@@ -22,10 +22,25 @@ from deepcac2.pipeline.scoring.risk import SCHEMES
 from deepcac2.qa.result import CheckResult, Severity
 
 W = Severity.WARNING
-#: plausible adult heart (pericardial sac) volume in mL, shared with the SEG check
-#: (``dicom_checks.HEART_ML``). CT of adults gives about 500-1100 mL for the whole heart; a heart
-#: of 360 mL is one that lost its front half (issue 21, LUNG1-001); synthetic chests hold 650-950 mL
+#: plausible adult heart volume in mL when the mask holds the pericardial sac (heart and its fat, as
+#: the ``classical`` anatomy's does), shared with the SEG check (``dicom_checks``). CT of adults gives
+#: about 500-1100 mL for it; a heart of 360 mL is one that lost its front half (issue 21, LUNG1-001)
 HEART_ML_RANGE = (400.0, 1500.0)
+#: ... and when it holds the chambers and the myocardium alone (IDC's TotalSegmentator heart, the
+#: platipy model's): no epicardial fat, so small adult hearts lie at 300-400 mL (the demo's synthetic
+#: TotalSegmentator hearts hold 330-1270 mL)
+HEART_ML_RANGE_CHAMBERS = (250.0, 1300.0)
+#: anatomy providers whose heart mask holds the pericardial fat
+HEART_WITH_FAT = frozenset({"classical"})
+
+
+def heart_range(provider: object) -> tuple[float, float]:
+    """The plausible range for a heart from ``provider`` (the sac's when the provider is not recorded)."""
+    if isinstance(provider, str) and provider and provider not in HEART_WITH_FAT:
+        return HEART_ML_RANGE_CHAMBERS
+    return HEART_ML_RANGE
+
+
 #: categories two or more bands apart disagree (DeepCAC's four bands)
 CATEGORY_GAP = 2
 #: sharp Agatston above ``SHARP_RATIO`` x soft + ``SHARP_MARGIN`` is "far above"
@@ -83,14 +98,17 @@ def category_disagreement(rows: list[dict[str, Any]], convention: str) -> list[C
 
 
 def heart_volume(rows: list[dict[str, Any]]) -> list[CheckResult]:
-    lo, hi = HEART_ML_RANGE
     out = []
     for r in sorted(rows, key=lambda r: str(r["SeriesInstanceUID"])):
         ml = r.get("heart_volume_ml")
         if ml is None or ml <= 0:  # no heart at all: the heart_empty flag says so
             continue
+        provider = r.get("anatomy_provider")
+        lo, hi = heart_range(provider)
         ok = lo <= ml <= hi
-        message = f"heart {ml:.0f} mL" + ("" if ok else f", outside the plausible adult {lo:.0f}-{hi:.0f} mL")
+        message = f"heart {ml:.0f} mL ({provider or 'provider not recorded'})" + (
+            "" if ok else f", outside the plausible adult {lo:.0f}-{hi:.0f} mL"
+        )
         out.append(CheckResult("series.heart_volume", str(r["SeriesInstanceUID"]), ok, W, message, float(ml)))
     return out
 

@@ -45,6 +45,22 @@ def test_heart_volume_outside_the_adult_range_warns(ml, ok):
     assert result.passed is ok and result.severity is Severity.WARNING
 
 
+@pytest.mark.parametrize(
+    ("provider", "ml", "ok"),
+    [
+        ("classical", 360.0, False),  # the sac without its front half (issue 21, LUNG1-001)
+        ("idc-totalsegmentator", 360.0, True),  # chambers and myocardium of a small heart: no fat
+        ("idc-totalsegmentator", 200.0, False),
+        ("platipy-task400", 1400.0, False),
+        ("classical", 1400.0, True),
+    ],
+)
+def test_heart_volume_range_follows_what_the_providers_heart_holds(provider, ml, ok):
+    (result,) = heart_volume([dict(row("1", "A", 0.0, heart_ml=ml), anatomy_provider=provider)])
+    assert result.passed is ok, result.message
+    assert provider in result.message
+
+
 def test_no_heart_is_left_to_the_heart_empty_flag():
     assert heart_volume([row("1", "A", 0.0, heart_ml=0.0), row("2", "A", 0.0, heart_ml=None)]) == []
 
