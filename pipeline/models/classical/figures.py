@@ -33,6 +33,7 @@ COLOURS = {
     "pulmonary": (0.1, 0.8, 0.2),
     "coronary": (1.0, 0.95, 0.0),
     "aortic calcium": (1.0, 0.0, 1.0),
+    "valve/annulus calcium": (0.0, 0.9, 0.9),
 }
 
 
@@ -77,7 +78,7 @@ def render(ct: types.CTVolume, masks: dict[str, np.ndarray], path: Path, title: 
             if not m.any():
                 continue
             colour = np.asarray(COLOURS[n])
-            if n in ("coronary", "aortic calcium"):  # small: filled and ringed so a speck shows
+            if n in ("coronary", "aortic calcium", "valve/annulus calcium"):  # small: filled and ringed so a speck shows
                 rgb[ndi.binary_dilation(m, iterations=2) & ~m] = colour
                 rgb[m] = colour
             else:
@@ -85,7 +86,7 @@ def render(ct: types.CTVolume, masks: dict[str, np.ndarray], path: Path, title: 
         ax.imshow(rgb, aspect=aspect, interpolation="nearest")
         ax.set_title(name, fontsize=9)
         ax.axis("off")
-    fig.legend(handles=[Patch(color=c, label=n) for n, c in COLOURS.items()], loc="lower center", ncol=5,
+    fig.legend(handles=[Patch(color=c, label=n) for n, c in COLOURS.items()], loc="lower center", ncol=6,
                fontsize=8, frameon=False)  # fmt: skip
     fig.suptitle(title, fontsize=10)
     fig.tight_layout(rect=(0, 0.05, 1, 0.95))
@@ -112,12 +113,15 @@ def series_figures(ct: types.CTVolume) -> tuple[dict, dict[str, np.ndarray]]:
         "coronary_agatston": round(score_series(ct.hu, ct.geometry, pred.cac, **kw).agatston, 1),
         "aortic_voxels": int(pred.aortic.sum()),
         "aortic_agatston": round(score_series(ct.hu, ct.geometry, pred.aortic, **kw).agatston, 1),
+        "mitral_annular_agatston": round(score_series(ct.hu, ct.geometry, pred.mitral_annular, **kw).agatston, 1),
+        "aortic_valve_agatston": round(score_series(ct.hu, ct.geometry, pred.aortic_valve, **kw).agatston, 1),
         "noise_sd_hu": round(result.noise_sd),
         "rejected": {k: v for k, v in result.rejected.items() if v},
         "notes": list(anatomy.notes),
     }
     masks = {"heart": anatomy.heart, "aorta": anatomy.aorta, "pulmonary": anatomy.pulmonary_artery,
-             "coronary": pred.cac, "aortic calcium": pred.aortic}  # fmt: skip
+             "coronary": pred.cac, "aortic calcium": pred.aortic,
+             "valve/annulus calcium": pred.mitral_annular | pred.aortic_valve}  # fmt: skip
     return row, masks
 
 
