@@ -22,7 +22,7 @@ from pathlib import Path
 
 from bench.context import BenchContext, Result
 
-STAGES = ["synth", "load", "anatomy", "scoring", "inference", "calcium", "convert", "pipeline"]
+STAGES = ["synth", "load", "anatomy", "scoring", "inference", "calcium", "convert", "pipeline", "scale"]
 REPO = Path(__file__).resolve().parents[1]
 
 #: NLST projection inputs (documented in BENCHMARKS.md)
