@@ -6,8 +6,8 @@ millions of lesion and measurement rows). Instead:
 1. the committed fragments are read one at a time and their rows validated and written,
    a batch of about ``PART_ROWS`` rows at a time, as Parquet *parts* under
    ``tables/.parts/<table>/`` (the converter's own ``to_arrow``: same checks, same types);
-2. DuckDB sorts each table's parts by the table's key (``ORDER BY key NULLS FIRST``, spilling
-   to disk past ``DUCKDB_MEMORY``) and the sorted stream is written in row groups of exactly
+2. DuckDB sorts each table's parts by the table's key (``COPY ... ORDER BY key NULLS FIRST``,
+   spilling to disk past ``DUCKDB_MEMORY``) and the sorted rows are written in row groups of exactly
    ``ROW_GROUP_ROWS`` with the writer options of ``write_table``.
 
 The bytes equal those ``write_table`` gives for the same rows in memory: every registered
@@ -33,9 +33,10 @@ from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.schemas.base import TableSchema
 
 #: rows buffered (over all tables) before they are written as parts: a few hundred MB of dicts at most
-PART_ROWS = 100_000
+PART_ROWS = 20_000
 #: DuckDB's memory for one table's sort; beyond it the sort spills to ``tables/.parts/spill``
-DUCKDB_MEMORY = "768MB"
+DUCKDB_MEMORY = "256MB"
+DUCKDB_THREADS = 2
 #: columns set once every row is seen, per table
 DERIVED = {"cac_series": "is_primary"}
 
@@ -86,14 +87,18 @@ def _column_ref(key: str) -> str:
 
 
 def _sorted_batches(schema: TableSchema, files: list[Path], spill: Path) -> Iterator[pa.RecordBatch]:
+    """The rows of ``files`` in key order. DuckDB sorts them into one scratch file (its
+    ``COPY`` spills to disk past ``DUCKDB_MEMORY``; a streamed ORDER BY result may not),
+    which is then read back a row group at a time."""
     import duckdb
 
+    spill.mkdir(parents=True, exist_ok=True)
+    scratch = spill / f"{schema.name}.sorted.parquet"
     con = duckdb.connect()
     try:
-        spill.mkdir(parents=True, exist_ok=True)
         con.execute(f"SET memory_limit='{DUCKDB_MEMORY}'")
         con.execute(f"SET temp_directory='{spill}'")
-        con.execute("SET preserve_insertion_order=false")
+        con.execute(f"SET threads={DUCKDB_THREADS}")
         source = "read_parquet([" + ", ".join(f"'{p}'" for p in files) + "])"
         keys = ", ".join(_column_ref(k) for k in schema.key)
         dup = con.execute(f"SELECT {keys}, count(*) FROM {source} GROUP BY ALL HAVING count(*) > 1 LIMIT 1").fetchone()
@@ -102,10 +107,16 @@ def _sorted_batches(schema: TableSchema, files: list[Path], spill: Path) -> Iter
                 ErrorCode.E_TABLE_WRITE, f"{schema.name}: duplicate key {schema.key} in rows ({dup[:-1]})"
             )
         order = ", ".join(f"{_column_ref(k)} ASC NULLS FIRST" for k in schema.key)
-        reader = con.execute(f"SELECT * FROM {source} ORDER BY {order}").to_arrow_reader(65_536)
-        yield from reader
+        con.execute(
+            f"COPY (SELECT * FROM {source} ORDER BY {order}) TO '{scratch}' "
+            f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {PART_ROWS})"
+        )
     finally:
         con.close()
+    try:
+        yield from pq.ParquetFile(scratch).iter_batches(batch_size=65_536)
+    finally:
+        scratch.unlink(missing_ok=True)
 
 
 def write_sorted(schema: TableSchema, files: list[Path], path: Path, spill: Path, primary: set[str]) -> Path:
