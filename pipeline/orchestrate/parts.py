@@ -81,6 +81,11 @@ class PartWriter:
         self.n_pending = 0
 
 
+def _literal(path: Path) -> str:
+    """A path as a DuckDB string literal (an --out may hold a quote)."""
+    return "'" + str(path).replace("'", "''") + "'"
+
+
 def _column_ref(key: str) -> str:
     """``"a.b"`` (field b of struct a) as a quoted DuckDB expression."""
     return ".".join('"' + part.replace('"', '""') + '"' for part in key.split("."))
@@ -97,9 +102,9 @@ def _sorted_batches(schema: TableSchema, files: list[Path], spill: Path) -> Iter
     con = duckdb.connect()
     try:
         con.execute(f"SET memory_limit='{DUCKDB_MEMORY}'")
-        con.execute(f"SET temp_directory='{spill}'")
+        con.execute(f"SET temp_directory={_literal(spill)}")
         con.execute(f"SET threads={DUCKDB_THREADS}")
-        source = "read_parquet([" + ", ".join(f"'{p}'" for p in files) + "])"
+        source = "read_parquet([" + ", ".join(_literal(p) for p in files) + "])"
         keys = ", ".join(_column_ref(k) for k in schema.key)
         dup = con.execute(f"SELECT {keys}, count(*) FROM {source} GROUP BY ALL HAVING count(*) > 1 LIMIT 1").fetchone()
         if dup is not None:
@@ -108,7 +113,7 @@ def _sorted_batches(schema: TableSchema, files: list[Path], spill: Path) -> Iter
             )
         order = ", ".join(f"{_column_ref(k)} ASC NULLS FIRST" for k in schema.key)
         con.execute(
-            f"COPY (SELECT * FROM {source} ORDER BY {order}) TO '{scratch}' "
+            f"COPY (SELECT * FROM {source} ORDER BY {order}) TO {_literal(scratch)} "
             f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {PART_ROWS})"
         )
     finally:

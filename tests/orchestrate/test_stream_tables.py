@@ -43,7 +43,7 @@ def test_streamed_tables_equal_the_in_memory_writer_whatever_the_parts(tmp_path,
     random.Random(3).shuffle(order)
     for part_rows in (37, 1000):
         monkeypatch.setattr(parts, "PART_ROWS", part_rows)
-        store = OutputStore(tmp_path / f"run{part_rows}")
+        store = OutputStore(tmp_path / f"run's {part_rows}")  # a quote: paths reach DuckDB as SQL literals
         uids = _commit_all(store, n, order)
         written = store.assemble(uids, ["failures"])
         assert set(written) == {"cac_series", "cac_lesions", "measurements", "failures"}
