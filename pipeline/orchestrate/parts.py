@@ -36,7 +36,9 @@ from deepcac2.schemas.base import TableSchema
 PART_ROWS = 20_000
 #: DuckDB's memory for one table's sort; beyond it the sort spills to ``tables/.parts/spill``
 DUCKDB_MEMORY = "256MB"
-DUCKDB_THREADS = 2
+DUCKDB_THREADS = 1
+#: row groups of the sorted scratch file: small, so its writer buffers little
+SORTED_GROUP_ROWS = 4_096
 #: columns set once every row is seen, per table
 DERIVED = {"cac_series": "is_primary"}
 
@@ -104,6 +106,7 @@ def _sorted_batches(schema: TableSchema, files: list[Path], spill: Path) -> Iter
         con.execute(f"SET memory_limit='{DUCKDB_MEMORY}'")
         con.execute(f"SET temp_directory={_literal(spill)}")
         con.execute(f"SET threads={DUCKDB_THREADS}")
+        con.execute("SET preserve_insertion_order=false")
         source = "read_parquet([" + ", ".join(_literal(p) for p in files) + "])"
         keys = ", ".join(_column_ref(k) for k in schema.key)
         dup = con.execute(f"SELECT {keys}, count(*) FROM {source} GROUP BY ALL HAVING count(*) > 1 LIMIT 1").fetchone()
@@ -114,7 +117,7 @@ def _sorted_batches(schema: TableSchema, files: list[Path], spill: Path) -> Iter
         order = ", ".join(f"{_column_ref(k)} ASC NULLS FIRST" for k in schema.key)
         con.execute(
             f"COPY (SELECT * FROM {source} ORDER BY {order}) TO {_literal(scratch)} "
-            f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {PART_ROWS})"
+            f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {SORTED_GROUP_ROWS})"
         )
     finally:
         con.close()
