@@ -283,14 +283,22 @@ class OutputStore:
             doc["series_uid"], doc["status"], doc.get("code"), table_rows, incomplete, doc.get("inputs_sha256")
         )
 
+    def _fragment_paths(self) -> Iterator[Path]:
+        """Every fragment file in path order, one ``ab/`` folder listed at a time (not 129k paths at once)."""
+        if not self.series_dir.is_dir():
+            return
+        for folder in sorted(self.series_dir.iterdir()):
+            if folder.is_dir():
+                yield from sorted(folder.glob("*.json"))
+
     def fragments(self) -> Iterator[Fragment]:
-        for p in sorted(self.series_dir.glob("*/*.json")):
+        for p in self._fragment_paths():
             yield self._read_fragment(p, rows=True)
 
     def committed(self) -> dict[str, Fragment]:
         """series uid -> committed fragment, without the rows: only each file's status line is read."""
         out = {}
-        for p in sorted(self.series_dir.glob("*/*.json")):
+        for p in self._fragment_paths():
             f = self._read_fragment(p, rows=False)
             out[f.series_uid] = f
         return out
