@@ -35,7 +35,7 @@ from deepcac2.schemas.base import TableSchema
 #: rows buffered (over all tables) before they are written as parts: a few hundred MB of dicts at most
 PART_ROWS = 20_000
 #: DuckDB's memory for one table's sort; beyond it the sort spills to ``tables/.parts/spill``
-DUCKDB_MEMORY = "256MB"
+DUCKDB_MEMORY = "1GB"
 DUCKDB_THREADS = 1
 #: row groups of the sorted scratch file: small, so its writer buffers little
 SORTED_GROUP_ROWS = 4_096
