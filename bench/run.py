@@ -33,6 +33,7 @@ STAGES = [
     "insertion",
     "convert",
     "pipeline",
+    "scale",
 ]
 REPO = Path(__file__).resolve().parents[1]
 

@@ -29,13 +29,27 @@ def _thickness(row: dict[str, Any]) -> float | None:
     return None if value is None else float(value)
 
 
-def mark_primary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Copies of ``rows`` with ``is_primary`` set: True for exactly one series per round."""
-    best: dict[tuple[str, str], tuple] = {}
-    for row in rows:
+class PrimaryChooser:
+    """The rule above, fed one row at a time (a streaming writer never holds every row)."""
+
+    def __init__(self) -> None:
+        self._best: dict[tuple[str, str], tuple] = {}
+
+    def add(self, row: dict[str, Any]) -> None:
         key = (*deepcac_rank(_thickness(row), row.get("kernel")), str(row["SeriesInstanceUID"]))
         round_ = _round(row)
-        if round_ not in best or key < best[round_]:
-            best[round_] = key
-    chosen = {key[-1] for key in best.values()}
+        if round_ not in self._best or key < self._best[round_]:
+            self._best[round_] = key
+
+    def chosen(self) -> set[str]:
+        """The SeriesInstanceUIDs marked primary."""
+        return {key[-1] for key in self._best.values()}
+
+
+def mark_primary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Copies of ``rows`` with ``is_primary`` set: True for exactly one series per round."""
+    chooser = PrimaryChooser()
+    for row in rows:
+        chooser.add(row)
+    chosen = chooser.chosen()
     return [{**row, "is_primary": str(row["SeriesInstanceUID"]) in chosen} for row in rows]

@@ -43,15 +43,19 @@ def _sort_key(table: TableSchema, row: dict[str, Any]) -> tuple:
     return tuple((v is not None, v if v is not None else 0) for v in values)
 
 
-def to_arrow(table: TableSchema, rows: list[dict[str, Any]]) -> pa.Table:
+def to_arrow(table: TableSchema, rows: list[dict[str, Any]], *, derive: bool = True) -> pa.Table:
     """Validate rows against the schema and build the Arrow table in key order.
+
+    ``derive=False`` leaves the columns derived across rows as given (a streaming writer
+    sets them once it has seen every row: ``store_parts``).
 
     Unknown keys, missing required values, NaN in required floats, NaN or inf in any
     float column (``Column.finite``) and values of the wrong type are E_TABLE_WRITE
     errors, never silently dropped or coerced.
     """
     names = {c.name for c in table.columns}
-    rows = _derived(table, rows)
+    if derive:
+        rows = _derived(table, rows)
     for i, row in enumerate(rows):
         extra = set(row) - names
         if extra:
@@ -77,6 +81,17 @@ def to_arrow(table: TableSchema, rows: list[dict[str, Any]]) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=table.arrow)
 
 
+def parquet_options() -> dict[str, Any]:
+    """The writer options of every final table (a streaming writer must use the same to give the same bytes)."""
+    return {
+        "compression": COMPRESSION,
+        "compression_level": COMPRESSION_LEVEL,
+        "use_dictionary": True,
+        "write_statistics": True,
+        "store_schema": True,
+    }
+
+
 def write_table(
     table: TableSchema, rows: list[dict[str, Any]], path: str | os.PathLike[str], *, row_group_rows: int = 0
 ) -> Path:
@@ -85,16 +100,7 @@ def write_table(
     group = row_group_rows or ROW_GROUP_ROWS
 
     def _write(tmp: str) -> None:
-        pq.write_table(
-            arrow,
-            tmp,
-            compression=COMPRESSION,
-            compression_level=COMPRESSION_LEVEL,
-            row_group_size=group,
-            use_dictionary=True,
-            write_statistics=True,
-            store_schema=True,
-        )
+        pq.write_table(arrow, tmp, row_group_size=group, **parquet_options())
 
     try:
         return write_atomic(path, _write)

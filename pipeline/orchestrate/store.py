@@ -4,7 +4,7 @@ Layout under ``OUT``::
 
     .deepcac2-run.lock           who is writing here (pid, its start time, host); stale when that process is gone
     state/run.json               what the directory was made with (checked on --resume)
-    state/series/ab/<sha1>.json  one committed fragment per finished or failed series
+    state/series/ab/<sha1>.json  one committed fragment per finished or failed series (status line, then rows)
     state/runs/<run_id>.json     one record per run (complete or interrupted) for the runs table
     tables/<table>.parquet       the final tables, assembled when every series has a fragment
     cohort.parquet               a copy of the cohort the run processed (for QA and the release)
@@ -19,7 +19,8 @@ temporary files), so no object ships without a ``cac_series`` row.
 
 A fragment is written to a temporary file and renamed, so it is either complete or
 absent: a crash loses at most the series in flight. Final tables are assembled from
-fragments only, sorted, so they are byte-identical however the work was split up.
+fragments only, sorted, so they are byte-identical however the work was split up
+(out of core: ``parts``).
 """
 
 from __future__ import annotations
@@ -247,32 +248,60 @@ class OutputStore:
         return self.series_dir / h[:2] / f"{h}.json"
 
     def commit(self, fragment: Fragment) -> None:
-        """Write one series' result; after this returns, a crash does not lose it."""
+        """Write one series' result; after this returns, a crash does not lose it.
+
+        The file is one JSON object whose first line holds the status (series, status,
+        code, flags, input fingerprint) and whose second holds ``"rows"``: a resume reads
+        only the first line of each file (``committed``), anything else reads it as JSON.
+        """
         doc = {"series_uid": fragment.series_uid, "status": fragment.status, "code": fragment.code}
         if fragment.incomplete:
             doc["incomplete"] = list(fragment.incomplete)
         if fragment.inputs:
             doc["inputs_sha256"] = fragment.inputs
-        doc["rows"] = fragment.rows
         try:
-            data = json.dumps(doc, sort_keys=True, default=_json_default, allow_nan=True).encode()
+            head = json.dumps(doc, sort_keys=True).encode()
+            rows = json.dumps(fragment.rows, sort_keys=True, default=_json_default, allow_nan=True).encode()
         except TypeError as exc:
             raise DeepCACError(ErrorCode.E_TABLE_WRITE, f"series {fragment.series_uid}: {exc}") from exc
-        _atomic_write(self.fragment_path(fragment.series_uid), data)
+        # JSON text never holds a raw newline, so the first line is exactly the status
+        _atomic_write(self.fragment_path(fragment.series_uid), head[:-1] + b',\n"rows": ' + rows + b"}")
+
+    @staticmethod
+    def _read_fragment(path: Path, *, rows: bool) -> Fragment:
+        with open(path, "rb") as f:
+            first = f.readline()
+            if first.endswith(b",\n"):  # the status line
+                doc = json.loads(first[:-2] + b"}")
+                if rows:
+                    doc = json.loads(first + f.read())
+            else:  # one line: a fragment written before the status line existed
+                doc = json.loads(first)
+        incomplete = tuple(doc.get("incomplete", ()))
+        table_rows = doc.get("rows", {}) if rows else {}
+        return Fragment(
+            doc["series_uid"], doc["status"], doc.get("code"), table_rows, incomplete, doc.get("inputs_sha256")
+        )
+
+    def _fragment_paths(self) -> Iterator[Path]:
+        """Every fragment file in path order, one ``ab/`` folder listed at a time (not 129k paths at once)."""
+        if not self.series_dir.is_dir():
+            return
+        for folder in sorted(self.series_dir.iterdir()):
+            if folder.is_dir():
+                yield from sorted(folder.glob("*.json"))
 
     def fragments(self) -> Iterator[Fragment]:
-        for p in sorted(self.series_dir.glob("*/*.json")):
-            doc = json.loads(p.read_text())
-            incomplete = tuple(doc.get("incomplete", ()))
-            yield Fragment(
-                doc["series_uid"], doc["status"], doc.get("code"), doc["rows"], incomplete, doc.get("inputs_sha256")
-            )
+        for p in self._fragment_paths():
+            yield self._read_fragment(p, rows=True)
 
     def committed(self) -> dict[str, Fragment]:
-        """series uid -> committed fragment, without the rows (the scan must stay small for big cohorts)."""
-        return {
-            f.series_uid: Fragment(f.series_uid, f.status, f.code, {}, f.incomplete, f.inputs) for f in self.fragments()
-        }
+        """series uid -> committed fragment, without the rows: only each file's status line is read."""
+        out = {}
+        for p in self._fragment_paths():
+            f = self._read_fragment(p, rows=False)
+            out[f.series_uid] = f
+        return out
 
     # -- DICOM outputs ----------------------------------------------------------------------
     def series_dicom_dir(self, series_uid: str) -> Path:
@@ -328,28 +357,19 @@ class OutputStore:
         """Write every table from the fragments of ``series_uids``, sorted, atomically.
 
         ``tables`` are written even when no fragment has rows for them. A table with a
-        registered schema is written by the converter's deterministic writer (schema
-        order, key order, validation); others (test stand-ins) by ``table_bytes``.
+        registered schema is written out of core (``parts``: validated like the converter's
+        writer, sorted by DuckDB, same bytes); others (test stand-ins) by ``table_bytes``.
         """
-        from deepcac2.pipeline.convert.tables import write_table
-        from deepcac2.schemas.registry import TABLES
+        from deepcac2.pipeline.orchestrate.parts import assemble_parts
 
         wanted = set(series_uids)
-        rows: dict[str, list[dict[str, Any]]] = {name: [] for name in tables}
-        for fragment in self.fragments():
-            if fragment.series_uid in wanted:
-                for table, table_rows in fragment.rows.items():
-                    rows.setdefault(table, []).extend(table_rows)
-        written: dict[str, Path] = {}
-        for table, table_rows in sorted(rows.items()):
+        chosen = ((f.series_uid, f.rows) for f in self.fragments() if f.series_uid in wanted)
+        written, others = assemble_parts(chosen, self.tables_dir, tables)
+        for table, table_rows in others.items():
             path = self.tables_dir / f"{table}.parquet"
-            if table in TABLES:
-                # sorted first by content too: rows with equal keys keep one order
-                write_table(TABLES[table], sorted(table_rows, key=_content_key), path)
-            else:
-                _atomic_write(path, table_bytes(table_rows))
+            _atomic_write(path, table_bytes(table_rows))
             written[table] = path
-        return written
+        return dict(sorted(written.items()))
 
 
 def optional_outputs_failed(rows: dict[str, list[dict[str, Any]]]) -> tuple[str, ...]:

@@ -78,7 +78,11 @@ def render(ct: types.CTVolume, masks: dict[str, np.ndarray], path: Path, title: 
             if not m.any():
                 continue
             colour = np.asarray(COLOURS[n])
-            if n in ("coronary", "aortic calcium", "valve/annulus calcium"):  # small: filled and ringed so a speck shows
+            if n in (
+                "coronary",
+                "aortic calcium",
+                "valve/annulus calcium",
+            ):  # small: filled and ringed so a speck shows
                 rgb[ndi.binary_dilation(m, iterations=2) & ~m] = colour
                 rgb[m] = colour
             else:

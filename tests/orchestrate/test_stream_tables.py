@@ -1,0 +1,97 @@
+"""Tables assembled out of core (``parts``) are the bytes of the in-memory writer, however split."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from deepcac2.errors import DeepCACError, ErrorCode
+from deepcac2.pipeline.convert import tables as convert_tables
+from deepcac2.pipeline.orchestrate import parts
+from deepcac2.pipeline.orchestrate.standin_rows import series_rows
+from deepcac2.pipeline.orchestrate.store import Fragment, OutputStore
+from deepcac2.schemas.registry import TABLES
+
+
+def _rows(n: int) -> dict[str, list[dict]]:
+    """Stand-in rows of n series, two per patient and round (so is_primary has a choice to make)."""
+    out: dict[str, list[dict]] = {}
+    for i in range(n):
+        for table, rows in series_rows(f"1.2.826.{i}", f"P{i // 4:04d}", study_year=(i // 2) % 3).items():
+            out.setdefault(table, []).extend(rows)
+    return out
+
+
+def _commit_all(store: OutputStore, n: int, order: list[int]) -> list[str]:
+    uids = [f"1.2.826.{i}" for i in range(n)]
+    for i in order:
+        rows = series_rows(uids[i], f"P{i // 4:04d}", study_year=(i // 2) % 3)
+        store.commit(Fragment(uids[i], "done", None, rows))
+    return uids
+
+
+def test_streamed_tables_equal_the_in_memory_writer_whatever_the_parts(tmp_path, monkeypatch):
+    # small row groups and parts, so several of each are crossed and reordered
+    monkeypatch.setattr(convert_tables, "ROW_GROUP_ROWS", 50)
+    n = 60
+    expected = {}
+    for table, rows in _rows(n).items():
+        expected[table] = convert_tables.write_table(TABLES[table], rows, tmp_path / "mem" / f"{table}.parquet")
+    order = list(range(n))
+    random.Random(3).shuffle(order)
+    for part_rows in (37, 1000):
+        monkeypatch.setattr(parts, "PART_ROWS", part_rows)
+        store = OutputStore(tmp_path / f"run's {part_rows}")  # a quote: paths reach DuckDB as SQL literals
+        uids = _commit_all(store, n, order)
+        written = store.assemble(uids, ["failures"])
+        assert set(written) == {"cac_series", "cac_lesions", "measurements", "failures"}
+        for table, path in expected.items():
+            assert written[table].read_bytes() == path.read_bytes(), (table, part_rows)
+        assert not (store.tables_dir / ".parts").exists()
+
+
+def test_duplicate_key_across_parts_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(parts, "PART_ROWS", 1)
+    store = OutputStore(tmp_path)
+    rows = series_rows("1.2.3", "P1")
+    store.commit(Fragment("1.2.3", "done", None, rows))
+    store.commit(Fragment("1.2.4", "done", None, {"cac_series": rows["cac_series"]}))  # the same key again
+    with pytest.raises(DeepCACError) as err:
+        store.assemble(["1.2.3", "1.2.4"])
+    assert err.value.code is ErrorCode.E_TABLE_WRITE and "duplicate key" in err.value.message
+
+
+def test_resume_reads_status_lines_only(tmp_path):
+    store = OutputStore(tmp_path)
+    store.commit(Fragment("1.2.3", "done", None, series_rows("1.2.3", "P1"), ("review_picture_failed",), "abc"))
+    path = store.fragment_path("1.2.3")
+    whole = json.loads(path.read_bytes())  # still one JSON document
+    head, rows = path.read_bytes().split(b"\n")
+    path.write_bytes(head + b"\n" + b"{not json: the rows are never parsed by committed()")
+    got = store.committed()["1.2.3"]
+    assert (got.status, got.rows, got.incomplete, got.inputs) == ("done", {}, ("review_picture_failed",), "abc")
+    assert whole["rows"]["cac_series"][0]["SeriesInstanceUID"] == "1.2.3" and rows.startswith(b'"rows": ')
+
+
+def test_fragments_of_the_one_line_format_are_still_read(tmp_path):
+    store = OutputStore(tmp_path)
+    doc = {"series_uid": "1.2.3", "status": "failed", "code": "E_NO_IMAGES", "rows": {"failures": []}}
+    store.fragment_path("1.2.3").parent.mkdir(parents=True)
+    store.fragment_path("1.2.3").write_text(json.dumps(doc, sort_keys=True))
+    assert store.committed()["1.2.3"].code == "E_NO_IMAGES"
+    (only,) = store.fragments()
+    assert only.rows == {"failures": []}
+
+
+def test_a_failed_sort_is_a_coded_failure_and_keeps_the_committed_series(tmp_path, monkeypatch):
+    """DuckDB running out of memory (or disk) while it sorts the parts ends as E_TABLE_WRITE, not a raw
+    DuckDB exception, and the committed series stay for the next assembly."""
+    monkeypatch.setattr(parts, "DUCKDB_MEMORY", "1KB")  # far below what a sort of any table needs
+    store = OutputStore(tmp_path)
+    uids = _commit_all(store, 40, list(range(40)))
+    with pytest.raises(DeepCACError) as err:
+        store.assemble(uids)
+    assert err.value.code is ErrorCode.E_TABLE_WRITE and "sorting its parts failed" in err.value.message
+    assert set(store.committed()) == set(uids)
