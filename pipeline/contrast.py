@@ -6,15 +6,16 @@ would be missing (it was refused as E_NO_HEART, "no mediastinal soft tissue", wh
 NLST is non-contrast; users will try other series.
 
 The test measures the **blood pool**: the largest connected region, inside the body, of
-tissue that is smoothly between ``BLOOD_HU`` (160 HU) and ``BLOOD_MAX_HU`` (600 HU) and is
+tissue that is smoothly between ``BLOOD_HU`` (150 HU) and ``BLOOD_MAX_HU`` (600 HU) and is
 not bone. Non-contrast blood is 30-60 HU, so without contrast such a region is only bone,
 and bone is taken out first: on every axial slice, the region inside a dense (> 600 HU)
 cortical ring is filled, which removes cancellous bone (150-300 HU) with its cortex. What
 remains in a non-contrast chest is small (calcified cartilage, partial volume at bone
 edges); in a contrast chest the heart chambers and the aorta make one region of hundreds of
-millilitres. A series is refused when that region holds at least ``MIN_POOL_ML``.
+millilitres. A series is refused when that region's core (what survives an in-plane erosion of
+``CORE_MM``) holds at least ``MIN_CORE_ML``.
 
-The work runs on the volume pooled to about 1.5 mm in-plane (mean for the HU, max for the
+The work runs on the volume pooled to about ``POOL_MM`` (2 mm) in-plane (mean for the HU, max for the
 dense-bone mask, so thin cortex keeps its rings): a few hundred milliseconds a series.
 """
 
