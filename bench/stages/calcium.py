@@ -22,6 +22,21 @@ from bench.context import BenchContext, Result
 TARGETS = {20.0: {"kappa": 0.95, "spearman": 0.97}, 40.0: {"kappa": 0.85}}
 
 
+def distractor_results(stage: str, label: str, checks: list) -> list[Result]:
+    """One row per kind of non-coronary calcium: its voxels the model counted as coronary (target 0)."""
+    out = []
+    for group in ("aortic", "valvular", "nodal", "bone"):
+        seen = sum(c.distractors.get(group, (0, 0))[0] for c in checks)
+        counted = sum(c.distractors.get(group, (0, 0))[1] for c in checks)
+        out.append(
+            Result(
+                stage, f"{label}: {group} calcium counted as coronary", counted, "voxels", "0",
+                counted == 0, detail=f"of {seen} voxels >= 130 HU",
+            )
+        )  # fmt: skip
+    return out
+
+
 def _check(args: tuple[int, float, str]):
     from deepcac2.pipeline.models.classical.evaluate import check_series
 
@@ -56,15 +71,7 @@ def run(ctx: BenchContext) -> list[Result]:
                         detail=f"exact mask {exact}/{len(checks)}",
                     )
                 )
-            for group in ("aortic", "valvular", "nodal", "bone"):
-                seen = sum(c.distractors.get(group, (0, 0))[0] for c in checks)
-                counted = sum(c.distractors.get(group, (0, 0))[1] for c in checks)
-                out.append(
-                    Result(
-                        "calcium", f"{label}: {group} calcium counted as coronary", counted, "voxels", "0",
-                        counted == 0, detail=f"of {seen} voxels >= 130 HU",
-                    )
-                )  # fmt: skip
+            out += distractor_results("calcium", label, checks)
             wall = sum(c.aortic_truth for c in checks)
             found = sum(c.aortic_found for c in checks)
             out.append(

@@ -16,6 +16,7 @@ and bony calcium counted as coronary. Seeds run one after another (a shared mach
 from __future__ import annotations
 
 from bench.context import BenchContext, Result
+from bench.stages.calcium import distractor_results
 
 NOISE_HU = 35.0
 TARGETS = {"kappa": 0.9, "spearman": 0.95}
@@ -62,13 +63,5 @@ def run(ctx: BenchContext) -> list[Result]:
                 detail=", ".join(f"{r} {v}" for r, v in rejected.items()),
             )
         )  # fmt: skip
-        for group in ("aortic", "valvular", "nodal", "bone"):
-            seen = sum(c.distractors.get(group, (0, 0))[0] for c in checks)
-            counted = sum(c.distractors.get(group, (0, 0))[1] for c in checks)
-            out.append(
-                Result(
-                    "calcium_borders", f"{label}: {group} calcium counted as coronary", counted, "voxels", "0",
-                    counted == 0, detail=f"of {seen} voxels >= 130 HU",
-                )
-            )  # fmt: skip
+        out += distractor_results("calcium_borders", label, checks)
     return out
