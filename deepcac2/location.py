@@ -1,0 +1,200 @@
+"""Where outputs live: a local folder, or a prefix in an object store (``s3://``, ``gs://``), and the names in a run folder.
+
+A cloud Dask cluster has no shared filesystem, so ``run --out``, ``qa``, ``release build``
+and ``release verify`` also take a bucket URL. Object stores are reached through fsspec
+(``s3fs`` for ``s3://``, ``gcsfs`` for ``gs://``: the ``cloud`` extra), with the stores' own
+credentials (``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``/``AWS_ENDPOINT_URL``,
+``GOOGLE_APPLICATION_CREDENTIALS``).
+
+An object store has no rename, but one PUT is atomic: an object is there whole or not at
+all (a multipart upload appears when it completes). So a file written to a bucket is
+written to a local scratch file first and then put in one piece. The run lock is a
+conditional PUT (create only if absent: S3's ``If-None-Match: *``, GCS's
+``ifGenerationMatch=0``): of two runs that take it at once, exactly one wins.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from deepcac2.errors import DeepCACError, ErrorCode
+
+# -- the names inside a run folder (``store.py`` describes the layout) ------------------------
+TABLES = "tables"
+STATE = "state"
+LOGS = "logs"
+QA = "qa"
+DICOM = "dicom"
+COHORT = "cohort.parquet"
+LOCK = ".deepcac2-run.lock"
+#: fragments, one per committed series: what qa and release never read
+FRAGMENTS = f"{STATE}/series"
+
+#: URL scheme -> the fsspec package that serves it
+SCHEMES = {"s3": "s3fs", "gs": "gcsfs", "gcs": "gcsfs"}
+_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://(.*)$")
+
+
+def is_url(value: Any) -> bool:
+    """Whether ``value`` names an object-store location (``scheme://...``) rather than a local path."""
+    return isinstance(value, str) and _URL.match(value) is not None
+
+
+def _filesystem(scheme: str, code: ErrorCode) -> Any:
+    package = SCHEMES.get(scheme.lower())
+    if package is None:
+        raise DeepCACError(
+            code, f"{scheme}:// is not a supported output location: use a local folder, s3://... or gs://..."
+        )
+    try:
+        import fsspec
+
+        return fsspec.filesystem(scheme.lower())
+    except ImportError as exc:
+        raise DeepCACError(
+            code,
+            f"{scheme}:// locations need the {package} package: pip install 'deepcac2[cloud]' ({exc})",
+            package=package,
+        ) from exc
+
+
+def _error(code: ErrorCode, what: str, exc: BaseException) -> DeepCACError:
+    return DeepCACError(code, f"{what}: {type(exc).__name__}: {exc}")
+
+
+@dataclass(frozen=True)
+class Remote:
+    """A prefix in an object store; paths below it are ``/``-separated and relative."""
+
+    url: str
+    fs: Any
+    #: the code of a failure here (E_OUTPUT_UNWRITABLE for outputs; E_QA_INPUT, E_RELEASE_INPUT for inputs)
+    code: ErrorCode = ErrorCode.E_OUTPUT_UNWRITABLE
+
+    @classmethod
+    def parse(cls, url: str, code: ErrorCode = ErrorCode.E_OUTPUT_UNWRITABLE) -> Remote:
+        match = _URL.match(url)
+        if match is None:
+            raise DeepCACError(code, f"{url} is not a URL (s3://bucket/prefix or gs://bucket/prefix)")
+        scheme, rest = match.groups()
+        rest = rest.strip("/")
+        if not rest:
+            raise DeepCACError(code, f"{url} names no bucket: use {scheme}://bucket/prefix")
+        return cls(f"{scheme.lower()}://{rest}", _filesystem(scheme, code), code)
+
+    @property
+    def _root(self) -> str:
+        return self.url.split("://", 1)[1]
+
+    def path(self, rel: str = "") -> str:
+        """The fsspec path of ``rel`` (no scheme)."""
+        return f"{self._root}/{rel}".rstrip("/") if rel else self._root
+
+    def uri(self, rel: str = "") -> str:
+        """The URL of ``rel``, as shown to people and written to logs."""
+        return f"{self.url}/{rel}".rstrip("/") if rel else self.url
+
+    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (DeepCACError, FileNotFoundError, FileExistsError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - botocore/gcsfs errors have no common base but Exception
+            raise _error(self.code, f"{what} {self.uri()}", exc) from exc
+
+    # -- one object ---------------------------------------------------------------------------
+    def exists(self, rel: str) -> bool:
+        self.fs.invalidate_cache()  # other processes (workers, another run) write here too
+        return bool(self._call("cannot reach", self.fs.exists, self.path(rel)))
+
+    def read_bytes(self, rel: str) -> bytes:
+        return self._call("cannot read", self.fs.cat_file, self.path(rel))
+
+    def write_bytes(self, rel: str, data: bytes) -> None:
+        """Put ``data`` as one object (atomic: readers see the old object or the new one, never half)."""
+        self._call(f"cannot write {rel} to", self.fs.pipe_file, self.path(rel), data)
+
+    def create(self, rel: str, data: bytes) -> bool:
+        """Put ``data`` only if no object ``rel`` exists (a conditional PUT); False when one does."""
+        try:
+            self._call(f"cannot create {rel} in", self.fs.pipe_file, self.path(rel), data, mode="create")
+        except FileExistsError:
+            return False
+        return True
+
+    def put_file(self, local: Path, rel: str) -> None:
+        self._call(f"cannot upload {local} to", self.fs.put_file, str(local), self.path(rel))
+
+    def delete(self, rel: str) -> bool:
+        try:
+            self._call("cannot delete from", self.fs.rm_file, self.path(rel))
+        except FileNotFoundError:
+            return False
+        return True
+
+    # -- prefixes ("folders") -------------------------------------------------------------------
+    def files(self, rel: str = "") -> list[str]:
+        """Every object under ``rel``, as paths relative to this prefix, sorted."""
+        base = self.path(rel)
+        self.fs.invalidate_cache()  # a listing cached before the workers wrote would hide their objects
+        try:
+            found = self._call("cannot list", self.fs.find, base)
+        except FileNotFoundError:
+            return []
+        root = self.path() + "/"
+        return sorted(p[len(root) :] for p in found if p.startswith(root))
+
+    def entries(self, rel: str) -> list[str]:
+        """The names directly under ``rel`` (objects and sub-prefixes), sorted."""
+        prefix = f"{rel.strip('/')}/" if rel else ""
+        return sorted({f[len(prefix) :].split("/", 1)[0] for f in self.files(rel) if f.startswith(prefix)})
+
+    def delete_tree(self, rel: str) -> bool:
+        found = [self.path(f) for f in self.files(rel)]
+        if found:
+            self._call("cannot delete from", self.fs.rm, found)
+        self.fs.invalidate_cache()
+        return bool(found)
+
+    def upload_tree(self, local: Path, rel: str = "") -> list[str]:
+        """Put every file under the local folder ``local`` below ``rel``; returns the relative paths put."""
+        put = []
+        for path in sorted(p for p in Path(local).rglob("*") if p.is_file()):
+            name = path.relative_to(local).as_posix()
+            target = f"{rel.strip('/')}/{name}" if rel else name
+            self.put_file(path, target)
+            put.append(target)
+        return put
+
+    def download_tree(self, rel: str, local: Path, skip: tuple[str, ...] = ()) -> list[str]:
+        """Copy every object under ``rel`` (but those under a prefix of ``skip``) into ``local``."""
+        got = []
+        prefix = f"{rel.strip('/')}/" if rel else ""
+        for name in self.files(rel):
+            if any(name == s or name.startswith(s.rstrip("/") + "/") for s in skip):
+                continue
+            target = Path(local) / name[len(prefix) :]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self._call(f"cannot download {name} from", self.fs.get_file, self.path(name), str(target))
+            got.append(name)
+        return got
+
+
+def local_copy(value: str | os.PathLike[str], folder: Path, code: ErrorCode) -> Path:
+    """``value`` as a local path: a URL of one object is downloaded into ``folder``, a local path returned as is."""
+    if not is_url(value):
+        return Path(value)
+    text = str(value)
+    parent, _, name = text.rstrip("/").rpartition("/")
+    remote = Remote.parse(parent, code)
+    target = Path(folder) / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        target.write_bytes(remote.read_bytes(name))
+    except FileNotFoundError as exc:
+        raise DeepCACError(code, f"{text} does not exist") from exc
+    return target
