@@ -170,6 +170,14 @@ class Remote:
             put.append(target)
         return put
 
+    def mirror(self, local: Path) -> tuple[list[str], list[str]]:
+        """Make the prefix hold exactly the files of ``local``: put each, then delete the objects not there."""
+        put = self.upload_tree(local)
+        gone = [name for name in self.files() if name not in set(put)]
+        for name in gone:
+            self.delete(name)
+        return put, gone
+
     def download_tree(self, rel: str, local: Path, skip: tuple[str, ...] = ()) -> list[str]:
         """Copy every object under ``rel`` (but those under a prefix of ``skip``) into ``local``."""
         got = []
@@ -182,6 +190,20 @@ class Remote:
             self._call(f"cannot download {name} from", self.fs.get_file, self.path(name), str(target))
             got.append(name)
         return got
+
+
+#: what qa and release never read from a run: fragments (8 GB for NLST), logs, the lock
+NOT_READ_AFTER_RUN = (FRAGMENTS, LOGS, LOCK)
+
+
+def staged(value: str | os.PathLike[str], folder: Path, code: ErrorCode, skip: tuple[str, ...] = ()) -> Path:
+    """``value`` as a local folder: a bucket prefix is downloaded into ``folder`` (but ``skip``), a path returned as is."""
+    if not is_url(value):
+        return Path(value)
+    remote = Remote.parse(str(value), code)
+    if not remote.download_tree("", folder, skip=skip):
+        raise DeepCACError(code, f"{remote.uri()} holds no objects: is it the right URL?")
+    return Path(folder)
 
 
 def local_copy(value: str | os.PathLike[str], folder: Path, code: ErrorCode) -> Path:
