@@ -7,7 +7,10 @@ The stand-in stages run on real Dask worker processes that reach the bucket them
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import subprocess
+import sys
 import uuid
 
 import pytest
@@ -20,6 +23,8 @@ from deepcac2.pipeline.orchestrate.cluster import ClusterSpec
 from deepcac2.pipeline.orchestrate.run import RunConfig, run_series
 from deepcac2.pipeline.orchestrate.store import OutputStore
 from deepcac2.pipeline.types import SeriesRef
+
+from .helpers import held_run, write_cohort_parquet
 
 BUCKET = "deepcac2-runs"
 
@@ -188,3 +193,40 @@ def test_an_unusable_url_is_refused_before_any_work(url, words):
         run_series(_refs(1), url, RunConfig(progress=False), stages=fake.STAGES)
     assert err.value.code is ErrorCode.E_OUTPUT_UNWRITABLE
     assert all(w in err.value.message for w in words), err.value.message
+
+
+def test_a_cli_run_into_a_bucket_refuses_a_second_one_and_resumes_after_an_interrupt(scheduler, tmp_path):
+    """Two ``deepcac2 run`` processes on one bucket prefix: the second exits E_OUTPUT_LOCKED while the first holds
+    (after its 2nd commit); the first, interrupted there, resumes to the bytes of an uninterrupted local run."""
+    uids = [f"1.2.826.0.1.78.{i}" for i in range(8)]
+    cohort = write_cohort_parquet(tmp_path / "cohort.parquet", uids)
+    url = _url()
+
+    def cmd(out: str, *extra: str) -> list[str]:
+        base = [sys.executable, "-m", "deepcac2", "run", "--cohort", str(cohort), "--out", out, "--no-progress"]
+        return [*base, "--scheduler", scheduler, "--stages", "deepcac2.pipeline.orchestrate.fake:STAGES", *extra]
+
+    first = held_run(cmd(url), tmp_path / "held", at_commit=2)
+    try:
+        second = subprocess.run(cmd(url), capture_output=True, text=True, timeout=120)
+        assert second.returncode == 3, second.stderr
+        assert "E_OUTPUT_LOCKED" in second.stderr and url in second.stderr
+    finally:
+        first.send_signal(signal.SIGINT)
+    text, _ = first.communicate(timeout=60)
+    assert first.returncode == 130, text
+    assert f"--out {url}" in text and "--resume" in text  # how to go on names the bucket
+    names = _files(url)
+    assert sum(n.startswith("state/series/") for n in names) == 2, names
+    assert LOCK not in names and not any(n.startswith("tables/") for n in names)
+    assert any(n.startswith("logs/") for n in names)  # the interrupted run's log is kept
+
+    again = subprocess.run(cmd(url, "--resume"), capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    whole = subprocess.run(cmd(str(tmp_path / "whole")), capture_output=True, text=True, timeout=120)
+    assert whole.returncode == 0, whole.stderr
+    bucket = Remote.parse(url)
+    for path in sorted((tmp_path / "whole" / "tables").glob("*.parquet")):
+        if path.name != "runs.parquet":
+            assert bucket.read_bytes(f"tables/{path.name}") == path.read_bytes(), path.name
+    assert len(bucket.files("state/runs")) == 2
