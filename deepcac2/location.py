@@ -24,15 +24,15 @@ from typing import Any
 from deepcac2.errors import DeepCACError, ErrorCode
 
 # -- the names inside a run folder (``store.py`` describes the layout) ------------------------
-TABLES = "tables"
-STATE = "state"
-LOGS = "logs"
-QA = "qa"
-DICOM = "dicom"
-COHORT = "cohort.parquet"
-LOCK = ".deepcac2-run.lock"
+TABLES_DIR = "tables"
+STATE_DIR = "state"
+LOGS_DIR = "logs"
+QA_DIR = "qa"
+DICOM_DIR = "dicom"
+COHORT_FILE = "cohort.parquet"
+LOCK_FILE = ".deepcac2-run.lock"
 #: fragments, one per committed series: what qa and release never read
-FRAGMENTS = f"{STATE}/series"
+FRAGMENTS = f"{STATE_DIR}/series"
 
 #: URL scheme -> the fsspec package that serves it
 SCHEMES = {"s3": "s3fs", "gs": "gcsfs", "gcs": "gcsfs"}
@@ -193,7 +193,7 @@ class Remote:
 
 
 #: what qa and release never read from a run: fragments (8 GB for NLST), logs, the lock
-NOT_READ_AFTER_RUN = (FRAGMENTS, LOGS, LOCK)
+NOT_READ_AFTER_RUN = (FRAGMENTS, LOGS_DIR, LOCK_FILE)
 
 
 def staged(value: str | os.PathLike[str], folder: Path, code: ErrorCode, skip: tuple[str, ...] = ()) -> Path:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from deepcac2.argtypes import non_negative_int, positive_int
+from deepcac2.location import QA_DIR, TABLES_DIR
 from deepcac2.pipeline.scoring.conventions import CONVENTIONS, DEFAULT_CONVENTION
 from deepcac2.qa.run import DEFAULT_SAMPLE, run_qa
 from deepcac2.writable import writable_dir
@@ -38,10 +39,10 @@ def _import_reviews(run_dir: Path, sheets: list[str], seed: int) -> int:
     from deepcac2.qa.review import import_verdicts
 
     known = set(
-        pq.read_table(run_dir / "tables" / "cac_series.parquet", columns=["SeriesInstanceUID"]).column(0).to_pylist()
+        pq.read_table(run_dir / TABLES_DIR / "cac_series.parquet", columns=["SeriesInstanceUID"]).column(0).to_pylist()
     )
     table = import_verdicts(sheets, known, seed=seed)
-    out = run_dir / "tables" / "reviews.parquet"
+    out = run_dir / TABLES_DIR / "reviews.parquet"
     pq.write_table(table, out, compression="zstd")
     print(f"imported {table.num_rows} verdicts into {out}")
     return 0
@@ -55,8 +56,8 @@ def main(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
     if args.import_reviews:
         return _import_reviews(run_dir, args.import_reviews, args.seed)
-    if (run_dir / "tables").is_dir():  # else run_qa says what is wrong with RUN_DIR
-        writable_dir(args.out or run_dir / "qa", "the QA folder (--out)")
+    if (run_dir / TABLES_DIR).is_dir():  # else run_qa says what is wrong with RUN_DIR
+        writable_dir(args.out or run_dir / QA_DIR, "the QA folder (--out)")
     outcome = run_qa(
         run_dir,
         cohort=args.cohort,

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from deepcac2.errors import ErrorCode
-from deepcac2.location import NOT_READ_AFTER_RUN, QA, TABLES, Remote, is_url, local_copy, staged
+from deepcac2.location import NOT_READ_AFTER_RUN, QA_DIR, TABLES_DIR, Remote, is_url, local_copy, staged
 
 CODE = ErrorCode.E_QA_INPUT
 
@@ -29,22 +29,22 @@ def main_staged(args: argparse.Namespace, main: Callable[[argparse.Namespace], i
     with tempfile.TemporaryDirectory(prefix="deepcac2-qa-") as tmp:
         scratch = Path(tmp)
         local = argparse.Namespace(**vars(args))
-        local.run_dir = str(staged(args.run_dir, scratch / "run", CODE, skip=(*NOT_READ_AFTER_RUN, QA)))
+        local.run_dir = str(staged(args.run_dir, scratch / "run", CODE, skip=(*NOT_READ_AFTER_RUN, QA_DIR)))
         if args.cohort:
             local.cohort = str(local_copy(args.cohort, scratch / "cohort", CODE))
         if args.reference and is_url(args.reference):  # drift reads only its cac_series table
-            table = f"{args.reference.rstrip('/')}/{TABLES}/cac_series.parquet"
-            local.reference = str(local_copy(table, scratch / "reference" / TABLES, CODE).parent.parent)
-        target = args.out or (f"{args.run_dir.rstrip('/')}/{QA}" if is_url(args.run_dir) else None)
+            table = f"{args.reference.rstrip('/')}/{TABLES_DIR}/cac_series.parquet"
+            local.reference = str(local_copy(table, scratch / "reference" / TABLES_DIR, CODE).parent.parent)
+        target = args.out or (f"{args.run_dir.rstrip('/')}/{QA_DIR}" if is_url(args.run_dir) else None)
         if is_url(target):
             local.out = str(scratch / "qa")
         if args.import_reviews:
             if is_url(args.run_dir):  # the verdicts land in the run's tables/
                 rc = main(local)
                 Remote.parse(args.run_dir).put_file(
-                    Path(local.run_dir) / TABLES / "reviews.parquet", f"{TABLES}/reviews.parquet"
+                    Path(local.run_dir) / TABLES_DIR / "reviews.parquet", f"{TABLES_DIR}/reviews.parquet"
                 )
-                print(f"put {args.run_dir.rstrip('/')}/{TABLES}/reviews.parquet")
+                print(f"put {args.run_dir.rstrip('/')}/{TABLES_DIR}/reviews.parquet")
                 return rc
             return main(local)
         rc = main(local)

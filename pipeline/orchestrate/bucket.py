@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.location import DICOM, FRAGMENTS, LOCK, QA, STATE, TABLES, Remote
+from deepcac2.location import DICOM_DIR, FRAGMENTS, LOCK_FILE, QA_DIR, STATE_DIR, TABLES_DIR, Remote
 
 #: folders of the scratch copy that are never put (the out-of-core sort's parts and spill)
-_NOT_PUT = (f"{TABLES}/.parts",)
+_NOT_PUT = (f"{TABLES_DIR}/.parts",)
 
 
 class BucketMirror:
@@ -43,32 +43,32 @@ class BucketMirror:
     def lock(self, me: bytes, alive: Callable[[dict[str, Any]], bool]) -> None:
         """Take the run lock with a conditional PUT; a lock of a dead process on this host is removed once."""
         for _ in range(2):
-            if self.remote.create(LOCK, me):
+            if self.remote.create(LOCK_FILE, me):
                 self._locked = True
                 return
             holder = self._holder()
             if holder.get("host") == socket.gethostname() and not alive(holder):
-                self.remote.delete(LOCK)  # stale: its process is gone
+                self.remote.delete(LOCK_FILE)  # stale: its process is gone
                 continue
             self.close()
             raise DeepCACError(
                 ErrorCode.E_OUTPUT_LOCKED,
                 f"{self.remote.uri()} is being written by pid {holder.get('pid')} on {holder.get('host')}; "
-                f"wait for it, or delete {self.remote.uri(LOCK)} if that run is dead",
-                lock=self.remote.uri(LOCK),
+                f"wait for it, or delete {self.remote.uri(LOCK_FILE)} if that run is dead",
+                lock=self.remote.uri(LOCK_FILE),
             )
         self.close()
-        raise DeepCACError(ErrorCode.E_OUTPUT_LOCKED, f"could not take the lock {self.remote.uri(LOCK)}")
+        raise DeepCACError(ErrorCode.E_OUTPUT_LOCKED, f"could not take the lock {self.remote.uri(LOCK_FILE)}")
 
     def _holder(self) -> dict[str, Any]:
         try:
-            return json.loads(self.remote.read_bytes(LOCK))
+            return json.loads(self.remote.read_bytes(LOCK_FILE))
         except (FileNotFoundError, ValueError):
             return {"pid": -1, "host": "?"}  # gone meanwhile, or half-written: refused all the same
 
     def unlock(self) -> None:
         if self._locked:
-            self.remote.delete(LOCK)
+            self.remote.delete(LOCK_FILE)
             self._locked = False
 
     def close(self) -> None:
@@ -77,8 +77,8 @@ class BucketMirror:
     # -- state --------------------------------------------------------------------------------------
     def pull(self) -> None:
         """Copy the bucket's ``state/`` into the scratch folder (what ``--resume`` and the identity check read)."""
-        for name in self.remote.download_tree(STATE, self.scratch / STATE):
-            self._remember(f"{STATE}/{name.split('/', 1)[1]}")
+        for name in self.remote.download_tree(STATE_DIR, self.scratch / STATE_DIR):
+            self._remember(f"{STATE_DIR}/{name.split('/', 1)[1]}")
 
     def _remember(self, rel: str) -> None:
         st = (self.scratch / rel).stat()
@@ -105,32 +105,32 @@ class BucketMirror:
 
     def has_foreign(self) -> bool:
         """A release or DICOM objects under a prefix without run state: not a run folder."""
-        return self.remote.exists("MANIFEST.csv") or bool(self.remote.files(DICOM))
+        return self.remote.exists("MANIFEST.csv") or bool(self.remote.files(DICOM_DIR))
 
     def clear(self, qa_files: tuple[str, ...]) -> None:
         """``--overwrite``: forget the bucket's fragments, run records, tables and QA files."""
-        for rel in (FRAGMENTS, f"{STATE}/runs", f"{QA}/images"):
+        for rel in (FRAGMENTS, f"{STATE_DIR}/runs", f"{QA_DIR}/images"):
             self.remote.delete_tree(rel)
-        for name in self.remote.entries(TABLES):
+        for name in self.remote.entries(TABLES_DIR):
             if name.endswith(".parquet"):
-                self.remote.delete(f"{TABLES}/{name}")
-        for rel in (f"{STATE}/run.json", *(f"{QA}/{n}" for n in qa_files)):
+                self.remote.delete(f"{TABLES_DIR}/{name}")
+        for rel in (f"{STATE_DIR}/run.json", *(f"{QA_DIR}/{n}" for n in qa_files)):
             self.remote.delete(rel)
         self._put.clear()
 
     # -- DICOM objects (written by the workers) -------------------------------------------------------
     def dicom_url(self) -> str:
-        return self.remote.uri(DICOM)
+        return self.remote.uri(DICOM_DIR)
 
     def discard(self, series_uid: str) -> bool:
-        return self.remote.delete_tree(f"{DICOM}/{series_uid}")
+        return self.remote.delete_tree(f"{DICOM_DIR}/{series_uid}")
 
     def sweep(self, done: set[str]) -> list[str]:
         """Delete every ``dicom/`` entry that is not the folder of a series in ``done``."""
         removed = []
-        for name in self.remote.entries(DICOM):
+        for name in self.remote.entries(DICOM_DIR):
             if name not in done:
-                if not self.remote.delete_tree(f"{DICOM}/{name}"):
-                    self.remote.delete(f"{DICOM}/{name}")
+                if not self.remote.delete_tree(f"{DICOM_DIR}/{name}"):
+                    self.remote.delete(f"{DICOM_DIR}/{name}")
                 removed.append(name)
         return removed

@@ -24,6 +24,7 @@ from typing import Any
 from distributed.comm.core import CommClosedError
 
 from deepcac2.errors import DeepCACError, ErrorCode
+from deepcac2.location import STATE_DIR
 from deepcac2.pipeline import process
 from deepcac2.pipeline.orchestrate import hooks
 from deepcac2.pipeline.orchestrate.cluster import GPU, ClusterSpec, open_client, use_gpu_resource
@@ -309,7 +310,7 @@ def run_series(
 
 
 #: the DICOM objects' creation stamp of an output folder (``dicomout/reproducible.py``), kept for --resume
-CREATED_FILE = Path("state") / "created"
+CREATED_FILE = Path(STATE_DIR) / "created"
 
 
 def creation_stamp(root: Path) -> str:

@@ -41,13 +41,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from deepcac2.errors import TRANSIENT_CODES, DeepCACError, ErrorCode
-from deepcac2.location import COHORT, DICOM, LOCK, LOGS, QA, STATE, TABLES, Remote, is_url
+from deepcac2.location import COHORT_FILE, DICOM_DIR, LOCK_FILE, LOGS_DIR, QA_DIR, STATE_DIR, TABLES_DIR, Remote, is_url
 from deepcac2.pipeline.orchestrate.bucket import BucketMirror
 from deepcac2.qa.result import QA_FILES, clear_qa
 from deepcac2.writable import output_error as os_error
 from deepcac2.writable import writable_dir
 
-LOCK_NAME = LOCK
+LOCK_NAME = LOCK_FILE
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -139,10 +139,10 @@ class OutputStore:
         #: the output as the user named it: the folder, or the bucket URL
         self.where = self.bucket.remote.uri() if self.bucket else str(self.root)
         self.lock_path = self.root / LOCK_NAME
-        self.series_dir = self.root / STATE / "series"
-        self.tables_dir = self.root / TABLES
-        self.logs_dir = self.root / LOGS
-        self.dicom_dir = self.root / DICOM
+        self.series_dir = self.root / STATE_DIR / "series"
+        self.tables_dir = self.root / TABLES_DIR
+        self.logs_dir = self.root / LOGS_DIR
+        self.dicom_dir = self.root / DICOM_DIR
         self._locked = False
 
     # -- locking --------------------------------------------------------------------------
@@ -235,7 +235,7 @@ class OutputStore:
         before committing any (a bad scheduler address, a model that did not load) does not
         make the corrected command fail with E_OUTPUT_EXISTS; it is replaced.
         """
-        path = self.root / STATE / "run.json"
+        path = self.root / STATE_DIR / "run.json"
         has_results = any(self.series_dir.glob("*/*.json"))
         has_state = path.exists() or has_results
         if not has_state and self._foreign():
@@ -272,10 +272,10 @@ class OutputStore:
     def clear(self) -> None:
         """Forget committed fragments, tables and QA (for --overwrite). SEG/SR files are overwritten in place."""
         old = [*self.series_dir.glob("*/*.json"), *self.tables_dir.glob("*.parquet")]
-        for p in old + list((self.root / STATE / "runs").glob("*.json")):
+        for p in old + list((self.root / STATE_DIR / "runs").glob("*.json")):
             p.unlink()
-        (self.root / STATE / "run.json").unlink(missing_ok=True)
-        clear_qa(self.root / QA)  # QA of the results just forgotten must not pass for the new ones
+        (self.root / STATE_DIR / "run.json").unlink(missing_ok=True)
+        clear_qa(self.root / QA_DIR)  # QA of the results just forgotten must not pass for the new ones
         if self.bucket:
             self.bucket.clear(QA_FILES)
 
@@ -285,7 +285,7 @@ class OutputStore:
         ``exclusions`` table beside it when the cohort step wrote one (the release ships it)."""
         from deepcac2.pipeline.cohort.table import exclusions_path
 
-        target = self.root / COHORT
+        target = self.root / COHORT_FILE
         if cohort_file.resolve() != target.resolve():
             self._write(target, cohort_file.read_bytes())
             if exclusions_path(cohort_file).is_file():
@@ -402,10 +402,10 @@ class OutputStore:
     def commit_run(self, run_id: str, record: dict[str, Any]) -> None:
         """Keep one run's record (config, versions, counts, timings) for the ``runs`` table."""
         data = json.dumps(record, sort_keys=True, default=_json_default).encode()
-        self._write(self.root / STATE / "runs" / f"{run_id}.json", data)
+        self._write(self.root / STATE_DIR / "runs" / f"{run_id}.json", data)
 
     def run_records(self) -> list[dict[str, Any]]:
-        return [json.loads(p.read_text()) for p in sorted((self.root / STATE / "runs").glob("*.json"))]
+        return [json.loads(p.read_text()) for p in sorted((self.root / STATE_DIR / "runs").glob("*.json"))]
 
     # -- final tables ---------------------------------------------------------------------
     def assemble(self, series_uids: Iterable[str], tables: Iterable[str] = ()) -> dict[str, Path]:

@@ -17,7 +17,7 @@ import pytest
 from distributed import LocalCluster
 
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.location import LOCK, Remote
+from deepcac2.location import LOCK_FILE, Remote
 from deepcac2.pipeline.orchestrate import fake
 from deepcac2.pipeline.orchestrate.cluster import ClusterSpec
 from deepcac2.pipeline.orchestrate.run import RunConfig, run_series
@@ -104,22 +104,22 @@ def test_a_run_into_a_bucket_writes_the_bytes_of_a_run_into_a_folder(scheduler, 
     names = _files(url)
     assert sum(n.startswith("state/series/") for n in names) == len(refs)
     assert [n for n in names if n.startswith("logs/")] == [remote.log_path.split(f"{url}/")[1]]
-    assert "state/created" in names and "state/run.json" in names and LOCK not in names
+    assert "state/created" in names and "state/run.json" in names and LOCK_FILE not in names
     assert not any(n.startswith("tables/.parts") for n in names)
 
 
 def test_a_second_run_into_the_same_bucket_prefix_is_refused(bucket_env, tmp_path):
     url = _url()
     with OutputStore(url) as first:
-        assert Remote.parse(url).exists(LOCK)
+        assert Remote.parse(url).exists(LOCK_FILE)
         with pytest.raises(DeepCACError) as err:
             OutputStore(url).acquire()
         assert err.value.code is ErrorCode.E_OUTPUT_LOCKED
         assert url in err.value.message and "pid" in err.value.message
         assert first.root.is_dir()  # the mirror of the run that holds the lock is untouched
-    assert not Remote.parse(url).exists(LOCK)
+    assert not Remote.parse(url).exists(LOCK_FILE)
     # a lock held by a run on another machine is never taken over, dead or not: only its owner can tell
-    Remote.parse(url).write_bytes(LOCK, b'{"pid": 1, "host": "node-elsewhere", "started": 0}')
+    Remote.parse(url).write_bytes(LOCK_FILE, b'{"pid": 1, "host": "node-elsewhere", "started": 0}')
     with pytest.raises(DeepCACError) as err:
         OutputStore(url).acquire()
     assert err.value.code is ErrorCode.E_OUTPUT_LOCKED and "node-elsewhere" in err.value.message
@@ -127,10 +127,10 @@ def test_a_second_run_into_the_same_bucket_prefix_is_refused(bucket_env, tmp_pat
 
 def test_a_stale_lock_of_a_dead_process_on_this_host_is_taken_over(bucket_env):
     url = _url()
-    Remote.parse(url).write_bytes(LOCK, f'{{"pid": 999999999, "host": "{socket.gethostname()}"}}'.encode())
+    Remote.parse(url).write_bytes(LOCK_FILE, f'{{"pid": 999999999, "host": "{socket.gethostname()}"}}'.encode())
     with OutputStore(url) as store:
         assert store.bucket is not None
-    assert not Remote.parse(url).exists(LOCK)
+    assert not Remote.parse(url).exists(LOCK_FILE)
 
 
 def test_resume_reads_the_committed_series_from_the_bucket(scheduler, tmp_path):
@@ -218,7 +218,7 @@ def test_a_cli_run_into_a_bucket_refuses_a_second_one_and_resumes_after_an_inter
     assert f"--out {url}" in text and "--resume" in text  # how to go on names the bucket
     names = _files(url)
     assert sum(n.startswith("state/series/") for n in names) == 2, names
-    assert LOCK not in names and not any(n.startswith("tables/") for n in names)
+    assert LOCK_FILE not in names and not any(n.startswith("tables/") for n in names)
     assert any(n.startswith("logs/") for n in names)  # the interrupted run's log is kept
 
     again = subprocess.run(cmd(url, "--resume"), capture_output=True, text=True, timeout=120)
