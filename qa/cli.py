@@ -17,7 +17,7 @@ from deepcac2.writable import writable_dir
 
 
 def build_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run_dir", help="a run folder (from deepcac2 run) or a release folder")
+    p.add_argument("run_dir", help="a run folder (from deepcac2 run) or a release folder, or its s3:// / gs:// URL")
     p.add_argument("--cohort", help="the cohort Parquet the run processed (default: RUN_DIR/cohort.parquet)")
     p.add_argument("--reference", help="a previous release or run folder to measure drift against")
     p.add_argument(
@@ -26,7 +26,7 @@ def build_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the per-object and review samples")
     p.add_argument("--review-sample", type=non_negative_int, default=20, help="series in the human review sheet")
     p.add_argument("--convention", default=DEFAULT_CONVENTION, choices=sorted(CONVENTIONS))
-    p.add_argument("--out", help="where to write (default: RUN_DIR/qa)")
+    p.add_argument("--out", help="where to write, a folder or a bucket URL (default: RUN_DIR/qa)")
     p.add_argument(
         "--import-reviews",
         nargs="+",
