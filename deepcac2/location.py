@@ -81,7 +81,7 @@ class Remote:
         if match is None:
             raise DeepCACError(code, f"{url} is not a URL (s3://bucket/prefix or gs://bucket/prefix)")
         scheme, rest = match.groups()
-        rest = rest.strip("/")
+        rest = "/".join(part for part in rest.split("/") if part)  # "b//run/" is the prefix "b/run"
         if not rest:
             raise DeepCACError(code, f"{url} names no bucket: use {scheme}://bucket/prefix")
         return cls(f"{scheme.lower()}://{rest}", _filesystem(scheme, code), code)
@@ -99,12 +99,24 @@ class Remote:
         return f"{self.url}/{rel}".rstrip("/") if rel else self.url
 
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """``fn(...)``; a store's error (no credentials, access denied, no such bucket) becomes ``self.code``.
+
+        FileNotFoundError (an object absent) and FileExistsError (a conditional PUT refused) pass
+        through for the callers that expect them; ``_put`` turns them into codes for writes.
+        """
         try:
             return fn(*args, **kwargs)
         except (DeepCACError, FileNotFoundError, FileExistsError):
             raise
         except Exception as exc:  # noqa: BLE001 - botocore/gcsfs errors have no common base but Exception
             raise _error(self.code, f"{what} {self.uri()}", exc) from exc
+
+    def _put(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> None:
+        """A write: an absent object is no reason to fail one, so FileNotFoundError means no bucket."""
+        try:
+            self._call(what, fn, *args, **kwargs)
+        except FileNotFoundError as exc:
+            raise _error(self.code, f"{what} {self.uri()} (does the bucket exist?)", exc) from exc
 
     # -- one object ---------------------------------------------------------------------------
     def exists(self, rel: str) -> bool:
@@ -116,25 +128,25 @@ class Remote:
 
     def write_bytes(self, rel: str, data: bytes) -> None:
         """Put ``data`` as one object (atomic: readers see the old object or the new one, never half)."""
-        self._call(f"cannot write {rel} to", self.fs.pipe_file, self.path(rel), data)
+        self._put(f"cannot write {rel} to", self.fs.pipe_file, self.path(rel), data)
 
     def create(self, rel: str, data: bytes) -> bool:
         """Put ``data`` only if no object ``rel`` exists (a conditional PUT); False when one does."""
         try:
-            self._call(f"cannot create {rel} in", self.fs.pipe_file, self.path(rel), data, mode="create")
+            self._put(f"cannot create {rel} in", self.fs.pipe_file, self.path(rel), data, mode="create")
         except FileExistsError:
             return False
         return True
 
     def put_file(self, local: Path, rel: str) -> None:
-        self._call(f"cannot upload {local} to", self.fs.put_file, str(local), self.path(rel))
+        self._put(f"cannot upload {local} to", self.fs.put_file, str(local), self.path(rel))
 
-    def delete(self, rel: str) -> bool:
+    def delete(self, rel: str) -> None:
+        """Delete one object; none there is no error (S3's DELETE does not say whether there was one)."""
         try:
             self._call("cannot delete from", self.fs.rm_file, self.path(rel))
         except FileNotFoundError:
-            return False
-        return True
+            pass
 
     # -- prefixes ("folders") -------------------------------------------------------------------
     def files(self, rel: str = "") -> list[str]:
