@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -232,3 +233,14 @@ def local_copy(value: str | os.PathLike[str], folder: Path, code: ErrorCode) -> 
     except FileNotFoundError as exc:
         raise DeepCACError(code, f"{text} does not exist") from exc
     return target
+
+
+def shown_as(args: Any) -> Callable[[object], str]:
+    """How to name an output path to the user: its URL when a local copy stands in for a bucket (``shown_out``)."""
+    local, url = getattr(args, "shown_out", None) or ("", "")
+
+    def shown(path: object) -> str:
+        text = str(path)
+        return url + text[len(local) :] if local and text.startswith(local) else text
+
+    return shown

@@ -49,6 +49,7 @@ def _import_reviews(run_dir: Path, sheets: list[str], seed: int) -> int:
 
 
 def main(args: argparse.Namespace) -> int:
+    from deepcac2.location import shown_as
     from deepcac2.qa.staged import main_staged, uses_a_bucket
 
     if uses_a_bucket(args):  # s3://, gs://: checked on a local copy, QA's files put back
@@ -83,5 +84,6 @@ def main(args: argparse.Namespace) -> int:
             " their tracebacks are in tables/failures.parquet detail_json and the run log",
             file=sys.stderr,
         )
-    print(f"checks: {outcome.checks_path}\nreport: {outcome.report_path}")
+    shown = shown_as(args)
+    print(f"checks: {shown(outcome.checks_path)}\nreport: {shown(outcome.report_path)}")
     return 1 if failed else 0

@@ -38,6 +38,7 @@ def main_staged(args: argparse.Namespace, main: Callable[[argparse.Namespace], i
         target = args.out or (f"{args.run_dir.rstrip('/')}/{QA_DIR}" if is_url(args.run_dir) else None)
         if is_url(target):
             local.out = str(scratch / "qa")
+            local.shown_out = (local.out, target)
         if args.import_reviews:
             if is_url(args.run_dir):  # the verdicts land in the run's tables/
                 rc = main(local)

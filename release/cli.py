@@ -76,6 +76,7 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
+    from deepcac2.location import shown_as
     from deepcac2.release.build import build_release
     from deepcac2.release.manifest import manifest_sha256
     from deepcac2.release.outdir import check_placement
@@ -98,10 +99,11 @@ def _build(args: argparse.Namespace) -> int:
         stated=stated,
         cohort=args.cohort,
     )
-    print(f"release {args.version} built in {out}")
+    shown = shown_as(args)
+    print(f"release {args.version} built in {shown(out)}")
     print(f"  root hash:    {manifest_sha256(out)} (SHA-256 of MANIFEST.csv)")
-    print(f"  dataset card: {out / 'DATASET_CARD.md'}")
-    print(f"  dashboard:    {out / 'dashboard' / 'index.html'}")
+    print(f"  dataset card: {shown(out / 'DATASET_CARD.md')}")
+    print(f"  dashboard:    {shown(out / 'dashboard' / 'index.html')}")
     return 0
 
 

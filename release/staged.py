@@ -53,6 +53,7 @@ def build_staged(args: argparse.Namespace, build: Callable[[argparse.Namespace],
                     ErrorCode.E_OUTPUT_NOT_OURS, f"--out {args.out} is a run (it has {RUN_MARKERS[0]}), not a release"
                 )
             local.out = scratch / "release"
+            local.shown_out = (str(local.out), remote.uri())
             remote.download_tree("", local.out)  # an earlier release: build's own rules decide (--overwrite)
         else:
             local.out = Path(args.out)

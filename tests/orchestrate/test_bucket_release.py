@@ -62,7 +62,7 @@ def _run(cohort: Path, out: str) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=900)
 
 
-def test_a_run_in_a_bucket_passes_qa_and_builds_a_release_that_verifies(aws_env, cohort, tmp_path):
+def test_a_run_in_a_bucket_passes_qa_and_builds_a_release_that_verifies(aws_env, cohort, tmp_path, capsys):
     run = f"s3://{BUCKET}/nlst/run"
     done = _run(cohort, run)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -80,12 +80,15 @@ def test_a_run_in_a_bucket_passes_qa_and_builds_a_release_that_verifies(aws_env,
     for name in objects:  # the worker wrote the same SEG/SR bytes into the bucket
         assert bucket.read_bytes(name) == (local / name).read_bytes(), name
 
+    capsys.readouterr()
     assert main(["qa", run, "--cohort", str(cohort)]) == 0
     assert bucket.exists("qa/checks.parquet") and bucket.exists("qa/report.html")
+    assert f"report: {run}/qa/report.html" in capsys.readouterr().out  # not the local copy, gone by now
 
     release = f"s3://{BUCKET}/nlst/release-0.0.1"
     assert main(["release", "build", run, "--version", "0.0.1", "--out", release]) == 0
     assert Remote.parse(release).exists("MANIFEST.csv")
+    assert f"release 0.0.1 built in {release}\n" in capsys.readouterr().out
     assert main(["release", "verify", release]) == 0
     # the same run's release can be built to a local folder too, and verifies there
     assert main(["release", "build", run, "--version", "0.0.1", "--out", str(tmp_path / "rel")]) == 0
