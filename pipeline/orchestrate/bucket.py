@@ -39,6 +39,24 @@ class BucketMirror:
         self._put: dict[str, tuple[int, int]] = {}
         self._locked = False
 
+    def open(self, me: bytes, alive: Callable[[dict[str, Any]], bool]) -> None:
+        """Take the lock, then copy the bucket's state into the mirror (on failure, the lock goes again)."""
+        self.lock(me, alive)
+        try:
+            self.pull()
+        except BaseException:
+            self.finish(put=False)
+            raise
+
+    def finish(self, *, put: bool) -> None:
+        """Put what changed (``put``), then delete the lock and the local mirror, whatever happens."""
+        try:
+            if put and self._locked:
+                self.sync()
+        finally:
+            self.unlock()
+            self.close()
+
     # -- the lock ---------------------------------------------------------------------------------
     def lock(self, me: bytes, alive: Callable[[dict[str, Any]], bool]) -> None:
         """Take the run lock with a conditional PUT; a lock of a dead process on this host is removed once."""

@@ -151,9 +151,8 @@ class OutputStore:
         who = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
         me = json.dumps({**who, "pid_started": _process_started(os.getpid())}).encode()
         if self.bucket:  # a conditional PUT, then the bucket's state/ into the local mirror
-            self.bucket.lock(me, _holder_alive)
+            self.bucket.open(me, _holder_alive)
             self._locked = True
-            self.bucket.pull()
             return
         writable_dir(self.root, "the run's output folder (--out)")
         for _ in range(2):
@@ -186,13 +185,8 @@ class OutputStore:
 
     def release(self) -> None:
         if self.bucket:
-            try:
-                if self._locked:
-                    self.bucket.sync()  # tables, run records, logs
-            finally:
-                self.bucket.unlock()
-                self.bucket.close()
-                self._locked = False
+            locked, self._locked = self._locked, False
+            self.bucket.finish(put=locked)  # tables, run records, logs; then the lock goes
             return
         if self._locked:
             self.lock_path.unlink(missing_ok=True)

@@ -230,3 +230,18 @@ def test_a_cli_run_into_a_bucket_refuses_a_second_one_and_resumes_after_an_inter
         if path.name != "runs.parquet":
             assert bucket.read_bytes(f"tables/{path.name}") == path.read_bytes(), path.name
     assert len(bucket.files("state/runs")) == 2
+
+
+def test_a_lock_taken_is_given_back_when_the_state_cannot_be_read(bucket_env, monkeypatch):
+    from deepcac2.pipeline.orchestrate.bucket import BucketMirror
+
+    def unreadable(self):
+        raise DeepCACError(ErrorCode.E_OUTPUT_UNWRITABLE, "state/ cannot be read (stands for a network error)")
+
+    monkeypatch.setattr(BucketMirror, "pull", unreadable)
+    url = _url()
+    store = OutputStore(url)
+    with pytest.raises(DeepCACError, match="cannot be read"):
+        store.acquire()
+    assert not Remote.parse(url).exists(LOCK_FILE)  # the next run is not locked out
+    assert not store.root.exists()  # nor is the local mirror left behind
