@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 import pydicom
 
+from deepcac2.location import TABLES_DIR
 from deepcac2.pipeline.types import sha256_file
 from deepcac2.qa.integrity import NOT_OBJECTS
 from deepcac2.qa.result import CheckResult, Severity
@@ -50,7 +51,7 @@ def input_results(root: str | Path) -> list[CheckResult]:
     root = Path(root)
     out = [
         CheckResult(TABLE_INPUT, p.relative_to(root).as_posix(), True, Severity.INFO, "", sha256=sha256_file(str(p)))
-        for p in sorted((root / "tables").glob("*.parquet"))
+        for p in sorted((root / TABLES_DIR).glob("*.parquet"))
     ]
     for path in dicom_files(root):
         rel = path.relative_to(root).as_posix()

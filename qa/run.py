@@ -22,6 +22,7 @@ import pydicom
 from tqdm import tqdm
 
 from deepcac2.errors import DeepCACError, ErrorCode
+from deepcac2.location import COHORT_FILE, QA_DIR, TABLES_DIR
 from deepcac2.pipeline.process import REVIEW_PICTURE
 from deepcac2.pipeline.scoring.conventions import DEFAULT_CONVENTION
 from deepcac2.qa import binding, dicom_checks, failure_checks, integrity, plausibility, series_checks, stats
@@ -52,7 +53,7 @@ def _read_rows(path: Path) -> list[dict[str, Any]]:
 def _find_cohort(run_dir: Path, cohort: str | Path | None) -> Path | None:
     if cohort is not None:
         return Path(cohort)
-    candidate = run_dir / "cohort.parquet"
+    candidate = run_dir / COHORT_FILE
     return candidate if candidate.exists() else None
 
 
@@ -133,10 +134,10 @@ def run_qa(
     out_dir: str | Path | None = None,
 ) -> QAOutcome:
     run_dir = Path(run_dir)
-    tables = run_dir / "tables"
+    tables = run_dir / TABLES_DIR
     if not tables.is_dir():
         raise DeepCACError(ErrorCode.E_QA_INPUT, f"{run_dir} has no tables/ folder: is it a run or release folder?")
-    out_dir = Path(out_dir) if out_dir else run_dir / "qa"
+    out_dir = Path(out_dir) if out_dir else run_dir / QA_DIR
     inputs = binding.input_results(run_dir)  # first: what QA reads is what it records
     rows = _read_rows(tables / "cac_series.parquet")
     failures = _read_rows(tables / "failures.parquet")
@@ -183,7 +184,7 @@ def run_qa(
     results += stats.distributions(rows, convention)
     results += stats.outliers(rows, convention)
     if reference is not None:
-        ref_rows = _read_rows(Path(reference) / "tables" / "cac_series.parquet")
+        ref_rows = _read_rows(Path(reference) / TABLES_DIR / "cac_series.parquet")
         if not ref_rows:
             raise DeepCACError(ErrorCode.E_QA_INPUT, f"reference {reference} has no tables/cac_series.parquet")
         results += stats.drift(rows, ref_rows, convention)

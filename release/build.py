@@ -37,6 +37,7 @@ import pyarrow.parquet as pq
 
 from deepcac2._version import __version__
 from deepcac2.errors import DeepCACError, ErrorCode
+from deepcac2.location import COHORT_FILE, QA_DIR, STATE_DIR
 from deepcac2.pipeline.scoring.conventions import DEFAULT_CONVENTION
 from deepcac2.pipeline.types import sha256_file
 from deepcac2.qa import binding
@@ -47,7 +48,6 @@ from deepcac2.release.metadata import ReleaseInfo
 from deepcac2.release.tables import TABLES_DIR, conventions_in, primary_scores, read_table
 from deepcac2.schemas import dictionary
 
-QA_DIR = "qa"
 CHECKS = "checks.parquet"
 NOT_RECORDED = "(not recorded)"
 #: documents shipped as they are (package files: symbolic links to the repository's originals, or
@@ -160,12 +160,12 @@ def read_cohort(run_dir: Path, cohort: str | Path | None) -> tuple[Path, pa.Tabl
     When the run recorded its cohort's SHA-256 (``state/run.json``), a different file is refused:
     the card would describe a selection the run did not process.
     """
-    path = Path(cohort) if cohort is not None else run_dir / "cohort.parquet"
+    path = Path(cohort) if cohort is not None else run_dir / COHORT_FILE
     if not path.exists():
         if cohort is not None:
             raise DeepCACError(ErrorCode.E_RELEASE_INPUT, f"cohort file {path} does not exist")
         return None
-    state = run_dir / "state" / "run.json"
+    state = run_dir / STATE_DIR / "run.json"
     recorded = json.loads(state.read_text()).get("cohort_sha256") if state.exists() else None
     if recorded and sha256_file(str(path)) != recorded:
         raise DeepCACError(ErrorCode.E_RELEASE_INPUT, f"{path} is not the cohort {run_dir} processed (SHA-256 differs)")

@@ -17,6 +17,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from deepcac2.errors import DeepCACError
+from deepcac2.location import QA_DIR, TABLES_DIR
 from deepcac2.release import manifest
 from deepcac2.release.layout import DICOM_DIR, read_object
 
@@ -77,7 +78,7 @@ def _references(root: Path, series: dict[str, str], problems: list[str]) -> set[
     """Check every object reference of the tables; return the SOPInstanceUIDs cac_series names."""
     named: set[str] = set()
     for table, pairs in REFERENCES.items():
-        path = root / "tables" / f"{table}.parquet"
+        path = root / TABLES_DIR / f"{table}.parquet"
         if not path.is_file():
             continue
         for sop_col, series_col in pairs:
@@ -98,7 +99,7 @@ def _references(root: Path, series: dict[str, str], problems: list[str]) -> set[
 def _qa_hashes(root: Path, sha_by_path: dict[str, str], problems: list[str], notes: list[str]) -> None:
     from deepcac2.qa.binding import recorded  # QA owns the binding rows
 
-    checks = root / "qa" / "checks.parquet"
+    checks = root / QA_DIR / "checks.parquet"
     if not checks.is_file():
         notes.append("no qa/checks.parquet: a draft built without QA; QA's hashes not compared")
         return

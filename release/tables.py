@@ -12,10 +12,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from deepcac2.errors import DeepCACError, ErrorCode
+from deepcac2.location import TABLES_DIR
 from deepcac2.pipeline.scoring.conventions import DEFAULT_CONVENTION
 from deepcac2.pipeline.scoring.risk import SCHEME_NAMES, category
-
-TABLES_DIR = "tables"
 
 SERIES_KEY = "SeriesInstanceUID"
 STUDY_KEY = "StudyInstanceUID"

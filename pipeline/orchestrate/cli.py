@@ -22,7 +22,11 @@ def _error_code(text: str) -> str:
 
 def build_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cohort", required=True, help="cohort Parquet written by `deepcac2 cohort`")
-    parser.add_argument("--out", required=True, help="output directory (tables/, dicom/, logs/, state/)")
+    parser.add_argument(
+        "--out",
+        required=True,
+        help="output directory (tables/, dicom/, logs/, state/), or a bucket URL: s3://bucket/prefix, gs://bucket/prefix",
+    )
     parser.add_argument("--model", default=None, help="registered model name (default: by --weights)")
     parser.add_argument("--weights", default=None, help="model weights file")
     parser.add_argument(

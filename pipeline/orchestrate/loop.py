@@ -90,7 +90,7 @@ class SeriesLoop:
         self.stages = stages
         self.tag = run_id.rsplit("-", 1)[-1]
         self.policy = Policy(
-            str(store.dicom_dir),
+            store.dicom_target(),
             config.conventions,
             config.retries,
             config.backoff_s,

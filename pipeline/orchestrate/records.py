@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from deepcac2._version import __version__
+from deepcac2.location import COHORT_FILE
 from deepcac2.pipeline.orchestrate.store import OutputStore
 from deepcac2.pipeline.orchestrate.tasks import Failure
 
@@ -83,7 +84,7 @@ def run_record(summary: RunSummary, config: RunConfig, identity: dict[str, Any],
         "toolkit_version": __version__,
         "python_version": platform.python_version(),
         "versions_json": json.dumps(_versions(), sort_keys=True),
-        "idc_index_version": idc_index_version(Path(summary.out_dir) / "cohort.parquet"),
+        "idc_index_version": idc_index_version(Path(summary.out_dir) / COHORT_FILE),
         "config_json": json.dumps({**asdict(config), "identity": identity}, sort_keys=True, default=str),
         "host": f"{socket.gethostname()} {config.cluster.scheduler or 'local cluster'}",
         "n_series": summary.total,

@@ -24,6 +24,7 @@ from typing import Any
 from distributed.comm.core import CommClosedError
 
 from deepcac2.errors import DeepCACError, ErrorCode
+from deepcac2.location import STATE_DIR
 from deepcac2.pipeline import process
 from deepcac2.pipeline.orchestrate import hooks
 from deepcac2.pipeline.orchestrate.cluster import GPU, ClusterSpec, open_client, use_gpu_resource
@@ -77,18 +78,19 @@ class RunConfig:
 @dataclass
 class RunSummary:
     run_id: str
-    out_dir: Path
+    #: the output folder, or its URL (``--out s3://...``)
+    out_dir: Path | str
     total: int
     skipped: int = 0
     done: int = 0
     failed: int = 0
     by_code: dict[str, int] = field(default_factory=dict)
     elapsed_s: float = 0.0
-    tables: dict[str, Path] = field(default_factory=dict)
+    tables: dict[str, Path | str] = field(default_factory=dict)
     complete: bool = False
     interrupted: bool = False
     dashboard: str | None = None
-    log_path: Path | None = None
+    log_path: Path | str | None = None
     #: seconds spent in each stage, summed over the series done in this run
     stage_seconds: dict[str, float] = field(default_factory=dict)
     #: the error code that stopped the run (scheduler lost, model error), None when it ended or was interrupted
@@ -193,6 +195,7 @@ def run_series(
         if cohort_file is not None:
             store.keep_cohort(Path(cohort_file))
         created = creation_stamp(store.root)
+        store.sync()  # a bucket gets run.json, the stamp and the cohort before any series runs
         committed = store.committed()
         todo = [r for r in refs if _to_run(committed.get(r.series_uid), config.retry_codes)]
         # the series done before: are their inputs still what was scored? (even on a finished run)
@@ -208,7 +211,7 @@ def run_series(
         with RunLog(summary.log_path, run_id) as log, _sigterm_as_interrupt(), _stamp_environment(created):
             log.write(
                 "run_start",
-                out_dir=str(store.root),
+                out_dir=store.where,
                 total=len(refs),
                 todo=len(todo),
                 identity=identity,
@@ -299,11 +302,15 @@ def run_series(
                 by_code=summary.by_code,
                 elapsed_s=round(summary.elapsed_s, 3),
             )
+        # as the user names them: the bucket's URLs when --out is one (its local mirror is gone after this)
+        summary.tables = {name: store.public(path) for name, path in summary.tables.items()}
+        summary.log_path = store.public(summary.log_path)
+        summary.out_dir = store.public(store.root)
     return summary
 
 
 #: the DICOM objects' creation stamp of an output folder (``dicomout/reproducible.py``), kept for --resume
-CREATED_FILE = Path("state") / "created"
+CREATED_FILE = Path(STATE_DIR) / "created"
 
 
 def creation_stamp(root: Path) -> str:

@@ -20,7 +20,7 @@ temporary files), so no object ships without a ``cac_series`` row.
 A fragment is written to a temporary file and renamed, so it is either complete or
 absent: a crash loses at most the series in flight. Final tables are assembled from
 fragments only, sorted, so they are byte-identical however the work was split up
-(out of core: ``parts``).
+(out of core: ``parts``). ``OUT`` may be a bucket URL (``s3://``, ``gs://``): ``bucket``.
 """
 
 from __future__ import annotations
@@ -41,11 +41,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from deepcac2.errors import TRANSIENT_CODES, DeepCACError, ErrorCode
-from deepcac2.qa.result import clear_qa
+from deepcac2.location import COHORT_FILE, DICOM_DIR, LOCK_FILE, LOGS_DIR, QA_DIR, STATE_DIR, TABLES_DIR, Remote, is_url
+from deepcac2.pipeline.orchestrate.bucket import BucketMirror
+from deepcac2.qa.result import QA_FILES, clear_qa
 from deepcac2.writable import output_error as os_error
 from deepcac2.writable import writable_dir
 
-LOCK_NAME = ".deepcac2-run.lock"
+LOCK_NAME = LOCK_FILE
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -131,20 +133,28 @@ class OutputStore:
     """One run's view of an output directory. Use as a context manager: it holds the lock."""
 
     def __init__(self, out_dir: str | os.PathLike[str]) -> None:
-        self.root = Path(out_dir)
+        #: an object-store --out (s3://, gs://): the run works in a local mirror of it (``bucket``)
+        self.bucket = BucketMirror(Remote.parse(out_dir)) if is_url(out_dir) else None
+        self.root = self.bucket.scratch if self.bucket else Path(out_dir)
+        #: the output as the user named it: the folder, or the bucket URL
+        self.where = self.bucket.remote.uri() if self.bucket else str(self.root)
         self.lock_path = self.root / LOCK_NAME
-        self.series_dir = self.root / "state" / "series"
-        self.tables_dir = self.root / "tables"
-        self.logs_dir = self.root / "logs"
-        self.dicom_dir = self.root / "dicom"
+        self.series_dir = self.root / STATE_DIR / "series"
+        self.tables_dir = self.root / TABLES_DIR
+        self.logs_dir = self.root / LOGS_DIR
+        self.dicom_dir = self.root / DICOM_DIR
         self._locked = False
 
     # -- locking --------------------------------------------------------------------------
     def acquire(self) -> None:
         """Take the directory lock; a lock left by a dead process on this host is removed."""
-        writable_dir(self.root, "the run's output folder (--out)")
         who = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
         me = json.dumps({**who, "pid_started": _process_started(os.getpid())}).encode()
+        if self.bucket:  # a conditional PUT, then the bucket's state/ into the local mirror
+            self.bucket.open(me, _holder_alive)
+            self._locked = True
+            return
+        writable_dir(self.root, "the run's output folder (--out)")
         for _ in range(2):
             try:
                 fd = os.open(self.lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
@@ -174,9 +184,35 @@ class OutputStore:
             return {"pid": -1, "host": socket.gethostname()}  # half-written by a dead process
 
     def release(self) -> None:
+        if self.bucket:
+            locked, self._locked = self._locked, False
+            self.bucket.finish(put=locked)  # tables, run records, logs; then the lock goes
+            return
         if self._locked:
             self.lock_path.unlink(missing_ok=True)
             self._locked = False
+
+    def _write(self, path: Path, data: bytes) -> None:
+        """Write one file atomically; in a bucket's mirror, put it to the bucket too (one PUT is atomic)."""
+        _atomic_write(path, data)
+        if self.bucket:
+            self.bucket.push(path)
+
+    def sync(self) -> None:
+        """Put to the bucket what the mirror holds and the bucket does not yet (a local folder: nothing to do)."""
+        if self.bucket:
+            self.bucket.sync()
+
+    def public(self, path: Path) -> Path | str:
+        """Where ``path`` of the run folder is for the user: itself, or its URL in the bucket."""
+        if self.bucket is None:
+            return path
+        rel = Path(path).relative_to(self.root).as_posix()
+        return self.bucket.remote.uri("" if rel == "." else rel)
+
+    def dicom_target(self) -> str:
+        """Where workers write the SEG/SR folders: ``dicom/`` of the folder, or of the bucket (a URL)."""
+        return self.bucket.dicom_url() if self.bucket else str(self.dicom_dir)
 
     def __enter__(self) -> OutputStore:
         self.acquire()
@@ -193,10 +229,10 @@ class OutputStore:
         before committing any (a bad scheduler address, a model that did not load) does not
         make the corrected command fail with E_OUTPUT_EXISTS; it is replaced.
         """
-        path = self.root / "state" / "run.json"
+        path = self.root / STATE_DIR / "run.json"
         has_results = any(self.series_dir.glob("*/*.json"))
         has_state = path.exists() or has_results
-        if not has_state and ((self.root / "MANIFEST.csv").exists() or any(self.dicom_dir.glob("*"))):
+        if not has_state and self._foreign():
             # a release, or DICOM this run did not make: the run would sweep dicom/ (see the module doc)
             raise DeepCACError(
                 ErrorCode.E_OUTPUT_NOT_OURS,
@@ -220,15 +256,22 @@ class OutputStore:
                     "run with the same inputs, or --overwrite to start again, or use another --out",
                     changed=changed,
                 )
-        _atomic_write(path, json.dumps(identity, sort_keys=True, indent=1).encode())
+        self._write(path, json.dumps(identity, sort_keys=True, indent=1).encode())
+
+    def _foreign(self) -> bool:
+        if self.bucket:
+            return self.bucket.has_foreign()
+        return (self.root / "MANIFEST.csv").exists() or any(self.dicom_dir.glob("*"))
 
     def clear(self) -> None:
         """Forget committed fragments, tables and QA (for --overwrite). SEG/SR files are overwritten in place."""
         old = [*self.series_dir.glob("*/*.json"), *self.tables_dir.glob("*.parquet")]
-        for p in old + list((self.root / "state" / "runs").glob("*.json")):
+        for p in old + list((self.root / STATE_DIR / "runs").glob("*.json")):
             p.unlink()
-        (self.root / "state" / "run.json").unlink(missing_ok=True)
-        clear_qa(self.root / "qa")  # QA of the results just forgotten must not pass for the new ones
+        (self.root / STATE_DIR / "run.json").unlink(missing_ok=True)
+        clear_qa(self.root / QA_DIR)  # QA of the results just forgotten must not pass for the new ones
+        if self.bucket:
+            self.bucket.clear(QA_FILES)
 
     # -- fragments ------------------------------------------------------------------------
     def keep_cohort(self, cohort_file: Path) -> Path:
@@ -236,11 +279,11 @@ class OutputStore:
         ``exclusions`` table beside it when the cohort step wrote one (the release ships it)."""
         from deepcac2.pipeline.cohort.table import exclusions_path
 
-        target = self.root / "cohort.parquet"
+        target = self.root / COHORT_FILE
         if cohort_file.resolve() != target.resolve():
-            _atomic_write(target, cohort_file.read_bytes())
+            self._write(target, cohort_file.read_bytes())
             if exclusions_path(cohort_file).is_file():
-                _atomic_write(exclusions_path(target), exclusions_path(cohort_file).read_bytes())
+                self._write(exclusions_path(target), exclusions_path(cohort_file).read_bytes())
         return target
 
     def fragment_path(self, series_uid: str) -> Path:
@@ -265,7 +308,7 @@ class OutputStore:
         except TypeError as exc:
             raise DeepCACError(ErrorCode.E_TABLE_WRITE, f"series {fragment.series_uid}: {exc}") from exc
         # JSON text never holds a raw newline, so the first line is exactly the status
-        _atomic_write(self.fragment_path(fragment.series_uid), head[:-1] + b',\n"rows": ' + rows + b"}")
+        self._write(self.fragment_path(fragment.series_uid), head[:-1] + b',\n"rows": ' + rows + b"}")
 
     @staticmethod
     def _read_fragment(path: Path, *, rows: bool) -> Fragment:
@@ -310,6 +353,8 @@ class OutputStore:
 
     def discard_dicom(self, series_uid: str) -> bool:
         """Remove a series' objects (it failed: an earlier run's SEG/SR or half of this one's must not ship)."""
+        if self.bucket:
+            return self.bucket.discard(series_uid)
         folder = self.series_dicom_dir(series_uid)
         if folder.is_symlink() or folder.is_file():
             folder.unlink()
@@ -325,9 +370,13 @@ class OutputStore:
         Everything else goes, and so do hidden temporary files inside the kept folders (a
         worker killed mid-write leaves one). Returns the removed paths, relative to ``dicom/``.
         """
+        wanted = set(series_uids)
+        if self.bucket:
+            return self.bucket.sweep(
+                {uid for uid, f in self.committed().items() if f.status == "done" and uid in wanted}
+            )
         if not self.dicom_dir.is_dir():
             return []
-        wanted = set(series_uids)
         done = {uid for uid, f in self.committed().items() if f.status == "done" and uid in wanted}
         removed = []
         for entry in sorted(self.dicom_dir.iterdir()):
@@ -347,10 +396,10 @@ class OutputStore:
     def commit_run(self, run_id: str, record: dict[str, Any]) -> None:
         """Keep one run's record (config, versions, counts, timings) for the ``runs`` table."""
         data = json.dumps(record, sort_keys=True, default=_json_default).encode()
-        _atomic_write(self.root / "state" / "runs" / f"{run_id}.json", data)
+        self._write(self.root / STATE_DIR / "runs" / f"{run_id}.json", data)
 
     def run_records(self) -> list[dict[str, Any]]:
-        return [json.loads(p.read_text()) for p in sorted((self.root / "state" / "runs").glob("*.json"))]
+        return [json.loads(p.read_text()) for p in sorted((self.root / STATE_DIR / "runs").glob("*.json"))]
 
     # -- final tables ---------------------------------------------------------------------
     def assemble(self, series_uids: Iterable[str], tables: Iterable[str] = ()) -> dict[str, Path]:

@@ -246,6 +246,26 @@ def _content(ref: SeriesRef, policy: Policy) -> str | None | Failure:
     return _attempt("fetch_load", ref, policy, content)
 
 
+def _finish_into(stages: Stages, policy: Policy, ref: SeriesRef, ct: Any, prediction: Any) -> Any:
+    """Score and convert into ``policy.out_dir``: a folder, or a bucket URL (``run --out s3://...``).
+
+    For a bucket the objects are written to a scratch folder on this worker and put to
+    ``dicom/<SeriesInstanceUID>/`` before the rows go back, so the client commits a series
+    only once its objects are in the bucket: no shared filesystem is needed.
+    """
+    from deepcac2.location import Remote, is_url
+
+    if not is_url(policy.out_dir):
+        return stages.finish(ref, ct, prediction, Path(policy.out_dir), policy.conventions)
+    import tempfile
+
+    remote = Remote.parse(policy.out_dir)
+    with tempfile.TemporaryDirectory(prefix="deepcac2-objects-") as scratch:
+        rows = stages.finish(ref, ct, prediction, Path(scratch), policy.conventions)
+        remote.upload_tree(Path(scratch))
+    return rows
+
+
 def fetch_load_task(ref: SeriesRef, stages: Stages, policy: Policy) -> Loaded | Failure:
     t0 = time.perf_counter()
     cache = _context().cache()
@@ -283,10 +303,7 @@ def finish_task(
     if isinstance(predicted, Failure):
         return predicted
     t0 = time.perf_counter()
-    out_dir = Path(policy.out_dir)
-    rows = _attempt(
-        "score_convert", ref, policy, stages.finish, ref, loaded.value, predicted.value, out_dir, policy.conventions
-    )
+    rows = _attempt("score_convert", ref, policy, _finish_into, stages, policy, ref, loaded.value, predicted.value)
     if isinstance(rows, Failure):
         return rows
     timings = {

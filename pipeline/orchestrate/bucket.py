@@ -1,0 +1,154 @@
+"""A run folder in an object store (``run --out s3://...``): the client's local mirror of it.
+
+The client keeps the run's state in a local scratch folder laid out like a run folder on
+disk, so ``OutputStore`` reads and sorts it as it does on disk; the bucket is the truth:
+
+* the lock is a conditional PUT (create if absent), so a second run is refused, as on disk;
+* ``state/`` is downloaded when the lock is taken (``--resume`` reads it);
+* every fragment is put to the bucket as it is committed (one PUT: whole or absent, so a
+  crash loses at most the series in flight, as on disk), and so are ``state/run.json``,
+  ``state/created`` and the cohort before any series runs;
+* tables, run records and logs are put by ``sync`` (each table one atomic PUT) at the end;
+* workers put each series' SEG and SR into ``dicom/<SeriesInstanceUID>/`` themselves
+  (``tasks.finish_task``) before the client commits that series; the client only deletes there.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from deepcac2.errors import DeepCACError, ErrorCode
+from deepcac2.location import DICOM_DIR, FRAGMENTS, LOCK_FILE, QA_DIR, STATE_DIR, TABLES_DIR, Remote
+
+#: folders of the scratch copy that are never put (the out-of-core sort's parts and spill)
+_NOT_PUT = (f"{TABLES_DIR}/.parts",)
+
+
+class BucketMirror:
+    """The bucket side of an ``OutputStore`` whose ``--out`` is a URL."""
+
+    def __init__(self, remote: Remote) -> None:
+        self.remote = remote
+        self.scratch = Path(tempfile.mkdtemp(prefix="deepcac2-run-"))
+        self._put: dict[str, tuple[int, int]] = {}
+        self._locked = False
+
+    def open(self, me: bytes, alive: Callable[[dict[str, Any]], bool]) -> None:
+        """Take the lock, then copy the bucket's state into the mirror (on failure, the lock goes again)."""
+        self.lock(me, alive)
+        try:
+            self.pull()
+        except BaseException:
+            self.finish(put=False)
+            raise
+
+    def finish(self, *, put: bool) -> None:
+        """Put what changed (``put``), then delete the lock and the local mirror, whatever happens."""
+        try:
+            if put and self._locked:
+                self.sync()
+        finally:
+            self.unlock()
+            self.close()
+
+    # -- the lock ---------------------------------------------------------------------------------
+    def lock(self, me: bytes, alive: Callable[[dict[str, Any]], bool]) -> None:
+        """Take the run lock with a conditional PUT; a lock of a dead process on this host is removed once."""
+        for _ in range(2):
+            if self.remote.create(LOCK_FILE, me):
+                self._locked = True
+                return
+            holder = self._holder()
+            if holder.get("host") == socket.gethostname() and not alive(holder):
+                self.remote.delete(LOCK_FILE)  # stale: its process is gone
+                continue
+            self.close()
+            raise DeepCACError(
+                ErrorCode.E_OUTPUT_LOCKED,
+                f"{self.remote.uri()} is being written by pid {holder.get('pid')} on {holder.get('host')}; "
+                f"wait for it, or delete {self.remote.uri(LOCK_FILE)} if that run is dead",
+                lock=self.remote.uri(LOCK_FILE),
+            )
+        self.close()
+        raise DeepCACError(ErrorCode.E_OUTPUT_LOCKED, f"could not take the lock {self.remote.uri(LOCK_FILE)}")
+
+    def _holder(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.remote.read_bytes(LOCK_FILE))
+        except (FileNotFoundError, ValueError):
+            return {"pid": -1, "host": "?"}  # gone meanwhile, or half-written: refused all the same
+
+    def unlock(self) -> None:
+        if self._locked:
+            self.remote.delete(LOCK_FILE)
+            self._locked = False
+
+    def close(self) -> None:
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+    # -- state --------------------------------------------------------------------------------------
+    def pull(self) -> None:
+        """Copy the bucket's ``state/`` into the scratch folder (what ``--resume`` and the identity check read)."""
+        for name in self.remote.download_tree(STATE_DIR, self.scratch / STATE_DIR):
+            self._remember(f"{STATE_DIR}/{name.split('/', 1)[1]}")
+
+    def _remember(self, rel: str) -> None:
+        st = (self.scratch / rel).stat()
+        self._put[rel] = (st.st_size, st.st_mtime_ns)
+
+    def push(self, path: Path) -> None:
+        """Put one file of the scratch folder to the same place in the bucket."""
+        rel = path.relative_to(self.scratch).as_posix()
+        self.remote.put_file(path, rel)
+        self._remember(rel)
+
+    def sync(self) -> list[str]:
+        """Put every scratch file that is new or changed since it was last put or pulled."""
+        put = []
+        for path in sorted(p for p in self.scratch.rglob("*") if p.is_file()):
+            rel = path.relative_to(self.scratch).as_posix()
+            if rel.startswith(_NOT_PUT) or path.name.startswith("."):
+                continue
+            st = path.stat()
+            if self._put.get(rel) != (st.st_size, st.st_mtime_ns):
+                self.push(path)
+                put.append(rel)
+        return put
+
+    def has_foreign(self) -> bool:
+        """A release or DICOM objects under a prefix without run state: not a run folder."""
+        return self.remote.exists("MANIFEST.csv") or bool(self.remote.files(DICOM_DIR))
+
+    def clear(self, qa_files: tuple[str, ...]) -> None:
+        """``--overwrite``: forget the bucket's fragments, run records, tables and QA files."""
+        for rel in (FRAGMENTS, f"{STATE_DIR}/runs", f"{QA_DIR}/images"):
+            self.remote.delete_tree(rel)
+        for name in self.remote.entries(TABLES_DIR):
+            if name.endswith(".parquet"):
+                self.remote.delete(f"{TABLES_DIR}/{name}")
+        for rel in (f"{STATE_DIR}/run.json", *(f"{QA_DIR}/{n}" for n in qa_files)):
+            self.remote.delete(rel)
+        self._put.clear()
+
+    # -- DICOM objects (written by the workers) -------------------------------------------------------
+    def dicom_url(self) -> str:
+        return self.remote.uri(DICOM_DIR)
+
+    def discard(self, series_uid: str) -> bool:
+        return self.remote.delete_tree(f"{DICOM_DIR}/{series_uid}")
+
+    def sweep(self, done: set[str]) -> list[str]:
+        """Delete every ``dicom/`` entry that is not the folder of a series in ``done``."""
+        removed = []
+        for name in self.remote.entries(DICOM_DIR):
+            if name not in done:
+                if not self.remote.delete_tree(f"{DICOM_DIR}/{name}"):
+                    self.remote.delete(f"{DICOM_DIR}/{name}")
+                removed.append(name)
+        return removed
