@@ -245,3 +245,46 @@ def test_a_lock_taken_is_given_back_when_the_state_cannot_be_read(bucket_env, mo
         store.acquire()
     assert not Remote.parse(url).exists(LOCK_FILE)  # the next run is not locked out
     assert not store.root.exists()  # nor is the local mirror left behind
+
+
+@pytest.fixture
+def gs_on_moto(bucket_env):
+    """``gs://`` served by s3fs on the moto server: fsspec's gs protocol without Google's service.
+
+    It shows that nothing between ``--out`` and fsspec is S3-specific (the URL's scheme is kept,
+    and only fsspec calls are made); gcsfs itself (and GCS's conditional create) is not exercised.
+    """
+    import sys
+
+    import fsspec
+    from s3fs import S3FileSystem
+
+    class GSOnMoto(S3FileSystem):
+        protocol = ("gs", "gcs")
+
+    fsspec.register_implementation("gs", GSOnMoto, clobber=True)
+    try:
+        yield
+    finally:
+        sys.modules["fsspec.registry"]._registry.pop("gs", None)  # back to gcsfs (or its absence)
+
+
+def test_a_gs_url_runs_through_fsspec_like_s3(gs_on_moto, tmp_path):
+    refs = _refs(5)
+    url = f"gs://{BUCKET}/gs-runs/{uuid.uuid4().hex[:8]}"
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
+        config = _config(cluster.scheduler_address)
+        remote = run_series(refs, url, config, stages=fake.STAGES)
+        local = run_series(refs, tmp_path / "local", config, stages=fake.STAGES)
+        with pytest.raises(DeepCACError) as err:  # results there: a fresh run is refused, as on disk
+            run_series(refs, url, config, stages=fake.STAGES)
+    assert err.value.code is ErrorCode.E_OUTPUT_EXISTS
+    assert remote.complete and remote.out_dir == url and remote.tables["fake_series"].startswith("gs://")
+    bucket = Remote.parse(url)
+    assert bucket.uri() == url and bucket.fs.protocol == ("gs", "gcs")
+    for name in ("fake_series", "fake_lesions", "failures"):
+        assert bucket.read_bytes(f"tables/{name}.parquet") == local.tables[name].read_bytes(), name
+    done = [r.series_uid for i, r in enumerate(refs) if i % 4 in (0, 3)]
+    assert [n.split("/")[1] for n in bucket.files("dicom")] == done
+    # the same objects, seen through S3: they are where the gs:// URL said
+    assert Remote.parse(url.replace("gs://", "s3://", 1)).files("dicom") == bucket.files("dicom")
