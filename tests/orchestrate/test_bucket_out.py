@@ -288,3 +288,24 @@ def test_a_gs_url_runs_through_fsspec_like_s3(gs_on_moto, tmp_path):
     assert [n.split("/")[1] for n in bucket.files("dicom")] == done
     # the same objects, seen through S3: they are where the gs:// URL said
     assert Remote.parse(url.replace("gs://", "s3://", 1)).files("dicom") == bucket.files("dicom")
+
+
+def test_the_log_reaches_the_bucket_while_the_run_goes_on(scheduler, monkeypatch):
+    from deepcac2.pipeline.orchestrate import bucket, hooks
+
+    monkeypatch.setattr(bucket, "LOG_EVERY_S", 0.0)
+    url = _url()
+    seen: dict[str, object] = {}
+
+    def look(count: int) -> None:
+        if count == 3:  # mid-run: fragments and the log so far are there, no table yet
+            names = _files(url)
+            logs = [n for n in names if n.startswith("logs/")]
+            seen.update(names=names, log=Remote.parse(url).read_bytes(logs[0]).decode() if logs else "")
+
+    with hooks.installed("committed", look):
+        run_series(_refs(6), url, _config(scheduler, max_in_flight=2), stages=fake.STAGES)
+    assert sum(n.startswith("logs/") for n in seen["names"]) == 1
+    assert not any(n.startswith("tables/") for n in seen["names"])
+    assert '"run_start"' in seen["log"] and '"run_end"' not in seen["log"]
+    assert '"series_done"' in seen["log"] or '"series_failed"' in seen["log"]
