@@ -246,3 +246,12 @@ def shown_as(args: Any) -> Callable[[object], str]:
         return url + text[len(local) :] if local and text.startswith(local) else text
 
     return shown
+
+
+def renamed(exc: DeepCACError, *pairs: tuple[object, object]) -> DeepCACError:
+    """``exc`` with each local copy's path in its message replaced by the URL it stands for."""
+    message = exc.message
+    for local, url in pairs:
+        if is_url(url):
+            message = message.replace(str(local), str(url))
+    return DeepCACError(exc.code, message, **exc.detail)
