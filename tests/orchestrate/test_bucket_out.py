@@ -195,6 +195,7 @@ def test_an_unusable_url_is_refused_before_any_work(url, words):
     assert all(w in err.value.message for w in words), err.value.message
 
 
+@pytest.mark.slow  # four deepcac2 processes
 def test_a_cli_run_into_a_bucket_refuses_a_second_one_and_resumes_after_an_interrupt(scheduler, tmp_path):
     """Two ``deepcac2 run`` processes on one bucket prefix: the second exits E_OUTPUT_LOCKED while the first holds
     (after its 2nd commit); the first, interrupted there, resumes to the bytes of an uninterrupted local run."""
