@@ -150,3 +150,16 @@ def test_review_verdicts_are_imported_into_the_run_in_the_bucket(bucket, tmp_pat
     got = local_copy(remote.uri("tables/reviews.parquet"), tmp_path / "got", ErrorCode.E_QA_INPUT)
     verdicts = pq.read_table(got).to_pylist()
     assert [(v["SeriesInstanceUID"], v["likert"]) for v in verdicts] == [(lines[0]["SeriesInstanceUID"], 4)]
+
+
+def test_a_release_is_never_put_into_a_run_or_around_it(bucket, tmp_path, capsys):
+    from tests.release.runfactory import make_run
+
+    remote = _prefix(bucket)
+    remote.upload_tree(make_run(tmp_path / "RUN"))
+    other_run = _prefix(bucket)
+    other_run.write_bytes("state/run.json", b"{}")
+    for out in (remote.uri("release"), other_run.uri()):
+        assert main(["release", "build", remote.uri(), "--version", "1.0.0", "--out", out]) == 3
+        assert "E_OUTPUT_NOT_OURS" in capsys.readouterr().err
+    assert other_run.files() == ["state/run.json"] and not remote.files("release")
