@@ -310,3 +310,18 @@ def test_the_log_reaches_the_bucket_while_the_run_goes_on(scheduler, monkeypatch
     assert not any(n.startswith("tables/") for n in seen["names"])
     assert '"run_start"' in seen["log"] and '"run_end"' not in seen["log"]
     assert '"series_done"' in seen["log"] or '"series_failed"' in seen["log"]
+
+
+def test_a_worker_that_cannot_put_the_objects_fails_the_series_not_the_run(bucket_env):
+    """finish_task on a worker: objects that cannot reach the bucket make a convert Failure (no rows to commit)."""
+    from deepcac2.pipeline.orchestrate.tasks import Done, Failure, Loaded, Policy, Predicted, finish_task
+
+    ref = SeriesRef("1.2.826.0.1.79.1", params={"write_dicom": True})
+    loaded = Loaded({"uid": ref.series_uid}, 0.0)
+    predicted = Predicted({"uid": ref.series_uid, "score": 1.0}, 0.0)
+    bad = finish_task(ref, loaded, predicted, fake.STAGES, Policy("s3://no-such-bucket-here/run/dicom", retries=0))
+    assert isinstance(bad, Failure) and (bad.code, bad.stage) == ("E_OUTPUT_UNWRITABLE", "convert")
+    url = _url()
+    good = finish_task(ref, loaded, predicted, fake.STAGES, Policy(f"{url}/dicom", retries=0))
+    assert isinstance(good, Done)
+    assert Remote.parse(url).read_bytes(f"dicom/{ref.series_uid}/seg.dcm") == f"fake SEG of {ref.series_uid}".encode()
