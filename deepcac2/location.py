@@ -9,8 +9,8 @@ credentials (``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``/``AWS_ENDPOINT_URL`
 An object store has no rename, but one PUT is atomic: an object is there whole or not at
 all (a multipart upload appears when it completes). So a file written to a bucket is
 written to a local scratch file first and then put in one piece. The run lock is a
-conditional PUT (create only if absent: S3's ``If-None-Match: *``, GCS's
-``ifGenerationMatch=0``): of two runs that take it at once, exactly one wins.
+conditional PUT (fsspec's ``mode="create"``: S3's ``If-None-Match: *``, tested against moto; on
+GCS, gcsfs's own, not tested here): of two runs that take it at once, exactly one wins.
 """
 
 from __future__ import annotations
@@ -246,3 +246,12 @@ def shown_as(args: Any) -> Callable[[object], str]:
         return url + text[len(local) :] if local and text.startswith(local) else text
 
     return shown
+
+
+def renamed(exc: DeepCACError, *pairs: tuple[object, object]) -> DeepCACError:
+    """``exc`` with each local copy's path in its message replaced by the URL it stands for."""
+    message = exc.message
+    for local, url in pairs:
+        if is_url(url):
+            message = message.replace(str(local), str(url))
+    return DeepCACError(exc.code, message, **exc.detail)

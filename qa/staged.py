@@ -14,8 +14,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from deepcac2.errors import ErrorCode
-from deepcac2.location import NOT_READ_AFTER_RUN, QA_DIR, TABLES_DIR, Remote, is_url, local_copy, staged
+from deepcac2.errors import DeepCACError, ErrorCode
+from deepcac2.location import NOT_READ_AFTER_RUN, QA_DIR, TABLES_DIR, Remote, is_url, local_copy, renamed, staged
 
 CODE = ErrorCode.E_QA_INPUT
 
@@ -48,7 +48,10 @@ def main_staged(args: argparse.Namespace, main: Callable[[argparse.Namespace], i
                 print(f"put {args.run_dir.rstrip('/')}/{TABLES_DIR}/reviews.parquet")
                 return rc
             return main(local)
-        rc = main(local)
+        try:
+            rc = main(local)
+        except DeepCACError as exc:  # its message names the copies: name the bucket instead
+            raise renamed(exc, (local.run_dir, args.run_dir), (local.out, target)) from exc
         if is_url(target):
             put = Remote.parse(target).upload_tree(scratch / "qa")  # as on disk: other files there stay
             print(f"QA: {len(put)} files put to {target}")

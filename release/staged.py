@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.location import NOT_READ_AFTER_RUN, Remote, is_url, local_copy, staged
+from deepcac2.location import NOT_READ_AFTER_RUN, Remote, is_url, local_copy, renamed, staged
 from deepcac2.release.outdir import RUN_MARKERS
 
 CODE = ErrorCode.E_RELEASE_INPUT
@@ -57,7 +57,10 @@ def build_staged(args: argparse.Namespace, build: Callable[[argparse.Namespace],
             remote.download_tree("", local.out)  # an earlier release: build's own rules decide (--overwrite)
         else:
             local.out = Path(args.out)
-        rc = build(local)
+        try:
+            rc = build(local)
+        except DeepCACError as exc:  # its message names the copies: name the bucket instead
+            raise renamed(exc, (local.run_dir, args.run_dir), (local.out, args.out)) from exc
         if remote is not None and rc == 0:
             put, gone = remote.mirror(local.out)
             print(f"release put to {remote.uri()}: {len(put)} objects ({len(gone)} of the earlier release removed)")

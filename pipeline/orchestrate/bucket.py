@@ -8,7 +8,8 @@ disk, so ``OutputStore`` reads and sorts it as it does on disk; the bucket is th
 * every fragment is put to the bucket as it is committed (one PUT: whole or absent, so a
   crash loses at most the series in flight, as on disk), and so are ``state/run.json``,
   ``state/created`` and the cohort before any series runs;
-* tables, run records and logs are put by ``sync`` (each table one atomic PUT) at the end;
+* tables, run records and logs are put by ``sync`` (each table one atomic PUT) at the end,
+  the log also every ``LOG_EVERY_S`` while series are committed;
 * workers put each series' SEG and SR into ``dicom/<SeriesInstanceUID>/`` themselves
   (``tasks.finish_task``) before the client commits that series; the client only deletes there.
 """
@@ -19,15 +20,18 @@ import json
 import shutil
 import socket
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.location import DICOM_DIR, FRAGMENTS, LOCK_FILE, QA_DIR, STATE_DIR, TABLES_DIR, Remote
+from deepcac2.location import DICOM_DIR, FRAGMENTS, LOCK_FILE, LOGS_DIR, QA_DIR, STATE_DIR, TABLES_DIR, Remote
 
 #: folders of the scratch copy that are never put (the out-of-core sort's parts and spill)
 _NOT_PUT = (f"{TABLES_DIR}/.parts",)
+#: the run's log is put at least this often while series are committed (and when the run ends)
+LOG_EVERY_S = 60.0
 
 
 class BucketMirror:
@@ -37,6 +41,7 @@ class BucketMirror:
         self.remote = remote
         self.scratch = Path(tempfile.mkdtemp(prefix="deepcac2-run-"))
         self._put: dict[str, tuple[int, int]] = {}
+        self._next_log = time.monotonic() + LOG_EVERY_S
         self._locked = False
 
     def open(self, me: bytes, alive: Callable[[dict[str, Any]], bool]) -> None:
@@ -107,6 +112,15 @@ class BucketMirror:
         rel = path.relative_to(self.scratch).as_posix()
         self.remote.put_file(path, rel)
         self._remember(rel)
+
+    def commit(self, path: Path) -> None:
+        """Put one durable write of the store (a fragment, run.json, ...); and the log, now and then,
+        so a long run's progress can be followed in the bucket and a client lost keeps most of it."""
+        self.push(path)
+        if time.monotonic() >= self._next_log:
+            self._next_log = time.monotonic() + LOG_EVERY_S
+            for log in sorted((self.scratch / LOGS_DIR).glob("*.jsonl")):
+                self.push(log)
 
     def sync(self) -> list[str]:
         """Put every scratch file that is new or changed since it was last put or pulled."""

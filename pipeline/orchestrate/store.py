@@ -196,7 +196,7 @@ class OutputStore:
         """Write one file atomically; in a bucket's mirror, put it to the bucket too (one PUT is atomic)."""
         _atomic_write(path, data)
         if self.bucket:
-            self.bucket.push(path)
+            self.bucket.commit(path)
 
     def sync(self) -> None:
         """Put to the bucket what the mirror holds and the bucket does not yet (a local folder: nothing to do)."""

@@ -195,6 +195,7 @@ def test_an_unusable_url_is_refused_before_any_work(url, words):
     assert all(w in err.value.message for w in words), err.value.message
 
 
+@pytest.mark.slow  # four deepcac2 processes
 def test_a_cli_run_into_a_bucket_refuses_a_second_one_and_resumes_after_an_interrupt(scheduler, tmp_path):
     """Two ``deepcac2 run`` processes on one bucket prefix: the second exits E_OUTPUT_LOCKED while the first holds
     (after its 2nd commit); the first, interrupted there, resumes to the bytes of an uninterrupted local run."""
@@ -245,3 +246,82 @@ def test_a_lock_taken_is_given_back_when_the_state_cannot_be_read(bucket_env, mo
         store.acquire()
     assert not Remote.parse(url).exists(LOCK_FILE)  # the next run is not locked out
     assert not store.root.exists()  # nor is the local mirror left behind
+
+
+@pytest.fixture
+def gs_on_moto(bucket_env):
+    """``gs://`` served by s3fs on the moto server: fsspec's gs protocol without Google's service.
+
+    It shows that nothing between ``--out`` and fsspec is S3-specific (the URL's scheme is kept,
+    and only fsspec calls are made); gcsfs itself (and GCS's conditional create) is not exercised.
+    """
+    import sys
+
+    import fsspec
+    from s3fs import S3FileSystem
+
+    class GSOnMoto(S3FileSystem):
+        protocol = ("gs", "gcs")
+
+    fsspec.register_implementation("gs", GSOnMoto, clobber=True)
+    try:
+        yield
+    finally:
+        sys.modules["fsspec.registry"]._registry.pop("gs", None)  # back to gcsfs (or its absence)
+
+
+def test_a_gs_url_runs_through_fsspec_like_s3(gs_on_moto, tmp_path):
+    refs = _refs(5)
+    url = f"gs://{BUCKET}/gs-runs/{uuid.uuid4().hex[:8]}"
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
+        config = _config(cluster.scheduler_address)
+        remote = run_series(refs, url, config, stages=fake.STAGES)
+        local = run_series(refs, tmp_path / "local", config, stages=fake.STAGES)
+        with pytest.raises(DeepCACError) as err:  # results there: a fresh run is refused, as on disk
+            run_series(refs, url, config, stages=fake.STAGES)
+    assert err.value.code is ErrorCode.E_OUTPUT_EXISTS
+    assert remote.complete and remote.out_dir == url and remote.tables["fake_series"].startswith("gs://")
+    bucket = Remote.parse(url)
+    assert bucket.uri() == url and bucket.fs.protocol == ("gs", "gcs")
+    for name in ("fake_series", "fake_lesions", "failures"):
+        assert bucket.read_bytes(f"tables/{name}.parquet") == local.tables[name].read_bytes(), name
+    done = [r.series_uid for i, r in enumerate(refs) if i % 4 in (0, 3)]
+    assert [n.split("/")[1] for n in bucket.files("dicom")] == done
+    # the same objects, seen through S3: they are where the gs:// URL said
+    assert Remote.parse(url.replace("gs://", "s3://", 1)).files("dicom") == bucket.files("dicom")
+
+
+def test_the_log_reaches_the_bucket_while_the_run_goes_on(scheduler, monkeypatch):
+    from deepcac2.pipeline.orchestrate import bucket, hooks
+
+    monkeypatch.setattr(bucket, "LOG_EVERY_S", 0.0)
+    url = _url()
+    seen: dict[str, object] = {}
+
+    def look(count: int) -> None:
+        if count == 3:  # mid-run: fragments and the log so far are there, no table yet
+            names = _files(url)
+            logs = [n for n in names if n.startswith("logs/")]
+            seen.update(names=names, log=Remote.parse(url).read_bytes(logs[0]).decode() if logs else "")
+
+    with hooks.installed("committed", look):
+        run_series(_refs(6), url, _config(scheduler, max_in_flight=2), stages=fake.STAGES)
+    assert sum(n.startswith("logs/") for n in seen["names"]) == 1
+    assert not any(n.startswith("tables/") for n in seen["names"])
+    assert '"run_start"' in seen["log"] and '"run_end"' not in seen["log"]
+    assert '"series_done"' in seen["log"] or '"series_failed"' in seen["log"]
+
+
+def test_a_worker_that_cannot_put_the_objects_fails_the_series_not_the_run(bucket_env):
+    """finish_task on a worker: objects that cannot reach the bucket make a convert Failure (no rows to commit)."""
+    from deepcac2.pipeline.orchestrate.tasks import Done, Failure, Loaded, Policy, Predicted, finish_task
+
+    ref = SeriesRef("1.2.826.0.1.79.1", params={"write_dicom": True})
+    loaded = Loaded({"uid": ref.series_uid}, 0.0)
+    predicted = Predicted({"uid": ref.series_uid, "score": 1.0}, 0.0)
+    bad = finish_task(ref, loaded, predicted, fake.STAGES, Policy("s3://no-such-bucket-here/run/dicom", retries=0))
+    assert isinstance(bad, Failure) and (bad.code, bad.stage) == ("E_OUTPUT_UNWRITABLE", "convert")
+    url = _url()
+    good = finish_task(ref, loaded, predicted, fake.STAGES, Policy(f"{url}/dicom", retries=0))
+    assert isinstance(good, Done)
+    assert Remote.parse(url).read_bytes(f"dicom/{ref.series_uid}/seg.dcm") == f"fake SEG of {ref.series_uid}".encode()

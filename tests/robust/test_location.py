@@ -114,3 +114,52 @@ def test_qa_and_release_on_an_empty_prefix_exit_with_their_codes(bucket, capsys)
     assert "E_RELEASE_VERIFY" in capsys.readouterr().err
     assert main(["release", "build", empty, "--version", "1.0.0", "--out", f"{empty}-rel"]) == 3
     assert "E_RELEASE_INPUT" in capsys.readouterr().err
+
+
+def test_errors_of_a_build_from_a_bucket_name_the_bucket_not_the_local_copy(bucket, tmp_path, capsys):
+    from tests.release.runfactory import make_run
+
+    remote = _prefix(bucket)
+    remote.upload_tree(make_run(tmp_path / "RUN", qa=False))
+    assert main(["release", "build", remote.uri(), "--version", "1.0.0", "--out", str(tmp_path / "rel")]) == 3
+    err = capsys.readouterr().err
+    assert "E_RELEASE_QA_MISSING" in err and f"{remote.uri()}/qa/checks.parquet" in err
+    assert "deepcac2-release-" not in err  # the temporary copy is no name to show
+
+
+def test_review_verdicts_are_imported_into_the_run_in_the_bucket(bucket, tmp_path):
+    import csv
+
+    import pyarrow.parquet as pq
+
+    from deepcac2.qa.review import write_review_sheet
+    from tests.release.runfactory import make_run
+
+    run = make_run(tmp_path / "RUN")
+    remote = _prefix(bucket)
+    remote.upload_tree(run)
+    rows = pq.read_table(run / "tables" / "cac_series.parquet").to_pylist()
+    sheet = write_review_sheet(rows, tmp_path / "sheet.csv", n=3, seed=0)
+    lines = list(csv.DictReader(sheet.open()))
+    lines[0].update(reviewer="r1", likert="4", corrected="no")
+    with sheet.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(lines[0]))
+        writer.writeheader()
+        writer.writerows(lines)
+    assert main(["qa", remote.uri(), "--import-reviews", str(sheet), "--seed", "0"]) == 0
+    got = local_copy(remote.uri("tables/reviews.parquet"), tmp_path / "got", ErrorCode.E_QA_INPUT)
+    verdicts = pq.read_table(got).to_pylist()
+    assert [(v["SeriesInstanceUID"], v["likert"]) for v in verdicts] == [(lines[0]["SeriesInstanceUID"], 4)]
+
+
+def test_a_release_is_never_put_into_a_run_or_around_it(bucket, tmp_path, capsys):
+    from tests.release.runfactory import make_run
+
+    remote = _prefix(bucket)
+    remote.upload_tree(make_run(tmp_path / "RUN"))
+    other_run = _prefix(bucket)
+    other_run.write_bytes("state/run.json", b"{}")
+    for out in (remote.uri("release"), other_run.uri()):
+        assert main(["release", "build", remote.uri(), "--version", "1.0.0", "--out", out]) == 3
+        assert "E_OUTPUT_NOT_OURS" in capsys.readouterr().err
+    assert other_run.files() == ["state/run.json"] and not remote.files("release")
