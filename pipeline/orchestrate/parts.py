@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +44,9 @@ from deepcac2.schemas.base import TableSchema
 #: rows buffered (over all tables) before they are written as parts: a few hundred MB of dicts at most
 PART_ROWS = 20_000
 #: DuckDB's memory for one range's sort; beyond it the sort spills to ``tables/.parts/spill``
-DUCKDB_MEMORY = "512MB"
+DUCKDB_MEMORY = "256MB"
 #: rows sorted at once, in Parquet's uncompressed bytes: a range of the first key of about this size
-RANGE_BYTES = 64 * 2**20
+RANGE_BYTES = 16 * 2**20
 DUCKDB_THREADS = 1
 #: row groups of the sorted scratch file: small, so its writer buffers little
 SORTED_GROUP_ROWS = 4_096
@@ -170,6 +171,8 @@ def split_ranges(schema: TableSchema, files: list[Path], bounds: list[Any], fold
                 if i not in writers:
                     writers[i] = pq.ParquetWriter(paths[i], table.schema, compression="zstd", compression_level=1)
                 writers[i].write_table(table.filter(pa.array(index == i)))
+            del table, key
+            pa.default_memory_pool().release_unused()
     finally:
         for writer in writers.values():
             writer.close()
@@ -190,37 +193,44 @@ def _sort_range(con: Any, schema: TableSchema, files: list[Path], scratch: Path)
     )
 
 
+@contextmanager
+def _duckdb(schema: TableSchema, spill: Path) -> Iterator[Any]:
+    """A fresh DuckDB database; its errors (out of memory, a full spill folder) become coded failures."""
+    import duckdb
+
+    con = None
+    try:
+        con = _connect(spill)
+        yield con
+    except duckdb.Error as exc:
+        raise _sort_failed(schema, spill, exc) from exc
+    finally:
+        if con is not None:
+            con.close()
+
+
 def _sorted_batches(schema: TableSchema, files: list[Path], spill: Path) -> Iterator[pa.RecordBatch]:
     """The rows of ``files`` in key order, one range of the first key at a time (module doc).
 
     DuckDB sorts each range into a scratch file (its ``COPY`` spills to disk past
     ``DUCKDB_MEMORY``; a streamed ORDER BY result may not), read back a row group at a time.
+    Each range gets a database of its own: DuckDB keeps the memory it took until it is closed.
     """
-    import duckdb
-
     scratch = spill / f"{schema.name}.sorted.parquet"
-    con = None
+    with _duckdb(schema, spill) as con:
+        bounds = key_bounds(con, schema, files)
+    ranges = split_ranges(schema, files, bounds, spill / f"{schema.name}.ranges") if bounds else files
     try:
-        try:
-            con = _connect(spill)
-            bounds = key_bounds(con, schema, files)
-            ranges = split_ranges(schema, files, bounds, spill / f"{schema.name}.ranges") if bounds else files
-            groups = [[r] for r in ranges] if bounds else [files]
-        except duckdb.Error as exc:
-            raise _sort_failed(schema, spill, exc) from exc
-        for group in groups:
-            try:
+        for group in [[r] for r in ranges] if bounds else [files]:
+            with _duckdb(schema, spill) as con:
                 _sort_range(con, schema, group, scratch)
-            except duckdb.Error as exc:
-                raise _sort_failed(schema, spill, exc) from exc
             if bounds:
                 group[0].unlink()
             yield from pq.ParquetFile(scratch).iter_batches(batch_size=65_536)
             scratch.unlink()
+            pa.default_memory_pool().release_unused()  # mimalloc keeps freed pages; without this RSS climbs
     finally:
         scratch.unlink(missing_ok=True)
-        if con is not None:
-            con.close()
 
 
 def _sort_failed(schema: TableSchema, spill: Path, exc: Exception) -> DeepCACError:
