@@ -3,8 +3,8 @@
 The steps of an NLST run at N series, each timed:
 
 1. ``cohort``: a stand-in cohort Parquet (every column filled from the schema), written
-   ``COHORT_BATCH`` rows at a time, and the run's SeriesRefs;
-2. ``run``: ``run_series`` on a local Dask cluster (``WORKERS`` worker processes, 1 thread each)
+   ``COHORT_BATCH`` rows at a time;
+2. ``run``: ``run_cohort`` (what ``deepcac2 run`` calls) on a local Dask cluster (``WORKERS`` worker processes, 1 thread each)
    with the stand-in stages (``standin_stages``: realistic rows, a tiny SEG and SR per series, 2 %
    failed), committing every series through the real ``OutputStore``, then sweeping ``dicom/``
    and assembling the tables (timed apart through the run's ``tables`` hook);
@@ -54,17 +54,15 @@ def uid_of(i: int) -> str:
     return f"1.2.826.0.1.3680043.10.9999.{i}"
 
 
-def write_cohort(n: int, path: Path) -> list[Any]:
-    """The stand-in cohort of n series (5 per patient, 3 rounds), a batch of rows at a time; its SeriesRefs."""
+def write_cohort(n: int, path: Path) -> None:
+    """The stand-in cohort of n series (5 per patient, 3 rounds), a batch of rows at a time."""
     import pyarrow.parquet as pq
 
     from deepcac2.pipeline.convert.tables import to_arrow
     from deepcac2.pipeline.orchestrate.standin_rows import fill
-    from deepcac2.pipeline.types import SeriesRef
     from deepcac2.schemas.registry import TABLES
 
     schema = TABLES["cohort"]
-    refs = []
     with pq.ParquetWriter(path, schema.arrow, compression="zstd") as writer:
         for start in range(0, n, COHORT_BATCH):
             rows = []
@@ -86,23 +84,19 @@ def write_cohort(n: int, path: Path) -> list[Any]:
                         selection_reason="policy standin: passed one_series_per_round",
                     )
                 )
-                refs.append(SeriesRef(uid, f"{uid}.0", patient, "nlst", params={"study_year": year}))
             writer.write_table(to_arrow(schema, rows, derive=False))
-    return refs
 
 
 def run(n: int, work: Path, figures: dict[str, Any]) -> Path:
     """The Dask run of the stand-in cohort into ``work/run``; figures of its steps."""
     from deepcac2.pipeline.orchestrate import hooks
-    from deepcac2.pipeline.orchestrate.cluster import ClusterSpec
-    from deepcac2.pipeline.orchestrate.run import RunConfig, run_series
+    from deepcac2.pipeline.orchestrate.run import RunConfig, run_cohort
     from deepcac2.pipeline.orchestrate.standin_stages import STAGES
-    from deepcac2.pipeline.types import sha256_file
 
     out = work / "run"
     cohort = work / "cohort.parquet"
     t0 = time.perf_counter()
-    refs = write_cohort(n, cohort)
+    write_cohort(n, cohort)
     figures["cohort_s"] = time.perf_counter() - t0
     figures["cohort_rss_mib"] = peak_mib()
     marks: dict[str, float] = {}
@@ -114,14 +108,13 @@ def run(n: int, work: Path, figures: dict[str, Any]) -> Path:
 
         return at
 
-    config = RunConfig(
-        cluster=ClusterSpec(workers=WORKERS, threads=1), max_in_flight=MAX_IN_FLIGHT, progress=False, backoff_s=0.0
-    )
+    config = RunConfig(backoff_s=0.0)
     t0 = time.perf_counter()
     with hooks.installed("plugin_registered", mark("plugin")), hooks.installed("tables", mark("tables")):
-        summary = run_series(
-            refs, out, config, stages=STAGES, identity={"cohort_sha256": sha256_file(str(cohort))}, cohort_file=cohort
-        )
+        summary = run_cohort(
+            cohort, out, workers=WORKERS, threads=1, max_in_flight=MAX_IN_FLIGHT, progress=False, stages=STAGES,
+            config=config,
+        )  # fmt: skip
     end = time.perf_counter()
     assert summary.complete and summary.done + summary.failed == n, summary.format()
     figures.update(
