@@ -6,14 +6,21 @@ millions of lesion and measurement rows). Instead:
 1. the committed fragments are read one at a time and their rows validated and written,
    a batch of about ``PART_ROWS`` rows at a time, as Parquet *parts* under
    ``tables/.parts/<table>/`` (the converter's own ``to_arrow``: same checks, same types);
-2. DuckDB sorts each table's parts by the table's key (``COPY ... ORDER BY key NULLS FIRST``,
-   spilling to disk past ``DUCKDB_MEMORY``) and the sorted rows are written in row groups of exactly
-   ``ROW_GROUP_ROWS`` with the writer options of ``write_table``.
+2. a table bigger than ``RANGE_BYTES`` is cut into ranges of its first key column (``key_bounds``)
+   and its parts' rows are split into one file per range (``split_ranges``), so that memory
+   stays flat however many series the run has (one global sort of the 132-column ``cac_series``
+   of 129k series needed more than 256 MB);
+3. DuckDB sorts each range by the table's key (``COPY ... ORDER BY key NULLS FIRST``, spilling to
+   disk past ``DUCKDB_MEMORY``), the ranges in key order, and the sorted rows are written in row
+   groups of exactly ``ROW_GROUP_ROWS`` (across range boundaries) with the writer options of
+   ``write_table``.
 
 The bytes equal those ``write_table`` gives for the same rows in memory: every registered
 table has a key, a duplicate key is refused (so the key alone fixes the order), Python and
 DuckDB order strings the same way (by code point = by UTF-8 byte) and put None first, and
-the row groups and writer options are the same. Columns derived across rows
+the row groups and writer options are the same. Ranges do not change the order: every
+key of a range sorts before every key of the next (their first keys do), and rows with one
+first key share a range. Columns derived across rows
 (``cac_series.is_primary``) are set on the sorted stream, from a pass that keeps only one
 small tuple per screening round.
 """
@@ -22,9 +29,11 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -34,8 +43,10 @@ from deepcac2.schemas.base import TableSchema
 
 #: rows buffered (over all tables) before they are written as parts: a few hundred MB of dicts at most
 PART_ROWS = 20_000
-#: DuckDB's memory for one table's sort; beyond it the sort spills to ``tables/.parts/spill``
-DUCKDB_MEMORY = "1GB"
+#: DuckDB's memory for one range's sort; beyond it the sort spills to ``tables/.parts/spill``
+DUCKDB_MEMORY = "256MB"
+#: rows sorted at once, in Parquet's uncompressed bytes: a range of the first key of about this size
+RANGE_BYTES = 16 * 2**20
 DUCKDB_THREADS = 1
 #: row groups of the sorted scratch file: small, so its writer buffers little
 SORTED_GROUP_ROWS = 4_096
@@ -93,44 +104,142 @@ def _column_ref(key: str) -> str:
     return ".".join('"' + part.replace('"', '""') + '"' for part in key.split("."))
 
 
-def _sorted_batches(schema: TableSchema, files: list[Path], spill: Path) -> Iterator[pa.RecordBatch]:
-    """The rows of ``files`` in key order. DuckDB sorts them into one scratch file (its
-    ``COPY`` spills to disk past ``DUCKDB_MEMORY``; a streamed ORDER BY result may not),
-    which is then read back a row group at a time."""
+def _connect(spill: Path) -> Any:
     import duckdb
 
     spill.mkdir(parents=True, exist_ok=True)
-    scratch = spill / f"{schema.name}.sorted.parquet"
     con = duckdb.connect()
+    con.execute(f"SET memory_limit='{DUCKDB_MEMORY}'")
+    con.execute(f"SET temp_directory={_literal(spill)}")
+    con.execute(f"SET threads={DUCKDB_THREADS}")
+    con.execute("SET preserve_insertion_order=false")
+    return con
+
+
+def _source(files: list[Path]) -> str:
+    return "read_parquet([" + ", ".join(_literal(p) for p in files) + "])"
+
+
+def key_bounds(con: Any, schema: TableSchema, files: list[Path]) -> list[Any]:
+    """Inclusive upper bounds of ranges of the first key column holding about ``RANGE_BYTES`` of rows each.
+
+    Parquet's uncompressed size gives the bytes per row; the first key's values are counted
+    by DuckDB (one small row per distinct value, streamed). A range ends only between two
+    values, so rows with one first key (hence every possible duplicate) share a range.
+    """
+    metas = [pq.ParquetFile(p).metadata for p in files]
+    rows = sum(m.num_rows for m in metas)
+    size = sum(m.row_group(i).total_byte_size for m in metas for i in range(m.num_row_groups))
+    per_range = max(1, int(RANGE_BYTES * rows / max(size, 1)))
+    if rows <= per_range:
+        return []
+    first = _column_ref(schema.key[0])
+    reader = con.execute(
+        f"SELECT {first}, count(*) FROM {_source(files)} GROUP BY ALL ORDER BY 1 ASC NULLS FIRST"
+    ).to_arrow_reader(65_536)
+    bounds, held = [], 0
+    for batch in reader:
+        for value, n in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist(), strict=True):
+            held += n
+            if held >= per_range and value is not None:  # NULLs sort first: they stay in the first range
+                bounds.append(value)
+                held = 0
+    return bounds
+
+
+def _first_key(table: pa.Table, key: str) -> pa.ChunkedArray:
+    column = table.column(key.split(".")[0])
+    for field in key.split(".")[1:]:
+        column = pc.struct_field(column, field)
+    return column
+
+
+def split_ranges(schema: TableSchema, files: list[Path], bounds: list[Any], folder: Path) -> list[Path]:
+    """The parts' rows, one part read at a time, into one file per key range (range i: bounds[i-1] < key <= bounds[i])."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"{i:06d}.parquet" for i in range(len(bounds) + 1)]
+    writers: dict[int, pq.ParquetWriter] = {}
     try:
-        con.execute(f"SET memory_limit='{DUCKDB_MEMORY}'")
-        con.execute(f"SET temp_directory={_literal(spill)}")
-        con.execute(f"SET threads={DUCKDB_THREADS}")
-        con.execute("SET preserve_insertion_order=false")
-        source = "read_parquet([" + ", ".join(_literal(p) for p in files) + "])"
-        keys = ", ".join(_column_ref(k) for k in schema.key)
-        dup = con.execute(f"SELECT {keys}, count(*) FROM {source} GROUP BY ALL HAVING count(*) > 1 LIMIT 1").fetchone()
-        if dup is not None:
-            raise DeepCACError(
-                ErrorCode.E_TABLE_WRITE, f"{schema.name}: duplicate key {schema.key} in rows ({dup[:-1]})"
-            )
-        order = ", ".join(f"{_column_ref(k)} ASC NULLS FIRST" for k in schema.key)
-        con.execute(
-            f"COPY (SELECT * FROM {source} ORDER BY {order}) TO {_literal(scratch)} "
-            f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {SORTED_GROUP_ROWS})"
-        )
-    except duckdb.Error as exc:  # out of memory, a full or unwritable spill folder: a coded failure
-        raise DeepCACError(
-            ErrorCode.E_TABLE_WRITE,
-            f"{schema.name}: sorting its parts failed ({type(exc).__name__}: {str(exc).splitlines()[0]}); "
-            f"the committed series are kept: free memory or disk under {spill} and assemble again (--resume)",
-        ) from exc
+        for file in files:
+            table = pq.read_table(file)
+            key = _first_key(table, schema.key[0])
+            index = np.zeros(table.num_rows, dtype=np.int32)
+            for bound in bounds:  # Arrow compares strings by UTF-8 byte, as DuckDB and Python do
+                above = pc.fill_null(pc.greater(key, pa.scalar(bound, key.type)), False)
+                index += above.to_numpy(zero_copy_only=False)
+            for i in np.unique(index).tolist():
+                if i not in writers:
+                    writers[i] = pq.ParquetWriter(paths[i], table.schema, compression="zstd", compression_level=1)
+                writers[i].write_table(table.filter(pa.array(index == i)))
+            del table, key
+            pa.default_memory_pool().release_unused()
     finally:
-        con.close()
+        for writer in writers.values():
+            writer.close()
+    return [paths[i] for i in sorted(writers)]
+
+
+def _sort_range(con: Any, schema: TableSchema, files: list[Path], scratch: Path) -> None:
+    """Refuse a duplicate key among ``files``, then sort their rows into ``scratch``."""
+    source = _source(files)
+    keys = ", ".join(_column_ref(k) for k in schema.key)
+    dup = con.execute(f"SELECT {keys}, count(*) FROM {source} GROUP BY ALL HAVING count(*) > 1 LIMIT 1").fetchone()
+    if dup is not None:
+        raise DeepCACError(ErrorCode.E_TABLE_WRITE, f"{schema.name}: duplicate key {schema.key} in rows ({dup[:-1]})")
+    order = ", ".join(f"{_column_ref(k)} ASC NULLS FIRST" for k in schema.key)
+    con.execute(
+        f"COPY (SELECT * FROM {source} ORDER BY {order}) TO {_literal(scratch)} "
+        f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {SORTED_GROUP_ROWS})"
+    )
+
+
+@contextmanager
+def _duckdb(schema: TableSchema, spill: Path) -> Iterator[Any]:
+    """A fresh DuckDB database; its errors (out of memory, a full spill folder) become coded failures."""
+    import duckdb
+
+    con = None
     try:
-        yield from pq.ParquetFile(scratch).iter_batches(batch_size=65_536)
+        con = _connect(spill)
+        yield con
+    except duckdb.Error as exc:
+        raise _sort_failed(schema, spill, exc) from exc
+    finally:
+        if con is not None:
+            con.close()
+
+
+def _sorted_batches(schema: TableSchema, files: list[Path], spill: Path) -> Iterator[pa.RecordBatch]:
+    """The rows of ``files`` in key order, one range of the first key at a time (module doc).
+
+    DuckDB sorts each range into a scratch file (its ``COPY`` spills to disk past
+    ``DUCKDB_MEMORY``; a streamed ORDER BY result may not), read back a row group at a time.
+    Each range gets a database of its own: DuckDB keeps the memory it took until it is closed.
+    """
+    scratch = spill / f"{schema.name}.sorted.parquet"
+    with _duckdb(schema, spill) as con:
+        bounds = key_bounds(con, schema, files)
+    ranges = split_ranges(schema, files, bounds, spill / f"{schema.name}.ranges") if bounds else files
+    try:
+        for group in [[r] for r in ranges] if bounds else [files]:
+            with _duckdb(schema, spill) as con:
+                _sort_range(con, schema, group, scratch)
+            if bounds:
+                group[0].unlink()
+            yield from pq.ParquetFile(scratch).iter_batches(batch_size=65_536)
+            scratch.unlink()
+            pa.default_memory_pool().release_unused()  # mimalloc keeps freed pages; without this RSS climbs
     finally:
         scratch.unlink(missing_ok=True)
+
+
+def _sort_failed(schema: TableSchema, spill: Path, exc: Exception) -> DeepCACError:
+    """Out of memory, a full or unwritable spill folder: a coded failure."""
+    return DeepCACError(
+        ErrorCode.E_TABLE_WRITE,
+        f"{schema.name}: sorting its parts failed ({type(exc).__name__}: {str(exc).splitlines()[0]}); "
+        f"the committed series are kept: free memory or disk under {spill} and assemble again (--resume)",
+    )
 
 
 def write_sorted(schema: TableSchema, files: list[Path], path: Path, spill: Path, primary: set[str]) -> Path:

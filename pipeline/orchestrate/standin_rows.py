@@ -65,14 +65,57 @@ def lesion_count(rng: random.Random) -> int:
     return n
 
 
+def _uid(what: str, series_uid: str) -> str:
+    return f"2.25.{int(hashlib.sha256((what + series_uid).encode()).hexdigest()[:30], 16)}"
+
+
+def object_uids(series_uid: str) -> dict[str, str]:
+    """The SOP and series UIDs of a series' stand-in SEG and SR (the rows name them, ``standin_stages`` writes them)."""
+    return {k: _uid(k, series_uid) for k in ("seg", "sr", "seg_series", "sr_series")}
+
+
+#: columns that hold one value per run (model, versions, parameters), not one per series
+PER_RUN = {
+    "collection_id": "nlst",
+    "anatomy_provider": "standin",
+    "anatomy_version": "0",
+    "model_name": "standin",
+    "model_version": "0",
+    "model_weights_sha256": hashlib.sha256(b"stand-in weights").hexdigest(),
+    "model_id": "standin-0",
+    "model_description": "stand-in rows of the scale benchmark",
+    "toolkit_version": "0.0.0",
+    "conventions_json": '{"deepcac": {"threshold_hu": 130}, "literature": {"threshold_hu": 130}}',
+    "candidate_rules_json": "{}",
+}
+
+
+def _consistent_scores(series: dict[str, Any], n: int) -> None:
+    """Scores only for the run's conventions (0 without lesions), each risk category the band of its score."""
+    from deepcac2.pipeline.scoring.conventions import CONVENTIONS as ALL
+    from deepcac2.pipeline.scoring.risk import SCHEME_NAMES, category
+
+    for conv in ALL:
+        used = conv in CONVENTIONS
+        for quantity in ("agatston", "volume_mm3", "mass_mg"):
+            if f"{quantity}_{conv}" in series:
+                series[f"{quantity}_{conv}"] = (series[f"{quantity}_{conv}"] if n else 0.0) if used else None
+        if not used and f"lesion_count_{conv}" in series:
+            series[f"lesion_count_{conv}"] = None
+        score = series.get(f"agatston_{conv}")
+        for scheme in SCHEME_NAMES:
+            if f"risk_{scheme}_{conv}" in series:
+                series[f"risk_{scheme}_{conv}"] = None if score is None else category(scheme, score)
+
+
 def series_rows(series_uid: str, patient_id: str, study_year: int = 0) -> dict[str, list[dict[str, Any]]]:
-    """The rows one done series adds to each table."""
+    """The rows one done series adds to each table; the objects they name are those of ``object_uids``."""
     from deepcac2.schemas.registry import TABLES
 
     rng = random.Random(hashlib.sha256(series_uid.encode()).digest())
     n = lesion_count(rng)
-    sr_uid = f"2.25.{int(hashlib.sha256(('sr' + series_uid).encode()).hexdigest()[:30], 16)}"
-    seg_uid = f"2.25.{int(hashlib.sha256(('seg' + series_uid).encode()).hexdigest()[:30], 16)}"
+    uids = object_uids(series_uid)
+    sr_uid, seg_uid = uids["sr"], uids["seg"]
     series = fill(
         TABLES["cac_series"],
         rng,
@@ -83,16 +126,28 @@ def series_rows(series_uid: str, patient_id: str, study_year: int = 0) -> dict[s
         kernel=rng.choice(KERNELS),
         slice_thickness_mm=rng.choice(THICKNESS),
         qa_flags=[],
+        **PER_RUN,
         loader_notes=[],
         sr_sop_instance_uid=sr_uid,
         seg_sop_instance_uid=seg_uid,
+        sr_series_uid=uids["sr_series"],
+        seg_series_uid=uids["seg_series"],
+        **{f"{kind}_seg_{what}": None for kind in ("vessel", "heart") for what in ("series_uid", "sop_instance_uid")},
         **{f"lesion_count_{c}": n for c in CONVENTIONS},
     )
+    _consistent_scores(series, n)
     lesions, measurements = [], []
     for convention in CONVENTIONS:
         for lesion in range(1, n + 1):
             lesions.append(
-                fill(TABLES["cac_lesions"], rng, SeriesInstanceUID=series_uid, convention=convention, lesion_id=lesion)
+                fill(
+                    TABLES["cac_lesions"],
+                    rng,
+                    SeriesInstanceUID=series_uid,
+                    convention=convention,
+                    lesion_id=lesion,
+                    seg_sop_instance_uid=seg_uid,
+                )
             )
             for code, meaning in QUANTITIES:
                 quantity = {"CodeValue": code, "CodingSchemeDesignator": "DCM", "CodeMeaning": meaning}
@@ -101,7 +156,9 @@ def series_rows(series_uid: str, patient_id: str, study_year: int = 0) -> dict[s
                         TABLES["measurements"],
                         rng,
                         SOPInstanceUID=sr_uid,
-                        SeriesInstanceUID=series_uid,
+                        SeriesInstanceUID=uids["sr_series"],
+                        sourceSegmentedSeriesUID=series_uid,
+                        segmentationSeriesUID=uids["seg_series"],
                         PatientID=patient_id,
                         measurementGroup_number=len(measurements) // len(QUANTITIES),
                         segmentationInstanceUID=seg_uid,

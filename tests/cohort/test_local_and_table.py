@@ -12,6 +12,7 @@ from pydicom.uid import generate_uid
 
 from deepcac2.cli import main as cli_main
 from deepcac2.errors import DeepCACError, ErrorCode
+from deepcac2.pipeline.cohort import table as table_module
 from deepcac2.pipeline.cohort.localdir import index_folder
 from deepcac2.pipeline.cohort.rules import CohortFilters
 from deepcac2.pipeline.cohort.select import index_local
@@ -94,7 +95,7 @@ def test_index_local_of_a_missing_folder_is_a_cohort_error(tmp_path):
     assert e.value.code is ErrorCode.E_COHORT_INVALID
 
 
-def test_cli_from_dir_writes_a_readable_cohort_and_refs(messy, tmp_path):
+def test_cli_from_dir_writes_a_readable_cohort_and_refs(messy, tmp_path, monkeypatch):
     root, uids, files, _ = messy
     out = tmp_path / "cohort.parquet"
     assert cli_main(["cohort", "--from-dir", str(root), "-o", str(out)]) == 0
@@ -104,6 +105,8 @@ def test_cli_from_dir_writes_a_readable_cohort_and_refs(messy, tmp_path):
     a = next(r for r in refs if r.series_uid == uids["A"])
     assert a.location == str(root / "x") and a.instance_count == 55
     assert a.params["kernel"] == "B30f" and a.params["slice_thickness_mm"] == 2.5
+    monkeypatch.setattr(table_module, "REF_BATCH_ROWS", 1)  # rows turned into dicts a batch at a time: same refs
+    assert [(r, r.params) for r in cohort_to_refs(table)] == [(r, r.params) for r in refs]
 
 
 def test_cli_explain_on_the_index(capsys):

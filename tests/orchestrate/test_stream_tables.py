@@ -52,6 +52,59 @@ def test_streamed_tables_equal_the_in_memory_writer_whatever_the_parts(tmp_path,
         assert not (store.tables_dir / ".parts").exists()
 
 
+def test_range_sorts_give_the_bytes_of_one_global_sort(tmp_path, monkeypatch):
+    """Sorting a range of the first key at a time (memory flat in the run's size) gives the bytes of one
+    sort of every part, and of the in-memory writer, whatever the range size, the parts and the order
+    in which series were committed; ranges and row groups (of 50 rows) do not line up."""
+    monkeypatch.setattr(convert_tables, "ROW_GROUP_ROWS", 50)
+    n = 60
+    expected = {}
+    for table, rows in _rows(n).items():
+        expected[table] = convert_tables.write_table(TABLES[table], rows, tmp_path / "mem" / f"{table}.parquet")
+    split = parts.split_ranges
+    ranges: dict[tuple[int, int], dict[str, int]] = {}
+
+    for range_bytes, part_rows, seed in ((10**12, 1000, 1), (1, 37, 2), (30_000, 29, 3), (200_000, 1000, 4)):
+        key = (range_bytes, part_rows)
+        ranges[key] = {}
+
+        def counted(schema, files, bounds, folder, key=key):
+            out = split(schema, files, bounds, folder)
+            ranges[key][schema.name] = len(out)
+            return out
+
+        monkeypatch.setattr(parts, "split_ranges", counted)
+        monkeypatch.setattr(parts, "RANGE_BYTES", range_bytes)
+        monkeypatch.setattr(parts, "PART_ROWS", part_rows)
+        order = list(range(n))
+        random.Random(seed).shuffle(order)
+        store = OutputStore(tmp_path / f"run {range_bytes} {part_rows}")
+        written = store.assemble(_commit_all(store, n, order), ["failures"])
+        for table, path in expected.items():
+            assert written[table].read_bytes() == path.read_bytes(), (table, range_bytes, part_rows)
+    assert ranges[(10**12, 1000)] == {}  # one global sort: the assembly as it was before ranges
+    with_lesions = len({r["SeriesInstanceUID"] for r in _rows(n)["cac_lesions"]})
+    assert ranges[(1, 37)] == {"cac_series": n, "cac_lesions": with_lesions, "measurements": with_lesions}
+    assert 2 < ranges[(30_000, 29)]["cac_series"] < n and 2 < ranges[(30_000, 29)]["measurements"] < with_lesions
+    assert 1 < ranges[(200_000, 1000)]["measurements"] < ranges[(30_000, 29)]["measurements"]
+
+
+def test_key_ranges_never_split_one_first_key(tmp_path, monkeypatch):
+    """Rows with one first key (all the lesions of a series) share a range, so a duplicate key is never
+    split across two ranges and still refused."""
+    monkeypatch.setattr(parts, "RANGE_BYTES", 1)
+    monkeypatch.setattr(parts, "PART_ROWS", 1)
+    store = OutputStore(tmp_path)
+    rows = series_rows("1.2.3", "P1")
+    rows["cac_lesions"] = rows["cac_lesions"][:1] * 2 if rows["cac_lesions"] else []
+    store.commit(Fragment("1.2.3", "done", None, rows))
+    store.commit(Fragment("1.2.4", "done", None, series_rows("1.2.4", "P1")))
+    store.commit(Fragment("1.2.5", "done", None, {"cac_series": rows["cac_series"]}))  # a duplicate series row
+    with pytest.raises(DeepCACError) as err:
+        store.assemble(["1.2.3", "1.2.4", "1.2.5"])
+    assert err.value.code is ErrorCode.E_TABLE_WRITE and "duplicate key" in err.value.message
+
+
 def test_duplicate_key_across_parts_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(parts, "PART_ROWS", 1)
     store = OutputStore(tmp_path)
