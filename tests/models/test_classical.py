@@ -432,3 +432,49 @@ def test_calcium_in_the_pulmonary_wall_far_from_the_heart_stays_pulmonary():
     assert not r.cac.any()
     assert int(r.rule_map[front][1, 1, 1]) == 2 + RULES.index("pulmonary")
     assert r.rejected["pulmonary"] == 27
+
+
+def _root_pa_chest():
+    """A heart (z < 30) with the aortic root above its front and the pulmonary trunk beside the root, whose
+    given mask bleeds over the fat between them; a plaque there, 12 mm above the heart, 3 mm off the root."""
+    hu, heart, _, (zz, yy, xx) = _box_chest()
+    root = ((xx - 40) ** 2 + (yy - 34) ** 2 <= 6**2) & (zz >= 24)  # in front of the heart's back, over it
+    trunk = ((xx - 58) ** 2 + (yy - 22) ** 2 <= 5**2) & (zz >= 24)
+    hu[root | trunk] = 40.0
+    given = trunk | ((xx >= 46) & (xx <= 52) & (yy >= 26) & (yy <= 32) & (zz >= 24))
+    plaque = (slice(35, 38), slice(28, 31), slice(47, 50))  # z 70-74 mm: 12-16 mm above the heart's top
+    hu[plaque] = 450.0
+    return hu, heart, root, given, plaque
+
+
+def test_coronary_origin_beside_the_root_is_not_pulmonary_where_the_trunk_mask_bleeds_over_it():
+    """Issue 21 (LUNG1-001's proximal RCA insert): the coronaries leave the root's sinuses, so the corridor
+    where a pulmonary label at a border is not trusted runs along the aortic root as well as the heart."""
+    from deepcac2.pipeline.models.classical.rules import apply_rules
+
+    hu, heart, root, given, plaque = _root_pa_chest()
+    assert given[plaque].mean() >= 0.5
+    r = apply_rules(hu, (1.0, 1.0, 2.0), heart, root, given)
+    assert r.cac[plaque].all(), r.rejected
+    assert r.rejected["pulmonary"] == 0
+    # the same calcium clearly inside the trunk's mask (deeper than pa_lumen_mm) is still the artery's
+    hu[plaque] = -100.0
+    inside = (slice(35, 38), slice(21, 24), slice(57, 60))
+    hu[inside] = 450.0
+    r = apply_rules(hu, (1.0, 1.0, 2.0), heart, root, given)
+    assert not r.cac.any()
+    assert int(r.rule_map[inside][1, 1, 1]) == 2 + RULES.index("pulmonary")
+
+
+def test_the_root_keeps_its_shell_when_the_heart_mask_holds_the_pericardial_fat():
+    """A heart mask with the pericardial fat gets a 5 mm shell; the aortic root's mask holds none, and the
+    proximal coronaries cross the fat in front of it: its shell stays ``root_shell_mm``."""
+    from deepcac2.pipeline.models.classical.rules import RuleSettings, apply_rules
+
+    hu, heart, root, _, plaque = _root_pa_chest()
+    narrow = RuleSettings(shell_mm=RuleSettings().shell_with_fat_mm)
+    r = apply_rules(hu, (1.0, 1.0, 2.0), heart, root, np.zeros_like(heart), settings=narrow)
+    assert r.cac[plaque].all(), r.rejected
+    r = apply_rules(hu, (1.0, 1.0, 2.0), heart, root, np.zeros_like(heart), settings=RuleSettings(
+        shell_mm=5.0, root_shell_mm=2.0))  # fmt: skip
+    assert not r.cac[plaque].any() and r.rejected["shell"] > 0
