@@ -478,3 +478,30 @@ def test_the_root_keeps_its_shell_when_the_heart_mask_holds_the_pericardial_fat(
     r = apply_rules(hu, (1.0, 1.0, 2.0), heart, root, np.zeros_like(heart), settings=RuleSettings(
         shell_mm=5.0, root_shell_mm=2.0))  # fmt: skip
     assert not r.cac[plaque].any() and r.rejected["shell"] > 0
+
+
+def _noisy_heart_chest(seed: int = 3, sd: float = 35.0):
+    """``_box_chest`` with 35 HU of noise in the heart, except a quiet patch at slices 14-16 by its left edge."""
+    hu, heart, aorta, (zz, yy, xx) = _box_chest()
+    noise = np.random.default_rng(seed).normal(0.0, sd, hu.shape).astype(np.float32)
+    noise[13:18, 30:51, 15:35] = 0.0
+    hu[heart] += noise[heart]
+    return hu, heart, aorta
+
+
+def test_noise_rule_rejects_speckle_on_the_muscle_and_keeps_a_minimal_plaque_in_the_fat():
+    """Issue 21: at 35 HU of noise, speckle (the noise's maxima: a 2x2 blob 4 SD above the muscle) passed
+    the old test (excess over 130 HU, 3.3 SD) while a minimal plaque on an 8 mm slice (one voxel at 210 HU,
+    four at 140 HU, in the epicardial fat) failed it (1.4 SD); its peak stands 9 SD above the fat."""
+    from deepcac2.pipeline.models.classical.rules import apply_rules
+
+    hu, heart, aorta = _noisy_heart_chest()
+    speckle = (slice(15, 16), slice(39, 41), slice(24, 26))  # 2-3 mm inside the heart's left edge (x = 22)
+    hu[speckle] = 40.0 + 4.2 * 35.0
+    plaque = (slice(15, 16), slice(39, 42), slice(16, 19))  # 3-5 mm outside it, in the fat
+    hu[plaque][0, [0, 1, 1, 2], [1, 0, 2, 1]] = 140.0
+    hu[15, 40, 17] = 210.0
+    r = apply_rules(hu, (1.0, 1.0, 2.0), heart, aorta, np.zeros_like(heart))
+    assert 30.0 <= r.noise_sd <= 40.0
+    assert int(r.rule_map[15, 40, 24]) == 2 + RULES.index("noise")
+    assert r.cac[15, 40, 17] and int(r.cac[plaque].sum()) == 5
