@@ -432,3 +432,76 @@ def test_calcium_in_the_pulmonary_wall_far_from_the_heart_stays_pulmonary():
     assert not r.cac.any()
     assert int(r.rule_map[front][1, 1, 1]) == 2 + RULES.index("pulmonary")
     assert r.rejected["pulmonary"] == 27
+
+
+def _root_pa_chest():
+    """A heart (z < 30) with the aortic root above its front and the pulmonary trunk beside the root, whose
+    given mask bleeds over the fat between them; a plaque there, 12 mm above the heart, 3 mm off the root."""
+    hu, heart, _, (zz, yy, xx) = _box_chest()
+    root = ((xx - 40) ** 2 + (yy - 34) ** 2 <= 6**2) & (zz >= 24)  # in front of the heart's back, over it
+    trunk = ((xx - 58) ** 2 + (yy - 22) ** 2 <= 5**2) & (zz >= 24)
+    hu[root | trunk] = 40.0
+    given = trunk | ((xx >= 46) & (xx <= 52) & (yy >= 26) & (yy <= 32) & (zz >= 24))
+    plaque = (slice(35, 38), slice(28, 31), slice(47, 50))  # z 70-74 mm: 12-16 mm above the heart's top
+    hu[plaque] = 450.0
+    return hu, heart, root, given, plaque
+
+
+def test_coronary_origin_beside_the_root_is_not_pulmonary_where_the_trunk_mask_bleeds_over_it():
+    """Issue 21 (LUNG1-001's proximal RCA insert): the coronaries leave the root's sinuses, so the corridor
+    where a pulmonary label at a border is not trusted runs along the aortic root as well as the heart."""
+    from deepcac2.pipeline.models.classical.rules import apply_rules
+
+    hu, heart, root, given, plaque = _root_pa_chest()
+    assert given[plaque].mean() >= 0.5
+    r = apply_rules(hu, (1.0, 1.0, 2.0), heart, root, given)
+    assert r.cac[plaque].all(), r.rejected
+    assert r.rejected["pulmonary"] == 0
+    # the same calcium clearly inside the trunk's mask (deeper than pa_lumen_mm) is still the artery's
+    hu[plaque] = -100.0
+    inside = (slice(35, 38), slice(21, 24), slice(57, 60))
+    hu[inside] = 450.0
+    r = apply_rules(hu, (1.0, 1.0, 2.0), heart, root, given)
+    assert not r.cac.any()
+    assert int(r.rule_map[inside][1, 1, 1]) == 2 + RULES.index("pulmonary")
+
+
+def test_the_root_keeps_its_shell_when_the_heart_mask_holds_the_pericardial_fat():
+    """A heart mask with the pericardial fat gets a 5 mm shell; the aortic root's mask holds none, and the
+    proximal coronaries cross the fat in front of it: its shell stays ``root_shell_mm``."""
+    from deepcac2.pipeline.models.classical.rules import RuleSettings, apply_rules
+
+    hu, heart, root, _, plaque = _root_pa_chest()
+    narrow = RuleSettings(shell_mm=RuleSettings().shell_with_fat_mm)
+    r = apply_rules(hu, (1.0, 1.0, 2.0), heart, root, np.zeros_like(heart), settings=narrow)
+    assert r.cac[plaque].all(), r.rejected
+    r = apply_rules(hu, (1.0, 1.0, 2.0), heart, root, np.zeros_like(heart), settings=RuleSettings(
+        shell_mm=5.0, root_shell_mm=2.0))  # fmt: skip
+    assert not r.cac[plaque].any() and r.rejected["shell"] > 0
+
+
+def _noisy_heart_chest(seed: int = 3, sd: float = 35.0):
+    """``_box_chest`` with 35 HU of noise in the heart, except a quiet patch at slices 14-16 by its left edge."""
+    hu, heart, aorta, (zz, yy, xx) = _box_chest()
+    noise = np.random.default_rng(seed).normal(0.0, sd, hu.shape).astype(np.float32)
+    noise[13:18, 30:51, 15:35] = 0.0
+    hu[heart] += noise[heart]
+    return hu, heart, aorta
+
+
+def test_noise_rule_rejects_speckle_on_the_muscle_and_keeps_a_minimal_plaque_in_the_fat():
+    """Issue 21: at 35 HU of noise, speckle (the noise's maxima: a 2x2 blob 4 SD above the muscle) passed
+    the old test (excess over 130 HU, 3.3 SD) while a minimal plaque on an 8 mm slice (one voxel at 210 HU,
+    four at 140 HU, in the epicardial fat) failed it (1.4 SD); its peak stands 9 SD above the fat."""
+    from deepcac2.pipeline.models.classical.rules import apply_rules
+
+    hu, heart, aorta = _noisy_heart_chest()
+    speckle = (slice(15, 16), slice(39, 41), slice(24, 26))  # 2-3 mm inside the heart's left edge (x = 22)
+    hu[speckle] = 40.0 + 4.2 * 35.0
+    plaque = (slice(15, 16), slice(39, 42), slice(16, 19))  # 3-5 mm outside it, in the fat
+    hu[plaque][0, [0, 1, 1, 2], [1, 0, 2, 1]] = 140.0
+    hu[15, 40, 17] = 210.0
+    r = apply_rules(hu, (1.0, 1.0, 2.0), heart, aorta, np.zeros_like(heart))
+    assert 30.0 <= r.noise_sd <= 40.0
+    assert int(r.rule_map[15, 40, 24]) == 2 + RULES.index("noise")
+    assert r.cac[15, 40, 17] and int(r.cac[plaque].sum()) == 5

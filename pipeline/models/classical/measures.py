@@ -213,3 +213,33 @@ def cage_depth(
         p = np.column_stack(((jj + box[1].start) * sp[1], (ii + box[2].start) * sp[2]))
         depth[kb, jj, ii] = -(p @ eq[:, :2].T + eq[:, 2]).max(axis=1)
     return depth
+
+
+def family_level(voxels: int, alpha: float) -> float:
+    """The z that pure Gaussian noise exceeds with probability ``alpha`` in any of ``voxels`` voxels."""
+    from scipy.stats import norm
+
+    return float(norm.isf(alpha / max(voxels, 1)))
+
+
+def local_peak_background(
+    hu: np.ndarray, labels: np.ndarray, bright: np.ndarray, sp, index: np.ndarray, quantile: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per component in ``index``: its peak HU and its background, the ``quantile`` of the HU 1-3 mm out.
+
+    An upper quantile, so that a component at a border of soft tissue and fat is measured
+    against the soft tissue (noise on the myocardium next to the epicardial fat is no
+    contrast), and one in fat against the fat. Without surroundings: the threshold's HU.
+    """
+    peak = np.asarray(ndi.maximum(hu, labels, index=index), dtype=float)
+    d, idx = ndi.distance_transform_edt(~bright, sampling=sp, return_indices=True)
+    ring = (d >= 1.0) & (d <= 3.0)
+    owner = labels[tuple(i[ring] for i in idx)]
+    v = hu[ring].astype(np.float64)
+    order = np.lexsort((v, owner))
+    owner, v = owner[order], v[order]
+    start = np.searchsorted(owner, index)
+    count = np.searchsorted(owner, index, side="right") - start
+    pick = start + np.floor(quantile * np.maximum(count - 1, 0)).astype(int)
+    background = np.where(count > 0, v[np.minimum(pick, max(v.size - 1, 0))] if v.size else 0.0, peak)
+    return peak, background
