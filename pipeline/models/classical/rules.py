@@ -290,7 +290,7 @@ def apply_rules(
     result.noise_sd = noise_sd(sub, h)
     mean = np.bincount(labels.ravel(), weights=sub.ravel().astype(np.float64), minlength=n + 1) / np.maximum(total, 1)
     significance = (mean - s.threshold_hu) * np.sqrt(total) / result.noise_sd
-    peak, background = local_peak_background(sub, labels, bright, sp, touching, s.background_quantile)
+    peak, background = local_peak_background(sub, labels, sp, touching, s.background_quantile, s.threshold_hu)
     contrast = np.zeros(n + 1)
     contrast[touching] = (peak - background) / result.noise_sd
     noise_z = family_level(int(region.sum()), s.noise_alpha)
