@@ -1,0 +1,113 @@
+"""Fragment packs: many committed fragments in one bucket object, so a resume is a few GETs, not 129k.
+
+A run into a bucket puts each fragment as it is committed (one PUT: a crash loses at most
+the series in flight). Every ``PACK_EVERY`` fragments, and when the run stops, the client
+puts the fragments put since the last pack as one object ``state/packs/<seq>.tar.gz`` (their
+bytes verbatim, and an index of their SHA-256 as the last member), and only once that PUT
+has succeeded deletes the loose objects it holds. A crash between the two leaves both,
+with the same bytes; a resume reads the packs in ``seq`` order and then the loose
+fragments, the later copy of a series replacing the earlier, so the local mirror is
+rebuilt exactly. A pack that cannot be read whole, or whose bytes differ from its index,
+is ``E_RUN_STATE_DAMAGED``: never a series silently lost.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import tarfile
+import zlib
+from pathlib import Path
+
+from deepcac2.errors import DeepCACError, ErrorCode
+from deepcac2.location import FRAGMENT_PACKS
+from deepcac2.writable import output_error
+
+#: fragments per pack: 129,147 series make ~65 packs (a resume GETs those, not 129k objects)
+PACK_EVERY = 2000
+#: the last member of a pack: fragment name -> SHA-256 of its bytes (a pack cut short has none)
+INDEX = "INDEX.json"
+#: a fragment's name under ``state/series/``: ``ab/<sha1>.json`` (nothing else is written out of a pack)
+_FRAGMENT = re.compile(r"^[0-9a-f]{2}/[0-9a-f]{40}\.json$")
+_PACK = re.compile(r"^(\d{8})\.tar\.gz$")
+
+
+def pack_name(seq: int) -> str:
+    """The object name of the ``seq``-th pack (zero-padded: name order is pack order)."""
+    return f"{FRAGMENT_PACKS}/{seq:08d}.tar.gz"
+
+
+def pack_seq(name: str) -> int | None:
+    """The sequence number of a pack's object name (relative to the run), None for anything else."""
+    match = _PACK.match(name.rsplit("/", 1)[-1]) if name.startswith(FRAGMENT_PACKS + "/") else None
+    return int(match.group(1)) if match else None
+
+
+def _member(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mode = 0o644  # mtime 0, no owner: the pack's bytes depend on the fragments only
+    tar.addfile(info, io.BytesIO(data))
+
+
+def write_pack(series_dir: Path, names: list[str], target: Path) -> None:
+    """Write the fragments ``names`` (relative to ``series_dir``) verbatim into the pack ``target``."""
+    index = {}
+    with open(target, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz", compresslevel=1) as tar:
+        for name in sorted(names):
+            data = (series_dir / name).read_bytes()
+            index[name] = hashlib.sha256(data).hexdigest()
+            _member(tar, name, data)
+        _member(tar, INDEX, json.dumps(index, sort_keys=True).encode())
+
+
+def damaged(where: str, why: str) -> DeepCACError:
+    return DeepCACError(
+        ErrorCode.E_RUN_STATE_DAMAGED,
+        f"the fragment pack {where} cannot be read whole ({why}); the run's committed series are not resumed "
+        "without it: restore the object, or --overwrite to start again",
+        pack=where,
+    )
+
+
+def _write(target: Path, data: bytes) -> None:
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    except OSError as exc:  # the local mirror's disk, not the pack
+        raise output_error(exc, str(target)) from exc
+
+
+def read_pack(path: Path, series_dir: Path, where: str) -> list[str]:
+    """Write each fragment of the pack ``path`` under ``series_dir``; returns their names.
+
+    One fragment is held at a time. Every byte is checked against the index, and every
+    name in the index must be there: a pack cut short, altered or foreign is ``E_RUN_STATE_DAMAGED``.
+    """
+    seen: dict[str, str] = {}
+    index = None
+    try:
+        with tarfile.open(path, mode="r:gz") as tar:
+            for member in tar:
+                handle = tar.extractfile(member) if member.isfile() else None
+                if handle is None or index is not None:
+                    raise damaged(where, f"unexpected member {member.name!r}")
+                data = handle.read()
+                if member.name == INDEX:
+                    index = json.loads(data)
+                    continue
+                if not _FRAGMENT.match(member.name) or member.name in seen:
+                    raise damaged(where, f"unexpected member {member.name!r}")
+                seen[member.name] = hashlib.sha256(data).hexdigest()
+                _write(series_dir / member.name, data)
+    except DeepCACError:
+        raise
+    except (tarfile.TarError, EOFError, zlib.error, ValueError, OSError) as exc:
+        raise damaged(where, f"{type(exc).__name__}: {exc}") from exc
+    if index is None:
+        raise damaged(where, "no index: the pack was cut short")
+    if index != seen:
+        raise damaged(where, "its fragments differ from its index")
+    return sorted(seen)
