@@ -43,8 +43,9 @@ from deepcac2.location import (
 from deepcac2.pipeline.orchestrate import hooks, packs
 from deepcac2.writable import output_error
 
-#: folders of the scratch copy that are never put (the out-of-core sort's parts and spill)
-_NOT_PUT = (f"{TABLES_DIR}/.parts",)
+#: folders of the scratch copy that ``sync`` never puts: the out-of-core sort's parts and spill, and the
+#: fragments (each is put when committed, and packed; so a resumed run does not stat 129k of them again)
+_NOT_PUT = (f"{TABLES_DIR}/.parts", f"{FRAGMENTS}/")
 #: the run's log is put at least this often while series are committed (and when the run ends)
 LOG_EVERY_S = 60.0
 
@@ -119,32 +120,30 @@ class BucketMirror:
     def pull(self) -> None:
         """Copy the bucket's ``state/`` into the scratch folder (what ``--resume`` and the identity check read).
 
-        The packs in order, then the loose objects: a series' later copy replaces its earlier
-        one (a crash between a pack's PUT and its deletes leaves the same bytes twice).
+        The packs in order (``packs.PREFETCH`` downloaded and unpacked ahead, in threads), then the
+        loose objects (one batched, concurrent get): a series' later copy replaces its earlier one
+        (a crash between a pack's PUT and its deletes leaves the same bytes twice).
         """
         names = self.remote.files(STATE_DIR)
         packed = sorted((packs.pack_seq(n), n) for n in names if n.startswith(FRAGMENT_PACKS + "/"))
         for seq, name in packed:
             if seq is None:
                 raise packs.damaged(self.remote.uri(name), "not a pack's name")
-        series = self.scratch / FRAGMENTS
-        held = Path(tempfile.mkdtemp(prefix="deepcac2-packs-"))
-        try:
-            targets = [held / name.rsplit("/", 1)[1] for _, name in packed]
-            self.remote.download([name for _, name in packed], targets)
-            for (seq, name), target in zip(packed, targets, strict=True):
-                for fragment in packs.read_pack(target, series, self.remote.uri(name)):
-                    self._remember(f"{FRAGMENTS}/{fragment}")
-                target.unlink()
-                self._next_pack = seq + 1
-        finally:
-            shutil.rmtree(held, ignore_errors=True)
+
+        def fetch(name: str) -> list[tuple[str, bytes]]:
+            return packs.unpack(self.remote.read_bytes(name), self.remote.uri(name))
+
+        order = [name for _, name in packed]
+        for (seq, _), members in zip(packed, packs.ahead(fetch, order, packs.PREFETCH), strict=True):
+            packs.write_members(self.scratch / FRAGMENTS, members)  # a later pack's copy replaces an earlier one
+            self._next_pack = seq + 1
         loose = [n for n in names if not n.startswith(FRAGMENT_PACKS + "/")]
         self.remote.download(loose, [self.scratch / n for n in loose])
         for name in loose:
-            self._remember(name)
             if name.startswith(FRAGMENTS + "/"):
                 self._loose.add(name[len(FRAGMENTS) + 1 :])  # packed by this run (again, after a crash)
+            else:
+                self._remember(name)
 
     def _remember(self, rel: str) -> None:
         st = (self.scratch / rel).stat()
@@ -159,12 +158,12 @@ class BucketMirror:
     def commit(self, path: Path) -> None:
         """Put one durable write of the store (a fragment, run.json, ...); and the log, now and then,
         so a long run's progress can be followed in the bucket and a client lost keeps most of it."""
-        self.push(path)
         rel = path.relative_to(self.scratch).as_posix()
-        if rel.startswith(FRAGMENTS + "/"):
+        if rel.startswith(FRAGMENTS + "/"):  # before the PUT: one that fails is put with the next pack
             self._loose.add(rel[len(FRAGMENTS) + 1 :])
-            if len(self._loose) >= packs.PACK_EVERY:
-                self.pack()
+        self.push(path)
+        if len(self._loose) >= packs.PACK_EVERY:
+            self.pack()
         if time.monotonic() >= self._next_log:
             self._next_log = time.monotonic() + LOG_EVERY_S
             for log in sorted((self.scratch / LOGS_DIR).glob("*.jsonl")):

@@ -13,24 +13,32 @@ is ``E_RUN_STATE_DAMAGED``: never a series silently lost.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import json
 import re
 import tarfile
 import zlib
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.location import FRAGMENT_PACKS
 from deepcac2.writable import output_error
 
+T = TypeVar("T")
 #: fragments per pack: 129,147 series make ~65 packs (a resume GETs those, not 129k objects)
 PACK_EVERY = 2000
 #: the last member of a pack: fragment name -> SHA-256 of its bytes (a pack cut short has none)
 INDEX = "INDEX.json"
 #: a fragment's name under ``state/series/``: ``ab/<sha1>.json`` (nothing else is written out of a pack)
 _FRAGMENT = re.compile(r"^[0-9a-f]{2}/[0-9a-f]{40}\.json$")
+#: packs downloaded and unpacked ahead of the one being written (each ~60 MiB unpacked at 2,000 fragments)
+PREFETCH = 3
 _PACK = re.compile(r"^(\d{8})\.tar\.gz$")
 
 
@@ -72,36 +80,29 @@ def damaged(where: str, why: str) -> DeepCACError:
     )
 
 
-def _write(target: Path, data: bytes) -> None:
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-    except OSError as exc:  # the local mirror's disk, not the pack
-        raise output_error(exc, str(target)) from exc
+def unpack(data: bytes, where: str) -> list[tuple[str, bytes]]:
+    """The fragments of the pack ``data`` (its object's bytes), name and bytes, in pack order.
 
-
-def read_pack(path: Path, series_dir: Path, where: str) -> list[str]:
-    """Write each fragment of the pack ``path`` under ``series_dir``; returns their names.
-
-    One fragment is held at a time. Every byte is checked against the index, and every
-    name in the index must be there: a pack cut short, altered or foreign is ``E_RUN_STATE_DAMAGED``.
+    Every byte is checked against the index, and every name in the index must be there: a
+    pack cut short, altered or foreign is ``E_RUN_STATE_DAMAGED``.
     """
+    members: list[tuple[str, bytes]] = []
     seen: dict[str, str] = {}
     index = None
     try:
-        with tarfile.open(path, mode="r:gz") as tar:
+        with tarfile.open(fileobj=io.BytesIO(gzip.decompress(data)), mode="r:") as tar:
             for member in tar:
                 handle = tar.extractfile(member) if member.isfile() else None
                 if handle is None or index is not None:
                     raise damaged(where, f"unexpected member {member.name!r}")
-                data = handle.read()
+                body = handle.read()
                 if member.name == INDEX:
-                    index = json.loads(data)
+                    index = json.loads(body)
                     continue
                 if not _FRAGMENT.match(member.name) or member.name in seen:
                     raise damaged(where, f"unexpected member {member.name!r}")
-                seen[member.name] = hashlib.sha256(data).hexdigest()
-                _write(series_dir / member.name, data)
+                seen[member.name] = hashlib.sha256(body).hexdigest()
+                members.append((member.name, body))
     except DeepCACError:
         raise
     except (tarfile.TarError, EOFError, zlib.error, ValueError, OSError) as exc:
@@ -110,4 +111,38 @@ def read_pack(path: Path, series_dir: Path, where: str) -> list[str]:
         raise damaged(where, "no index: the pack was cut short")
     if index != seen:
         raise damaged(where, "its fragments differ from its index")
-    return sorted(seen)
+    return members
+
+
+def write_members(series_dir: Path, members: list[tuple[str, bytes]]) -> None:
+    """Write unpacked fragments under ``series_dir`` (the local mirror's ``state/series/``)."""
+    try:
+        for folder in {name.split("/", 1)[0] for name, _ in members}:
+            (series_dir / folder).mkdir(parents=True, exist_ok=True)
+        for name, body in members:
+            (series_dir / name).write_bytes(body)
+    except OSError as exc:  # the local mirror's disk, not the pack
+        raise output_error(exc, str(series_dir)) from exc
+
+
+def read_pack(path: Path, series_dir: Path, where: str) -> list[str]:
+    """Write each fragment of the pack file ``path`` under ``series_dir``; returns their names."""
+    members = unpack(path.read_bytes(), where)
+    write_members(series_dir, members)
+    return sorted(name for name, _ in members)
+
+
+def ahead(fetch: Callable[[str], T], names: list[str], n: int) -> Iterator[T]:
+    """``fetch(name)`` of each name, in order, up to ``n`` of them running at once in threads.
+
+    Downloading and unpacking (gzip and socket reads release the GIL) overlap the caller's
+    writes; at most ``n + 1`` packs are held in memory, however many the run has.
+    """
+    with ThreadPoolExecutor(max_workers=n, thread_name_prefix="deepcac2-pack") as pool:
+        pending: deque[Future[T]] = deque()
+        for name in names:
+            pending.append(pool.submit(fetch, name))
+            if len(pending) > n:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()

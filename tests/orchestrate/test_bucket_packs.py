@@ -208,3 +208,25 @@ def test_a_damaged_pack_is_a_coded_error_not_a_silent_loss(scheduler, every_two,
     assert err.value.code is ErrorCode.E_RUN_STATE_DAMAGED, err.value.message
     assert f"{url}/{pack}" in err.value.message
     assert remote.files() == before  # nothing deleted or added; the lock given back
+
+
+def test_a_fragment_whose_put_failed_goes_into_the_pack_when_the_run_stops(scheduler, monkeypatch):
+    from deepcac2.pipeline.orchestrate.store import Fragment
+
+    url = _url()
+    real = Remote.put_file
+
+    def flaky(self, local, rel):
+        if rel.startswith("state/series/") and "1.2.3.b" in local.read_text():
+            raise DeepCACError(ErrorCode.E_OUTPUT_UNWRITABLE, "stands for a network error")
+        return real(self, local, rel)
+
+    with OutputStore(url) as store:
+        store.commit(Fragment("1.2.3.a", "done", None, {"t": [{"x": 1}]}))
+        monkeypatch.setattr(Remote, "put_file", flaky)
+        with pytest.raises(DeepCACError, match="network error"):
+            store.commit(Fragment("1.2.3.b", "done", None, {"t": [{"x": 2}]}))
+        monkeypatch.setattr(Remote, "put_file", real)
+        assert len(Remote.parse(url).files("state/series")) == 1
+    loose, packed = bucket_fragments(url)
+    assert not loose and sorted(b'"1.2.3.b"' in data for data in packed.values()) == [False, True]
