@@ -16,7 +16,7 @@ import pytest
 from distributed import LocalCluster
 
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.location import LOCK_FILE, Remote
+from deepcac2.location import LOCK_FILE, NOT_READ_AFTER_RUN, Remote, staged
 from deepcac2.pipeline.orchestrate import fake, hooks, packs
 from deepcac2.pipeline.orchestrate.bucket import BucketMirror
 from deepcac2.pipeline.orchestrate.cluster import ClusterSpec
@@ -110,6 +110,10 @@ def test_packs_are_written_every_n_commits_and_when_the_run_stops(scheduler, eve
     # the fragments are packed verbatim: the bytes a local run commits
     for name, data in packed.items():
         assert (tmp_path / "local" / "state" / "series" / name).read_bytes() == data
+    # qa and release build read the tables and objects, never the fragments, loose or packed
+    copy = staged(url, tmp_path / "copy", ErrorCode.E_QA_INPUT, skip=NOT_READ_AFTER_RUN)
+    got = {p.relative_to(copy).as_posix() for p in copy.rglob("*") if p.is_file()}
+    assert "tables/fake_series.parquet" in got and not any(n.startswith(("state/series", "state/packs")) for n in got)
 
 
 @pytest.mark.parametrize("moment", ["after a pack's PUT, before its deletes", "with packs and loose fragments"])
