@@ -175,7 +175,7 @@ class BucketMirror:
             return None
         names = sorted(self._loose)
         name = packs.pack_name(self._next_pack)
-        local = self.scratch / f".pack-{self._next_pack:08d}.tar.gz"  # a dot: sync never puts it
+        local = self.scratch / f".pack-{self._next_pack:08d}.tar.zst"  # a dot: sync never puts it
         try:
             packs.write_pack(self.scratch / FRAGMENTS, names, local)
         except OSError as exc:

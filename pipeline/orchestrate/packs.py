@@ -2,7 +2,7 @@
 
 A run into a bucket puts each fragment as it is committed (one PUT: a crash loses at most
 the series in flight). Every ``PACK_EVERY`` fragments, and when the run stops, the client
-puts the fragments put since the last pack as one object ``state/packs/<seq>.tar.gz`` (their
+puts the fragments put since the last pack as one object ``state/packs/<seq>.tar.zst`` (their
 bytes verbatim, and an index of their SHA-256 as the last member), and only once that PUT
 has succeeded deletes the loose objects it holds. A crash between the two leaves both,
 with the same bytes; a resume reads the packs in ``seq`` order and then the loose
@@ -13,18 +13,18 @@ is ``E_RUN_STATE_DAMAGED``: never a series silently lost.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import io
 import json
 import re
 import tarfile
-import zlib
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
+
+import pyarrow as pa
 
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.location import FRAGMENT_PACKS
@@ -39,12 +39,12 @@ INDEX = "INDEX.json"
 _FRAGMENT = re.compile(r"^[0-9a-f]{2}/[0-9a-f]{40}\.json$")
 #: packs downloaded and unpacked ahead of the one being written (each ~60 MiB unpacked at 2,000 fragments)
 PREFETCH = 3
-_PACK = re.compile(r"^(\d{8})\.tar\.gz$")
+_PACK = re.compile(r"^(\d{8})\.tar\.zst$")
 
 
 def pack_name(seq: int) -> str:
     """The object name of the ``seq``-th pack (zero-padded: name order is pack order)."""
-    return f"{FRAGMENT_PACKS}/{seq:08d}.tar.gz"
+    return f"{FRAGMENT_PACKS}/{seq:08d}.tar.zst"
 
 
 def pack_seq(name: str) -> int | None:
@@ -61,14 +61,21 @@ def _member(tar: tarfile.TarFile, name: str, data: bytes) -> None:
 
 
 def write_pack(series_dir: Path, names: list[str], target: Path) -> None:
-    """Write the fragments ``names`` (relative to ``series_dir``) verbatim into the pack ``target``."""
+    """Write the fragments ``names`` (relative to ``series_dir``) verbatim into the pack ``target``.
+
+    A tar (``tar --zstd -xf`` reads it), zstd-compressed through pyarrow: 4x faster to
+    unpack than gzip, and smaller, so a resume of NLST is bound by the local writes.
+    """
     index = {}
-    with open(target, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz", compresslevel=1) as tar:
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w:") as tar:
         for name in sorted(names):
             data = (series_dir / name).read_bytes()
             index[name] = hashlib.sha256(data).hexdigest()
             _member(tar, name, data)
         _member(tar, INDEX, json.dumps(index, sort_keys=True).encode())
+    with pa.CompressedOutputStream(str(target), "zstd") as out:
+        out.write(raw.getbuffer())
 
 
 def damaged(where: str, why: str) -> DeepCACError:
@@ -90,7 +97,8 @@ def unpack(data: bytes, where: str) -> list[tuple[str, bytes]]:
     seen: dict[str, str] = {}
     index = None
     try:
-        with tarfile.open(fileobj=io.BytesIO(gzip.decompress(data)), mode="r:") as tar:
+        raw = pa.CompressedInputStream(pa.BufferReader(data), "zstd").read()
+        with tarfile.open(fileobj=io.BytesIO(raw), mode="r:") as tar:
             for member in tar:
                 handle = tar.extractfile(member) if member.isfile() else None
                 if handle is None or index is not None:
@@ -105,7 +113,7 @@ def unpack(data: bytes, where: str) -> list[tuple[str, bytes]]:
                 members.append((member.name, body))
     except DeepCACError:
         raise
-    except (tarfile.TarError, EOFError, zlib.error, ValueError, OSError) as exc:
+    except (tarfile.TarError, EOFError, pa.ArrowException, ValueError, OSError) as exc:
         raise damaged(where, f"{type(exc).__name__}: {exc}") from exc
     if index is None:
         raise damaged(where, "no index: the pack was cut short")
@@ -135,7 +143,7 @@ def read_pack(path: Path, series_dir: Path, where: str) -> list[str]:
 def ahead(fetch: Callable[[str], T], names: list[str], n: int) -> Iterator[T]:
     """``fetch(name)`` of each name, in order, up to ``n`` of them running at once in threads.
 
-    Downloading and unpacking (gzip and socket reads release the GIL) overlap the caller's
+    Downloading and unpacking (zstd and socket reads release the GIL) overlap the caller's
     writes; at most ``n + 1`` packs are held in memory, however many the run has.
     """
     with ThreadPoolExecutor(max_workers=n, thread_name_prefix="deepcac2-pack") as pool:

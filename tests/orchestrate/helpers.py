@@ -166,7 +166,7 @@ def bucket_fragments(url: str) -> tuple[dict[str, bytes], dict[str, bytes]]:
     packed: dict[str, bytes] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name in remote.files(FRAGMENT_PACKS):
-            pack = Path(tmp) / "pack.tar.gz"
+            pack = Path(tmp) / "pack.tar.zst"
             pack.write_bytes(remote.read_bytes(name))
             for member in read_pack(pack, Path(tmp) / "out", name):
                 packed[member] = (Path(tmp) / "out" / member).read_bytes()

@@ -104,7 +104,7 @@ def test_a_run_into_a_bucket_writes_the_bytes_of_a_run_into_a_folder(scheduler, 
     names = _files(url)
     loose, packed = bucket_fragments(url)  # the run's fragments, packed when it stopped
     assert not loose and len(packed) == len(refs)
-    assert [n for n in names if n.startswith("state/packs/")] == ["state/packs/00000001.tar.gz"]
+    assert [n for n in names if n.startswith("state/packs/")] == ["state/packs/00000001.tar.zst"]
     assert [n for n in names if n.startswith("logs/")] == [remote.log_path.split(f"{url}/")[1]]
     assert "state/created" in names and "state/run.json" in names and LOCK_FILE not in names
     assert not any(n.startswith("tables/.parts") for n in names)
@@ -154,7 +154,7 @@ def test_resume_reads_the_committed_series_from_the_bucket(scheduler, tmp_path):
     over = run_series(refs[:2], url, _config(scheduler, overwrite=True), stages=fake.STAGES)
     assert over.skipped == 0 and over.done + over.failed == 2
     assert bucket_fragment_count(url) == 2
-    assert _files(url, "state/packs") == ["state/packs/00000001.tar.gz"]  # the old packs went with --overwrite
+    assert _files(url, "state/packs") == ["state/packs/00000001.tar.zst"]  # the old packs went with --overwrite
 
 
 def test_objects_of_series_not_done_are_swept_from_the_bucket(scheduler):

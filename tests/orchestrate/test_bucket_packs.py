@@ -12,6 +12,7 @@ import os
 import tarfile
 import uuid
 
+import pyarrow as pa
 import pytest
 from distributed import LocalCluster
 
@@ -100,9 +101,9 @@ def test_packs_are_written_every_n_commits_and_when_the_run_stops(scheduler, eve
     with hooks.installed("committed", look):
         run = run_series(_refs(5), url, _config(scheduler), stages=fake.STAGES)
     assert run.complete
-    one, two = "00000001.tar.gz", "00000002.tar.gz"
+    one, two = "00000001.tar.zst", "00000002.tar.zst"
     assert seen == {1: ([], 1), 2: ([one], 0), 3: ([one], 1), 4: ([one, two], 0), 5: ([one, two], 1)}
-    assert _names(url, "state/packs") == [one, two, "00000003.tar.gz"]  # the last, lone one when it stopped
+    assert _names(url, "state/packs") == [one, two, "00000003.tar.zst"]  # the last, lone one when it stopped
     loose, packed = bucket_fragments(url)
     assert not loose and len(packed) == 5
     local = run_series(_refs(5), tmp_path / "local", _config(scheduler), stages=fake.STAGES)
@@ -125,14 +126,14 @@ def test_a_client_killed_mid_run_resumes_to_the_bytes_of_an_uninterrupted_local_
     point = "pack_put" if moment.startswith("after") else "committed"
 
     def kill(**context) -> None:
-        if context.get("name", "").endswith("00000002.tar.gz") or context.get("count") == 5:
+        if context.get("name", "").endswith("00000002.tar.zst") or context.get("count") == 5:
             raise Killed(moment)
 
     with monkeypatch.context() as patched, hooks.installed(point, kill), pytest.raises(Killed):
         _killed(patched)
         run_series(refs, url, _config(scheduler), stages=fake.STAGES)
     loose, packed = bucket_fragments(url)
-    assert _names(url, "state/packs") == ["00000001.tar.gz", "00000002.tar.gz"]
+    assert _names(url, "state/packs") == ["00000001.tar.zst", "00000002.tar.zst"]
     if point == "pack_put":  # pack 2 is in and its two fragments are still loose: the same bytes twice
         assert len(packed) == 4 and len(loose) == 2 and all(packed[n] == data for n, data in loose.items())
     else:
@@ -159,8 +160,8 @@ def test_resume_keeps_the_later_copy_of_a_series(scheduler, every_two, tmp_path)
     later, loose = b"{  " + packed[name][1:], b"{ " + packed[name][1:]  # the same JSON, other bytes
     (tmp_path / name).parent.mkdir(parents=True)
     (tmp_path / name).write_bytes(later)
-    packs.write_pack(tmp_path, [name], tmp_path / "later.tar.gz")
-    remote.put_file(tmp_path / "later.tar.gz", "state/packs/00000009.tar.gz")
+    packs.write_pack(tmp_path, [name], tmp_path / "later.tar.zst")
+    remote.put_file(tmp_path / "later.tar.zst", "state/packs/00000009.tar.zst")
     with OutputStore(url) as store:
         assert (store.series_dir / name).read_bytes() == later
     remote.write_bytes(f"state/series/{name}", loose)
@@ -171,16 +172,20 @@ def test_resume_keeps_the_later_copy_of_a_series(scheduler, every_two, tmp_path)
 
 def _pack(members: dict[str, bytes]) -> bytes:
     raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w:gz") as tar:
+    with tarfile.open(fileobj=raw, mode="w:") as tar:
         for name, data in members.items():
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
-    return raw.getvalue()
+    sink = pa.BufferOutputStream()
+    with pa.CompressedOutputStream(sink, "zstd") as out:
+        out.write(raw.getvalue())
+    return sink.getvalue().to_pybytes()
 
 
 def _damage(good: bytes, how: str) -> bytes:
-    with tarfile.open(fileobj=io.BytesIO(good), mode="r:gz") as tar:
+    tarred = pa.CompressedInputStream(pa.BufferReader(good), "zstd").read()
+    with tarfile.open(fileobj=io.BytesIO(tarred), mode="r:") as tar:
         members = {m.name: tar.extractfile(m).read() for m in tar}
     first = next(n for n in members if n != packs.INDEX)
     if how == "cut short":
@@ -204,7 +209,7 @@ def test_a_damaged_pack_is_a_coded_error_not_a_silent_loss(scheduler, every_two,
     refs = _refs(4)
     run_series(refs, url, _config(scheduler), stages=fake.STAGES)
     remote = Remote.parse(url)
-    pack = "state/packs/00000001.tar.gz"
+    pack = "state/packs/00000001.tar.zst"
     remote.write_bytes(pack, _damage(remote.read_bytes(pack), how))
     before = remote.files()
     with pytest.raises(DeepCACError) as err:
