@@ -9,6 +9,7 @@ The per-series slope between the two sizes projects 129,147 series.
 
     .venv/bin/python -m bench.bucket_resume 2000 20000      # prints one JSON line per size and mode
     BENCH_MODES=packed .venv/bin/python -m bench.bucket_resume 2000 20000   # one mode
+    BENCH_MODES=built .venv/bin/python -m bench.bucket_resume 129147        # packs built directly, no commits
 """
 
 from __future__ import annotations
@@ -97,6 +98,63 @@ def measure(k: int, packed: bool) -> dict[str, float]:
     }
 
 
+def measure_built(k: int) -> dict[str, float]:
+    """Resume start of k series whose packs are built directly, not committed (a full-size run takes hours here):
+    2,000 stand-in fragments, each packed under k / 2,000 new names (same bytes: same unpack and write cost)."""
+    import hashlib
+    import io
+    import tarfile
+
+    import pyarrow as pa
+
+    from deepcac2.location import Remote
+    from deepcac2.pipeline.orchestrate import packs
+    from deepcac2.pipeline.orchestrate.store import OutputStore
+
+    url = f"s3://{BUCKET}/{uuid.uuid4().hex[:8]}"
+    remote = Remote.parse(url)
+    with OutputStore(Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-built-{uuid.uuid4().hex[:6]}") as local:
+        for i in range(packs.PACK_EVERY):
+            local.commit(_fragment(i, f"1.2.826.0.1.3680043.10.9997.{i}"))
+        bodies = [p.read_bytes() for p in sorted(local.series_dir.rglob("*.json"))]
+    t0 = time.perf_counter()
+    seq, done = 0, 0
+    while done < k:
+        seq += 1
+        raw, index = io.BytesIO(), {}
+        with tarfile.open(fileobj=raw, mode="w:") as tar:
+            for body in bodies[: k - done]:
+                h = hashlib.sha1(f"{seq}.{done}".encode()).hexdigest()
+                name = f"{h[:2]}/{h}.json"
+                index[name] = hashlib.sha256(body).hexdigest()
+                packs._member(tar, name, body)
+                done += 1
+            packs._member(tar, packs.INDEX, json.dumps(index, sort_keys=True).encode())
+        sink = pa.BufferOutputStream()
+        with pa.CompressedOutputStream(sink, "zstd") as out:
+            out.write(raw.getbuffer())
+        remote.write_bytes(packs.pack_name(seq), sink.getvalue().to_pybytes())
+    build_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    store = OutputStore(url)
+    store.acquire()
+    pulled_s = time.perf_counter() - t0
+    files = sum(1 for _ in store._fragment_paths())
+    t1 = time.perf_counter()
+    store.committed()
+    resume_s = pulled_s + time.perf_counter() - t1
+    assert files == k, files
+    store.bucket.finish(put=False)
+    return {
+        "series": k,
+        "packed": "built",
+        "packs": seq,
+        "build_s": round(build_s, 1),
+        "resume_pull_s": round(pulled_s, 2),
+        "resume_start_s": round(resume_s, 2),
+    }
+
+
 def main(sizes: list[int]) -> None:
     proc, endpoint = _moto()
     os.environ.update(
@@ -111,6 +169,10 @@ def main(sizes: list[int]) -> None:
         boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=BUCKET)
         runs = {}
         modes = os.environ.get("BENCH_MODES", "loose,packed").split(",")  # "packed" alone reruns one mode
+        if modes == ["built"]:  # packs made directly at full size: BENCH_MODES=built ... 129147
+            for k in sizes:
+                print(json.dumps(measure_built(k)), flush=True)
+            return
         for packed in [m == "packed" for m in modes]:
             for k in sizes:
                 runs[packed, k] = figures = measure(k, packed)
