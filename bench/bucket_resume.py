@@ -18,6 +18,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 import uuid
@@ -113,7 +114,7 @@ def measure_built(k: int) -> dict[str, float]:
 
     url = f"s3://{BUCKET}/{uuid.uuid4().hex[:8]}"
     remote = Remote.parse(url)
-    with OutputStore(Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-built-{uuid.uuid4().hex[:6]}") as local:
+    with tempfile.TemporaryDirectory(prefix="bench-built-") as tmp, OutputStore(tmp) as local:
         for i in range(packs.PACK_EVERY):
             local.commit(_fragment(i, f"1.2.826.0.1.3680043.10.9997.{i}"))
         bodies = [p.read_bytes() for p in sorted(local.series_dir.rglob("*.json"))]
