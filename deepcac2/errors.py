@@ -103,6 +103,8 @@ class ErrorCode(StrEnum):
     E_SCHEDULER_LOST = "E_SCHEDULER_LOST"
     #: ``run --resume`` asked of an output made from other inputs (weights, cohort, conventions by content)
     E_RESUME_MISMATCH = "E_RESUME_MISMATCH"
+    #: the committed state of a bucket --out cannot be read back whole (a fragment pack cut short or altered)
+    E_RUN_STATE_DAMAGED = "E_RUN_STATE_DAMAGED"
     E_TIMEOUT = "E_TIMEOUT"
     E_INTERNAL = "E_INTERNAL"
 

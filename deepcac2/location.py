@@ -34,6 +34,8 @@ COHORT_FILE = "cohort.parquet"
 LOCK_FILE = ".deepcac2-run.lock"
 #: fragments, one per committed series: what qa and release never read
 FRAGMENTS = f"{STATE_DIR}/series"
+#: in a bucket, committed fragments packed many to an object (``pipeline/orchestrate/packs.py``)
+FRAGMENT_PACKS = f"{STATE_DIR}/packs"
 
 #: URL scheme -> the fsspec package that serves it
 SCHEMES = {"s3": "s3fs", "gs": "gcsfs", "gcs": "gcsfs"}
@@ -195,20 +197,28 @@ class Remote:
             self.delete(name)
         return put, gone
 
+    def delete_many(self, names: list[str]) -> None:
+        """Delete the objects ``names`` (relative paths) in one call (S3: up to 1,000 per request)."""
+        if names:
+            self._call("cannot delete from", self.fs.rm, [self.path(n) for n in names])
+
+    def download(self, names: list[str], targets: list[Path]) -> None:
+        """Copy the objects ``names`` to the local files ``targets``, in one call: s3fs and gcsfs get them concurrently."""
+        for folder in {Path(t).parent for t in targets}:
+            folder.mkdir(parents=True, exist_ok=True)
+        if names:
+            self._call("cannot download from", self.fs.get, [self.path(n) for n in names], [str(t) for t in targets])
+
     def download_tree(self, rel: str, local: Path, skip: tuple[str, ...] = ()) -> list[str]:
         """Copy every object under ``rel`` (but those under a prefix of ``skip``) into ``local``, concurrently."""
         prefix = f"{rel.strip('/')}/" if rel else ""
         got = [n for n in self.files(rel) if not any(n == s or n.startswith(s.rstrip("/") + "/") for s in skip)]
-        targets = [Path(local) / name[len(prefix) :] for name in got]
-        for folder in {t.parent for t in targets}:
-            folder.mkdir(parents=True, exist_ok=True)
-        if got:
-            self._call("cannot download from", self.fs.get, [self.path(n) for n in got], [str(t) for t in targets])
+        self.download(got, [Path(local) / name[len(prefix) :] for name in got])
         return got
 
 
-#: what qa and release never read from a run: fragments (8 GB for NLST), logs, the lock
-NOT_READ_AFTER_RUN = (FRAGMENTS, LOGS_DIR, LOCK_FILE)
+#: what qa and release never read from a run: fragments (8 GB for NLST) loose or packed, logs, the lock
+NOT_READ_AFTER_RUN = (FRAGMENTS, FRAGMENT_PACKS, LOGS_DIR, LOCK_FILE)
 
 
 def staged(value: str | os.PathLike[str], folder: Path, code: ErrorCode, skip: tuple[str, ...] = ()) -> Path:

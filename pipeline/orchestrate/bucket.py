@@ -4,10 +4,13 @@ The client keeps the run's state in a local scratch folder laid out like a run f
 disk, so ``OutputStore`` reads and sorts it as it does on disk; the bucket is the truth:
 
 * the lock is a conditional PUT (create if absent), so a second run is refused, as on disk;
-* ``state/`` is downloaded when the lock is taken (``--resume`` reads it);
+* ``state/`` is downloaded when the lock is taken (``--resume`` reads it), concurrently;
 * every fragment is put to the bucket as it is committed (one PUT: whole or absent, so a
   crash loses at most the series in flight, as on disk), and so are ``state/run.json``,
   ``state/created`` and the cohort before any series runs;
+* every ``packs.PACK_EVERY`` fragments, and when the run stops, the fragments put since the
+  last pack become one object under ``state/packs/`` and their loose objects are deleted
+  (``packs``): a resume of NLST GETs ~65 packs, not 129k fragments;
 * tables, run records and logs are put by ``sync`` (each table one atomic PUT) at the end,
   the log also every ``LOG_EVERY_S`` while series are committed;
 * workers put each series' SEG and SR into ``dicom/<SeriesInstanceUID>/`` themselves
@@ -26,10 +29,23 @@ from pathlib import Path
 from typing import Any
 
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.location import DICOM_DIR, FRAGMENTS, LOCK_FILE, LOGS_DIR, QA_DIR, STATE_DIR, TABLES_DIR, Remote
+from deepcac2.location import (
+    DICOM_DIR,
+    FRAGMENT_PACKS,
+    FRAGMENTS,
+    LOCK_FILE,
+    LOGS_DIR,
+    QA_DIR,
+    STATE_DIR,
+    TABLES_DIR,
+    Remote,
+)
+from deepcac2.pipeline.orchestrate import hooks, packs
+from deepcac2.writable import output_error
 
-#: folders of the scratch copy that are never put (the out-of-core sort's parts and spill)
-_NOT_PUT = (f"{TABLES_DIR}/.parts",)
+#: folders of the scratch copy that ``sync`` never puts: the out-of-core sort's parts and spill, and the
+#: fragments (each is put when committed, and packed; so a resumed run does not stat 129k of them again)
+_NOT_PUT = (f"{TABLES_DIR}/.parts", f"{FRAGMENTS}/")
 #: the run's log is put at least this often while series are committed (and when the run ends)
 LOG_EVERY_S = 60.0
 
@@ -43,6 +59,9 @@ class BucketMirror:
         self._put: dict[str, tuple[int, int]] = {}
         self._next_log = time.monotonic() + LOG_EVERY_S
         self._locked = False
+        #: fragments (``ab/<sha1>.json`` under ``state/series/``) put loose since the last pack
+        self._loose: set[str] = set()
+        self._next_pack = 1
 
     def open(self, me: bytes, alive: Callable[[dict[str, Any]], bool]) -> None:
         """Take the lock, then copy the bucket's state into the mirror (on failure, the lock goes again)."""
@@ -99,9 +118,32 @@ class BucketMirror:
 
     # -- state --------------------------------------------------------------------------------------
     def pull(self) -> None:
-        """Copy the bucket's ``state/`` into the scratch folder (what ``--resume`` and the identity check read)."""
-        for name in self.remote.download_tree(STATE_DIR, self.scratch / STATE_DIR):
-            self._remember(f"{STATE_DIR}/{name.split('/', 1)[1]}")
+        """Copy the bucket's ``state/`` into the scratch folder (what ``--resume`` and the identity check read).
+
+        The packs in order (``packs.PREFETCH`` downloaded and unpacked ahead, in threads), then the
+        loose objects (one batched, concurrent get): a series' later copy replaces its earlier one
+        (a crash between a pack's PUT and its deletes leaves the same bytes twice).
+        """
+        names = self.remote.files(STATE_DIR)
+        packed = sorted((packs.pack_seq(n), n) for n in names if n.startswith(FRAGMENT_PACKS + "/"))
+        for seq, name in packed:
+            if seq is None:
+                raise packs.damaged(self.remote.uri(name), "not a pack's name")
+
+        def fetch(name: str) -> list[tuple[str, bytes]]:
+            return packs.unpack(self.remote.read_bytes(name), self.remote.uri(name))
+
+        order = [name for _, name in packed]
+        for (seq, _), members in zip(packed, packs.ahead(fetch, order, packs.PREFETCH), strict=True):
+            packs.write_members(self.scratch / FRAGMENTS, members)  # a later pack's copy replaces an earlier one
+            self._next_pack = seq + 1
+        loose = [n for n in names if not n.startswith(FRAGMENT_PACKS + "/")]
+        self.remote.download(loose, [self.scratch / n for n in loose])
+        for name in loose:
+            if name.startswith(FRAGMENTS + "/"):
+                self._loose.add(name[len(FRAGMENTS) + 1 :])  # packed by this run (again, after a crash)
+            else:
+                self._remember(name)
 
     def _remember(self, rel: str) -> None:
         st = (self.scratch / rel).stat()
@@ -116,14 +158,41 @@ class BucketMirror:
     def commit(self, path: Path) -> None:
         """Put one durable write of the store (a fragment, run.json, ...); and the log, now and then,
         so a long run's progress can be followed in the bucket and a client lost keeps most of it."""
+        rel = path.relative_to(self.scratch).as_posix()
+        if rel.startswith(FRAGMENTS + "/"):  # before the PUT: one that fails is put with the next pack
+            self._loose.add(rel[len(FRAGMENTS) + 1 :])
         self.push(path)
+        if len(self._loose) >= packs.PACK_EVERY:
+            self.pack()
         if time.monotonic() >= self._next_log:
             self._next_log = time.monotonic() + LOG_EVERY_S
             for log in sorted((self.scratch / LOGS_DIR).glob("*.jsonl")):
                 self.push(log)
 
+    def pack(self) -> str | None:
+        """Put the fragments put loose since the last pack as one pack; then, and only then, delete them."""
+        if not self._loose:
+            return None
+        names = sorted(self._loose)
+        name = packs.pack_name(self._next_pack)
+        local = self.scratch / f".pack-{self._next_pack:08d}.tar.zst"  # a dot: sync never puts it
+        try:
+            packs.write_pack(self.scratch / FRAGMENTS, names, local)
+        except OSError as exc:
+            raise output_error(exc, str(local)) from exc
+        try:
+            self.remote.put_file(local, name)
+        finally:
+            local.unlink(missing_ok=True)
+        self._next_pack += 1
+        hooks.at("pack_put", name=name)  # tests stop here: the pack is in, its loose objects not yet gone
+        self.remote.delete_many([f"{FRAGMENTS}/{n}" for n in names])
+        self._loose.clear()
+        return name
+
     def sync(self) -> list[str]:
-        """Put every scratch file that is new or changed since it was last put or pulled."""
+        """Pack the loose fragments; then put every scratch file that is new or changed since it was last put or pulled."""
+        self.pack()
         put = []
         for path in sorted(p for p in self.scratch.rglob("*") if p.is_file()):
             rel = path.relative_to(self.scratch).as_posix()
@@ -141,8 +210,10 @@ class BucketMirror:
 
     def clear(self, qa_files: tuple[str, ...]) -> None:
         """``--overwrite``: forget the bucket's fragments, run records, tables and QA files."""
-        for rel in (FRAGMENTS, f"{STATE_DIR}/runs", f"{QA_DIR}/images"):
+        for rel in (FRAGMENTS, FRAGMENT_PACKS, f"{STATE_DIR}/runs", f"{QA_DIR}/images"):
             self.remote.delete_tree(rel)
+        self._loose.clear()
+        self._next_pack = 1
         for name in self.remote.entries(TABLES_DIR):
             if name.endswith(".parquet"):
                 self.remote.delete(f"{TABLES_DIR}/{name}")

@@ -149,3 +149,31 @@ def write_cohort_parquet(path: Path, uids: list[str], locations: list[str] | Non
         for i, uid in enumerate(uids)
     ]
     return write_cohort(pa.Table.from_pylist(rows, schema=TABLE.arrow), path)
+
+
+def bucket_fragments(url: str) -> tuple[dict[str, bytes], dict[str, bytes]]:
+    """A bucket run's committed fragments: (loose objects, members of its packs), each name -> bytes.
+
+    Read with the store's own pack reader (each pack checked against its index), later packs over earlier.
+    """
+    import tempfile
+
+    from deepcac2.location import FRAGMENT_PACKS, FRAGMENTS, Remote
+    from deepcac2.pipeline.orchestrate.packs import read_pack
+
+    remote = Remote.parse(url)
+    loose = {n[len(FRAGMENTS) + 1 :]: remote.read_bytes(n) for n in remote.files(FRAGMENTS)}
+    packed: dict[str, bytes] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in remote.files(FRAGMENT_PACKS):
+            pack = Path(tmp) / "pack.tar.zst"
+            pack.write_bytes(remote.read_bytes(name))
+            for member in read_pack(pack, Path(tmp) / "out", name):
+                packed[member] = (Path(tmp) / "out" / member).read_bytes()
+    return loose, packed
+
+
+def bucket_fragment_count(url: str) -> int:
+    """How many series a bucket run has committed, loose or packed."""
+    loose, packed = bucket_fragments(url)
+    return len(set(loose) | set(packed))

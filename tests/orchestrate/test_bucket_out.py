@@ -24,7 +24,7 @@ from deepcac2.pipeline.orchestrate.run import RunConfig, run_series
 from deepcac2.pipeline.orchestrate.store import OutputStore
 from deepcac2.pipeline.types import SeriesRef
 
-from .helpers import held_run, write_cohort_parquet
+from .helpers import bucket_fragment_count, bucket_fragments, held_run, write_cohort_parquet
 
 BUCKET = "deepcac2-runs"
 
@@ -102,7 +102,9 @@ def test_a_run_into_a_bucket_writes_the_bytes_of_a_run_into_a_folder(scheduler, 
     )
     # state, the run record, the log and the cohort copy are in the bucket; the lock and the local mirror are gone
     names = _files(url)
-    assert sum(n.startswith("state/series/") for n in names) == len(refs)
+    loose, packed = bucket_fragments(url)  # the run's fragments, packed when it stopped
+    assert not loose and len(packed) == len(refs)
+    assert [n for n in names if n.startswith("state/packs/")] == ["state/packs/00000001.tar.zst"]
     assert [n for n in names if n.startswith("logs/")] == [remote.log_path.split(f"{url}/")[1]]
     assert "state/created" in names and "state/run.json" in names and LOCK_FILE not in names
     assert not any(n.startswith("tables/.parts") for n in names)
@@ -151,7 +153,8 @@ def test_resume_reads_the_committed_series_from_the_bucket(scheduler, tmp_path):
     # --overwrite forgets the bucket's results and starts again
     over = run_series(refs[:2], url, _config(scheduler, overwrite=True), stages=fake.STAGES)
     assert over.skipped == 0 and over.done + over.failed == 2
-    assert sum(n.startswith("state/series/") for n in _files(url)) == 2
+    assert bucket_fragment_count(url) == 2
+    assert _files(url, "state/packs") == ["state/packs/00000001.tar.zst"]  # the old packs went with --overwrite
 
 
 def test_objects_of_series_not_done_are_swept_from_the_bucket(scheduler):
@@ -218,7 +221,7 @@ def test_a_cli_run_into_a_bucket_refuses_a_second_one_and_resumes_after_an_inter
     assert first.returncode == 130, text
     assert f"--out {url}" in text and "--resume" in text  # how to go on names the bucket
     names = _files(url)
-    assert sum(n.startswith("state/series/") for n in names) == 2, names
+    assert bucket_fragment_count(url) == 2, names
     assert LOCK_FILE not in names and not any(n.startswith("tables/") for n in names)
     assert any(n.startswith("logs/") for n in names)  # the interrupted run's log is kept
 
