@@ -32,9 +32,10 @@ from .model import ClassicalModel
 PLAQUE_HU = (170, 250, 350, 500, 700)
 #: seeds used while tuning the rules are below this; benchmarks report on seeds at or above it
 HELD_OUT_FROM = 1000
-#: held-out seeds of the issue-21 benchmark (noise 35 HU; the pulmonary and shell rules were
-#: re-tuned on seeds 0-19 after seeds 1000-1019 had been looked at): 2000-2019, never tuned on
-HELD_OUT_BORDERS_FROM = 2000
+#: held-out seeds of the issue-21 benchmark (noise 35 HU): 5000-5019, declared before the noise,
+#: pulmonary and root-shell rules were re-tuned on seeds 0-19 and 2000-2019 (which were held out
+#: until then) and run once after the merge (docs/models.md)
+HELD_OUT_BORDERS_FROM = 5000
 
 
 def plaques_for(seed: int):
