@@ -85,6 +85,22 @@ def s3_endpoint():
         proc.wait(timeout=10)
 
 
+@pytest.fixture(scope="module")
+def aws_env(s3_endpoint):
+    """The standard AWS variables naming the moto server, for one test module: the bucket tests'
+    ``run --out s3://`` clients and the Dask workers they start (which inherit them) reach moto."""
+    env = {
+        "AWS_ENDPOINT_URL": s3_endpoint,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in env.items():
+            mp.setenv(k, v)
+        yield env
+
+
 @pytest.fixture(scope="session")
 def s3(s3_endpoint):
     """A boto3 client with a public-read ``idc-open-data`` bucket, like IDC's."""

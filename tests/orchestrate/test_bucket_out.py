@@ -6,7 +6,6 @@ The stand-in stages run on real Dask worker processes that reach the bucket them
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -30,25 +29,10 @@ BUCKET = "deepcac2-runs"
 
 
 @pytest.fixture(scope="module")
-def bucket_env(s3_endpoint, s3):
-    """The standard AWS variables naming the moto server, set before the workers start (they inherit them)."""
+def bucket_env(aws_env, s3):
+    """The run's bucket on the moto server; the AWS variables are set before the workers start (they inherit them)."""
     s3.create_bucket(Bucket=BUCKET)
-    env = {
-        "AWS_ENDPOINT_URL": s3_endpoint,
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        yield s3
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    return s3
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ sleep. A client "killed" there is a BaseException raised from the hook with the 
 from __future__ import annotations
 
 import io
-import os
 import tarfile
 import uuid
 
@@ -36,25 +35,10 @@ class Killed(BaseException):
 
 
 @pytest.fixture(scope="module")
-def scheduler(s3_endpoint, s3):
+def scheduler(aws_env, s3):
     s3.create_bucket(Bucket=BUCKET)
-    env = {
-        "AWS_ENDPOINT_URL": s3_endpoint,
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
-            yield cluster.scheduler_address
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
+        yield cluster.scheduler_address
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ the client. The run's tables must be the bytes of the same run written to a loca
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -23,24 +22,9 @@ BUCKET = "deepcac2-chain"
 
 
 @pytest.fixture(scope="module")
-def aws_env(s3_endpoint, s3):
+def chain_bucket(aws_env, s3):
     s3.create_bucket(Bucket=BUCKET)
-    env = {
-        "AWS_ENDPOINT_URL": s3_endpoint,
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        yield env
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    return aws_env
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +46,7 @@ def _run(cohort: Path, out: str) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=900)
 
 
-def test_a_run_in_a_bucket_passes_qa_and_builds_a_release_that_verifies(aws_env, cohort, tmp_path, capsys):
+def test_a_run_in_a_bucket_passes_qa_and_builds_a_release_that_verifies(chain_bucket, cohort, tmp_path, capsys):
     run = f"s3://{BUCKET}/nlst/run"
     done = _run(cohort, run)
     assert done.returncode == 0, done.stderr[-3000:]

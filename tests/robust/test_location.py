@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 
 import pytest
@@ -15,24 +14,9 @@ BUCKET = "deepcac2-location"
 
 
 @pytest.fixture(scope="module")
-def bucket(s3_endpoint, s3):
+def bucket(aws_env, s3):
     s3.create_bucket(Bucket=BUCKET)
-    env = {
-        "AWS_ENDPOINT_URL": s3_endpoint,
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        yield f"s3://{BUCKET}"
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    return f"s3://{BUCKET}"
 
 
 def _prefix(bucket: str) -> Remote:
