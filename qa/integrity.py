@@ -242,12 +242,16 @@ def check_references(
 NOT_OBJECTS = (TABLES_DIR, QA_DIR, STATE_DIR, LOGS_DIR)
 
 
-def check_unreferenced(root: Path, rows: list[dict[str, Any]]) -> list[CheckResult]:
+def check_unreferenced(
+    root: Path, rows: list[dict[str, Any]], known_uids: dict[str, str] | None = None
+) -> list[CheckResult]:
     """Every DICOM object in the folder is named by ``cac_series`` (a ``*_sop_instance_uid`` column).
 
     An object nothing references (a stale SEG of a series that now fails, a copy, a
-    half-written file) would ship without a row: blocking.
+    half-written file) would ship without a row: blocking. ``known_uids``: relative path ->
+    SOPInstanceUID already read (QA's input binding), so each header is parsed once.
     """
+    known_uids = known_uids or {}
     from deepcac2.pipeline.loader.read import has_dicom_marker
 
     referenced = {str(v) for r in rows for k, v in r.items() if k.endswith("_sop_instance_uid") and v}
@@ -257,12 +261,18 @@ def check_unreferenced(root: Path, rows: list[dict[str, Any]]) -> list[CheckResu
         if path.relative_to(root).parts[0] in NOT_OBJECTS or not has_dicom_marker(path):
             continue
         n += 1
-        try:
-            uid = str(pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SOPInstanceUID"]).SOPInstanceUID)
-        except Exception:
-            uid = ""
+        rel = path.relative_to(root).as_posix()
+        if rel in known_uids:
+            uid = known_uids[rel]
+        else:
+            try:
+                uid = str(
+                    pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SOPInstanceUID"]).SOPInstanceUID
+                )
+            except Exception:
+                uid = ""
         if uid not in referenced:
-            stray.append(path.relative_to(root).as_posix())
+            stray.append(rel)
     out = [
         CheckResult("dicom.unreferenced", rel, False, B, "a DICOM object no cac_series row names (stale or stray)")
         for rel in stray

@@ -174,7 +174,8 @@ def run_qa(
         )  # fmt: skip
     sampled = objects.subset(chosen)
     results += dicom_checks.check_files(objects)
-    results += integrity.check_unreferenced(run_dir, rows)
+    read_uids = {r.message: r.subject for r in inputs if r.check == binding.OBJECT_INPUT}  # the subject: its UID
+    results += integrity.check_unreferenced(run_dir, rows, read_uids)
     results += dicom_checks.check_conformance(sampled.all_paths(), run_dir)
     sampled_rows = [r for r in rows if r["SeriesInstanceUID"] in chosen]
     results += integrity.check_references(sampled, sampled_rows, locations)

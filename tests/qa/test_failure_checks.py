@@ -53,3 +53,14 @@ def test_qa_command_warns_on_e_internal(tmp_path, capsys):
     main(["qa", str(run), "--sample", "1"])  # exit code: the minimal objects of the factory may block
     err = capsys.readouterr().err
     assert "1 series failed with E_INTERNAL" in err and "detail_json" in err
+
+
+def test_distribution_panels_draw_all_groups_up_to_the_cap_then_the_largest():
+    from deepcac2.qa.report import shown_groups
+
+    few = {"b": [1.0], "a": [1.0, 2.0]}
+    assert shown_groups(few, cap=2) == ["a", "b"]
+    many = {f"g{i:03d}": [0.0] * (1 + i % 7) for i in range(100)}
+    shown = shown_groups(many, cap=10)
+    assert len(shown) == 10 and shown == sorted(shown)
+    assert min(len(many[k]) for k in shown) >= max(len(many[k]) for k in many if k not in shown)
