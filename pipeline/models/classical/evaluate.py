@@ -24,9 +24,8 @@ import numpy as np
 
 from deepcac2.pipeline import types
 from deepcac2.pipeline.anatomy.base import Anatomy, AnatomyProvenance
+from deepcac2.pipeline.models.classical.model import ClassicalModel
 from deepcac2.pipeline.scoring.engine import score_series
-
-from .model import ClassicalModel
 
 #: plaque HU values in the middle of the Agatston bands, so noise rarely flips a weight
 PLAQUE_HU = (170, 250, 350, 500, 700)
