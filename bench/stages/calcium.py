@@ -38,14 +38,14 @@ def distractor_results(stage: str, label: str, checks: list) -> list[Result]:
 
 
 def _check(args: tuple[int, float, str]):
-    from deepcac2.pipeline.models.classical.evaluate import check_series
+    from deepcac2.pipeline.dev.classical_evaluate import check_series
 
     seed, noise, anatomy = args
     return check_series(seed, noise, anatomy=anatomy)
 
 
 def run(ctx: BenchContext) -> list[Result]:
-    from deepcac2.pipeline.models.classical.evaluate import HELD_OUT_FROM, agreement
+    from deepcac2.pipeline.dev.classical_evaluate import HELD_OUT_FROM, agreement
 
     seeds = list(range(HELD_OUT_FROM, HELD_OUT_FROM + (10 if ctx.quick else 20)))
     out: list[Result] = []

@@ -24,7 +24,7 @@ TARGETS = {"kappa": 0.9, "spearman": 0.95}
 
 
 def run(ctx: BenchContext) -> list[Result]:
-    from deepcac2.pipeline.models.classical.evaluate import HELD_OUT_BORDERS_FROM, agreement, check_series
+    from deepcac2.pipeline.dev.classical_evaluate import HELD_OUT_BORDERS_FROM, agreement, check_series
     from deepcac2.pipeline.models.classical.model import ClassicalModel
     from deepcac2.pipeline.models.classical.rules import RULES
 

@@ -295,9 +295,9 @@ def test_s3_failures_are_coded(seg_case, s3, s3_endpoint):
 
 
 def test_the_calcium_benchmark_anatomy_is_what_the_provider_reads_by_default(seg_case):
-    """``classical.evaluate.totalseg_anatomy`` (the calcium bench's anatomy) holds exactly what the
+    """``dev.classical_evaluate.totalseg_anatomy`` (the calcium bench's anatomy) holds exactly what the
     provider reads by default from the phantom's SEG: the same masks, the same structures, the slab."""
-    from deepcac2.pipeline.models.classical.evaluate import totalseg_anatomy
+    from deepcac2.pipeline.dev.classical_evaluate import totalseg_anatomy
 
     read = anatomy_from_seg(LocalFile(seg_case.seg), seg_case.ct)
     bench = totalseg_anatomy(seg_case.phantom)

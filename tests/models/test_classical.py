@@ -14,7 +14,7 @@ from deepcac2.pipeline.models.classical.model import ClassicalModel
 from deepcac2.pipeline.models.classical.rules import RULES, noise_sd
 
 synth = pytest.importorskip("deepcac2.pipeline.synth.phantom")
-evaluate = pytest.importorskip("deepcac2.pipeline.models.classical.evaluate")
+evaluate = pytest.importorskip("deepcac2.pipeline.dev.classical_evaluate")
 
 
 def _given(heart: np.ndarray, aorta: np.ndarray | None = None) -> Anatomy:

@@ -15,7 +15,7 @@ from deepcac2.pipeline.anatomy.classical.thorax import WALL_MM
 from deepcac2.pipeline.synth.labels import Tissue
 from deepcac2.pipeline.synth.phantom import ChestSpec, PlaqueSpec, build_chest
 
-evaluate = pytest.importorskip("deepcac2.pipeline.models.classical.evaluate")
+evaluate = pytest.importorskip("deepcac2.pipeline.dev.classical_evaluate")
 
 #: on the anterior surface (LM, proximal and mid LAD) and in the right groove (RCA)
 PLAQUES = (
