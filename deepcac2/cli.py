@@ -22,7 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "fetch": ("deepcac2.pipeline.sources.cli", "download or stage the series of a cohort into a bounded cache"),
     "load": ("deepcac2.pipeline.loader.cli", "load one DICOM series, report geometry and problems"),
     "infer": ("deepcac2.pipeline.models.cli", "run a heart/CAC model on one series and save the masks"),
-    "train": ("deepcac2.pipeline.models.train_cli", "train the DeepCAC2 U-Net on synthetic series"),
+    "train": ("deepcac2.pipeline.dev.unet_train_cli", "train the DeepCAC2 U-Net on synthetic series"),
     "score": ("deepcac2.pipeline.scoring.cli", "score a given CAC mask (SEG, NRRD, NIfTI) on its CT series"),
     "evaluate": (
         "deepcac2.pipeline.scoring.evaluate_cli",

@@ -7,8 +7,8 @@ from pathlib import Path
 from bench.context import BenchContext, Result
 from bench.data import series_dir
 from bench.measure import paired_ratio, peak_rss, time_alternating
+from deepcac2.pipeline.dev.load_floor import read_and_stack
 from deepcac2.pipeline.loader import load_series  # imported here so memory baselines include it
-from deepcac2.pipeline.loader.floor import read_and_stack
 
 #: A load takes well under a second and this machine's noise is +-15-30 % per call: three
 #: times the usual repeats keep the median ratio steady for a few seconds more.

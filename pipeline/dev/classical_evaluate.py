@@ -1,6 +1,6 @@
 """Check the classical model on synthetic chests: planted calcium found, non-coronary calcium sorted out.
 
-``python -m deepcac2.pipeline.models.classical.evaluate --first-seed 1000 --seeds 20 --noise 20
+``python -m deepcac2.pipeline.dev.classical_evaluate --first-seed 1000 --seeds 20 --noise 20
 --anatomy phantom`` prints one line per series and the agreement (weighted kappa on the
 DeepCAC groups, Spearman) of the model's Agatston with the truth's; ``bench`` and
 ``docs/models.md`` quote it.

@@ -6,8 +6,8 @@ import numpy as np
 import pydicom
 import pytest
 
+from deepcac2.pipeline.dev.load_floor import read_and_stack
 from deepcac2.pipeline.loader import LoadOptions, load_series
-from deepcac2.pipeline.loader.floor import read_and_stack
 
 from .factory import expected_hu
 

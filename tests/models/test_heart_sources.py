@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from deepcac2.pipeline.models.unet import heart_sources as hs
+from deepcac2.pipeline.dev import unet_heart_sources as hs
 
 
 @pytest.mark.slow

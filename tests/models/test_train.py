@@ -12,7 +12,7 @@ from deepcac2.pipeline.models.unet.model import InferenceOptions
 
 pytest.importorskip("deepcac2.pipeline.synth.phantom")
 
-from deepcac2.pipeline.models.train import TrainConfig, train  # noqa: E402
+from deepcac2.pipeline.dev.unet_train import TrainConfig, train  # noqa: E402
 
 
 def _cfg(seed: int) -> TrainConfig:

@@ -22,10 +22,9 @@ import torch
 from deepcac2._version import __version__
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline import types
-
-from .unet import preprocess as pp
-from .unet.model import InferenceOptions, UNetModel
-from .unet.network import UNet3D
+from deepcac2.pipeline.models.unet import preprocess as pp
+from deepcac2.pipeline.models.unet.model import InferenceOptions, UNetModel
+from deepcac2.pipeline.models.unet.network import UNet3D
 
 
 @dataclass

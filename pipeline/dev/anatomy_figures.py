@@ -1,6 +1,6 @@
 """Pictures of an anatomy on its CT: axial, coronal and sagittal planes through the heart's centre.
 
-``python -m deepcac2.pipeline.anatomy.overlay --out docs/images`` redraws the pictures of
+``python -m deepcac2.pipeline.dev.anatomy_figures --out docs/images`` redraws the pictures of
 ``docs/anatomy.md``: a synthetic great-vessel chest with each provider's anatomy, and the
 real chest CT in ``../shared/data`` (Lung-PET-CT-Dx A0001, kernel B) with ``classical``
 (it has no TotalSegmentator SEG).

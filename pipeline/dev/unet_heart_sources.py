@@ -1,6 +1,6 @@
 """How much the U-Net's heart source moves its crop and what it can score (synthetic chests).
 
-``python -m deepcac2.pipeline.models.unet.heart_sources [--seeds 100-105] [--out FILE.json]``
+``python -m deepcac2.pipeline.dev.unet_heart_sources [--seeds 100-105] [--out FILE.json]``
 
 For each great-vessel synthetic chest and each heart source:
 
@@ -29,10 +29,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from deepcac2.pipeline import types
+from deepcac2.pipeline.models.unet import preprocess as pp
+from deepcac2.pipeline.models.unet.sliding import PATCH_XYZ, STRIDE_XYZ, heart_windows
 from deepcac2.pipeline.scoring.engine import score_series
-
-from . import preprocess as pp
-from .sliding import PATCH_XYZ, STRIDE_XYZ, heart_windows
 
 SOURCES = ("truth", "classical", "totalseg-like")
 

@@ -6,9 +6,8 @@ import argparse
 from pathlib import Path
 
 from deepcac2.argtypes import non_negative_float, non_negative_int, positive_float, positive_int
+from deepcac2.pipeline.dev.unet_train import TrainConfig, train
 from deepcac2.writable import writable_dir
-
-from .train import TrainConfig, train
 
 
 def build_parser(parser: argparse.ArgumentParser) -> None:

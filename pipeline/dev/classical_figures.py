@@ -1,6 +1,6 @@
 """Pictures and figures of the classical model on the real chest CT in ``../shared/data``.
 
-``python -m deepcac2.pipeline.models.classical.figures --shared ../shared/data --out docs/images``
+``python -m deepcac2.pipeline.dev.classical_figures --shared ../shared/data --out docs/images``
 redraws ``docs/images/classical_*.png`` and prints the rows of the results table in
 ``docs/models.md``: the classical anatomy and the classical CAC, as
 ``deepcac2 run --anatomy classical`` runs them.
@@ -132,7 +132,7 @@ def series_figures(ct: types.CTVolume) -> tuple[dict, dict[str, np.ndarray]]:
 def main(argv: list[str] | None = None) -> int:
     from deepcac2.pipeline.loader import load_series
 
-    p = argparse.ArgumentParser(prog="python -m deepcac2.pipeline.models.classical.figures", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m deepcac2.pipeline.dev.classical_figures", description=__doc__)
     p.add_argument("--shared", type=Path, default=Path("../shared/data"))
     p.add_argument("--out", type=Path, default=Path("docs/images"))
     args = p.parse_args(argv)
