@@ -33,7 +33,7 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from deepcac2.pipeline import types
+from deepcac2.pipeline import stage_values
 from deepcac2.pipeline.models.unet.model import InferenceOptions, UNetModel, load_network, read_checkpoint
 from deepcac2.pipeline.models.unet.network import UNet3D
 from deepcac2.pipeline.scoring.engine import score_series
@@ -57,22 +57,22 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
     return 1.0 if total == 0 else 2.0 * int((a & b).sum()) / total
 
 
-def agatston(ct: types.CTVolume, mask: np.ndarray) -> tuple[float, str]:
+def agatston(ct: stage_values.CTVolume, mask: np.ndarray) -> tuple[float, str]:
     """Agatston score (deepcac convention) of a mask and its DeepCAC risk category."""
     s = score_series(ct.hu, ct.geometry, mask, convention="deepcac")
     return s.agatston, s.categories["deepcac"]
 
 
-def synthetic_series(chest: dict, seed: int = 0) -> tuple[types.CTVolume, np.ndarray]:
+def synthetic_series(chest: dict, seed: int = 0) -> tuple[stage_values.CTVolume, np.ndarray]:
     from deepcac2.pipeline.synth.phantom import ChestSpec, build_chest, random_plaques
 
     spec = ChestSpec(seed=seed, noise_sd_hu=25.0, plaques=random_plaques(np.random.default_rng(seed), 6), **chest)
     ph = build_chest(spec)
-    ct = types.CTVolume(hu=ph.hu, geometry=ph.geometry, series_uid=f"gpu-check-{seed}")
+    ct = stage_values.CTVolume(hu=ph.hu, geometry=ph.geometry, series_uid=f"gpu-check-{seed}")
     return ct, ph.heart
 
 
-def make_decisive(model: UNetModel, ct: types.CTVolume, heart: np.ndarray, positive: float = 0.03) -> None:
+def make_decisive(model: UNetModel, ct: stage_values.CTVolume, heart: np.ndarray, positive: float = 0.03) -> None:
     """Scale the random final layer so logits are large and ``positive`` of window voxels are > 0."""
     from deepcac2.pipeline.models.unet import preprocess as pp
     from deepcac2.pipeline.models.unet.sliding import heart_windows
@@ -93,7 +93,7 @@ def make_decisive(model: UNetModel, ct: types.CTVolume, heart: np.ndarray, posit
         model.net.final_conv.bias.copy_((model.net.final_conv.bias - q) * scale)
 
 
-def time_mode(model: UNetModel, ct: types.CTVolume, heart: np.ndarray, repeats: int) -> dict:
+def time_mode(model: UNetModel, ct: stage_values.CTVolume, heart: np.ndarray, repeats: int) -> dict:
     cuda = torch.device(model.device).type == "cuda"
     t0 = time.perf_counter()
     mask = model.predict_cac(ct, heart)  # warm-up (and compilation)
@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         net = load_network(read_checkpoint(args.weights)[0])
     else:
         net = UNet3D(features=cfg["features"]).eval()
-    card = types.ModelCard("deepcac2-unet", "gpu-check", None, "MIT", "random weights (gpu check)")
+    card = stage_values.ModelCard("deepcac2-unet", "gpu-check", None, "MIT", "random weights (gpu check)")
     base = replace(cfg["options"], batch_size=args.batch_size)
     modes = {"fp32": base}
     if torch.device(device).type == "cuda":

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deepcac2.pipeline import types
+from deepcac2.pipeline import stage_values
 
 #: the reader's coronary paths and distractor sites, beside the tests that check them
 SITES_JSON = Path(__file__).resolve().parents[1] / "tests" / "models" / "coronary_paths.json"
@@ -82,7 +82,7 @@ class ChestResult:
     inserts: list[InsertResult] = field(default_factory=list)
     seconds: float = 0.0
     #: the model's prediction on the chest with its inserts, and the inserts' label map (for tests)
-    prediction: types.Prediction | None = None
+    prediction: stage_values.Prediction | None = None
     labels: np.ndarray | None = None
 
     def coronary(self, vessel: str | None = None) -> list[InsertResult]:
@@ -127,7 +127,9 @@ def inserts_for(chest: str, path: Path = SITES_JSON) -> list[Insert]:
     return out
 
 
-def _fraction(geometry: types.Geometry, shape, ins: Insert, sub: int = 2) -> tuple[tuple[slice, ...], np.ndarray]:
+def _fraction(
+    geometry: stage_values.Geometry, shape, ins: Insert, sub: int = 2
+) -> tuple[tuple[slice, ...], np.ndarray]:
     """The share of each voxel (in a box) the insert fills, sampled on a sub-voxel grid (pitch <= 0.25 mm)."""
     pts = np.asarray(ins.points_lps, dtype=float)
     if len(pts) == 1:
@@ -164,7 +166,7 @@ def _fraction(geometry: types.Geometry, shape, ins: Insert, sub: int = 2) -> tup
     return box, f.transpose(2, 1, 0)
 
 
-def insert_plaques(ct: types.CTVolume, inserts: list[Insert]) -> tuple[types.CTVolume, np.ndarray]:
+def insert_plaques(ct: stage_values.CTVolume, inserts: list[Insert]) -> tuple[stage_values.CTVolume, np.ndarray]:
     """The CT with the plaques in, and a label map (1 + index in ``inserts``) of the voxels each fills."""
     hu = ct.hu.astype(np.float32)
     labels = np.zeros(ct.shape, dtype=np.int16)
@@ -176,7 +178,7 @@ def insert_plaques(ct: types.CTVolume, inserts: list[Insert]) -> tuple[types.CTV
     return replace(ct, hu=out), labels
 
 
-def _where(pred: types.Prediction, rule_map: np.ndarray | None, voxels: np.ndarray) -> str:
+def _where(pred: stage_values.Prediction, rule_map: np.ndarray | None, voxels: np.ndarray) -> str:
     """What the model made of most of ``voxels``: coronary, a reported calcium, or the rule that rejected it."""
     from deepcac2.pipeline.models.classical.rules import RULES
 
@@ -192,7 +194,7 @@ def _where(pred: types.Prediction, rule_map: np.ndarray | None, voxels: np.ndarr
     return f"rejected: {RULES[int(codes.argmax()) - 2]}" if codes.any() else "not a candidate"
 
 
-def measure(chest: str, ct: types.CTVolume, model=None, inserts: list[Insert] | None = None) -> ChestResult:
+def measure(chest: str, ct: stage_values.CTVolume, model=None, inserts: list[Insert] | None = None) -> ChestResult:
     """Insert the chest's plaques, run ``model`` (the default classical chain), score each insert."""
     import time
 
@@ -221,7 +223,7 @@ def measure(chest: str, ct: types.CTVolume, model=None, inserts: list[Insert] | 
     return out
 
 
-def native_overlap(ct: types.CTVolume, inserts: list[Insert]) -> dict[str, int]:
+def native_overlap(ct: stage_values.CTVolume, inserts: list[Insert]) -> dict[str, int]:
     """Voxels >= 130 HU already in the image where each insert goes (a reading should avoid native calcium)."""
     out = {}
     for ins in inserts:
@@ -255,7 +257,7 @@ def table(results: list[ChestResult]) -> list[str]:
     return rows
 
 
-def draw(chest: str, ct: types.CTVolume, out: Path, path: Path = SITES_JSON, half_mm: float = 45.0) -> Path:
+def draw(chest: str, ct: stage_values.CTVolume, out: Path, path: Path = SITES_JSON, half_mm: float = 45.0) -> Path:
     """A PNG of every site on its axial slice (window 40/400, >= 130 HU tinted): the reading to check by eye.
 
     ``python -m bench.insertion draw LUNG1-001 out.png`` (with DEEPCAC2_SHARED_DATA set).

@@ -25,7 +25,7 @@ from pathlib import Path
 from deepcac2.pipeline.orchestrate import fake
 from deepcac2.pipeline.orchestrate.cluster import ClusterSpec
 from deepcac2.pipeline.orchestrate.run import RunConfig, run_series
-from deepcac2.pipeline.types import SeriesRef
+from deepcac2.pipeline.stage_values import SeriesRef
 
 NLST_SERIES = 127_776
 

@@ -35,7 +35,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "deepcac2.writable",
             "deepcac2.location",
             "deepcac2.layers",
-            "deepcac2.pipeline.types",
+            "deepcac2.pipeline.stage_values",
             "deepcac2.pipeline.uids",
         ),
     ),

@@ -1,5 +1,5 @@
 """Stages: cohort, sources, DICOM loading, models, inference, scoring, conversion, orchestration.
 
-Stage code is plain functions over the dataclasses in :mod:`deepcac2.pipeline.types`.
+Stage code is plain functions over the dataclasses in :mod:`deepcac2.pipeline.stage_values`.
 Only :mod:`deepcac2.pipeline.orchestrate` imports Dask.
 """

@@ -27,7 +27,7 @@ import numpy as np
 from scipy import ndimage
 
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.pipeline.types import CTVolume
+from deepcac2.pipeline.stage_values import CTVolume
 
 #: smoothed HU above which tissue is enhanced blood (non-contrast blood is 30-60 HU)
 BLOOD_HU = 150.0

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.pipeline import types
+from deepcac2.pipeline import stage_values
 
 #: the attribute an exception carries naming the stage it was raised in (read by orchestrate.tasks)
 STAGE_ATTRIBUTE = "deepcac2_stage"
@@ -59,17 +59,17 @@ DEFAULT_CONVENTIONS: tuple[str, ...] = ("deepcac", "literature", "canon", "lessm
 class SeriesCacheLike(Protocol):
     """The part of ``sources.SeriesCache`` the pipeline uses."""
 
-    def get(self, series: types.SeriesRef) -> Any: ...
+    def get(self, series: stage_values.SeriesRef) -> Any: ...
 
-    def release(self, series: types.SeriesRef) -> None: ...
+    def release(self, series: stage_values.SeriesRef) -> None: ...
 
 
-def is_local(ref: types.SeriesRef) -> bool:
+def is_local(ref: stage_values.SeriesRef) -> bool:
     """A series whose files already sit in a local folder (no fetch needed)."""
     return bool(ref.location) and "://" not in str(ref.location)
 
 
-def fetch(ref: types.SeriesRef, cache: SeriesCacheLike | None = None) -> Path:
+def fetch(ref: stage_values.SeriesRef, cache: SeriesCacheLike | None = None) -> Path:
     """The local folder holding the series: its own folder, or a fetched copy in ``cache``."""
     if is_local(ref):
         from deepcac2.pipeline.sources.local import check_unchanged
@@ -90,7 +90,7 @@ def fetch(ref: types.SeriesRef, cache: SeriesCacheLike | None = None) -> Path:
     return Path(cache.get(ref))
 
 
-def load(ref: types.SeriesRef, folder: Path) -> types.CTVolume:
+def load(ref: stage_values.SeriesRef, folder: Path) -> stage_values.CTVolume:
     """Decode the series and check that it is the series the cohort asked for and one we can write on.
 
     Refused here, before any model work: a series without a Frame of Reference
@@ -115,7 +115,7 @@ def load(ref: types.SeriesRef, folder: Path) -> types.CTVolume:
     return ct
 
 
-def fetch_and_load(ref: types.SeriesRef, cache: SeriesCacheLike | None = None) -> types.CTVolume:
+def fetch_and_load(ref: stage_values.SeriesRef, cache: SeriesCacheLike | None = None) -> stage_values.CTVolume:
     """Fetch, decode, then free the cached files at once: the volume keeps the headers the writers need."""
     with in_stage("fetch"):
         folder = fetch(ref, cache)
@@ -127,7 +127,7 @@ def fetch_and_load(ref: types.SeriesRef, cache: SeriesCacheLike | None = None) -
             cache.release(ref)
 
 
-def anatomy(ref: types.SeriesRef, ct: types.CTVolume, name: str = "auto", cache: Any = None) -> Any:
+def anatomy(ref: stage_values.SeriesRef, ct: stage_values.CTVolume, name: str = "auto", cache: Any = None) -> Any:
     """Heart and great vessels of ``ct`` from the named provider, or by the ``auto`` rule (an ``Anatomy``).
 
     Any non-DeepCAC error of a provider becomes E_ANATOMY_READ: a provider bug fails the
@@ -147,7 +147,7 @@ def anatomy(ref: types.SeriesRef, ct: types.CTVolume, name: str = "auto", cache:
         ) from exc
 
 
-def infer(model: Any, ct: types.CTVolume, anatomy: Any) -> types.Prediction:
+def infer(model: Any, ct: stage_values.CTVolume, anatomy: Any) -> stage_values.Prediction:
     """Run the model on the CT and its anatomy; any non-DeepCAC error becomes E_INFERENCE.
 
     (A model bug must not end the run.)
@@ -174,8 +174,8 @@ def infer(model: Any, ct: types.CTVolume, anatomy: Any) -> types.Prediction:
 
 
 def score(
-    ct: types.CTVolume, prediction: types.Prediction, conventions: Iterable[str] = DEFAULT_CONVENTIONS
-) -> dict[str, types.Scores]:
+    ct: stage_values.CTVolume, prediction: stage_values.Prediction, conventions: Iterable[str] = DEFAULT_CONVENTIONS
+) -> dict[str, stage_values.Scores]:
     """Scores of the predicted CAC mask under every named convention."""
     from deepcac2.pipeline.scoring.engine import score_ct
 
@@ -183,10 +183,10 @@ def score(
 
 
 def convert(
-    ref: types.SeriesRef,
-    ct: types.CTVolume,
-    prediction: types.Prediction,
-    scores: Mapping[str, types.Scores],
+    ref: stage_values.SeriesRef,
+    ct: stage_values.CTVolume,
+    prediction: stage_values.Prediction,
+    scores: Mapping[str, stage_values.Scores],
     out_dir: Path,
 ) -> TableRows:
     """Write SEG and SR under ``out_dir`` and return the table rows of this series."""
@@ -207,9 +207,9 @@ def table_rows_of(converted: Any) -> TableRows:
 
 
 def score_and_convert(
-    ref: types.SeriesRef,
-    ct: types.CTVolume,
-    prediction: types.Prediction,
+    ref: stage_values.SeriesRef,
+    ct: stage_values.CTVolume,
+    prediction: stage_values.Prediction,
     out_dir: Path,
     conventions: Iterable[str] = DEFAULT_CONVENTIONS,
 ) -> TableRows:
@@ -229,7 +229,9 @@ REVIEW_PICTURE = "review.png"
 OPTIONAL_OUTPUT_FAILED = frozenset({"review_picture_failed"})
 
 
-def render_review_picture(ct: types.CTVolume, prediction: types.Prediction, path: Path, rows: TableRows) -> None:
+def render_review_picture(
+    ct: stage_values.CTVolume, prediction: stage_values.Prediction, path: Path, rows: TableRows
+) -> None:
     """Write the review PNG while the CT is in memory; a drawing failure flags the row, never fails the series."""
     from deepcac2.qa.pictures import render_series_png
 
@@ -245,7 +247,7 @@ def render_review_picture(ct: types.CTVolume, prediction: types.Prediction, path
 
 
 def process_series(
-    ref: types.SeriesRef,
+    ref: stage_values.SeriesRef,
     model: Any,
     out_dir: Path,
     *,

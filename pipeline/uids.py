@@ -27,7 +27,7 @@ from pydicom.uid import RE_VALID_UID, UID
 
 from deepcac2._version import __version__
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.pipeline.types import ModelCard
+from deepcac2.pipeline.stage_values import ModelCard
 
 #: PS3.5 §9.1: at most 64 characters.
 MAX_UID_LENGTH = 64

@@ -21,7 +21,7 @@ import pandas as pd
 import pydicom
 
 from deepcac2.location import TABLES_DIR
-from deepcac2.pipeline.types import sha256_file
+from deepcac2.pipeline.stage_values import sha256_file
 from deepcac2.qa.integrity import NOT_OBJECTS
 from deepcac2.qa.result import CheckResult, Severity
 

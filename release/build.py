@@ -39,7 +39,7 @@ from deepcac2._version import __version__
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.location import COHORT_FILE, QA_DIR, STATE_DIR
 from deepcac2.pipeline.scoring.conventions import DEFAULT_CONVENTION
-from deepcac2.pipeline.types import sha256_file
+from deepcac2.pipeline.stage_values import sha256_file
 from deepcac2.qa import binding
 from deepcac2.release import card, citations, figures, manifest, metadata, outdir
 from deepcac2.release.dashboard.build import build_dashboard

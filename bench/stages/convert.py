@@ -66,7 +66,7 @@ def load_and_convert(folder: str, out: str) -> None:
     from deepcac2.pipeline.convert.series import convert_series, write_series_tables
     from deepcac2.pipeline.loader import load_series
     from deepcac2.pipeline.scoring.engine import score_ct
-    from deepcac2.pipeline.types import ModelCard, Prediction
+    from deepcac2.pipeline.stage_values import ModelCard, Prediction
 
     ct = load_series(folder)
     phantom = chest_phantom(ct.shape[0])
@@ -81,7 +81,7 @@ def run(ctx: BenchContext) -> list[Result]:
     from deepcac2.pipeline.convert.series import convert_series, write_series_tables
     from deepcac2.pipeline.loader import load_series
     from deepcac2.pipeline.scoring.engine import score_ct
-    from deepcac2.pipeline.types import ModelCard, Prediction
+    from deepcac2.pipeline.stage_values import ModelCard, Prediction
 
     folder = series_dir(ctx, 150)
     ct = load_series(folder)

@@ -24,7 +24,7 @@ def classical_once(n_slices: int) -> None:
     """The classical model on one phantom series, in a fresh process (for its peak RSS)."""
     from deepcac2.pipeline.anatomy.classical.provider import classical_anatomy
     from deepcac2.pipeline.models.base import load_model
-    from deepcac2.pipeline.types import CTVolume
+    from deepcac2.pipeline.stage_values import CTVolume
 
     phantom = chest_phantom(n_slices)
     ct = CTVolume(hu=phantom.hu, geometry=phantom.geometry, series_uid="bench-rss")
@@ -50,7 +50,7 @@ def run(ctx: BenchContext) -> list[Result]:
     from deepcac2.pipeline.models.unet.model import InferenceOptions, UNetModel
     from deepcac2.pipeline.models.unet.network import UNet3D
     from deepcac2.pipeline.models.unet.sliding import heart_windows
-    from deepcac2.pipeline.types import CTVolume, ModelCard
+    from deepcac2.pipeline.stage_values import CTVolume, ModelCard
 
     torch.manual_seed(0)
     phantom = chest_phantom(150)

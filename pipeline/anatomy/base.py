@@ -18,7 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from deepcac2.pipeline import types
+from deepcac2.pipeline import stage_values
 
 #: optional structure names a provider may fill in ``Anatomy.structures`` (bool masks)
 STRUCTURES: tuple[str, ...] = (
@@ -85,10 +85,10 @@ class AnatomyProvider(Protocol):
 
     name: str
 
-    def covers(self, ref: types.SeriesRef) -> bool:
+    def covers(self, ref: stage_values.SeriesRef) -> bool:
         """Can this provider give the anatomy of ``ref`` (without trying)? ``auto`` asks this."""
         ...
 
-    def anatomy(self, ref: types.SeriesRef, ct: types.CTVolume, *, cache: Any = None) -> Anatomy:
+    def anatomy(self, ref: stage_values.SeriesRef, ct: stage_values.CTVolume, *, cache: Any = None) -> Anatomy:
         """The anatomy of ``ct``; raises DeepCACError with an ``E_ANATOMY_*`` code when it cannot."""
         ...

@@ -37,7 +37,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.pipeline import types
+from deepcac2.pipeline import stage_values
 from deepcac2.pipeline.anatomy.base import Anatomy, AnatomyProvenance
 
 NAME = "platipy-task400"
@@ -112,7 +112,7 @@ def nnunet_version() -> str:
         return "unknown"
 
 
-def _write_ct(ct: types.CTVolume, path: Path) -> None:
+def _write_ct(ct: stage_values.CTVolume, path: Path) -> None:
     img = sitk.GetImageFromArray(ct.hu)
     img.SetOrigin(ct.geometry.origin)
     img.SetSpacing(ct.geometry.spacing)
@@ -120,7 +120,7 @@ def _write_ct(ct: types.CTVolume, path: Path) -> None:
     sitk.WriteImage(img, str(path), useCompression=True)
 
 
-def _read_labels(path: Path, ct: types.CTVolume) -> np.ndarray:
+def _read_labels(path: Path, ct: stage_values.CTVolume) -> np.ndarray:
     try:
         img = sitk.ReadImage(str(path))
     except RuntimeError as exc:
@@ -155,7 +155,7 @@ class PlatipyTask400:
     #: nnU-Net's output of the last run (for diagnostics and tests)
     last_log: str = ""
 
-    def covers(self, ref: types.SeriesRef) -> bool:
+    def covers(self, ref: stage_values.SeriesRef) -> bool:
         """Any CT series: the model runs on the pixels (missing weights are an error of ``anatomy``)."""
         return True
 
@@ -170,7 +170,7 @@ class PlatipyTask400:
             cmd.append("--disable_mixed_precision")
         return cmd
 
-    def anatomy(self, ref: types.SeriesRef, ct: types.CTVolume, *, cache: Any = None) -> Anatomy:
+    def anatomy(self, ref: stage_values.SeriesRef, ct: stage_values.CTVolume, *, cache: Any = None) -> Anatomy:
         nn_version = nnunet_version()
         root = model_root(self.folder or os.environ.get(ENV_FOLDER))
         folds = fold_folders(root)

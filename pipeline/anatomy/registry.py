@@ -14,7 +14,7 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.pipeline import types
+from deepcac2.pipeline import stage_values
 from deepcac2.pipeline.anatomy.base import Anatomy, AnatomyProvider
 
 ENTRY_POINT_GROUP = "deepcac2.anatomy"
@@ -55,7 +55,9 @@ def check_name(name: str) -> str:
     return name
 
 
-def resolve_anatomy(ref: types.SeriesRef, ct: types.CTVolume, name: str = AUTO, *, cache: Any = None) -> Anatomy:
+def resolve_anatomy(
+    ref: stage_values.SeriesRef, ct: stage_values.CTVolume, name: str = AUTO, *, cache: Any = None
+) -> Anatomy:
     """The anatomy of one series from the named provider, or by the ``auto`` rule."""
     if name != AUTO:
         provider = load_provider(name)

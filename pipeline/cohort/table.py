@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.cohort.nlst import NLST_FIELDS
-from deepcac2.pipeline.types import SeriesRef
+from deepcac2.pipeline.stage_values import SeriesRef
 from deepcac2.schemas.cohort import TABLE
 
 #: nullable columns added after version 1.0.0 of the cohort schema; a file without them is still read

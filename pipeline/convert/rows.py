@@ -18,7 +18,7 @@ from deepcac2._version import __version__
 from deepcac2.errors import DeepCACError, ErrorCode, error_code_of, one_line
 from deepcac2.pipeline.seg.content import CAC_SEGMENT, vessel_segment_number
 from deepcac2.pipeline.sr.content import GroupSpec, canonical_json, ds_value
-from deepcac2.pipeline.types import CTVolume, Prediction, Scores, SeriesRef
+from deepcac2.pipeline.stage_values import CTVolume, Prediction, Scores, SeriesRef
 from deepcac2.schemas import cac_series
 
 #: SeriesRef.params key (the cohort's column names, ``pipeline.cohort.nlst.NLST_FIELDS``) ->

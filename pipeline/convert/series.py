@@ -26,7 +26,7 @@ from deepcac2.pipeline.seg.enum import SegEncoding, SegKind
 from deepcac2.pipeline.seg.sop import build_seg, write_seg
 from deepcac2.pipeline.sr.content import measurement_groups
 from deepcac2.pipeline.sr.sop import build_sr, group_tracking_uid, write_sr
-from deepcac2.pipeline.types import CTVolume, Prediction, Scores, SeriesRef
+from deepcac2.pipeline.stage_values import CTVolume, Prediction, Scores, SeriesRef
 from deepcac2.pipeline.uids import validate_uid
 
 #: file name of each SEG kind in the series folder

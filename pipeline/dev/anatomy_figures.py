@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deepcac2.pipeline import types
+from deepcac2.pipeline import stage_values
 from deepcac2.pipeline.anatomy.base import Anatomy
 
 #: mask name -> colour (RGB 0-1); structures not listed are drawn faint grey
@@ -28,7 +28,7 @@ COLOURS: dict[str, tuple[float, float, float]] = {
 }
 
 
-def _planes(ct: types.CTVolume, anatomy: Anatomy) -> list[tuple[str, np.ndarray, dict[str, np.ndarray], float]]:
+def _planes(ct: stage_values.CTVolume, anatomy: Anatomy) -> list[tuple[str, np.ndarray, dict[str, np.ndarray], float]]:
     """(title, HU plane, masks in that plane, aspect) for axial, coronal and sagittal cuts through the heart."""
     where = np.argwhere(anatomy.heart)
     k, j, i = (where.mean(axis=0).round().astype(int) if len(where) else np.asarray(ct.shape) // 2).tolist()
@@ -48,7 +48,9 @@ def _planes(ct: types.CTVolume, anatomy: Anatomy) -> list[tuple[str, np.ndarray,
     return out
 
 
-def render_anatomy(ct: types.CTVolume, anatomy: Anatomy, path: str | Path, title: str = "", dpi: int = 70) -> Path:
+def render_anatomy(
+    ct: stage_values.CTVolume, anatomy: Anatomy, path: str | Path, title: str = "", dpi: int = 70
+) -> Path:
     """Write a PNG: three planes, each mask as a tinted fill with its outline."""
     import matplotlib
 
@@ -96,7 +98,7 @@ def _docs(out: Path, shared: Path, work: Path) -> list[Path]:
     ct_folder = next(p.parent for p in work.rglob("*.dcm") if p.name != "seg.dcm")
     ct = load_series(ct_folder)
     seg = next(work.rglob("seg.dcm"))
-    ref = types.SeriesRef(ct.series_uid, params={"totalseg": [{"SeriesInstanceUID": "-", "location": str(seg)}]})
+    ref = stage_values.SeriesRef(ct.series_uid, params={"totalseg": [{"SeriesInstanceUID": "-", "location": str(seg)}]})
     ts = TotalSegmentatorAnatomy().anatomy(ref, ct)
     written.append(render_anatomy(ct, ts, out / "anatomy-synth-totalseg.png",
                                   "synthetic chest (seed 11): idc-totalsegmentator (synth's TotalSegmentator SEG)"))  # fmt: skip

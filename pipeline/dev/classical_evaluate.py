@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from deepcac2.pipeline import types
+from deepcac2.pipeline import stage_values
 from deepcac2.pipeline.anatomy.base import Anatomy, AnatomyProvenance
 from deepcac2.pipeline.models.classical.model import ClassicalModel
 from deepcac2.pipeline.scoring.engine import score_series
@@ -175,7 +175,7 @@ def check_series(
     model = model or ClassicalModel()
     phantom = build_chest(chest_spec(seed, noise_sd, great_vessels=great_vessels, plaques=plaques))
     clean = build_chest(chest_spec(seed, 0.0, great_vessels=great_vessels, plaques=plaques)) if noise_sd else phantom
-    ct = types.CTVolume(hu=phantom.hu, geometry=phantom.geometry, series_uid=f"synth-{seed}")
+    ct = stage_values.CTVolume(hu=phantom.hu, geometry=phantom.geometry, series_uid=f"synth-{seed}")
     if anatomy == "phantom":
         given = phantom_anatomy(clean)
     elif anatomy == "totalseg":

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deepcac2.pipeline import types
+from deepcac2.pipeline import stage_values
 from deepcac2.pipeline.models.classical.model import ClassicalModel
 
 #: short name -> series folder under the shared data (the reader's notes use the same names)
@@ -37,7 +37,7 @@ COLOURS = {
 }
 
 
-def _planes(ct: types.CTVolume, masks: dict[str, np.ndarray]):
+def _planes(ct: stage_values.CTVolume, masks: dict[str, np.ndarray]):
     """Axial through the heart's middle and through the arch (the aorta's top slice with the most
     aorta), coronal and sagittal through the heart's centre; superior drawn up."""
     k, j, i = np.argwhere(masks["heart"]).mean(axis=0).round().astype(int).tolist()
@@ -61,7 +61,7 @@ def _planes(ct: types.CTVolume, masks: dict[str, np.ndarray]):
     return out
 
 
-def render(ct: types.CTVolume, masks: dict[str, np.ndarray], path: Path, title: str) -> Path:
+def render(ct: stage_values.CTVolume, masks: dict[str, np.ndarray], path: Path, title: str) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -100,7 +100,7 @@ def render(ct: types.CTVolume, masks: dict[str, np.ndarray], path: Path, title: 
     return path
 
 
-def series_figures(ct: types.CTVolume) -> tuple[dict, dict[str, np.ndarray]]:
+def series_figures(ct: stage_values.CTVolume) -> tuple[dict, dict[str, np.ndarray]]:
     """The table row of one series (classical anatomy, classical CAC) and its masks."""
     from deepcac2.pipeline.anatomy.classical.provider import classical_anatomy
     from deepcac2.pipeline.scoring.engine import score_series

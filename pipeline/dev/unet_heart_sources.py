@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from deepcac2.pipeline import types
+from deepcac2.pipeline import stage_values
 from deepcac2.pipeline.models.unet import preprocess as pp
 from deepcac2.pipeline.models.unet.sliding import PATCH_XYZ, STRIDE_XYZ, heart_windows
 from deepcac2.pipeline.scoring.engine import score_series
@@ -63,7 +63,7 @@ def totalseg_like_heart(anatomy_labels: np.ndarray) -> np.ndarray:
     return np.isin(anatomy_labels, [int(t) for t in chambers])
 
 
-def windows_region(ct: types.CTVolume, pre: pp.Preprocessed) -> tuple[np.ndarray, int]:
+def windows_region(ct: stage_values.CTVolume, pre: pp.Preprocessed) -> tuple[np.ndarray, int]:
     """The CT voxels that fall in a window that runs (published loop), and the window count."""
     heart_xyz = pp.to_network_order(pre.heart)
     starts = heart_windows(heart_xyz, PATCH_XYZ, STRIDE_XYZ)
@@ -73,7 +73,7 @@ def windows_region(ct: types.CTVolume, pre: pp.Preprocessed) -> tuple[np.ndarray
     return pp.to_ct_grid(pp.from_network_order(covered), pre) > 0, len(starts)
 
 
-def _agatston(ct: types.CTVolume, mask: np.ndarray) -> float:
+def _agatston(ct: stage_values.CTVolume, mask: np.ndarray) -> float:
     return score_series(ct.hu, ct.geometry, mask, convention="deepcac").agatston
 
 
@@ -85,7 +85,7 @@ def compare(seed: int) -> list[SourceResult]:
         seed=seed, noise_sd_hu=20.0, great_vessels=True, plaques=random_plaques(np.random.default_rng(seed), 4)
     )
     ph = build_chest(spec)
-    ct = types.CTVolume(hu=ph.hu, geometry=ph.geometry, series_uid=f"heart-sources-{seed}")
+    ct = stage_values.CTVolume(hu=ph.hu, geometry=ph.geometry, series_uid=f"heart-sources-{seed}")
     hearts = {
         "truth": ph.heart,
         "classical": classical_anatomy(ct).heart,

@@ -21,7 +21,7 @@ import torch
 
 from deepcac2._version import __version__
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.pipeline import types
+from deepcac2.pipeline import stage_values
 from deepcac2.pipeline.models.unet import preprocess as pp
 from deepcac2.pipeline.models.unet.model import InferenceOptions, UNetModel
 from deepcac2.pipeline.models.unet.network import UNet3D
@@ -142,7 +142,7 @@ def train(cfg: TrainConfig, out: Path, log=print) -> dict:
             log(f"time limit reached at step {step}")
             break
     net.eval()
-    card = types.ModelCard(
+    card = stage_values.ModelCard(
         name="deepcac2-unet",
         version=f"synthetic-{__version__}-seed{cfg.seed}",
         weights_sha256=None,
@@ -155,12 +155,12 @@ def train(cfg: TrainConfig, out: Path, log=print) -> dict:
     dices = []
     for i in range(cfg.val_series):
         ph = synthetic_series(cfg, 10_000 + i)
-        ct = types.CTVolume(hu=ph.hu, geometry=ph.geometry, series_uid=f"val-{i}")
+        ct = stage_values.CTVolume(hu=ph.hu, geometry=ph.geometry, series_uid=f"val-{i}")
         dices.append(dice(model.predict_cac(ct, ph.heart), ph.cac_vessels > 0))
     out.mkdir(parents=True, exist_ok=True)
     config = {**asdict(cfg), "options": asdict(opts), "features": list(cfg.features)}
     torch.save({"state_dict": net.state_dict(), "card": asdict(card), "config": config}, out / "model.pt")
-    card = types.ModelCard(**{**asdict(card), "weights_sha256": types.sha256_file(str(out / "model.pt"))})
+    card = stage_values.ModelCard(**{**asdict(card), "weights_sha256": stage_values.sha256_file(str(out / "model.pt"))})
     report = {
         "card": asdict(card),
         "model_id": card.model_id,

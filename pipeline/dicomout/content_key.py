@@ -28,7 +28,7 @@ import numpy as np
 
 from deepcac2._version import __version__
 from deepcac2.pipeline.dicomout.references import anatomy_reference
-from deepcac2.pipeline.types import CTVolume, Prediction
+from deepcac2.pipeline.stage_values import CTVolume, Prediction
 
 NO_ANATOMY = "none"
 

@@ -16,7 +16,7 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.valuerep import format_number_as_ds
 
-from deepcac2.pipeline.types import CTVolume
+from deepcac2.pipeline.stage_values import CTVolume
 
 _PATIENT = hd.CoordinateSystemNames.PATIENT
 

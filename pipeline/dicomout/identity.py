@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from deepcac2.pipeline.types import ModelCard
+from deepcac2.pipeline.stage_values import ModelCard
 
 #: the toolkit, as it names itself in SeriesDescription and SegmentAlgorithmName
 TOOLKIT = "DeepCAC2"

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pydicom.dataset import Dataset
 
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.pipeline.types import Prediction
+from deepcac2.pipeline.stage_values import Prediction
 
 #: the provider whose heart is IDC's own SEG (``pipeline/anatomy``)
 IDC_TOTALSEGMENTATOR = "idc-totalsegmentator"

@@ -33,7 +33,7 @@ from pydicom.tag import Tag
 from pydicom.valuerep import validate_value
 
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.pipeline.types import CTVolume
+from deepcac2.pipeline.stage_values import CTVolume
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from deepcac2.argtypes import positive_float, positive_int
 from deepcac2.errors import DeepCACError
 from deepcac2.pipeline.loader.options import LoadOptions
 from deepcac2.pipeline.loader.series import load_series
-from deepcac2.pipeline.types import CTVolume
+from deepcac2.pipeline.stage_values import CTVolume
 
 
 def build_parser(parser: argparse.ArgumentParser) -> None:

@@ -30,7 +30,7 @@ from deepcac2.pipeline.loader.read import (
 from deepcac2.pipeline.loader.resample import resample_slices, unshear
 from deepcac2.pipeline.loader.uid import validate_uid
 from deepcac2.pipeline.loader.warnings_notes import collect_warnings, summarize
-from deepcac2.pipeline.types import CTVolume, Geometry, InstanceRef
+from deepcac2.pipeline.stage_values import CTVolume, Geometry, InstanceRef
 
 Source = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 

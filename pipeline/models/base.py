@@ -15,7 +15,7 @@ from importlib.metadata import entry_points
 from typing import Any, Protocol, runtime_checkable
 
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.pipeline import types
+from deepcac2.pipeline import stage_values
 
 ENTRY_POINT_GROUP = "deepcac2.models"
 DEFAULT_MODEL = "classical"
@@ -26,9 +26,9 @@ DEFAULT_WEIGHTED_MODEL = "deepcac2-unet"
 class CACModel(Protocol):
     """What every model offers. Masks come back on the CT grid, same shape as ``ct.hu``."""
 
-    card: types.ModelCard
+    card: stage_values.ModelCard
 
-    def predict(self, ct: types.CTVolume, anatomy: Any) -> types.Prediction:
+    def predict(self, ct: stage_values.CTVolume, anatomy: Any) -> stage_values.Prediction:
         """CAC (and optional vessels/aortic calcium) of ``ct`` around ``anatomy.heart`` (an ``Anatomy``)."""
         ...
 

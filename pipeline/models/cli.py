@@ -16,7 +16,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.pipeline import types
+from deepcac2.pipeline import stage_values
 from deepcac2.pipeline.anatomy.registry import HELP as ANATOMY_HELP
 from deepcac2.pipeline.anatomy.registry import parse_name
 from deepcac2.writable import writable_dir
@@ -36,7 +36,7 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=sorted(SUFFIX), default="nifti", help="mask file format")
 
 
-def write_mask(mask: np.ndarray, geometry: types.Geometry, path: Path) -> None:
+def write_mask(mask: np.ndarray, geometry: stage_values.Geometry, path: Path) -> None:
     """Save a (z, y, x) label array with the CT geometry (SimpleITK keeps LPS/RAS right)."""
     img = sitk.GetImageFromArray(mask.astype(np.uint8))
     img.SetOrigin(geometry.origin)
@@ -48,7 +48,9 @@ def write_mask(mask: np.ndarray, geometry: types.Geometry, path: Path) -> None:
         raise DeepCACError(ErrorCode.E_SEG_WRITE, f"cannot write {path}: {exc}") from exc
 
 
-def save_prediction(pred: types.Prediction, geometry: types.Geometry, out: Path, fmt: str = "nifti") -> dict[str, str]:
+def save_prediction(
+    pred: stage_values.Prediction, geometry: stage_values.Geometry, out: Path, fmt: str = "nifti"
+) -> dict[str, str]:
     """Write the masks and the model card; return name -> path."""
     out.mkdir(parents=True, exist_ok=True)
     files = {"heart": pred.heart, "cac": pred.cac}
@@ -76,7 +78,9 @@ def main(args: argparse.Namespace) -> int:
 
     model = load_model(args.model, args.weights, device=args.device)
     ct = load_series(args.ct)
-    ref = types.SeriesRef(series_uid=ct.series_uid, study_uid=ct.study_uid, patient_id=ct.patient_id, location=args.ct)
+    ref = stage_values.SeriesRef(
+        series_uid=ct.series_uid, study_uid=ct.study_uid, patient_id=ct.patient_id, location=args.ct
+    )
     anatomy = process.anatomy(ref, ct, args.anatomy)
     pred = process.infer(model, ct, anatomy)
     written = save_prediction(pred, ct.geometry, Path(args.out), args.format)

@@ -39,7 +39,7 @@ from typing import Any
 
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.orchestrate.tasks import Stages
-from deepcac2.pipeline.types import SeriesRef
+from deepcac2.pipeline.stage_values import SeriesRef
 
 _transient_seen: Counter[str] = Counter()
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.orchestrate.tasks import Failure, stage_of
 from deepcac2.pipeline.sources.local import FINGERPRINT
-from deepcac2.pipeline.types import SeriesRef
+from deepcac2.pipeline.stage_values import SeriesRef
 
 #: the SeriesRef.params key of a content fingerprint taken when the cohort was made (a cohort column, when
 #: the cohort records one): with --verify-inputs a series whose content differs is E_INPUT_CHANGED

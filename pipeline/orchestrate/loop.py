@@ -36,7 +36,7 @@ from deepcac2.pipeline.orchestrate.records import failure_row
 from deepcac2.pipeline.orchestrate.store import Fragment, OutputStore, optional_outputs_failed
 from deepcac2.pipeline.orchestrate.tasks import Done, Failure, Policy, Stages, fetch_load_task, finish_task, infer_task
 from deepcac2.pipeline.orchestrate.watch import remove_silent_workers, remove_worker, task_states
-from deepcac2.pipeline.types import SeriesRef
+from deepcac2.pipeline.stage_values import SeriesRef
 
 if TYPE_CHECKING:
     from deepcac2.pipeline.orchestrate.run import RunConfig, RunSummary

@@ -13,7 +13,7 @@ from distributed.comm.core import CommClosedError
 
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.orchestrate.tasks import Failure
-from deepcac2.pipeline.types import SeriesRef
+from deepcac2.pipeline.stage_values import SeriesRef
 
 try:  # where KilledWorker lives moved between distributed releases
     from distributed import KilledWorker

@@ -38,7 +38,7 @@ from deepcac2.pipeline.orchestrate.records import failure_row, run_record, write
 from deepcac2.pipeline.orchestrate.store import Fragment, OutputStore
 from deepcac2.pipeline.orchestrate.tasks import Stages
 from deepcac2.pipeline.sources.local import FINGERPRINT
-from deepcac2.pipeline.types import SeriesRef, sha256_file
+from deepcac2.pipeline.stage_values import SeriesRef, sha256_file
 
 
 @dataclass(frozen=True)

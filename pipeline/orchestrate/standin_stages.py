@@ -16,7 +16,7 @@ from typing import Any
 
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.orchestrate.tasks import Stages
-from deepcac2.pipeline.types import SeriesRef
+from deepcac2.pipeline.stage_values import SeriesRef
 
 FAILED_EVERY = 50
 SEG_CLASS = "1.2.840.10008.5.1.4.1.1.66.4"

@@ -25,7 +25,7 @@ from typing import Any
 
 from deepcac2.errors import TRANSIENT_CODES, DeepCACError, ErrorCode, error_code_of, one_line
 from deepcac2.pipeline import process
-from deepcac2.pipeline.types import SeriesRef
+from deepcac2.pipeline.stage_values import SeriesRef
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.scoring.conventions import CONVENTIONS, DEFAULT_CONVENTION, Convention, get_convention
 from deepcac2.pipeline.scoring.engine import score_ct
 from deepcac2.pipeline.scoring.rows import lesion_rows, scores_json, series_row
-from deepcac2.pipeline.types import CTVolume, Scores
+from deepcac2.pipeline.stage_values import CTVolume, Scores
 from deepcac2.writable import writable_file
 
 

@@ -26,7 +26,7 @@ from deepcac2.pipeline.scoring.lesions import Labelled, delimit
 from deepcac2.pipeline.scoring.mapping import mapped
 from deepcac2.pipeline.scoring.resample import resample_z
 from deepcac2.pipeline.scoring.risk import categorize
-from deepcac2.pipeline.types import VESSEL_LABELS, CTVolume, Geometry, Lesion, Scores, VesselScore
+from deepcac2.pipeline.stage_values import VESSEL_LABELS, CTVolume, Geometry, Lesion, Scores, VesselScore
 
 
 def over_threshold(hu: np.ndarray, threshold: float, inclusive: bool) -> np.ndarray:

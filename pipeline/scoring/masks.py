@@ -24,7 +24,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.pipeline.types import VESSEL_LABELS, VESSEL_NAMES, CTVolume, Geometry
+from deepcac2.pipeline.stage_values import VESSEL_LABELS, VESSEL_NAMES, CTVolume, Geometry
 
 #: SCT codes of the coronary arteries (DICOM CID 3604) and of the heart
 _VESSEL_SCT = {"3227004": "LM", "59438005": "LAD", "57396003": "LCX", "13647002": "RCA"}

@@ -12,7 +12,7 @@ import numpy as np
 from scipy.interpolate import interp1d
 
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.pipeline.types import Geometry
+from deepcac2.pipeline.stage_values import Geometry
 
 
 def new_slice_positions(n_slices: int, dz: float, new_dz: float) -> np.ndarray:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 
-from deepcac2.pipeline.types import VESSEL_LABELS, Scores
+from deepcac2.pipeline.stage_values import VESSEL_LABELS, Scores
 
 
 def series_row(scores: Scores, series_uid: str | None) -> dict[str, object]:

@@ -39,7 +39,7 @@ from pydicom.sr.coding import Code
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.dicomout.identity import algorithm_name
 from deepcac2.pipeline.seg.enum import SegKind
-from deepcac2.pipeline.types import VESSEL_LABELS, VESSEL_NAMES, ModelCard, Prediction
+from deepcac2.pipeline.stage_values import VESSEL_LABELS, VESSEL_NAMES, ModelCard, Prediction
 
 CAC_SEGMENT = 1
 AORTIC_SEGMENT = 2

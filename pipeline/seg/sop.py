@@ -37,7 +37,7 @@ from deepcac2.pipeline.dicomout.reproducible import drop_broken_references, free
 from deepcac2.pipeline.dicomout.source import require_frame_of_reference, source_headers
 from deepcac2.pipeline.seg.content import SegmentSpec, segment_descriptions, segment_layout, segment_masks
 from deepcac2.pipeline.seg.enum import SegEncoding, SegKind
-from deepcac2.pipeline.types import CTVolume, Prediction
+from deepcac2.pipeline.stage_values import CTVolume, Prediction
 from deepcac2.pipeline.uids import derive_uid, output_uid
 
 #: each SEG kind's naming, numbering and UID prefix

@@ -13,7 +13,7 @@ from deepcac2.pipeline.sources.cache import RetryPolicy, fetch_verified
 from deepcac2.pipeline.sources.idc import DEFAULT_BUCKET, IDCSource
 from deepcac2.pipeline.sources.ids import validate_uid
 from deepcac2.pipeline.sources.local import LocalSource
-from deepcac2.pipeline.types import SeriesRef
+from deepcac2.pipeline.stage_values import SeriesRef
 from deepcac2.writable import writable_dir
 
 

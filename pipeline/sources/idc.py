@@ -14,7 +14,7 @@ from pathlib import Path
 
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.sources.ids import validate_bucket, validate_crdc_uuid
-from deepcac2.pipeline.types import SeriesRef
+from deepcac2.pipeline.stage_values import SeriesRef
 
 #: idc-index's default endpoint for the AWS buckets
 DEFAULT_ENDPOINT = "https://s3.amazonaws.com"

@@ -17,7 +17,7 @@ import pydicom
 
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.sources.ids import validate_uid
-from deepcac2.pipeline.types import SeriesRef
+from deepcac2.pipeline.stage_values import SeriesRef
 
 #: the SeriesRef.params key (a cohort column) that carries the fingerprint to the run
 FINGERPRINT = "source_fingerprint"

@@ -39,7 +39,7 @@ from deepcac2.pipeline.seg.content import (
 )
 from deepcac2.pipeline.seg.enum import SegKind
 from deepcac2.pipeline.sr.enum import risk_scheme_code, risk_value_code
-from deepcac2.pipeline.types import Scores
+from deepcac2.pipeline.stage_values import Scores
 
 CALCIUM_SCORE: Code = codes.DCM.CalciumScore  # 112058
 AGATSTON_METHOD: Code = codes.DCM.AgatstonScoringMethod  # 112055

@@ -22,7 +22,7 @@ from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
 
 from deepcac2.pipeline.dicomout.geometry import geometry_header
-from deepcac2.pipeline.types import CTVolume
+from deepcac2.pipeline.stage_values import CTVolume
 
 #: Descriptor values (PS3.16 DCM 110901-110903) that differ from slice to slice: not shared
 _POSITION_CODES = ("110901", "110902", "110903")

@@ -37,7 +37,7 @@ from deepcac2.pipeline.seg.enum import SegKind
 from deepcac2.pipeline.sr.content import GroupSpec
 from deepcac2.pipeline.sr.enum import declare_private_scheme
 from deepcac2.pipeline.sr.library import attach, image_library
-from deepcac2.pipeline.types import CTVolume, ModelCard
+from deepcac2.pipeline.stage_values import CTVolume, ModelCard
 from deepcac2.pipeline.uids import derive_uid, device_uid, output_uid
 
 PROCEDURE_REPORTED = codes.LN.CTUnspecifiedBodyRegion  # CID 100; NLST is low-dose chest CT, not cardiac CT

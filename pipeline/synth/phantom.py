@@ -13,6 +13,7 @@ import numpy as np
 from scipy import ndimage
 
 from deepcac2.errors import DeepCACError, ErrorCode
+from deepcac2.pipeline.stage_values import VESSEL_NAMES, Geometry
 from deepcac2.pipeline.synth.anatomy import paint_thorax
 from deepcac2.pipeline.synth.calcium import paint_great_calcium
 from deepcac2.pipeline.synth.great_chest import GreatChest, paint_great_chest
@@ -20,7 +21,6 @@ from deepcac2.pipeline.synth.habitus import check_habitus
 from deepcac2.pipeline.synth.heart import paint_distractors, paint_heart
 from deepcac2.pipeline.synth.labels import DISTRACTOR_GROUP, Distractor, Tissue, hu_lut
 from deepcac2.pipeline.synth.shapes import Grid
-from deepcac2.pipeline.types import VESSEL_NAMES, Geometry
 
 #: HU range a CT series can hold (12-bit unsigned with intercept -1024)
 HU_MIN, HU_MAX = -1024, 3071

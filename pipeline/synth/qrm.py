@@ -18,10 +18,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from deepcac2.errors import DeepCACError, ErrorCode
+from deepcac2.pipeline.stage_values import Geometry
 from deepcac2.pipeline.synth.labels import Distractor, Tissue
 from deepcac2.pipeline.synth.phantom import HU_MAX, HU_MIN, LesionTruth, Phantom, degrade
 from deepcac2.pipeline.synth.shapes import Grid
-from deepcac2.pipeline.types import Geometry
 
 DIAMETERS_MM = (1.0, 3.0, 5.0)
 DENSITIES_MG_CM3 = (200.0, 400.0, 800.0)

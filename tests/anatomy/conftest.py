@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from deepcac2.pipeline import types
+from deepcac2.pipeline import stage_values
 
 
 @dataclass
@@ -17,14 +17,14 @@ class SegCase:
     root: Path
     ct_folder: Path
     seg: Path
-    ct: types.CTVolume
+    ct: stage_values.CTVolume
     #: the label map synth gave dcmqi (TotalSegmentator v1 IDs, boundary errors included)
     labels: np.ndarray
     phantom: object
 
-    def ref(self, *candidates: dict) -> types.SeriesRef:
+    def ref(self, *candidates: dict) -> stage_values.SeriesRef:
         cands = list(candidates) or [{"SeriesInstanceUID": "x", "location": str(self.seg)}]
-        return types.SeriesRef(self.ct.series_uid, params={"totalseg": cands})
+        return stage_values.SeriesRef(self.ct.series_uid, params={"totalseg": cands})
 
 
 @pytest.fixture(scope="session")

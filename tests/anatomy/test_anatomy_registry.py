@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.pipeline import process, types
+from deepcac2.pipeline import process, stage_values
 from deepcac2.pipeline.anatomy import registry
 from deepcac2.pipeline.anatomy.base import Anatomy, AnatomyProvenance
 
-CT = types.CTVolume(np.zeros((2, 3, 4), np.int16), types.Geometry((0, 0, 0), (1, 1, 1)), "1.2.3")
+CT = stage_values.CTVolume(np.zeros((2, 3, 4), np.int16), stage_values.Geometry((0, 0, 0), (1, 1, 1)), "1.2.3")
 
 
 def _anatomy(provider: str) -> Anatomy:
@@ -74,22 +74,22 @@ def fake_providers(monkeypatch):
 
 
 def test_auto_prefers_the_seg_where_it_covers_the_series(fake_providers):
-    a = registry.resolve_anatomy(types.SeriesRef("1.2.3", params={"seg": "x"}), CT)
+    a = registry.resolve_anatomy(stage_values.SeriesRef("1.2.3", params={"seg": "x"}), CT)
     assert a.provenance.provider == "idc-totalsegmentator" and a.notes == ("idc-totalsegmentator note",)
-    b = registry.resolve_anatomy(types.SeriesRef("1.2.3"), CT)
+    b = registry.resolve_anatomy(stage_values.SeriesRef("1.2.3"), CT)
     assert b.provenance.provider == "classical" and b.notes == ("classical note",)
 
 
 @pytest.mark.parametrize("code", ["E_ANATOMY_MISMATCH", "E_ANATOMY_SEGMENTS", "E_ANATOMY_GEOMETRY", "E_ANATOMY_READ"])
 def test_auto_falls_back_on_a_permanent_error_and_says_so(fake_providers, code):
-    a = registry.resolve_anatomy(types.SeriesRef("1.2.3", params={"seg": "x", "raise": code}), CT)
+    a = registry.resolve_anatomy(stage_values.SeriesRef("1.2.3", params={"seg": "x", "raise": code}), CT)
     assert a.provenance.provider == "classical"
     assert a.notes[0].startswith(f"anatomy: idc-totalsegmentator not used ({code}: seg says no)")
     assert a.notes[1:] == ("classical note",)
 
 
 def test_auto_does_not_hide_a_transient_error(fake_providers):
-    ref = types.SeriesRef("1.2.3", params={"seg": "x", "raise": "E_FETCH_TRANSIENT"})
+    ref = stage_values.SeriesRef("1.2.3", params={"seg": "x", "raise": "E_FETCH_TRANSIENT"})
     with pytest.raises(DeepCACError) as err:
         registry.resolve_anatomy(ref, CT)
     assert err.value.code is ErrorCode.E_FETCH_TRANSIENT  # the task retries it; falling back would hide it
@@ -98,11 +98,13 @@ def test_auto_does_not_hide_a_transient_error(fake_providers):
 def test_a_named_provider_fails_the_series_instead_of_falling_back(fake_providers):
     with pytest.raises(DeepCACError) as err:
         registry.resolve_anatomy(
-            types.SeriesRef("1.2.3", params={"seg": "x", "raise": "E_ANATOMY_MISMATCH"}), CT, "idc-totalsegmentator"
+            stage_values.SeriesRef("1.2.3", params={"seg": "x", "raise": "E_ANATOMY_MISMATCH"}),
+            CT,
+            "idc-totalsegmentator",
         )
     assert err.value.code is ErrorCode.E_ANATOMY_MISMATCH
     with pytest.raises(DeepCACError) as err:
-        registry.resolve_anatomy(types.SeriesRef("1.2.3"), CT, "idc-totalsegmentator")
+        registry.resolve_anatomy(stage_values.SeriesRef("1.2.3"), CT, "idc-totalsegmentator")
     assert err.value.code is ErrorCode.E_ANATOMY_UNAVAILABLE
 
 
@@ -119,7 +121,7 @@ def test_unknown_and_broken_providers(fake_providers):
 
 def test_process_anatomy_turns_a_provider_bug_into_a_coded_error(fake_providers):
     with pytest.raises(DeepCACError) as err:
-        process.anatomy(types.SeriesRef("1.2.3", params={"seg": "x", "crash": True}), CT, "idc-totalsegmentator")
+        process.anatomy(stage_values.SeriesRef("1.2.3", params={"seg": "x", "crash": True}), CT, "idc-totalsegmentator")
     assert err.value.code is ErrorCode.E_ANATOMY_READ and "ZeroDivisionError" in err.value.message
 
 
@@ -139,7 +141,7 @@ def test_auto_skips_a_preferred_provider_that_is_not_installed(monkeypatch):
     registry.load_provider.cache_clear()
     try:
         assert (
-            registry.resolve_anatomy(types.SeriesRef("1.2.3", params={"seg": "x"}), CT).provenance.provider
+            registry.resolve_anatomy(stage_values.SeriesRef("1.2.3", params={"seg": "x"}), CT).provenance.provider
             == "classical"
         )
     finally:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from deepcac2.pipeline import types
+from deepcac2.pipeline import stage_values
 from deepcac2.pipeline.anatomy.registry import load_provider, resolve_anatomy
 
 synth = pytest.importorskip("deepcac2.pipeline.synth.phantom")
@@ -15,12 +15,12 @@ def chest():
     ph = synth.build_chest(
         synth.ChestSpec(seed=1, rows=256, cols=256, pixel_spacing_mm=1.4, n_slices=48, slice_increment_mm=3.0)
     )
-    return ph, types.CTVolume(hu=ph.hu, geometry=ph.geometry, series_uid="1.2.826.0.1.3")
+    return ph, stage_values.CTVolume(hu=ph.hu, geometry=ph.geometry, series_uid="1.2.826.0.1.3")
 
 
 def test_classical_covers_every_series_and_is_the_auto_fallback(chest):
     _, ct = chest
-    ref = types.SeriesRef(ct.series_uid)
+    ref = stage_values.SeriesRef(ct.series_uid)
     assert load_provider("classical").covers(ref)
     a = resolve_anatomy(ref, ct)
     assert a.provenance.provider == "classical" and a.provenance.seg_series_uid is None

@@ -9,15 +9,15 @@ import pytest
 from task400_model import make_model_folder
 
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.pipeline import types
+from deepcac2.pipeline import stage_values
 from deepcac2.pipeline.anatomy import platipy_task400 as t400
 from deepcac2.pipeline.anatomy import registry
 from deepcac2.pipeline.anatomy.base import AnatomyProvider
 
-REF = types.SeriesRef(series_uid="1.2.3.4")
+REF = stage_values.SeriesRef(series_uid="1.2.3.4")
 
 
-def _box_ct(feet_first: bool) -> tuple[types.CTVolume, np.ndarray]:
+def _box_ct(feet_first: bool) -> tuple[stage_values.CTVolume, np.ndarray]:
     """Zeros around a box of CT values: nnU-Net crops to the box, so the tiny model's heart is the box."""
     hu = np.zeros((30, 100, 90), np.int16)
     box = (slice(8, 20), slice(30, 70), slice(20, 50))
@@ -25,10 +25,10 @@ def _box_ct(feet_first: bool) -> tuple[types.CTVolume, np.ndarray]:
     block[block == 0] = 1  # the whole box is nonzero
     hu[box] = block
     direction = (-1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, -1.0) if feet_first else (1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0)
-    geometry = types.Geometry((-60.0, -70.0, 100.0), (1.4, 1.1, 5.0), tuple(float(v) for v in direction))
+    geometry = stage_values.Geometry((-60.0, -70.0, 100.0), (1.4, 1.1, 5.0), tuple(float(v) for v in direction))
     expected = np.zeros(hu.shape, dtype=bool)
     expected[box] = True
-    return types.CTVolume(hu=hu, geometry=geometry, series_uid=REF.series_uid), expected
+    return stage_values.CTVolume(hu=hu, geometry=geometry, series_uid=REF.series_uid), expected
 
 
 @pytest.fixture(scope="module")

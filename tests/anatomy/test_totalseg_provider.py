@@ -13,7 +13,7 @@ import pydicom
 import pytest
 
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.pipeline import types
+from deepcac2.pipeline import stage_values
 from deepcac2.pipeline.anatomy.registry import resolve_anatomy
 from deepcac2.pipeline.anatomy.totalseg import codes, seg
 from deepcac2.pipeline.anatomy.totalseg.provider import TotalSegmentatorAnatomy, anatomy_from_seg
@@ -167,15 +167,15 @@ def test_auto_falls_back_to_classical_with_a_note_on_a_wrong_seg(seg_case, seg_c
 def test_frames_off_the_ct_grid_are_a_geometry_error(seg_case):
     g = seg_case.ct.geometry
     for name, geometry in {
-        "half a slice": types.Geometry((g.origin[0], g.origin[1], g.origin[2] + 0.5 * g.spacing[2]), g.spacing),
-        "pixel spacing": types.Geometry(g.origin, (g.spacing[0] * 1.1, g.spacing[1], g.spacing[2])),
-        "orientation": types.Geometry(g.origin, g.spacing, (-1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)),
+        "half a slice": stage_values.Geometry((g.origin[0], g.origin[1], g.origin[2] + 0.5 * g.spacing[2]), g.spacing),
+        "pixel spacing": stage_values.Geometry(g.origin, (g.spacing[0] * 1.1, g.spacing[1], g.spacing[2])),
+        "orientation": stage_values.Geometry(g.origin, g.spacing, (-1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)),
     }.items():
-        ct = types.CTVolume(seg_case.ct.hu, geometry, seg_case.ct.series_uid)
+        ct = stage_values.CTVolume(seg_case.ct.hu, geometry, seg_case.ct.series_uid)
         with pytest.raises(DeepCACError) as err:
             anatomy_from_seg(LocalFile(seg_case.seg), ct)
         assert err.value.code is ErrorCode.E_ANATOMY_GEOMETRY, name
-    short = types.CTVolume(seg_case.ct.hu[:, :-1], g, seg_case.ct.series_uid)
+    short = stage_values.CTVolume(seg_case.ct.hu[:, :-1], g, seg_case.ct.series_uid)
     with pytest.raises(DeepCACError) as err:
         anatomy_from_seg(LocalFile(seg_case.seg), short)
     assert err.value.code is ErrorCode.E_ANATOMY_GEOMETRY

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from deepcac2.pipeline.types import Geometry
+from deepcac2.pipeline.stage_values import Geometry
 
 DCMQI_BIN = Path(sys.executable).parent
 
@@ -82,7 +82,7 @@ def check_written_outputs(converted, prediction, measurements: list[dict], ct, t
 
 
 def _expected_mask(prediction, label: str) -> np.ndarray:
-    from deepcac2.pipeline.types import VESSEL_NAMES
+    from deepcac2.pipeline.stage_values import VESSEL_NAMES
 
     if label == "Heart":
         return np.asarray(prediction.heart, dtype=bool)

@@ -13,7 +13,7 @@ from dicom_factory import ct_slice
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
-from deepcac2.pipeline.types import CTVolume, Geometry, InstanceRef, ModelCard, Prediction
+from deepcac2.pipeline.stage_values import CTVolume, Geometry, InstanceRef, ModelCard, Prediction
 
 SPACING = (0.7, 0.7, 2.5)
 ORIGIN = (-22.4, -30.1, -50.0)
@@ -131,7 +131,7 @@ def prediction(
 
 def scores(convention: str = "deepcac", *, calcium: bool = True, vessels: bool = True, mass: float | None = None):
     """Hand-filled Scores matching ``prediction``: two lesions (LAD, RCA), or none."""
-    from deepcac2.pipeline.types import Lesion, Scores, VesselScore
+    from deepcac2.pipeline.stage_values import Lesion, Scores, VesselScore
 
     params = {"dims": 2, "connectivity": 8, "kvp_adjusted": False, "note": convention}
     if not calcium:

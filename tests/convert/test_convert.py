@@ -16,7 +16,7 @@ from deepcac2.pipeline.convert import convert_series
 from deepcac2.pipeline.convert.rows import failure_row, run_row
 from deepcac2.pipeline.convert.series import write_series_tables
 from deepcac2.pipeline.convert.tables import read_table, write_table
-from deepcac2.pipeline.types import SeriesRef
+from deepcac2.pipeline.stage_values import SeriesRef
 from deepcac2.schemas.registry import get_table
 
 from . import synthetic

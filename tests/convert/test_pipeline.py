@@ -15,7 +15,7 @@ from deepcac2.pipeline.convert import convert_series
 from deepcac2.pipeline.convert.series import write_series_tables
 from deepcac2.pipeline.loader import load_series
 from deepcac2.pipeline.scoring.engine import score_ct
-from deepcac2.pipeline.types import Prediction
+from deepcac2.pipeline.stage_values import Prediction
 
 from . import synthetic
 from .dicomtools import dciodvfy_errors, dcmqi_segments

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from deepcac2.pipeline.convert.rows import PERICARDIAL_SHELL_MM, coronary_calcium_beyond_the_shell, qa_flags
-from deepcac2.pipeline.types import CTVolume, Geometry, Prediction
+from deepcac2.pipeline.stage_values import CTVolume, Geometry, Prediction
 from tests.convert.synthetic import CARD
 
 SPACING = (0.5, 0.5, 2.0)  # x, y, z in mm

@@ -14,7 +14,7 @@ from deepcac2.pipeline import process
 from deepcac2.pipeline.convert import convert_series
 from deepcac2.pipeline.loader import load_series
 from deepcac2.pipeline.models.base import load_model
-from deepcac2.pipeline.types import SeriesRef
+from deepcac2.pipeline.stage_values import SeriesRef
 
 from .dicomtools import check_written_outputs
 

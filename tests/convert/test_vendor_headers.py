@@ -19,7 +19,7 @@ from deepcac2.pipeline import process
 from deepcac2.pipeline.convert import convert_series
 from deepcac2.pipeline.dicomout.source import carried_keywords, source_header
 from deepcac2.pipeline.loader import load_series
-from deepcac2.pipeline.types import SeriesRef
+from deepcac2.pipeline.stage_values import SeriesRef
 
 from . import synthetic
 

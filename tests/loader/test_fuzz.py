@@ -9,7 +9,7 @@ import pytest
 
 from deepcac2.errors import DeepCACError
 from deepcac2.pipeline.loader import load_series
-from deepcac2.pipeline.types import CTVolume
+from deepcac2.pipeline.stage_values import CTVolume
 
 
 def _corrupt(data: bytes, rng: random.Random) -> bytes:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from deepcac2.pipeline import types
+from deepcac2.pipeline import stage_values
 
 REAL_SERIES = {
     "A0001-B": "lung-pet-ct-dx/Lung_Dx-A0001/3.000000-5mm-41315",
@@ -21,22 +21,22 @@ REAL_SERIES = {
 }
 
 
-def read_ct(folder: Path) -> types.CTVolume:
+def read_ct(folder: Path) -> stage_values.CTVolume:
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(folder)))
     img = reader.Execute()
-    return types.CTVolume(
+    return stage_values.CTVolume(
         hu=sitk.GetArrayFromImage(img).astype(np.int16),
-        geometry=types.Geometry(img.GetOrigin(), img.GetSpacing(), img.GetDirection()),
+        geometry=stage_values.Geometry(img.GetOrigin(), img.GetSpacing(), img.GetDirection()),
         series_uid=folder.name,
     )
 
 
 @pytest.fixture(scope="session")
 def real_ct(shared_data):
-    cache: dict[str, types.CTVolume] = {}
+    cache: dict[str, stage_values.CTVolume] = {}
 
-    def get(name: str) -> types.CTVolume:
+    def get(name: str) -> stage_values.CTVolume:
         if name not in cache:
             cache[name] = read_ct(shared_data / REAL_SERIES[name])
         return cache[name]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.pipeline import types
+from deepcac2.pipeline import stage_values
 from deepcac2.pipeline.anatomy.base import Anatomy, AnatomyProvenance
 from deepcac2.pipeline.anatomy.classical.orient import orientation_of
 from deepcac2.pipeline.anatomy.classical.provider import classical_anatomy
@@ -27,8 +27,8 @@ def _given(heart: np.ndarray, aorta: np.ndarray | None = None) -> Anatomy:
     )
 
 
-def _ct(ph, uid: str = "s") -> types.CTVolume:
-    return types.CTVolume(hu=ph.hu, geometry=ph.geometry, series_uid=uid)
+def _ct(ph, uid: str = "s") -> stage_values.CTVolume:
+    return stage_values.CTVolume(hu=ph.hu, geometry=ph.geometry, series_uid=uid)
 
 
 @pytest.fixture(scope="module")
@@ -203,7 +203,7 @@ def test_feet_first_series_gives_the_same_masks_flipped(great_chest):
     """Reversing the slice order (direction k = -z) must not change what is found."""
     ph = great_chest
     g = ph.geometry
-    flipped = types.Geometry(
+    flipped = stage_values.Geometry(
         origin=(g.origin[0], g.origin[1], g.origin[2] + (ph.hu.shape[0] - 1) * g.spacing[2]),
         spacing=g.spacing,
         direction=(1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, -1.0),
@@ -213,14 +213,16 @@ def test_feet_first_series_gives_the_same_masks_flipped(great_chest):
     a = model.predict(_ct(ph), anatomy)
     flip = Anatomy(**{k: (v[::-1].copy() if isinstance(v, np.ndarray) else v) for k, v in vars(anatomy).items()
                       if k not in ("structures",)}, structures={k: v[::-1].copy() for k, v in anatomy.structures.items()})  # fmt: skip
-    b = model.predict(types.CTVolume(hu=np.ascontiguousarray(ph.hu[::-1]), geometry=flipped, series_uid="b"), flip)
+    b = model.predict(
+        stage_values.CTVolume(hu=np.ascontiguousarray(ph.hu[::-1]), geometry=flipped, series_uid="b"), flip
+    )
     np.testing.assert_array_equal(b.cac[::-1], a.cac)
     np.testing.assert_array_equal(b.aortic[::-1], a.aortic)
     assert a.cac.any()
 
 
 def test_orientation_view_round_trips():
-    g = types.Geometry((0, 0, 0), (0.7, 0.8, 2.5), (0.0, 1.0, 0.0, -1.0, 0.0, 0.0, 0.0, 0.0, 1.0))
+    g = stage_values.Geometry((0, 0, 0), (0.7, 0.8, 2.5), (0.0, 1.0, 0.0, -1.0, 0.0, 0.0, 0.0, 0.0, 1.0))
     o = orientation_of(g)
     a = np.arange(2 * 3 * 4).reshape(2, 3, 4)
     np.testing.assert_array_equal(o.from_canonical(o.to_canonical(a)), a)
@@ -230,13 +232,13 @@ def test_orientation_view_round_trips():
 
 
 def test_bad_inputs_are_typed_errors():
-    oblique = types.Geometry((0, 0, 0), (1, 1, 1), (0.8, 0.6, 0.0, -0.6, 0.8, 0.0, 0.0, 0.0, 1.0))
-    ct = types.CTVolume(hu=np.zeros((8, 16, 16), np.int16), geometry=oblique, series_uid="x")
+    oblique = stage_values.Geometry((0, 0, 0), (1, 1, 1), (0.8, 0.6, 0.0, -0.6, 0.8, 0.0, 0.0, 0.0, 1.0))
+    ct = stage_values.CTVolume(hu=np.zeros((8, 16, 16), np.int16), geometry=oblique, series_uid="x")
     with pytest.raises(DeepCACError) as err:
         classical_anatomy(ct)
     assert err.value.code is ErrorCode.E_GEOMETRY_ORIENTATION
-    water = types.CTVolume(
-        hu=np.zeros((8, 32, 32), np.int16), geometry=types.Geometry((0, 0, 0), (2, 2, 5)), series_uid="w"
+    water = stage_values.CTVolume(
+        hu=np.zeros((8, 32, 32), np.int16), geometry=stage_values.Geometry((0, 0, 0), (2, 2, 5)), series_uid="w"
     )
     with pytest.raises(DeepCACError) as err:
         classical_anatomy(water)
@@ -247,8 +249,10 @@ def test_bad_inputs_are_typed_errors():
     with pytest.raises(DeepCACError) as err:  # an anatomy off the CT grid
         ClassicalModel().predict(water, _given(np.ones((8, 32, 31), bool)))
     assert err.value.code is ErrorCode.E_MASK_GEOMETRY
-    nan = types.CTVolume(
-        hu=np.full((8, 32, 32), np.nan, np.float32), geometry=types.Geometry((0, 0, 0), (2, 2, 5)), series_uid="n"
+    nan = stage_values.CTVolume(
+        hu=np.full((8, 32, 32), np.nan, np.float32),
+        geometry=stage_values.Geometry((0, 0, 0), (2, 2, 5)),
+        series_uid="n",
     )
     with pytest.raises(DeepCACError) as err:
         ClassicalModel().predict(nan, _given(np.ones(nan.shape, bool)))

@@ -14,9 +14,9 @@ import pytest
 
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.contrast import MIN_CORE_ML, blood_pool, refuse_contrast
+from deepcac2.pipeline.stage_values import CTVolume
 from deepcac2.pipeline.synth.labels import Tissue
 from deepcac2.pipeline.synth.phantom import ChestSpec, build_chest
-from deepcac2.pipeline.types import CTVolume
 
 BLOOD = (
     Tissue.BLOOD, Tissue.CORONARY, Tissue.AORTA, Tissue.PULMONARY_ARTERY, Tissue.LEFT_VENTRICLE,

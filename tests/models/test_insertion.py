@@ -9,7 +9,7 @@ import pytest
 from reader_notes import box_mask, notes_for
 
 from bench import insertion
-from deepcac2.pipeline import types
+from deepcac2.pipeline import stage_values
 
 CHESTS = ["LUNG1-001", "A0001-B", "A0002-B40f"]
 #: where the default classical chain does not meet the targets, and why (the figures are in BENCHMARKS.md).
@@ -21,8 +21,8 @@ KNOWN_DISTRACTORS: dict[str, str] = {}
 
 def test_inserted_plaque_holds_its_volume_on_the_grid() -> None:
     """Partial volume: the HU added over the voxels, as material share, adds up to the plaque's volume."""
-    geometry = types.Geometry((0.0, 0.0, 0.0), (0.7, 0.7, 2.5))
-    ct = types.CTVolume(hu=np.full((12, 40, 40), -100, dtype=np.int16), geometry=geometry, series_uid="1.2.3")
+    geometry = stage_values.Geometry((0.0, 0.0, 0.0), (0.7, 0.7, 2.5))
+    ct = stage_values.CTVolume(hu=np.full((12, 40, 40), -100, dtype=np.int16), geometry=geometry, series_uid="1.2.3")
     for volume, material in ((1.5, 1200.0), (8.0, 700.0), (30.0, 400.0)):
         sphere = insertion.Insert("s", "LAD", True, ((14.1, 13.8, 14.3),), volume, material)
         band = insertion.Insert("b", "mitral_annulus", False, ((5.0, 5.0, 10.0), (10.0, 8.0, 11.0)), volume, material)

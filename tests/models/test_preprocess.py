@@ -7,7 +7,7 @@ import pytest
 
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.models.unet import preprocess as pp
-from deepcac2.pipeline.types import Geometry
+from deepcac2.pipeline.stage_values import Geometry
 
 
 def test_grid_uses_ceil_and_keeps_the_first_voxel_corner():

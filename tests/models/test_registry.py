@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.pipeline import types
+from deepcac2.pipeline import stage_values
 from deepcac2.pipeline.models import base
 
 
@@ -52,14 +52,14 @@ def test_unet_without_or_with_bad_weights_is_model_load(tmp_path):
 
 
 class _FakeModel:
-    card = types.ModelCard("fake", "9.9", None, "CC0", "none")
+    card = stage_values.ModelCard("fake", "9.9", None, "CC0", "none")
 
     def __init__(self, weights, device):
         self.weights, self.device = weights, device
 
     def predict(self, ct, anatomy):
         empty = np.zeros(ct.shape, dtype=bool)
-        return types.Prediction(heart=empty, cac=empty, card=self.card)
+        return stage_values.Prediction(heart=empty, cac=empty, card=self.card)
 
 
 def test_third_party_model_via_entry_point(monkeypatch):
@@ -81,7 +81,9 @@ def test_third_party_model_via_entry_point(monkeypatch):
     assert {"fake", "classical"} <= set(base.available_models())
     model = base.load_model("fake", "w.bin", device="cpu")
     assert model.card.name == "fake" and model.weights == "w.bin" and model.device == "cpu"
-    ct = types.CTVolume(hu=np.zeros((2, 3, 4), np.int16), geometry=types.Geometry((0, 0, 0), (1, 1, 1)), series_uid="1")
+    ct = stage_values.CTVolume(
+        hu=np.zeros((2, 3, 4), np.int16), geometry=stage_values.Geometry((0, 0, 0), (1, 1, 1)), series_uid="1"
+    )
     assert model.predict(ct, None).cac.shape == (2, 3, 4)
     for name in ("broken", "missing"):
         with pytest.raises(DeepCACError) as err:

@@ -19,8 +19,8 @@ import torch
 from deepcac2.pipeline.models.unet import preprocess as pp
 from deepcac2.pipeline.models.unet.model import InferenceOptions, UNetModel
 from deepcac2.pipeline.models.unet.sliding import heart_windows
+from deepcac2.pipeline.stage_values import CTVolume, Geometry, ModelCard
 from deepcac2.pipeline.synth.phantom import ChestSpec, build_chest, random_plaques
-from deepcac2.pipeline.types import CTVolume, Geometry, ModelCard
 
 ref = pytest.importorskip("torchio_reference")
 

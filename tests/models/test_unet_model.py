@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from deepcac2.pipeline import types
+from deepcac2.pipeline import stage_values
 from deepcac2.pipeline.models import base
 from deepcac2.pipeline.models.unet.model import InferenceOptions, UNetModel
 from deepcac2.pipeline.models.unet.network import UNet3D
@@ -25,13 +25,13 @@ def _ct_and_heart():
     hu[10:14, 50:53, 60:63] = 400
     heart = np.zeros(shape, dtype=bool)
     heart[8:22, 40:80, 40:80] = True
-    geom = types.Geometry((-50.0, -60.0, 10.0), (1.2, 1.1, 3.0))
-    return types.CTVolume(hu=hu, geometry=geom, series_uid="u"), heart
+    geom = stage_values.Geometry((-50.0, -60.0, 10.0), (1.2, 1.1, 3.0))
+    return stage_values.CTVolume(hu=hu, geometry=geom, series_uid="u"), heart
 
 
 def _model(cover_edges=False):
     torch.manual_seed(0)
-    card = types.ModelCard("deepcac2-unet", "test", None, "MIT", "none")
+    card = stage_values.ModelCard("deepcac2-unet", "test", None, "MIT", "none")
     return UNetModel(
         net=UNet3D(features=(4, 8, 16, 32)),
         card=card,
@@ -118,7 +118,7 @@ def test_without_an_anatomy_the_classical_heart_is_used_and_recorded():
     from deepcac2.pipeline.synth.phantom import ChestSpec, build_chest
 
     ph = build_chest(ChestSpec(seed=2, rows=128, cols=128, pixel_spacing_mm=2.8, n_slices=24, slice_increment_mm=6.0))
-    ct = types.CTVolume(hu=ph.hu, geometry=ph.geometry, series_uid="u")
+    ct = stage_values.CTVolume(hu=ph.hu, geometry=ph.geometry, series_uid="u")
     pred = _model().predict(ct)
     assert pred.anatomy is not None and pred.anatomy.provenance.provider == "classical"
     np.testing.assert_array_equal(pred.heart, pred.anatomy.heart)
@@ -144,7 +144,7 @@ def test_published_options_keep_the_version_and_others_mark_it(tmp_path):
 def test_real_ct_runs_through_the_unet_model(real_ct):
     ct = real_ct("A0002-B40f")
     torch.manual_seed(0)
-    card = types.ModelCard("deepcac2-unet", "test", None, "MIT", "none")
+    card = stage_values.ModelCard("deepcac2-unet", "test", None, "MIT", "none")
     model = UNetModel(net=UNet3D(features=(2, 4, 8, 16)), card=card)  # published preprocessing and windows
     from deepcac2.pipeline.anatomy.classical.provider import classical_anatomy
 

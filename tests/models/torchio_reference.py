@@ -24,7 +24,7 @@ import pytest
 import SimpleITK as sitk
 import torch
 
-from deepcac2.pipeline.types import Geometry
+from deepcac2.pipeline.stage_values import Geometry
 
 tio = pytest.importorskip("torchio", minversion="0.19.1")
 

@@ -21,7 +21,7 @@ from deepcac2.pipeline.orchestrate import fake
 from deepcac2.pipeline.orchestrate.cluster import ClusterSpec
 from deepcac2.pipeline.orchestrate.run import RunConfig, run_series
 from deepcac2.pipeline.orchestrate.store import OutputStore
-from deepcac2.pipeline.types import SeriesRef
+from deepcac2.pipeline.stage_values import SeriesRef
 
 from .helpers import bucket_fragment_count, bucket_fragments, held_run, write_cohort_parquet
 

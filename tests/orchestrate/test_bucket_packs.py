@@ -22,7 +22,7 @@ from deepcac2.pipeline.orchestrate.bucket import BucketMirror
 from deepcac2.pipeline.orchestrate.cluster import ClusterSpec
 from deepcac2.pipeline.orchestrate.run import RunConfig, run_series
 from deepcac2.pipeline.orchestrate.store import OutputStore
-from deepcac2.pipeline.types import SeriesRef
+from deepcac2.pipeline.stage_values import SeriesRef
 
 from .helpers import bucket_fragments
 

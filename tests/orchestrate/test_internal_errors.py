@@ -9,7 +9,7 @@ from deepcac2.pipeline import process
 from deepcac2.pipeline.orchestrate import fake
 from deepcac2.pipeline.orchestrate.records import failure_row
 from deepcac2.pipeline.orchestrate.tasks import Failure, Policy, Stages, fetch_load_task, finish_task, infer_task
-from deepcac2.pipeline.types import SeriesRef
+from deepcac2.pipeline.stage_values import SeriesRef
 
 POLICY = Policy(out_dir="/nonexistent", conventions=("deepcac",), retries=0, backoff_s=0.0)
 

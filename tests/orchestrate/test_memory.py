@@ -9,7 +9,7 @@ import pytest
 from deepcac2.pipeline.orchestrate import fake
 from deepcac2.pipeline.orchestrate.cluster import ClusterSpec
 from deepcac2.pipeline.orchestrate.run import RunConfig, run_series
-from deepcac2.pipeline.types import SeriesRef
+from deepcac2.pipeline.stage_values import SeriesRef
 
 N = 1000
 PAYLOAD_KB = 512  # each loaded series carries 512 KiB: holding all of them would be 500 MiB

@@ -7,7 +7,7 @@ import pytest
 
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline import process
-from deepcac2.pipeline.types import CTVolume, Geometry, ModelCard, Prediction, SeriesRef
+from deepcac2.pipeline.stage_values import CTVolume, Geometry, ModelCard, Prediction, SeriesRef
 
 CARD = ModelCard("stub", "0", None, "MIT", "none")
 

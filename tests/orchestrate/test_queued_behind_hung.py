@@ -17,7 +17,7 @@ from distributed import Client
 from deepcac2.pipeline.orchestrate import fake
 from deepcac2.pipeline.orchestrate.cluster import ClusterSpec
 from deepcac2.pipeline.orchestrate.run import RunConfig, run_series
-from deepcac2.pipeline.types import SeriesRef
+from deepcac2.pipeline.stage_values import SeriesRef
 
 from .helpers import start_dask, stop_dask
 

@@ -18,7 +18,7 @@ from deepcac2.pipeline.orchestrate.cluster import ClusterSpec
 from deepcac2.pipeline.orchestrate.loop import KilledWorker, SeriesLoop, worker_lost
 from deepcac2.pipeline.orchestrate.run import RunConfig, run_series
 from deepcac2.pipeline.orchestrate.store import Fragment, OutputStore
-from deepcac2.pipeline.types import SeriesRef
+from deepcac2.pipeline.stage_values import SeriesRef
 
 CODES = ("E_WORKER_LOST", "E_OUT_OF_MEMORY", "E_DISK_FULL", "E_TIMEOUT", "E_INTERNAL", "E_NO_IMAGES")
 

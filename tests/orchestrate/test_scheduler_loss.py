@@ -22,7 +22,7 @@ from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.orchestrate import fake, hooks
 from deepcac2.pipeline.orchestrate.cluster import ClusterSpec
 from deepcac2.pipeline.orchestrate.run import RunConfig, run_series
-from deepcac2.pipeline.types import SeriesRef
+from deepcac2.pipeline.stage_values import SeriesRef
 
 from .helpers import held_run, start_dask, stop_dask, write_cohort_parquet
 

@@ -11,7 +11,7 @@ import pytest
 from deepcac2.pipeline.orchestrate import fake, loop
 from deepcac2.pipeline.orchestrate.run import RunConfig
 from deepcac2.pipeline.orchestrate.store import OutputStore
-from deepcac2.pipeline.types import SeriesRef
+from deepcac2.pipeline.stage_values import SeriesRef
 
 A, B = "tcp://a:1", "tcp://b:1"
 

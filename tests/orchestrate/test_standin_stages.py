@@ -5,7 +5,7 @@ from __future__ import annotations
 from deepcac2.pipeline.convert.tables import to_arrow
 from deepcac2.pipeline.orchestrate import standin_stages
 from deepcac2.pipeline.orchestrate.standin_rows import PER_RUN, series_rows
-from deepcac2.pipeline.types import SeriesRef
+from deepcac2.pipeline.stage_values import SeriesRef
 from deepcac2.qa.dicom_checks import find_objects
 from deepcac2.qa.series_checks import check_categories
 from deepcac2.release.layout import find_dicom_objects, referenced_sop_uids

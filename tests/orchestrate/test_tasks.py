@@ -18,7 +18,7 @@ from deepcac2.pipeline.orchestrate.tasks import (
     finish_task,
     infer_task,
 )
-from deepcac2.pipeline.types import SeriesRef
+from deepcac2.pipeline.stage_values import SeriesRef
 
 POLICY = Policy(out_dir="/nonexistent", conventions=("deepcac", "canon"), retries=2, backoff_s=0.0)
 

@@ -22,7 +22,7 @@ from deepcac2.pipeline.orchestrate import fake, hooks
 from deepcac2.pipeline.orchestrate.cluster import ClusterSpec
 from deepcac2.pipeline.orchestrate.plugin import PLUGIN_NAME
 from deepcac2.pipeline.orchestrate.run import RunConfig, run_cohort, run_series
-from deepcac2.pipeline.types import SeriesRef
+from deepcac2.pipeline.stage_values import SeriesRef
 
 from .helpers import start_dask, stop_dask
 

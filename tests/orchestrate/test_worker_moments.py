@@ -21,7 +21,7 @@ from deepcac2.pipeline.orchestrate import fake, hooks
 from deepcac2.pipeline.orchestrate.cluster import ClusterSpec
 from deepcac2.pipeline.orchestrate.fake_crash import CRASH_ENV
 from deepcac2.pipeline.orchestrate.run import RunConfig, run_series
-from deepcac2.pipeline.types import SeriesRef
+from deepcac2.pipeline.stage_values import SeriesRef
 
 from .helpers import start_dask, stop_dask
 

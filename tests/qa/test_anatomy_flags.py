@@ -6,13 +6,13 @@ import json
 
 import numpy as np
 
-from deepcac2.pipeline import types
+from deepcac2.pipeline import stage_values
 from deepcac2.pipeline.anatomy.base import Anatomy, AnatomyProvenance
 from deepcac2.pipeline.convert.rows import anatomy_counts, qa_flags
 from deepcac2.qa.result import Severity
 from deepcac2.qa.series_checks import check_flags
 
-CARD = types.ModelCard(
+CARD = stage_values.ModelCard(
     name="m", version="1", weights_sha256=None, license="MIT", training_data="", family="", description=""
 )
 
@@ -35,8 +35,12 @@ def _case(cac_in_aorta: bool, aortic_reported: bool, wall: bool):
     if aortic_reported and wall:
         aortic = (hu >= 130) & aorta & ~cac
     anatomy = Anatomy(heart, aorta, np.zeros(shape, bool), AnatomyProvenance("test", "0"))
-    ct = types.CTVolume(hu=hu, geometry=types.Geometry((0, 0, 0), (1, 1, 2)), series_uid="1.2.3", mass_factor=1.0)
-    pred = types.Prediction(heart=heart, cac=cac, card=CARD, aortic=aortic, anatomy=anatomy, rejected={"aortic": 18})
+    ct = stage_values.CTVolume(
+        hu=hu, geometry=stage_values.Geometry((0, 0, 0), (1, 1, 2)), series_uid="1.2.3", mass_factor=1.0
+    )
+    pred = stage_values.Prediction(
+        heart=heart, cac=cac, card=CARD, aortic=aortic, anatomy=anatomy, rejected={"aortic": 18}
+    )
     return ct, pred
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pydicom
 from pydicom.data import get_testdata_file
 
-from deepcac2.pipeline.types import CTVolume, Geometry, ModelCard, Prediction
+from deepcac2.pipeline.stage_values import CTVolume, Geometry, ModelCard, Prediction
 from deepcac2.qa.dciodvfy import validate
 from deepcac2.qa.pictures import render_series_png
 

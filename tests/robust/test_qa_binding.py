@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.pipeline.types import sha256_file
+from deepcac2.pipeline.stage_values import sha256_file
 from deepcac2.qa.binding import OBJECT_INPUT, TABLE_INPUT
 from deepcac2.qa.result import results_table
 from deepcac2.qa.run import run_qa

@@ -15,7 +15,7 @@ from deepcac2.pipeline.orchestrate import fake
 from deepcac2.pipeline.orchestrate.cluster import ClusterSpec
 from deepcac2.pipeline.orchestrate.plugin import ModelSpec
 from deepcac2.pipeline.orchestrate.run import RunConfig, run_series
-from deepcac2.pipeline.types import SeriesRef, sha256_file
+from deepcac2.pipeline.stage_values import SeriesRef, sha256_file
 
 REFS = [SeriesRef(f"1.2.826.0.1.3680043.22.{i}") for i in range(3)]
 

@@ -15,7 +15,7 @@ from deepcac2.pipeline.orchestrate import fake
 from deepcac2.pipeline.orchestrate.cluster import ClusterSpec
 from deepcac2.pipeline.orchestrate.run import RunConfig, run_series
 from deepcac2.pipeline.orchestrate.store import OutputStore, optional_outputs_failed
-from deepcac2.pipeline.types import SeriesRef
+from deepcac2.pipeline.stage_values import SeriesRef
 
 FLAG = "review_picture_failed"
 

@@ -21,7 +21,7 @@ from deepcac2.pipeline.orchestrate.cluster import ClusterSpec
 from deepcac2.pipeline.orchestrate.plugin import ModelSpec
 from deepcac2.pipeline.orchestrate.run import RunConfig, run_series
 from deepcac2.pipeline.orchestrate.store import LOCK_NAME, OutputStore, _process_started
-from deepcac2.pipeline.types import SeriesRef
+from deepcac2.pipeline.stage_values import SeriesRef
 
 BAD = [
     (["--scheduler", "http://h:8787"], "--scheduler", "dashboard"),

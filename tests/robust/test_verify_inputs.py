@@ -22,7 +22,7 @@ from deepcac2.pipeline.orchestrate.inputs import CONTENT, content_fingerprint
 from deepcac2.pipeline.orchestrate.run import RunConfig, run_series
 from deepcac2.pipeline.orchestrate.store import OutputStore
 from deepcac2.pipeline.sources.local import FINGERPRINT, folder_fingerprint
-from deepcac2.pipeline.types import SeriesRef
+from deepcac2.pipeline.stage_values import SeriesRef
 
 
 def _series(root: Path, n: int = 3) -> list[SeriesRef]:

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from deepcac2.pipeline.scoring.engine import score_series
-from deepcac2.pipeline.types import Geometry
+from deepcac2.pipeline.stage_values import Geometry
 
 PX = 0.25
 VOX = 0.5

@@ -9,7 +9,7 @@ from scipy import ndimage
 from deepcac2.pipeline.scoring.conventions import CONVENTIONS, Convention
 from deepcac2.pipeline.scoring.engine import score_series
 from deepcac2.pipeline.scoring.mapping import mapped
-from deepcac2.pipeline.types import Geometry
+from deepcac2.pipeline.stage_values import Geometry
 
 GEOM = Geometry((0.0, 0.0, 0.0), (0.5, 0.5, 2.5))
 

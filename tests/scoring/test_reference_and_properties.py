@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from deepcac2.pipeline.scoring.conventions import CONVENTIONS, Convention
 from deepcac2.pipeline.scoring.engine import score_series
-from deepcac2.pipeline.types import Geometry
+from deepcac2.pipeline.stage_values import Geometry
 
 from .reference_impl import reference_score
 

@@ -12,7 +12,7 @@ import SimpleITK as sitk
 
 from deepcac2 import cli
 from deepcac2.pipeline.scoring import cli as score_cli
-from deepcac2.pipeline.types import CTVolume, Geometry
+from deepcac2.pipeline.stage_values import CTVolume, Geometry
 
 # 1 x 1 mm pixels, slices 3 mm apart, thickness 3 mm: factor 1, so scores are areas x weights
 GEO = Geometry(origin=(-20.0, 10.0, -50.0), spacing=(1.0, 1.0, 3.0))

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.scoring.conventions import CONVENTIONS, get_convention, kvp_bands
 from deepcac2.pipeline.scoring.engine import score_series
-from deepcac2.pipeline.types import Geometry
+from deepcac2.pipeline.stage_values import Geometry
 
 GEO = Geometry(origin=(0.0, 0.0, 0.0), spacing=(1.0, 1.0, 3.0))  # 1 mm2 pixels, factor 1
 #: a thresholded 2-D convention without size rules, so a 3x3 square always counts

@@ -12,7 +12,7 @@ from sources_dicom import ct_bytes
 
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.sources import IDCSource, RetryPolicy, SeriesCache, fetch_verified
-from deepcac2.pipeline.types import SeriesRef
+from deepcac2.pipeline.stage_values import SeriesRef
 
 
 def upload_series(s3, n: int) -> tuple[SeriesRef, dict[str, bytes]]:

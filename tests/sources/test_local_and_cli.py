@@ -15,7 +15,7 @@ from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.cohort.select import index_local
 from deepcac2.pipeline.cohort.table import cohort_to_refs, frame_to_table, write_cohort
 from deepcac2.pipeline.sources import LocalSource, SeriesCache
-from deepcac2.pipeline.types import SeriesRef
+from deepcac2.pipeline.stage_values import SeriesRef
 
 
 @pytest.fixture()

@@ -8,10 +8,10 @@ from scipy import ndimage
 
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.scoring.conventions import CONVENTIONS
+from deepcac2.pipeline.stage_values import VESSEL_NAMES
 from deepcac2.pipeline.synth.labels import Distractor, Tissue, hu_lut
 from deepcac2.pipeline.synth.phantom import ChestSpec, PlaqueSpec, build_chest, random_plaques
 from deepcac2.pipeline.synth.truth import phantom_expected
-from deepcac2.pipeline.types import VESSEL_NAMES
 
 from .mini_scorer import score
 from .phantoms import SMALL_PLAQUES, small_spec

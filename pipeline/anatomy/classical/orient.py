@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.pipeline.types import Geometry
+from deepcac2.pipeline.stage_values import Geometry
 
 
 @dataclass(frozen=True)

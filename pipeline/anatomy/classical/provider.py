@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from deepcac2.pipeline import types
+from deepcac2.pipeline import stage_values
 from deepcac2.pipeline.anatomy.base import Anatomy
 
 from .segment import anatomy_of
@@ -24,14 +24,14 @@ class ClassicalAnatomy:
 
     name = NAME
 
-    def covers(self, ref: types.SeriesRef) -> bool:
+    def covers(self, ref: stage_values.SeriesRef) -> bool:
         return True
 
-    def anatomy(self, ref: types.SeriesRef, ct: types.CTVolume, *, cache: Any = None) -> Anatomy:
+    def anatomy(self, ref: stage_values.SeriesRef, ct: stage_values.CTVolume, *, cache: Any = None) -> Anatomy:
         return anatomy_of(ct)
 
 
-def classical_anatomy(ct: types.CTVolume) -> Anatomy:
+def classical_anatomy(ct: stage_values.CTVolume) -> Anatomy:
     """The classical anatomy of a CT without a cohort row (tests, benchmarks, reports)."""
     return anatomy_of(ct)
 

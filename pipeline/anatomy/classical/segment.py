@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from deepcac2.pipeline.anatomy.base import Anatomy, AnatomyProvenance
-from deepcac2.pipeline.types import CTVolume, Geometry
+from deepcac2.pipeline.stage_values import CTVolume, Geometry
 
 from .aorta import WALL_MM, AortaTrack, extend_root, find_ascending, find_descending, paint_aorta, paint_arch
 from .heart import find_heart

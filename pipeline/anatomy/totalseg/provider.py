@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.pipeline import types
+from deepcac2.pipeline import stage_values
 from deepcac2.pipeline.anatomy.base import Anatomy, AnatomyProvenance
 from deepcac2.pipeline.anatomy.totalseg import codes, seg
 from deepcac2.pipeline.anatomy.totalseg.ranges import ByteSource, LocalFile, s3_series_object
@@ -56,7 +56,7 @@ HEART_PARTS = ("myocardium", "atrium_left", "atrium_right", "ventricle_left", "v
 log = logging.getLogger(__name__)
 
 
-def candidates_of(ref: types.SeriesRef) -> list[dict[str, Any]]:
+def candidates_of(ref: stage_values.SeriesRef) -> list[dict[str, Any]]:
     return [c for c in (ref.params.get(PARAM) or []) if c and (c.get("location") or c.get("series_aws_url"))]
 
 
@@ -123,7 +123,7 @@ def _slabs(rest: dict[str, list[int]], heart: tuple[int, int], step_mm: float):
 
 def anatomy_from_seg(
     source: ByteSource,
-    ct: types.CTVolume,
+    ct: stage_values.CTVolume,
     *,
     structures: tuple[str, ...] = codes.DEFAULT_STRUCTURES,
     cache: Any = None,
@@ -177,10 +177,10 @@ class TotalSegmentatorAnatomy:
     def __init__(self, structures: tuple[str, ...] = codes.DEFAULT_STRUCTURES) -> None:
         self.structures = structures
 
-    def covers(self, ref: types.SeriesRef) -> bool:
+    def covers(self, ref: stage_values.SeriesRef) -> bool:
         return bool(candidates_of(ref))
 
-    def anatomy(self, ref: types.SeriesRef, ct: types.CTVolume, *, cache: Any = None) -> Anatomy:
+    def anatomy(self, ref: stage_values.SeriesRef, ct: stage_values.CTVolume, *, cache: Any = None) -> Anatomy:
         candidates = candidates_of(ref)
         if not candidates:
             raise DeepCACError(ErrorCode.E_ANATOMY_UNAVAILABLE, f"series {ref.series_uid} has no TotalSegmentator SEG")

@@ -17,7 +17,7 @@ import numpy as np
 import pydicom
 
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.pipeline import types
+from deepcac2.pipeline import stage_values
 from deepcac2.pipeline.anatomy.totalseg.codes import SegmentCode
 from deepcac2.pipeline.anatomy.totalseg.ranges import ByteSource
 
@@ -259,7 +259,7 @@ def check_reference(header: SegHeader, ct_series_uid: str) -> None:
         )
 
 
-def frame_slices(header: SegHeader, geometry: types.Geometry, shape: tuple[int, int, int]) -> np.ndarray:
+def frame_slices(header: SegHeader, geometry: stage_values.Geometry, shape: tuple[int, int, int]) -> np.ndarray:
     """The CT slice (index along axis 0) of every frame; E_ANATOMY_GEOMETRY when a frame is off the grid."""
 
     def fail(why: str) -> DeepCACError:

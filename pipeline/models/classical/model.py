@@ -13,12 +13,12 @@ import numpy as np
 
 from deepcac2._version import __version__
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.pipeline import types
+from deepcac2.pipeline import stage_values
 from deepcac2.pipeline.anatomy.base import Anatomy
 
 from .rules import BONE_STRUCTURES, RuleSettings, apply_rules
 
-CARD = types.ModelCard(
+CARD = stage_values.ModelCard(
     name="classical",
     version=__version__,
     weights_sha256=None,
@@ -31,7 +31,7 @@ CARD = types.ModelCard(
 
 @dataclass
 class ClassicalResult:
-    prediction: types.Prediction
+    prediction: stage_values.Prediction
     #: voxels (>= 130 HU) each rule removed, by rule name (``rules.RULES``)
     rejected: dict[str, int]
     anatomy: Anatomy
@@ -48,12 +48,12 @@ class ClassicalModel:
     """
 
     rules: RuleSettings = field(default_factory=RuleSettings)
-    card: types.ModelCard = CARD
+    card: stage_values.ModelCard = CARD
 
-    def predict(self, ct: types.CTVolume, anatomy: Anatomy | None = None) -> types.Prediction:
+    def predict(self, ct: stage_values.CTVolume, anatomy: Anatomy | None = None) -> stage_values.Prediction:
         return self.analyse(ct, anatomy).prediction
 
-    def analyse(self, ct: types.CTVolume, anatomy: Anatomy | None = None) -> ClassicalResult:
+    def analyse(self, ct: stage_values.CTVolume, anatomy: Anatomy | None = None) -> ClassicalResult:
         """The prediction with what each rule rejected (for reports and tests)."""
         if not np.issubdtype(ct.hu.dtype, np.number) or not np.isfinite(ct.hu).all():
             raise DeepCACError(ErrorCode.E_INFERENCE, "CT holds non-numeric or non-finite values")
@@ -82,7 +82,7 @@ class ClassicalModel:
             settings,
             direction=ct.geometry.direction,
         )
-        prediction = types.Prediction(
+        prediction = stage_values.Prediction(
             heart=anatomy.heart,
             cac=r.cac,
             card=self.card,

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.pipeline import types
+from deepcac2.pipeline import stage_values
 
 from . import preprocess as pp
 from .network import UNet3D
@@ -145,7 +145,7 @@ class UNetModel:
     """Heart from the anatomy stage, CAC from the U-Net, mapped back to the CT grid."""
 
     net: UNet3D
-    card: types.ModelCard
+    card: stage_values.ModelCard
     device: str = "cpu"
     options: InferenceOptions = field(default_factory=InferenceOptions)
 
@@ -158,7 +158,7 @@ class UNetModel:
             torch.backends.cudnn.allow_tf32 = self.options.tf32
         self._runner: torch.nn.Module = torch.compile(self.net, dynamic=False) if self.options.compile else self.net
 
-    def run_cac(self, ct: types.CTVolume, heart: np.ndarray) -> CACResult:
+    def run_cac(self, ct: stage_values.CTVolume, heart: np.ndarray) -> CACResult:
         """U-Net CAC mask on the CT grid, given a heart mask on the CT grid, with the crop it used."""
         o = self.options
         pre = pp.preprocess(ct.hu, ct.geometry, heart, o.spacing_xyz, o.shape_xyz, o.resample_dtype)
@@ -182,11 +182,11 @@ class UNetModel:
         windows = len(heart_windows(heart_xyz, o.patch_xyz, o.stride_xyz, o.cover_edges))
         return CACResult(cac=pp.to_ct_grid(label, pre) > 0, pre=pre, windows=windows)
 
-    def predict_cac(self, ct: types.CTVolume, heart: np.ndarray) -> np.ndarray:
+    def predict_cac(self, ct: stage_values.CTVolume, heart: np.ndarray) -> np.ndarray:
         """U-Net CAC mask on the CT grid, given a heart mask on the CT grid."""
         return self.run_cac(ct, heart).cac
 
-    def predict(self, ct: types.CTVolume, anatomy: Any = None) -> types.Prediction:
+    def predict(self, ct: stage_values.CTVolume, anatomy: Any = None) -> stage_values.Prediction:
         """CAC inside the crop around ``anatomy.heart``; the anatomy travels with the prediction."""
         if anatomy is None:
             anatomy = default_anatomy(ct)
@@ -197,14 +197,14 @@ class UNetModel:
                 f"anatomy heart {heart.shape} is not on the CT grid {ct.shape}",
                 series=ct.series_uid,
             )
-        return types.Prediction(heart=heart, cac=self.predict_cac(ct, heart), card=self.card, anatomy=anatomy)
+        return stage_values.Prediction(heart=heart, cac=self.predict_cac(ct, heart), card=self.card, anatomy=anatomy)
 
 
-def default_anatomy(ct: types.CTVolume) -> Any:
+def default_anatomy(ct: stage_values.CTVolume) -> Any:
     """The anatomy when the caller gave none: the ``classical`` provider, else the classical localiser."""
     from deepcac2.pipeline.anatomy import registry
 
-    ref = types.SeriesRef(series_uid=ct.series_uid, study_uid=ct.study_uid, patient_id=ct.patient_id)
+    ref = stage_values.SeriesRef(series_uid=ct.series_uid, study_uid=ct.study_uid, patient_id=ct.patient_id)
     if "classical" in registry.available_providers():
         return registry.resolve_anatomy(ref, ct, "classical")
     from deepcac2.pipeline.anatomy.classical.segment import anatomy_of
@@ -212,21 +212,21 @@ def default_anatomy(ct: types.CTVolume) -> Any:
     return anatomy_of(ct)
 
 
-def card_for(weights: str, extra: dict[str, Any], options: InferenceOptions | None = None) -> types.ModelCard:
+def card_for(weights: str, extra: dict[str, Any], options: InferenceOptions | None = None) -> stage_values.ModelCard:
     """The model card of a checkpoint: its own card if it carries one, else what we know.
 
     The description says how the network is run (grid, precision, heart); options that
     depart from the published pipeline are appended to the version (``+bf16``, ...).
     """
     options = options or InferenceOptions()
-    sha = types.sha256_file(weights)
+    sha = stage_values.sha256_file(weights)
     saved = extra.get("card")
     if isinstance(saved, dict):
-        card = types.ModelCard(**{**saved, "weights_sha256": sha})
+        card = stage_values.ModelCard(**{**saved, "weights_sha256": sha})
     else:
         stem = Path(weights).stem
         training, license_ = PUBLISHED_WEIGHTS.get(stem, ("unknown: weights file supplied by the user", "unknown"))
-        card = types.ModelCard(
+        card = stage_values.ModelCard(
             name="deepcac2-unet",
             version=stem,
             weights_sha256=sha,

@@ -31,7 +31,7 @@ import SimpleITK as sitk
 import torch
 
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.pipeline.types import Geometry
+from deepcac2.pipeline.stage_values import Geometry
 
 #: published values, in (x, y, z) like the published code
 SPACING_XYZ: tuple[float, float, float] = (0.7, 0.7, 2.5)
