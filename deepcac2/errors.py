@@ -19,7 +19,7 @@ class ErrorCode(StrEnum):
     E_COHORT_EMPTY = "E_COHORT_EMPTY"
     #: a local series' files differ from what the cohort recorded (count, names, sizes, mtimes)
     E_INPUT_CHANGED = "E_INPUT_CHANGED"
-    #: the series' PatientID is empty, missing or not usable as a release folder name (``sources.ids``)
+    #: the series' PatientID is empty, missing or not usable as a release folder name (``pipeline.identifiers``)
     E_PATIENT_ID = "E_PATIENT_ID"
     E_FETCH_FAILED = "E_FETCH_FAILED"
     E_FETCH_TRANSIENT = "E_FETCH_TRANSIENT"

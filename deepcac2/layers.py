@@ -37,6 +37,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "deepcac2.layers",
             "deepcac2.pipeline.stage_values",
             "deepcac2.pipeline.uids",
+            "deepcac2.pipeline.identifiers",
         ),
     ),
     ("schemas", ("deepcac2.schemas",)),

@@ -107,7 +107,7 @@ def load(ref: stage_values.SeriesRef, folder: Path) -> stage_values.CTVolume:
             f"folder {folder} holds series {ct.series_uid}, the cohort expects {ref.series_uid}",
             series=ref.series_uid,
         )
-    from deepcac2.pipeline.sources.ids import validate_patient_id
+    from deepcac2.pipeline.identifiers import validate_patient_id
 
     validate_patient_id(ct.patient_id, ref.series_uid)  # E_PATIENT_ID here, not at release build
     require_frame_of_reference(ct)

@@ -21,8 +21,8 @@ import pydicom
 
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.location import LOGS_DIR, QA_DIR, STATE_DIR, TABLES_DIR
+from deepcac2.pipeline.identifiers import PATIENT_ID_PATTERN
 from deepcac2.pipeline.loader.read import has_dicom_marker
-from deepcac2.pipeline.sources.ids import PATIENT_ID_PATTERN
 
 DICOM_DIR = "dicom"
 #: UIDs are digits and dots (PS3.5 9.1); PatientIDs are also restricted so they make safe folder names.

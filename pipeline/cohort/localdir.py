@@ -9,7 +9,7 @@ without a usable UID cannot be tracked.
 
 Each series row records what the run will compare before loading it: the number of its
 files (``instanceCount``) and a fingerprint of every file under its ``location``
-(``source_fingerprint``, see :func:`deepcac2.pipeline.sources.local.folder_fingerprint`).
+(``source_fingerprint``, see :func:`deepcac2.pipeline.loader.read.folder_fingerprint`).
 """
 
 from __future__ import annotations
@@ -23,9 +23,8 @@ import pandas as pd
 import pydicom
 
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.pipeline.loader.read import StrayFile, object_kind, read_dataset, walk_files
+from deepcac2.pipeline.loader.read import StrayFile, folder_fingerprint, object_kind, read_dataset, walk_files
 from deepcac2.pipeline.loader.warnings_notes import collect_warnings, summarize
-from deepcac2.pipeline.sources.local import folder_fingerprint
 from deepcac2.pipeline.uids import is_valid_uid
 
 #: the only attributes read from each file (SOPClassUID and Rows tell images from other objects)

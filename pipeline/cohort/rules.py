@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.pipeline.sources.ids import is_valid_patient_id
+from deepcac2.pipeline.identifiers import is_valid_patient_id
 
 #: Transfer syntaxes the loader decodes without loss: uncompressed, RLE, lossless JPEG and
 #: lossless JPEG 2000 (pylibjpeg). Lossy JPEG (NLST has 152 JPEG Extended series) changes HU
@@ -82,7 +82,7 @@ def not_localizer_rule() -> Rule:
 
 
 def patient_id_rule() -> Rule:
-    """The release's PatientID rule (``sources.ids``), applied here so a series never fails it at ``release build``."""
+    """The release's PatientID rule (``pipeline.identifiers``), applied here so a series never fails it at ``release build``."""
     return Rule(
         "patient_id",
         "PatientID present and usable as a release folder (letters, digits, '.', '_', '-'); else E_PATIENT_ID",

@@ -1,7 +1,8 @@
-"""Reading one file's header, and listing the files of a source."""
+"""Reading one file's header, and listing the files of a source (and their fingerprint)."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -90,6 +91,22 @@ def walk_files(root: Path) -> list[Path]:
             if not name.startswith(".") and path.is_file():  # a dangling link is not a file
                 files.append(path)
     return files
+
+
+def folder_fingerprint(folder: str | os.PathLike[str]) -> str:
+    """``"<files>:<sha256>"`` over the relative path, size and mtime (ns) of every file the loader would list.
+
+    Cheap (``stat`` only, no file is opened) and strict: a file added, deleted, renamed,
+    rewritten or touched changes it. When several series share a folder, a change to any
+    of them changes the fingerprint of all.
+    """
+    root = Path(folder)
+    digest = hashlib.sha256()
+    files = walk_files(root)
+    for path in files:
+        st = path.stat()
+        digest.update(f"{path.relative_to(root).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return f"{len(files)}:{digest.hexdigest()}"
 
 
 def list_files(source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> list[Path]:

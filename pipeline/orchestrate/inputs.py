@@ -78,7 +78,7 @@ def changed_since_scored(
     The metadata fingerprint is compared with the cohort's always; the content with
     ``scored`` when ``content`` (a series scored without one is changed: nothing vouches for it).
     """
-    from deepcac2.pipeline.sources.local import folder_fingerprint
+    from deepcac2.pipeline.loader.read import folder_fingerprint
 
     local = [r for r in refs if is_local(r)]
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deepcac2.errors import DeepCACError, ErrorCode
+from deepcac2.pipeline.identifiers import validate_uid
 from deepcac2.pipeline.sources.base import Source, folder_stats
-from deepcac2.pipeline.sources.ids import validate_uid
 from deepcac2.pipeline.stage_values import SeriesRef
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 from deepcac2.argtypes import non_negative_int, positive_float
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.cohort.table import cohort_to_refs, read_cohort
+from deepcac2.pipeline.identifiers import validate_uid
 from deepcac2.pipeline.sources.base import Source
 from deepcac2.pipeline.sources.cache import RetryPolicy, fetch_verified
 from deepcac2.pipeline.sources.idc import DEFAULT_BUCKET, IDCSource
-from deepcac2.pipeline.sources.ids import validate_uid
 from deepcac2.pipeline.sources.local import LocalSource
 from deepcac2.pipeline.stage_values import SeriesRef
 from deepcac2.writable import writable_dir

@@ -13,7 +13,7 @@ from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.pipeline.sources.ids import validate_bucket, validate_crdc_uuid
+from deepcac2.pipeline.identifiers import validate_bucket, validate_crdc_uuid
 from deepcac2.pipeline.stage_values import SeriesRef
 
 #: idc-index's default endpoint for the AWS buckets

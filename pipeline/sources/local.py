@@ -1,14 +1,13 @@
 """The ``local`` source: series already on disk, in any layout (``cohort --from-dir``).
 
 Input identity: ``cohort --from-dir`` records, per series, a fingerprint of the files
-under its ``location`` (:func:`folder_fingerprint`); the run compares it before loading
+under its ``location`` (:func:`~deepcac2.pipeline.loader.read.folder_fingerprint`); the run compares it before loading
 (:func:`check_unchanged`), so slices deleted or replaced after the cohort was made are
 ``E_INPUT_CHANGED`` instead of a series scored on what is left.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 from pathlib import Path
@@ -16,29 +15,12 @@ from pathlib import Path
 import pydicom
 
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.pipeline.sources.ids import validate_uid
+from deepcac2.pipeline.identifiers import validate_uid
+from deepcac2.pipeline.loader.read import folder_fingerprint
 from deepcac2.pipeline.stage_values import SeriesRef
 
 #: the SeriesRef.params key (a cohort column) that carries the fingerprint to the run
 FINGERPRINT = "source_fingerprint"
-
-
-def folder_fingerprint(folder: str | os.PathLike[str]) -> str:
-    """``"<files>:<sha256>"`` over the relative path, size and mtime (ns) of every file the loader would list.
-
-    Cheap (``stat`` only, no file is opened) and strict: a file added, deleted, renamed,
-    rewritten or touched changes it. When several series share a folder, a change to any
-    of them changes the fingerprint of all.
-    """
-    from deepcac2.pipeline.loader.read import walk_files
-
-    root = Path(folder)
-    digest = hashlib.sha256()
-    files = walk_files(root)
-    for path in files:
-        st = path.stat()
-        digest.update(f"{path.relative_to(root).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-    return f"{len(files)}:{digest.hexdigest()}"
 
 
 def check_unchanged(ref: SeriesRef, folder: Path) -> None:

@@ -11,7 +11,7 @@ from pydicom import dcmread
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline import process
 from deepcac2.pipeline.cohort.select import index_local_and_explain
-from deepcac2.pipeline.sources.ids import is_valid_patient_id, validate_patient_id
+from deepcac2.pipeline.identifiers import is_valid_patient_id, validate_patient_id
 from deepcac2.pipeline.stage_values import SeriesRef
 from deepcac2.release.layout import read_object
 from tests.convert import synthetic

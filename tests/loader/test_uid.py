@@ -39,10 +39,10 @@ def test_invalid(uid):
 
 def test_one_rule_for_loader_sources_cohort_and_writers() -> None:
     """The loader rejected ``1.02.3`` while the sources accepted it: now every path uses one function."""
+    from deepcac2.pipeline import identifiers as ids
     from deepcac2.pipeline import uids
     from deepcac2.pipeline.cohort import localdir
     from deepcac2.pipeline.convert import series
-    from deepcac2.pipeline.sources import ids
 
     assert validate_uid is uids.validate_uid and ids.validate_uid is uids.validate_uid
     for check in (ids.validate_uid, series._safe_dirname):

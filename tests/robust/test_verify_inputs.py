@@ -16,12 +16,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from deepcac2.errors import DeepCACError, ErrorCode
+from deepcac2.pipeline.loader.read import folder_fingerprint
 from deepcac2.pipeline.orchestrate import fake
 from deepcac2.pipeline.orchestrate.cluster import ClusterSpec
 from deepcac2.pipeline.orchestrate.inputs import CONTENT, content_fingerprint
 from deepcac2.pipeline.orchestrate.run import RunConfig, run_series
 from deepcac2.pipeline.orchestrate.store import OutputStore
-from deepcac2.pipeline.sources.local import FINGERPRINT, folder_fingerprint
+from deepcac2.pipeline.sources.local import FINGERPRINT
 from deepcac2.pipeline.stage_values import SeriesRef
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Protocol
 
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.pipeline.sources.ids import validate_bucket, validate_crdc_uuid
+from deepcac2.pipeline.identifiers import validate_bucket, validate_crdc_uuid
 
 #: IDC's public endpoint (as idc-index and s5cmd use it)
 DEFAULT_ENDPOINT = "https://s3.amazonaws.com"
