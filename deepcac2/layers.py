@@ -10,8 +10,9 @@ Lowest first:
   conventions and risk bands, where outputs live;
 - ``schemas``: every table schema; low because the cohort step already writes tables, and a
   table's columns follow the conventions and risk bands of ``core`` (a lower layer), never a stage;
-- ``loader``, then ``cohort`` (indexes a folder with the loader's rules), then ``sources`` (fetch
-  what a cohort names), then ``contrast`` (refuses a contrast CT the loader read);
+- ``loader``, then ``totalseg`` (reads IDC's TotalSegmentator SEGs by byte ranges), then ``cohort``
+  (indexes a folder with the loader's rules, attaches each CT's SEGs), then ``sources`` (fetch what
+  a cohort names), then ``contrast`` (refuses a contrast CT the loader read);
 - ``anatomy``, ``models``, ``scoring``;
 - ``dicomout``, then ``seg``, then ``sr`` (the SR references the SEG);
 - ``convert``, ``process`` (one series' stages), ``orchestrate`` (Dask), ``qa``, ``release``.
@@ -42,6 +43,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ),
     ("schemas", ("deepcac2.schemas",)),
     ("loader", ("deepcac2.pipeline.loader",)),
+    ("totalseg", ("deepcac2.pipeline.totalseg",)),
     ("cohort", ("deepcac2.pipeline.cohort",)),
     ("sources", ("deepcac2.pipeline.sources",)),
     ("contrast", ("deepcac2.pipeline.contrast",)),

@@ -31,7 +31,7 @@ THORACIC = ("heart_", "aorta", "pulmonary_artery", "trachea", "esophagus", "lung
 def _fill_to_104(labels: np.ndarray, body: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Add every missing non-thoracic class (abdomen, shoulders, arms, muscles) as a disc in the free
     body, so the SEG has all 104 segments and about ``TARGET_FRAMES`` frames like IDC's."""
-    from deepcac2.pipeline.anatomy.totalseg.codes import classes
+    from deepcac2.pipeline.totalseg.codes import classes
 
     out = labels.copy()
     present = {int(v) for v in np.unique(labels) if v}
@@ -62,7 +62,7 @@ def build_case(ctx: BenchContext) -> dict:
     from deepcac2.pipeline.synth.dicom_writer import write_series
     from deepcac2.pipeline.synth.nlst import SCANNERS, study_meta
     from deepcac2.pipeline.synth.phantom import ChestSpec, build_chest
-    from deepcac2.pipeline.synth.totalseg import label_map, with_boundary_errors, write_totalseg_seg
+    from deepcac2.pipeline.synth.totalseg_writer import label_map, with_boundary_errors, write_totalseg_seg
 
     spec = ChestSpec(seed=0, n_slices=N_SLICES, noise_sd_hu=25.0, great_vessels=True, z_center_mm=0.0)
     phantom = build_chest(spec)
@@ -75,22 +75,22 @@ def build_case(ctx: BenchContext) -> dict:
     labels_s = time.perf_counter() - t0
     full = _fill_to_104(labels, phantom.hu > -500, np.random.default_rng(0))
     t0 = time.perf_counter()
-    seg = write_totalseg_seg(full, phantom, folder, ctx.work / "anatomy_seg" / "seg.dcm")
+    seg = write_totalseg_seg(full, phantom, folder, ctx.work / "anatomy_seg" / "seg_reader.dcm")
     dcmqi_s = time.perf_counter() - t0
     ctx.cache[key] = {"folder": folder, "seg": seg, "ct_write_s": ct_write_s, "labels_s": labels_s, "dcmqi_s": dcmqi_s}
     return ctx.cache[key]
 
 
 def run(ctx: BenchContext) -> list[Result]:
-    from deepcac2.pipeline.anatomy.totalseg import seg
-    from deepcac2.pipeline.anatomy.totalseg.provider import anatomy_from_seg
-    from deepcac2.pipeline.anatomy.totalseg.ranges import LocalFile
+    from deepcac2.pipeline.anatomy.idc_totalseg import anatomy_from_seg
     from deepcac2.pipeline.loader import load_series
+    from deepcac2.pipeline.totalseg import seg_reader
+    from deepcac2.pipeline.totalseg.byte_ranges import LocalFile
 
     case = build_case(ctx)
     ct = load_series(case["folder"])
     size = case["seg"].stat().st_size
-    header = seg.read_header(LocalFile(case["seg"]))
+    header = seg_reader.read_header(LocalFile(case["seg"]))
     n_frames, n_segments = len(header.frame_segment), len(header.segments)
 
     wanted = LocalFile(case["seg"])

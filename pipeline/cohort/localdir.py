@@ -68,9 +68,9 @@ def seg_fields(path: str) -> dict[str, object] | str | None:
         return f"{ErrorCode.E_UNREADABLE_FILE.value}: {exc}"
     if _SEG_STORAGE not in head:
         return None
-    from deepcac2.pipeline.anatomy.totalseg.ranges import LocalFile
-    from deepcac2.pipeline.anatomy.totalseg.seg import read_header
-    from deepcac2.pipeline.cohort.totalseg import is_totalsegmentator
+    from deepcac2.pipeline.cohort.seg_candidates import is_totalsegmentator
+    from deepcac2.pipeline.totalseg.byte_ranges import LocalFile
+    from deepcac2.pipeline.totalseg.seg_reader import read_header
 
     try:
         header = read_header(LocalFile(path))

@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.pipeline.cohort import totalseg
+from deepcac2.pipeline.cohort import seg_candidates
 from deepcac2.pipeline.cohort.index import collection_totals, index_version, load_collection
 from deepcac2.pipeline.cohort.localdir import index_folder
 from deepcac2.pipeline.cohort.nlst import NLST_FIELDS, deepcac_rank, is_localizer, parse_series_description
@@ -158,7 +158,7 @@ class Explanation:
             f"run time: {self.run_hours:,.1f} h at {self.seconds_per_series:g} s/series on {self.workers} worker(s)"
         )
         if self.totalseg is not None:
-            lines.append(totalseg.coverage_line(self.totalseg))
+            lines.append(seg_candidates.coverage_line(self.totalseg))
         return "\n".join(lines)
 
 
@@ -338,10 +338,10 @@ def select_and_explain(
     if seconds_per_series <= 0 or workers < 1:
         raise DeepCACError(ErrorCode.E_COHORT_INVALID, "seconds_per_series must be > 0 and workers >= 1")
     df, start, steps = _run(policy, collection, filters, index_path)
-    df = totalseg.attach_idc(df, totalseg.idc_candidates(collection, index_path))
+    df = seg_candidates.attach_idc(df, seg_candidates.idc_candidates(collection, index_path))
     table = frame_to_table(df, {"policy": policy, "collection": collection, "idc_index_data": index_version()})
     explanation = Explanation(
-        policy, collection, start, tuple(steps), seconds_per_series, workers, totalseg.coverage(df)
+        policy, collection, start, tuple(steps), seconds_per_series, workers, seg_candidates.coverage(df)
     )
     return table, explanation
 
@@ -376,9 +376,9 @@ def index_local_and_explain(
     df = add_parsed_columns(found.frame)
     name = policy or "local"
     df, start, steps = run_rules(df, name, filters or CohortFilters(), eligibility=policy is not None)
-    df = totalseg.attach_local(df, found.segs)
+    df = seg_candidates.attach_local(df, found.segs)
     table = frame_to_table(df, {"policy": name, "source_folder": str(folder)})
     explanation = Explanation(
-        name, str(folder), start, tuple(steps), seconds_per_series, workers, totalseg.coverage(df), local=True
+        name, str(folder), start, tuple(steps), seconds_per_series, workers, seg_candidates.coverage(df), local=True
     )
     return table, found.skipped, explanation

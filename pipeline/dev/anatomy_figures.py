@@ -89,7 +89,7 @@ def render_anatomy(
 
 def _docs(out: Path, shared: Path, work: Path) -> list[Path]:
     from deepcac2.pipeline.anatomy.classical.provider import classical_anatomy
-    from deepcac2.pipeline.anatomy.totalseg.provider import TotalSegmentatorAnatomy
+    from deepcac2.pipeline.anatomy.idc_totalseg import TotalSegmentatorAnatomy
     from deepcac2.pipeline.loader import load_series
     from deepcac2.pipeline.synth.cohort import write_cohort
 

@@ -99,14 +99,14 @@ def phantom_anatomy(ph) -> Anatomy:
 
 
 def totalseg_anatomy(ph) -> Anatomy:
-    """The anatomy IDC's TotalSegmentator SEG of this phantom holds (``synth/totalseg.py``: its v1 label
+    """The anatomy IDC's TotalSegmentator SEG of this phantom holds (``synth/totalseg_writer.py``: its v1 label
     map with about 1 mm of boundary wander), as the ``idc-totalsegmentator`` provider reads it by
     default: the heart (five classes) whole; the aorta, pulmonary artery and ``DEFAULT_STRUCTURES``
     (trachea, esophagus, vertebrae, ribs) over their slabs only (``provider.slab_of``: the cardiac
     slab; the ribs near the heart), empty elsewhere."""
-    from deepcac2.pipeline.anatomy.totalseg.codes import DEFAULT_STRUCTURES, STRUCTURE_CLASSES, classes
-    from deepcac2.pipeline.anatomy.totalseg.provider import HEART_PARTS, slab_of
-    from deepcac2.pipeline.synth.totalseg import label_map, with_boundary_errors
+    from deepcac2.pipeline.anatomy.idc_totalseg import HEART_PARTS, slab_of
+    from deepcac2.pipeline.synth.totalseg_writer import label_map, with_boundary_errors
+    from deepcac2.pipeline.totalseg.codes import DEFAULT_STRUCTURES, STRUCTURE_CLASSES, classes
 
     labels = with_boundary_errors(label_map(ph), ph.geometry.spacing, ph.seed)
     ids = {name: i for name, (i, _) in classes().items()}

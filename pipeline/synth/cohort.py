@@ -52,7 +52,7 @@ class CohortWriter:
     out: Path
     manifest: list[dict[str, Any]]
     truth: list[dict[str, Any]]
-    #: writes IDC's TotalSegmentator SEG of every chest (``totalseg.py``); None: no SEGs
+    #: writes IDC's TotalSegmentator SEG of every chest (``totalseg_writer.py``); None: no SEGs
     segs: Any = None
 
     def add(
@@ -75,7 +75,7 @@ class CohortWriter:
         else:
             paths = write_series(phantom, meta, target, transfer_syntax=transfer_syntax, signed=signed)
             if kind == "chest" and self.segs is not None:
-                from deepcac2.pipeline.synth.totalseg import seg_path_for
+                from deepcac2.pipeline.synth.totalseg_writer import seg_path_for
 
                 self.segs.submit(phantom, target, seg_path_for(target.parent, meta.series_uid))
         g = phantom.geometry
@@ -325,7 +325,7 @@ def write_cohort(
     demo and chest, 0 for QRM's first series). ``plaques`` and ``chest_opts`` (ChestSpec
     fields) apply to the single ``chest`` cohort. ``great_vessels`` builds the demo and
     chest cohorts' chests with real mediastinal anatomy (``ChestSpec.great_vessels``).
-    ``totalseg``: beside every chest CT, IDC's TotalSegmentator SEG of it (``totalseg.py``),
+    ``totalseg``: beside every chest CT, IDC's TotalSegmentator SEG of it (``totalseg_writer.py``),
     in its own series folder of the same study.
     """
     if name not in COHORTS:
@@ -334,7 +334,7 @@ def write_cohort(
     out.mkdir(parents=True, exist_ok=True)
     segs = None
     if totalseg and name in ("demo", "chest"):
-        from deepcac2.pipeline.synth.totalseg import SegWriter
+        from deepcac2.pipeline.synth.totalseg_writer import SegWriter
 
         segs = SegWriter()
     w = CohortWriter(name, out, [], [], segs)

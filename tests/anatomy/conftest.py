@@ -34,7 +34,7 @@ def seg_case(tmp_path_factory) -> SegCase:
     from deepcac2.pipeline.loader import load_series
     from deepcac2.pipeline.synth.cohort import write_cohort
     from deepcac2.pipeline.synth.phantom import ChestSpec, build_chest
-    from deepcac2.pipeline.synth.totalseg import label_map, with_boundary_errors
+    from deepcac2.pipeline.synth.totalseg_writer import label_map, with_boundary_errors
 
     root = tmp_path_factory.mktemp("totalseg")
     write_cohort("chest", root, seed=6, rows=96, pixel_spacing_mm=3.6, plaques=2, noise=0, great_vessels=True)

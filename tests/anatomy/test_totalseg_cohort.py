@@ -7,7 +7,7 @@ import shutil
 import pandas as pd
 import pydicom
 
-from deepcac2.pipeline.cohort import totalseg
+from deepcac2.pipeline.cohort import seg_candidates
 from deepcac2.pipeline.cohort.select import index_local_and_explain
 from deepcac2.pipeline.cohort.table import cohort_to_refs, read_cohort, write_cohort
 
@@ -29,13 +29,13 @@ def test_idc_rule_same_study_and_series_number_with_several_candidates():
             "series_aws_url": ["s3://b/u1/*", "s3://b/u2/*", "s3://b/u3/*", "s3://b/u4/*"],
         }  # fmt: skip
     )
-    out = totalseg.attach_idc(ct, segs)
+    out = seg_candidates.attach_idc(ct, segs)
     assert out["totalseg_candidates"].tolist() == [2, 0, 0, 0]
     first = out["totalseg_series_uid"]
     assert first[0] == "g1" and first[1:].isna().all()
     assert [c["SeriesInstanceUID"] for c in out["totalseg_candidate_series"][0]] == ["g1", "g2"]
-    assert totalseg.coverage(out) == (0, 1, 3)
-    assert "0 series with one, 1 with several, 3 with none (25.0% covered" in totalseg.coverage_line((0, 1, 3))
+    assert seg_candidates.coverage(out) == (0, 1, 3)
+    assert "0 series with one, 1 with several, 3 with none (25.0% covered" in seg_candidates.coverage_line((0, 1, 3))
 
 
 def test_from_dir_links_the_seg_file_to_its_ct_and_the_refs_carry_it(seg_case, tmp_path, capsys):

@@ -14,10 +14,10 @@ import pytest
 
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline import stage_values
+from deepcac2.pipeline.anatomy.idc_totalseg import TotalSegmentatorAnatomy, anatomy_from_seg
 from deepcac2.pipeline.anatomy.registry import resolve_anatomy
-from deepcac2.pipeline.anatomy.totalseg import codes, seg
-from deepcac2.pipeline.anatomy.totalseg.provider import TotalSegmentatorAnatomy, anatomy_from_seg
-from deepcac2.pipeline.anatomy.totalseg.ranges import LocalFile
+from deepcac2.pipeline.totalseg import codes, seg_reader
+from deepcac2.pipeline.totalseg.byte_ranges import LocalFile
 
 HEART_IDS = [codes.classes()[n][0] for n in codes.REQUIRED["heart"]]
 
@@ -38,7 +38,7 @@ def _id(name: str) -> int:
 def test_the_synth_seg_is_in_idcs_format(seg_case):
     ds = pydicom.dcmread(seg_case.seg)
     ct0 = pydicom.dcmread(next(seg_case.ct_folder.glob("*.dcm")), stop_before_pixels=True)
-    assert ds.SOPClassUID == seg.SEG_STORAGE and ds.SegmentationType == "BINARY"
+    assert ds.SOPClassUID == seg_reader.SEG_STORAGE and ds.SegmentationType == "BINARY"
     assert not ds.file_meta.TransferSyntaxUID.is_compressed
     assert ds.SeriesNumber == int(ct0.SeriesNumber) * 100
     assert ds.SeriesDescription == f"TotalSegmentator(v1.5.6) Segmentation of Series {int(ct0.SeriesNumber)}"
@@ -52,7 +52,7 @@ def test_the_synth_seg_is_in_idcs_format(seg_case):
     assert described == [f"TotalSegmentator {v} : {by_label[v]}" for v in present]
     # dcmqi --skip: each segment's frames run from its first to its last non-empty slice
     frames = ds.pixel_array.reshape(int(ds.NumberOfFrames), -1).any(axis=1)
-    header = seg.read_header(LocalFile(seg_case.seg))
+    header = seg_reader.read_header(LocalFile(seg_case.seg))
     spans = []
     for number, v in enumerate(present, start=1):
         mine = np.flatnonzero(header.frame_segment == number)
@@ -79,11 +79,11 @@ def test_masks_are_the_label_map_on_the_ct_grid_and_only_wanted_frames_are_read(
     assert (prov.provider, prov.version) == ("idc-totalsegmentator", "TotalSegmentator v1.5.6")
     assert (prov.seg_series_uid, prov.seg_sop_instance_uid) == (ds.SeriesInstanceUID, ds.SOPInstanceUID)
     # bytes: the header plus the 7 segments' frames, far from the whole object
-    header = seg.read_header(LocalFile(seg_case.seg))
+    header = seg_reader.read_header(LocalFile(seg_case.seg))
     wanted = [n for name in ("heart", "aorta", "pulmonary_artery") for n in
-              seg.segment_numbers(header, codes.codes_of(codes.REQUIRED[name]))]  # fmt: skip
+              seg_reader.segment_numbers(header, codes.codes_of(codes.REQUIRED[name]))]  # fmt: skip
     frame_bytes = int(np.isin(header.frame_segment, wanted).sum()) * header.frame_bits // 8
-    heart = seg.segment_numbers(header, codes.codes_of(codes.REQUIRED["heart"]))
+    heart = seg_reader.segment_numbers(header, codes.codes_of(codes.REQUIRED["heart"]))
     assert source.bytes_read > int(np.isin(header.frame_segment, heart).sum()) * header.frame_bits // 8
     assert source.bytes_read <= frame_bytes + header.pixel_offset + 64 * 1024
     unwanted = int((~np.isin(header.frame_segment, wanted)).sum()) * header.frame_bits // 8
@@ -211,7 +211,7 @@ def test_a_failing_range_read_is_a_read_error_and_nothing_silent(seg_case):
 def test_a_file_that_is_not_a_seg_is_a_read_error(seg_case):
     ct_file = next(seg_case.ct_folder.glob("*.dcm"))
     with pytest.raises(DeepCACError) as err:
-        seg.read_header(LocalFile(ct_file))
+        seg_reader.read_header(LocalFile(ct_file))
     assert err.value.code is ErrorCode.E_ANATOMY_READ
 
 
@@ -249,7 +249,7 @@ class _Cache:
 
 
 def test_the_same_path_reads_the_seg_from_s3_by_range(seg_case, s3, s3_endpoint):
-    from deepcac2.pipeline.anatomy.totalseg.ranges import s3_series_object
+    from deepcac2.pipeline.totalseg.byte_ranges import s3_series_object
 
     candidate = _upload(s3, seg_case.seg)
     source = s3_series_object(candidate["series_aws_url"], s3_endpoint, candidate["crdc_series_uuid"])
@@ -268,7 +268,7 @@ def test_s3_failures_are_coded(seg_case, s3, s3_endpoint):
     import socket
     import uuid
 
-    from deepcac2.pipeline.anatomy.totalseg.ranges import S3Object, s3_series_object
+    from deepcac2.pipeline.totalseg.byte_ranges import S3Object, s3_series_object
 
     missing = {
         "SeriesInstanceUID": "a",

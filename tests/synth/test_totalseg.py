@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from deepcac2.pipeline.anatomy.totalseg.codes import classes
 from deepcac2.pipeline.synth.labels import Distractor, Tissue
 from deepcac2.pipeline.synth.phantom import ChestSpec, build_chest
-from deepcac2.pipeline.synth.totalseg import CALCIUM_CLASSES, TISSUE_CLASSES, label_map, with_boundary_errors
+from deepcac2.pipeline.synth.totalseg_writer import CALCIUM_CLASSES, TISSUE_CLASSES, label_map, with_boundary_errors
+from deepcac2.pipeline.totalseg.codes import classes
 
 
 def _id(name: str) -> int:

@@ -33,9 +33,9 @@ import SimpleITK as sitk
 from scipy import ndimage as ndi
 
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.pipeline.anatomy.totalseg.codes import TOTALSEG_VERSION, classes, metadata
 from deepcac2.pipeline.synth.labels import Distractor, Tissue
 from deepcac2.pipeline.synth.phantom import Phantom
+from deepcac2.pipeline.totalseg.codes import TOTALSEG_VERSION, classes, metadata
 from deepcac2.pipeline.uids import derive_uid
 
 #: phantom tissue -> TotalSegmentator v1 class, where one class holds the whole tissue

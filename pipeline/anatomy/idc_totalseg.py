@@ -34,8 +34,8 @@ import numpy as np
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline import stage_values
 from deepcac2.pipeline.anatomy.base import Anatomy, AnatomyProvenance
-from deepcac2.pipeline.anatomy.totalseg import codes, seg
-from deepcac2.pipeline.anatomy.totalseg.ranges import ByteSource, LocalFile, s3_series_object
+from deepcac2.pipeline.totalseg import codes, seg_reader
+from deepcac2.pipeline.totalseg.byte_ranges import ByteSource, LocalFile, s3_series_object
 
 NAME = "idc-totalsegmentator"
 #: SeriesRef.params key holding the candidate SEGs (a list of dicts, the cohort's column)
@@ -83,11 +83,11 @@ def held(cache: Any, key: str, nbytes: int) -> Iterator[None]:
         yield
 
 
-def _wanted(header: seg.SegHeader, structures: tuple[str, ...]) -> tuple[dict[str, list[int]], list[str]]:
+def _wanted(header: seg_reader.SegHeader, structures: tuple[str, ...]) -> tuple[dict[str, list[int]], list[str]]:
     """Segment numbers per mask name, and the notes on what is missing."""
     notes = []
     present = {int(n) for n in np.unique(header.frame_segment)}
-    missing = [c for c in MUST_HAVE if not set(seg.segment_numbers(header, codes.codes_of((c,)))) & present]
+    missing = [c for c in MUST_HAVE if not set(seg_reader.segment_numbers(header, codes.codes_of((c,)))) & present]
     if missing:
         raise DeepCACError(
             ErrorCode.E_ANATOMY_SEGMENTS,
@@ -95,11 +95,13 @@ def _wanted(header: seg.SegHeader, structures: tuple[str, ...]) -> tuple[dict[st
             seg=header.series_uid,
             missing=",".join(missing),
         )
-    wanted = {name: seg.segment_numbers(header, codes.codes_of(classes)) for name, classes in codes.REQUIRED.items()}
+    wanted = {
+        name: seg_reader.segment_numbers(header, codes.codes_of(classes)) for name, classes in codes.REQUIRED.items()
+    }
     if not set(wanted["pulmonary_artery"]) & present:
         notes.append(f"anatomy {NAME}: SEG {header.series_uid} has no pulmonary artery (empty mask)")
     for name in (*HEART_PARTS, *structures):
-        numbers = seg.segment_numbers(header, codes.codes_of(codes.STRUCTURE_CLASSES[name]))
+        numbers = seg_reader.segment_numbers(header, codes.codes_of(codes.STRUCTURE_CLASSES[name]))
         if set(numbers) & present:
             wanted[name] = numbers
     return wanted, notes
@@ -127,13 +129,13 @@ def anatomy_from_seg(
     *,
     structures: tuple[str, ...] = codes.DEFAULT_STRUCTURES,
     cache: Any = None,
-    header: seg.SegHeader | None = None,
+    header: seg_reader.SegHeader | None = None,
 ) -> Anatomy:
     """The anatomy of ``ct`` from one SEG (its reference already checked, or checked here)."""
-    header = header or seg.read_header(source)
-    seg.check_reference(header, ct.series_uid)
-    seg.check_size(source, header)
-    slices = seg.frame_slices(header, ct.geometry, ct.shape)
+    header = header or seg_reader.read_header(source)
+    seg_reader.check_reference(header, ct.series_uid)
+    seg_reader.check_size(source, header)
+    slices = seg_reader.frame_slices(header, ct.geometry, ct.shape)
     wanted, notes = _wanted(header, structures)
     heart_names = ("heart", *(n for n in HEART_PARTS if n in wanted))
     first = {n: wanted[n] for n in heart_names}
@@ -142,7 +144,7 @@ def anatomy_from_seg(
     with held(
         cache, f"seg-{header.series_uid}", int(np.isin(header.frame_segment, wanted["heart"]).sum()) * frame_bytes
     ):
-        masks = seg.read_masks(source, header, slices, ct.shape, first)
+        masks = seg_reader.read_masks(source, header, slices, ct.shape, first)
     # the rest only over the cardiac slab: the thoracic aorta and arch, not the abdomen; the
     # ribs only near the heart
     ks = np.flatnonzero(masks["heart"].any(axis=(1, 2)))
@@ -150,7 +152,9 @@ def anatomy_from_seg(
         in_slab = (slices >= keep[0]) & (slices <= keep[1])
         count = int((np.isin(header.frame_segment, sorted({n for k in names for n in rest[k]})) & in_slab).sum())
         with held(cache, f"seg-{header.series_uid}", count * frame_bytes):
-            masks.update(seg.read_masks(source, header, slices, ct.shape, {k: rest[k] for k in names}, keep=keep))
+            masks.update(
+                seg_reader.read_masks(source, header, slices, ct.shape, {k: rest[k] for k in names}, keep=keep)
+            )
     log.debug("%s: read %d of %d bytes of %s", NAME, source.bytes_read, source.size(), source.name)
     heart, aorta, pa = masks.pop("heart"), masks.pop("aorta"), masks.pop("pulmonary_artery")
     return Anatomy(
@@ -187,9 +191,9 @@ class TotalSegmentatorAnatomy:
         skipped: list[str] = []
         for candidate in candidates:
             source = open_source(candidate, cache)
-            header = seg.read_header(source)
+            header = seg_reader.read_header(source)
             try:
-                seg.check_reference(header, ct.series_uid)
+                seg_reader.check_reference(header, ct.series_uid)
             except DeepCACError as exc:
                 skipped.append(f"anatomy {NAME}: candidate SEG {header.series_uid} skipped ({exc.message})")
                 continue

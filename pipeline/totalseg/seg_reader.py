@@ -18,8 +18,8 @@ import pydicom
 
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline import stage_values
-from deepcac2.pipeline.anatomy.totalseg.codes import SegmentCode
-from deepcac2.pipeline.anatomy.totalseg.ranges import ByteSource
+from deepcac2.pipeline.totalseg.byte_ranges import ByteSource
+from deepcac2.pipeline.totalseg.codes import SegmentCode
 
 SEG_STORAGE = "1.2.840.10008.5.1.4.1.1.66.4"
 #: how far (in voxels) a frame may sit from a CT slice and still be that slice
