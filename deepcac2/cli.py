@@ -21,7 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "cohort": ("deepcac2.pipeline.cohort.cli", "select series from the IDC index or index a local DICOM folder"),
     "fetch": ("deepcac2.pipeline.sources.cli", "download or stage the series of a cohort into a bounded cache"),
     "load": ("deepcac2.pipeline.loader.cli", "load one DICOM series, report geometry and problems"),
-    "infer": ("deepcac2.pipeline.models.cli", "run a heart/CAC model on one series and save the masks"),
+    "infer": ("deepcac2.pipeline.infer_cli", "run a heart/CAC model on one series and save the masks"),
     "train": ("deepcac2.pipeline.dev.unet_train_cli", "train the DeepCAC2 U-Net on synthetic series"),
     "score": ("deepcac2.pipeline.scoring.cli", "score a given CAC mask (SEG, NRRD, NIfTI) on its CT series"),
     "evaluate": (

@@ -15,7 +15,8 @@ Lowest first:
   a cohort names), then ``contrast`` (refuses a contrast CT the loader read);
 - ``anatomy``, ``models``, ``scoring``;
 - ``dicomout``, then ``seg``, then ``sr`` (the SR references the SEG);
-- ``convert``, ``process`` (one series' stages), ``orchestrate`` (Dask), ``qa``, ``release``.
+- ``convert``, ``process`` (one series' stages; ``deepcac2 infer`` runs some of them on one series),
+  ``orchestrate`` (Dask), ``qa``, ``release``.
 
 Outside the order (``OUTSIDE``): the synthetic data generator and the development tools
 (training, figures, evaluation scripts, benchmark baselines) and ``bench/``. They may import any
@@ -54,7 +55,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("seg", ("deepcac2.pipeline.seg",)),
     ("sr", ("deepcac2.pipeline.sr",)),
     ("convert", ("deepcac2.pipeline.convert",)),
-    ("process", ("deepcac2.pipeline.process",)),
+    ("process", ("deepcac2.pipeline.process", "deepcac2.pipeline.infer_cli")),
     ("orchestrate", ("deepcac2.pipeline.orchestrate",)),
     ("qa", ("deepcac2.qa",)),
     ("release", ("deepcac2.release",)),

@@ -36,6 +36,8 @@ LOCK_FILE = ".deepcac2-run.lock"
 FRAGMENTS = f"{STATE_DIR}/series"
 #: in a bucket, committed fragments packed many to an object (``pipeline/orchestrate/packs.py``)
 FRAGMENT_PACKS = f"{STATE_DIR}/packs"
+#: what ``deepcac2 qa`` writes into its folder (``RUN_DIR/qa``), and nothing else
+QA_FILES = ("checks.parquet", "report.html", "review_sheet.csv")
 
 #: URL scheme -> the fsspec package that serves it
 SCHEMES = {"s3": "s3fs", "gs": "gcsfs", "gcs": "gcsfs"}
@@ -265,3 +267,16 @@ def renamed(exc: DeepCACError, *pairs: tuple[object, object]) -> DeepCACError:
         if is_url(url):
             message = message.replace(str(local), str(url))
     return DeepCACError(exc.code, message, **exc.detail)
+
+
+def clear_qa(qa_dir: Path) -> None:
+    """Remove the QA a run's folder holds (``run --overwrite``: it checked results that are gone).
+
+    Only the files QA writes are removed (:data:`QA_FILES` and ``images/*.png``); anything else stays.
+    """
+    for name in QA_FILES:
+        (qa_dir / name).unlink(missing_ok=True)
+    images = qa_dir / "images"
+    if images.is_dir() and not images.is_symlink():
+        for png in images.glob("*.png"):
+            png.unlink()

@@ -233,7 +233,7 @@ def render_review_picture(
     ct: stage_values.CTVolume, prediction: stage_values.Prediction, path: Path, rows: TableRows
 ) -> None:
     """Write the review PNG while the CT is in memory; a drawing failure flags the row, never fails the series."""
-    from deepcac2.qa.pictures import render_series_png
+    from deepcac2.pipeline.convert.review_picture import render_series_png
 
     row = rows["cac_series"][0]
     title = f"{row.get('PatientID') or ''}  {ct.series_uid}  Agatston {row.get('agatston_deepcac')}"

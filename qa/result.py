@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from enum import StrEnum
-from pathlib import Path
 
 import pyarrow as pa
 
@@ -60,20 +59,3 @@ def results_table(results: list[CheckResult]) -> pa.Table:
         for name in CHECKS_SCHEMA.names:
             data[name].append(d[name])
     return pa.table(data, schema=CHECKS_SCHEMA)
-
-
-#: what ``deepcac2 qa`` writes into its folder (``RUN_DIR/qa``), and nothing else
-QA_FILES = ("checks.parquet", "report.html", "review_sheet.csv")
-
-
-def clear_qa(qa_dir: Path) -> None:
-    """Remove the QA a run's folder holds (``run --overwrite``: it checked results that are gone).
-
-    Only the files QA writes are removed (:data:`QA_FILES` and ``images/*.png``); anything else stays.
-    """
-    for name in QA_FILES:
-        (qa_dir / name).unlink(missing_ok=True)
-    images = qa_dir / "images"
-    if images.is_dir() and not images.is_symlink():
-        for png in images.glob("*.png"):
-            png.unlink()

@@ -1,4 +1,4 @@
-"""Turn one scored series into DICOM SEG, DICOM SR and table rows.
+"""Turn one scored series into DICOM SEG, DICOM SR, table rows and its review picture (``review_picture``).
 
 Public API: :func:`convert_series` and :class:`ConvertedSeries` (from ``series``),
 ``tables.write_table``, and the row builders in ``rows``. They are loaded lazily so

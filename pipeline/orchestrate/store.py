@@ -40,10 +40,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from deepcac2 import location
 from deepcac2.errors import TRANSIENT_CODES, DeepCACError, ErrorCode
 from deepcac2.location import COHORT_FILE, DICOM_DIR, LOCK_FILE, LOGS_DIR, QA_DIR, STATE_DIR, TABLES_DIR, Remote, is_url
 from deepcac2.pipeline.orchestrate.bucket import BucketMirror
-from deepcac2.qa.result import QA_FILES, clear_qa
 from deepcac2.writable import output_error as os_error
 from deepcac2.writable import writable_dir
 
@@ -269,9 +269,9 @@ class OutputStore:
         for p in old + list((self.root / STATE_DIR / "runs").glob("*.json")):
             p.unlink()
         (self.root / STATE_DIR / "run.json").unlink(missing_ok=True)
-        clear_qa(self.root / QA_DIR)  # QA of the results just forgotten must not pass for the new ones
+        location.clear_qa(self.root / QA_DIR)  # QA of the results just forgotten must not pass for the new ones
         if self.bucket:
-            self.bucket.clear(QA_FILES)
+            self.bucket.clear(location.QA_FILES)
 
     # -- fragments ------------------------------------------------------------------------
     def keep_cohort(self, cohort_file: Path) -> Path:

@@ -107,7 +107,7 @@ WARM_MODULES: tuple[str, ...] = (
     "deepcac2.pipeline.models.base",
     "deepcac2.pipeline.scoring.engine",
     "deepcac2.pipeline.convert",
-    "deepcac2.qa.pictures",
+    "deepcac2.pipeline.convert.review_picture",
 )
 
 

@@ -91,9 +91,6 @@ def test_every_entry_of_the_order_names_a_module() -> None:
 
 #: back-edges being cut (issue 24): this list only shrinks, and goes
 PENDING = {
-    ("deepcac2.pipeline.models.cli", "deepcac2.pipeline.process"),
-    ("deepcac2.pipeline.orchestrate.store", "deepcac2.qa.result"),
-    ("deepcac2.pipeline.process", "deepcac2.qa.pictures"),
     ("deepcac2.pipeline.scoring.evaluate_cli", "deepcac2.release.tables"),
     ("deepcac2.schemas.cac_series", "deepcac2.pipeline.scoring.conventions"),
     ("deepcac2.schemas.cac_series", "deepcac2.pipeline.scoring.risk"),

@@ -6,9 +6,9 @@ import numpy as np
 import pydicom
 from pydicom.data import get_testdata_file
 
+from deepcac2.pipeline.convert.review_picture import render_series_png
 from deepcac2.pipeline.stage_values import CTVolume, Geometry, ModelCard, Prediction
 from deepcac2.qa.dciodvfy import validate
-from deepcac2.qa.pictures import render_series_png
 
 
 def test_dciodvfy_passes_a_valid_ct_and_flags_a_broken_one(dciodvfy: str, tmp_path: Path) -> None:

@@ -47,12 +47,12 @@ def test_resume_redoes_a_series_whose_optional_output_failed(scheduler, tmp_path
 
 def test_a_review_picture_that_fails_on_a_full_disk_flags_the_series_for_resume(monkeypatch, tmp_path):
     """The real stage's flag is one the run recognises (process.OPTIONAL_OUTPUT_FAILED)."""
-    import deepcac2.qa.pictures as pictures
+    import deepcac2.pipeline.convert.review_picture as review_picture
 
     def full_disk(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(pictures, "render_series_png", full_disk)
+    monkeypatch.setattr(review_picture, "render_series_png", full_disk)
 
     class CT:
         series_uid = "1.2.3"
