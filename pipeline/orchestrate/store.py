@@ -45,22 +45,15 @@ from deepcac2.location import COHORT_FILE, DICOM_DIR, LOCK_FILE, LOGS_DIR, QA_DI
 from deepcac2.pipeline.orchestrate.bucket import BucketMirror
 from deepcac2.qa.result import QA_FILES, clear_qa
 from deepcac2.writable import output_error as os_error
-from deepcac2.writable import writable_dir
+from deepcac2.writable import writable_dir, write_atomic
 
 LOCK_NAME = LOCK_FILE
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        write_atomic(path, lambda tmp: Path(tmp).write_bytes(data))
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise os_error(exc, str(path)) from exc
 
 

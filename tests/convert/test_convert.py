@@ -234,7 +234,7 @@ def test_rows_are_unchanged_by_a_dataclass_copy(ct, tmp_path: Path) -> None:
 
 
 def test_failed_write_leaves_nothing(tmp_path: Path) -> None:
-    from deepcac2.pipeline.dicomout.reproducible import write_atomic
+    from deepcac2.writable import write_atomic
 
     def boom(tmp: str) -> None:
         Path(tmp).write_bytes(b"half")
