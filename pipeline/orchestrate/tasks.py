@@ -25,6 +25,7 @@ from typing import Any
 
 from deepcac2.errors import TRANSIENT_CODES, DeepCACError, ErrorCode, error_code_of, one_line
 from deepcac2.pipeline import process
+from deepcac2.pipeline.models.base import ModelSpec
 from deepcac2.pipeline.types import SeriesRef
 
 
@@ -86,10 +87,10 @@ class Predicted:
     worker: str = ""
 
 
-def _load_default_model(name: str | None, weights: str | None, device: str | None) -> Any:
-    from deepcac2.pipeline.models.base import load_model
+def _load_default_model(spec: ModelSpec) -> Any:
+    from deepcac2.pipeline.models.base import load_spec
 
-    return load_model(name, weights, device=device)
+    return load_spec(spec)
 
 
 def _finish_default(ref: SeriesRef, ct: Any, prediction: Any, out_dir: Path, conventions: tuple[str, ...]) -> Any:
@@ -125,7 +126,7 @@ class Stages:
     anatomy: Callable[[SeriesRef, Any, str, Any], Any] = process.anatomy
     infer: Callable[[Any, Any, Any], Any] = process.infer
     finish: Callable[[SeriesRef, Any, Any, Path, tuple[str, ...]], process.TableRows] = _finish_default
-    load_model: Callable[[str | None, str | None, str | None], Any] = _load_default_model
+    load_model: Callable[[ModelSpec], Any] = _load_default_model
     warm: tuple[str, ...] = WARM_MODULES
 
 
