@@ -25,7 +25,7 @@ from distributed.comm.core import CommClosedError
 
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.location import STATE_DIR
-from deepcac2.pipeline import process
+from deepcac2.pipeline.anatomy.registry import AUTO
 from deepcac2.pipeline.models.base import ModelSpec
 from deepcac2.pipeline.orchestrate import hooks
 from deepcac2.pipeline.orchestrate.cluster import GPU, ClusterSpec, open_client, use_gpu_resource
@@ -38,6 +38,7 @@ from deepcac2.pipeline.orchestrate.progress import Progress
 from deepcac2.pipeline.orchestrate.records import failure_row, run_record, write_runs_table
 from deepcac2.pipeline.orchestrate.store import Fragment, OutputStore
 from deepcac2.pipeline.orchestrate.tasks import Stages
+from deepcac2.pipeline.scoring.conventions import DEFAULT_CONVENTIONS
 from deepcac2.pipeline.sources.local import FINGERPRINT
 from deepcac2.pipeline.types import SeriesRef, sha256_file
 
@@ -54,9 +55,9 @@ class RunConfig:
 
     model: ModelSpec = field(default_factory=ModelSpec)
     #: anatomy provider for every series: a registered name or "auto" (``--anatomy``)
-    anatomy: str = "auto"
+    anatomy: str = AUTO
     cluster: ClusterSpec = field(default_factory=ClusterSpec)
-    conventions: tuple[str, ...] = process.DEFAULT_CONVENTIONS
+    conventions: tuple[str, ...] = DEFAULT_CONVENTIONS
     max_in_flight: int | None = None
     resume: bool = False
     overwrite: bool = False

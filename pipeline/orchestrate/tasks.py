@@ -25,7 +25,9 @@ from typing import Any
 
 from deepcac2.errors import TRANSIENT_CODES, DeepCACError, ErrorCode, error_code_of, one_line
 from deepcac2.pipeline import process
+from deepcac2.pipeline.anatomy.registry import AUTO
 from deepcac2.pipeline.models.base import ModelSpec
+from deepcac2.pipeline.scoring.conventions import DEFAULT_CONVENTIONS
 from deepcac2.pipeline.types import SeriesRef
 
 
@@ -135,11 +137,11 @@ class Policy:
     """Retry and output settings shared by all tasks of a run."""
 
     out_dir: str
-    conventions: tuple[str, ...] = process.DEFAULT_CONVENTIONS
+    conventions: tuple[str, ...] = DEFAULT_CONVENTIONS
     retries: int = 2
     backoff_s: float = 1.0
     #: the anatomy provider (``--anatomy``): a registered name or "auto"
-    anatomy: str = "auto"
+    anatomy: str = AUTO
     #: take the content fingerprint of a local series' files before loading it (``--verify-inputs``)
     verify_inputs: bool = False
 
