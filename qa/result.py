@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from deepcac2.location import QA_CHECKS
+
 
 class Severity(StrEnum):
     #: a release must not be built while a blocking check fails
@@ -63,7 +65,7 @@ def results_table(results: list[CheckResult]) -> pa.Table:
 
 
 #: what ``deepcac2 qa`` writes into its folder (``RUN_DIR/qa``), and nothing else
-QA_FILES = ("checks.parquet", "report.html", "review_sheet.csv")
+QA_FILES = (QA_CHECKS, "report.html", "review_sheet.csv")
 
 
 def clear_qa(qa_dir: Path) -> None:
