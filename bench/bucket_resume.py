@@ -62,7 +62,7 @@ def _fragment(i: int, uid: str):
 
 
 def measure(k: int, packed: bool) -> dict[str, float]:
-    from deepcac2.location import Remote
+    from deepcac2.location import STATE_DIR, Remote
     from deepcac2.pipeline.orchestrate import packs
     from deepcac2.pipeline.orchestrate.bucket import BucketMirror
     from deepcac2.pipeline.orchestrate.store import OutputStore
@@ -79,7 +79,7 @@ def measure(k: int, packed: bool) -> dict[str, float]:
         commit_s = time.perf_counter() - t0
     finally:
         BucketMirror.pack = real_pack  # type: ignore[method-assign]
-    objects = Remote.parse(url).files("state")
+    objects = Remote.parse(url).files(STATE_DIR)
     t0 = time.perf_counter()
     store = OutputStore(url)
     store.acquire()

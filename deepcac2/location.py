@@ -32,12 +32,16 @@ QA_DIR = "qa"
 DICOM_DIR = "dicom"
 COHORT_FILE = "cohort.parquet"
 LOCK_FILE = ".deepcac2-run.lock"
+#: what the folder was made with (model, conventions, cohort by content): checked on --resume
+RUN_FILE = f"{STATE_DIR}/run.json"
+#: QA's results, in ``QA_DIR``
+QA_CHECKS = "checks.parquet"
 #: fragments, one per committed series: what qa and release never read
 FRAGMENTS = f"{STATE_DIR}/series"
 #: in a bucket, committed fragments packed many to an object (``pipeline/orchestrate/packs.py``)
 FRAGMENT_PACKS = f"{STATE_DIR}/packs"
 #: what ``deepcac2 qa`` writes into its folder (``RUN_DIR/qa``), and nothing else
-QA_FILES = ("checks.parquet", "report.html", "review_sheet.csv")
+QA_FILES = (QA_CHECKS, "report.html", "review_sheet.csv")
 
 #: URL scheme -> the fsspec package that serves it
 SCHEMES = {"s3": "s3fs", "gs": "gcsfs", "gcs": "gcsfs"}

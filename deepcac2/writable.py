@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from deepcac2.errors import DeepCACError, ErrorCode, disk_full
@@ -52,3 +53,24 @@ def writable_file(path: str | os.PathLike[str], what: str = "the output file") -
         raise DeepCACError(ErrorCode.E_OUTPUT_UNWRITABLE, f"cannot write {what}: {target} is read-only")
     _probe(target.parent, f"{what} {target}")
     return target
+
+
+def write_atomic(path: str | os.PathLike[str], write: Callable[[str], object]) -> Path:
+    """Call ``write(tmp_path)`` beside ``path``, flush it to disk, then rename it onto ``path``.
+
+    Readers never see half a file, and a crash or power loss after the rename cannot leave
+    an empty or torn one (the data is fsync'ed before the rename makes it visible).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as written:
+            os.fsync(written.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

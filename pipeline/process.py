@@ -21,6 +21,8 @@ from typing import Any, Protocol
 
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline import stage_values
+from deepcac2.pipeline.anatomy.registry import AUTO
+from deepcac2.pipeline.scoring.conventions import DEFAULT_CONVENTIONS
 
 #: the attribute an exception carries naming the stage it was raised in (read by orchestrate.tasks)
 STAGE_ATTRIBUTE = "deepcac2_stage"
@@ -51,9 +53,6 @@ def stage_of_exception(exc: BaseException) -> str | None:
 
 #: rows per output table, e.g. {"cac_series": [...], "cac_lesions": [...], "measurements": [...]}
 TableRows = dict[str, list[dict[str, Any]]]
-
-#: the scoring conventions a run computes when none are named
-DEFAULT_CONVENTIONS: tuple[str, ...] = ("deepcac", "literature", "canon", "lessmann3d")
 
 
 class SeriesCacheLike(Protocol):
@@ -127,7 +126,7 @@ def fetch_and_load(ref: stage_values.SeriesRef, cache: SeriesCacheLike | None = 
             cache.release(ref)
 
 
-def anatomy(ref: stage_values.SeriesRef, ct: stage_values.CTVolume, name: str = "auto", cache: Any = None) -> Any:
+def anatomy(ref: stage_values.SeriesRef, ct: stage_values.CTVolume, name: str = AUTO, cache: Any = None) -> Any:
     """Heart and great vessels of ``ct`` from the named provider, or by the ``auto`` rule (an ``Anatomy``).
 
     Any non-DeepCAC error of a provider becomes E_ANATOMY_READ: a provider bug fails the
@@ -253,7 +252,7 @@ def process_series(
     *,
     conventions: Iterable[str] = DEFAULT_CONVENTIONS,
     cache: SeriesCacheLike | None = None,
-    anatomy_name: str = "auto",
+    anatomy_name: str = AUTO,
 ) -> TableRows:
     """Every stage for one series, in this process. Raises DeepCACError on bad input."""
     ct = fetch_and_load(ref, cache)

@@ -22,7 +22,7 @@ import pydicom
 from tqdm import tqdm
 
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.location import COHORT_FILE, QA_DIR, TABLES_DIR
+from deepcac2.location import COHORT_FILE, QA_CHECKS, QA_DIR, TABLES_DIR
 from deepcac2.pipeline.process import REVIEW_PICTURE
 from deepcac2.pipeline.scoring.conventions import DEFAULT_CONVENTION
 from deepcac2.qa import binding, dicom_checks, failure_checks, integrity, plausibility, series_checks, stats
@@ -192,7 +192,7 @@ def run_qa(
 
     out_dir.mkdir(parents=True, exist_ok=True)
     results += gather_pictures(run_dir, [r["SeriesInstanceUID"] for r in rows], out_dir / "images")
-    checks_path = out_dir / "checks.parquet"
+    checks_path = out_dir / QA_CHECKS
     pq.write_table(results_table(results + inputs), checks_path, compression="zstd")
     report_path = write_report(results, rows, out_dir / "report.html", convention=convention, failures=failures)
     write_review_sheet(rows, out_dir / "review_sheet.csv", n=review_sample, seed=seed, convention=convention)

@@ -37,7 +37,7 @@ def main_staged(args: argparse.Namespace, main: Callable[[argparse.Namespace], i
             local.reference = str(local_copy(table, scratch / "reference" / TABLES_DIR, CODE).parent.parent)
         target = args.out or (f"{args.run_dir.rstrip('/')}/{QA_DIR}" if is_url(args.run_dir) else None)
         if is_url(target):
-            local.out = str(scratch / "qa")
+            local.out = str(scratch / QA_DIR)
             local.shown_out = (local.out, target)
         if args.import_reviews:
             if is_url(args.run_dir):  # the verdicts land in the run's tables/
@@ -53,6 +53,6 @@ def main_staged(args: argparse.Namespace, main: Callable[[argparse.Namespace], i
         except DeepCACError as exc:  # its message names the copies: name the bucket instead
             raise renamed(exc, (local.run_dir, args.run_dir), (local.out, target)) from exc
         if is_url(target):
-            put = Remote.parse(target).upload_tree(scratch / "qa")  # as on disk: other files there stay
+            put = Remote.parse(target).upload_tree(scratch / QA_DIR)  # as on disk: other files there stay
             print(f"QA: {len(put)} files put to {target}")
         return rc

@@ -37,7 +37,7 @@ import pyarrow.parquet as pq
 
 from deepcac2._version import __version__
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.location import COHORT_FILE, QA_DIR, STATE_DIR
+from deepcac2.location import COHORT_FILE, QA_CHECKS, QA_DIR, STATE_DIR
 from deepcac2.pipeline.scoring.conventions import DEFAULT_CONVENTION
 from deepcac2.pipeline.stage_values import sha256_file
 from deepcac2.qa import binding
@@ -48,7 +48,7 @@ from deepcac2.release.metadata import ReleaseInfo
 from deepcac2.release.tables import TABLES_DIR, conventions_in, primary_scores, read_table
 from deepcac2.schemas import dictionary
 
-CHECKS = "checks.parquet"
+CHECKS = QA_CHECKS
 NOT_RECORDED = "(not recorded)"
 #: documents shipped as they are (package files: symbolic links to the repository's originals, or
 #: ``queries.sql``, the example queries CI runs on a built release)

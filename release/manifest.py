@@ -93,11 +93,6 @@ def sealed_card_sha256(card_text: str, root_hash: str) -> str:
     return hashlib.sha256(card_text.replace(root_hash, ROOT_PLACEHOLDER).encode("utf-8")).hexdigest()
 
 
-def compute_manifest(root: Path) -> list[FileEntry]:
-    """Every file the manifest lists (all but itself and :data:`QUOTES_MANIFEST`), hashed."""
-    return [hash_file(root, p) for p in list_files(root)]
-
-
 def _csv_text(header: tuple[str, ...], rows: list[tuple[object, ...]]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")

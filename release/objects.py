@@ -17,7 +17,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from deepcac2.errors import DeepCACError
-from deepcac2.location import QA_DIR, TABLES_DIR
+from deepcac2.location import QA_CHECKS, QA_DIR, TABLES_DIR
 from deepcac2.release import manifest
 from deepcac2.release.layout import DICOM_DIR, read_object
 
@@ -99,17 +99,18 @@ def _references(root: Path, series: dict[str, str], problems: list[str]) -> set[
 def _qa_hashes(root: Path, sha_by_path: dict[str, str], problems: list[str], notes: list[str]) -> None:
     from deepcac2.qa.binding import recorded  # QA owns the binding rows
 
-    checks = root / QA_DIR / "checks.parquet"
+    checks = root / QA_DIR / QA_CHECKS
+    shown = f"{QA_DIR}/{QA_CHECKS}"
     if not checks.is_file():
-        notes.append("no qa/checks.parquet: a draft built without QA; QA's hashes not compared")
+        notes.append(f"no {shown}: a draft built without QA; QA's hashes not compared")
         return
     try:
         found = recorded(pq.read_table(checks).to_pandas())
     except Exception as exc:  # unreadable: reported here, the manifest check says whether it was altered
-        problems.append(f"qa/checks.parquet: unreadable ({exc})")
+        problems.append(f"{shown}: unreadable ({exc})")
         return
     if found is None:
-        notes.append("qa/checks.parquet records no SHA-256 (QA of an older deepcac2); QA's hashes not compared")
+        notes.append(f"{shown} records no SHA-256 (QA of an older deepcac2); QA's hashes not compared")
         return
     tables, objects = found
     idc = _idc_paths(root)

@@ -20,10 +20,11 @@ import os
 from pathlib import Path
 
 from deepcac2.errors import DeepCACError, ErrorCode
+from deepcac2.location import LOCK_FILE, RUN_FILE
 from deepcac2.release import manifest
 
 #: what marks a run folder (``pipeline/orchestrate/store.py``)
-RUN_MARKERS = ("state/run.json", ".deepcac2-run.lock")
+RUN_MARKERS = (RUN_FILE, LOCK_FILE)
 #: files a release holds beside those its manifest lists (older layouts included)
 UNLISTED = (manifest.MANIFEST_NAME, "DATASET_CARD.md", "provenance.json", "zenodo.json")
 

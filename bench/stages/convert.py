@@ -63,6 +63,7 @@ def _dcmqi_metadata(path: Path) -> Path:
 
 def load_and_convert(folder: str, out: str) -> None:
     """One series' conversion in a fresh process: load, phantom masks, score, SEG + SR + Parquet."""
+    from deepcac2.location import DICOM_DIR, TABLES_DIR
     from deepcac2.pipeline.convert.series import convert_series, write_series_tables
     from deepcac2.pipeline.loader import load_series
     from deepcac2.pipeline.scoring.engine import score_ct
@@ -72,7 +73,7 @@ def load_and_convert(folder: str, out: str) -> None:
     phantom = chest_phantom(ct.shape[0])
     pred = Prediction(heart=phantom.heart, cac=phantom.cac, card=ModelCard("bench", "1", "00" * 32, "MIT", "none"))
     scores = {c: score_ct(ct, pred.cac, convention=c) for c in ("deepcac", "literature", "canon", "lessmann3d")}
-    write_series_tables([convert_series(ct, pred, scores, Path(out) / "dicom")], Path(out) / "tables")
+    write_series_tables([convert_series(ct, pred, scores, Path(out) / DICOM_DIR)], Path(out) / TABLES_DIR)
 
 
 def run(ctx: BenchContext) -> list[Result]:

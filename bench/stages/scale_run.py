@@ -90,6 +90,7 @@ def write_cohort(n: int, path: Path) -> None:
 def run(n: int, work: Path, figures: dict[str, Any]) -> Path:
     """The Dask run of the stand-in cohort into ``work/run``; figures of its steps."""
     from deepcac2.pipeline.orchestrate import hooks
+    from deepcac2.pipeline.orchestrate.cluster import ClusterSpec
     from deepcac2.pipeline.orchestrate.run import RunConfig, run_cohort
     from deepcac2.pipeline.orchestrate.standin_stages import STAGES
 
@@ -108,13 +109,11 @@ def run(n: int, work: Path, figures: dict[str, Any]) -> Path:
 
         return at
 
-    config = RunConfig(backoff_s=0.0)
+    cluster = ClusterSpec(workers=WORKERS, threads=1)
+    config = RunConfig(cluster=cluster, max_in_flight=MAX_IN_FLIGHT, progress=False, backoff_s=0.0)
     t0 = time.perf_counter()
     with hooks.installed("plugin_registered", mark("plugin")), hooks.installed("tables", mark("tables")):
-        summary = run_cohort(
-            cohort, out, workers=WORKERS, threads=1, max_in_flight=MAX_IN_FLIGHT, progress=False, stages=STAGES,
-            config=config,
-        )  # fmt: skip
+        summary = run_cohort(cohort, out, config, stages=STAGES)
     end = time.perf_counter()
     assert summary.complete and summary.done + summary.failed == n, summary.format()
     figures.update(
@@ -172,6 +171,7 @@ def failed_checks(checks: Path) -> dict[str, int]:
 
 def after_run(out: Path, work: Path, figures: dict[str, Any]) -> None:
     """Resume start, QA, release build, verify and query on the finished run."""
+    from deepcac2.location import DICOM_DIR, QA_CHECKS, QA_DIR, STATE_DIR, TABLES_DIR
     from deepcac2.pipeline.orchestrate.store import OutputStore
 
     t0 = time.perf_counter()
@@ -179,16 +179,16 @@ def after_run(out: Path, work: Path, figures: dict[str, Any]) -> None:
     figures["resume_read_s"] = time.perf_counter() - t0
     figures["resume_rss_mib"] = peak_mib()
     del committed
-    figures["fragments_mib"] = du_mib(out / "state")
-    figures["dicom_mib"] = du_mib(out / "dicom")
-    for table in sorted((out / "tables").glob("*.parquet")):
+    figures["fragments_mib"] = du_mib(out / STATE_DIR)
+    figures["dicom_mib"] = du_mib(out / DICOM_DIR)
+    for table in sorted((out / TABLES_DIR).glob("*.parquet")):
         figures[f"table_{table.stem}_mib"] = table.stat().st_size / 2**20
 
     status, figures["qa_s"], figures["qa_rss_mib"], _ = child(["qa", str(out)])
     figures["qa_exit"] = status
-    figures["qa_blocking_failed"] = failed_checks(out / "qa" / "checks.parquet")
+    figures["qa_blocking_failed"] = failed_checks(out / QA_DIR / QA_CHECKS)
     partial(figures)
-    (out / "qa").rename(work / "qa.standin")  # the draft release below is built without it (module doc)
+    (out / QA_DIR).rename(work / "qa.standin")  # the draft release below is built without it (module doc)
 
     rel = work / "release"
     build = ["release", "build", str(out), "--version", "0.0.0-scale", "--out", str(rel), "--allow-no-qa"]

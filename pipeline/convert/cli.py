@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from deepcac2.errors import DeepCACError, ErrorCode
+from deepcac2.location import TABLES_DIR
 from deepcac2.pipeline.scoring.conventions import CONVENTIONS, DEFAULT_CONVENTION
 from deepcac2.pipeline.stage_values import ModelCard, Prediction
 from deepcac2.writable import writable_dir
@@ -82,7 +83,7 @@ def main(args: argparse.Namespace) -> int:
     scores = {c: score_ct(ct, cac.mask, convention=c, vessels=cac.vessels) for c in conventions}
     out = Path(args.out)
     converted = convert_series(ct, prediction, scores, out, seg_encoding="labelmap" if args.labelmap else "binary")
-    tables = write_series_tables([converted], out / "tables")
+    tables = write_series_tables([converted], out / TABLES_DIR)
     summary = {
         "SeriesInstanceUID": converted.series_uid,
         "seg": str(converted.seg_path),

@@ -14,8 +14,8 @@ matplotlib.use("Agg")  # no display on workers
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from deepcac2.pipeline.dicomout.reproducible import write_atomic  # noqa: E402
 from deepcac2.pipeline.stage_values import CTVolume, Prediction  # noqa: E402
+from deepcac2.writable import write_atomic  # noqa: E402
 
 #: mediastinal window: calcium and heart both visible
 WINDOW = (-160.0, 240.0)

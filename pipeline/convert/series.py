@@ -17,7 +17,7 @@ from pydicom.dataset import Dataset
 
 from deepcac2._version import __version__
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.pipeline.convert.rows import OutputObject, OutputRefs, lesion_rows, measurement_rows, series_row
+from deepcac2.pipeline.convert.table_rows import OutputObject, OutputRefs, lesion_rows, measurement_rows, series_row
 from deepcac2.pipeline.dicomout.content_key import content_key
 from deepcac2.pipeline.dicomout.references import anatomy_parameters, anatomy_reference
 from deepcac2.pipeline.dicomout.source import require_frame_of_reference, source_headers

@@ -20,8 +20,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.pipeline.dicomout.reproducible import write_atomic
 from deepcac2.schemas.base import TableSchema, key_value
+from deepcac2.writable import write_atomic
 
 COMPRESSION = "zstd"
 COMPRESSION_LEVEL = 3

@@ -1,4 +1,4 @@
-"""Make written objects byte-identical across reruns: a creation stamp given once, derived UIDs, atomic files.
+"""Make written objects byte-identical across reruns: a creation stamp given once, derived UIDs.
 
 highdicom stamps ``ContentDate``/``ContentTime``, ``InstanceCreation*`` and
 ``ContributionDateTime`` with the wall clock and draws a random
@@ -18,10 +18,7 @@ highdicom stamps ``ContentDate``/``ContentTime``, ``InstanceCreation*`` and
 from __future__ import annotations
 
 import os
-import tempfile
 import time
-from collections.abc import Callable
-from pathlib import Path
 
 from pydicom.dataset import Dataset
 
@@ -95,18 +92,3 @@ def drop_broken_references(ds: Dataset) -> None:
         ds.ReferencedStudySequence = kept
     else:
         del ds.ReferencedStudySequence
-
-
-def write_atomic(path: str | os.PathLike[str], write: Callable[[str], object]) -> Path:
-    """Call ``write(tmp_path)`` then rename onto ``path``, so readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path

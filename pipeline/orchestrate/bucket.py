@@ -36,6 +36,7 @@ from deepcac2.location import (
     LOCK_FILE,
     LOGS_DIR,
     QA_DIR,
+    RUN_FILE,
     STATE_DIR,
     TABLES_DIR,
     Remote,
@@ -217,7 +218,7 @@ class BucketMirror:
         for name in self.remote.entries(TABLES_DIR):
             if name.endswith(".parquet"):
                 self.remote.delete(f"{TABLES_DIR}/{name}")
-        for rel in (f"{STATE_DIR}/run.json", *(f"{QA_DIR}/{n}" for n in qa_files)):
+        for rel in (RUN_FILE, *(f"{QA_DIR}/{n}" for n in qa_files)):
             self.remote.delete(rel)
         self._put.clear()
 

@@ -5,12 +5,16 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from typing import TYPE_CHECKING
 
 from deepcac2.argtypes import non_negative_float, non_negative_int, positive_float, positive_int
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.anatomy.registry import HELP as ANATOMY_HELP
 from deepcac2.pipeline.anatomy.registry import parse_name
 from deepcac2.pipeline.orchestrate import flags
+
+if TYPE_CHECKING:
+    from deepcac2.pipeline.orchestrate.run import RunConfig
 
 
 def _error_code(text: str) -> str:
@@ -140,11 +144,44 @@ def _stages(spec: str | None):  # noqa: ANN202 - a Stages or None
         raise DeepCACError(ErrorCode.E_INTERNAL, f"cannot import stages {spec!r}: {exc}") from exc
 
 
-def main(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
+def run_config(args: argparse.Namespace, workers: int | None) -> RunConfig:
+    """The one RunConfig of ``deepcac2 run``'s flags (``workers``: --workers once capped to the CPUs)."""
+    from deepcac2.pipeline.models.base import ModelSpec
+    from deepcac2.pipeline.orchestrate.cluster import ClusterSpec
     from deepcac2.pipeline.orchestrate.plugin import CacheSpec
-    from deepcac2.pipeline.orchestrate.run import RunConfig, run_cohort
+    from deepcac2.pipeline.orchestrate.run import RunConfig
+
+    cluster = ClusterSpec(
+        scheduler=args.scheduler,
+        workers=workers,
+        threads=args.threads,
+        memory_limit=args.memory_limit,
+        gpu=args.gpu,
+        allowed_failures=args.allowed_failures,
+        dashboard_address=args.dashboard,
+    )
+    optional = {"conventions": tuple(c.strip() for c in args.conventions.split(","))} if args.conventions else {}
+    return RunConfig(
+        model=ModelSpec(args.model, args.weights, args.device),
+        anatomy=args.anatomy,
+        cluster=cluster,
+        max_in_flight=args.max_in_flight,
+        resume=args.resume or bool(args.retry_failed),
+        overwrite=args.overwrite,
+        retries=args.retries,
+        cache=CacheSpec(args.cache_dir, int(args.cache_gb * 2**30)) if args.cache_dir else None,
+        progress=not args.no_progress,
+        series_timeout_s=args.series_timeout or None,
+        worker_ttl_s=args.worker_ttl or None,
+        retry_codes=frozenset(args.retry_failed),
+        rescan=args.rescan,
+        verify_inputs=args.verify_inputs,
+        **optional,
+    )
+
+
+def main(args: argparse.Namespace) -> int:
+    from deepcac2.pipeline.orchestrate.run import run_cohort
 
     # the rest of the flags' checks, still before anything is written (exit 2, as argparse's own)
     clash = flags.conflicts(args)
@@ -155,44 +192,8 @@ def main(args: argparse.Namespace) -> int:
     if note:
         print(f"deepcac2 run: {note}", file=sys.stderr)
     argv = getattr(args, "command_argv", None) or ["run", "--cohort", args.cohort, "--out", args.out]
-    base = RunConfig()
-    base = replace(
-        base,
-        cluster=replace(
-            base.cluster,
-            memory_limit=args.memory_limit,
-            allowed_failures=args.allowed_failures,
-            dashboard_address=args.dashboard,
-        ),
-        series_timeout_s=args.series_timeout or None,
-        worker_ttl_s=args.worker_ttl or None,
-        retry_codes=frozenset(args.retry_failed),
-    )
-    cache = CacheSpec(args.cache_dir, int(args.cache_gb * 2**30)) if args.cache_dir else None
     try:
-        summary = run_cohort(
-            args.cohort,
-            args.out,
-            model=args.model,
-            weights=args.weights,
-            device=args.device,
-            anatomy=args.anatomy,
-            scheduler=args.scheduler,
-            workers=workers,
-            threads=args.threads,
-            max_in_flight=args.max_in_flight,
-            resume=args.resume or bool(args.retry_failed),
-            rescan=args.rescan,
-            verify_inputs=args.verify_inputs,
-            overwrite=args.overwrite,
-            retries=args.retries,
-            conventions=[c.strip() for c in args.conventions.split(",")] if args.conventions else None,
-            gpu=args.gpu,
-            cache=cache,
-            progress=not args.no_progress,
-            stages=_stages(args.stages),
-            config=base,
-        )
+        summary = run_cohort(args.cohort, args.out, run_config(args, workers), stages=_stages(args.stages))
     except DeepCACError as exc:
         if exc.code in RESUMABLE_STOPS:  # the committed series are kept: say exactly how to go on
             raise DeepCACError(exc.code, f"{exc.message}\n  continue with: {flags.resume_command(argv)}") from exc

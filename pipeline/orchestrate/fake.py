@@ -129,8 +129,8 @@ def finish(
     return {"fake_series": [series], "fake_lesions": lesions}
 
 
-def load_model(name: str | None, weights: str | None, device: str | None) -> object:
-    if name == "missing":
+def load_model(spec: Any) -> object:
+    if spec.name == "missing":
         raise DeepCACError(ErrorCode.E_MODEL_UNKNOWN, "fake: unknown model 'missing'")
     return object()
 

@@ -245,7 +245,7 @@ def _sort_failed(schema: TableSchema, spill: Path, exc: Exception) -> DeepCACErr
 def write_sorted(schema: TableSchema, files: list[Path], path: Path, spill: Path, primary: set[str]) -> Path:
     """One final table out of its parts, with the bytes ``write_table`` gives (see the module doc)."""
     from deepcac2.pipeline.convert.tables import ROW_GROUP_ROWS, parquet_options
-    from deepcac2.pipeline.dicomout.reproducible import write_atomic
+    from deepcac2.writable import write_atomic
 
     derived = DERIVED.get(schema.name)
     chosen = pa.array(sorted(primary), type=pa.string())

@@ -24,14 +24,9 @@ from typing import Any
 
 from distributed import WorkerPlugin, get_worker
 
+from deepcac2.pipeline.models.base import ModelSpec
+
 PLUGIN_NAME = "deepcac2-pipeline"
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    name: str | None = None
-    weights: str | None = None
-    device: str | None = None
 
 
 @dataclass(frozen=True)
@@ -129,9 +124,8 @@ class PipelinePlugin(WorkerPlugin):
         """The model, loaded on first use. A failed load is remembered, not retried per series."""
         with self._lock:
             if self._model is None and self._model_error is None:
-                spec = self.model_spec
                 try:
-                    self._model = stages.load_model(spec.name, spec.weights, spec.device)
+                    self._model = stages.load_model(self.model_spec)
                 except Exception as exc:
                     self._model_error = exc
             if self._model_error is not None:

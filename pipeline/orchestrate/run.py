@@ -25,31 +25,39 @@ from distributed.comm.core import CommClosedError
 
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.location import STATE_DIR
-from deepcac2.pipeline import process
+from deepcac2.pipeline.anatomy.registry import AUTO
+from deepcac2.pipeline.models.base import ModelSpec
 from deepcac2.pipeline.orchestrate import hooks
 from deepcac2.pipeline.orchestrate.cluster import GPU, ClusterSpec, open_client, use_gpu_resource
 from deepcac2.pipeline.orchestrate.inputs import CONTENT, changed_since_scored, unfingerprinted
 from deepcac2.pipeline.orchestrate.log import RunLog
 from deepcac2.pipeline.orchestrate.loop import SeriesLoop
 from deepcac2.pipeline.orchestrate.losses import scheduler_lost
-from deepcac2.pipeline.orchestrate.plugin import PLUGIN_NAME, CacheSpec, ModelSpec, PipelinePlugin
+from deepcac2.pipeline.orchestrate.plugin import PLUGIN_NAME, CacheSpec, PipelinePlugin
 from deepcac2.pipeline.orchestrate.progress import Progress
 from deepcac2.pipeline.orchestrate.records import failure_row, run_record, write_runs_table
 from deepcac2.pipeline.orchestrate.store import Fragment, OutputStore
 from deepcac2.pipeline.orchestrate.tasks import Stages
+from deepcac2.pipeline.scoring.conventions import DEFAULT_CONVENTIONS
 from deepcac2.pipeline.sources.local import FINGERPRINT
 from deepcac2.pipeline.stage_values import SeriesRef, sha256_file
 
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Everything a run needs besides the series list. ``run_cohort``'s keywords, grouped."""
+    """Everything a run needs besides the series list and the output folder: what ``deepcac2 run``'s
+    flags say, built once (``orchestrate/cli.py``) and passed whole to :func:`run_cohort`.
+
+    A value no run can use (a negative count, ``resume`` with ``overwrite``) is a ValueError
+    here; unknown conventions and anatomy providers are refused by :func:`run_series` before
+    any work (E_CONVENTION_UNKNOWN, E_ANATOMY_UNKNOWN).
+    """
 
     model: ModelSpec = field(default_factory=ModelSpec)
     #: anatomy provider for every series: a registered name or "auto" (``--anatomy``)
-    anatomy: str = "auto"
+    anatomy: str = AUTO
     cluster: ClusterSpec = field(default_factory=ClusterSpec)
-    conventions: tuple[str, ...] = process.DEFAULT_CONVENTIONS
+    conventions: tuple[str, ...] = DEFAULT_CONVENTIONS
     max_in_flight: int | None = None
     resume: bool = False
     overwrite: bool = False
@@ -73,6 +81,29 @@ class RunConfig:
     #: take a content fingerprint (SHA-256 of every byte) of each local series when it is loaded, and
     #: compare it on --resume; local series without a cohort fingerprint are refused (``--verify-inputs``)
     verify_inputs: bool = False
+
+    def __post_init__(self) -> None:
+        # lists are accepted for convenience; the config stays hashable and comparable
+        object.__setattr__(self, "conventions", tuple(self.conventions))
+        object.__setattr__(self, "retry_codes", frozenset(self.retry_codes))
+        problems = [
+            f"{name} must be >= {least}, got {value!r}"
+            for name, value, least in (
+                ("retries", self.retries, 0),
+                ("backoff_s", self.backoff_s, 0),
+                ("memory_every", self.memory_every, 0),
+                ("max_in_flight", self.max_in_flight, 1),
+                ("series_timeout_s", self.series_timeout_s, 0),
+                ("worker_ttl_s", self.worker_ttl_s, 0),
+            )
+            if value is not None and not value >= least
+        ]
+        if not self.conventions:
+            problems.append("conventions is empty: name at least one scoring convention")
+        if self.resume and self.overwrite:
+            problems.append("resume and overwrite contradict each other: choose one")
+        if problems:
+            raise ValueError("RunConfig: " + "; ".join(problems))
 
 
 @dataclass
@@ -178,6 +209,7 @@ def run_series(
     for name in config.conventions:
         get_convention(name)  # an unknown name stops the run before any work
     check_name(config.anatomy)
+    config = replace(config, model=config.model.with_digest())  # the weights are hashed here, once per run
     stages = stages or Stages()
     started = time.time()
     run_id = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime(started))}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -186,7 +218,7 @@ def run_series(
     with store:
         identity = {
             "conventions": list(config.conventions),
-            "model": _model_identity(config.model),
+            "model": config.model.identity(),
             "anatomy": config.anatomy,
             **(identity or {}),
         }
@@ -381,61 +413,16 @@ def _codes_of_all(store: OutputStore, refs: Sequence[SeriesRef]) -> dict[str, in
     return dict(sorted(counts.items()))
 
 
-def _model_identity(model: ModelSpec) -> dict[str, Any]:
-    """The model by name and the weights by content (SHA-256, read once per run), never by file name or size.
-
-    The model card and the UIDs use the weights' SHA-256 too: a different file with the
-    same name and size must not resume a run made with the other.
-    """
-    weights = model.weights
-    if weights and Path(weights).is_file():
-        return {"name": model.name, "weights_sha256": sha256_file(str(weights))}
-    return {"name": model.name, "weights": weights}
-
-
 def run_cohort(
     cohort_path: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
-    *,
-    model: str | None = None,
-    weights: str | None = None,
-    device: str | None = None,
-    anatomy: str | None = None,
-    scheduler: str | None = None,
-    workers: int | None = None,
-    threads: int | None = None,
-    max_in_flight: int | None = None,
-    resume: bool = False,
-    overwrite: bool = False,
-    retries: int = 2,
-    conventions: Sequence[str] | None = None,
-    gpu: bool | None = None,
-    cache: CacheSpec | None = None,
-    progress: bool = True,
-    stages: Stages | None = None,
     config: RunConfig | None = None,
-    rescan: bool = False,
-    verify_inputs: bool = False,
+    *,
+    stages: Stages | None = None,
 ) -> RunSummary:
-    """Process every series of the cohort Parquet at ``cohort_path`` into ``out_dir``."""
+    """Process every series of the cohort Parquet at ``cohort_path`` into ``out_dir``, as ``config`` says."""
     from deepcac2.pipeline.cohort.table import cohort_to_refs, read_cohort
 
     refs = cohort_to_refs(read_cohort(cohort_path))
-    base = config or RunConfig()
-    config = replace(
-        base,
-        model=ModelSpec(model, weights, device),
-        anatomy=anatomy or base.anatomy,
-        cluster=replace(base.cluster, scheduler=scheduler, workers=workers, threads=threads, gpu=gpu),
-        conventions=tuple(conventions or base.conventions),
-        max_in_flight=max_in_flight,
-        resume=resume,
-        overwrite=overwrite,
-        retries=retries,
-        cache=cache,
-        progress=progress,
-        rescan=rescan or base.rescan,
-        verify_inputs=verify_inputs or base.verify_inputs,
-    )
     identity = {"cohort_sha256": sha256_file(str(cohort_path))}
-    return run_series(refs, out_dir, config, stages=stages, identity=identity, cohort_file=cohort_path)
+    return run_series(refs, out_dir, config or RunConfig(), stages=stages, identity=identity, cohort_file=cohort_path)

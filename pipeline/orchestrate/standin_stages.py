@@ -76,7 +76,7 @@ def finish(
     return series_rows(ref.series_uid, str(ref.patient_id), int(ref.params.get("study_year", 0)))
 
 
-def load_model(name: str | None, weights: str | None, device: str | None) -> object:
+def load_model(spec: object) -> object:
     return object()
 
 

@@ -42,25 +42,29 @@ import pyarrow.parquet as pq
 
 from deepcac2 import location
 from deepcac2.errors import TRANSIENT_CODES, DeepCACError, ErrorCode
-from deepcac2.location import COHORT_FILE, DICOM_DIR, LOCK_FILE, LOGS_DIR, QA_DIR, STATE_DIR, TABLES_DIR, Remote, is_url
+from deepcac2.location import (
+    COHORT_FILE,
+    DICOM_DIR,
+    LOCK_FILE,
+    LOGS_DIR,
+    QA_DIR,
+    RUN_FILE,
+    STATE_DIR,
+    TABLES_DIR,
+    Remote,
+    is_url,
+)
 from deepcac2.pipeline.orchestrate.bucket import BucketMirror
 from deepcac2.writable import output_error as os_error
-from deepcac2.writable import writable_dir
+from deepcac2.writable import writable_dir, write_atomic
 
 LOCK_NAME = LOCK_FILE
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        write_atomic(path, lambda tmp: Path(tmp).write_bytes(data))
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise os_error(exc, str(path)) from exc
 
 
@@ -229,14 +233,14 @@ class OutputStore:
         before committing any (a bad scheduler address, a model that did not load) does not
         make the corrected command fail with E_OUTPUT_EXISTS; it is replaced.
         """
-        path = self.root / STATE_DIR / "run.json"
+        path = self.root / RUN_FILE
         has_results = any(self.series_dir.glob("*/*.json"))
         has_state = path.exists() or has_results
         if not has_state and self._foreign():
             # a release, or DICOM this run did not make: the run would sweep dicom/ (see the module doc)
             raise DeepCACError(
                 ErrorCode.E_OUTPUT_NOT_OURS,
-                f"{self.root} is not a run folder (no state/run.json) but holds a release or dicom/: choose another --out",
+                f"{self.root} is not a run folder (no {RUN_FILE}) but holds a release or dicom/: choose another --out",
             )
         if overwrite and has_state:
             self.clear()
@@ -268,7 +272,7 @@ class OutputStore:
         old = [*self.series_dir.glob("*/*.json"), *self.tables_dir.glob("*.parquet")]
         for p in old + list((self.root / STATE_DIR / "runs").glob("*.json")):
             p.unlink()
-        (self.root / STATE_DIR / "run.json").unlink(missing_ok=True)
+        (self.root / RUN_FILE).unlink(missing_ok=True)
         location.clear_qa(self.root / QA_DIR)  # QA of the results just forgotten must not pass for the new ones
         if self.bucket:
             self.bucket.clear(location.QA_FILES)

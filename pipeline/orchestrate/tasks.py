@@ -25,6 +25,9 @@ from typing import Any
 
 from deepcac2.errors import TRANSIENT_CODES, DeepCACError, ErrorCode, error_code_of, one_line
 from deepcac2.pipeline import process
+from deepcac2.pipeline.anatomy.registry import AUTO
+from deepcac2.pipeline.models.base import ModelSpec
+from deepcac2.pipeline.scoring.conventions import DEFAULT_CONVENTIONS
 from deepcac2.pipeline.stage_values import SeriesRef
 
 
@@ -86,10 +89,10 @@ class Predicted:
     worker: str = ""
 
 
-def _load_default_model(name: str | None, weights: str | None, device: str | None) -> Any:
-    from deepcac2.pipeline.models.base import load_model
+def _load_default_model(spec: ModelSpec) -> Any:
+    from deepcac2.pipeline.models.base import load_spec
 
-    return load_model(name, weights, device=device)
+    return load_spec(spec)
 
 
 def _finish_default(ref: SeriesRef, ct: Any, prediction: Any, out_dir: Path, conventions: tuple[str, ...]) -> Any:
@@ -125,7 +128,7 @@ class Stages:
     anatomy: Callable[[SeriesRef, Any, str, Any], Any] = process.anatomy
     infer: Callable[[Any, Any, Any], Any] = process.infer
     finish: Callable[[SeriesRef, Any, Any, Path, tuple[str, ...]], process.TableRows] = _finish_default
-    load_model: Callable[[str | None, str | None, str | None], Any] = _load_default_model
+    load_model: Callable[[ModelSpec], Any] = _load_default_model
     warm: tuple[str, ...] = WARM_MODULES
 
 
@@ -134,11 +137,11 @@ class Policy:
     """Retry and output settings shared by all tasks of a run."""
 
     out_dir: str
-    conventions: tuple[str, ...] = process.DEFAULT_CONVENTIONS
+    conventions: tuple[str, ...] = DEFAULT_CONVENTIONS
     retries: int = 2
     backoff_s: float = 1.0
     #: the anatomy provider (``--anatomy``): a registered name or "auto"
-    anatomy: str = "auto"
+    anatomy: str = AUTO
     #: take the content fingerprint of a local series' files before loading it (``--verify-inputs``)
     verify_inputs: bool = False
 

@@ -3,7 +3,7 @@
 Public API (see ``docs/conventions.md``):
 
 * ``engine.score_series(hu, geometry, cac_mask, *, convention, kvp, slice_thickness, vessels, mass_factor)``
-  and ``engine.score_ct(ct, cac_mask, *, convention, vessels, mass_factor)`` -> ``types.Scores``;
+  and ``engine.score_ct(ct, cac_mask, *, convention, vessels, mass_factor)`` -> ``stage_values.Scores``;
 * ``conventions.CONVENTIONS``, ``get_convention``, ``kvp_bands``;
 * ``risk.categorize``, ``category``, ``category_index``, ``labels``, ``SCHEMES``;
 * ``evaluate.compare`` -> ``EvaluationResult``, ``evaluate.write_report``;

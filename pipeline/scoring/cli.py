@@ -17,7 +17,7 @@ from deepcac2.argtypes import positive_float
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.scoring.conventions import CONVENTIONS, DEFAULT_CONVENTION, Convention, get_convention
 from deepcac2.pipeline.scoring.engine import score_ct
-from deepcac2.pipeline.scoring.rows import lesion_rows, scores_json, series_row
+from deepcac2.pipeline.scoring.score_rows import convention_row, lesion_rows, scores_json
 from deepcac2.pipeline.stage_values import CTVolume, Scores
 from deepcac2.writable import writable_file
 
@@ -84,7 +84,7 @@ def write_scores(results: list[Scores], series_uid: str | None, out: str | None)
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    pq.write_table(pa.Table.from_pylist([series_row(s, series_uid) for s in results]), out)
+    pq.write_table(pa.Table.from_pylist([convention_row(s, series_uid) for s in results]), out)
     lesions = [row for s in results for row in lesion_rows(s, series_uid)]
     if lesions:
         pq.write_table(pa.Table.from_pylist(lesions), out[: -len(".parquet")] + ".lesions.parquet")

@@ -142,7 +142,10 @@ CONVENTIONS: dict[str, Convention] = {
     )
 }
 
+#: the convention of a single score (``deepcac2 score``, QA, the release's primary columns)
 DEFAULT_CONVENTION = "deepcac"
+#: the conventions a run computes when none are named (``deepcac2 run``, ``process``): stated here only
+DEFAULT_CONVENTIONS: tuple[str, ...] = ("deepcac", "literature", "canon", "lessmann3d")
 
 
 def get_convention(name: str | Convention) -> Convention:

@@ -10,7 +10,7 @@
 
 Label values: a file with only 0/1 (or values above 4) is a plain mask; values 1..4 with
 more than one nonzero value, or a single value 2..4, are the vessel labels of
-``types.VESSEL_LABELS``. SEG segments named or coded LM/LAD/LCX/RCA give vessel labels;
+``stage_values.VESSEL_LABELS``. SEG segments named or coded LM/LAD/LCX/RCA give vessel labels;
 a segment of the heart is ignored.
 """
 

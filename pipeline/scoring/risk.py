@@ -28,6 +28,8 @@ class Scheme:
     name: str
     description: str
     bands: tuple[Band, ...]
+    #: the concept name of the SR's evaluation of this scheme (``pipeline/sr/enum.py`` codes it)
+    concept: str
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -41,6 +43,7 @@ SCHEMES: dict[str, Scheme] = {
             "deepcac",
             "DeepCAC / DeepCAC2 risk groups",
             (Band("very low", 0, 0), Band("low", 1, 100), Band("moderate", 101, 300), Band("high", 301, None)),
+            "DeepCAC risk category",
         ),
         Scheme(
             "classic",
@@ -52,11 +55,13 @@ SCHEMES: dict[str, Scheme] = {
                 Band("101-400", 101, 400),
                 Band(">400", 401, None),
             ),
+            "Classic Agatston risk category",
         ),
         Scheme(
             "cac_drs",
             "CAC-DRS Agatston groups (cut-offs unconfirmed, see docs/conventions.md)",
             (Band("0", 0, 0), Band("1-99", 1, 99), Band("100-299", 100, 299), Band(">=300", 300, None)),
+            "CAC-DRS category",
         ),
     )
 }

@@ -11,23 +11,20 @@ from pydicom.dataset import Dataset
 from pydicom.sr.coding import Code
 
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.pipeline.scoring.risk import labels
+from deepcac2.pipeline.scoring.risk import SCHEMES, labels
 
 PRIVATE_SCHEME = "99DEEPCAC"
 
-#: Risk category scheme (``deepcac2.pipeline.scoring.risk.SCHEMES``) -> concept name of its evaluation.
-RISK_SCHEMES: dict[str, str] = {
-    "deepcac": "DeepCAC risk category",
-    "classic": "Classic Agatston risk category",
-    "cac_drs": "CAC-DRS category",
-}
+#: Risk category scheme -> concept name of its evaluation (the schemes are listed once, in ``scoring/risk.py``)
+RISK_SCHEMES: dict[str, str] = {name: scheme.concept for name, scheme in SCHEMES.items()}
 
 
 def risk_scheme_code(scheme: str) -> Code:
     """Concept name of a scheme's qualitative evaluation, e.g. ``(RISK-DEEPCAC, 99DEEPCAC, ...)``."""
     if scheme not in RISK_SCHEMES:
         raise DeepCACError(
-            ErrorCode.E_SR_WRITE, f"unknown risk scheme {scheme!r}; known: {', '.join(RISK_SCHEMES)} (add it here)"
+            ErrorCode.E_SR_WRITE,
+            f"unknown risk scheme {scheme!r}; known: {', '.join(RISK_SCHEMES)} (add it to scoring/risk.py)",
         )
     return Code(f"RISK-{scheme.upper().replace('_', '')}", PRIVATE_SCHEME, RISK_SCHEMES[scheme])
 

@@ -252,12 +252,6 @@ def write_totalseg_seg(labels: np.ndarray, phantom: Phantom, ct_folder: Path, ou
     return out_path
 
 
-def totalseg_for(phantom: Phantom, ct_folder: Path, out_path: Path, seed: int | None = None) -> Path:
-    """Label map with boundary errors, then the SEG (the usual entry point)."""
-    labels = with_boundary_errors(label_map(phantom), phantom.geometry.spacing, phantom.seed if seed is None else seed)
-    return write_totalseg_seg(labels, phantom, ct_folder, out_path)
-
-
 def seg_path_for(study_folder: Path, ct_series_uid: str) -> Path:
     """Where synth puts the SEG of a CT series: its own series folder in the CT's study folder."""
     return study_folder / str(derive_uid(ct_series_uid, "totalsegmentator-seg-series")) / "seg.dcm"

@@ -7,7 +7,6 @@ retry may cure is E_FETCH_TRANSIENT (the task retries it); an HTTP error is E_AN
 
 from __future__ import annotations
 
-import io
 import re
 import threading
 import urllib.error
@@ -163,53 +162,3 @@ def s3_series_object(
         )
     key, size = found[0]
     return S3Object(endpoint, bucket, key, size)
-
-
-class RangeFile(io.RawIOBase):
-    """A read-only, seekable file over a ByteSource that fetches blocks on demand (for pydicom).
-
-    pydicom reads the header element by element; with ``defer_size`` it seeks past large
-    values (the pixel data) without reading them, so only the header's blocks are fetched.
-    """
-
-    def __init__(self, source: ByteSource, block: int = 1 << 18) -> None:
-        super().__init__()
-        self.source, self.block = source, block
-        self.name = source.name  # pydicom records it as the dataset's filename
-        self._pos = 0
-        self._blocks: dict[int, bytes] = {}
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.source.size()}[whence]
-        self._pos = max(base + offset, 0)
-        return self._pos
-
-    def _block(self, index: int) -> bytes:
-        if index not in self._blocks:
-            start = index * self.block
-            length = min(self.block, self.source.size() - start)
-            self._blocks[index] = self.source.read(start, length) if length > 0 else b""
-        return self._blocks[index]
-
-    def readinto(self, buffer) -> int:  # noqa: ANN001 - a writable buffer
-        view = memoryview(buffer).cast("B")
-        n = min(len(view), max(self.source.size() - self._pos, 0))
-        done = 0
-        while done < n:
-            index, within = divmod(self._pos + done, self.block)
-            chunk = self._block(index)[within : within + n - done]
-            if not chunk:
-                break
-            view[done : done + len(chunk)] = chunk
-            done += len(chunk)
-        self._pos += done
-        return done

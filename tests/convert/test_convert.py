@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import filecmp
+import json
 import random
 from pathlib import Path
 
@@ -13,9 +14,12 @@ import pytest
 
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.convert import convert_series
-from deepcac2.pipeline.convert.rows import failure_row, run_row
 from deepcac2.pipeline.convert.series import write_series_tables
 from deepcac2.pipeline.convert.tables import read_table, write_table
+from deepcac2.pipeline.orchestrate.records import failure_row, run_record, write_runs_table
+from deepcac2.pipeline.orchestrate.run import RunConfig, RunSummary
+from deepcac2.pipeline.orchestrate.store import OutputStore
+from deepcac2.pipeline.orchestrate.tasks import Failure, _failure
 from deepcac2.pipeline.stage_values import SeriesRef
 from deepcac2.schemas.registry import get_table
 
@@ -154,34 +158,40 @@ def test_writer_refuses_bad_rows(tmp_path: Path, row: dict, why: str) -> None:
 
 
 def test_duplicate_keys_are_refused(tmp_path: Path) -> None:
-    row = failure_row("1.2", "load", DeepCACError(ErrorCode.E_NO_IMAGES, "none"), 1)
+    row = failure_row(Failure("1.2", "load", ErrorCode.E_NO_IMAGES.value, "none"))
     with pytest.raises(DeepCACError) as e:
         write_table(get_table("failures"), [row, dict(row)], tmp_path / "f.parquet")
     assert e.value.code is ErrorCode.E_TABLE_WRITE
 
 
 def test_failure_rows_are_deterministic(tmp_path: Path) -> None:
+    # the rows as a run records them: the task's Failure of an exception, then its failures row
     rows = [
-        failure_row("1.2.3", "load", DeepCACError(ErrorCode.E_GEOMETRY_TILT, "tilted", degrees=18.5), 1),
-        failure_row("1.2.4", "infer", RuntimeError("boom"), 3),
+        failure_row(
+            _failure(SeriesRef("1.2.3"), "load", DeepCACError(ErrorCode.E_GEOMETRY_TILT, "tilted", degrees=18.5), 1)
+        ),
+        failure_row(_failure(SeriesRef("1.2.4"), "infer", RuntimeError("boom"), 3)),
     ]
-    assert rows[0]["error_code"] == "E_GEOMETRY_TILT" and rows[0]["detail_json"] == '{"degrees":"18.5"}'
+    assert rows[0]["error_code"] == "E_GEOMETRY_TILT" and rows[0]["detail_json"] == '{"degrees": "18.5"}'
     assert rows[1]["error_code"] == "E_INTERNAL" and rows[1]["message"] == "RuntimeError: boom"
+    assert rows[1]["attempts"] == 3 and json.loads(rows[1]["detail_json"])["exception"] == "RuntimeError"
     a = write_table(get_table("failures"), rows, tmp_path / "a.parquet")
     b = write_table(get_table("failures"), rows[::-1], tmp_path / "b.parquet")
     assert filecmp.cmp(a, b, shallow=False)
 
 
 def test_run_row_and_read_guard(tmp_path: Path) -> None:
-    import datetime as dt
 
-    start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-    row = run_row(
-        "r1", {"workers": 2}, started_at=start, finished_at=start + dt.timedelta(seconds=90), counts=(3, 2, 1)
-    )
-    path = write_table(get_table("runs"), [row], tmp_path / "runs.parquet")
+    # the runs row as a run records it (records.run_record), written as a run writes it
+    summary = RunSummary("r1", tmp_path, total=3, done=2, failed=1, elapsed_s=90.0)
+    with OutputStore(tmp_path) as store:
+        store.commit_run("r1", run_record(summary, RunConfig(retries=5), {"cohort_sha256": "ab"}, 1.7e9))
+        path = write_runs_table(store)
     got = read_table(get_table("runs"), path).to_pylist()[0]
-    assert got["wall_s"] == 90.0 and got["config_json"] == '{"workers":2}' and got["n_failed"] == 1
+    config = json.loads(got["config_json"])
+    assert got["wall_s"] == 90.0 and config["retries"] == 5 and config["identity"] == {"cohort_sha256": "ab"}
+    assert (got["n_series"], got["n_succeeded"], got["n_failed"]) == (3, 2, 1) and got["outcome"] == "ended"
+    assert (got["finished_at"] - got["started_at"]).total_seconds() == 90.0
     with pytest.raises(DeepCACError) as e:
         read_table(get_table("failures"), path)
     assert e.value.code is ErrorCode.E_TABLE_SCHEMA
@@ -224,7 +234,7 @@ def test_rows_are_unchanged_by_a_dataclass_copy(ct, tmp_path: Path) -> None:
 
 
 def test_failed_write_leaves_nothing(tmp_path: Path) -> None:
-    from deepcac2.pipeline.dicomout.reproducible import write_atomic
+    from deepcac2.writable import write_atomic
 
     def boom(tmp: str) -> None:
         Path(tmp).write_bytes(b"half")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from deepcac2.pipeline.convert.rows import PERICARDIAL_SHELL_MM, coronary_calcium_beyond_the_shell, qa_flags
+from deepcac2.pipeline.convert.table_rows import PERICARDIAL_SHELL_MM, coronary_calcium_beyond_the_shell, qa_flags
 from deepcac2.pipeline.stage_values import CTVolume, Geometry, Prediction
 from tests.convert.synthetic import CARD
 

@@ -77,6 +77,12 @@ def test_checkpoint_with_card_loads_via_registry(tmp_path):
     assert model.card.version == "synthetic-1" and model.card.training_data.startswith("synthetic")
     assert model.card.weights_sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
     assert model.net.features == (4, 8, 16, 32)
+    # a run's ModelSpec reads the digest once; the card takes it from the spec and does not hash again
+    spec = base.ModelSpec(weights=str(path), device="cpu").with_digest()
+    assert spec.weights_sha256 == model.card.weights_sha256 and spec.with_digest() is spec
+    assert spec.identity() == {"name": None, "weights_sha256": spec.weights_sha256}
+    told = base.load_spec(base.ModelSpec(weights=str(path), device="cpu", weights_sha256="ab" * 32))
+    assert told.card.weights_sha256 == "ab" * 32
     base.clear_cache()
 
 

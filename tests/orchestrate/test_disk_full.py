@@ -11,11 +11,13 @@ import os
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
+from deepcac2.pipeline.orchestrate.cluster import ClusterSpec
 from deepcac2.pipeline.orchestrate.run import RunConfig, run_cohort
 
 pytestmark = pytest.mark.slow
@@ -65,9 +67,9 @@ def test_a_full_disk_then_resume_gives_the_bytes_of_a_clean_run(tmp_path):
     table, _ = index_local(tmp_path / "synth")
     cohort = write_cohort_table(table, tmp_path / "cohort.parquet")
     uids = sorted(table.column("SeriesInstanceUID").to_pylist())
-    config = RunConfig(backoff_s=0.0)  # the worker's own retries of the full disk, without waiting
-    kwargs = {"workers": 1, "threads": 2, "progress": False, "config": config, "retries": 1}
-    clean = run_cohort(cohort, tmp_path / "clean", **kwargs)
+    # the worker's own retries of the full disk, without waiting
+    config = RunConfig(cluster=ClusterSpec(workers=1, threads=2), progress=False, retries=1, backoff_s=0.0)
+    clean = run_cohort(cohort, tmp_path / "clean", config)
     assert clean.done == 2
 
     out = tmp_path / "full"
@@ -76,7 +78,7 @@ def test_a_full_disk_then_resume_gives_the_bytes_of_a_clean_run(tmp_path):
         out.mkdir()
         (out / "dicom").symlink_to(volume / "dicom")  # the objects go to the small volume
         ballast = fill(volume)
-        full = run_cohort(cohort, out, **kwargs)
+        full = run_cohort(cohort, out, config)
         assert full.complete and (full.done, full.failed) == (0, 2)
         failures = pq.read_table(out / "tables" / "failures.parquet").to_pylist()
         assert sorted(r["SeriesInstanceUID"] for r in failures) == uids
@@ -85,7 +87,7 @@ def test_a_full_disk_then_resume_gives_the_bytes_of_a_clean_run(tmp_path):
         assert list((out / "dicom").iterdir()) == []  # nothing half-written is left
 
         ballast.unlink()  # space is freed
-        resumed = run_cohort(cohort, out, resume=True, **kwargs)
+        resumed = run_cohort(cohort, out, replace(config, resume=True))
         assert (resumed.skipped, resumed.done, resumed.failed) == (0, 2, 0)
         for name, path in clean.tables.items():
             if name != "runs":

@@ -15,7 +15,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from deepcac2.pipeline.orchestrate.run import run_cohort
+from deepcac2.pipeline.orchestrate.cluster import ClusterSpec
+from deepcac2.pipeline.orchestrate.run import RunConfig, run_cohort
 
 from .helpers import held_run
 
@@ -51,7 +52,8 @@ def cohort(tmp_path_factory) -> tuple[Path, dict[str, str | None]]:
 @pytest.fixture(scope="module")
 def baseline(dask_processes, cohort, tmp_path_factory):
     out = tmp_path_factory.mktemp("baseline")
-    summary = run_cohort(cohort[0], out, scheduler=dask_processes.address, progress=False)
+    config = RunConfig(cluster=ClusterSpec(scheduler=dask_processes.address), progress=False)
+    summary = run_cohort(cohort[0], out, config)
     return summary
 
 

@@ -119,7 +119,8 @@ def test_error_detail_is_kept():
 
 
 def test_model_that_cannot_load_fails_the_infer_step():
-    from deepcac2.pipeline.orchestrate.plugin import ModelSpec, PipelinePlugin
+    from deepcac2.pipeline.models.base import ModelSpec
+    from deepcac2.pipeline.orchestrate.plugin import PipelinePlugin
 
     plugin = PipelinePlugin(ModelSpec(name="missing"))
     with pytest.raises(DeepCACError) as err:

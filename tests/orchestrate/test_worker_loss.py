@@ -117,7 +117,8 @@ def test_sigkill_a_worker_with_the_real_stages(tmp_path):
     procs = start_dask(tmp_path / "dask", 2, nanny=True)
     try:
         t0 = time.monotonic()
-        calm = run_cohort(cohort, tmp_path / "calm", scheduler=procs.address, progress=False)
+        config = RunConfig(cluster=ClusterSpec(scheduler=procs.address), progress=False)
+        calm = run_cohort(cohort, tmp_path / "calm", config)
         calm_s = time.monotonic() - t0
         _every_series_done_once(calm, uids, "cac_series")
         with Client(procs.address) as client:  # setup imported the real stages' modules on each worker
@@ -125,7 +126,7 @@ def test_sigkill_a_worker_with_the_real_stages(tmp_path):
         assert all({"pydicom", "highdicom", "deepcac2.pipeline.loader"} <= set(w) for w in warmed.values()), warmed
         with _kill_at(procs.address, pick=0, after=1) as killed:
             t0 = time.monotonic()
-            hit = run_cohort(cohort, tmp_path / "hit", scheduler=procs.address, progress=False)
+            hit = run_cohort(cohort, tmp_path / "hit", config)
             elapsed = time.monotonic() - t0
         assert killed, "the worker was killed mid-run"
         _every_series_done_once(hit, uids, "cac_series")

@@ -8,7 +8,7 @@ import numpy as np
 
 from deepcac2.pipeline import stage_values
 from deepcac2.pipeline.anatomy.base import Anatomy, AnatomyProvenance
-from deepcac2.pipeline.convert.rows import anatomy_counts, qa_flags
+from deepcac2.pipeline.convert.table_rows import anatomy_counts, qa_flags
 from deepcac2.qa.result import Severity
 from deepcac2.qa.series_checks import check_flags
 

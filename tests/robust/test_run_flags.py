@@ -16,9 +16,9 @@ import pytest
 
 from deepcac2.cli import main
 from deepcac2.errors import DeepCACError, ErrorCode
+from deepcac2.pipeline.models.base import ModelSpec
 from deepcac2.pipeline.orchestrate import fake, flags
 from deepcac2.pipeline.orchestrate.cluster import ClusterSpec
-from deepcac2.pipeline.orchestrate.plugin import ModelSpec
 from deepcac2.pipeline.orchestrate.run import RunConfig, run_series
 from deepcac2.pipeline.orchestrate.store import LOCK_NAME, OutputStore, _process_started
 from deepcac2.pipeline.stage_values import SeriesRef
@@ -75,8 +75,8 @@ def test_workers_are_capped_by_the_cpus_unless_forced(tmp_path, monkeypatch, cap
     seen = {}
     import deepcac2.pipeline.orchestrate.run as run_module
 
-    def fake_run_cohort(cohort, out, **kw):
-        seen.update(kw)
+    def fake_run_cohort(cohort, out, config, **kw):
+        seen["workers"] = config.cluster.workers
         raise DeepCACError(ErrorCode.E_INTERNAL, "stop here")
 
     monkeypatch.setattr(run_module, "run_cohort", fake_run_cohort)
@@ -86,6 +86,41 @@ def test_workers_are_capped_by_the_cpus_unless_forced(tmp_path, monkeypatch, cap
     assert f"--workers {cpus + 198} is more than this machine's {cpus} CPUs" in capsys.readouterr().err
     main(["run", "--cohort", "c.parquet", "--out", str(tmp_path), "--workers", str(cpus + 198), "--oversubscribe"])
     assert seen["workers"] == cpus + 198
+
+
+def test_the_command_line_builds_one_run_config(tmp_path, monkeypatch):
+    import deepcac2.pipeline.orchestrate.run as run_module
+
+    seen = {}
+
+    def fake_run_cohort(cohort, out, config, **kw):
+        seen["config"] = config
+        raise DeepCACError(ErrorCode.E_INTERNAL, "stop here")
+
+    monkeypatch.setattr(run_module, "run_cohort", fake_run_cohort)
+    args = ["--weights", "w.pt", "--conventions", "deepcac, canon", "--retry-failed", "E_INTERNAL"]
+    args += ["--series-timeout", "0", "--no-progress", "--threads", "3", "--cache-dir", str(tmp_path / "c")]
+    main(["run", "--cohort", "c.parquet", "--out", str(tmp_path), *args])
+    config = seen["config"]
+    assert config.model == ModelSpec(None, "w.pt", None) and config.conventions == ("deepcac", "canon")
+    assert config.resume and config.retry_codes == frozenset({"E_INTERNAL"}) and not config.overwrite
+    assert config.series_timeout_s is None and config.worker_ttl_s == 120.0 and not config.progress
+    assert config.cluster.threads == 3 and config.cache.root == str(tmp_path / "c") and config.anatomy == "auto"
+
+
+@pytest.mark.parametrize(
+    ("bad", "named"),
+    [
+        ({"retries": -1}, "retries"),
+        ({"max_in_flight": 0}, "max_in_flight"),
+        ({"series_timeout_s": -5.0}, "series_timeout_s"),
+        ({"conventions": ()}, "conventions"),
+        ({"resume": True, "overwrite": True}, "resume and overwrite"),
+    ],
+)
+def test_a_run_config_refuses_values_no_run_can_use(bad, named):
+    with pytest.raises(ValueError, match=named):
+        RunConfig(**bad)
 
 
 def test_an_attempt_that_committed_nothing_does_not_block_the_corrected_command(scheduler, tmp_path):

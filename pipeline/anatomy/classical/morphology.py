@@ -35,13 +35,6 @@ def dilate_mm(mask: np.ndarray, radius_mm: float, spacing: Spacing) -> np.ndarra
     return ndi.distance_transform_edt(~mask, sampling=spacing) <= radius_mm
 
 
-def distance_mm(mask: np.ndarray, spacing: Spacing) -> np.ndarray:
-    """Distance (mm) of every voxel to the nearest voxel of ``mask`` (inf when it is empty)."""
-    if not mask.any():
-        return np.full(mask.shape, np.inf)
-    return ndi.distance_transform_edt(~mask, sampling=spacing)
-
-
 def largest(mask: np.ndarray) -> np.ndarray:
     """The largest connected component (face connectivity)."""
     lab, n = ndi.label(mask)

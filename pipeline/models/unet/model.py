@@ -212,14 +212,17 @@ def default_anatomy(ct: stage_values.CTVolume) -> Any:
     return anatomy_of(ct)
 
 
-def card_for(weights: str, extra: dict[str, Any], options: InferenceOptions | None = None) -> stage_values.ModelCard:
+def card_for(
+    weights: str, extra: dict[str, Any], options: InferenceOptions | None = None, weights_sha256: str | None = None
+) -> stage_values.ModelCard:
     """The model card of a checkpoint: its own card if it carries one, else what we know.
 
     The description says how the network is run (grid, precision, heart); options that
     depart from the published pipeline are appended to the version (``+bf16``, ...).
+    ``weights_sha256``: the digest the run read (``ModelSpec``); None reads it here.
     """
     options = options or InferenceOptions()
-    sha = stage_values.sha256_file(weights)
+    sha = weights_sha256 or stage_values.sha256_file(weights)
     saved = extra.get("card")
     if isinstance(saved, dict):
         card = stage_values.ModelCard(**{**saved, "weights_sha256": sha})
@@ -240,11 +243,14 @@ def card_for(weights: str, extra: dict[str, Any], options: InferenceOptions | No
     return replace(card, version=version, description=description)
 
 
-def build(weights: str | None = None, device: str | None = None, **options: Any) -> UNetModel:
+def build(
+    weights: str | None = None, device: str | None = None, weights_sha256: str | None = None, **options: Any
+) -> UNetModel:
     """Entry-point factory: load a checkpoint onto ``device`` (default: CUDA if present), float32."""
     if not weights:
         raise DeepCACError(ErrorCode.E_MODEL_LOAD, "the deepcac2-unet model needs --weights FILE")
     state, extra = read_checkpoint(weights)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     opts = InferenceOptions(**options)
-    return UNetModel(net=load_network(state), card=card_for(weights, extra, opts), device=device, options=opts)
+    card = card_for(weights, extra, opts, weights_sha256)
+    return UNetModel(net=load_network(state), card=card, device=device, options=opts)

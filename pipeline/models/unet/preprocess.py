@@ -295,10 +295,3 @@ def to_ct_grid(label: np.ndarray, pre: Preprocessed) -> np.ndarray:
         pre.source_shape,
         label=True,
     )
-
-
-def to_original_grid(
-    label: np.ndarray, label_geometry: Geometry, geometry: Geometry, shape_zyx: tuple[int, int, int]
-) -> np.ndarray:
-    """Nearest-neighbour resampling of a ``(z, y, x)`` label onto another grid (outside -> 0)."""
-    return resample_to(label, label_geometry, geometry, shape_zyx, label=True)

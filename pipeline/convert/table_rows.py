@@ -1,13 +1,12 @@
 """Pure row builders: one dict per table row, keyed like the schemas in ``schemas/``.
 
-No I/O and no clocks here (except ``run_row``, whose table is allowed to vary), so the
-same inputs always give the same rows.
+No I/O and no clocks here, so the same inputs always give the same rows. The ``failures``
+and ``runs`` rows are built where a run records them (``pipeline/orchestrate/records.py``).
 """
 
 from __future__ import annotations
 
 import math
-import platform
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 
 from deepcac2._version import __version__
-from deepcac2.errors import DeepCACError, ErrorCode, error_code_of, one_line
+from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.seg.content import CAC_SEGMENT, vessel_segment_number
 from deepcac2.pipeline.sr.content import GroupSpec, canonical_json, ds_value
 from deepcac2.pipeline.stage_values import CTVolume, Prediction, Scores, SeriesRef
@@ -385,56 +384,3 @@ def idc_code(code: Any, *, version: bool = False) -> dict[str, str | None]:
         out["CodingSchemeVersion"] = None if code is None else code.scheme_version
     out["CodeMeaning"] = None if code is None else code.meaning
     return out
-
-
-def failure_row(
-    series_uid: str, stage: str, exc: BaseException, attempts: int, *, toolkit_version: str = __version__
-) -> dict[str, Any]:
-    """``failures`` row of a stage that gave up; no timestamps, so reruns match."""
-    code = error_code_of(exc)
-    message = exc.message if isinstance(exc, DeepCACError) else f"{type(exc).__name__}: {exc}"
-    detail = exc.to_dict()["detail"] if isinstance(exc, DeepCACError) else {}
-    if one_line(message) != message:  # a row holds one line; the full text goes to detail_json
-        detail, message = {**detail, "message_full": message}, one_line(message)
-    return {
-        "SeriesInstanceUID": series_uid,
-        "stage": stage,
-        "error_code": code.value,
-        "message": message,
-        "attempts": int(attempts),
-        "transient": isinstance(exc, DeepCACError) and exc.transient,
-        "detail_json": _json(detail),
-        "toolkit_version": toolkit_version,
-    }
-
-
-def run_row(
-    run_id: str,
-    config: dict[str, Any],
-    *,
-    started_at: Any = None,
-    finished_at: Any = None,
-    counts: tuple[int, int, int] | None = None,
-    timings: dict[str, float] | None = None,
-    versions: dict[str, str] | None = None,
-    host: str | None = None,
-    toolkit_version: str = __version__,
-) -> dict[str, Any]:
-    """``runs`` row; ``counts`` = (series, succeeded, failed)."""
-    wall = (finished_at - started_at).total_seconds() if started_at and finished_at else None
-    n, ok, failed = counts or (None, None, None)
-    return {
-        "run_id": run_id,
-        "started_at": started_at,
-        "finished_at": finished_at,
-        "wall_s": wall,
-        "toolkit_version": toolkit_version,
-        "python_version": platform.python_version(),
-        "versions_json": _json(versions or {}),
-        "config_json": _json(config),
-        "host": host,
-        "n_series": n,
-        "n_succeeded": ok,
-        "n_failed": failed,
-        "timings_json": _json(timings or {}),
-    }

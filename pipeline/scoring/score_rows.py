@@ -12,7 +12,7 @@ from dataclasses import asdict
 from deepcac2.pipeline.stage_values import VESSEL_LABELS, Scores
 
 
-def series_row(scores: Scores, series_uid: str | None) -> dict[str, object]:
+def convention_row(scores: Scores, series_uid: str | None) -> dict[str, object]:
     row: dict[str, object] = {
         "SeriesInstanceUID": series_uid,
         "convention": scores.convention,
