@@ -25,7 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("deepcac2.pipeline.dev.unet_train_cli", "train the DeepCAC2 U-Net on synthetic series"),
     "score": ("deepcac2.pipeline.scoring.cli", "score a given CAC mask (SEG, NRRD, NIfTI) on its CT series"),
     "evaluate": (
-        "deepcac2.pipeline.scoring.evaluate_cli",
+        "deepcac2.release.evaluate_cli",
         "compare two scorings: correlation, kappa, ICC, Bland-Altman",
     ),
     "qa": ("deepcac2.qa.cli", "check a run or release: conformance, round trips, integrity, statistics"),

@@ -40,6 +40,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "deepcac2.pipeline.stage_values",
             "deepcac2.pipeline.uids",
             "deepcac2.pipeline.identifiers",
+            "deepcac2.pipeline.conventions",
+            "deepcac2.pipeline.risk_categories",
         ),
     ),
     ("schemas", ("deepcac2.schemas",)),

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline import stage_values
 from deepcac2.pipeline.anatomy.registry import AUTO
-from deepcac2.pipeline.scoring.conventions import DEFAULT_CONVENTIONS
+from deepcac2.pipeline.conventions import DEFAULT_CONVENTIONS
 
 #: the attribute an exception carries naming the stage it was raised in (read by orchestrate.tasks)
 STAGE_ATTRIBUTE = "deepcac2_stage"

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 
 from deepcac2.argtypes import non_negative_int, positive_int
 from deepcac2.location import QA_DIR, TABLES_DIR
-from deepcac2.pipeline.scoring.conventions import CONVENTIONS, DEFAULT_CONVENTION
+from deepcac2.pipeline.conventions import CONVENTIONS, DEFAULT_CONVENTION
 from deepcac2.qa.run import DEFAULT_SAMPLE, run_qa
 from deepcac2.writable import writable_dir
 

@@ -18,7 +18,7 @@ from collections import defaultdict
 from typing import Any
 
 from deepcac2.pipeline.cohort.nlst import DEEPCAC_KERNEL_ORDER
-from deepcac2.pipeline.scoring.risk import SCHEMES
+from deepcac2.pipeline.risk_categories import SCHEMES
 from deepcac2.qa.result import CheckResult, Severity
 
 W = Severity.WARNING

@@ -23,8 +23,8 @@ from tqdm import tqdm
 
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.location import COHORT_FILE, QA_CHECKS, QA_DIR, TABLES_DIR
+from deepcac2.pipeline.conventions import DEFAULT_CONVENTION
 from deepcac2.pipeline.process import REVIEW_PICTURE
-from deepcac2.pipeline.scoring.conventions import DEFAULT_CONVENTION
 from deepcac2.qa import binding, dicom_checks, failure_checks, integrity, plausibility, series_checks, stats
 from deepcac2.qa.report import write_report
 from deepcac2.qa.result import CheckResult, Severity, results_table

@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from deepcac2.pipeline.scoring.conventions import CONVENTIONS
-from deepcac2.pipeline.scoring.risk import SCHEME_NAMES, category
+from deepcac2.pipeline.conventions import CONVENTIONS
+from deepcac2.pipeline.risk_categories import SCHEME_NAMES, category
 from deepcac2.qa.result import CheckResult, Severity
 
 B, W = Severity.BLOCKING, Severity.WARNING

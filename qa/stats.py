@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from deepcac2.pipeline.scoring.risk import SCHEME_NAMES, labels
+from deepcac2.pipeline.risk_categories import SCHEME_NAMES, labels
 from deepcac2.qa.result import CheckResult, Severity
 
 INFO, W = Severity.INFO, Severity.WARNING

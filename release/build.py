@@ -38,7 +38,7 @@ import pyarrow.parquet as pq
 from deepcac2._version import __version__
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.location import COHORT_FILE, QA_CHECKS, QA_DIR, STATE_DIR
-from deepcac2.pipeline.scoring.conventions import DEFAULT_CONVENTION
+from deepcac2.pipeline.conventions import DEFAULT_CONVENTION
 from deepcac2.pipeline.stage_values import sha256_file
 from deepcac2.qa import binding
 from deepcac2.release import card, citations, figures, manifest, metadata, outdir

@@ -20,7 +20,7 @@ Writes into ``out_dir``:
 
 Statistics come from ``deepcac2.pipeline.scoring.evaluate.compare`` with the new release
 as "prediction" and the old as "reference"; categories are banded from the scores by
-``pipeline.scoring.risk`` on both sides, so a banding change cannot pose as a score change.
+``pipeline.risk_categories`` on both sides, so a banding change cannot pose as a score change.
 """
 
 from __future__ import annotations
@@ -37,9 +37,9 @@ import pydicom
 from pydicom.dataset import Dataset
 
 from deepcac2.errors import DeepCACError, ErrorCode
+from deepcac2.pipeline import risk_categories
+from deepcac2.pipeline.conventions import DEFAULT_CONVENTION
 from deepcac2.pipeline.dicomout.reproducible import STAMP_KEYWORDS
-from deepcac2.pipeline.scoring import risk
-from deepcac2.pipeline.scoring.conventions import DEFAULT_CONVENTION
 from deepcac2.pipeline.scoring.evaluate import EvaluationResult, agreement_lines, compare, format_stat
 from deepcac2.release.layout import find_dicom_objects
 from deepcac2.release.manifest import IDC_MANIFEST_NAME, hash_file
@@ -138,10 +138,12 @@ def series_changes(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
     df.loc[df["agatston_new"].isna(), "status"] = "removed"
     df.loc[df["delta"] == 0, "status"] = "unchanged"
     categories = []
-    for scheme in risk.SCHEME_NAMES:
+    for scheme in risk_categories.SCHEME_NAMES:
         for side in ("old", "new"):
             col = f"{scheme}_{side}"
-            df[col] = [None if pd.isna(v) else risk.category(scheme, float(v)) for v in df[f"agatston_{side}"]]
+            df[col] = [
+                None if pd.isna(v) else risk_categories.category(scheme, float(v)) for v in df[f"agatston_{side}"]
+            ]
             categories.append(col)
     return df[[*ids, "status", "agatston_old", "agatston_new", "delta", *categories]].reset_index(drop=True)
 
@@ -149,8 +151,8 @@ def series_changes(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
 def reclassification(result: EvaluationResult | None) -> pd.DataFrame:
     """Long table of old -> new category counts per scheme (from compare's confusion, transposed)."""
     rows = []
-    for scheme in risk.SCHEME_NAMES:
-        names = risk.labels(scheme)
+    for scheme in risk_categories.SCHEME_NAMES:
+        names = risk_categories.labels(scheme)
         m = result.confusion[scheme] if result is not None else pd.DataFrame(0, index=names, columns=names)
         rows += [
             {"scheme": scheme, "old_category": o, "new_category": n, "series": int(m.loc[n, o])}
@@ -162,8 +164,8 @@ def reclassification(result: EvaluationResult | None) -> pd.DataFrame:
 
 def _reclass_markdown(reclass: pd.DataFrame, result: EvaluationResult | None) -> list[str]:
     lines = []
-    for scheme in risk.SCHEME_NAMES:
-        names = list(risk.labels(scheme))
+    for scheme in risk_categories.SCHEME_NAMES:
+        names = list(risk_categories.labels(scheme))
         t = reclass[reclass["scheme"] == scheme].pivot(index="old_category", columns="new_category", values="series")
         t = t.reindex(index=names, columns=names)
         rank = {n: i for i, n in enumerate(names)}

@@ -13,8 +13,8 @@ from pathlib import Path
 import pandas as pd
 
 from deepcac2._version import __version__
-from deepcac2.pipeline.scoring.conventions import CONVENTIONS
-from deepcac2.pipeline.scoring.risk import SCHEMES
+from deepcac2.pipeline.conventions import CONVENTIONS
+from deepcac2.pipeline.risk_categories import SCHEMES
 from deepcac2.release import citations
 from deepcac2.release.tables import conventions_in
 

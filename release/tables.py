@@ -13,8 +13,8 @@ import pyarrow.parquet as pq
 
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.location import TABLES_DIR
-from deepcac2.pipeline.scoring.conventions import DEFAULT_CONVENTION
-from deepcac2.pipeline.scoring.risk import SCHEME_NAMES, category
+from deepcac2.pipeline.conventions import DEFAULT_CONVENTION
+from deepcac2.pipeline.risk_categories import SCHEME_NAMES, category
 
 SERIES_KEY = "SeriesInstanceUID"
 STUDY_KEY = "StudyInstanceUID"
@@ -71,7 +71,7 @@ def primary_scores(
 
     Categories come from the table's ``risk_<scheme>_<convention>`` columns; where those
     are absent or null they are derived from the Agatston score with the project's
-    banding (``pipeline.scoring.risk``). A series without a score under the convention
+    banding (``pipeline.risk_categories``). A series without a score under the convention
     (a failed or unscored series) is left out.
     """
     score_col = f"{SCORE}_{convention}"

@@ -1,7 +1,7 @@
 """``cac_series``: one row per processed source series.
 
 Scores are *wide*: one column per (metric, convention) for every named convention in
-``deepcac2.pipeline.scoring.conventions.CONVENTIONS``, e.g. ``agatston_deepcac``.
+``deepcac2.pipeline.conventions.CONVENTIONS``, e.g. ``agatston_deepcac``.
 Why wide and not nested or long: a release user filters and joins series with plain
 SQL (``WHERE agatston_deepcac > 400``) without unnesting, every column keeps one
 type and unit, and Parquet reads only the columns asked for. The long form, with
@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from deepcac2.pipeline.scoring.conventions import CONVENTIONS
-from deepcac2.pipeline.scoring.risk import labels
-from deepcac2.pipeline.sr.enum import RISK_SCHEMES
+from deepcac2.pipeline.conventions import CONVENTIONS
+from deepcac2.pipeline.risk_categories import SCHEMES, labels
 from deepcac2.schemas.base import Column, TableSchema
 
 STRINGS = pa.list_(pa.string())
@@ -38,10 +37,13 @@ def _convention_columns() -> list[Column]:
             ),
             Column(f"lesion_count_{c}", pa.int32(), f"Number of calcified lesions under {c!r}.", minimum=0),
         ]
-        for scheme, title in RISK_SCHEMES.items():
+        for scheme, bands in SCHEMES.items():
             cols.append(
                 Column(
-                    f"risk_{scheme}_{c}", pa.string(), f"{title} of the {c!r} Agatston score.", allowed=labels(scheme)
+                    f"risk_{scheme}_{c}",
+                    pa.string(),
+                    f"{bands.concept} of the {c!r} Agatston score.",
+                    allowed=labels(scheme),
                 )
             )
     return cols

@@ -53,7 +53,7 @@ def csv_text(tables: dict[str, TableSchema] | None = None) -> str:
 def guide_text() -> str:
     """What a reader needs besides the columns, without the repository's docs: how the tables join,
     which row counts a person, the risk bands, and where the example queries are."""
-    from deepcac2.pipeline.scoring.risk import SCHEMES
+    from deepcac2.pipeline.risk_categories import SCHEMES
 
     bands = "\n".join(
         f"  - `{s.name}` ({s.description.replace('docs/conventions.md', 'CONVENTIONS.md')}): "

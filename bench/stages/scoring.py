@@ -24,8 +24,8 @@ def _lesion_mask(shape: tuple[int, int, int], n: int, seed: int = 0) -> np.ndarr
 
 def load_and_score(folder: str) -> None:
     """What one scoring worker holds at its peak: the loaded series plus scoring under every convention."""
+    from deepcac2.pipeline.conventions import CONVENTIONS
     from deepcac2.pipeline.loader import load_series
-    from deepcac2.pipeline.scoring.conventions import CONVENTIONS
     from deepcac2.pipeline.scoring.engine import score_ct
 
     ct = load_series(folder)

@@ -22,7 +22,7 @@ import numpy as np
 
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.location import TABLES_DIR
-from deepcac2.pipeline.scoring.conventions import CONVENTIONS, DEFAULT_CONVENTION
+from deepcac2.pipeline.conventions import CONVENTIONS, DEFAULT_CONVENTION
 from deepcac2.pipeline.stage_values import ModelCard, Prediction
 from deepcac2.writable import writable_dir
 

@@ -26,6 +26,7 @@ from distributed.comm.core import CommClosedError
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.location import STATE_DIR
 from deepcac2.pipeline.anatomy.registry import AUTO
+from deepcac2.pipeline.conventions import DEFAULT_CONVENTIONS
 from deepcac2.pipeline.models.base import ModelSpec
 from deepcac2.pipeline.orchestrate import hooks
 from deepcac2.pipeline.orchestrate.cluster import GPU, ClusterSpec, open_client, use_gpu_resource
@@ -38,7 +39,6 @@ from deepcac2.pipeline.orchestrate.progress import Progress
 from deepcac2.pipeline.orchestrate.records import failure_row, run_record, write_runs_table
 from deepcac2.pipeline.orchestrate.store import Fragment, OutputStore
 from deepcac2.pipeline.orchestrate.tasks import Stages
-from deepcac2.pipeline.scoring.conventions import DEFAULT_CONVENTIONS
 from deepcac2.pipeline.sources.local import FINGERPRINT
 from deepcac2.pipeline.stage_values import SeriesRef, sha256_file
 
@@ -204,7 +204,7 @@ def run_series(
     if config.rescan:  # without the cohort's fingerprints the load step does not compare them
         refs = [replace(r, params={k: v for k, v in r.params.items() if k not in (FINGERPRINT, CONTENT)}) for r in refs]
     from deepcac2.pipeline.anatomy.registry import check_name
-    from deepcac2.pipeline.scoring.conventions import get_convention
+    from deepcac2.pipeline.conventions import get_convention
 
     for name in config.conventions:
         get_convention(name)  # an unknown name stops the run before any work

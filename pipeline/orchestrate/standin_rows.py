@@ -92,8 +92,8 @@ PER_RUN = {
 
 def _consistent_scores(series: dict[str, Any], n: int) -> None:
     """Scores only for the run's conventions (0 without lesions), each risk category the band of its score."""
-    from deepcac2.pipeline.scoring.conventions import CONVENTIONS as ALL
-    from deepcac2.pipeline.scoring.risk import SCHEME_NAMES, category
+    from deepcac2.pipeline.conventions import CONVENTIONS as ALL
+    from deepcac2.pipeline.risk_categories import SCHEME_NAMES, category
 
     for conv in ALL:
         used = conv in CONVENTIONS

@@ -26,8 +26,8 @@ from typing import Any
 from deepcac2.errors import TRANSIENT_CODES, DeepCACError, ErrorCode, error_code_of, one_line
 from deepcac2.pipeline import process
 from deepcac2.pipeline.anatomy.registry import AUTO
+from deepcac2.pipeline.conventions import DEFAULT_CONVENTIONS
 from deepcac2.pipeline.models.base import ModelSpec
-from deepcac2.pipeline.scoring.conventions import DEFAULT_CONVENTIONS
 from deepcac2.pipeline.stage_values import SeriesRef
 
 

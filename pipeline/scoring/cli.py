@@ -15,7 +15,7 @@ from pathlib import Path
 
 from deepcac2.argtypes import positive_float
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.pipeline.scoring.conventions import CONVENTIONS, DEFAULT_CONVENTION, Convention, get_convention
+from deepcac2.pipeline.conventions import CONVENTIONS, DEFAULT_CONVENTION, Convention, get_convention
 from deepcac2.pipeline.scoring.engine import score_ct
 from deepcac2.pipeline.scoring.score_rows import convention_row, lesion_rows, scores_json
 from deepcac2.pipeline.stage_values import CTVolume, Scores

@@ -21,11 +21,11 @@ import numpy as np
 from scipy import ndimage
 
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.pipeline.scoring.conventions import DEFAULT_CONVENTION, Convention, get_convention, kvp_bands
+from deepcac2.pipeline.conventions import DEFAULT_CONVENTION, Convention, get_convention, kvp_bands
+from deepcac2.pipeline.risk_categories import categorize
 from deepcac2.pipeline.scoring.lesions import Labelled, delimit
 from deepcac2.pipeline.scoring.mapping import mapped
 from deepcac2.pipeline.scoring.resample import resample_z
-from deepcac2.pipeline.scoring.risk import categorize
 from deepcac2.pipeline.stage_values import VESSEL_LABELS, CTVolume, Geometry, Lesion, Scores, VesselScore
 
 

@@ -1,6 +1,6 @@
 """Compare two scorings of the same series: correlation, kappa per risk scheme, ICC, Bland-Altman.
 
-Categories are always recomputed from the scores with ``risk.categorize``, so that both
+Categories are always recomputed from the scores with ``risk_categories.categorize``, so that both
 sides are banded by the same rule whatever their tables say.
 """
 
@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 from scipy.stats import spearmanr
 
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.pipeline.scoring import risk
+from deepcac2.pipeline import risk_categories
 from deepcac2.pipeline.scoring.agreement import (
     BlandAltman,
     bland_altman,
@@ -125,10 +125,10 @@ def compare(
         warnings.simplefilter("ignore")  # constant input: scipy warns and returns NaN, which we report
         rho, pval = spearmanr(p, r) if len(common) >= 2 else (math.nan, math.nan)
     kappa, confusion = {}, {}
-    for scheme in risk.SCHEME_NAMES:
-        names = risk.labels(scheme)
-        pi = [risk.category_index(scheme, risk.category(scheme, v)) for v in p]
-        ri = [risk.category_index(scheme, risk.category(scheme, v)) for v in r]
+    for scheme in risk_categories.SCHEME_NAMES:
+        names = risk_categories.labels(scheme)
+        pi = [risk_categories.category_index(scheme, risk_categories.category(scheme, v)) for v in p]
+        ri = [risk_categories.category_index(scheme, risk_categories.category(scheme, v)) for v in r]
         m = confusion_matrix(np.array(pi), np.array(ri), len(names))
         kappa[scheme] = weighted_kappa(m)
         confusion[scheme] = pd.DataFrame(m, index=list(names), columns=list(names))

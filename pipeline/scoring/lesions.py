@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from deepcac2.pipeline.scoring.conventions import Convention
+from deepcac2.pipeline.conventions import Convention
 
 #: slack for comparing areas and volumes with their limits, so that e.g. 100 pixels of
 #: 0.1 x 0.1 mm (1.0000000000000002 mm2 in floating point) are not "more than 1 mm2"

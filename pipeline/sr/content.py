@@ -27,7 +27,7 @@ from pydicom.sr.coding import Code
 from pydicom.valuerep import format_number_as_ds
 
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.pipeline.scoring.conventions import kvp_bands
+from deepcac2.pipeline.conventions import kvp_bands
 from deepcac2.pipeline.seg.content import (
     AORTIC_SEGMENT,
     CAC_SEGMENT,

@@ -11,11 +11,11 @@ from pydicom.dataset import Dataset
 from pydicom.sr.coding import Code
 
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.pipeline.scoring.risk import SCHEMES, labels
+from deepcac2.pipeline.risk_categories import SCHEMES, labels
 
 PRIVATE_SCHEME = "99DEEPCAC"
 
-#: Risk category scheme -> concept name of its evaluation (the schemes are listed once, in ``scoring/risk.py``)
+#: Risk category scheme -> concept name of its evaluation (the schemes are listed once, in ``pipeline/risk_categories.py``)
 RISK_SCHEMES: dict[str, str] = {name: scheme.concept for name, scheme in SCHEMES.items()}
 
 
@@ -24,7 +24,7 @@ def risk_scheme_code(scheme: str) -> Code:
     if scheme not in RISK_SCHEMES:
         raise DeepCACError(
             ErrorCode.E_SR_WRITE,
-            f"unknown risk scheme {scheme!r}; known: {', '.join(RISK_SCHEMES)} (add it to scoring/risk.py)",
+            f"unknown risk scheme {scheme!r}; known: {', '.join(RISK_SCHEMES)} (add it to pipeline/risk_categories.py)",
         )
     return Code(f"RISK-{scheme.upper().replace('_', '')}", PRIVATE_SCHEME, RISK_SCHEMES[scheme])
 
@@ -32,7 +32,7 @@ def risk_scheme_code(scheme: str) -> Code:
 def risk_value_code(scheme: str, label: str) -> Code:
     """A band label of ``scheme`` as a coded value: code value = code meaning = the label, as in the tables.
 
-    The label must be one of the scheme's bands in ``deepcac2.pipeline.scoring.risk``. One
+    The label must be one of the scheme's bands in ``deepcac2.pipeline.risk_categories``. One
     spelling everywhere (``very low`` in ``cac_series``, the SR and IDC's
     ``qualitative_measurements``), so a join on the label needs no mapping; SH allows the
     inner space.

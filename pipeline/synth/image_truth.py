@@ -34,7 +34,7 @@ def reader_region(phantom: Phantom) -> np.ndarray:
 
 def image_expected(phantom: Phantom, conventions: Mapping[str, Any] | None = None) -> dict[str, ExpectedScores]:
     """Per convention, the scoring engine's result on the reader's mask of the written image."""
-    from deepcac2.pipeline.scoring.conventions import CONVENTIONS, get_convention, kvp_bands
+    from deepcac2.pipeline.conventions import CONVENTIONS, get_convention, kvp_bands
     from deepcac2.pipeline.scoring.engine import over_threshold, score_series
 
     region = reader_region(phantom)

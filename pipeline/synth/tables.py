@@ -54,9 +54,7 @@ TRUTH = TableSchema(
         Column("SeriesInstanceUID", pa.string(), "SeriesInstanceUID.", required=True),
         Column("folder", pa.string(), "Series folder relative to the cohort root.", required=True),
         Column("kind", pa.string(), "chest, qrm or bad.", required=True),
-        Column(
-            "convention", pa.string(), "Scoring convention name (deepcac2.pipeline.scoring.conventions).", required=True
-        ),
+        Column("convention", pa.string(), "Scoring convention name (deepcac2.pipeline.conventions).", required=True),
         Column(
             "exact",
             pa.bool_(),

@@ -170,7 +170,7 @@ def expected_scores(
 def phantom_expected(phantom: Phantom, conventions: Mapping[str, Any] | None = None) -> dict[str, ExpectedScores]:
     """Expected scores of a phantom under every named convention (default: all of CONVENTIONS)."""
     if conventions is None:
-        from deepcac2.pipeline.scoring.conventions import CONVENTIONS as conventions  # data only
+        from deepcac2.pipeline.conventions import CONVENTIONS as conventions  # data only
     return expected_scores(
         phantom.truth,
         phantom.geometry.spacing,

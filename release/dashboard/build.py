@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from deepcac2.pipeline.scoring.risk import SCHEME_NAMES, labels
+from deepcac2.pipeline.risk_categories import SCHEME_NAMES, labels
 from deepcac2.qa.links import viewer_url
 from deepcac2.release.tables import PATIENT_KEY, SCORE, SERIES_KEY, STUDY_KEY, STUDY_YEAR, category_column
 

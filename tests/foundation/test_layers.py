@@ -89,25 +89,13 @@ def test_every_entry_of_the_order_names_a_module() -> None:
     assert stale == []
 
 
-#: back-edges being cut (issue 24): this list only shrinks, and goes
-PENDING = {
-    ("deepcac2.pipeline.scoring.evaluate_cli", "deepcac2.release.tables"),
-    ("deepcac2.schemas.cac_series", "deepcac2.pipeline.scoring.conventions"),
-    ("deepcac2.schemas.cac_series", "deepcac2.pipeline.scoring.risk"),
-    ("deepcac2.schemas.cac_series", "deepcac2.pipeline.sr.enum"),
-    ("deepcac2.schemas.dictionary", "deepcac2.pipeline.scoring.risk"),
-}
-
-
 def test_no_import_goes_up_the_order_or_into_development_tools() -> None:
     bad = [
         f"{where}: {src} ({layers.layer_of(src)}) imports {dst} ({layers.layer_of(dst)})"
         for src, dst, where in EDGES
-        if not layers.allowed(src, dst) and (src, dst) not in PENDING
+        if not layers.allowed(src, dst)
     ]
     assert bad == [], "imports against deepcac2/layers.py:\n" + "\n".join(bad)
-    still = {(src, dst) for src, dst, _ in EDGES if not layers.allowed(src, dst)}
-    assert PENDING <= still, f"cut already, take them off PENDING: {PENDING - still}"
 
 
 def test_function_level_and_relative_imports_are_counted(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from deepcac2.qa.result import Severity
 
 
 def row(series: str, study: str, agatston: float, *, kernel: str = "B30f", heart_ml: float | None = 700.0) -> dict:
-    from deepcac2.pipeline.scoring.risk import category
+    from deepcac2.pipeline.risk_categories import category
 
     return {
         "SeriesInstanceUID": series, "StudyInstanceUID": study, "kernel": kernel, "heart_volume_ml": heart_ml,

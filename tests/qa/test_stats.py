@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from deepcac2.pipeline.scoring.risk import category
+from deepcac2.pipeline.risk_categories import category
 from deepcac2.qa.result import Severity
 from deepcac2.qa.stats import DRIFT_SHARE, distributions, drift, outliers
 

@@ -17,8 +17,8 @@ import pyarrow.parquet as pq
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
+from deepcac2.pipeline.conventions import CONVENTIONS
 from deepcac2.pipeline.convert.primary import mark_primary
-from deepcac2.pipeline.scoring.conventions import CONVENTIONS
 from deepcac2.qa.binding import input_results
 from deepcac2.qa.report import write_report
 from deepcac2.qa.result import CheckResult, Severity, results_table

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.pipeline.scoring.conventions import CONVENTIONS
+from deepcac2.pipeline.conventions import CONVENTIONS
 from deepcac2.release import card
 from tests.conftest import REPO
 

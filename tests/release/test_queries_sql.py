@@ -9,8 +9,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from deepcac2.pipeline import risk_categories
 from deepcac2.pipeline.cohort.table import exclusions_path
-from deepcac2.pipeline.scoring import risk
 from deepcac2.release.build import build_release
 from deepcac2.release.query import open_release
 from tests.release.runfactory import conform, make_run, series_rows, uid, write_checks
@@ -49,7 +49,7 @@ def rel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("queries")
     rows = series_rows(3, list(SCORES))
     for r in rows:
-        r["risk_deepcac_deepcac"] = risk.category("deepcac", r["agatston_deepcac"])
+        r["risk_deepcac_deepcac"] = risk_categories.category("deepcac", r["agatston_deepcac"])
     second = dict(rows[0], SeriesInstanceUID="1.8.1", agatston_deepcac=900.0, kernel="LUNG")
     rows[0]["kernel"] = "B30f"
     run = make_run(tmp / "RUN", rows=[*rows, second], images=False)

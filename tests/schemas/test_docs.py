@@ -68,8 +68,8 @@ def test_measurements_use_idc_column_names() -> None:
 
 
 def test_cac_series_has_columns_for_every_convention_and_scheme() -> None:
-    from deepcac2.pipeline.scoring.conventions import CONVENTIONS
-    from deepcac2.pipeline.scoring.risk import SCHEME_NAMES
+    from deepcac2.pipeline.conventions import CONVENTIONS
+    from deepcac2.pipeline.risk_categories import SCHEME_NAMES
 
     names = {c.name for c in get_table("cac_series").columns}
     for conv in CONVENTIONS:

@@ -14,7 +14,7 @@ from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.scoring.agreement import bland_altman, confusion_matrix, icc_2_1, weighted_kappa
 from deepcac2.pipeline.scoring.detection import lesion_counts
 from deepcac2.pipeline.scoring.evaluate import compare, write_report
-from deepcac2.pipeline.scoring.evaluate_cli import read_scores
+from deepcac2.release.evaluate_cli import read_scores
 
 
 def test_weighted_kappa_hand_example():

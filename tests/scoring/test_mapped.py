@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from deepcac2.pipeline.scoring.conventions import CONVENTIONS, Convention
+from deepcac2.pipeline.conventions import CONVENTIONS, Convention
 from deepcac2.pipeline.scoring.engine import score_series
 from deepcac2.pipeline.scoring.mapping import mapped
 from deepcac2.pipeline.stage_values import Geometry

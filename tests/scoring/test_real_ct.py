@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from deepcac2.pipeline.conventions import CONVENTIONS
 from deepcac2.pipeline.scoring.cli import score_files
-from deepcac2.pipeline.scoring.conventions import CONVENTIONS
 from deepcac2.pipeline.scoring.engine import score_ct
 from deepcac2.pipeline.scoring.masks import read_mask
 

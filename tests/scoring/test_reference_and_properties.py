@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from deepcac2.pipeline.scoring.conventions import CONVENTIONS, Convention
+from deepcac2.pipeline.conventions import CONVENTIONS, Convention
 from deepcac2.pipeline.scoring.engine import score_series
 from deepcac2.pipeline.stage_values import Geometry
 

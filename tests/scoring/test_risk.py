@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.pipeline.scoring.risk import categorize, category_index, labels
+from deepcac2.pipeline.risk_categories import categorize, category_index, labels
 
 
 @pytest.mark.parametrize(

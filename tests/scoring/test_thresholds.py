@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.pipeline.scoring.conventions import CONVENTIONS, get_convention, kvp_bands
+from deepcac2.pipeline.conventions import CONVENTIONS, get_convention, kvp_bands
 from deepcac2.pipeline.scoring.engine import score_series
 from deepcac2.pipeline.stage_values import Geometry
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from deepcac2.pipeline.scoring.conventions import CONVENTIONS
+from deepcac2.pipeline.conventions import CONVENTIONS
 from deepcac2.pipeline.synth.labels import DISTRACTOR_GROUP, Distractor, Tissue, hu_lut
 from deepcac2.pipeline.synth.phantom import build_chest
 from deepcac2.pipeline.synth.truth import phantom_expected

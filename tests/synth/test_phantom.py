@@ -7,7 +7,7 @@ import pytest
 from scipy import ndimage
 
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.pipeline.scoring.conventions import CONVENTIONS
+from deepcac2.pipeline.conventions import CONVENTIONS
 from deepcac2.pipeline.stage_values import VESSEL_NAMES
 from deepcac2.pipeline.synth.labels import Distractor, Tissue, hu_lut
 from deepcac2.pipeline.synth.phantom import ChestSpec, PlaqueSpec, build_chest, random_plaques

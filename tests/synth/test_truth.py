@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from deepcac2.pipeline.scoring.conventions import CONVENTIONS
+from deepcac2.pipeline.conventions import CONVENTIONS
 from deepcac2.pipeline.synth.phantom import LesionTruth
 from deepcac2.pipeline.synth.truth import bands, categories, expected_scores
 

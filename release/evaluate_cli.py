@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.pipeline.scoring.conventions import DEFAULT_CONVENTION
+from deepcac2.pipeline.conventions import DEFAULT_CONVENTION
 from deepcac2.pipeline.scoring.evaluate import compare, write_report
 from deepcac2.writable import writable_dir
 
