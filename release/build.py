@@ -45,7 +45,7 @@ from deepcac2.release import card, citations, figures, manifest, metadata, outdi
 from deepcac2.release.dashboard.build import build_dashboard
 from deepcac2.release.layout import DicomObject, find_dicom_objects, referenced_sop_uids
 from deepcac2.release.metadata import ReleaseInfo
-from deepcac2.release.tables import TABLES_DIR, conventions_in, primary_scores, read_table
+from deepcac2.release.tables import TABLES_DIR, conventions_in, primary_scores, table_frame
 from deepcac2.schemas import dictionary
 
 CHECKS = QA_CHECKS
@@ -230,14 +230,14 @@ def build_release(
         raise DeepCACError(ErrorCode.E_RELEASE_INPUT, f"run folder {run_dir} does not exist")
     outdir.check_placement(out, run_dir)
     checks = read_checks(run_dir, allow_no_qa)
-    series = read_table(run_dir, "cac_series", required=True)
+    series = table_frame(run_dir, "cac_series", required=True)
     if series.empty:
         raise DeepCACError(
             ErrorCode.E_RELEASE_INPUT,
             f"{run_dir} has no scored series (cac_series is empty): there is nothing to release; "
             "see tables/failures.parquet for why",
         )
-    lesions, failures, runs = (read_table(run_dir, n) for n in ("cac_lesions", "failures", "runs"))
+    lesions, failures, runs = (table_frame(run_dir, n) for n in ("cac_lesions", "failures", "runs"))
     scores = primary_scores(series, extra=("is_primary", "qa_flags", "seg_series_uid", "sr_series_uid"))
     by_convention = {c: primary_scores(series, c) for c in conventions_in(series)} or {DEFAULT_CONVENTION: scores}
     cohort_found = read_cohort(run_dir, cohort)

@@ -44,7 +44,7 @@ from deepcac2.pipeline.scoring.evaluate import EvaluationResult, agreement_lines
 from deepcac2.release.layout import find_dicom_objects
 from deepcac2.release.manifest import IDC_MANIFEST_NAME, hash_file
 from deepcac2.release.metadata import model_cards
-from deepcac2.release.tables import PATIENT_KEY, SCORE, SERIES_KEY, STUDY_KEY, primary_scores, read_table
+from deepcac2.release.tables import PATIENT_KEY, SCORE, SERIES_KEY, STUDY_KEY, primary_scores, table_frame
 
 NOTES = "RELEASE_NOTES.md"
 TOP_CHANGES = 10
@@ -185,7 +185,7 @@ def _reclass_markdown(reclass: pd.DataFrame, result: EvaluationResult | None) ->
 
 
 def _side(prov: dict[str, object], rel: Path) -> str:
-    cards = prov.get("model_cards") or model_cards(read_table(rel, "cac_series"))
+    cards = prov.get("model_cards") or model_cards(table_frame(rel, "cac_series"))
     models = ", ".join(f"{c.get('model_name')} {c.get('model_version')}" for c in cards) or "model not recorded"
     return f"`{rel}`: release {prov.get('release_version', 'unknown')}, {models}"
 
@@ -250,8 +250,8 @@ def diff_releases(
 ) -> DiffResult:
     """Compare two release (or run) folders; write release notes and tables into ``out_dir``."""
     old, new, out = Path(old), Path(new), Path(out_dir)
-    a = primary_scores(read_table(old, "cac_series", required=True), convention)
-    b = primary_scores(read_table(new, "cac_series", required=True), convention)
+    a = primary_scores(table_frame(old, "cac_series", required=True), convention)
+    b = primary_scores(table_frame(new, "cac_series", required=True), convention)
     changes = series_changes(a, b)
     shared = set(a[SERIES_KEY]) & set(b[SERIES_KEY])
     result = None

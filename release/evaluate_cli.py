@@ -61,9 +61,9 @@ def read_scores(path: str, score: str, convention: str | None, truth: str = "ima
     if p.is_dir() and (p / TRUTH_FILE).is_file():
         return _synth_truth(p / TRUTH_FILE, score, convention, truth)
     if p.is_dir():
-        from deepcac2.release.tables import primary_scores, read_table  # release layout, only for folders
+        from deepcac2.release.tables import primary_scores, table_frame  # release layout, only for folders
 
-        return primary_scores(read_table(p, "cac_series", required=True), convention or DEFAULT_CONVENTION)
+        return primary_scores(table_frame(p, "cac_series", required=True), convention or DEFAULT_CONVENTION)
     if not p.is_file():
         raise DeepCACError(ErrorCode.E_UNREADABLE_FILE, f"{p} does not exist")
     readers = {".parquet": pd.read_parquet, ".csv": pd.read_csv, ".json": pd.read_json}

@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-import pyarrow.parquet as pq
 
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.location import TABLES_DIR
@@ -41,15 +40,24 @@ def table_path(root: Path, name: str) -> Path:
     return root / TABLES_DIR / f"{name}.parquet"
 
 
-def read_table(root: Path, name: str, required: bool = False) -> pd.DataFrame | None:
-    """A table of a run or release folder as pandas, None when absent and not required."""
+def table_frame(root: Path, name: str, required: bool = False) -> pd.DataFrame | None:
+    """A table of a run or release folder as pandas, None when absent and not required.
+
+    Read by ``pipeline.convert.tables.read_table``: a file of another table or schema major
+    version is refused (E_TABLE_SCHEMA).
+    """
+    from deepcac2.pipeline.convert.tables import read_table
+    from deepcac2.schemas.registry import get_table
+
     path = table_path(root, name)
     if not path.exists():
         if required:
             raise DeepCACError(ErrorCode.E_RELEASE_INPUT, f"{path} is missing: a release needs the {name} table")
         return None
     try:
-        return pq.read_table(path).to_pandas()
+        return read_table(get_table(name), path, unmarked_ok=True).to_pandas()
+    except DeepCACError:
+        raise
     except Exception as exc:  # pyarrow raises several types for corrupt files
         raise DeepCACError(ErrorCode.E_RELEASE_INPUT, f"{path}: not a readable Parquet table ({exc})") from exc
 

@@ -85,11 +85,6 @@ def seg_fields(path: str) -> dict[str, object] | str | None:
     }
 
 
-def list_files(folder: str | Path) -> list[str]:
-    """Every file under ``folder`` as the loader lists them (:func:`~deepcac2.pipeline.loader.read.walk_files`)."""
-    return [str(p) for p in walk_files(Path(folder))]
-
-
 def reason_kind(why: str) -> str:
     """The reason's category, for summaries: the error code, or the reason without its detail."""
     head = why.split(":", 1)[0].strip()
@@ -171,7 +166,7 @@ def index_folder(folder: str | Path) -> FolderIndex:
     skipped: list[tuple[str, str]] = []
     segs: list[dict[str, object]] = []
     with collect_warnings() as caught:
-        for path in list_files(folder):
+        for path in map(str, walk_files(Path(folder))):
             seg = seg_fields(path)  # a TotalSegmentator SEG: its CT's anatomy candidate, not a series
             if isinstance(seg, dict):
                 segs.append(seg)

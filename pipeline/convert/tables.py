@@ -108,11 +108,17 @@ def write_table(
         raise DeepCACError(ErrorCode.E_TABLE_WRITE, f"cannot write {table.name} to {path}: {exc}") from exc
 
 
-def read_table(table: TableSchema, path: str | os.PathLike[str]) -> pa.Table:
-    """Read a file written by ``write_table``; refuses files of another table or major version."""
+def read_table(table: TableSchema, path: str | os.PathLike[str], *, unmarked_ok: bool = False) -> pa.Table:
+    """Read a file written by ``write_table``; refuses files of another table or major version.
+
+    ``unmarked_ok``: a file without the toolkit's marks (a table edited with pandas) is read
+    too; the release reads such files and ``release verify`` reports their schema problems.
+    """
     got = pq.read_schema(path).metadata or {}
     name = got.get(b"table", b"").decode()
     version = got.get(b"schema_version", b"").decode()
+    if unmarked_ok and not name and not version:
+        return pq.read_table(path)
     if name != table.name or version.split(".")[0] != table.version.split(".")[0]:
         raise DeepCACError(
             ErrorCode.E_TABLE_SCHEMA,

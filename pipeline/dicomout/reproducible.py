@@ -19,8 +19,12 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 from pydicom.dataset import Dataset
+
+from deepcac2.errors import DeepCACError, ErrorCode
+from deepcac2.writable import write_atomic
 
 #: Used when the source has neither StudyDate nor SeriesDate (documented in docs/outputs.md).
 FALLBACK_DATE = "19000101"
@@ -92,3 +96,11 @@ def drop_broken_references(ds: Dataset) -> None:
         ds.ReferencedStudySequence = kept
     else:
         del ds.ReferencedStudySequence
+
+
+def write_object(ds: Dataset, path: str | os.PathLike[str], code: ErrorCode, kind: str) -> Path:
+    """Write a SEG or SR atomically (``deepcac2.writable.write_atomic``); an OS error is ``code``."""
+    try:
+        return write_atomic(path, lambda tmp: ds.save_as(tmp, enforce_file_format=True))
+    except OSError as exc:
+        raise DeepCACError(code, f"cannot write {kind} to {path}: {exc}") from exc

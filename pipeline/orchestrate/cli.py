@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 
 from deepcac2.argtypes import non_negative_float, non_negative_int, positive_float, positive_int
 from deepcac2.errors import DeepCACError, ErrorCode
+from deepcac2.pipeline.anatomy.registry import AUTO, parse_name
 from deepcac2.pipeline.anatomy.registry import HELP as ANATOMY_HELP
-from deepcac2.pipeline.anatomy.registry import parse_name
-from deepcac2.pipeline.orchestrate import flags
+from deepcac2.pipeline.orchestrate import defaults, flags
 
 if TYPE_CHECKING:
     from deepcac2.pipeline.orchestrate.run import RunConfig
@@ -39,7 +39,7 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="torch device for the model: cpu, cuda, cuda:N, mps (default: the model's choice)",
     )
-    parser.add_argument("--anatomy", default="auto", type=parse_name, help=ANATOMY_HELP)
+    parser.add_argument("--anatomy", default=AUTO, type=parse_name, help=ANATOMY_HELP)
     where = parser.add_mutually_exclusive_group()
     where.add_argument(
         "--scheduler",
@@ -69,7 +69,7 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--memory-limit",
         type=flags.memory_limit,
-        default="auto",
+        default=defaults.MEMORY_LIMIT,
         help="local cluster: memory per worker: auto, 0 (no limit), a fraction such as 0.5, or a size such as 4GiB",
     )
     gpu = parser.add_mutually_exclusive_group()
@@ -79,7 +79,10 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
         "--max-in-flight", type=positive_int, default=None, help="series submitted at once (default 2x threads+2)"
     )
     parser.add_argument(
-        "--retries", type=non_negative_int, default=2, help="retries of transient errors and lost workers (default 2)"
+        "--retries",
+        type=non_negative_int,
+        default=defaults.RETRIES,
+        help=f"retries of transient errors and lost workers (default {defaults.RETRIES})",
     )
     parser.add_argument("--conventions", default=None, help="comma-separated scoring conventions (default: all)")
     state = parser.add_mutually_exclusive_group()
@@ -110,25 +113,28 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--cache-dir", default=None, help="worker cache for remote (IDC) series")
     parser.add_argument(
-        "--cache-gb", type=positive_float, default=20.0, help="bytes each worker's cache may hold, in GiB"
+        "--cache-gb", type=positive_float, default=defaults.CACHE_GIB, help="bytes each worker's cache may hold, in GiB"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (logs still written)")
     parser.add_argument(
-        "--allowed-failures", type=non_negative_int, default=3, help="local cluster: worker deaths per task"
+        "--allowed-failures",
+        type=non_negative_int,
+        default=defaults.ALLOWED_FAILURES,
+        help="local cluster: worker deaths per task",
     )
     parser.add_argument(
         "--worker-ttl",
         type=non_negative_float,
-        default=120.0,
+        default=defaults.WORKER_TTL_S,
         help="seconds without a heartbeat after which a worker holding a series' task is removed from the "
-        "scheduler, so the task runs elsewhere (0: leave it to the scheduler; default 120)",
+        f"scheduler, so the task runs elsewhere (0: leave it to the scheduler; default {defaults.WORKER_TTL_S:g})",
     )
     parser.add_argument(
         "--series-timeout",
         type=non_negative_float,
-        default=3600.0,
+        default=defaults.SERIES_TIMEOUT_S,
         help="seconds a task of a series may run on a worker (time queued does not count) before the series "
-        "is recorded as E_TIMEOUT and its worker restarted (0: no limit; default 3600)",
+        f"is recorded as E_TIMEOUT and its worker restarted (0: no limit; default {defaults.SERIES_TIMEOUT_S:g})",
     )
     # test and benchmark hook: module:attribute of a Stages object (e.g. the fake stages)
     parser.add_argument("--stages", default=None, help=argparse.SUPPRESS)

@@ -21,6 +21,7 @@ import dask
 from distributed import Client, LocalCluster
 
 from deepcac2.errors import DeepCACError, ErrorCode
+from deepcac2.pipeline.orchestrate import defaults
 
 #: the worker resource that inference tasks ask for
 GPU = "GPU"
@@ -33,10 +34,10 @@ class ClusterSpec:
     scheduler: str | None = None
     workers: int | None = None
     threads: int | None = None
-    memory_limit: str | None = "auto"
+    memory_limit: str | None = defaults.MEMORY_LIMIT
     #: None: use GPUs when the machine (local) or any worker (remote) has them
     gpu: bool | None = None
-    allowed_failures: int = 3
+    allowed_failures: int = defaults.ALLOWED_FAILURES
     #: the local cluster's dashboard (HOST:PORT); None: none. It has no authentication and shows
     #: series UIDs, so it is off unless asked for (``--dashboard``), and on loopback by default
     dashboard_address: str | None = None

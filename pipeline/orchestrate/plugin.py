@@ -25,6 +25,7 @@ from typing import Any
 from distributed import WorkerPlugin, get_worker
 
 from deepcac2.pipeline.models.base import ModelSpec
+from deepcac2.pipeline.orchestrate import defaults
 
 PLUGIN_NAME = "deepcac2-pipeline"
 
@@ -34,7 +35,7 @@ class CacheSpec:
     """Where a worker stages remote series, and how many bytes it may hold."""
 
     root: str
-    max_bytes: int = 20 * 2**30
+    max_bytes: int = int(defaults.CACHE_GIB * 2**30)
     endpoint_url: str | None = None
     bucket: str | None = None
 

@@ -28,7 +28,7 @@ from deepcac2.location import STATE_DIR
 from deepcac2.pipeline.anatomy.registry import AUTO
 from deepcac2.pipeline.conventions import DEFAULT_CONVENTIONS
 from deepcac2.pipeline.models.base import ModelSpec
-from deepcac2.pipeline.orchestrate import hooks
+from deepcac2.pipeline.orchestrate import defaults, hooks
 from deepcac2.pipeline.orchestrate.cluster import GPU, ClusterSpec, open_client, use_gpu_resource
 from deepcac2.pipeline.orchestrate.inputs import CONTENT, changed_since_scored, unfingerprinted
 from deepcac2.pipeline.orchestrate.log import RunLog
@@ -62,18 +62,18 @@ class RunConfig:
     resume: bool = False
     overwrite: bool = False
     #: how often a transient error (on a worker) or a lost task (worker died) is retried
-    retries: int = 2
-    backoff_s: float = 1.0
+    retries: int = defaults.RETRIES
+    backoff_s: float = defaults.BACKOFF_S
     cache: CacheSpec | None = None
     progress: bool = True
     #: log client and worker memory every this many finished series (0: never)
     memory_every: int = 0
     #: a series whose task has run this long on a worker (time queued does not count) is E_TIMEOUT
     #: and its worker restarted (a hung decoder or fetch must not stall the run); None or 0: no limit
-    series_timeout_s: float | None = 3600.0
+    series_timeout_s: float | None = defaults.SERIES_TIMEOUT_S
     #: a worker holding a task of a series in flight that sent no heartbeat this long is removed
     #: from the scheduler, so its tasks run elsewhere (a frozen worker, a host gone); None or 0: never
-    worker_ttl_s: float | None = 120.0
+    worker_ttl_s: float | None = defaults.WORKER_TTL_S
     #: failed series with these codes are run again (``--retry-failed``; implies resuming)
     retry_codes: frozenset[str] = frozenset()
     #: load local series whose files changed since the cohort was made (else E_INPUT_CHANGED)

@@ -28,6 +28,7 @@ from deepcac2.pipeline import process
 from deepcac2.pipeline.anatomy.registry import AUTO
 from deepcac2.pipeline.conventions import DEFAULT_CONVENTIONS
 from deepcac2.pipeline.models.base import ModelSpec
+from deepcac2.pipeline.orchestrate import defaults
 from deepcac2.pipeline.stage_values import SeriesRef
 
 
@@ -138,8 +139,8 @@ class Policy:
 
     out_dir: str
     conventions: tuple[str, ...] = DEFAULT_CONVENTIONS
-    retries: int = 2
-    backoff_s: float = 1.0
+    retries: int = defaults.RETRIES
+    backoff_s: float = defaults.BACKOFF_S
     #: the anatomy provider (``--anatomy``): a registered name or "auto"
     anatomy: str = AUTO
     #: take the content fingerprint of a local series' files before loading it (``--verify-inputs``)

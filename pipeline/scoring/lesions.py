@@ -14,6 +14,7 @@ a flat list of the kept voxels with two labels each:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -121,22 +122,34 @@ def _concatenate(parts: list[tuple[Labelled, tuple[int, int, int]]]) -> Labelled
     )
 
 
-def _delimit_2d(candidates: np.ndarray, c: Convention, spacing: tuple[float, float, float]) -> Labelled:
-    labels, n = ndimage.label(candidates, structure=in_plane_structure(c.connectivity))
+def _kept_components(
+    candidates: np.ndarray, structure: np.ndarray, keep: Callable[[np.ndarray], np.ndarray]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """The voxels ``(z, y, x)`` of the connected components of ``candidates`` and each one's component,
+    for the components ``keep(counts)`` accepts (``counts``: voxels per component label); None when none."""
+    labels, n = ndimage.label(candidates, structure=structure)
     if n == 0:
-        return _empty()
+        return None
     z, y, x = np.nonzero(labels)
     comp = labels[z, y, x]
-    counts = np.bincount(comp, minlength=n + 1)
-    keep = np.ones(n + 1, dtype=bool)
-    if c.min_pixels is not None:
-        keep &= counts >= c.min_pixels
-    if c.min_area_mm2 is not None:
-        keep &= counts * (spacing[0] * spacing[1]) > c.min_area_mm2 + EPS
-    sel = keep[comp]
+    sel = keep(np.bincount(comp, minlength=n + 1))[comp]
     z, y, x, comp = z[sel], y[sel], x[sel], comp[sel]
-    if comp.size == 0:
+    return None if comp.size == 0 else (z, y, x, comp)
+
+
+def _delimit_2d(candidates: np.ndarray, c: Convention, spacing: tuple[float, float, float]) -> Labelled:
+    def keep(counts: np.ndarray) -> np.ndarray:
+        kept = np.ones(counts.shape, dtype=bool)
+        if c.min_pixels is not None:
+            kept &= counts >= c.min_pixels
+        if c.min_area_mm2 is not None:
+            kept &= counts * (spacing[0] * spacing[1]) > c.min_area_mm2 + EPS
+        return kept
+
+    found = _kept_components(candidates, in_plane_structure(c.connectivity), keep)
+    if found is None:
         return _empty()
+    z, y, x, comp = found
     # group the kept slice components into lesions across slices
     kept = np.zeros(candidates.shape, dtype=bool)
     kept[z, y, x] = True
@@ -147,18 +160,15 @@ def _delimit_2d(candidates: np.ndarray, c: Convention, spacing: tuple[float, flo
 
 
 def _delimit_3d(candidates: np.ndarray, c: Convention, spacing: tuple[float, float, float]) -> Labelled:
-    labels, n = ndimage.label(candidates, structure=volume_structure(c.connectivity))
-    if n == 0:
+    def keep(counts: np.ndarray) -> np.ndarray:
+        if c.min_volume_mm3 is None:
+            return np.ones(counts.shape, dtype=bool)
+        return counts * float(np.prod(spacing)) >= c.min_volume_mm3 - EPS
+
+    found = _kept_components(candidates, volume_structure(c.connectivity), keep)
+    if found is None:
         return _empty()
-    z, y, x = np.nonzero(labels)
-    comp = labels[z, y, x]
-    if c.min_volume_mm3 is not None:
-        counts = np.bincount(comp, minlength=n + 1)
-        keep = counts * float(np.prod(spacing)) >= c.min_volume_mm3 - EPS
-        sel = keep[comp]
-        z, y, x, comp = z[sel], y[sel], x[sel], comp[sel]
-        if comp.size == 0:
-            return _empty()
+    z, y, x, comp = found
     lesion, n_lesions = _dense(comp)
     # one weighting unit per (lesion, slice)
     unit, n_units = _dense(lesion * candidates.shape[0] + z)

@@ -33,13 +33,12 @@ from deepcac2.pipeline.dicomout.identity import (
     software_versions,
 )
 from deepcac2.pipeline.dicomout.references import SegReference, anatomy_parameters, anatomy_reference
-from deepcac2.pipeline.dicomout.reproducible import drop_broken_references, freeze, object_datetime
+from deepcac2.pipeline.dicomout.reproducible import drop_broken_references, freeze, object_datetime, write_object
 from deepcac2.pipeline.dicomout.source import require_frame_of_reference, source_headers
 from deepcac2.pipeline.seg.content import SegmentSpec, segment_descriptions, segment_layout, segment_masks
 from deepcac2.pipeline.seg.enum import SegEncoding, SegKind
 from deepcac2.pipeline.stage_values import CTVolume, Prediction
 from deepcac2.pipeline.uids import derive_uid, output_uid
-from deepcac2.writable import write_atomic
 
 #: each SEG kind's naming, numbering and UID prefix
 OBJECT_KINDS: dict[SegKind, ObjectKind] = {SegKind.CAC: CAC_SEG, SegKind.VESSELS: VESSEL_SEG, SegKind.HEART: HEART_SEG}
@@ -224,7 +223,4 @@ def build_seg(
 
 def write_seg(seg: hd.seg.Segmentation, path: str | os.PathLike[str]) -> Path:
     """Write atomically (temp file + rename)."""
-    try:
-        return write_atomic(path, lambda tmp: seg.save_as(tmp, enforce_file_format=True))
-    except OSError as exc:
-        raise DeepCACError(ErrorCode.E_SEG_WRITE, f"cannot write SEG to {path}: {exc}") from exc
+    return write_object(seg, path, ErrorCode.E_SEG_WRITE, "SEG")

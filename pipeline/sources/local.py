@@ -75,19 +75,21 @@ class LocalSource:
         return folder
 
     def series_files(self, ref: SeriesRef) -> list[Path]:
-        """Files under the series' location whose header names this series, sorted."""
+        """Files under the series' location whose header names this series, sorted.
+
+        The folder is listed as the cohort and the loader list it (``loader.read.walk_files``).
+        """
+        from deepcac2.pipeline.loader.read import walk_files
+
         uid = validate_uid(ref.series_uid, "SeriesInstanceUID")
         found = []
-        for dirpath, dirs, files in os.walk(self._folder(ref)):
-            dirs.sort()
-            for name in sorted(files):
-                path = Path(dirpath) / name
-                try:
-                    ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SeriesInstanceUID"])
-                except Exception:  # noqa: BLE001 - not DICOM or damaged: not a file of this series
-                    continue
-                if str(ds.get("SeriesInstanceUID", "")).strip() == uid:
-                    found.append(path)
+        for path in walk_files(self._folder(ref)):
+            try:
+                ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SeriesInstanceUID"])
+            except Exception:  # noqa: BLE001 - not DICOM or damaged: not a file of this series
+                continue
+            if str(ds.get("SeriesInstanceUID", "")).strip() == uid:
+                found.append(path)
         return found
 
     def size(self, ref: SeriesRef) -> int | None:

@@ -31,7 +31,7 @@ from deepcac2.pipeline.dicomout.identity import (
     software_versions,
 )
 from deepcac2.pipeline.dicomout.references import SegReference
-from deepcac2.pipeline.dicomout.reproducible import drop_broken_references, freeze, object_datetime
+from deepcac2.pipeline.dicomout.reproducible import drop_broken_references, freeze, object_datetime, write_object
 from deepcac2.pipeline.dicomout.source import require_frame_of_reference, source_headers
 from deepcac2.pipeline.seg.enum import SegKind
 from deepcac2.pipeline.sr.content import GroupSpec
@@ -39,7 +39,6 @@ from deepcac2.pipeline.sr.enum import declare_private_scheme
 from deepcac2.pipeline.sr.library import attach, image_library
 from deepcac2.pipeline.stage_values import CTVolume, ModelCard
 from deepcac2.pipeline.uids import derive_uid, device_uid, output_uid
-from deepcac2.writable import write_atomic
 
 PROCEDURE_REPORTED = codes.LN.CTUnspecifiedBodyRegion  # CID 100; NLST is low-dose chest CT, not cardiac CT
 #: the Finding Site concept name as IDC's qualitative_measurements view reads it (SRT only; see qa/idc_views.py)
@@ -223,7 +222,4 @@ def build_sr(
 
 def write_sr(sr: hd.sr.Comprehensive3DSR, path: str | os.PathLike[str]) -> Path:
     """Write atomically (temp file + rename)."""
-    try:
-        return write_atomic(path, lambda tmp: sr.save_as(tmp, enforce_file_format=True))
-    except OSError as exc:
-        raise DeepCACError(ErrorCode.E_SR_WRITE, f"cannot write SR to {path}: {exc}") from exc
+    return write_object(sr, path, ErrorCode.E_SR_WRITE, "SR")

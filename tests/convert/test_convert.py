@@ -195,6 +195,20 @@ def test_run_row_and_read_guard(tmp_path: Path) -> None:
     with pytest.raises(DeepCACError) as e:
         read_table(get_table("failures"), path)
     assert e.value.code is ErrorCode.E_TABLE_SCHEMA
+    # a file without the toolkit's marks (edited with pandas): refused, unless the caller takes it
+    plain = tmp_path / "plain.parquet"
+    pq.write_table(pq.read_table(path).replace_schema_metadata(None), plain)
+    assert read_table(get_table("runs"), plain, unmarked_ok=True).num_rows == 1
+    with pytest.raises(DeepCACError):
+        read_table(get_table("runs"), plain)
+    # the release reads a run's tables with the same reader: a runs file where failures belongs is refused
+    from deepcac2.release.tables import table_frame
+
+    (tmp_path / "run" / "tables").mkdir(parents=True)
+    (tmp_path / "run" / "tables" / "failures.parquet").write_bytes(path.read_bytes())
+    with pytest.raises(DeepCACError) as e:
+        table_frame(tmp_path / "run", "failures")
+    assert e.value.code is ErrorCode.E_TABLE_SCHEMA
 
 
 def test_binary_and_labelmap_get_different_uids(ct, tmp_path: Path) -> None:

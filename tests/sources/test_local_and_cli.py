@@ -46,6 +46,18 @@ def test_local_source_stages_only_the_series_files(mixed, tmp_path):
     assert all(p.exists() for files in series.values() for p in files)
 
 
+def test_local_source_lists_a_folder_as_the_cohort_does(mixed, tmp_path):
+    """A hidden copy of a file is not in the cohort's inventory (loader.read.walk_files): nor is it fetched."""
+    root, series = mixed
+    uid = sorted(series)[0]
+    hidden = root / "p" / ".backup"
+    hidden.mkdir()
+    hidden.joinpath("IMG0").write_bytes(series[uid][0].read_bytes())
+    ref = next(r for r in cohort_to_refs(index_local(root)[0]) if r.series_uid == uid)
+    assert ref.instance_count == len(series[uid])
+    assert sorted(LocalSource(root).series_files(ref)) == sorted(series[uid])
+
+
 def test_local_source_refuses_locations_outside_its_root(mixed, tmp_path):
     root, series = mixed
     uid = next(iter(series))
