@@ -40,6 +40,12 @@ QA_CHECKS = "checks.parquet"
 FRAGMENTS = f"{STATE_DIR}/series"
 #: in a bucket, committed fragments packed many to an object (``pipeline/orchestrate/packs.py``)
 FRAGMENT_PACKS = f"{STATE_DIR}/packs"
+#: one record per run, for the runs table
+RUN_RECORDS = f"{STATE_DIR}/runs"
+#: the DICOM objects' creation stamp of the folder (``dicomout/reproducible.py``), kept for --resume
+CREATED_STAMP = f"{STATE_DIR}/created"
+#: the folders of a run that hold no DICOM object of ours
+NOT_OBJECTS = (TABLES_DIR, QA_DIR, STATE_DIR, LOGS_DIR)
 
 #: URL scheme -> the fsspec package that serves it
 SCHEMES = {"s3": "s3fs", "gs": "gcsfs", "gcs": "gcsfs"}
