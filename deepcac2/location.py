@@ -42,6 +42,12 @@ FRAGMENTS = f"{STATE_DIR}/series"
 FRAGMENT_PACKS = f"{STATE_DIR}/packs"
 #: what ``deepcac2 qa`` writes into its folder (``RUN_DIR/qa``), and nothing else
 QA_FILES = (QA_CHECKS, "report.html", "review_sheet.csv")
+#: one record per run, for the runs table
+RUN_RECORDS = f"{STATE_DIR}/runs"
+#: the DICOM objects' creation stamp of the folder (``dicomout/reproducible.py``), kept for --resume
+CREATED_STAMP = f"{STATE_DIR}/created"
+#: the folders of a run that hold no DICOM object of ours
+NOT_OBJECTS = (TABLES_DIR, QA_DIR, STATE_DIR, LOGS_DIR)
 
 #: URL scheme -> the fsspec package that serves it
 SCHEMES = {"s3": "s3fs", "gs": "gcsfs", "gcs": "gcsfs"}

@@ -87,30 +87,27 @@ class Convention:
         return replace(self, name=f"{self.name}[{suffix}]", **changes)
 
 
+_DEEPCAC = Convention(
+    name="deepcac",
+    description="DeepCAC/DeepCAC2 code: the mask as given (no HU threshold), 2-D per slice, "
+    "8-connected, more than 3 pixels, x spacing/3 on the CT grid, scores rounded to 3 decimals.",
+    dims=2,
+    connectivity=8,
+    min_pixels=4,
+    slice_factor="increment",
+    mask_threshold=False,
+    round_decimals=3,
+)
+
 CONVENTIONS: dict[str, Convention] = {
     c.name: c
     for c in (
-        Convention(
-            name="deepcac",
-            description="DeepCAC/DeepCAC2 code: the mask as given (no HU threshold), 2-D per slice, "
-            "8-connected, more than 3 pixels, x spacing/3 on the CT grid, scores rounded to 3 decimals.",
-            dims=2,
-            connectivity=8,
-            min_pixels=4,
-            slice_factor="increment",
-            mask_threshold=False,
-            round_decimals=3,
-        ),
-        Convention(
+        _DEEPCAC,
+        replace(  # scored as 'deepcac' by construction: one set of parameters, not two kept in step
+            _DEEPCAC,
             name="deepcac_mapped",
             description="DeepCAC2's 'mapped' variant (MHub all_pid_nrrd): the predicted mask replaced by the "
             "8-connected components of HU >= 130 in each slice that touch it, then scored as 'deepcac'.",
-            dims=2,
-            connectivity=8,
-            min_pixels=4,
-            slice_factor="increment",
-            mask_threshold=False,
-            round_decimals=3,
             mapped_mask=True,
         ),
         Convention(

@@ -16,7 +16,7 @@ import highdicom as hd
 import pydicom
 from pydicom.valuerep import DSfloat
 
-from deepcac2.location import LOGS_DIR, QA_DIR, STATE_DIR, TABLES_DIR
+from deepcac2.location import NOT_OBJECTS
 from deepcac2.qa.dicom_checks import RunObjects
 from deepcac2.qa.result import CheckResult, Severity
 
@@ -239,7 +239,6 @@ def check_references(
 
 
 #: folders of a run or release that hold no output objects
-NOT_OBJECTS = (TABLES_DIR, QA_DIR, STATE_DIR, LOGS_DIR)
 
 
 def check_unreferenced(

@@ -37,7 +37,7 @@ import pyarrow.parquet as pq
 
 from deepcac2._version import __version__
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.location import COHORT_FILE, QA_CHECKS, QA_DIR, STATE_DIR
+from deepcac2.location import COHORT_FILE, QA_CHECKS, QA_DIR, RUN_FILE
 from deepcac2.pipeline.conventions import DEFAULT_CONVENTION
 from deepcac2.pipeline.stage_values import sha256_file
 from deepcac2.qa import binding
@@ -165,7 +165,7 @@ def read_cohort(run_dir: Path, cohort: str | Path | None) -> tuple[Path, pa.Tabl
         if cohort is not None:
             raise DeepCACError(ErrorCode.E_RELEASE_INPUT, f"cohort file {path} does not exist")
         return None
-    state = run_dir / STATE_DIR / "run.json"
+    state = run_dir / RUN_FILE
     recorded = json.loads(state.read_text()).get("cohort_sha256") if state.exists() else None
     if recorded and sha256_file(str(path)) != recorded:
         raise DeepCACError(ErrorCode.E_RELEASE_INPUT, f"{path} is not the cohort {run_dir} processed (SHA-256 differs)")

@@ -20,7 +20,7 @@ import pandas as pd
 import pydicom
 
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.location import LOGS_DIR, QA_DIR, STATE_DIR, TABLES_DIR
+from deepcac2.location import NOT_OBJECTS
 from deepcac2.pipeline.identifiers import PATIENT_ID_PATTERN
 from deepcac2.pipeline.loader.read import has_dicom_marker
 
@@ -80,7 +80,7 @@ def referenced_sop_uids(cac_series: pd.DataFrame) -> set[str]:
 
 
 def find_dicom_objects(
-    run_dir: Path, skip: tuple[str, ...] = (TABLES_DIR, QA_DIR, STATE_DIR, LOGS_DIR), *, keep: set[str] | None = None
+    run_dir: Path, skip: tuple[str, ...] = NOT_OBJECTS, *, keep: set[str] | None = None
 ) -> list[DicomObject]:
     """Every DICOM file below ``run_dir`` (outside ``skip``), sorted by release path; with ``keep``,
     only those whose SOPInstanceUID is in it.

@@ -37,6 +37,7 @@ from deepcac2.location import (
     LOGS_DIR,
     QA_DIR,
     RUN_FILE,
+    RUN_RECORDS,
     STATE_DIR,
     TABLES_DIR,
     Remote,
@@ -211,7 +212,7 @@ class BucketMirror:
 
     def clear(self, qa_files: tuple[str, ...]) -> None:
         """``--overwrite``: forget the bucket's fragments, run records, tables and QA files."""
-        for rel in (FRAGMENTS, FRAGMENT_PACKS, f"{STATE_DIR}/runs", f"{QA_DIR}/images"):
+        for rel in (FRAGMENTS, FRAGMENT_PACKS, RUN_RECORDS, f"{QA_DIR}/images"):
             self.remote.delete_tree(rel)
         self._loose.clear()
         self._next_pack = 1

@@ -24,7 +24,7 @@ from typing import Any
 from distributed.comm.core import CommClosedError
 
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.location import STATE_DIR
+from deepcac2.location import CREATED_STAMP
 from deepcac2.pipeline.anatomy.registry import AUTO
 from deepcac2.pipeline.conventions import DEFAULT_CONVENTIONS
 from deepcac2.pipeline.models.base import ModelSpec
@@ -342,7 +342,7 @@ def run_series(
 
 
 #: the DICOM objects' creation stamp of an output folder (``dicomout/reproducible.py``), kept for --resume
-CREATED_FILE = Path(STATE_DIR) / "created"
+CREATED_FILE = Path(CREATED_STAMP)
 
 
 def creation_stamp(root: Path) -> str:

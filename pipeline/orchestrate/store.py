@@ -45,11 +45,12 @@ from deepcac2.errors import TRANSIENT_CODES, DeepCACError, ErrorCode
 from deepcac2.location import (
     COHORT_FILE,
     DICOM_DIR,
+    FRAGMENTS,
     LOCK_FILE,
     LOGS_DIR,
     QA_DIR,
     RUN_FILE,
-    STATE_DIR,
+    RUN_RECORDS,
     TABLES_DIR,
     Remote,
     is_url,
@@ -143,7 +144,7 @@ class OutputStore:
         #: the output as the user named it: the folder, or the bucket URL
         self.where = self.bucket.remote.uri() if self.bucket else str(self.root)
         self.lock_path = self.root / LOCK_NAME
-        self.series_dir = self.root / STATE_DIR / "series"
+        self.series_dir = self.root / FRAGMENTS
         self.tables_dir = self.root / TABLES_DIR
         self.logs_dir = self.root / LOGS_DIR
         self.dicom_dir = self.root / DICOM_DIR
@@ -270,7 +271,7 @@ class OutputStore:
     def clear(self) -> None:
         """Forget committed fragments, tables and QA (for --overwrite). SEG/SR files are overwritten in place."""
         old = [*self.series_dir.glob("*/*.json"), *self.tables_dir.glob("*.parquet")]
-        for p in old + list((self.root / STATE_DIR / "runs").glob("*.json")):
+        for p in old + list((self.root / RUN_RECORDS).glob("*.json")):
             p.unlink()
         (self.root / RUN_FILE).unlink(missing_ok=True)
         location.clear_qa(self.root / QA_DIR)  # QA of the results just forgotten must not pass for the new ones
@@ -400,10 +401,10 @@ class OutputStore:
     def commit_run(self, run_id: str, record: dict[str, Any]) -> None:
         """Keep one run's record (config, versions, counts, timings) for the ``runs`` table."""
         data = json.dumps(record, sort_keys=True, default=_json_default).encode()
-        self._write(self.root / STATE_DIR / "runs" / f"{run_id}.json", data)
+        self._write(self.root / RUN_RECORDS / f"{run_id}.json", data)
 
     def run_records(self) -> list[dict[str, Any]]:
-        return [json.loads(p.read_text()) for p in sorted((self.root / STATE_DIR / "runs").glob("*.json"))]
+        return [json.loads(p.read_text()) for p in sorted((self.root / RUN_RECORDS).glob("*.json"))]
 
     # -- final tables ---------------------------------------------------------------------
     def assemble(self, series_uids: Iterable[str], tables: Iterable[str] = ()) -> dict[str, Path]:
