@@ -34,8 +34,9 @@ TARGET_RESUME_S = 60.0
 GROWTH = {
     "series_per_s": ("scheduler throughput", "series/s"),
     "run_rss_mib": ("client peak RSS", "MiB"),
+    "scheduling_rss_mib": ("client peak RSS before assembly", "MiB"),
     "assembly_s": ("assembly", "s"),
-    "resume_read_s": ("resume start", "s"),
+    "resume_start_s": ("resume start", "s"),
     "qa_s": ("qa", "s"),
     "qa_rss_mib": ("qa peak RSS", "MiB"),
     "build_s": ("release build", "s"),
@@ -71,9 +72,10 @@ def size_results(n: int, f: dict[str, Any]) -> list[Result]:
         Result("scale", f"{n:,}: assembly", f["assembly_s"], "s", f"< {TARGET_ASSEMBLY_S:.0f}",
                f["assembly_s"] < TARGET_ASSEMBLY_S, detail=detail),
     ]  # fmt: skip
-    if "resume_read_s" in f:
-        out.append(Result("scale", f"{n:,}: resume start (committed())", f["resume_read_s"], "s",
-                          f"< {TARGET_RESUME_S:.0f}", f["resume_read_s"] < TARGET_RESUME_S))  # fmt: skip
+    if "resume_start_s" in f:
+        out.append(Result("scale", f"{n:,}: resume start (cohort checked and planned)", f["resume_start_s"], "s",
+                          f"< {TARGET_RESUME_S:.0f}", f["resume_start_s"] < TARGET_RESUME_S,
+                          detail=f"committed() alone {f['resume_read_s']:.1f} s"))  # fmt: skip
     if "qa_s" in f:
         out.append(Result("scale", f"{n:,}: qa", f["qa_s"], "s",
                           detail=f"peak RSS {f['qa_rss_mib']:.0f} MiB; blocking failures on stand-ins: {qa_failed}"))  # fmt: skip

@@ -8,7 +8,9 @@ The steps of an NLST run at N series, each timed:
    with the stand-in stages (``standin_stages``: realistic rows, a tiny SEG and SR per series, 2 %
    failed), committing every series through the real ``OutputStore``, then sweeping ``dicom/``
    and assembling the tables (timed apart through the run's ``tables`` hook);
-3. ``resume start``: ``committed()`` on the finished store (what ``--resume`` reads first);
+3. ``resume start``: what ``--resume`` does before it starts a cluster, on the finished store: the
+   cohort checked and planned (``series_batches.check_cohort`` and ``plan``: every series' status
+   line read); ``committed()`` (every status line at once) timed apart;
 4. ``qa``, ``release build``, ``release verify`` and ``query`` as ``deepcac2`` commands in child
    processes (time and peak RSS each, from ``wait4``).
 
@@ -33,7 +35,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-#: cohort rows built and written at once (the SeriesRefs are kept: run_series takes them all)
+#: cohort rows built and written at once (the run reads them back as many at a time)
 COHORT_BATCH = 10_000
 WORKERS = 2
 #: series submitted at once: enough to keep the scheduler busy while the client commits
@@ -172,6 +174,7 @@ def failed_checks(checks: Path) -> dict[str, int]:
 def after_run(out: Path, work: Path, figures: dict[str, Any]) -> None:
     """Resume start, QA, release build, verify and query on the finished run."""
     from deepcac2.location import DICOM_DIR, QA_CHECKS, QA_DIR, STATE_DIR, TABLES_DIR
+    from deepcac2.pipeline.orchestrate.series_batches import check_cohort, from_cohort, plan
     from deepcac2.pipeline.orchestrate.store import OutputStore
 
     t0 = time.perf_counter()
@@ -179,6 +182,12 @@ def after_run(out: Path, work: Path, figures: dict[str, Any]) -> None:
     figures["resume_read_s"] = time.perf_counter() - t0
     figures["resume_rss_mib"] = peak_mib()
     del committed
+    t0 = time.perf_counter()
+    series = from_cohort(work / "cohort.parquet")
+    check_cohort(series, verify_inputs=False)
+    planned = plan(series, OutputStore(out), frozenset(), verify_inputs=False, rescan=False)
+    figures["resume_start_s"] = time.perf_counter() - t0
+    assert planned.todo == 0, planned.todo
     figures["fragments_mib"] = du_mib(out / STATE_DIR)
     figures["dicom_mib"] = du_mib(out / DICOM_DIR)
     for table in sorted((out / TABLES_DIR).glob("*.parquet")):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -111,6 +112,26 @@ def read_cohort(path: str | Path) -> pa.Table:
         table = pq.read_table(path)
     except (OSError, pa.ArrowInvalid) as exc:
         raise DeepCACError(ErrorCode.E_COHORT_INVALID, f"cannot read cohort {path}: {exc}") from exc
+    return _conform(table, path)
+
+
+def read_cohort_batches(path: str | Path, rows: int | None = None) -> Iterator[pa.Table]:
+    """The cohort file ``rows`` rows at a time, each batch checked as ``read_cohort`` checks the whole."""
+    path = Path(path)
+    try:
+        parquet = pq.ParquetFile(path)
+        any_rows = False
+        for batch in parquet.iter_batches(batch_size=rows or REF_BATCH_ROWS):
+            any_rows = True
+            yield _conform(pa.Table.from_batches([batch]), path)
+        if not any_rows:  # no rows: its columns are still checked
+            _conform(parquet.schema_arrow.empty_table(), path)
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise DeepCACError(ErrorCode.E_COHORT_INVALID, f"cannot read cohort {path}: {exc}") from exc
+
+
+def _conform(table: pa.Table, path: Path) -> pa.Table:
+    """``table`` (read from ``path``) in the declared columns and types; E_COHORT_INVALID when it cannot be."""
     expected = TABLE.arrow
     missing = [f.name for f in expected if f.name not in table.schema.names]
     if set(missing) - set(ADDED_LATER):

@@ -15,7 +15,7 @@ is ``E_INPUT_CHANGED`` (its results and objects are dropped), or, with ``--resca
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -62,11 +62,6 @@ def check_content(ref: SeriesRef, now: str) -> None:
 
 def is_local(ref: SeriesRef) -> bool:
     return bool(ref.location) and "://" not in str(ref.location) and Path(str(ref.location)).is_dir()
-
-
-def unfingerprinted(refs: Iterable[SeriesRef]) -> list[str]:
-    """Local series whose cohort row has no source fingerprint (an error for ``--verify-inputs``)."""
-    return [r.series_uid for r in refs if is_local(r) and not (r.params or {}).get(FINGERPRINT)]
 
 
 def changed_since_scored(

@@ -20,7 +20,7 @@ the scheduler (when others remain), since its stuck thread would hold every task
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -149,7 +149,7 @@ class SeriesLoop:
             code = error_code_of(exc).value
             return Failure(ref.series_uid, "orchestrate", code, f"{type(exc).__name__}: {exc}", attempt)
 
-    def run(self, todo: Sequence[SeriesRef], bar: Progress, log: RunLog, summary: RunSummary) -> None:
+    def run(self, todo: Iterable[SeriesRef], bar: Progress, log: RunLog, summary: RunSummary) -> None:
         """Run ``todo``; E_SCHEDULER_LOST (not a traceback) when the scheduler goes away meanwhile."""
         try:
             self._run(todo, bar, log, summary)
@@ -161,7 +161,7 @@ class SeriesLoop:
                 raise
             raise lost from exc
 
-    def _run(self, todo: Sequence[SeriesRef], bar: Progress, log: RunLog, summary: RunSummary) -> None:
+    def _run(self, todo: Iterable[SeriesRef], bar: Progress, log: RunLog, summary: RunSummary) -> None:
         pending = iter(todo)
         self._bar = bar
         limit = self.config.max_in_flight or 2 * _total_threads(self.client) + 2

@@ -30,16 +30,22 @@ from deepcac2.pipeline.conventions import DEFAULT_CONVENTIONS
 from deepcac2.pipeline.models.base import ModelSpec
 from deepcac2.pipeline.orchestrate import defaults, hooks
 from deepcac2.pipeline.orchestrate.cluster import GPU, ClusterSpec, open_client, use_gpu_resource
-from deepcac2.pipeline.orchestrate.inputs import CONTENT, changed_since_scored, unfingerprinted
 from deepcac2.pipeline.orchestrate.log import RunLog
 from deepcac2.pipeline.orchestrate.loop import SeriesLoop
 from deepcac2.pipeline.orchestrate.losses import scheduler_lost
 from deepcac2.pipeline.orchestrate.plugin import PLUGIN_NAME, CacheSpec, PipelinePlugin
 from deepcac2.pipeline.orchestrate.progress import Progress
 from deepcac2.pipeline.orchestrate.records import failure_row, run_record, write_runs_table
+from deepcac2.pipeline.orchestrate.series_batches import (
+    SeriesBatches,
+    check_cohort,
+    from_cohort,
+    from_refs,
+    pending,
+    plan,
+)
 from deepcac2.pipeline.orchestrate.store import Fragment, OutputStore
 from deepcac2.pipeline.orchestrate.tasks import Stages
-from deepcac2.pipeline.sources.local import FINGERPRINT
 from deepcac2.pipeline.stage_values import SeriesRef, sha256_file
 
 
@@ -164,22 +170,8 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 OUTPUT_TABLES = ("cac_series", "cac_lesions", "measurements", "failures")
 
 
-def _check_cohort(refs: Sequence[SeriesRef]) -> None:
-    if not refs:
-        raise DeepCACError(
-            ErrorCode.E_COHORT_EMPTY, "the cohort lists no series: nothing to run (check the cohort step's output)"
-        )
-    seen: set[str] = set()
-    for ref in refs:
-        if not ref.series_uid:
-            raise DeepCACError(ErrorCode.E_COHORT_INVALID, "a cohort row has no SeriesInstanceUID")
-        if ref.series_uid in seen:
-            raise DeepCACError(ErrorCode.E_COHORT_INVALID, f"series {ref.series_uid} is listed twice in the cohort")
-        seen.add(ref.series_uid)
-
-
 def run_series(
-    refs: Sequence[SeriesRef],
+    refs: Sequence[SeriesRef] | SeriesBatches,
     out_dir: str | os.PathLike[str],
     config: RunConfig,
     *,
@@ -189,20 +181,15 @@ def run_series(
 ) -> RunSummary:
     """Run every series in ``refs``; the cohort-independent core of :func:`run_cohort`.
 
-    ``cohort_file``, when given, is copied to ``out_dir/cohort.parquet`` so QA and the
-    release know what the run was asked to do (coverage, cohort policy).
+    ``refs`` may be read a batch at a time (``series_batches``: a cohort file's 129k series
+    are never held at once). ``cohort_file``, when given, is copied to
+    ``out_dir/cohort.parquet`` so QA and the release know what the run was asked to do
+    (coverage, cohort policy).
     """
-    _check_cohort(refs)
-    missing = unfingerprinted(refs) if config.verify_inputs and not config.rescan else []
-    if missing:  # a run that must be sure of its inputs cannot be, for these
-        raise DeepCACError(
-            ErrorCode.E_COHORT_INVALID,
-            f"--verify-inputs: {len(missing)} local series have no source_fingerprint in the cohort "
-            f"(first: {missing[0]}); make the cohort again with `deepcac2 cohort --from-dir`",
-            series=missing[0],
-        )
-    if config.rescan:  # without the cohort's fingerprints the load step does not compare them
-        refs = [replace(r, params={k: v for k, v in r.params.items() if k not in (FINGERPRINT, CONTENT)}) for r in refs]
+    series = refs if isinstance(refs, SeriesBatches) else from_refs(refs)
+    cohort_uids = check_cohort(series, verify_inputs=config.verify_inputs and not config.rescan)
+    # without the cohort's fingerprints the load step does not compare them
+    series = replace(series, rescan=config.rescan)
     from deepcac2.pipeline.anatomy.registry import check_name
     from deepcac2.pipeline.conventions import get_convention
 
@@ -214,7 +201,7 @@ def run_series(
     started = time.time()
     run_id = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime(started))}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     store = OutputStore(out_dir)
-    summary = RunSummary(run_id=run_id, out_dir=store.root, total=len(refs))
+    summary = RunSummary(run_id=run_id, out_dir=store.root, total=len(cohort_uids))
     with store:
         identity = {
             "conventions": list(config.conventions),
@@ -228,24 +215,18 @@ def run_series(
             store.keep_cohort(Path(cohort_file))
         created = creation_stamp(store.root)
         store.sync()  # a bucket gets run.json, the stamp and the cohort before any series runs
-        committed = store.committed()
-        todo = [r for r in refs if _to_run(committed.get(r.series_uid), config.retry_codes)]
-        # the series done before: are their inputs still what was scored? (even on a finished run)
-        to_do = {r.series_uid for r in todo}
-        done_before = [r for r in refs if r.series_uid not in to_do and committed[r.series_uid].status == "done"]
-        scored = {r.series_uid: committed[r.series_uid].inputs for r in done_before}
-        changed = changed_since_scored(done_before, scored, content=config.verify_inputs)
-        if config.rescan:  # score them as they are now
-            again = {f.series_uid for f in changed}
-            todo += [r for r in done_before if r.series_uid in again]
-        summary.skipped = len(refs) - len(todo) - (0 if config.rescan else len(changed))
+        # which series to run; the series done before: are their inputs still what was scored? (even on a
+        # finished run; with --rescan those that changed are scored as they are now)
+        planned = plan(series, store, config.retry_codes, verify_inputs=config.verify_inputs, rescan=config.rescan)
+        changed = planned.changed
+        summary.skipped = planned.total - planned.todo - (0 if config.rescan else len(changed))
         summary.log_path = store.logs_dir / f"run-{run_id}.jsonl"
         with RunLog(summary.log_path, run_id) as log, _sigterm_as_interrupt(), _stamp_environment(created):
             log.write(
                 "run_start",
                 out_dir=store.where,
-                total=len(refs),
-                todo=len(todo),
+                total=planned.total,
+                todo=planned.todo,
                 identity=identity,
                 created=created,
             )
@@ -271,7 +252,7 @@ def run_series(
                     loop = SeriesLoop(client, store, config, stages, run_id)
                     hooks.at("client_ready", client=client)
                     try:
-                        loop.gpu = use_gpu_resource(client, config.cluster) if todo else False
+                        loop.gpu = use_gpu_resource(client, config.cluster) if planned.todo else False
                         # setup imports the stages' modules (and loads the model) on every worker, and again on
                         # each worker that joins or restarts later, before it runs a task
                         plugin = PipelinePlugin(
@@ -287,8 +268,8 @@ def run_series(
                         raise lost from exc
                     hooks.at("plugin_registered", client=client)
                     log.write("cluster", dashboard=summary.dashboard, gpu_resource=loop.gpu)
-                    bar = Progress(len(refs), summary.skipped, enabled=config.progress)
-                    loop.run(todo, bar, log, summary)
+                    bar = Progress(planned.total, summary.skipped, enabled=config.progress)
+                    loop.run(pending(series, planned), bar, log, summary)
             except KeyboardInterrupt as exc:
                 summary.interrupted = True
                 log.write("interrupted", reason=str(exc) or "SIGINT", in_flight=len(loop.inflight) if loop else 0)
@@ -318,13 +299,13 @@ def run_series(
             hooks.at("tables", store=store)
             if not summary.interrupted:
                 # dicom/ holds the objects of the series committed as done, and nothing else
-                removed = store.sweep_dicom([r.series_uid for r in refs])
+                removed = store.sweep_dicom(cohort_uids)
                 if removed:
                     log.write("dicom_swept", removed=removed)
-                summary.tables = store.assemble([r.series_uid for r in refs], OUTPUT_TABLES)
+                summary.tables = store.assemble(cohort_uids, OUTPUT_TABLES)
                 summary.tables["runs"] = write_runs_table(store)
                 summary.complete = True
-            summary.by_code = _codes_of_all(store, refs) if summary.complete else summary.by_code
+            summary.by_code = _codes_of_all(store, cohort_uids) if summary.complete else summary.by_code
             log.write(
                 "run_end",
                 complete=summary.complete,
@@ -399,17 +380,9 @@ def register_plugin(client: Any, plugin: PipelinePlugin, log: RunLog, attempts: 
             time.sleep(0.5 * attempt)  # the scheduler may still list the dead worker: give it time to drop it
 
 
-def _to_run(fragment: Any, retry_codes: frozenset[str]) -> bool:
-    """Not committed yet, a transient failure (retried by --resume), or a failure whose code is asked for again."""
-    if fragment is None:
-        return True
-    return fragment.retry_on_resume or (fragment.status == "failed" and fragment.code in retry_codes)
-
-
-def _codes_of_all(store: OutputStore, refs: Sequence[SeriesRef]) -> dict[str, int]:
-    """Failure counts per code over the whole cohort, this run and earlier ones."""
-    wanted = {r.series_uid for r in refs}
-    counts = Counter(f.code for f in store.committed().values() if f.series_uid in wanted and f.status == "failed")
+def _codes_of_all(store: OutputStore, wanted: set[str]) -> dict[str, int]:
+    """Failure counts per code over the whole cohort (``wanted``), this run and earlier ones."""
+    counts = Counter(f.code for f in store.heads() if f.series_uid in wanted and f.status == "failed")
     return dict(sorted(counts.items()))
 
 
@@ -421,8 +394,6 @@ def run_cohort(
     stages: Stages | None = None,
 ) -> RunSummary:
     """Process every series of the cohort Parquet at ``cohort_path`` into ``out_dir``, as ``config`` says."""
-    from deepcac2.pipeline.cohort.table import cohort_to_refs, read_cohort
-
-    refs = cohort_to_refs(read_cohort(cohort_path))
     identity = {"cohort_sha256": sha256_file(str(cohort_path))}
-    return run_series(refs, out_dir, config or RunConfig(), stages=stages, identity=identity, cohort_file=cohort_path)
+    series = from_cohort(cohort_path)  # read a batch at a time, never held whole
+    return run_series(series, out_dir, config or RunConfig(), stages=stages, identity=identity, cohort_file=cohort_path)

@@ -343,13 +343,20 @@ class OutputStore:
         for p in self._fragment_paths():
             yield self._read_fragment(p, rows=True)
 
-    def committed(self) -> dict[str, Fragment]:
-        """series uid -> committed fragment, without the rows: only each file's status line is read."""
-        out = {}
+    def heads(self) -> Iterator[Fragment]:
+        """Every committed fragment without its rows (only each file's status line is read), in path order."""
         for p in self._fragment_paths():
-            f = self._read_fragment(p, rows=False)
-            out[f.series_uid] = f
-        return out
+            yield self._read_fragment(p, rows=False)
+
+    def committed(self) -> dict[str, Fragment]:
+        return {f.series_uid: f for f in self.heads()}  # series uid -> its fragment, without the rows
+
+    def head(self, series_uid: str) -> Fragment | None:
+        """The series' committed fragment without its rows; None when it has none."""
+        try:
+            return self._read_fragment(self.fragment_path(series_uid), rows=False)
+        except FileNotFoundError:
+            return None
 
     # -- DICOM outputs ----------------------------------------------------------------------
     def series_dicom_dir(self, series_uid: str) -> Path:
@@ -375,14 +382,12 @@ class OutputStore:
         Everything else goes, and so do hidden temporary files inside the kept folders (a
         worker killed mid-write leaves one). Returns the removed paths, relative to ``dicom/``.
         """
-        wanted = set(series_uids)
+        wanted = _as_set(series_uids)  # a cohort's 129k uids are not copied
+        done = {f.series_uid for f in self.heads() if f.status == "done" and f.series_uid in wanted}
         if self.bucket:
-            return self.bucket.sweep(
-                {uid for uid, f in self.committed().items() if f.status == "done" and uid in wanted}
-            )
+            return self.bucket.sweep(done)
         if not self.dicom_dir.is_dir():
             return []
-        done = {uid for uid, f in self.committed().items() if f.status == "done" and uid in wanted}
         removed = []
         for entry in sorted(self.dicom_dir.iterdir()):
             if entry.name in done and entry.is_dir() and not entry.is_symlink():
@@ -416,7 +421,7 @@ class OutputStore:
         """
         from deepcac2.pipeline.orchestrate.parts import assemble_parts
 
-        wanted = set(series_uids)
+        wanted = _as_set(series_uids)
         chosen = ((f.series_uid, f.rows) for f in self.fragments() if f.series_uid in wanted)
         written, others = assemble_parts(chosen, self.tables_dir, tables)
         for table, table_rows in others.items():
@@ -432,6 +437,10 @@ def optional_outputs_failed(rows: dict[str, list[dict[str, Any]]]) -> tuple[str,
 
     flags = {f for table in rows.values() for row in table for f in (row.get("qa_flags") or ())}
     return tuple(sorted(flags & OPTIONAL_OUTPUT_FAILED))
+
+
+def _as_set(uids: Iterable[str]) -> set[str] | frozenset[str]:
+    return uids if isinstance(uids, (set, frozenset)) else set(uids)
 
 
 def _content_key(row: dict[str, Any]) -> str:
