@@ -1,16 +1,8 @@
 """The state of an output directory: lock, per-series fragments, final tables.
 
-Layout under ``OUT``::
-
-    .deepcac2-run.lock           who is writing here (pid, its start time, host); stale when that process is gone
-    state/run.json               what the directory was made with (checked on --resume)
-    state/series/ab/<sha1>.json  one committed fragment per finished or failed series (status line, then rows)
-    state/runs/<run_id>.json     one record per run (complete or interrupted) for the runs table
-    tables/<table>.parquet       the final tables, assembled when every series has a fragment
-    cohort.parquet               a copy of the cohort the run processed (for QA and the release)
-                                 (tables/runs.parquet lists the runs: the one table that differs per rerun)
-    logs/run-<run_id>.jsonl      one structured log per run
-    dicom/<SeriesInstanceUID>/   SEG and SR files written by the converter, one folder per series
+The folder's layout (``state/``, ``tables/``, ``logs/``, ``dicom/``, the lock and the run
+file) is named once, in :mod:`deepcac2.location`; ``state/series/ab/<sha1>.json`` holds one
+committed fragment per finished or failed series (a status line, then its rows).
 
 The run owns ``dicom/``: a series committed as failed loses its folder at once, and
 before the tables are written every entry that is not the folder of a series committed
