@@ -50,10 +50,10 @@ def _tables(summary) -> dict[str, bytes]:
 
 
 def _run(cohort, out, scheduler, **kw):
-    return run_cohort(
-        cohort, out, scheduler=scheduler, max_in_flight=IN_FLIGHT, progress=False, stages=fake.STAGES,
-        config=RunConfig(backoff_s=0.0), **kw,
-    )  # fmt: skip
+    config = RunConfig(
+        cluster=ClusterSpec(scheduler=scheduler), max_in_flight=IN_FLIGHT, progress=False, backoff_s=0.0, **kw
+    )
+    return run_cohort(cohort, out, config, stages=fake.STAGES)
 
 
 def test_a_cohort_run_holds_a_batch_of_series_not_the_cohort(scheduler, tmp_path, monkeypatch):
