@@ -29,7 +29,7 @@ from deepcac2.qa import binding, dicom_checks, failure_checks, integrity, plausi
 from deepcac2.qa.report import write_report
 from deepcac2.qa.result import CheckResult, Severity, results_table
 from deepcac2.qa.review import sample_series, write_review_sheet
-from deepcac2.qa.tables import check_table
+from deepcac2.qa.table_checks import check_table
 from deepcac2.schemas.registry import TABLES
 
 DEFAULT_SAMPLE = 500

@@ -45,7 +45,7 @@ from deepcac2.release import card, citations, figures, manifest, metadata, outdi
 from deepcac2.release.dashboard.build import build_dashboard
 from deepcac2.release.layout import DicomObject, find_dicom_objects, referenced_sop_uids
 from deepcac2.release.metadata import ReleaseInfo
-from deepcac2.release.tables import TABLES_DIR, conventions_in, primary_scores, table_frame
+from deepcac2.release.run_tables import TABLES_DIR, conventions_in, primary_scores, table_frame
 from deepcac2.schemas import dictionary
 
 CHECKS = QA_CHECKS

@@ -18,7 +18,7 @@ import pandas as pd
 
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.risk_categories import SCHEME_NAMES, SCHEMES, labels
-from deepcac2.release.tables import ERROR_CODE, PATIENT_KEY, SERIES_KEY, STUDY_KEY, category_column
+from deepcac2.release.run_tables import ERROR_CODE, PATIENT_KEY, SERIES_KEY, STUDY_KEY, category_column
 
 TEMPLATE_PATH = Path(__file__).with_name("DATASET_CARD.md")
 CARD_NAME = "DATASET_CARD.md"

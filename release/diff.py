@@ -44,7 +44,7 @@ from deepcac2.pipeline.scoring.evaluate import EvaluationResult, agreement_lines
 from deepcac2.release.layout import find_dicom_objects
 from deepcac2.release.manifest import IDC_MANIFEST_NAME, hash_file
 from deepcac2.release.metadata import model_cards
-from deepcac2.release.tables import PATIENT_KEY, SCORE, SERIES_KEY, STUDY_KEY, primary_scores, table_frame
+from deepcac2.release.run_tables import PATIENT_KEY, SCORE, SERIES_KEY, STUDY_KEY, primary_scores, table_frame
 
 NOTES = "RELEASE_NOTES.md"
 TOP_CHANGES = 10

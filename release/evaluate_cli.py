@@ -61,7 +61,7 @@ def read_scores(path: str, score: str, convention: str | None, truth: str = "ima
     if p.is_dir() and (p / TRUTH_FILE).is_file():
         return _synth_truth(p / TRUTH_FILE, score, convention, truth)
     if p.is_dir():
-        from deepcac2.release.tables import primary_scores, table_frame  # release layout, only for folders
+        from deepcac2.release.run_tables import primary_scores, table_frame  # release layout, only for folders
 
         return primary_scores(table_frame(p, "cac_series", required=True), convention or DEFAULT_CONVENTION)
     if not p.is_file():

@@ -16,7 +16,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from deepcac2.pipeline.risk_categories import SCHEME_NAMES, labels  # noqa: E402
-from deepcac2.release.tables import SCORE, STUDY_YEAR, category_column  # noqa: E402
+from deepcac2.release.run_tables import SCORE, STUDY_YEAR, category_column  # noqa: E402
 
 _PNG_META = {"Software": None}
 

@@ -16,7 +16,7 @@ from deepcac2._version import __version__
 from deepcac2.pipeline.conventions import CONVENTIONS
 from deepcac2.pipeline.risk_categories import SCHEMES
 from deepcac2.release import citations
-from deepcac2.release.tables import conventions_in
+from deepcac2.release.run_tables import conventions_in
 
 TITLE = "DeepCAC2-NLST: automated coronary artery calcium scores for the National Lung Screening Trial CT"
 LICENSE_ID = "CC-BY-4.0"

@@ -14,7 +14,7 @@ import duckdb
 import pandas as pd
 
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.release.tables import TABLES_DIR
+from deepcac2.release.run_tables import TABLES_DIR
 
 IDC_INDEX_VIEW = "index"
 

@@ -10,7 +10,7 @@ Checks, each reported separately:
   licence or creator is a modified file; and they agree with each other, with LICENSE and the card;
 - idc_manifest.csv names only files the manifest lists, with the same MD5;
 - every table in ``tables/`` reads as Parquet and passes the schema-derived QA checks
-  (``deepcac2.qa.tables.check_table``) of its schema in ``deepcac2.schemas.registry``;
+  (``deepcac2.qa.table_checks.check_table``) of its schema in ``deepcac2.schemas.registry``;
 - tables against objects (``objects.py``): every DICOM file sits where its header puts it and
   is in idc_manifest.csv, every object a table names is in the release with the series UID the
   table gives, every object is named by ``cac_series``, and the SHA-256 that QA recorded for
@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.release import manifest
 from deepcac2.release.objects import check_objects
-from deepcac2.release.tables import TABLES_DIR
+from deepcac2.release.run_tables import TABLES_DIR
 from deepcac2.schemas.base import TableSchema
 
 
@@ -118,7 +118,7 @@ def _check_idc_manifest(root: Path, recorded: dict[str, manifest.FileEntry], rep
 
 
 def _check_tables(root: Path, report: VerifyReport) -> None:
-    from deepcac2.qa.tables import check_table  # QA owns the schema checks
+    from deepcac2.qa.table_checks import check_table  # QA owns the schema checks
 
     for path in sorted((root / TABLES_DIR).glob("*.parquet")):
         name = path.stem

@@ -60,7 +60,7 @@ def write_cohort(n: int, path: Path) -> None:
     """The stand-in cohort of n series (5 per patient, 3 rounds), a batch of rows at a time."""
     import pyarrow.parquet as pq
 
-    from deepcac2.pipeline.convert.tables import to_arrow
+    from deepcac2.pipeline.convert.parquet_tables import to_arrow
     from deepcac2.pipeline.orchestrate.standin_rows import fill
     from deepcac2.schemas.registry import TABLES
 

@@ -1,7 +1,7 @@
 """Turn one scored series into DICOM SEG, DICOM SR, table rows and its review picture (``review_picture``).
 
 Public API: :func:`convert_series` and :class:`ConvertedSeries` (from ``series``),
-``tables.write_table``, and the row builders in ``rows``. They are loaded lazily so
+``parquet_tables.write_table``, and the row builders in ``rows``. They are loaded lazily so
 that ``seg`` and ``sr`` can use ``reproducible`` without an import cycle.
 """
 

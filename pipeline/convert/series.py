@@ -172,7 +172,7 @@ def convert_series(
 
 def write_series_tables(converted: list[ConvertedSeries], out_dir: str | os.PathLike[str]) -> dict[str, Path]:
     """Write ``<out_dir>/<table>.parquet`` for every table the converted series have rows for."""
-    from deepcac2.pipeline.convert.tables import write_table
+    from deepcac2.pipeline.convert.parquet_tables import write_table
     from deepcac2.schemas.registry import get_table
 
     merged: dict[str, list[dict[str, Any]]] = {}

@@ -32,10 +32,11 @@ from deepcac2.pipeline.loader.uid import validate_uid
 from deepcac2.pipeline.loader.warnings_notes import collect_warnings, summarize
 from deepcac2.pipeline.stage_values import CTVolume, Geometry, InstanceRef
 
-Source = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
+#: what the loader reads a series from: a folder, or a list of its files (not a ``sources.Source``)
+SeriesFiles = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 
 
-def load_series(source: Source, options: LoadOptions | None = None, *, series_uid: str | None = None) -> CTVolume:
+def load_series(source: SeriesFiles, options: LoadOptions | None = None, *, series_uid: str | None = None) -> CTVolume:
     """Load one CT series as HU with its geometry, or raise DeepCACError with a stable code.
 
     ``source`` is a folder (searched at any depth) or a list of files. When it holds more
@@ -53,7 +54,7 @@ def load_series(source: Source, options: LoadOptions | None = None, *, series_ui
     return replace(ct, notes=(*ct.notes, *summarize(caught))) if caught else ct
 
 
-def _load_series(source: Source, opts: LoadOptions, series_uid: str | None) -> CTVolume:
+def _load_series(source: SeriesFiles, opts: LoadOptions, series_uid: str | None) -> CTVolume:
     notes: list[str] = []
     paths = list_files(source)
     if not paths:

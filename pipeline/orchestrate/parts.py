@@ -79,7 +79,7 @@ class PartWriter:
             self.flush()
 
     def flush(self) -> None:
-        from deepcac2.pipeline.convert.tables import to_arrow
+        from deepcac2.pipeline.convert.parquet_tables import to_arrow
 
         for table, rows in sorted(self.pending.items()):
             if not rows:
@@ -244,7 +244,7 @@ def _sort_failed(schema: TableSchema, spill: Path, exc: Exception) -> DeepCACErr
 
 def write_sorted(schema: TableSchema, files: list[Path], path: Path, spill: Path, primary: set[str]) -> Path:
     """One final table out of its parts, with the bytes ``write_table`` gives (see the module doc)."""
-    from deepcac2.pipeline.convert.tables import ROW_GROUP_ROWS, parquet_options
+    from deepcac2.pipeline.convert.parquet_tables import ROW_GROUP_ROWS, parquet_options
     from deepcac2.writable import write_atomic
 
     derived = DERIVED.get(schema.name)
@@ -287,7 +287,7 @@ def assemble_parts(
     ``fragments`` yields (series uid, rows by table) one at a time. ``tables`` are written
     even without rows. Unregistered tables (test stand-ins) come back as rows, for the caller.
     """
-    from deepcac2.pipeline.convert.tables import write_table
+    from deepcac2.pipeline.convert.parquet_tables import write_table
     from deepcac2.schemas.registry import TABLES
 
     parts_dir = tables_dir / ".parts"

@@ -97,7 +97,7 @@ def run_record(summary: RunSummary, config: RunConfig, identity: dict[str, Any],
 
 def write_runs_table(store: OutputStore) -> Path:
     """``tables/runs.parquet``: every run that wrote into this directory (it differs between reruns)."""
-    from deepcac2.pipeline.convert.tables import write_table
+    from deepcac2.pipeline.convert.parquet_tables import write_table
     from deepcac2.schemas.registry import TABLES
 
     rows = []

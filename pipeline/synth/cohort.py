@@ -31,8 +31,8 @@ from deepcac2.pipeline.synth.image_truth import image_expected
 from deepcac2.pipeline.synth.nlst import SCANNERS, SHARP_KERNELS, SeriesMeta, study_meta
 from deepcac2.pipeline.synth.phantom import ChestSpec, Phantom, PlaqueSpec, build_chest, random_plaques
 from deepcac2.pipeline.synth.qrm import QRMSpec, build_qrm
-from deepcac2.pipeline.synth.tables import MANIFEST, TRUTH, to_table, truth_document, truth_rows
 from deepcac2.pipeline.synth.truth import phantom_expected
+from deepcac2.pipeline.synth.truth_tables import MANIFEST, TRUTH, to_table, truth_document, truth_rows
 
 COHORTS = ("demo", "qrm", "bad", "chest")
 

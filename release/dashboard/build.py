@@ -19,7 +19,7 @@ import pandas as pd
 
 from deepcac2.pipeline.risk_categories import SCHEME_NAMES, labels
 from deepcac2.qa.links import viewer_url
-from deepcac2.release.tables import PATIENT_KEY, SCORE, SERIES_KEY, STUDY_KEY, STUDY_YEAR, category_column
+from deepcac2.release.run_tables import PATIENT_KEY, SCORE, SERIES_KEY, STUDY_KEY, STUDY_YEAR, category_column
 
 STATIC = ("index.html", "style.css", "app.js")
 #: cac_series columns the page shows besides the scores

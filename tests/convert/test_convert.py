@@ -14,8 +14,8 @@ import pytest
 
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.convert import convert_series
+from deepcac2.pipeline.convert.parquet_tables import read_table, write_table
 from deepcac2.pipeline.convert.series import write_series_tables
-from deepcac2.pipeline.convert.tables import read_table, write_table
 from deepcac2.pipeline.orchestrate.records import failure_row, run_record, write_runs_table
 from deepcac2.pipeline.orchestrate.run import RunConfig, RunSummary
 from deepcac2.pipeline.orchestrate.store import OutputStore
@@ -202,7 +202,7 @@ def test_run_row_and_read_guard(tmp_path: Path) -> None:
     with pytest.raises(DeepCACError):
         read_table(get_table("runs"), plain)
     # the release reads a run's tables with the same reader: a runs file where failures belongs is refused
-    from deepcac2.release.tables import table_frame
+    from deepcac2.release.run_tables import table_frame
 
     (tmp_path / "run" / "tables").mkdir(parents=True)
     (tmp_path / "run" / "tables" / "failures.parquet").write_bytes(path.read_bytes())

@@ -8,8 +8,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from deepcac2.pipeline.convert.parquet_tables import ROW_GROUP_ROWS, write_table
 from deepcac2.pipeline.convert.primary import mark_primary
-from deepcac2.pipeline.convert.tables import ROW_GROUP_ROWS, write_table
 from deepcac2.pipeline.orchestrate.records import idc_index_version
 from deepcac2.schemas.base import Column, TableSchema
 from deepcac2.schemas.registry import get_table

@@ -125,3 +125,21 @@ def test_function_level_and_relative_imports_are_counted(tmp_path: Path) -> None
 )
 def test_the_rule(importer: str, imported: str, ok: bool) -> None:
     assert layers.allowed(importer, imported) is ok
+
+
+def test_modules_named_in_strings_exist_and_sit_in_a_layer() -> None:
+    """Modules named as text (entry points, the workers' warm list, the CLI) follow a move or a rename."""
+    import tomllib
+
+    from deepcac2.cli import COMMANDS
+    from deepcac2.pipeline.orchestrate.tasks import WARM_MODULES
+
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    named = [
+        target.split(":")[0] for group in pyproject["project"]["entry-points"].values() for target in group.values()
+    ]
+    named += [m for m in WARM_MODULES if m.startswith("deepcac2")]
+    missing = [m for m in named if m not in MODULES]
+    assert missing == []
+    assert [m for m in named if layers.layer_of(m) in (None, "outside")] == [], "run-path names must be in a layer"
+    assert [module for module, _ in COMMANDS.values() if module not in MODULES] == []

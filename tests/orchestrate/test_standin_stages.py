@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from deepcac2.pipeline.convert.tables import to_arrow
+from deepcac2.pipeline.convert.parquet_tables import to_arrow
 from deepcac2.pipeline.orchestrate import standin_stages
 from deepcac2.pipeline.orchestrate.standin_rows import PER_RUN, series_rows
 from deepcac2.pipeline.stage_values import SeriesRef

@@ -8,7 +8,7 @@ import random
 import pytest
 
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.pipeline.convert import tables as convert_tables
+from deepcac2.pipeline.convert import parquet_tables
 from deepcac2.pipeline.orchestrate import parts
 from deepcac2.pipeline.orchestrate.standin_rows import series_rows
 from deepcac2.pipeline.orchestrate.store import Fragment, OutputStore
@@ -34,11 +34,11 @@ def _commit_all(store: OutputStore, n: int, order: list[int]) -> list[str]:
 
 def test_streamed_tables_equal_the_in_memory_writer_whatever_the_parts(tmp_path, monkeypatch):
     # small row groups and parts, so several of each are crossed and reordered
-    monkeypatch.setattr(convert_tables, "ROW_GROUP_ROWS", 50)
+    monkeypatch.setattr(parquet_tables, "ROW_GROUP_ROWS", 50)
     n = 60
     expected = {}
     for table, rows in _rows(n).items():
-        expected[table] = convert_tables.write_table(TABLES[table], rows, tmp_path / "mem" / f"{table}.parquet")
+        expected[table] = parquet_tables.write_table(TABLES[table], rows, tmp_path / "mem" / f"{table}.parquet")
     order = list(range(n))
     random.Random(3).shuffle(order)
     for part_rows in (37, 1000):
@@ -56,11 +56,11 @@ def test_range_sorts_give_the_bytes_of_one_global_sort(tmp_path, monkeypatch):
     """Sorting a range of the first key at a time (memory flat in the run's size) gives the bytes of one
     sort of every part, and of the in-memory writer, whatever the range size, the parts and the order
     in which series were committed; ranges and row groups (of 50 rows) do not line up."""
-    monkeypatch.setattr(convert_tables, "ROW_GROUP_ROWS", 50)
+    monkeypatch.setattr(parquet_tables, "ROW_GROUP_ROWS", 50)
     n = 60
     expected = {}
     for table, rows in _rows(n).items():
-        expected[table] = convert_tables.write_table(TABLES[table], rows, tmp_path / "mem" / f"{table}.parquet")
+        expected[table] = parquet_tables.write_table(TABLES[table], rows, tmp_path / "mem" / f"{table}.parquet")
     split = parts.split_ranges
     ranges: dict[tuple[int, int], dict[str, int]] = {}
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from deepcac2.qa.result import Severity, results_table
-from deepcac2.qa.tables import check_table
+from deepcac2.qa.table_checks import check_table
 from deepcac2.schemas.base import Column, TableSchema
 
 SCHEMA = TableSchema(

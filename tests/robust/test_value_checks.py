@@ -12,7 +12,7 @@ import pytest
 
 from deepcac2.qa.result import Severity
 from deepcac2.qa.run import run_qa
-from deepcac2.qa.tables import check_table
+from deepcac2.qa.table_checks import check_table
 from deepcac2.release.build import build_release
 from deepcac2.release.verify import verify_release
 from deepcac2.schemas.registry import get_table

@@ -8,8 +8,8 @@ import pyarrow as pa
 import pytest
 
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.pipeline.convert.tables import to_arrow
-from deepcac2.qa.tables import check_ranges
+from deepcac2.pipeline.convert.parquet_tables import to_arrow
+from deepcac2.qa.table_checks import check_ranges
 from deepcac2.schemas.registry import get_table
 
 SERIES = get_table("cac_series")

@@ -8,7 +8,7 @@ import idc_index_data
 import pyarrow.parquet as pq
 import pytest
 
-from deepcac2.pipeline.synth.tables import MANIFEST, TRUTH
+from deepcac2.pipeline.synth.truth_tables import MANIFEST, TRUTH
 from deepcac2.schemas.registry import TABLES
 
 #: IDC names our tables use with IDC's meaning (rule 1)

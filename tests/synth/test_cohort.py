@@ -19,8 +19,8 @@ from deepcac2.errors import ErrorCode
 from deepcac2.pipeline.synth.cohort import DEMO_PLAQUES, CohortWriter, _demo_plaques, demo_plan, write_cohort
 from deepcac2.pipeline.synth.defects import DEFECTS
 from deepcac2.pipeline.synth.phantom import PlaqueSpec, build_chest
-from deepcac2.pipeline.synth.tables import MANIFEST, TRUTH
 from deepcac2.pipeline.synth.truth import phantom_expected
+from deepcac2.pipeline.synth.truth_tables import MANIFEST, TRUTH
 
 from .test_dicom import dciodvfy_errors
 

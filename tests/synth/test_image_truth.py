@@ -60,7 +60,7 @@ def test_the_reader_region_holds_no_non_coronary_calcium():
 
 
 def test_the_truth_table_carries_both_references(tmp_path):
-    from deepcac2.pipeline.synth.tables import TRUTH, truth_rows
+    from deepcac2.pipeline.synth.truth_tables import TRUTH, truth_rows
 
     ph = build_chest(small_spec(noise_sd_hu=20.0))
     row = {"PatientID": "p", "StudyInstanceUID": "1.2", "SeriesInstanceUID": "1.2.3", "folder": "f", "kind": "chest"}

@@ -43,10 +43,10 @@ def table_path(root: Path, name: str) -> Path:
 def table_frame(root: Path, name: str, required: bool = False) -> pd.DataFrame | None:
     """A table of a run or release folder as pandas, None when absent and not required.
 
-    Read by ``pipeline.convert.tables.read_table``: a file of another table or schema major
+    Read by ``pipeline.convert.parquet_tables.read_table``: a file of another table or schema major
     version is refused (E_TABLE_SCHEMA).
     """
-    from deepcac2.pipeline.convert.tables import read_table
+    from deepcac2.pipeline.convert.parquet_tables import read_table
     from deepcac2.schemas.registry import get_table
 
     path = table_path(root, name)
