@@ -10,6 +10,7 @@ traceback after an hour of work. A write that fails later for lack of space is
 from __future__ import annotations
 
 import os
+import secrets
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -55,16 +56,16 @@ def writable_file(path: str | os.PathLike[str], what: str = "the output file") -
     return target
 
 
-def write_atomic(path: str | os.PathLike[str], write: Callable[[str], object]) -> Path:
+def write_atomic(path: str | os.PathLike[str], write: Callable[[str], object], *, mode: int = 0o600) -> Path:
     """Call ``write(tmp_path)`` beside ``path``, flush it to disk, then rename it onto ``path``.
 
     Readers never see half a file, and a crash or power loss after the rename cannot leave
-    an empty or torn one (the data is fsync'ed before the rename makes it visible).
+    an empty or torn one (the data is fsync'ed before the rename makes it visible). ``mode``:
+    the new file's permissions before the umask (0o600, as ``mkstemp``; 0o666, as ``open``).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = _new_file_beside(path, mode)
     try:
         write(tmp)
         with open(tmp, "rb") as written:
@@ -74,3 +75,14 @@ def write_atomic(path: str | os.PathLike[str], write: Callable[[str], object]) -
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _new_file_beside(path: Path, mode: int) -> str:
+    """A new, empty file with a random name in ``path``'s folder (never an existing one: O_EXCL)."""
+    while True:
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, mode))
+        except FileExistsError:
+            continue
+        return str(tmp)

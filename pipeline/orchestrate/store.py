@@ -56,7 +56,7 @@ LOCK_NAME = LOCK_FILE
 
 def _atomic_write(path: Path, data: bytes) -> None:
     try:
-        write_atomic(path, lambda tmp: Path(tmp).write_bytes(data))
+        write_atomic(path, lambda tmp: Path(tmp).write_bytes(data), mode=0o666)  # the umask decides, as before
     except OSError as exc:
         raise os_error(exc, str(path)) from exc
 
