@@ -85,24 +85,34 @@ def find_objects(root: str | Path) -> RunObjects:
     for path in sorted(p for p in root.rglob("*.dcm") if p.is_file()):
         try:
             ds = pydicom.dcmread(path, stop_before_pixels=True)
-            sop_class = UID(ds.SOPClassUID)
         except Exception:
-            found.unreadable.append(path)
-            continue
-        target = found.segs if sop_class == SEG_CLASS else found.srs if sop_class in SR_CLASSES else None
-        if target is None:
-            continue
-        source = _source_series_of(ds)
-        kind = SEG_KINDS.get(str(ds.get("ContentLabel", "")), "cac") if target is found.segs else "sr"
-        if kind not in ("cac", "sr"):
-            target = found.extra_segs.setdefault(source, {})
-            source_key = kind
-        else:
-            source_key = source
-        if source_key in target:
-            found.duplicates.append(source)
-        target[source_key] = path
+            ds = None
+        add_object(found, path, ds)
     return found
+
+
+def add_object(found: RunObjects, path: Path, ds: pydicom.Dataset | None) -> None:
+    """File ``path`` (its header ``ds``; None: unreadable) under its source series as SEG or SR, or as unreadable."""
+    try:
+        sop_class = UID(ds.SOPClassUID) if ds is not None else None
+    except Exception:
+        sop_class = None
+    if sop_class is None:
+        found.unreadable.append(path)
+        return
+    target = found.segs if sop_class == SEG_CLASS else found.srs if sop_class in SR_CLASSES else None
+    if target is None:
+        return
+    source = _source_series_of(ds)
+    kind = SEG_KINDS.get(str(ds.get("ContentLabel", "")), "cac") if target is found.segs else "sr"
+    if kind not in ("cac", "sr"):
+        target = found.extra_segs.setdefault(source, {})
+        source_key = kind
+    else:
+        source_key = source
+    if source_key in target:
+        found.duplicates.append(source)
+    target[source_key] = path
 
 
 def _rel(path: Path, root: Path) -> str:

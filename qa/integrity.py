@@ -242,36 +242,22 @@ def check_references(
 
 
 def check_unreferenced(
-    root: Path, rows: list[dict[str, Any]], known_uids: dict[str, str] | None = None
+    root: Path,
+    rows: list[dict[str, Any]],
+    known_uids: dict[str, str] | None = None,
+    walked: dict[str, str] | None = None,
 ) -> list[CheckResult]:
     """Every DICOM object in the folder is named by ``cac_series`` (a ``*_sop_instance_uid`` column).
 
     An object nothing references (a stale SEG of a series that now fails, a copy, a
     half-written file) would ship without a row: blocking. ``known_uids``: relative path ->
-    SOPInstanceUID already read (QA's input binding), so each header is parsed once.
+    SOPInstanceUID already read (QA's input binding), so each header is parsed once;
+    ``walked``: every object's, already read (``qa.walk``): the folder is not walked again.
     """
-    known_uids = known_uids or {}
-    from deepcac2.pipeline.loader.read import has_dicom_marker
-
-    referenced = {str(v) for r in rows for k, v in r.items() if k.endswith("_sop_instance_uid") and v}
-    stray = []
-    n = 0
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        if path.relative_to(root).parts[0] in NOT_OBJECTS or not has_dicom_marker(path):
-            continue
-        n += 1
-        rel = path.relative_to(root).as_posix()
-        if rel in known_uids:
-            uid = known_uids[rel]
-        else:
-            try:
-                uid = str(
-                    pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SOPInstanceUID"]).SOPInstanceUID
-                )
-            except Exception:
-                uid = ""
-        if uid not in referenced:
-            stray.append(rel)
+    referenced = {str(r[k]) for r in rows for k in r if k.endswith("_sop_instance_uid") and r[k]}
+    found = walked if walked is not None else _object_uids(root, known_uids or {})
+    stray = [rel for rel, uid in found.items() if uid not in referenced]
+    n = len(found)
     out = [
         CheckResult("dicom.unreferenced", rel, False, B, "a DICOM object no cac_series row names (stale or stray)")
         for rel in stray
@@ -286,4 +272,25 @@ def check_unreferenced(
             float(len(stray)),
         )
     )
+    return out
+
+
+def _object_uids(root: Path, known_uids: dict[str, str]) -> dict[str, str]:
+    """Every DICOM object outside ``NOT_OBJECTS`` (relative path, sorted) -> its SOPInstanceUID ("" unreadable)."""
+    from deepcac2.pipeline.loader.read import has_dicom_marker
+
+    out = {}
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        if path.relative_to(root).parts[0] in NOT_OBJECTS or not has_dicom_marker(path):
+            continue
+        rel = path.relative_to(root).as_posix()
+        if rel in known_uids:
+            out[rel] = known_uids[rel]
+            continue
+        try:
+            out[rel] = str(
+                pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SOPInstanceUID"]).SOPInstanceUID
+            )
+        except Exception:
+            out[rel] = ""
     return out

@@ -25,11 +25,13 @@ from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.location import COHORT_FILE, QA_CHECKS, QA_DIR, TABLES_DIR
 from deepcac2.pipeline.conventions import DEFAULT_CONVENTION
 from deepcac2.pipeline.process import REVIEW_PICTURE
-from deepcac2.qa import binding, dicom_checks, failure_checks, integrity, plausibility, series_checks, stats
+from deepcac2.qa import dicom_checks, failure_checks, integrity, plausibility, series_checks, stats
 from deepcac2.qa.report import write_report
 from deepcac2.qa.result import CheckResult, Severity, results_table
 from deepcac2.qa.review import sample_series, write_review_sheet
-from deepcac2.qa.table_checks import check_table
+from deepcac2.qa.row_views import TableRows
+from deepcac2.qa.table_checks import check_table_file
+from deepcac2.qa.walk import walk
 from deepcac2.schemas.registry import TABLES
 
 DEFAULT_SAMPLE = 500
@@ -67,7 +69,7 @@ def _table_results(tables_dir: Path) -> list[CheckResult]:
             required = name in ("cac_series", "failures")
             out.append(CheckResult(f"table.{name}.present", name, not required, Severity.BLOCKING, f"{path} missing"))
             continue
-        out += check_table(pq.read_table(path), schema)
+        out += check_table_file(path, schema)  # a batch at a time: never the whole table
     return out
 
 
@@ -138,8 +140,10 @@ def run_qa(
     if not tables.is_dir():
         raise DeepCACError(ErrorCode.E_QA_INPUT, f"{run_dir} has no tables/ folder: is it a run or release folder?")
     out_dir = Path(out_dir) if out_dir else run_dir / QA_DIR
-    inputs = binding.input_results(run_dir)  # first: what QA reads is what it records
-    rows = _read_rows(tables / "cac_series.parquet")
+    # first: what QA reads is what it records; every file read once (SHA-256, SOP Class, source series)
+    walked = walk(run_dir)
+    inputs = walked.inputs
+    rows = TableRows.read(tables / "cac_series.parquet")  # a view per row, not a dict of 100+ columns
     failures = _read_rows(tables / "failures.parquet")
     results = _table_results(tables)
     results += series_checks.check_categories(rows)
@@ -150,8 +154,8 @@ def run_qa(
     cohort_path = _find_cohort(run_dir, cohort)
     locations: dict[str, str] = {}
     if cohort_path is not None:
-        cohort_rows = pq.read_table(cohort_path).to_pylist()
-        cohort_uids = [r["SeriesInstanceUID"] for r in cohort_rows]
+        cohort_rows = TableRows.read(cohort_path, columns=("SeriesInstanceUID", "location"), missing_ok=False)
+        cohort_uids = cohort_rows.column("SeriesInstanceUID")
         locations = {r["SeriesInstanceUID"]: r["location"] for r in cohort_rows if r.get("location")}
         failed = sorted({r["SeriesInstanceUID"] for r in failures})
         results += series_checks.check_coverage(cohort_uids, [r["SeriesInstanceUID"] for r in rows], failed)
@@ -163,7 +167,7 @@ def run_qa(
         )
 
     # per-object checks on every series, or a seeded sample of them
-    objects = dicom_checks.find_objects(run_dir)
+    objects = walked.objects
     chosen = set(sample_series([r["SeriesInstanceUID"] for r in rows], sample, seed))
     if len(rows) > sample:
         results.append(
@@ -174,8 +178,7 @@ def run_qa(
         )  # fmt: skip
     sampled = objects.subset(chosen)
     results += dicom_checks.check_files(objects)
-    read_uids = {r.message: r.subject for r in inputs if r.check == binding.OBJECT_INPUT}  # the subject: its UID
-    results += integrity.check_unreferenced(run_dir, rows, read_uids)
+    results += integrity.check_unreferenced(run_dir, rows, walked=walked.sop_uids)
     results += dicom_checks.check_conformance(sampled.all_paths(), run_dir)
     sampled_rows = [r for r in rows if r["SeriesInstanceUID"] in chosen]
     results += integrity.check_references(sampled, sampled_rows, locations)
@@ -185,7 +188,7 @@ def run_qa(
     results += stats.distributions(rows, convention)
     results += stats.outliers(rows, convention)
     if reference is not None:
-        ref_rows = _read_rows(Path(reference) / TABLES_DIR / "cac_series.parquet")
+        ref_rows = TableRows.read(Path(reference) / TABLES_DIR / "cac_series.parquet")
         if not ref_rows:
             raise DeepCACError(ErrorCode.E_QA_INPUT, f"reference {reference} has no tables/cac_series.parquet")
         results += stats.drift(rows, ref_rows, convention)

@@ -68,7 +68,7 @@ def size_results(n: int, f: dict[str, Any]) -> list[Result]:
                detail=f"{f['done']:,} done, {f['failed']:,} failed; cluster start {f['cluster_start_s']:.1f} s"),
         Result("scale", f"{n:,}: client peak RSS (run, assembly incl.)", f["run_rss_mib"] / 1024, "GiB",
                f"< {TARGET_RSS_GIB:.0f}", f["run_rss_mib"] / 1024 < TARGET_RSS_GIB,
-               detail=f"{f['scheduling_rss_mib']:.0f} MiB before assembly"),
+               detail=f"{f['scheduling_rss_mib']:.0f} MiB before assembly{_timeline(f)}"),
         Result("scale", f"{n:,}: assembly", f["assembly_s"], "s", f"< {TARGET_ASSEMBLY_S:.0f}",
                f["assembly_s"] < TARGET_ASSEMBLY_S, detail=detail),
     ]  # fmt: skip
@@ -93,6 +93,15 @@ def size_results(n: int, f: dict[str, Any]) -> list[Result]:
             Result("scale", f"{n:,}: run state", f["fragments_mib"], "MiB", detail=f"dicom {f['dicom_mib']:.0f} MiB")
         )
     return out
+
+
+def _timeline(f: dict[str, Any]) -> str:
+    """The client's RSS as the series finish (the growth within one run), first, middle and last sample."""
+    samples = sorted((int(k), v) for k, v in f.get("client_rss_by_series", {}).items())
+    if not samples:
+        return ""
+    picked = [samples[0], samples[len(samples) // 2], samples[-1]]
+    return "; RSS at " + ", ".join(f"{n:,} series {v:.0f} MiB" for n, v in picked)
 
 
 def growth_results(runs: dict[int, dict[str, Any]]) -> list[Result]:

@@ -40,6 +40,8 @@ COHORT_BATCH = 10_000
 WORKERS = 2
 #: series submitted at once: enough to keep the scheduler busy while the client commits
 MAX_IN_FLIGHT = 64
+#: the run logs the client's RSS every this many series (the growth within one run)
+MEMORY_EVERY = 2_000
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -112,7 +114,9 @@ def run(n: int, work: Path, figures: dict[str, Any]) -> Path:
         return at
 
     cluster = ClusterSpec(workers=WORKERS, threads=1)
-    config = RunConfig(cluster=cluster, max_in_flight=MAX_IN_FLIGHT, progress=False, backoff_s=0.0)
+    config = RunConfig(
+        cluster=cluster, max_in_flight=MAX_IN_FLIGHT, progress=False, backoff_s=0.0, memory_every=MEMORY_EVERY
+    )
     t0 = time.perf_counter()
     with hooks.installed("plugin_registered", mark("plugin")), hooks.installed("tables", mark("tables")):
         summary = run_cohort(cohort, out, config, stages=STAGES)
@@ -128,7 +132,19 @@ def run(n: int, work: Path, figures: dict[str, Any]) -> Path:
         run_rss_mib=peak_mib(),
         done=summary.done,
         failed=summary.failed,
+        client_rss_by_series=_rss_by_series(Path(summary.log_path)),
     )
+    return out
+
+
+def _rss_by_series(log: Path) -> dict[int, float]:
+    """Series finished -> the client's RSS then (MiB), from the run log's ``memory`` events."""
+    out = {}
+    with open(log, encoding="utf-8") as lines:  # line by line: the log holds an event per series
+        for line in lines:
+            if '"memory"' in line:
+                event = json.loads(line)
+                out[event["finished"]] = round(event["client_rss_mb"])
     return out
 
 

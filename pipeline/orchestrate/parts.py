@@ -154,29 +154,30 @@ def _first_key(table: pa.Table, key: str) -> pa.ChunkedArray:
     return column
 
 
-def split_ranges(schema: TableSchema, files: list[Path], bounds: list[Any], folder: Path) -> list[Path]:
-    """The parts' rows, one part read at a time, into one file per key range (range i: bounds[i-1] < key <= bounds[i])."""
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = [folder / f"{i:06d}.parquet" for i in range(len(bounds) + 1)]
-    writers: dict[int, pq.ParquetWriter] = {}
-    try:
-        for file in files:
-            table = pq.read_table(file)
-            key = _first_key(table, schema.key[0])
-            index = np.zeros(table.num_rows, dtype=np.int32)
-            for bound in bounds:  # Arrow compares strings by UTF-8 byte, as DuckDB and Python do
-                above = pc.fill_null(pc.greater(key, pa.scalar(bound, key.type)), False)
-                index += above.to_numpy(zero_copy_only=False)
-            for i in np.unique(index).tolist():
-                if i not in writers:
-                    writers[i] = pq.ParquetWriter(paths[i], table.schema, compression="zstd", compression_level=1)
-                writers[i].write_table(table.filter(pa.array(index == i)))
-            del table, key
-            pa.default_memory_pool().release_unused()
-    finally:
-        for writer in writers.values():
-            writer.close()
-    return [paths[i] for i in sorted(writers)]
+def split_ranges(schema: TableSchema, files: list[Path], bounds: list[Any], folder: Path) -> list[list[Path]]:
+    """The parts' rows, one part read at a time, split by key range (range i: bounds[i-1] < key <= bounds[i]).
+
+    Returns the files of each range that has rows, in range order: one file per part and
+    range, each closed at once. (A writer per range held open across the parts kept the
+    footer entry of every row group it wrote, ~1 KB per column chunk: O(parts x ranges),
+    ~0.3 GB for the ``measurements`` of 129k series.)
+    """
+    out: dict[int, list[Path]] = {}
+    for n, file in enumerate(files):
+        table = pq.read_table(file)
+        key = _first_key(table, schema.key[0])
+        index = np.zeros(table.num_rows, dtype=np.int32)
+        for bound in bounds:  # Arrow compares strings by UTF-8 byte, as DuckDB and Python do
+            above = pc.fill_null(pc.greater(key, pa.scalar(bound, key.type)), False)
+            index += above.to_numpy(zero_copy_only=False)
+        for i in np.unique(index).tolist():
+            path = folder / f"{i:06d}" / f"{n:06d}.parquet"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(table.filter(pa.array(index == i)), path, compression="zstd", compression_level=1)
+            out.setdefault(i, []).append(path)
+        del table, key
+        pa.default_memory_pool().release_unused()
+    return [out[i] for i in sorted(out)]
 
 
 def _sort_range(con: Any, schema: TableSchema, files: list[Path], scratch: Path) -> None:
@@ -219,13 +220,14 @@ def _sorted_batches(schema: TableSchema, files: list[Path], spill: Path) -> Iter
     scratch = spill / f"{schema.name}.sorted.parquet"
     with _duckdb(schema, spill) as con:
         bounds = key_bounds(con, schema, files)
-    ranges = split_ranges(schema, files, bounds, spill / f"{schema.name}.ranges") if bounds else files
+    ranges = split_ranges(schema, files, bounds, spill / f"{schema.name}.ranges") if bounds else [files]
     try:
-        for group in [[r] for r in ranges] if bounds else [files]:
+        for group in ranges:
             with _duckdb(schema, spill) as con:
                 _sort_range(con, schema, group, scratch)
             if bounds:
-                group[0].unlink()
+                for file in group:
+                    file.unlink()
             yield from pq.ParquetFile(scratch).iter_batches(batch_size=65_536)
             scratch.unlink()
             pa.default_memory_pool().release_unused()  # mimalloc keeps freed pages; without this RSS climbs

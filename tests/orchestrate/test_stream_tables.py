@@ -148,3 +148,30 @@ def test_a_failed_sort_is_a_coded_failure_and_keeps_the_committed_series(tmp_pat
         store.assemble(uids)
     assert err.value.code is ErrorCode.E_TABLE_WRITE and "sorting its parts failed" in err.value.message
     assert set(store.committed()) == set(uids)
+
+
+def test_each_part_is_split_into_files_closed_at_once(tmp_path, monkeypatch):
+    """A range's rows from each part go to a file of their own, written and closed at once: a writer held
+    open per range kept the footer of every row group it got (~1 KB per column chunk), O(parts x ranges)."""
+    import pyarrow.parquet as pq
+
+    monkeypatch.setattr(parts, "RANGE_BYTES", 30_000)
+    monkeypatch.setattr(parts, "PART_ROWS", 29)
+    split = parts.split_ranges
+    seen: dict[str, list[list[tuple[str, int]]]] = {}
+
+    def inspect(schema, files, bounds, folder):
+        out = split(schema, files, bounds, folder)
+        seen[schema.name] = [[(p.name, pq.ParquetFile(p).metadata.num_row_groups) for p in group] for group in out]
+        assert sum(pq.ParquetFile(p).metadata.num_rows for group in out for p in group) == sum(
+            pq.ParquetFile(f).metadata.num_rows for f in files
+        )
+        return out
+
+    monkeypatch.setattr(parts, "split_ranges", inspect)
+    store = OutputStore(tmp_path)
+    store.assemble(_commit_all(store, 40, list(range(40))), ["failures"])
+    groups = seen["measurements"]
+    assert len(groups) > 2 and max(len(g) for g in groups) > 1  # several ranges, several parts in one
+    assert all(n == 1 for group in groups for _, n in group)  # one row group per file: written once
+    assert all(len({name for name, _ in group}) == len(group) for group in groups)  # a file per part

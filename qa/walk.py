@@ -1,0 +1,86 @@
+"""One walk of a folder for QA: each DICOM object read once, its header parsed once.
+
+QA needs three things of every object: its SHA-256 and SOPInstanceUID (the input binding,
+``binding.input_results``), its SOP Class and source series (``dicom_checks.find_objects``)
+and its SOPInstanceUID again (``integrity.check_unreferenced``). Each used to walk the
+folder and read the file on its own: at NLST size, three walks of ~260k objects. Here each
+file is read once; the results are those of the three functions (same rows, same order).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pydicom
+
+from deepcac2.location import TABLES_DIR
+from deepcac2.pipeline.types import sha256_file
+from deepcac2.qa.binding import OBJECT_INPUT, TABLE_INPUT
+from deepcac2.qa.dicom_checks import RunObjects, add_object
+from deepcac2.qa.integrity import NOT_OBJECTS
+from deepcac2.qa.result import CheckResult, Severity
+
+
+@dataclass
+class Walked:
+    """What QA reads of a folder's files."""
+
+    #: ``binding.input_results``: a row per table, then per DICOM object (no symlink), with its SHA-256
+    inputs: list[CheckResult] = field(default_factory=list)
+    #: ``dicom_checks.find_objects``: the SEG and SR files (``*.dcm``) by source series
+    objects: RunObjects | None = None
+    #: every DICOM object outside ``NOT_OBJECTS`` (path relative to the folder, sorted) -> its
+    #: SOPInstanceUID ("" when unreadable): what ``check_unreferenced`` looks for in ``cac_series``
+    sop_uids: dict[str, str] = field(default_factory=dict)
+
+
+def _header(data: bytes) -> pydicom.Dataset | None:
+    try:
+        return pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
+    except Exception:
+        return None
+
+
+def _sop_uid(ds: pydicom.Dataset | None, data: bytes) -> str:
+    """The SOPInstanceUID as ``binding.sop_uid`` reads it ("" when unreadable)."""
+    try:
+        if ds is None:  # a header that breaks after this tag still names it, as a read of this tag alone finds
+            ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True, specific_tags=["SOPInstanceUID"])
+        return str(ds.SOPInstanceUID)
+    except Exception:
+        return ""
+
+
+def walk(root: str | Path) -> Walked:
+    """Every table and DICOM file of ``root``, each file read once."""
+    from deepcac2.pipeline.loader.read import has_dicom_marker
+
+    root = Path(root)
+    out = Walked(objects=RunObjects(root))
+    out.inputs = [
+        CheckResult(TABLE_INPUT, p.relative_to(root).as_posix(), True, Severity.INFO, "", sha256=sha256_file(str(p)))
+        for p in sorted((root / TABLES_DIR).glob("*.parquet"))
+    ]
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        rel = path.relative_to(root)
+        is_object = rel.parts[0] not in NOT_OBJECTS and has_dicom_marker(path)
+        is_dcm = fnmatch.fnmatchcase(path.name, "*.dcm")
+        if not (is_object or is_dcm):
+            continue
+        data = path.read_bytes()
+        ds = _header(data)
+        if is_dcm:
+            add_object(out.objects, path, ds)
+        if is_object:
+            uid = _sop_uid(ds, data)
+            out.sop_uids[rel.as_posix()] = uid
+            if not path.is_symlink():
+                digest = hashlib.sha256(data).hexdigest()
+                out.inputs.append(
+                    CheckResult(OBJECT_INPUT, uid or rel.as_posix(), True, Severity.INFO, rel.as_posix(), sha256=digest)
+                )
+    return out
