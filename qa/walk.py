@@ -18,7 +18,7 @@ from pathlib import Path
 import pydicom
 
 from deepcac2.location import TABLES_DIR
-from deepcac2.pipeline.types import sha256_file
+from deepcac2.pipeline.stage_values import sha256_file
 from deepcac2.qa.binding import OBJECT_INPUT, TABLE_INPUT
 from deepcac2.qa.dicom_checks import RunObjects, add_object
 from deepcac2.qa.integrity import NOT_OBJECTS

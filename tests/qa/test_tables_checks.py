@@ -68,7 +68,7 @@ def test_results_table_is_sorted_and_typed() -> None:
 def _both(t: pa.Table, schema: TableSchema, tmp_path, monkeypatch, batch: int = 2):
     import pyarrow.parquet as pq
 
-    from deepcac2.qa import tables
+    from deepcac2.qa import table_checks as tables
 
     path = tmp_path / f"{schema.name}.parquet"
     pq.write_table(t, path, row_group_size=3)

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from deepcac2.pipeline.orchestrate.standin_stages import SEG_CLASS, SR_CLASS, write_object
-from deepcac2.pipeline.types import SeriesRef
+from deepcac2.pipeline.stage_values import SeriesRef
 from deepcac2.qa import integrity
 from deepcac2.qa.binding import input_results
 from deepcac2.qa.dicom_checks import find_objects
