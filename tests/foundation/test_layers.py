@@ -143,3 +143,11 @@ def test_modules_named_in_strings_exist_and_sit_in_a_layer() -> None:
     assert missing == []
     assert [m for m in named if layers.layer_of(m) in (None, "outside")] == [], "run-path names must be in a layer"
     assert [module for module, _ in COMMANDS.values() if module not in MODULES] == []
+
+
+def test_the_architecture_picture_draws_the_order() -> None:
+    """docs/architecture.md draws the layers top down; its rows follow ``LAYERS`` (a new layer is drawn)."""
+    text = (REPO / "docs" / "architecture.md").read_text()
+    names = {name for name, _ in layers.LAYERS}
+    drawn = [line.split()[1] for line in text.splitlines() if line.startswith("  │ ") and line.split()[1] in names]
+    assert drawn[::-1] == [name for name, _ in layers.LAYERS]
