@@ -11,6 +11,7 @@ from deepcac2.argtypes import non_negative_float, non_negative_int, positive_flo
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.anatomy.registry import AUTO, parse_name
 from deepcac2.pipeline.anatomy.registry import HELP as ANATOMY_HELP
+from deepcac2.pipeline.conventions import DEFAULT_CONVENTIONS
 from deepcac2.pipeline.orchestrate import defaults, flags
 
 if TYPE_CHECKING:
@@ -84,7 +85,11 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
         default=defaults.RETRIES,
         help=f"retries of transient errors and lost workers (default {defaults.RETRIES})",
     )
-    parser.add_argument("--conventions", default=None, help="comma-separated scoring conventions (default: all)")
+    parser.add_argument(
+        "--conventions",
+        default=None,
+        help=f"comma-separated scoring conventions (default: {','.join(DEFAULT_CONVENTIONS)})",
+    )
     state = parser.add_mutually_exclusive_group()
     state.add_argument(
         "--resume",
