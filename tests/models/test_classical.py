@@ -509,3 +509,49 @@ def test_noise_rule_rejects_speckle_on_the_muscle_and_keeps_a_minimal_plaque_in_
     assert 30.0 <= r.noise_sd <= 40.0
     assert int(r.rule_map[15, 40, 24]) == 2 + RULES.index("noise")
     assert r.cac[15, 40, 17] and int(r.cac[plaque].sum()) == 5
+
+
+def _fat_heart_chest():
+    """A heart mask that holds fat (as the classical one does): chambers (40 HU, r 18 mm) in fat, the mask
+    r 36 mm; a calcified node (soft tissue r 4 mm, calcium r 2 mm) in that fat 13 mm off the chambers, and
+    a coronary plaque in the epicardial fat 3-5 mm off them. Spacing (x, y, z) = (1, 1, 2) mm."""
+    shape = (40, 100, 100)
+    hu = np.full(shape, -100.0, np.float32)
+    zz, yy, xx = np.indices(shape)
+    r = np.hypot(yy - 50, xx - 50)
+    chambers = (r <= 18) & (zz >= 5) & (zz < 32)
+    mask = (r <= 36) & (zz >= 3) & (zz < 34)
+    hu[chambers] = 40.0
+    d_node = np.sqrt((yy - 50) ** 2 + (xx - 81) ** 2 + (2 * (zz - 18)) ** 2)
+    hu[d_node <= 4] = 40.0
+    node = d_node <= 2
+    hu[node] = 400.0
+    plaque = (slice(17, 19), slice(49, 52), slice(21, 24))  # x 21-23: 3-5 mm left of the chambers' edge (x 32)
+    hu[plaque] = 400.0
+    return hu, mask, node, plaque
+
+
+def test_a_node_in_the_heart_masks_fat_far_from_the_chambers_is_not_coronary():
+    """Issue 21: above and behind the heart's base the classical heart mask holds mediastinal fat with the
+    subcarinal and hilar nodes (and, where the aorta chain missed, the descending aorta's wall), 16-49 mm
+    from the chambers on the great-vessel phantoms; coronary calcium lies within 5 mm of them. A mask that
+    holds fat is measured from its blood and muscle as well: the node is ``shell``, the plaque coronary."""
+    from deepcac2.pipeline.models.classical.rules import RuleSettings, apply_rules
+
+    hu, mask, node, plaque = _fat_heart_chest()
+    empty = np.zeros_like(mask)
+    old = apply_rules(hu, (1.0, 1.0, 2.0), mask, empty, empty, settings=RuleSettings(shell_mm=5.0))
+    assert old.cac[node].all() and old.cac[plaque].all()  # the mask alone holds the node
+    r = apply_rules(
+        hu, (1.0, 1.0, 2.0), mask, empty, empty, settings=RuleSettings(shell_mm=5.0, chambers_shell_mm=10.0)
+    )
+    assert r.cac[plaque].all(), r.rejected
+    assert not r.cac[node].any() and int(r.rule_map[18, 50, 81]) == 2 + RULES.index("shell")
+    # the model measures from the chambers whenever the anatomy says its heart mask holds the fat
+    ct = types.CTVolume(hu=hu, geometry=types.Geometry((0.0, 0.0, 0.0), (1.0, 1.0, 2.0)), series_uid="s")
+    given = _given(mask)
+    fat = Anatomy(given.heart, given.aorta, given.pulmonary_artery, given.provenance,
+                  notes=("classical anatomy: the heart mask holds the pericardial fat",))  # fmt: skip
+    pred = ClassicalModel().predict(ct, fat)
+    assert pred.cac[plaque].all() and not pred.cac[node].any()
+    assert ClassicalModel().predict(ct, given).cac[node].all()  # a chambers-only mask: its 10 mm shell decides

@@ -71,7 +71,13 @@ class ClassicalModel:
         bone = np.logical_or.reduce(bones) if bones else None
         settings = self.rules
         if any("holds the pericardial fat" in n for n in anatomy.notes):
-            settings = replace(settings, shell_mm=settings.shell_with_fat_mm)
+            settings = replace(
+                settings,
+                shell_mm=settings.shell_with_fat_mm,
+                chambers_shell_mm=settings.shell_mm
+                if settings.chambers_shell_mm is None
+                else settings.chambers_shell_mm,
+            )
         r = apply_rules(
             ct.hu,
             ct.geometry.spacing,

@@ -60,7 +60,11 @@ rule            rejects
 ``shell``       more than half of its voxels outside the pericardial shell: the heart grown
                 by ``shell_mm`` and the aortic root grown by ``root_shell_mm`` (a heart mask
                 that holds the pericardial fat gets the narrower ``shell_with_fat_mm``; the root's
-                mask never holds fat, and the proximal coronaries cross the fat in front of it)
+                mask never holds fat, and the proximal coronaries cross the fat in front of it).
+                Such a mask holds mediastinal fat above and behind the heart's base too (nodes, a
+                descending aorta it missed): with ``chambers_shell_mm`` set, the shell is also at
+                most that far from the heart's blood and muscle (``heart_wall_distance``) or
+                within the root's shell: coronaries run on the heart's surface
 ``chest_wall``  the thoracic cage's wall: at least ``wall_fraction`` of its voxels lie within
                 ``cage_wall_mm`` of the outside of the cage's envelope and nearer to it than
                 to the heart. The envelope is, per slice, the convex hull of the bone (``HU >=
@@ -108,6 +112,7 @@ from .measures import (
     _whole_sizes,
     cage_depth,
     family_level,
+    heart_wall_distance,
     local_peak_background,
 )
 
@@ -127,6 +132,12 @@ class RuleSettings:
     #: ... and within this one around the aortic root (a vessel's mask, whatever the heart's holds: the
     #: coronaries leave its sinuses and cross the fat in front of it)
     root_shell_mm: float = 10.0
+    #: a heart mask that holds the pericardial fat (and, above the heart's base, mediastinal fat, nodes
+    #: and vessels) is also measured from its blood and muscle: calcium must lie within this of them
+    #: (None: not measured; ``ClassicalModel`` sets ``shell_mm`` for such masks) ...
+    chambers_shell_mm: float | None = None
+    #: ... found by eroding the blood and muscle this far (the esophagus and nodes drop out)
+    chambers_erode_mm: float = 8.0
     #: the aortic and pulmonary wall: calcium within this margin of the vessel mask is the vessel's
     wall_margin_mm: float = 2.0
     #: share of a component's voxels that must lie in a structure (vessel wall, bone) to be its
@@ -267,11 +278,17 @@ def apply_rules(
     to_root = dist.to(root)
     # the root is a vessel's mask, never holding the pericardial fat: its shell stays ``root_shell_mm``
     shell = (near_heart <= s.shell_mm) | (to_root <= s.root_shell_mm)
+    search = shell  # candidates: what reaches the shell of the mask (the rules below sort them)
+    if s.chambers_shell_mm is not None:
+        # on the heart's surface: the heart mask's fat reaches into the mediastinum above and behind
+        # the heart's base (subcarinal and hilar nodes, the descending aorta), far from its chambers
+        to_chambers = heart_wall_distance(sub, h, dist, s.chambers_erode_mm)
+        shell = shell & ((to_chambers <= s.chambers_shell_mm) | (to_root <= s.root_shell_mm))
     to_aorta = dist.to(a)
     aorta_wall = to_aorta <= s.wall_margin_mm
     root_wall = _exact_near_root(a, root, to_aorta, sp, s.root_tolerance_mm, s.root_mm + 20.0)
     pa_wall = p  # inside only: the left main runs just behind the trunk, within a millimetre
-    region = shell | aorta_wall | pa_wall
+    region = search | aorta_wall | pa_wall
     bright = sub >= s.threshold_hu
     labels, n = ndi.label(bright, structure=np.ones((3, 3, 3), dtype=bool))
     if n == 0:
