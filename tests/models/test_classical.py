@@ -548,7 +548,7 @@ def test_a_node_in_the_heart_masks_fat_far_from_the_chambers_is_not_coronary():
     assert r.cac[plaque].all(), r.rejected
     assert not r.cac[node].any() and int(r.rule_map[18, 50, 81]) == 2 + RULES.index("shell")
     # the model measures from the chambers whenever the anatomy says its heart mask holds the fat
-    ct = types.CTVolume(hu=hu, geometry=types.Geometry((0.0, 0.0, 0.0), (1.0, 1.0, 2.0)), series_uid="s")
+    ct = stage_values.CTVolume(hu=hu, geometry=stage_values.Geometry((0.0, 0.0, 0.0), (1.0, 1.0, 2.0)), series_uid="s")
     given = _given(mask)
     fat = Anatomy(given.heart, given.aorta, given.pulmonary_artery, given.provenance,
                   notes=("classical anatomy: the heart mask holds the pericardial fat",))  # fmt: skip
