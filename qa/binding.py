@@ -4,7 +4,9 @@ QA records one INFO row per input, with the file's SHA-256 in the ``sha256`` col
 
 * ``qa.input.table``: subject ``tables/<name>.parquet`` (every table of the folder);
 * ``qa.input.object``: subject the object's SOPInstanceUID, message its path in the folder
-  (every DICOM object outside ``tables/``, ``qa/``, ``state/`` and ``logs/``).
+  (every DICOM object outside ``tables/``, ``qa/``, ``state/`` and ``logs/``; a symlink is not an input).
+
+``qa.walk.walk`` makes these rows (``Walked.inputs``) in its one read of each file.
 
 ``release build`` compares them with the run it packages (:func:`stale_inputs`) and refuses
 QA that checked something else (``E_RELEASE_QA_STALE``): a table edited after QA, a run redone
@@ -14,51 +16,11 @@ files of the release (objects by SOPInstanceUID, since the release re-lays them 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from pathlib import Path
-
 import pandas as pd
-import pydicom
-
-from deepcac2.location import TABLES_DIR
-from deepcac2.pipeline.stage_values import sha256_file
-from deepcac2.qa.integrity import NOT_OBJECTS
-from deepcac2.qa.result import CheckResult, Severity
 
 TABLE_INPUT = "qa.input.table"
 OBJECT_INPUT = "qa.input.object"
 INPUTS = (TABLE_INPUT, OBJECT_INPUT)
-
-
-def dicom_files(root: Path) -> Iterable[Path]:
-    """Every DICOM file below ``root`` outside :data:`NOT_OBJECTS`, sorted."""
-    from deepcac2.pipeline.loader.read import has_dicom_marker
-
-    for path in sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink()):
-        if path.relative_to(root).parts[0] not in NOT_OBJECTS and has_dicom_marker(path):
-            yield path
-
-
-def sop_uid(path: Path) -> str:
-    try:
-        return str(pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SOPInstanceUID"]).SOPInstanceUID)
-    except Exception:  # unreadable: QA's file checks report it; bound by its path
-        return ""
-
-
-def input_results(root: str | Path) -> list[CheckResult]:
-    """One INFO row per table and DICOM object of ``root``, with its SHA-256."""
-    root = Path(root)
-    out = [
-        CheckResult(TABLE_INPUT, p.relative_to(root).as_posix(), True, Severity.INFO, "", sha256=sha256_file(str(p)))
-        for p in sorted((root / TABLES_DIR).glob("*.parquet"))
-    ]
-    for path in dicom_files(root):
-        rel = path.relative_to(root).as_posix()
-        out.append(
-            CheckResult(OBJECT_INPUT, sop_uid(path) or rel, True, Severity.INFO, rel, sha256=sha256_file(str(path)))
-        )
-    return out
 
 
 def is_binding(checks: pd.DataFrame) -> pd.Series:

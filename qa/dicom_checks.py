@@ -1,7 +1,7 @@
 """Checks on the DICOM objects of a run: conformance, parse, round trip, integrity, plausibility.
 
-Each function takes already-found objects and returns CheckResults; ``find_objects``
-walks a folder once and sorts files into SEG and SR by SOP Class.
+Each function takes already-found objects and returns CheckResults; ``qa.walk.walk``
+finds them (one read of each file) and ``add_object`` sorts them into SEG and SR by SOP Class.
 """
 
 from __future__ import annotations
@@ -76,19 +76,6 @@ def _source_series_of(ds: pydicom.Dataset) -> str:
             if refs and UID(refs[0].ReferencedSOPClassUID) != SEG_CLASS:
                 return str(series.SeriesInstanceUID)
     return ""
-
-
-def find_objects(root: str | Path) -> RunObjects:
-    """Walk ``root`` once; classify every DICOM file by SOP Class (headers only)."""
-    root = Path(root)
-    found = RunObjects(root)
-    for path in sorted(p for p in root.rglob("*.dcm") if p.is_file()):
-        try:
-            ds = pydicom.dcmread(path, stop_before_pixels=True)
-        except Exception:
-            ds = None
-        add_object(found, path, ds)
-    return found
 
 
 def add_object(found: RunObjects, path: Path, ds: pydicom.Dataset | None) -> None:

@@ -16,7 +16,6 @@ import highdicom as hd
 import pydicom
 from pydicom.valuerep import DSfloat
 
-from deepcac2.location import NOT_OBJECTS
 from deepcac2.qa.dicom_checks import RunObjects
 from deepcac2.qa.result import CheckResult, Severity
 
@@ -238,26 +237,16 @@ def check_references(
     return out
 
 
-#: folders of a run or release that hold no output objects
-
-
-def check_unreferenced(
-    root: Path,
-    rows: list[dict[str, Any]],
-    known_uids: dict[str, str] | None = None,
-    walked: dict[str, str] | None = None,
-) -> list[CheckResult]:
+def check_unreferenced(rows: list[dict[str, Any]], walked: dict[str, str]) -> list[CheckResult]:
     """Every DICOM object in the folder is named by ``cac_series`` (a ``*_sop_instance_uid`` column).
 
     An object nothing references (a stale SEG of a series that now fails, a copy, a
-    half-written file) would ship without a row: blocking. ``known_uids``: relative path ->
-    SOPInstanceUID already read (QA's input binding), so each header is parsed once;
-    ``walked``: every object's, already read (``qa.walk``): the folder is not walked again.
+    half-written file) would ship without a row: blocking. ``walked``: every object's relative
+    path -> SOPInstanceUID, as ``qa.walk.walk`` read them (``Walked.sop_uids``).
     """
     referenced = {str(r[k]) for r in rows for k in r if k.endswith("_sop_instance_uid") and r[k]}
-    found = walked if walked is not None else _object_uids(root, known_uids or {})
-    stray = [rel for rel, uid in found.items() if uid not in referenced]
-    n = len(found)
+    stray = [rel for rel, uid in walked.items() if uid not in referenced]
+    n = len(walked)
     out = [
         CheckResult("dicom.unreferenced", rel, False, B, "a DICOM object no cac_series row names (stale or stray)")
         for rel in stray
@@ -272,25 +261,4 @@ def check_unreferenced(
             float(len(stray)),
         )
     )
-    return out
-
-
-def _object_uids(root: Path, known_uids: dict[str, str]) -> dict[str, str]:
-    """Every DICOM object outside ``NOT_OBJECTS`` (relative path, sorted) -> its SOPInstanceUID ("" unreadable)."""
-    from deepcac2.pipeline.loader.read import has_dicom_marker
-
-    out = {}
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        if path.relative_to(root).parts[0] in NOT_OBJECTS or not has_dicom_marker(path):
-            continue
-        rel = path.relative_to(root).as_posix()
-        if rel in known_uids:
-            out[rel] = known_uids[rel]
-            continue
-        try:
-            out[rel] = str(
-                pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SOPInstanceUID"]).SOPInstanceUID
-            )
-        except Exception:
-            out[rel] = ""
     return out

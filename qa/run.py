@@ -178,7 +178,7 @@ def run_qa(
         )  # fmt: skip
     sampled = objects.subset(chosen)
     results += dicom_checks.check_files(objects)
-    results += integrity.check_unreferenced(run_dir, rows, walked=walked.sop_uids)
+    results += integrity.check_unreferenced(rows, walked.sop_uids)
     results += dicom_checks.check_conformance(sampled.all_paths(), run_dir)
     sampled_rows = [r for r in rows if r["SeriesInstanceUID"] in chosen]
     results += integrity.check_references(sampled, sampled_rows, locations)

@@ -1,10 +1,9 @@
 """One walk of a folder for QA: each DICOM object read once, its header parsed once.
 
 QA needs three things of every object: its SHA-256 and SOPInstanceUID (the input binding,
-``binding.input_results``), its SOP Class and source series (``dicom_checks.find_objects``)
-and its SOPInstanceUID again (``integrity.check_unreferenced``). Each used to walk the
-folder and read the file on its own: at NLST size, three walks of ~260k objects. Here each
-file is read once; the results are those of the three functions (same rows, same order).
+``qa.binding``), its SOP Class and source series (``dicom_checks.add_object``) and its
+SOPInstanceUID again (``integrity.check_unreferenced``). This is the one walk that finds
+them all (at NLST size ~260k objects): no other QA code walks a run folder's objects.
 """
 
 from __future__ import annotations
@@ -17,11 +16,10 @@ from pathlib import Path
 
 import pydicom
 
-from deepcac2.location import TABLES_DIR
+from deepcac2.location import NOT_OBJECTS, TABLES_DIR
 from deepcac2.pipeline.stage_values import sha256_file
 from deepcac2.qa.binding import OBJECT_INPUT, TABLE_INPUT
 from deepcac2.qa.dicom_checks import RunObjects, add_object
-from deepcac2.qa.integrity import NOT_OBJECTS
 from deepcac2.qa.result import CheckResult, Severity
 
 
@@ -29,9 +27,9 @@ from deepcac2.qa.result import CheckResult, Severity
 class Walked:
     """What QA reads of a folder's files."""
 
-    #: ``binding.input_results``: a row per table, then per DICOM object (no symlink), with its SHA-256
+    #: the input binding (``qa.binding``): a row per table, then per DICOM object (no symlink), with its SHA-256
     inputs: list[CheckResult] = field(default_factory=list)
-    #: ``dicom_checks.find_objects``: the SEG and SR files (``*.dcm``) by source series
+    #: the SEG and SR files (``*.dcm``, symlinks too) by source series (``dicom_checks.add_object``)
     objects: RunObjects | None = None
     #: every DICOM object outside ``NOT_OBJECTS`` (path relative to the folder, sorted) -> its
     #: SOPInstanceUID ("" when unreadable): what ``check_unreferenced`` looks for in ``cac_series``
@@ -46,7 +44,7 @@ def _header(data: bytes) -> pydicom.Dataset | None:
 
 
 def _sop_uid(ds: pydicom.Dataset | None, data: bytes) -> str:
-    """The SOPInstanceUID as ``binding.sop_uid`` reads it ("" when unreadable)."""
+    """The SOPInstanceUID ("" when unreadable: QA's file checks report it; the binding names it by its path)."""
     try:
         if ds is None:  # a header that breaks after this tag still names it, as a read of this tag alone finds
             ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True, specific_tags=["SOPInstanceUID"])

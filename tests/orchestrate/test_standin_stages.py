@@ -6,8 +6,8 @@ from deepcac2.pipeline.convert.parquet_tables import to_arrow
 from deepcac2.pipeline.orchestrate import standin_stages
 from deepcac2.pipeline.orchestrate.standin_rows import PER_RUN, series_rows
 from deepcac2.pipeline.stage_values import SeriesRef
-from deepcac2.qa.dicom_checks import find_objects
 from deepcac2.qa.series_checks import check_categories
+from deepcac2.qa.walk import walk
 from deepcac2.release.layout import find_dicom_objects, referenced_sop_uids
 from deepcac2.schemas.registry import TABLES
 
@@ -37,7 +37,7 @@ def test_standin_objects_are_the_ones_the_rows_name(tmp_path):
         ("SEG", row["seg_sop_instance_uid"], row["seg_series_uid"]),
         ("SR", row["sr_sop_instance_uid"], row["sr_series_uid"]),
     }
-    found = find_objects(tmp_path)
+    found = walk(tmp_path).objects
     assert set(found.segs) == {ref.series_uid} and not found.unreadable
     assert {m["SOPInstanceUID"] for m in rows["measurements"]} <= {row["sr_sop_instance_uid"]}
 

@@ -47,9 +47,7 @@ def test_the_checks_and_report_are_the_same_on_views(table, tmp_path):
     assert stats.outliers(views, CONVENTION) == stats.outliers(dicts, CONVENTION)
     assert stats.drift(views, views, CONVENTION) == stats.drift(dicts, dicts, CONVENTION)
     walked = {f"dicom/{r['seg_sop_instance_uid']}": r["seg_sop_instance_uid"] for r in dicts} | {"dicom/x": "1.2"}
-    assert integrity.check_unreferenced(tmp_path, views, walked=walked) == integrity.check_unreferenced(
-        tmp_path, dicts, walked=walked
-    )
+    assert integrity.check_unreferenced(views, walked) == integrity.check_unreferenced(dicts, walked)
     results = series_checks.check_categories(dicts)
     a = write_report(results, views, tmp_path / "a.html", convention=CONVENTION, failures=[])
     b = write_report(results, dicts, tmp_path / "b.html", convention=CONVENTION, failures=[])

@@ -19,9 +19,9 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from deepcac2.pipeline.conventions import CONVENTIONS
 from deepcac2.pipeline.convert.primary import mark_primary
-from deepcac2.qa.binding import input_results
 from deepcac2.qa.report import write_report
 from deepcac2.qa.result import CheckResult, Severity, results_table
+from deepcac2.qa.walk import walk
 from deepcac2.schemas.registry import get_table
 
 SEG_CLASS = "1.2.840.10008.5.1.4.1.1.66.4"
@@ -178,7 +178,7 @@ def write_checks(run_dir: Path, blocking_failure: bool, series_uid: str = "1.2.3
     if blocking_failure:
         results.append(CheckResult("dicom.dciodvfy", "dicom/x.dcm", False, Severity.BLOCKING, "Error - missing"))
     (run_dir / "qa").mkdir(parents=True, exist_ok=True)
-    bound = input_results(run_dir)  # as `deepcac2 qa` does: the SHA-256 of every table and object checked
+    bound = walk(run_dir).inputs  # as `deepcac2 qa` does: the SHA-256 of every table and object checked
     pq.write_table(results_table(results + bound), run_dir / "qa" / "checks.parquet")
     return results
 
