@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pydicom
 
-from deepcac2.location import NOT_OBJECTS, TABLES_DIR
+from deepcac2.location import TABLES_DIR
 from deepcac2.pipeline.stage_values import sha256_file
 from deepcac2.qa.binding import OBJECT_INPUT, TABLE_INPUT
 from deepcac2.qa.dicom_checks import RunObjects, add_object
@@ -55,7 +55,7 @@ def _sop_uid(ds: pydicom.Dataset | None, data: bytes) -> str:
 
 def walk(root: str | Path) -> Walked:
     """Every table and DICOM file of ``root``, each file read once."""
-    from deepcac2.pipeline.loader.read import has_dicom_marker
+    from deepcac2.pipeline.loader.read import is_run_object
 
     root = Path(root)
     out = Walked(objects=RunObjects(root))
@@ -65,7 +65,7 @@ def walk(root: str | Path) -> Walked:
     ]
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         rel = path.relative_to(root)
-        is_object = rel.parts[0] not in NOT_OBJECTS and has_dicom_marker(path)
+        is_object = is_run_object(root, path)  # the set ``release build`` reads (``run_objects``)
         is_dcm = fnmatch.fnmatchcase(path.name, "*.dcm")
         if not (is_object or is_dcm):
             continue

@@ -20,9 +20,8 @@ import pandas as pd
 import pydicom
 
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.location import NOT_OBJECTS
 from deepcac2.pipeline.identifiers import PATIENT_ID_PATTERN
-from deepcac2.pipeline.loader.read import has_dicom_marker
+from deepcac2.pipeline.loader.read import run_objects
 
 DICOM_DIR = "dicom"
 #: UIDs are digits and dots (PS3.5 9.1); PatientIDs are also restricted so they make safe folder names.
@@ -79,19 +78,14 @@ def referenced_sop_uids(cac_series: pd.DataFrame) -> set[str]:
     return {str(v) for c in columns for v in cac_series[c].dropna()}
 
 
-def find_dicom_objects(
-    run_dir: Path, skip: tuple[str, ...] = NOT_OBJECTS, *, keep: set[str] | None = None
-) -> list[DicomObject]:
-    """Every DICOM file below ``run_dir`` (outside ``skip``), sorted by release path; with ``keep``,
-    only those whose SOPInstanceUID is in it.
+def find_dicom_objects(run_dir: Path, *, keep: set[str] | None = None) -> list[DicomObject]:
+    """Every DICOM object of ``run_dir`` (``loader.read.run_objects``: the ones QA checked), sorted by
+    release path; with ``keep``, only those whose SOPInstanceUID is in it.
 
     Two kept files with one SOPInstanceUID are refused: IDC keys instances by it.
     """
     found: dict[str, DicomObject] = {}
-    for path in sorted(run_dir.rglob("*")):
-        rel = path.relative_to(run_dir)
-        if rel.parts[0] in skip or not path.is_file() or not has_dicom_marker(path):
-            continue
+    for path in run_objects(run_dir):
         obj = read_object(path)
         if keep is not None and obj.sop_uid not in keep:
             continue

@@ -47,6 +47,8 @@ def _objects(root: Path, problems: list[str]) -> dict[str, str]:
     """SOPInstanceUID -> SeriesInstanceUID of every DICOM file in the release, checking its place."""
     idc = _idc_paths(root)
     series: dict[str, str] = {}
+    # not ``run_objects``: in a release every file of dicom/ must be an object (no marker test) and a symlink is
+    # verify's own finding (``manifest.symlinks``), never read as an object
     for path in sorted(p for p in (root / DICOM_DIR).rglob("*") if p.is_file() and not p.is_symlink()):
         rel = path.relative_to(root).as_posix()
         try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from pydicom.multival import MultiValue
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from deepcac2.errors import DeepCACError, ErrorCode
+from deepcac2.location import NOT_OBJECTS
 from deepcac2.pipeline.loader.values import ValueCache, Values
 
 #: Attributes the loader reads from every slice. They are parsed while the file is read,
@@ -129,6 +130,16 @@ def has_dicom_marker(path: Path) -> bool:
             return f.read(4) == b"DICM"
     except OSError:
         return False
+
+
+def is_run_object(root: Path, path: Path) -> bool:
+    """A DICOM object of a run folder: a Part 10 file (a symlink to one too) outside ``NOT_OBJECTS``."""
+    return path.relative_to(root).parts[0] not in NOT_OBJECTS and has_dicom_marker(path)
+
+
+def run_objects(root: Path) -> Iterator[Path]:
+    """Every DICOM object of a run folder (:func:`is_run_object`), sorted by path."""
+    return (p for p in sorted(p for p in root.rglob("*") if p.is_file()) if is_run_object(root, p))
 
 
 def claims_dicom(path: Path) -> bool:

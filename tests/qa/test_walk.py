@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pydicom
 
+from deepcac2.pipeline.loader.read import run_objects
 from deepcac2.pipeline.orchestrate.standin_stages import SEG_CLASS, SR_CLASS, write_object
 from deepcac2.pipeline.stage_values import SeriesRef
 from deepcac2.qa import integrity
@@ -68,6 +69,8 @@ def test_the_walk_finds_each_table_and_object_once(tmp_path):
     _folder(tmp_path)
     walked = walk(tmp_path)
     assert walked.sop_uids == OBJECT_UIDS and list(walked.sop_uids) == sorted(OBJECT_UIDS)
+    # the same objects, in the same order, as the release build lists
+    assert [p.relative_to(tmp_path).as_posix() for p in run_objects(tmp_path)] == list(OBJECT_UIDS)
     tables = ["tables/cac_series.parquet", "tables/measurements.parquet"]
     info = Severity.INFO
     assert walked.inputs == [
