@@ -22,7 +22,7 @@ def series_dir(ctx: BenchContext, n_slices: int) -> Path:
     key = f"series_{n_slices}"
     if key not in ctx.cache:
         from deepcac2.pipeline.synth.dicom_writer import write_series
-        from deepcac2.pipeline.synth.nlst import SCANNERS, study_meta
+        from deepcac2.pipeline.synth.nlst_headers import SCANNERS, study_meta
 
         phantom = chest_phantom(n_slices)
         meta = study_meta("bench", 0, n_slices, 0, SCANNERS[0], SCANNERS[0].kernels[0])

@@ -180,7 +180,7 @@ def insert_plaques(ct: stage_values.CTVolume, inserts: list[Insert]) -> tuple[st
 
 def _where(pred: stage_values.Prediction, rule_map: np.ndarray | None, voxels: np.ndarray) -> str:
     """What the model made of most of ``voxels``: coronary, a reported calcium, or the rule that rejected it."""
-    from deepcac2.pipeline.models.classical.rules import RULES
+    from deepcac2.pipeline.models.classical.candidate_rules import RULES
 
     counts = {"coronary": int((pred.cac & voxels).sum())}
     for name in ("aortic", "aortic_valve", "mitral_annular"):

@@ -50,7 +50,7 @@ def _import_reviews(run_dir: Path, sheets: list[str], seed: int) -> int:
 
 def main(args: argparse.Namespace) -> int:
     from deepcac2.location import shown_as
-    from deepcac2.qa.staged import main_staged, uses_a_bucket
+    from deepcac2.qa.staged_qa import main_staged, uses_a_bucket
 
     if uses_a_bucket(args):  # s3://, gs://: checked on a local copy, QA's files put back
         return main_staged(args, main)

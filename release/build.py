@@ -42,7 +42,7 @@ from deepcac2.pipeline.conventions import DEFAULT_CONVENTION
 from deepcac2.pipeline.stage_values import sha256_file
 from deepcac2.qa import binding
 from deepcac2.release import card, citations, figures, manifest, metadata, outdir
-from deepcac2.release.dashboard.build import build_dashboard
+from deepcac2.release.dashboard.write_dashboard import build_dashboard
 from deepcac2.release.layout import DicomObject, find_dicom_objects, referenced_sop_uids
 from deepcac2.release.metadata import ReleaseInfo
 from deepcac2.release.run_tables import TABLES_DIR, conventions_in, primary_scores, table_frame

@@ -54,7 +54,7 @@ def _path_or_url(value: str) -> Path | str:
 
 
 def main(args: argparse.Namespace) -> int:
-    from deepcac2.release.staged import build_staged, uses_a_bucket, verify_staged
+    from deepcac2.release.staged_release import build_staged, uses_a_bucket, verify_staged
 
     if args.action == "build" and uses_a_bucket(args.run_dir, args.out, args.cohort):
         return build_staged(args, _build)  # on local copies; the release put to --out when it is a URL

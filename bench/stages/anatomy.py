@@ -60,7 +60,7 @@ def build_case(ctx: BenchContext) -> dict:
     if key in ctx.cache:
         return ctx.cache[key]
     from deepcac2.pipeline.synth.dicom_writer import write_series
-    from deepcac2.pipeline.synth.nlst import SCANNERS, study_meta
+    from deepcac2.pipeline.synth.nlst_headers import SCANNERS, study_meta
     from deepcac2.pipeline.synth.phantom import ChestSpec, build_chest
     from deepcac2.pipeline.synth.totalseg_writer import label_map, with_boundary_errors, write_totalseg_seg
 

@@ -25,8 +25,8 @@ TARGETS = {"kappa": 0.9, "spearman": 0.95}
 
 def run(ctx: BenchContext) -> list[Result]:
     from deepcac2.pipeline.dev.classical_evaluate import HELD_OUT_BORDERS_FROM, agreement, check_series
+    from deepcac2.pipeline.models.classical.candidate_rules import RULES
     from deepcac2.pipeline.models.classical.model import ClassicalModel
-    from deepcac2.pipeline.models.classical.rules import RULES
 
     seeds = list(range(HELD_OUT_BORDERS_FROM, HELD_OUT_BORDERS_FROM + (10 if ctx.quick else 20)))
     model = ClassicalModel()

@@ -39,7 +39,7 @@ def _real_run(ctx: BenchContext, workers: int, cohort: Path) -> tuple[float, dic
 def _real_cohort(ctx: BenchContext, n: int) -> Path:
     from deepcac2.pipeline.cohort.select import index_local
     from deepcac2.pipeline.cohort.table import write_cohort as write_cohort_table
-    from deepcac2.pipeline.synth.cohort import write_cohort
+    from deepcac2.pipeline.synth.named_cohorts import write_cohort
 
     root = ctx.work / "pipeline-cohort"
     for seed in range(n):

@@ -10,7 +10,7 @@ from bench.data import chest_phantom
 
 def run(ctx: BenchContext) -> list[Result]:
     from deepcac2.pipeline.synth.dicom_writer import write_series
-    from deepcac2.pipeline.synth.nlst import SCANNERS, study_meta
+    from deepcac2.pipeline.synth.nlst_headers import SCANNERS, study_meta
 
     n_series = 2 if ctx.quick else 8
     t0 = time.perf_counter()

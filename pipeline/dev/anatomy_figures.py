@@ -91,7 +91,7 @@ def _docs(out: Path, shared: Path, work: Path) -> list[Path]:
     from deepcac2.pipeline.anatomy.classical.provider import classical_anatomy
     from deepcac2.pipeline.anatomy.idc_totalseg import TotalSegmentatorAnatomy
     from deepcac2.pipeline.loader import load_series
-    from deepcac2.pipeline.synth.cohort import write_cohort
+    from deepcac2.pipeline.synth.named_cohorts import write_cohort
 
     written = []
     write_cohort("chest", work, seed=11, rows=256, pixel_spacing_mm=1.4, plaques=3, great_vessels=True)

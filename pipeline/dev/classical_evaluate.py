@@ -56,7 +56,7 @@ def plaques_for(seed: int):
 
 def drawn_plaques(seed: int):
     """The synth package's drawn patient ``seed % 10`` of seed ``seed`` (zero to severe calcium)."""
-    from deepcac2.pipeline.synth.cohort import drawn_patient_plaques
+    from deepcac2.pipeline.synth.named_cohorts import drawn_patient_plaques
     from deepcac2.pipeline.synth.phantom import PlaqueSpec
 
     return tuple(PlaqueSpec(v, s, h, p) for v, s, h, p in drawn_patient_plaques(seed, seed % 10))
@@ -64,7 +64,7 @@ def drawn_plaques(seed: int):
 
 def chest_spec(seed: int, noise_sd: float = 0.0, *, great_vessels: bool = True, plaques=None):
     """The benchmark chest of ``seed``: a great-vessel chest over 220 mm of z, or the plain one."""
-    from deepcac2.pipeline.synth.cohort import GREAT_VESSEL_Z_CENTER_MM, GREAT_VESSEL_Z_MM
+    from deepcac2.pipeline.synth.named_cohorts import GREAT_VESSEL_Z_CENTER_MM, GREAT_VESSEL_Z_MM
     from deepcac2.pipeline.synth.phantom import ChestSpec
 
     if not great_vessels:

@@ -6,7 +6,7 @@ Public API: :func:`load_series`, :class:`LoadOptions`, :func:`scan_headers`,
 
 from deepcac2.pipeline.loader.options import LoadOptions
 from deepcac2.pipeline.loader.scan import HeaderSummary, group_by_series, scan_headers
-from deepcac2.pipeline.loader.series import load_series
+from deepcac2.pipeline.loader.series_volume import load_series
 from deepcac2.pipeline.loader.uid import validate_uid
 
 __all__ = ["HeaderSummary", "LoadOptions", "group_by_series", "load_series", "scan_headers", "validate_uid"]

@@ -11,7 +11,7 @@ import numpy as np
 from deepcac2.argtypes import positive_float, positive_int
 from deepcac2.errors import DeepCACError
 from deepcac2.pipeline.loader.options import LoadOptions
-from deepcac2.pipeline.loader.series import load_series
+from deepcac2.pipeline.loader.series_volume import load_series
 from deepcac2.pipeline.stage_values import CTVolume
 
 

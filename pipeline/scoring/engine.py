@@ -25,7 +25,7 @@ from deepcac2.pipeline.conventions import DEFAULT_CONVENTION, Convention, get_co
 from deepcac2.pipeline.risk_categories import categorize
 from deepcac2.pipeline.scoring.lesions import Labelled, delimit
 from deepcac2.pipeline.scoring.mapping import mapped
-from deepcac2.pipeline.scoring.resample import resample_z
+from deepcac2.pipeline.scoring.z_resample import resample_z
 from deepcac2.pipeline.stage_values import VESSEL_LABELS, CTVolume, Geometry, Lesion, Scores, VesselScore
 
 

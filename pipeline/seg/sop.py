@@ -17,7 +17,7 @@ from pydicom.uid import UID
 
 from deepcac2._version import __version__
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.pipeline.dicomout import geometry
+from deepcac2.pipeline.dicomout import geometry_attributes as geometry
 from deepcac2.pipeline.dicomout.content_key import ContentKey, content_key
 from deepcac2.pipeline.dicomout.identity import (
     BODY_PART_EXAMINED,
@@ -160,7 +160,7 @@ def build_seg(
     (one series' SEGs and SR share them); made here otherwise.
 
     Geometry (spacing, thickness, orientation, positions) is the loader's
-    (``dicomout.geometry``). Empty frames are omitted; a segment with no voxels at all
+    (``dicomout.geometry_attributes``). Empty frames are omitted; a segment with no voxels at all
     (zero calcium) is still described, with no frames, so segment numbers never shift.
     ``key``: the series' ``ContentKey`` (computed here when not given; ``convert_series``
     computes it once for all SEGs of a series).

@@ -21,7 +21,7 @@ import highdicom as hd
 from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
 
-from deepcac2.pipeline.dicomout.geometry import geometry_header
+from deepcac2.pipeline.dicomout.geometry_attributes import geometry_header
 from deepcac2.pipeline.stage_values import CTVolume
 
 #: Descriptor values (PS3.16 DCM 110901-110903) that differ from slice to slice: not shared

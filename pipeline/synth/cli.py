@@ -6,8 +6,8 @@ import argparse
 import time
 
 from deepcac2.argtypes import non_negative_float, non_negative_int, positive_float, positive_int
-from deepcac2.pipeline.synth.cohort import COHORTS, write_cohort
 from deepcac2.pipeline.synth.habitus import HABITUS
+from deepcac2.pipeline.synth.named_cohorts import COHORTS, write_cohort
 from deepcac2.writable import writable_dir
 
 

@@ -20,7 +20,7 @@ from pydicom.dataset import Dataset
 from pydicom.uid import JPEG2000Lossless, MRImageStorage, RLELossless
 
 from deepcac2.pipeline.synth.dicom_writer import ds_str, localizer_dataset, save, slice_datasets, write_series
-from deepcac2.pipeline.synth.nlst import SeriesMeta, uid
+from deepcac2.pipeline.synth.nlst_headers import SeriesMeta, uid
 from deepcac2.pipeline.synth.phantom import Phantom
 
 Writer = Callable[[Phantom, SeriesMeta, Path], list[Path]]

@@ -32,7 +32,7 @@ from pydicom.uid import (
 
 from deepcac2._version import __version__
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.pipeline.synth.nlst import SeriesMeta, uid
+from deepcac2.pipeline.synth.nlst_headers import SeriesMeta, uid
 from deepcac2.pipeline.synth.phantom import Phantom
 
 SUPPORTED_SYNTAXES = (ExplicitVRLittleEndian, ImplicitVRLittleEndian, RLELossless, JPEG2000Lossless)

@@ -17,7 +17,7 @@ import numpy as np
 from deepcac2.pipeline.synth.anatomy import Thorax, paint_thorax
 from deepcac2.pipeline.synth.body import Body, draw_body
 from deepcac2.pipeline.synth.habitus import OBESE_EPICARDIAL_MM, OBESE_SUBCUTANEOUS_MM, WIDE_FACTOR, fill_to_front_wall
-from deepcac2.pipeline.synth.heart import (
+from deepcac2.pipeline.synth.heart_phantom import (
     ATRIUM_FAT_MM,
     ATRIUM_WALL_MM,
     GREAT_VESSEL_CHAMBERS,

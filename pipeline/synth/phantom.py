@@ -18,7 +18,7 @@ from deepcac2.pipeline.synth.anatomy import paint_thorax
 from deepcac2.pipeline.synth.calcium import paint_great_calcium
 from deepcac2.pipeline.synth.great_chest import GreatChest, paint_great_chest
 from deepcac2.pipeline.synth.habitus import check_habitus
-from deepcac2.pipeline.synth.heart import paint_distractors, paint_heart
+from deepcac2.pipeline.synth.heart_phantom import paint_distractors, paint_heart
 from deepcac2.pipeline.synth.labels import DISTRACTOR_GROUP, Distractor, Tissue, hu_lut
 from deepcac2.pipeline.synth.shapes import Grid
 

@@ -27,7 +27,7 @@ from scipy.spatial import cKDTree
 
 from deepcac2.pipeline.synth.anatomy import Thorax
 from deepcac2.pipeline.synth.body import Body
-from deepcac2.pipeline.synth.heart import ATRIUM_FAT_MM, ATRIUM_WALL_MM, GREAT_VESSEL_CHAMBERS, Heart
+from deepcac2.pipeline.synth.heart_phantom import ATRIUM_FAT_MM, ATRIUM_WALL_MM, GREAT_VESSEL_CHAMBERS, Heart
 from deepcac2.pipeline.synth.labels import Tissue
 from deepcac2.pipeline.synth.shapes import Grid, resample_polyline, tube
 

@@ -32,7 +32,7 @@ def seg_case(tmp_path_factory) -> SegCase:
     import pyarrow.parquet as pq
 
     from deepcac2.pipeline.loader import load_series
-    from deepcac2.pipeline.synth.cohort import write_cohort
+    from deepcac2.pipeline.synth.named_cohorts import write_cohort
     from deepcac2.pipeline.synth.phantom import ChestSpec, build_chest
     from deepcac2.pipeline.synth.totalseg_writer import label_map, with_boundary_errors
 
@@ -43,7 +43,7 @@ def seg_case(tmp_path_factory) -> SegCase:
     seg = next(p for p in root.rglob("seg.dcm"))
     ct = load_series(ct_folder)
     # the same phantom the cohort built (the chest cohort's spec), for the expected label map
-    from deepcac2.pipeline.synth.cohort import GREAT_VESSEL_Z_CENTER_MM, GREAT_VESSEL_Z_MM
+    from deepcac2.pipeline.synth.named_cohorts import GREAT_VESSEL_Z_CENTER_MM, GREAT_VESSEL_Z_MM
     from deepcac2.pipeline.synth.phantom import random_plaques
 
     spec = ChestSpec(seed=6, rows=96, cols=96, n_slices=int(round(GREAT_VESSEL_Z_MM / 2.5)), noise_sd_hu=0.0,

@@ -67,3 +67,17 @@ def test_dicom_writers_do_not_import_the_convert_stage() -> None:
                 if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("deepcac2.pipeline.convert"):
                     offenders.append(f"{path.relative_to(REPO)}: {node.module}")
     assert offenders == []
+
+
+#: a module name a subpackage may repeat because it names the same role in each (highdicom's
+#: sop/content/enum; a subpackage's cli, base, registry, run, model); any other name is unique
+ROLE_NAMES = frozenset({"__init__", "__main__", "base", "cli", "content", "enum", "model", "registry", "run", "sop"})
+
+
+def test_module_names_are_unique_but_for_roles() -> None:
+    """Two modules of one name that mean different things (three ``totalseg``, four ``tables``) mislead."""
+    seen: dict[str, list[str]] = {}
+    for path in _modules():
+        if path.stem not in ROLE_NAMES:
+            seen.setdefault(path.stem, []).append(str(path.relative_to(REPO)))
+    assert {name: paths for name, paths in seen.items() if len(paths) > 1} == {}

@@ -15,15 +15,15 @@ from deepcac2.pipeline.loader import load_series
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(
-        importlib.util.find_spec("deepcac2.pipeline.synth.cohort") is None,
-        reason="the synthetic corpus writer deepcac2.pipeline.synth.cohort does not exist yet",
+        importlib.util.find_spec("deepcac2.pipeline.synth.named_cohorts") is None,
+        reason="the synthetic corpus writer deepcac2.pipeline.synth.named_cohorts does not exist yet",
     ),
 ]
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> tuple[Path, list[dict]]:
-    from deepcac2.pipeline.synth.cohort import write_cohort
+    from deepcac2.pipeline.synth.named_cohorts import write_cohort
 
     out = tmp_path_factory.mktemp("bad")
     with warnings.catch_warnings():  # the corpus holds an invalid UID on purpose; pydicom may say so

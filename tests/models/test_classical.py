@@ -10,8 +10,8 @@ from deepcac2.pipeline import stage_values
 from deepcac2.pipeline.anatomy.base import Anatomy, AnatomyProvenance
 from deepcac2.pipeline.anatomy.classical.orient import orientation_of
 from deepcac2.pipeline.anatomy.classical.provider import classical_anatomy
+from deepcac2.pipeline.models.classical.candidate_rules import RULES, noise_sd
 from deepcac2.pipeline.models.classical.model import ClassicalModel
-from deepcac2.pipeline.models.classical.rules import RULES, noise_sd
 
 synth = pytest.importorskip("deepcac2.pipeline.synth.phantom")
 evaluate = pytest.importorskip("deepcac2.pipeline.dev.classical_evaluate")
@@ -107,7 +107,7 @@ def test_noisy_great_vessel_chests_agree_with_the_truth():
 
 def test_each_rule_rejects_its_own_kind_on_a_small_chest():
     """A hand-made chest: heart, aorta beside it, pulmonary artery, a bone, and one calcium per rule."""
-    from deepcac2.pipeline.models.classical.rules import apply_rules
+    from deepcac2.pipeline.models.classical.candidate_rules import apply_rules
 
     shape, sp = (40, 80, 80), (1.0, 1.0, 2.0)  # x, y, z mm
     hu = np.full(shape, -100.0, np.float32)  # fat
@@ -164,7 +164,7 @@ def _box_chest():
 def test_coronary_calcium_never_lies_inside_the_given_aorta():
     """An ostial plaque at the root that a provider's aorta border overlaps by a voxel: the plaque stays
     coronary, the voxels inside the aorta mask are the aortic wall's (QA blocks on coronary-in-aorta)."""
-    from deepcac2.pipeline.models.classical.rules import apply_rules
+    from deepcac2.pipeline.models.classical.candidate_rules import apply_rules
 
     hu, heart, aorta, (zz, yy, xx) = _box_chest()
     # the root: aorta voxels within 10 mm of the heart, in front of its back; the heart's front is y = 22
@@ -184,7 +184,7 @@ def test_coronary_calcium_never_lies_inside_the_given_aorta():
 def test_bone_cut_by_the_search_box_is_measured_whole():
     """A rib crosses the heart's shell and leaves the search box: in the box it is a few millilitres at
     most, whole it is larger than any lesion, so the size rule takes it (the provider gave no ribs)."""
-    from deepcac2.pipeline.models.classical.rules import apply_rules
+    from deepcac2.pipeline.models.classical.candidate_rules import apply_rules
 
     hu, heart, aorta, (zz, yy, xx) = _box_chest()
     hu = np.pad(hu, ((0, 0), (0, 0), (0, 200)), constant_values=-100.0)  # the chest wall goes on to the left
@@ -323,7 +323,7 @@ def test_calcified_costal_cartilage_in_the_cage_wall_is_not_coronary():
     structure (TotalSegmentator v1 has no costal cartilage) and in soft tissue (not embedded): the
     chest-wall rule takes it, since it lies in the cage's ring; an LAD plaque on the heart's front,
     as far forward, stays coronary."""
-    from deepcac2.pipeline.models.classical.rules import apply_rules
+    from deepcac2.pipeline.models.classical.candidate_rules import apply_rules
 
     hu, heart, (zz, yy, xx) = _caged_chest()
     cartilage = (slice(12, 16), slice(36, 40), slice(98, 108))  # left of the sternum, 4 mm x 10 mm
@@ -347,7 +347,7 @@ def test_calcified_costal_cartilage_in_the_cage_wall_is_not_coronary():
 
 def test_the_cage_envelope_depth_is_the_distance_to_the_hull():
     """The envelope's depth at a point is its in-plane distance to the convex hull of the bone (mm)."""
-    from deepcac2.pipeline.models.classical.rules import cage_depth
+    from deepcac2.pipeline.models.classical.candidate_rules import cage_depth
 
     hu = np.full((3, 60, 60), 0.0, np.float32)
     hu[:, 10:14, :] = 500.0  # a bar in front (y 10-13, 5-7 mm) ...
@@ -371,7 +371,7 @@ def test_mitral_annular_band_is_reported_and_the_same_band_in_the_groove_fat_sta
     """A calcified band 4 mm inside the heart's posterior-left wall (set in muscle, 20 mm long, about 0.2 mL)
     is mitral annular calcification: not coronary, reported. The same band in the fat just outside the heart
     (a long calcified LCX in its groove) and a small plaque at the annulus stay coronary."""
-    from deepcac2.pipeline.models.classical.rules import apply_rules
+    from deepcac2.pipeline.models.classical.candidate_rules import apply_rules
 
     hu0, heart, aorta, (zz, yy, xx) = _box_chest()
     radius = np.hypot(xx - 40.0, yy - 40.0)
@@ -414,7 +414,7 @@ def _pa_chest(bleed_mm: int):
 def test_left_main_under_the_pulmonary_trunk_is_coronary_where_its_mask_bleeds_over_it():
     """Issue 21: the left main runs right under the pulmonary trunk; a mask that wanders 2 mm over it
     (over 2 of the plaque's 3 rows) does not make it pulmonary: next to the heart and at the mask's border."""
-    from deepcac2.pipeline.models.classical.rules import apply_rules
+    from deepcac2.pipeline.models.classical.candidate_rules import apply_rules
 
     hu, heart, aorta, given, plaque = _pa_chest(bleed_mm=2)
     assert given[plaque].mean() >= 0.5  # the old rule's test: half of it inside the artery's mask
@@ -426,7 +426,7 @@ def test_left_main_under_the_pulmonary_trunk_is_coronary_where_its_mask_bleeds_o
 def test_calcium_in_the_pulmonary_wall_far_from_the_heart_stays_pulmonary():
     """The corridor is only next to the heart: calcium in the trunk's front wall (12 mm from the heart) or
     deep inside its mask is still the artery's."""
-    from deepcac2.pipeline.models.classical.rules import RULES, apply_rules
+    from deepcac2.pipeline.models.classical.candidate_rules import RULES, apply_rules
 
     hu, heart, aorta, given, plaque = _pa_chest(bleed_mm=2)
     hu[plaque] = -100.0
@@ -454,7 +454,7 @@ def _root_pa_chest():
 def test_coronary_origin_beside_the_root_is_not_pulmonary_where_the_trunk_mask_bleeds_over_it():
     """Issue 21 (LUNG1-001's proximal RCA insert): the coronaries leave the root's sinuses, so the corridor
     where a pulmonary label at a border is not trusted runs along the aortic root as well as the heart."""
-    from deepcac2.pipeline.models.classical.rules import apply_rules
+    from deepcac2.pipeline.models.classical.candidate_rules import apply_rules
 
     hu, heart, root, given, plaque = _root_pa_chest()
     assert given[plaque].mean() >= 0.5
@@ -473,7 +473,7 @@ def test_coronary_origin_beside_the_root_is_not_pulmonary_where_the_trunk_mask_b
 def test_the_root_keeps_its_shell_when_the_heart_mask_holds_the_pericardial_fat():
     """A heart mask with the pericardial fat gets a 5 mm shell; the aortic root's mask holds none, and the
     proximal coronaries cross the fat in front of it: its shell stays ``root_shell_mm``."""
-    from deepcac2.pipeline.models.classical.rules import RuleSettings, apply_rules
+    from deepcac2.pipeline.models.classical.candidate_rules import RuleSettings, apply_rules
 
     hu, heart, root, _, plaque = _root_pa_chest()
     narrow = RuleSettings(shell_mm=RuleSettings().shell_with_fat_mm)
@@ -497,7 +497,7 @@ def test_noise_rule_rejects_speckle_on_the_muscle_and_keeps_a_minimal_plaque_in_
     """Issue 21: at 35 HU of noise, speckle (the noise's maxima: a 2x2 blob 4 SD above the muscle) passed
     the old test (excess over 130 HU, 3.3 SD) while a minimal plaque on an 8 mm slice (one voxel at 210 HU,
     four at 140 HU, in the epicardial fat) failed it (1.4 SD); its peak stands 9 SD above the fat."""
-    from deepcac2.pipeline.models.classical.rules import apply_rules
+    from deepcac2.pipeline.models.classical.candidate_rules import apply_rules
 
     hu, heart, aorta = _noisy_heart_chest()
     speckle = (slice(15, 16), slice(39, 41), slice(24, 26))  # 2-3 mm inside the heart's left edge (x = 22)
@@ -536,7 +536,7 @@ def test_a_node_in_the_heart_masks_fat_far_from_the_chambers_is_not_coronary():
     subcarinal and hilar nodes (and, where the aorta chain missed, the descending aorta's wall), 16-49 mm
     from the chambers on the great-vessel phantoms; coronary calcium lies within 5 mm of them. A mask that
     holds fat is measured from its blood and muscle as well: the node is ``shell``, the plaque coronary."""
-    from deepcac2.pipeline.models.classical.rules import RuleSettings, apply_rules
+    from deepcac2.pipeline.models.classical.candidate_rules import RuleSettings, apply_rules
 
     hu, mask, node, plaque = _fat_heart_chest()
     empty = np.zeros_like(mask)

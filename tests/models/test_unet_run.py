@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow
 def test_run_with_a_published_layout_checkpoint_records_heart_precision_and_grid(tmp_path):
     from deepcac2.pipeline.cohort.select import index_local
     from deepcac2.pipeline.cohort.table import write_cohort as write_cohort_table
-    from deepcac2.pipeline.synth.cohort import write_cohort
+    from deepcac2.pipeline.synth.named_cohorts import write_cohort
 
     manifest = write_cohort("chest", tmp_path / "dicom", seed=3, slices=40, rows=256, plaques=2)
     table, _ = index_local(tmp_path / "dicom")

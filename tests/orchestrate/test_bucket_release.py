@@ -32,7 +32,7 @@ def cohort(tmp_path_factory) -> Path:
     """One small synthetic chest with two plaques (the vendor matrix's), as ``deepcac2 cohort --from-dir`` makes it."""
     from deepcac2.pipeline.cohort.select import index_local
     from deepcac2.pipeline.cohort.table import write_cohort as write_cohort_table
-    from deepcac2.pipeline.synth.cohort import write_cohort
+    from deepcac2.pipeline.synth.named_cohorts import write_cohort
 
     root = tmp_path_factory.mktemp("chain")
     write_cohort("chest", root / "synth", seed=0, slices=40, rows=256, plaques=2)

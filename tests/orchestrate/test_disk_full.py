@@ -60,7 +60,7 @@ def _files(root: Path) -> dict[str, bytes]:
 def test_a_full_disk_then_resume_gives_the_bytes_of_a_clean_run(tmp_path):
     from deepcac2.pipeline.cohort.select import index_local
     from deepcac2.pipeline.cohort.table import write_cohort as write_cohort_table
-    from deepcac2.pipeline.synth.cohort import write_cohort
+    from deepcac2.pipeline.synth.named_cohorts import write_cohort
 
     for seed in range(2):
         write_cohort("chest", tmp_path / "synth" / f"chest{seed}", seed=seed, slices=40, rows=256, plaques=2)

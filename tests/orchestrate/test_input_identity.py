@@ -21,7 +21,7 @@ def _run(cohort, out, *extra: str) -> subprocess.CompletedProcess:
 def test_stray_files_changed_series_and_rescan(tmp_path):
     from deepcac2.pipeline.cohort.select import index_local
     from deepcac2.pipeline.cohort.table import write_cohort as write_cohort_table
-    from deepcac2.pipeline.synth.cohort import write_cohort
+    from deepcac2.pipeline.synth.named_cohorts import write_cohort
 
     for seed in range(2):
         write_cohort("chest", tmp_path / "synth" / f"c{seed}", seed=seed, slices=40, rows=256, plaques=2)
@@ -59,7 +59,7 @@ def test_stray_files_changed_series_and_rescan(tmp_path):
 def test_stray_files_in_a_series_folder_do_not_fail_the_series(tmp_path):
     from deepcac2.pipeline.cohort.select import index_local
     from deepcac2.pipeline.cohort.table import write_cohort as write_cohort_table
-    from deepcac2.pipeline.synth.cohort import write_cohort
+    from deepcac2.pipeline.synth.named_cohorts import write_cohort
 
     write_cohort("chest", tmp_path / "synth", seed=3, slices=40, rows=256, plaques=2)
     folder = next(p.parent for p in (tmp_path / "synth").rglob("*.dcm"))

@@ -34,7 +34,7 @@ def cohort(tmp_path_factory) -> tuple[Path, dict[str, str | None]]:
     """Two small chest series (256x256x40: the classical model finds no heart at 128 rows) and four bad inputs, indexed by ``deepcac2 cohort --from-dir``'s code."""
     from deepcac2.pipeline.cohort.select import index_local
     from deepcac2.pipeline.cohort.table import write_cohort as write_cohort_table
-    from deepcac2.pipeline.synth.cohort import write_cohort
+    from deepcac2.pipeline.synth.named_cohorts import write_cohort
 
     root = tmp_path_factory.mktemp("synth")
     expected: dict[str, str | None] = {}

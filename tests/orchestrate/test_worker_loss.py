@@ -105,7 +105,7 @@ def test_sigkill_a_worker_with_the_real_stages(tmp_path):
     """Real series (synth -> cohort -> load -> model -> SEG/SR) on two nanny workers, one killed mid-run."""
     from deepcac2.pipeline.cohort.select import index_local
     from deepcac2.pipeline.cohort.table import write_cohort as write_cohort_table
-    from deepcac2.pipeline.synth.cohort import write_cohort
+    from deepcac2.pipeline.synth.named_cohorts import write_cohort
 
     root = tmp_path / "synth"
     for seed in range(3):

@@ -28,7 +28,7 @@ def good_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """Two small synthetic chest series through the real pipeline: (run folder, cohort file)."""
     from deepcac2.pipeline.cohort.select import index_local
     from deepcac2.pipeline.cohort.table import write_cohort as write_cohort_table
-    from deepcac2.pipeline.synth.cohort import write_cohort
+    from deepcac2.pipeline.synth.named_cohorts import write_cohort
 
     root = tmp_path_factory.mktemp("qa-run")
     for seed in (1, 2):

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from deepcac2.release.build import build_release
-from deepcac2.release.dashboard.build import sample_patients
+from deepcac2.release.dashboard.write_dashboard import sample_patients
 from tests.release.runfactory import make_run
 
 CHROMIUM = "/usr/bin/chromium"

@@ -30,7 +30,7 @@ def matrix(shared_data: Path, tmp_path_factory) -> tuple[Path, dict[str, str]]:
     """One synthetic chest, transplanted under every vendor header and encoding; (root, series UID -> case)."""
     from deepcac2.pipeline.cohort.select import index_local
     from deepcac2.pipeline.cohort.table import write_cohort as write_cohort_table
-    from deepcac2.pipeline.synth.cohort import write_cohort
+    from deepcac2.pipeline.synth.named_cohorts import write_cohort
 
     root = tmp_path_factory.mktemp("matrix")
     manifest = write_cohort("chest", root / "synth", seed=0, slices=40, rows=256, plaques=2).to_pylist()

@@ -16,8 +16,8 @@ from pydicom.errors import InvalidDicomError
 
 from deepcac2.cli import main as cli_main
 from deepcac2.errors import ErrorCode
-from deepcac2.pipeline.synth.cohort import DEMO_PLAQUES, CohortWriter, _demo_plaques, demo_plan, write_cohort
 from deepcac2.pipeline.synth.defects import DEFECTS
+from deepcac2.pipeline.synth.named_cohorts import DEMO_PLAQUES, CohortWriter, _demo_plaques, demo_plan, write_cohort
 from deepcac2.pipeline.synth.phantom import PlaqueSpec, build_chest
 from deepcac2.pipeline.synth.truth import phantom_expected
 from deepcac2.pipeline.synth.truth_tables import MANIFEST, TRUTH

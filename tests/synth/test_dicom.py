@@ -14,7 +14,7 @@ from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian, JPE
 
 from deepcac2.errors import DeepCACError
 from deepcac2.pipeline.synth.dicom_writer import write_localizer, write_series
-from deepcac2.pipeline.synth.nlst import SCANNERS, study_meta
+from deepcac2.pipeline.synth.nlst_headers import SCANNERS, study_meta
 from deepcac2.pipeline.synth.phantom import PlaqueSpec, build_chest
 from deepcac2.pipeline.synth.qrm import QRMSpec, build_qrm
 

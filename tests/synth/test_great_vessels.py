@@ -229,7 +229,7 @@ def test_patients_vary_and_every_one_keeps_the_anatomy():
 
 
 def test_pictures_of_a_phantom_are_written(great, tmp_path):
-    from deepcac2.pipeline.synth.figures import comparison_figure, overlay_figure
+    from deepcac2.pipeline.synth.phantom_figures import comparison_figure, overlay_figure
 
     a = overlay_figure(great, tmp_path / "overlay.png", title="seed 6")
     b = comparison_figure([("seed 6", great)], tmp_path / "compare.png", real_dir=None)

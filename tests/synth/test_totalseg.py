@@ -74,7 +74,7 @@ def test_boundary_errors_are_seeded_small_and_keep_every_class(chest):
 
 
 def test_no_totalseg_writes_no_seg(tmp_path):
-    from deepcac2.pipeline.synth.cohort import write_cohort
+    from deepcac2.pipeline.synth.named_cohorts import write_cohort
 
     write_cohort("chest", tmp_path, seed=1, rows=64, pixel_spacing_mm=5.4, slices=24, plaques=1, totalseg=False)
     assert not list(tmp_path.rglob("seg.dcm"))

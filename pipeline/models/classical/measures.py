@@ -1,6 +1,6 @@
 """What the candidate rules measure: distances in millimetres on the CT grid, the search box, the
 heart's front, whole component sizes, exact distances at the aortic root, a component's surroundings
-and length, and the depth inside the thoracic cage's envelope (``rules.py`` sorts components with them).
+and length, and the depth inside the thoracic cage's envelope (``candidate_rules.py`` sorts components with them).
 """
 
 from __future__ import annotations

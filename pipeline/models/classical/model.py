@@ -16,7 +16,7 @@ from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline import stage_values
 from deepcac2.pipeline.anatomy.base import Anatomy
 
-from .rules import BONE_STRUCTURES, RuleSettings, apply_rules
+from .candidate_rules import BONE_STRUCTURES, RuleSettings, apply_rules
 
 CARD = stage_values.ModelCard(
     name="classical",

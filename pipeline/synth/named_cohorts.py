@@ -28,7 +28,7 @@ from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.synth.defects import BAD_UID, DEFECTS
 from deepcac2.pipeline.synth.dicom_writer import write_localizer, write_series
 from deepcac2.pipeline.synth.image_truth import image_expected
-from deepcac2.pipeline.synth.nlst import SCANNERS, SHARP_KERNELS, SeriesMeta, study_meta
+from deepcac2.pipeline.synth.nlst_headers import SCANNERS, SHARP_KERNELS, SeriesMeta, study_meta
 from deepcac2.pipeline.synth.phantom import ChestSpec, Phantom, PlaqueSpec, build_chest, random_plaques
 from deepcac2.pipeline.synth.qrm import QRMSpec, build_qrm
 from deepcac2.pipeline.synth.truth import phantom_expected

@@ -1,6 +1,6 @@
 """Pictures of great-vessel phantoms next to a real chest CT, at the same window and scale.
 
-``python -m deepcac2.pipeline.synth.figures --out docs/images [--real DIR] [--seeds 10 101]``
+``python -m deepcac2.pipeline.synth.phantom_figures --out docs/images [--real DIR] [--seeds 10 101]``
 writes ``synth_vs_real.png`` (axial at the left atrium, axial at the arch, sagittal
 through the descending aorta, coronal through the heart: the real series on top, one
 phantom per row below) and ``synth_overlay_<seed>.png`` (the same planes of each phantom
@@ -36,7 +36,7 @@ OUTLINES = (
 
 def demo_phantom(seed: int, rows: int = 512, noise: float = 20.0) -> Phantom:
     """A great-vessel chest as the demo makes it: 0.7 mm pixels, 2.5 mm slices, liver dome to above the arch."""
-    from deepcac2.pipeline.synth.cohort import GREAT_VESSEL_Z_CENTER_MM, GREAT_VESSEL_Z_MM
+    from deepcac2.pipeline.synth.named_cohorts import GREAT_VESSEL_Z_CENTER_MM, GREAT_VESSEL_Z_MM
     from deepcac2.pipeline.synth.phantom import random_plaques
 
     spec = ChestSpec(
