@@ -52,7 +52,7 @@ def _moto() -> tuple[subprocess.Popen, str]:
 
 
 def _fragment(i: int, uid: str):
-    from deepcac2.pipeline.orchestrate.standin_rows import series_rows
+    from deepcac2.pipeline.dev.standin_rows import series_rows
     from deepcac2.pipeline.orchestrate.store import Fragment
 
     if i % FAILED_EVERY == FAILED_EVERY - 1:

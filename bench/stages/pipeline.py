@@ -2,7 +2,7 @@
 
 Two measurements, side by side in one run:
 
-* **stand-in stages** (``pipeline.orchestrate.fake``) that compute a fixed CPU time, so only
+* **stand-in stages** (``pipeline.dev.fake_stages``) that compute a fixed CPU time, so only
   the orchestration differs between 1 and 2 workers: the scaling and overhead targets;
 * **real stages** (synth series -> load -> classical model -> scoring -> SEG/SR/Parquet) on
   a few 512x512 series: real series/hour, per-stage seconds (for the NLST projection) and

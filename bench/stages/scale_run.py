@@ -63,7 +63,7 @@ def write_cohort(n: int, path: Path) -> None:
     import pyarrow.parquet as pq
 
     from deepcac2.pipeline.convert.parquet_tables import to_arrow
-    from deepcac2.pipeline.orchestrate.standin_rows import fill
+    from deepcac2.pipeline.dev.standin_rows import fill
     from deepcac2.schemas.registry import TABLES
 
     schema = TABLES["cohort"]
@@ -93,10 +93,10 @@ def write_cohort(n: int, path: Path) -> None:
 
 def run(n: int, work: Path, figures: dict[str, Any]) -> Path:
     """The Dask run of the stand-in cohort into ``work/run``; figures of its steps."""
+    from deepcac2.pipeline.dev.standin_stages import STAGES
     from deepcac2.pipeline.orchestrate import hooks
     from deepcac2.pipeline.orchestrate.cluster import ClusterSpec
     from deepcac2.pipeline.orchestrate.run import RunConfig, run_cohort
-    from deepcac2.pipeline.orchestrate.standin_stages import STAGES
 
     out = work / "run"
     cohort = work / "cohort.parquet"

@@ -120,7 +120,7 @@ class Stages:
     """The stage functions a run uses. Module-level callables, so Dask ships them by name.
 
     The defaults are the real stages of :mod:`deepcac2.pipeline.process`; tests and
-    benchmarks inject trivial ones (see :mod:`.fake`) to measure the orchestration alone.
+    benchmarks inject trivial ones (see :mod:`deepcac2.pipeline.dev.fake_stages`) to measure the orchestration alone.
     ``warm`` names the modules a worker imports before it runs any task.
     """
 

@@ -17,7 +17,7 @@ from distributed import LocalCluster
 
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.location import LOCK_FILE, Remote
-from deepcac2.pipeline.orchestrate import fake
+from deepcac2.pipeline.dev import fake_stages as fake
 from deepcac2.pipeline.orchestrate.cluster import ClusterSpec
 from deepcac2.pipeline.orchestrate.run import RunConfig, run_series
 from deepcac2.pipeline.orchestrate.store import OutputStore
@@ -192,7 +192,7 @@ def test_a_cli_run_into_a_bucket_refuses_a_second_one_and_resumes_after_an_inter
 
     def cmd(out: str, *extra: str) -> list[str]:
         base = [sys.executable, "-m", "deepcac2", "run", "--cohort", str(cohort), "--out", out, "--no-progress"]
-        return [*base, "--scheduler", scheduler, "--stages", "deepcac2.pipeline.orchestrate.fake:STAGES", *extra]
+        return [*base, "--scheduler", scheduler, "--stages", "deepcac2.pipeline.dev.fake_stages:STAGES", *extra]
 
     first = held_run(cmd(url), tmp_path / "held", at_commit=2)
     try:

@@ -17,7 +17,8 @@ from distributed import LocalCluster
 
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.location import LOCK_FILE, NOT_READ_AFTER_RUN, Remote, staged
-from deepcac2.pipeline.orchestrate import fake, hooks, packs
+from deepcac2.pipeline.dev import fake_stages as fake
+from deepcac2.pipeline.orchestrate import hooks, packs
 from deepcac2.pipeline.orchestrate.bucket import BucketMirror
 from deepcac2.pipeline.orchestrate.cluster import ClusterSpec
 from deepcac2.pipeline.orchestrate.run import RunConfig, run_series

@@ -6,7 +6,7 @@ import json
 
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline import process
-from deepcac2.pipeline.orchestrate import fake
+from deepcac2.pipeline.dev import fake_stages as fake
 from deepcac2.pipeline.orchestrate.records import failure_row
 from deepcac2.pipeline.orchestrate.tasks import Failure, Policy, Stages, fetch_load_task, finish_task, infer_task
 from deepcac2.pipeline.stage_values import SeriesRef

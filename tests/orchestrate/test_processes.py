@@ -1,5 +1,5 @@
 """The pipeline over real Dask processes: a scheduler and two workers, a killed worker,
-an interrupted client then --resume. Stand-in stages (``orchestrate.fake``) keep each run
+an interrupted client then --resume. Stand-in stages (``dev.fake_stages``) keep each run
 to seconds; ``test_real_stages.py`` runs the real stages.
 """
 
@@ -15,7 +15,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from deepcac2.pipeline.orchestrate import fake, hooks
+from deepcac2.pipeline.dev import fake_stages as fake
+from deepcac2.pipeline.orchestrate import hooks
 from deepcac2.pipeline.orchestrate.cluster import ClusterSpec
 from deepcac2.pipeline.orchestrate.run import RunConfig, run_series
 from deepcac2.pipeline.stage_values import SeriesRef
@@ -127,7 +128,7 @@ def _cli(
 ) -> subprocess.Popen:
     """``deepcac2 run`` with the stand-in stages; with ``hold=(n, flag)``, returned once held after commit n."""
     cmd = [sys.executable, "-m", "deepcac2", "run", "--cohort", str(cohort), "--out", str(out), "--no-progress"]
-    cmd += ["--scheduler", scheduler, "--stages", "deepcac2.pipeline.orchestrate.fake:STAGES", *extra]
+    cmd += ["--scheduler", scheduler, "--stages", "deepcac2.pipeline.dev.fake_stages:STAGES", *extra]
     if hold:
         return held_run(cmd, hold[1], hold[0])
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 from distributed import Client
 
-from deepcac2.pipeline.orchestrate import fake
+from deepcac2.pipeline.dev import fake_stages as fake
 from deepcac2.pipeline.orchestrate.cluster import ClusterSpec
 from deepcac2.pipeline.orchestrate.run import RunConfig, run_series
 from deepcac2.pipeline.stage_values import SeriesRef

@@ -13,7 +13,7 @@ from distributed.client import FutureCancelledError
 from distributed.comm.core import CommClosedError
 
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.pipeline.orchestrate import fake
+from deepcac2.pipeline.dev import fake_stages as fake
 from deepcac2.pipeline.orchestrate.cluster import ClusterSpec
 from deepcac2.pipeline.orchestrate.loop import KilledWorker, SeriesLoop, worker_lost
 from deepcac2.pipeline.orchestrate.run import RunConfig, run_series

@@ -10,8 +10,8 @@ import pytest
 from distributed import LocalCluster
 
 from deepcac2.errors import DeepCACError, ErrorCode
+from deepcac2.pipeline.dev import fake_stages as fake
 from deepcac2.pipeline.models.base import ModelSpec
-from deepcac2.pipeline.orchestrate import fake
 from deepcac2.pipeline.orchestrate.cluster import ClusterSpec
 from deepcac2.pipeline.orchestrate.run import RunConfig, run_series
 from deepcac2.pipeline.stage_values import SeriesRef

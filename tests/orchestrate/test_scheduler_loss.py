@@ -19,7 +19,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.pipeline.orchestrate import fake, hooks
+from deepcac2.pipeline.dev import fake_stages as fake
+from deepcac2.pipeline.orchestrate import hooks
 from deepcac2.pipeline.orchestrate.cluster import ClusterSpec
 from deepcac2.pipeline.orchestrate.run import RunConfig, run_series
 from deepcac2.pipeline.stage_values import SeriesRef
@@ -66,7 +67,7 @@ def test_cli_prints_the_resume_command_that_then_finishes_the_run(tmp_path):
     try:
         cmd = [sys.executable, "-m", "deepcac2", "run", "--cohort", str(cohort), "--out", str(tmp_path / "out")]
         cmd += ["--scheduler", first.address, "--no-progress", "--max-in-flight", "2"]
-        cmd += ["--stages", "deepcac2.pipeline.orchestrate.fake:STAGES"]
+        cmd += ["--stages", "deepcac2.pipeline.dev.fake_stages:STAGES"]
         run = held_run(cmd, tmp_path / "held", at_commit=3)
         _kill_scheduler(first)
         (tmp_path / "held").unlink()  # let the run go on, without its scheduler

@@ -12,7 +12,8 @@ from distributed import LocalCluster
 
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.cohort.table import read_cohort, read_cohort_batches
-from deepcac2.pipeline.orchestrate import fake, hooks, series_batches
+from deepcac2.pipeline.dev import fake_stages as fake
+from deepcac2.pipeline.orchestrate import hooks, series_batches
 from deepcac2.pipeline.orchestrate.cluster import ClusterSpec
 from deepcac2.pipeline.orchestrate.run import RunConfig, run_cohort, run_series
 from deepcac2.pipeline.orchestrate.series_batches import Plan, from_cohort, pending

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from deepcac2.pipeline.orchestrate import fake, loop
+from deepcac2.pipeline.dev import fake_stages as fake
+from deepcac2.pipeline.orchestrate import loop
 from deepcac2.pipeline.orchestrate.run import RunConfig
 from deepcac2.pipeline.orchestrate.store import OutputStore
 from deepcac2.pipeline.stage_values import SeriesRef

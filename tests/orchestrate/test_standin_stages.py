@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from deepcac2.pipeline.convert.parquet_tables import to_arrow
-from deepcac2.pipeline.orchestrate import standin_stages
-from deepcac2.pipeline.orchestrate.standin_rows import PER_RUN, series_rows
+from deepcac2.pipeline.dev import standin_stages
+from deepcac2.pipeline.dev.standin_rows import PER_RUN, series_rows
 from deepcac2.pipeline.stage_values import SeriesRef
 from deepcac2.qa.series_checks import check_categories
 from deepcac2.qa.walk import walk

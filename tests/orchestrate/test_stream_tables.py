@@ -9,8 +9,8 @@ import pytest
 
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.convert import parquet_tables
+from deepcac2.pipeline.dev.standin_rows import series_rows
 from deepcac2.pipeline.orchestrate import parts
-from deepcac2.pipeline.orchestrate.standin_rows import series_rows
 from deepcac2.pipeline.orchestrate.store import Fragment, OutputStore
 from deepcac2.schemas.registry import TABLES
 

@@ -7,7 +7,7 @@ import hashlib
 import pytest
 
 from deepcac2.errors import DeepCACError, ErrorCode
-from deepcac2.pipeline.orchestrate import fake
+from deepcac2.pipeline.dev import fake_stages as fake
 from deepcac2.pipeline.orchestrate.tasks import (
     Done,
     Failure,

@@ -18,7 +18,8 @@ import pyarrow.parquet as pq
 import pytest
 from distributed import Client
 
-from deepcac2.pipeline.orchestrate import fake, hooks
+from deepcac2.pipeline.dev import fake_stages as fake
+from deepcac2.pipeline.orchestrate import hooks
 from deepcac2.pipeline.orchestrate.cluster import ClusterSpec
 from deepcac2.pipeline.orchestrate.plugin import PLUGIN_NAME
 from deepcac2.pipeline.orchestrate.run import RunConfig, run_cohort, run_series

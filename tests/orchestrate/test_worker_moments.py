@@ -17,9 +17,10 @@ import pyarrow.parquet as pq
 import pytest
 from distributed import Client
 
-from deepcac2.pipeline.orchestrate import fake, hooks
+from deepcac2.pipeline.dev import fake_stages as fake
+from deepcac2.pipeline.dev.fake_crash import CRASH_ENV
+from deepcac2.pipeline.orchestrate import hooks
 from deepcac2.pipeline.orchestrate.cluster import ClusterSpec
-from deepcac2.pipeline.orchestrate.fake_crash import CRASH_ENV
 from deepcac2.pipeline.orchestrate.run import RunConfig, run_series
 from deepcac2.pipeline.stage_values import SeriesRef
 

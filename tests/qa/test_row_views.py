@@ -6,7 +6,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from deepcac2.pipeline.convert.parquet_tables import to_arrow
-from deepcac2.pipeline.orchestrate.standin_rows import series_rows
+from deepcac2.pipeline.dev.standin_rows import series_rows
 from deepcac2.qa import integrity, plausibility, series_checks, stats
 from deepcac2.qa.report import write_report
 from deepcac2.qa.review import write_review_sheet

@@ -9,8 +9,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pydicom
 
+from deepcac2.pipeline.dev.standin_stages import SEG_CLASS, SR_CLASS, write_object
 from deepcac2.pipeline.loader.read import run_objects
-from deepcac2.pipeline.orchestrate.standin_stages import SEG_CLASS, SR_CLASS, write_object
 from deepcac2.pipeline.stage_values import SeriesRef
 from deepcac2.qa import integrity
 from deepcac2.qa.binding import OBJECT_INPUT, TABLE_INPUT

@@ -11,7 +11,7 @@ from dataclasses import replace
 import pyarrow.parquet as pq
 
 from deepcac2.pipeline import process
-from deepcac2.pipeline.orchestrate import fake
+from deepcac2.pipeline.dev import fake_stages as fake
 from deepcac2.pipeline.orchestrate.cluster import ClusterSpec
 from deepcac2.pipeline.orchestrate.run import RunConfig, run_series
 from deepcac2.pipeline.orchestrate.store import OutputStore, optional_outputs_failed

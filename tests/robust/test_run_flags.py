@@ -16,8 +16,9 @@ import pytest
 
 from deepcac2.cli import main
 from deepcac2.errors import DeepCACError, ErrorCode
+from deepcac2.pipeline.dev import fake_stages as fake
 from deepcac2.pipeline.models.base import ModelSpec
-from deepcac2.pipeline.orchestrate import fake, flags
+from deepcac2.pipeline.orchestrate import flags
 from deepcac2.pipeline.orchestrate.cluster import ClusterSpec
 from deepcac2.pipeline.orchestrate.run import RunConfig, run_series
 from deepcac2.pipeline.orchestrate.store import LOCK_NAME, OutputStore, _process_started

@@ -16,8 +16,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from deepcac2.errors import DeepCACError, ErrorCode
+from deepcac2.pipeline.dev import fake_stages as fake
 from deepcac2.pipeline.loader.read import folder_fingerprint
-from deepcac2.pipeline.orchestrate import fake
 from deepcac2.pipeline.orchestrate.cluster import ClusterSpec
 from deepcac2.pipeline.orchestrate.inputs import CONTENT, content_fingerprint
 from deepcac2.pipeline.orchestrate.run import RunConfig, run_series

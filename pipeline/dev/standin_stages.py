@@ -66,7 +66,7 @@ def write_object(path: Path, sop_class: str, modality: str, sop_uid: str, series
 def finish(
     ref: SeriesRef, loaded: Any, predicted: Any, out_dir: Path, conventions: tuple[str, ...]
 ) -> dict[str, list[dict[str, Any]]]:
-    from deepcac2.pipeline.orchestrate.standin_rows import object_uids, series_rows
+    from deepcac2.pipeline.dev.standin_rows import object_uids, series_rows
 
     uids = object_uids(ref.series_uid)
     folder = Path(out_dir) / ref.series_uid

@@ -141,4 +141,4 @@ STAGES = Stages(
 )
 #: the same, but the first worker to set up the run's plugin dies in it when DEEPCAC2_FAKE_CRASH_ONCE names
 #: a file that does not exist yet (see ``fake_crash``): a worker lost while the plugin is registered
-STAGES_CRASH_IN_SETUP = replace(STAGES, warm=("pydicom", "deepcac2.pipeline.orchestrate.fake_crash"))
+STAGES_CRASH_IN_SETUP = replace(STAGES, warm=("pydicom", "deepcac2.pipeline.dev.fake_crash"))
