@@ -114,10 +114,17 @@ class SeriesLoop:
         tag = f"{ref.series_uid}-{self.tag}-{attempt}" + (f"-m{moves}" if moves else "")
         avoid = avoid | self.stuck  # a worker left with a stuck thread looks free to the scheduler
         where: dict[str, Any] = {}
+        infer_where: dict[str, Any] = {}
         if avoid:
-            others = sorted(set(workers_info(self.client)) - avoid)
+            info = workers_info(self.client)
+            others = sorted(set(info) - avoid)
             if others:  # a preference, not a rule: the series still runs if only those workers are left
                 where = {"workers": others, "allow_other_workers": True}
+            # inference prefers only workers with the GPU: Dask's scheduler fails (KeyError 'GPU',
+            # and drops the worker) when it places a resource task on a preferred worker without it
+            gpus = [w for w in others if not self.gpu or GPU in (info[w].get("resources") or {})]
+            if gpus:
+                infer_where = {"workers": gpus, "allow_other_workers": True}
         submit = self.client.submit
         f1 = submit(fetch_load_task, ref, self.stages, self.policy, key=f"fetch_load-{tag}", priority=0, **where)
         infer_resources = {GPU: 1} if self.gpu else None
@@ -130,7 +137,7 @@ class SeriesLoop:
             key=f"infer-{tag}",
             priority=1,
             resources=infer_resources,
-            **where,
+            **infer_where,
         )
         # the last stage first: finishing a series frees its memory
         f3 = submit(finish_task, ref, f1, f2, self.stages, self.policy, key=f"score_convert-{tag}", priority=2, **where)

@@ -128,6 +128,21 @@ def test_a_series_that_never_started_moves_off_a_busy_worker_when_another_is_fre
     assert [e for e, _ in log.events] == ["series_moved"]
 
 
+def test_a_moved_series_never_prefers_a_worker_without_the_gpu_for_inference(tmp_path, clock):
+    """CI saw it: Dask's scheduler raised KeyError 'GPU' and dropped the only other worker when a
+    GPU task preferred a worker without the GPU; the series then waited for ever."""
+    series, client, log = _loop(tmp_path)
+    series.gpu = True
+    client.scheduler_info = lambda n_workers=-1: {"workers": {A: {"resources": {"GPU": 1}}, B: {"resources": {}}}}
+    client.states = {"fetch_load": ("assigned", A, None)}
+    client.free = [A, B]
+    _tick(series, log, clock, 1)
+    _tick(series, log, clock, loop.MOVE_AFTER_S + 1)
+    fetch, infer, finish = client.submitted[3:]
+    assert fetch["workers"] == [B] and finish["workers"] == [B]
+    assert infer["resources"] == {"GPU": 1} and "workers" not in infer
+
+
 def test_a_started_series_is_not_moved(tmp_path, clock):
     series, client, log = _loop(tmp_path)
     client.states = {"fetch_load": ("memory", None, None), "infer": ("assigned", A, None)}
