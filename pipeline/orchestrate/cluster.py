@@ -161,6 +161,11 @@ def workers_info(client: Client) -> dict[str, Any]:
         return client.scheduler_info()["workers"]
 
 
+def has_gpu(worker: dict[str, Any]) -> bool:
+    """Whether a worker, as ``workers_info`` lists it, advertises the GPU resource."""
+    return GPU in (worker.get("resources") or {})
+
+
 def use_gpu_resource(client: Client, spec: ClusterSpec, wait_s: float = 30.0) -> bool:
     """Whether inference tasks should ask for the GPU resource.
 
@@ -176,7 +181,7 @@ def use_gpu_resource(client: Client, spec: ClusterSpec, wait_s: float = 30.0) ->
             raise DeepCACError(
                 ErrorCode.E_TIMEOUT, f"no Dask worker joined the scheduler within {wait_s:.0f} s"
             ) from exc
-    has = any(GPU in (w.get("resources") or {}) for w in workers_info(client).values())
+    has = any(has_gpu(w) for w in workers_info(client).values())
     if spec.gpu and not has:
         raise DeepCACError(ErrorCode.E_INTERNAL, f"--gpu was asked for but no worker has the {GPU} resource")
     return has

@@ -28,7 +28,7 @@ from distributed import Client, Future, wait
 
 from deepcac2.errors import DeepCACError, ErrorCode, error_code_of
 from deepcac2.pipeline.orchestrate import hooks
-from deepcac2.pipeline.orchestrate.cluster import GPU, workers_info
+from deepcac2.pipeline.orchestrate.cluster import GPU, has_gpu, workers_info
 from deepcac2.pipeline.orchestrate.log import RunLog
 from deepcac2.pipeline.orchestrate.losses import KilledWorker, scheduler_lost, worker_lost  # noqa: F401 - KilledWorker: re-exported
 from deepcac2.pipeline.orchestrate.progress import Progress
@@ -122,7 +122,7 @@ class SeriesLoop:
                 where = {"workers": others, "allow_other_workers": True}
             # inference prefers only workers with the GPU: Dask's scheduler fails (KeyError 'GPU',
             # and drops the worker) when it places a resource task on a preferred worker without it
-            gpus = [w for w in others if not self.gpu or GPU in (info[w].get("resources") or {})]
+            gpus = [w for w in others if not self.gpu or has_gpu(info[w])]
             if gpus:
                 infer_where = {"workers": gpus, "allow_other_workers": True}
         submit = self.client.submit
