@@ -9,16 +9,7 @@ import pytest
 import SimpleITK as sitk
 
 from deepcac2.pipeline import stage_values
-
-REAL_SERIES = {
-    "A0001-B": "lung-pet-ct-dx/Lung_Dx-A0001/3.000000-5mm-41315",
-    "A0001-L": "lung-pet-ct-dx/Lung_Dx-A0001/2.000000-5mm-40805",
-    "A0002-B40f": "lung-pet-ct-dx/Lung_Dx-A0002/3.000000-ThoraxRoutine_8.0.0_B40f-10983",
-    "A0002-B70f": "lung-pet-ct-dx/Lung_Dx-A0002/2.000000-ThoraxRoutine_8.0.0_B70f-62919",
-    # severe coronary calcium, heart against the front chest wall, mitral annular calcification (CC BY-NC 3.0:
-    # tests and figures only)
-    "LUNG1-001": "nsclc-radiomics/LUNG1-001",
-}
+from deepcac2.pipeline.dev.classical_figures import REAL_SERIES  # the real chests, one list for figures and tests
 
 
 def read_ct(folder: Path) -> stage_values.CTVolume:
