@@ -161,7 +161,8 @@ def write_report(
         if blocking
         else "<span class='badge good'>no blocking failures</span>"
     )
-    by_uid = {str(r.get("SeriesInstanceUID")): r for r in rows}
+    listed = {r.subject for r in (*blocking, *warnings, *info)}  # links only for the series the report lists
+    by_uid = {uid: r for r in rows if (uid := str(r.get("SeriesInstanceUID"))) in listed}
     parts = [
         f"<!doctype html><html><head><meta charset='utf-8'><title>deepcac2 QA</title><style>{CSS}</style></head><body>",
         f"<h1>deepcac2 QA report</h1><p>{badge} &nbsp; {len(warnings)} warnings &nbsp; {len(rows)} series</p>",
