@@ -6,8 +6,9 @@ import base64
 import html
 import io
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import matplotlib
 
@@ -26,6 +27,23 @@ th{background:#f0f0f0}.fail{background:#fde2e2}.warn{background:#fff4d6}.ok{colo
 .badge{display:inline-block;padding:4px 10px;border-radius:4px;color:#fff;font-weight:600}
 .bad{background:#b3261e}.good{background:#2e7d32}img{max-width:100%}
 """
+
+
+class _Parts:
+    """Writes parts to ``f`` separated by newlines (a part may come in pieces)."""
+
+    def __init__(self, f: TextIO) -> None:
+        self._f, self._first = f, True
+
+    def add_pieces(self, pieces: Iterable[str]) -> None:
+        if not self._first:
+            self._f.write("\n")
+        self._first = False
+        for piece in pieces:
+            self._f.write(piece)
+
+    def add(self, text: str) -> None:
+        self.add_pieces((text,))
 
 
 #: boxes per panel at most: a box per distinct value of a near-unique column (a scanner's free-text name)
@@ -86,15 +104,15 @@ def series_links(uid: str, row: dict[str, Any] | None) -> str:
     return " ".join(links)
 
 
-def _rows_html(results: list[CheckResult], css: str, by_uid: dict[str, dict[str, Any]]) -> str:
-    cells = []
+def _rows_html(results: list[CheckResult], css: str, by_uid: dict[str, dict[str, Any]]) -> Iterator[str]:
+    """The table of ``results``, a piece at a time (an NLST report lists ~10^5 of them: never one string)."""
+    yield "<table><tr><th>check</th><th>subject</th><th>message</th><th>look at it</th></tr>"
     for r in results:
-        cells.append(
+        yield (
             f"<tr class='{css}'><td>{html.escape(r.check)}</td><td>{html.escape(r.subject)}</td>"
             f"<td>{html.escape(r.message)}</td><td>{series_links(r.subject, by_uid.get(r.subject))}</td></tr>"
         )
-    head = "<tr><th>check</th><th>subject</th><th>message</th><th>look at it</th></tr>"
-    return "<table>" + head + "".join(cells) + "</table>"
+    yield "</table>"
 
 
 #: flags every NLST series carries (no calibration): not a reason to look at a series
@@ -161,29 +179,39 @@ def write_report(
         if blocking
         else "<span class='badge good'>no blocking failures</span>"
     )
-    by_uid = {str(r.get("SeriesInstanceUID")): r for r in rows}
-    parts = [
+    listed = {r.subject for r in (*blocking, *warnings, *info)}  # links only for the series the report lists
+    by_uid = {uid: r for r in rows if (uid := str(r.get("SeriesInstanceUID"))) in listed}
+    head = [
         f"<!doctype html><html><head><meta charset='utf-8'><title>deepcac2 QA</title><style>{CSS}</style></head><body>",
         f"<h1>deepcac2 QA report</h1><p>{badge} &nbsp; {len(warnings)} warnings &nbsp; {len(rows)} series</p>",
         f"<p class='convention'>Scores and statistics use the scoring convention <strong>{html.escape(convention)}"
         "</strong> (CONVENTIONS.md). Each series links to its overlay picture, its dashboard row (in a release)"
         " and IDC's viewer on our SEG and SR.</p>",
     ]
-    if blocking:
-        parts += ["<h2>Blocking failures</h2>", _rows_html(blocking, "fail", by_uid)]
-    if warnings:
-        parts += ["<h2>Warnings</h2>", _rows_html(warnings, "warn", by_uid)]
-    parts.append(_failures_html(failures or []))
-    parts.append(_flagged_html(rows))
-    figure = distribution_figure(rows, convention)
-    if figure:
-        parts += ["<h2>Score distributions</h2>", f"<img alt='distributions' src='data:image/png;base64,{figure}'>"]
-    if info:
-        parts += ["<h2>Statistics</h2>", _rows_html(info, "", by_uid)]
-    parts += ["<h2>Checks passed</h2><table><tr><th>check</th><th>subjects passed</th></tr>"]
-    parts += [f"<tr><td class='ok'>{html.escape(k)}</td><td>{v}</td></tr>" for k, v in sorted(passed.items())]
-    parts += ["</table></body></html>"]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(parts))
+    # written a part at a time, parts joined by newlines: the bytes of "\n".join(parts) without the string
+    with path.open("w") as f:
+        part = _Parts(f)
+        for text in head:
+            part.add(text)
+        if blocking:
+            part.add("<h2>Blocking failures</h2>")
+            part.add_pieces(_rows_html(blocking, "fail", by_uid))
+        if warnings:
+            part.add("<h2>Warnings</h2>")
+            part.add_pieces(_rows_html(warnings, "warn", by_uid))
+        part.add(_failures_html(failures or []))
+        part.add(_flagged_html(rows))
+        figure = distribution_figure(rows, convention)
+        if figure:
+            part.add("<h2>Score distributions</h2>")
+            part.add(f"<img alt='distributions' src='data:image/png;base64,{figure}'>")
+        if info:
+            part.add("<h2>Statistics</h2>")
+            part.add_pieces(_rows_html(info, "", by_uid))
+        part.add("<h2>Checks passed</h2><table><tr><th>check</th><th>subjects passed</th></tr>")
+        for k, v in sorted(passed.items()):
+            part.add(f"<tr><td class='ok'>{html.escape(k)}</td><td>{v}</td></tr>")
+        part.add("</table></body></html>")
     return path

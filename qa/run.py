@@ -27,7 +27,7 @@ from deepcac2.pipeline.conventions import DEFAULT_CONVENTION
 from deepcac2.pipeline.process import REVIEW_PICTURE
 from deepcac2.qa import dicom_checks, failure_checks, integrity, plausibility, series_checks, stats
 from deepcac2.qa.report import write_report
-from deepcac2.qa.result import CheckResult, Severity, results_table
+from deepcac2.qa.result import CheckResult, Severity, write_results
 from deepcac2.qa.review import sample_series, write_review_sheet
 from deepcac2.qa.row_views import TableRows
 from deepcac2.qa.table_checks import check_table_file
@@ -196,7 +196,7 @@ def run_qa(
     out_dir.mkdir(parents=True, exist_ok=True)
     results += gather_pictures(run_dir, [r["SeriesInstanceUID"] for r in rows], out_dir / "images")
     checks_path = out_dir / QA_CHECKS
-    pq.write_table(results_table(results + inputs), checks_path, compression="zstd")
+    write_results(results + inputs, checks_path)
     report_path = write_report(results, rows, out_dir / "report.html", convention=convention, failures=failures)
     write_review_sheet(rows, out_dir / "review_sheet.csv", n=review_sample, seed=seed, convention=convention)
     return QAOutcome(results + inputs, checks_path, report_path)

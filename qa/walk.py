@@ -11,6 +11,8 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import io
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,6 +55,25 @@ def _sop_uid(ds: pydicom.Dataset | None, data: bytes) -> str:
         return ""
 
 
+def files_sorted(folder: Path) -> Iterator[Path]:
+    """The files under ``folder`` in ``sorted(folder.rglob("*"))``'s order, found one folder at a time.
+
+    As rglob: symlinks to files are files, symlinked folders are not entered. The sorted list
+    of every path of an NLST run (~260k objects, ~130k state files) held ~150 MiB for the
+    whole walk; here only the names of the folders being listed are held.
+    """
+    try:
+        with os.scandir(folder) as it:
+            entries = sorted(it, key=lambda e: e.name)  # a folder's children sorted: the paths' sort order
+    except PermissionError:
+        return
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
+            yield from files_sorted(folder / entry.name)
+        elif entry.is_file():
+            yield folder / entry.name
+
+
 def walk(root: str | Path) -> Walked:
     """Every table and DICOM file of ``root``, each file read once."""
     from deepcac2.pipeline.loader.read import is_run_object
@@ -63,7 +84,7 @@ def walk(root: str | Path) -> Walked:
         CheckResult(TABLE_INPUT, p.relative_to(root).as_posix(), True, Severity.INFO, "", sha256=sha256_file(str(p)))
         for p in sorted((root / TABLES_DIR).glob("*.parquet"))
     ]
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+    for path in files_sorted(root):
         rel = path.relative_to(root)
         is_object = is_run_object(root, path)  # the set ``release build`` reads (``run_objects``)
         is_dcm = fnmatch.fnmatchcase(path.name, "*.dcm")

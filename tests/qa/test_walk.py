@@ -116,3 +116,23 @@ def test_unreferenced_objects_are_those_no_row_names(tmp_path):
         "dicom/torn",
         "dicom",
     ]
+
+
+def test_files_are_found_in_sorted_rglob_order_without_listing_the_whole_tree(tmp_path, monkeypatch):
+    """The walk's file order is ``sorted(rglob)``'s (files and folders of one name prefix interleaved,
+    symlinked folders not entered), and it never asks for the whole tree at once: at NLST size that
+    list held ~150 MiB for the whole walk."""
+    from pathlib import Path
+
+    from deepcac2.qa.walk import files_sorted
+
+    for rel in ("a/x", "a.b", "a/y/z", "b", "A", "c/d.dcm", "a-/q"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(rel)
+    (tmp_path / "c" / "file-link").symlink_to(tmp_path / "b")
+    (tmp_path / "dir-link").symlink_to(tmp_path / "a", target_is_directory=True)
+    expected = sorted(p for p in tmp_path.rglob("*") if p.is_file())
+    monkeypatch.setattr(Path, "rglob", lambda *a, **k: (_ for _ in ()).throw(AssertionError("whole tree listed")))
+    assert list(files_sorted(tmp_path)) == expected
+    _folder(tmp_path / "run")
+    walk(tmp_path / "run")  # the walk itself lists no whole tree
