@@ -10,7 +10,7 @@ Checks, each reported separately:
   licence or creator is a modified file; and they agree with each other, with LICENSE and the card;
 - idc_manifest.csv names only files the manifest lists, with the same MD5;
 - every table in ``tables/`` reads as Parquet and passes the schema-derived QA checks
-  (``deepcac2.qa.table_checks.check_table``) of its schema in ``deepcac2.schemas.registry``;
+  (``deepcac2.qa.table_checks.check_table_file``, a batch at a time) of its schema in ``deepcac2.schemas.registry``;
 - tables against objects (``objects.py``): every DICOM file sits where its header puts it and
   is in idc_manifest.csv, every object a table names is in the release with the series UID the
   table gives, every object is named by ``cac_series``, and the SHA-256 that QA recorded for
@@ -118,20 +118,22 @@ def _check_idc_manifest(root: Path, recorded: dict[str, manifest.FileEntry], rep
 
 
 def _check_tables(root: Path, report: VerifyReport) -> None:
-    from deepcac2.qa.table_checks import check_table  # QA owns the schema checks
+    from deepcac2.qa.table_checks import check_table_file  # QA owns the schema checks
 
     for path in sorted((root / TABLES_DIR).glob("*.parquet")):
         name = path.stem
+        schema = schema_for(name)
         try:
-            table = pq.read_table(path)
-        except Exception as exc:  # pyarrow raises several types for corrupt files
+            if schema is None:
+                pq.ParquetFile(path)  # its footer: readable at all
+                report.notes.append(f"{name}: no registered schema, not validated")
+                continue
+            # a batch at a time: an NLST release's measurements hold millions of rows (was 2.9 GB read whole)
+            results = check_table_file(path, schema)
+        except Exception as exc:  # pyarrow and DuckDB raise several types for corrupt files
             report.schema_problems.append(f"{name}: not readable as Parquet ({exc})")
             continue
-        schema = schema_for(name)
-        if schema is None:
-            report.notes.append(f"{name}: no registered schema, not validated")
-            continue
-        for result in check_table(table, schema):
+        for result in results:
             if not result.passed:
                 report.schema_problems.append(f"{name}: {result.check} on {result.subject}: {result.message}")
 

@@ -225,3 +225,21 @@ def test_verify_validates_table_schemas(tmp_path: Path) -> None:
     assert not report.ok and not report.modified and not report.missing and not report.extra
     assert any(p.startswith("failures:") and "missing column stage" in p for p in report.schema_problems)
     assert report.notes == ["extra_table: no registered schema, not validated"]
+
+
+def test_verify_checks_tables_a_batch_at_a_time(
+    release_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An NLST release's measurements hold millions of rows: verify never reads a table whole."""
+    from deepcac2.qa import table_checks
+
+    def whole(*_a: object, **_k: object) -> None:
+        raise AssertionError("a table checked whole")
+
+    monkeypatch.setattr(table_checks, "check_table", whole)
+    monkeypatch.setattr(table_checks, "BATCH_ROWS", 2)  # many batches even for the small run's tables
+    assert verify_release(release_dir).ok
+    rel = _copy(release_dir, tmp_path)
+    (rel / "tables" / "cac_lesions.parquet").write_bytes(b"PAR1 not a parquet file PAR1")
+    report = verify_release(rel)
+    assert any(p.startswith("cac_lesions: not readable as Parquet") for p in report.schema_problems)
