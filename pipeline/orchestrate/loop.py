@@ -33,6 +33,7 @@ from deepcac2.pipeline.orchestrate.log import RunLog
 from deepcac2.pipeline.orchestrate.losses import KilledWorker, scheduler_lost, worker_lost  # noqa: F401 - KilledWorker: re-exported
 from deepcac2.pipeline.orchestrate.progress import Progress
 from deepcac2.pipeline.orchestrate.records import failure_row
+from deepcac2.pipeline.orchestrate.span_trim import TRIM_EVERY, trim_spans
 from deepcac2.pipeline.orchestrate.store import Fragment, OutputStore, optional_outputs_failed
 from deepcac2.pipeline.orchestrate.tasks import Done, Failure, Policy, Stages, fetch_load_task, finish_task, infer_task
 from deepcac2.pipeline.orchestrate.watch import remove_silent_workers, remove_worker, task_states
@@ -225,6 +226,8 @@ class SeriesLoop:
             log.write(
                 "memory", finished=finished, in_flight=len(self.inflight), client_rss_mb=rss, worker_rss_mb=workers
             )
+        if finished % TRIM_EVERY == 0 and trim_spans(self.client) is None:  # span_trim's doc: ~0.6 KB a series
+            log.write("span_trim_skipped", finished=finished)
         nxt = next(pending, None)
         if nxt is not None:
             self.submit(nxt, 1)
