@@ -27,7 +27,7 @@ from deepcac2.qa.series_scan import UID, SeriesTable, duckdb_connection, ident, 
 from deepcac2.qa.sink import ResultSink
 from deepcac2.qa.walk import object_input, table_inputs, walk_files
 
-SPILL_ROWS = 65_536
+SPILL_ROWS = 8_192
 
 
 class RowSpill:

@@ -33,7 +33,7 @@ from deepcac2.qa import dicom_checks, failure_checks, integrity, on_disk, plausi
 from deepcac2.qa.report import _failures_html, _flagged_html, distribution_figure_of, write_report_parts
 from deepcac2.qa.result import CheckResult, Severity
 from deepcac2.qa.review import write_review_sheet
-from deepcac2.qa.series_scan import SeriesTable
+from deepcac2.qa.series_scan import BATCH_ROWS, DUCKDB_MEMORY, SeriesTable
 from deepcac2.qa.sink import LISTS, ResultSink, _result_of
 from deepcac2.qa.table_checks import check_table_file
 from deepcac2.schemas.registry import TABLES
@@ -84,7 +84,7 @@ def _table_results(tables_dir: Path) -> list[CheckResult]:
             required = name in ("cac_series", "failures")
             out.append(CheckResult(f"table.{name}.present", name, not required, Severity.BLOCKING, f"{path} missing"))
             continue
-        out += check_table_file(path, schema)  # a batch at a time: never the whole table
+        out += check_table_file(path, schema, batch_rows=BATCH_ROWS, memory=DUCKDB_MEMORY)  # never the whole table
     return out
 
 

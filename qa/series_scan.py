@@ -23,10 +23,14 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from deepcac2.qa.row_views import TableRows
-from deepcac2.qa.table_checks import DUCKDB_MEMORY, DUCKDB_THREADS
+from deepcac2.qa.table_checks import DUCKDB_THREADS
 
-#: rows per batch a check gets
-BATCH_ROWS = 16_384
+#: rows per batch a check gets (QA's table checks read as many at once)
+BATCH_ROWS = 8_192
+#: rows per batch when every column is read (the sampled series' rows)
+WIDE_BATCH_ROWS = 1_024
+#: DuckDB's cap in QA (it spills to disk beyond): a few sorts and distinct counts, one at a time
+DUCKDB_MEMORY = "64MB"
 UID, STUDY = "SeriesInstanceUID", "StudyInstanceUID"
 
 
@@ -54,6 +58,11 @@ def ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _file(path: Path) -> pq.ParquetFile:
+    """The file, read a batch at a time (not a whole row group's columns buffered ahead)."""
+    return pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)
+
+
 class SeriesTable:
     """The rows of a ``cac_series`` file (none when it is absent), a batch at a time."""
 
@@ -74,7 +83,7 @@ class SeriesTable:
         if not self.exists:
             return
         wanted = None if columns is None else self.present(columns)
-        for batch in pq.ParquetFile(self.path).iter_batches(batch_size=BATCH_ROWS, columns=wanted):
+        for batch in _file(self.path).iter_batches(batch_size=BATCH_ROWS, columns=wanted):
             yield TableRows(pa.Table.from_batches([batch]))
 
     def column_values(self, name: str) -> Iterator[list]:
@@ -127,9 +136,9 @@ class SeriesTable:
         wanted = None if columns is None else self.present(columns)
         keep = pa.array(sorted(uids), pa.string())
         parts = []
-        parquet = pq.ParquetFile(self.path)
+        parquet = _file(self.path)
         read = wanted if wanted is None or UID in wanted else [*wanted, UID]
-        for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=read):
+        for batch in parquet.iter_batches(batch_size=BATCH_ROWS if wanted else WIDE_BATCH_ROWS, columns=read):
             table = pa.Table.from_batches([batch])
             parts.append(table.filter(pc.is_in(table.column(UID), value_set=keep)))
         table = pa.concat_tables(parts) if parts else parquet.schema_arrow.empty_table()

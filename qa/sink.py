@@ -1,7 +1,7 @@
 """QA's results on disk as they come: ``checks.parquet`` and the report's lists without 10^6 results in memory.
 
 An NLST run makes ~10^6 check results (~1.2M with the input bindings); held as a list they
-cost ~2 KB per series (issue 23). ``ResultSink`` keeps ``WRITE_ROWS`` of them at a time:
+cost ~2 KB per series (issue 23). ``ResultSink`` keeps ``SINK_ROWS`` of them at a time:
 
 * each full buffer is sorted (stably, by check, subject, message) and written as a run file;
   :meth:`ResultSink.write_checks` merges the runs (``heapq.merge``: ties keep the earlier run
@@ -26,9 +26,11 @@ import pyarrow.parquet as pq
 from deepcac2.qa.result import CHECKS_SCHEMA, WRITE_ROWS, CheckResult, Severity, _sorted, _table_of
 
 #: results held before they are written (a run file, a part of a report list)
-SINK_ROWS = WRITE_ROWS
-#: rows read at once from each run while merging (held per run: runs x this)
-MERGE_BATCH = 2_048
+SINK_ROWS = 16_384
+#: rows held while the runs are merged, all runs together (each run's share read at a time)
+MERGE_ROWS = 65_536
+#: a run file's row groups (what one read of a run decodes at least)
+RUN_GROUP_ROWS = 1_024
 #: the report's lists, by name
 LISTS = ("blocking", "warnings", "info")
 
@@ -118,7 +120,7 @@ class ResultSink:
     def _flush_run(self) -> None:
         if self._buffer:
             path = self._dir / f"run-{len(self._runs):06d}.parquet"
-            pq.write_table(_table_of(_sorted(self._buffer)), path)
+            pq.write_table(_table_of(_sorted(self._buffer)), path, row_group_size=RUN_GROUP_ROWS)
             self._runs.append(path)
             self._buffer = []
 
@@ -129,16 +131,18 @@ class ResultSink:
             writer.close()
         self._finished = True
 
-    def listed(self, name: str, batch: int = WRITE_ROWS) -> Iterator[list[CheckResult]]:
+    def listed(self, name: str, batch: int = SINK_ROWS) -> Iterator[list[CheckResult]]:
         """The results of one report list (``LISTS``), in the order they were added, ``batch`` at a time."""
         if not self._finished:
             self.finish()
-        for part in pq.ParquetFile(self._dir / f"{name}.parquet").iter_batches(batch_size=batch):
+        for part in pq.ParquetFile(self._dir / f"{name}.parquet", pre_buffer=False).iter_batches(batch_size=batch):
             yield [_result_of(row) for row in part.to_pylist()]
 
     def _merged(self) -> Iterator[tuple]:
+        share = max(64, MERGE_ROWS // max(1, len(self._runs)))
+
         def rows(path: Path) -> Iterator[tuple]:
-            for part in pq.ParquetFile(path).iter_batches(batch_size=MERGE_BATCH):
+            for part in pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=share):
                 yield from zip(*(part.column(i).to_pylist() for i in range(part.num_columns)), strict=True)
 
         yield from heapq.merge(*(rows(p) for p in self._runs), key=lambda t: (t[0], t[1], t[5]))
