@@ -12,7 +12,7 @@ in their order.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -184,7 +184,32 @@ def locations_of(cohort: Path, uids: set[str]) -> dict[str, str]:
     return out
 
 
-def uids_sorted(series: SeriesTable) -> Iterable[str]:
-    """Every row's series UID (repeats too), sorted."""
-    for rows in series.by_series([UID]):
-        yield from rows.column(UID)
+PICTURE_SCHEMA = pa.schema([("seq", pa.int64()), ("uid", pa.string()), ("path", pa.string())])
+
+
+def pictures_in_order(
+    run_dir: Path, series: SeriesTable, images_dir: Path, folder: Path
+) -> Iterator[tuple[str, str | None]]:
+    """(series UID, its review picture or None) for every row of ``cac_series``, sorted by UID (repeats too).
+
+    A picture is a file ``REVIEW_PICTURE`` in a folder named by its series (the last found of a name,
+    as a dict of them); the pictures found go to disk, joined with the table by DuckDB.
+    """
+    from deepcac2.pipeline.process import REVIEW_PICTURE
+
+    found = RowSpill(folder / "pictures.parquet", PICTURE_SCHEMA)
+    for p in run_dir.rglob(REVIEW_PICTURE):
+        if images_dir not in p.parents:
+            found.add(found.count, p.parent.name, str(p))
+    found.close()
+    if not series.exists or UID not in series.names:
+        return
+    sql = (
+        f"SELECT s.u, p.path FROM (SELECT {ident(UID)} AS u, file_row_number AS r"
+        f" FROM read_parquet({quoted(series.path)}, file_row_number=true)) s"
+        f" LEFT JOIN (SELECT uid, arg_max(path, seq) AS path FROM read_parquet({quoted(found.path)}) GROUP BY uid) p"
+        " ON s.u = p.uid ORDER BY s.u, s.r"
+    )
+    with duckdb_connection() as con:
+        for batch in con.execute(sql).to_arrow_reader(SPILL_ROWS):
+            yield from zip(batch.column(0).to_pylist(), batch.column(1).to_pylist(), strict=True)

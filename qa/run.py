@@ -94,15 +94,14 @@ def gather_pictures(run_dir: Path, series_uids: list[str], images_dir: Path) -> 
     The review sheet and the release dashboard point there. Hard links: no copies of
     127k pictures; a copy only where the file system refuses links.
     """
-    return list(gather_pictures_in_order(run_dir, sorted(series_uids), images_dir))
-
-
-def gather_pictures_in_order(run_dir: Path, series_uids: Iterable[str], images_dir: Path) -> Iterator[CheckResult]:
-    """:func:`gather_pictures` of series UIDs given in sorted order (a result per UID, as it comes)."""
     found = {p.parent.name: str(p) for p in run_dir.rglob(REVIEW_PICTURE) if images_dir not in p.parents}
+    return list(link_pictures(((uid, found.get(uid)) for uid in sorted(series_uids)), images_dir))
+
+
+def link_pictures(pictures: Iterable[tuple[str, str | None]], images_dir: Path) -> Iterator[CheckResult]:
+    """:func:`gather_pictures` of (series UID, its picture or None) pairs, a result per pair as it comes."""
     images_dir.mkdir(parents=True, exist_ok=True)
-    for uid in series_uids:
-        src = found.get(uid)
+    for uid, src in pictures:
         if src is not None:
             dst = images_dir / f"{uid}.png"
             dst.unlink(missing_ok=True)
@@ -175,7 +174,8 @@ def run_qa(
                 convention,
             )
         out_dir.mkdir(parents=True, exist_ok=True)
-        results += gather_pictures_in_order(run_dir, on_disk.uids_sorted(series), out_dir / "images")
+        images = out_dir / "images"
+        results += link_pictures(on_disk.pictures_in_order(run_dir, series, images, Path(scratch)), images)
         checks_path = results.write_checks(out_dir / QA_CHECKS)
         report_path = _write_report(results, series, summary, out_dir / "report.html", convention)
         review_uids = on_disk.sample_uids(series, review_sample, seed)
