@@ -14,6 +14,7 @@ import pytest
 
 from deepcac2.pipeline.convert.parquet_tables import to_arrow
 from deepcac2.pipeline.dev import standin_stages
+from deepcac2.pipeline.process import REVIEW_PICTURE
 from deepcac2.pipeline.stage_values import SeriesRef
 from deepcac2.qa import plausibility, series_scan, sink
 from deepcac2.qa.result import CheckResult, Severity, results_table
@@ -45,6 +46,9 @@ def _live_results() -> int:
 
 def test_qa_reads_cac_series_a_batch_at_a_time_and_spills_its_results(tmp_path, monkeypatch):
     run = _standin_run(tmp_path / "run")
+    with_picture = sorted(p.name for p in (run / "dicom").iterdir())[::50]
+    for uid in with_picture:
+        (run / "dicom" / uid / REVIEW_PICTURE).write_bytes(b"png")
     monkeypatch.setattr(series_scan, "BATCH_ROWS", 16)
     monkeypatch.setattr(sink, "SINK_ROWS", 40)
     read_table = pq.read_table
@@ -69,6 +73,8 @@ def test_qa_reads_cac_series_a_batch_at_a_time_and_spills_its_results(tmp_path, 
     checks = pq.read_table(outcome.checks_path)
     assert checks.num_rows == outcome.n_results
     assert outcome.failed["table.cac_series.present"] == 0
+    assert outcome.warned["review.picture"] == N - len(with_picture)  # the pictures found are linked
+    assert sorted(p.stem for p in (tmp_path / "qa" / "images").iterdir()) == with_picture
 
 
 def test_streamed_row_checks_equal_the_whole_table_checks(tmp_path, monkeypatch):
