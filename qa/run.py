@@ -180,7 +180,8 @@ def run_qa(
         report_path = _write_report(results, series, summary, out_dir / "report.html", convention)
         review_uids = on_disk.sample_uids(series, review_sample, seed)
         write_review_sheet(
-            series.rows_where_uid_in(set(review_uids)), out_dir / "review_sheet.csv", n=review_sample, seed=seed,
+            series.rows_where_uid_in(set(review_uids), [*REVIEW_COLUMNS, *_scored(convention)]),
+            out_dir / "review_sheet.csv", n=review_sample, seed=seed,
             convention=convention, chosen=review_uids,
         )  # fmt: skip
         return QAOutcome(checks_path, report_path, results.count, results.failed, results.warned)
@@ -206,11 +207,11 @@ def _row_checks(
     for rows in series.by_series(FLAG_COLUMNS):
         results += series_checks.check_flags(rows)
     results += failure_checks.check_failures(failures)
-    for rows in series.by_study(STUDY_COLUMNS):
+    for rows in series.by_study([*STUDY_COLUMNS, *_scored(convention)]):
         results += plausibility.category_disagreement(rows, convention)
     for rows in series.by_series(HEART_COLUMNS):
         results += plausibility.heart_volume(rows)
-    for rows in series.by_study(STUDY_COLUMNS):
+    for rows in series.by_study([*STUDY_COLUMNS, *_scored(convention)]):
         results += plausibility.sharp_kernel_excess(rows, convention)
 
     cohort_path = _find_cohort(run_dir, cohort)
@@ -238,7 +239,7 @@ def _row_checks(
     results += dicom_checks.check_files(sampled)
     results += on_disk.check_unreferenced(series, walked)
     results += dicom_checks.check_conformance(sampled.all_paths(), run_dir)
-    sampled_rows = series.rows_where_uid_in(chosen)
+    sampled_rows = series.rows_where_uid_in(chosen, integrity.row_columns(series.names))  # not every column
     results += integrity.check_references(sampled, sampled_rows, locations)
     for row in tqdm(sampled_rows, desc="deepcac2 qa", unit="series", disable=None):
         results += _object_checks(row, sampled)
@@ -274,8 +275,15 @@ CATEGORY_COLUMNS = [
     *(f"risk_{s}_{c}" for c in CONVENTIONS for s in SCHEME_NAMES),
 ]
 FLAG_COLUMNS = ("qa_flags", "cac_in_aorta_voxels")
+REVIEW_COLUMNS = ["SeriesInstanceUID", "PatientID", "StudyInstanceUID", *(f"agatston_{c}" for c in CONVENTIONS),
+                  *(f"risk_deepcac_{c}" for c in CONVENTIONS)]  # fmt: skip
 HEART_COLUMNS = ("heart_volume_ml", "anatomy_provider")
 STUDY_COLUMNS = ["kernel", *(f"agatston_{c}" for c in CONVENTIONS), *(f"risk_deepcac_{c}" for c in CONVENTIONS)]
+
+
+def _scored(convention: str) -> list[str]:
+    """The score and category columns of ``convention`` (one not in ``CONVENTIONS`` too)."""
+    return [f"agatston_{convention}", f"risk_deepcac_{convention}"]
 
 
 def _link_rows(series: SeriesTable, subjects: set[str]) -> dict[str, dict[str, Any]]:

@@ -30,7 +30,7 @@ BATCH_ROWS = 8_192
 #: rows per batch when every column is read (the sampled series' rows)
 WIDE_BATCH_ROWS = 1_024
 #: DuckDB's cap in QA (it spills to disk beyond): a few sorts and distinct counts, one at a time
-DUCKDB_MEMORY = "64MB"
+DUCKDB_MEMORY = "32MB"
 UID, STUDY = "SeriesInstanceUID", "StudyInstanceUID"
 
 
@@ -60,7 +60,7 @@ def ident(name: str) -> str:
 
 def _file(path: Path) -> pq.ParquetFile:
     """The file, read a batch at a time (not a whole row group's columns buffered ahead)."""
-    return pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)
+    return pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 16)
 
 
 class SeriesTable:

@@ -127,13 +127,15 @@ def check_table_file(
     ranged = [c for c in schema.columns if c.name in names and c.checked]
     nulls = dict.fromkeys(required, 0)
     bad = {c.name: 0 for c in ranged}
-    wanted = sorted(set(required) | set(bad))
-    for batch in parquet.iter_batches(batch_size=batch_rows or BATCH_ROWS, columns=wanted) if wanted else ():
-        table = pa.Table.from_batches([batch])
-        for col in required:
-            nulls[col] += table.column(col).null_count
-        for col in ranged:
-            bad[col.name] += _out_of_rule(table.column(col.name), col, table.num_rows)
+    rules = {c.name: c for c in ranged}
+    # a column at a time: a batch of every column decodes a page of each (a row group's worth at NLST size)
+    for name in sorted(set(required) | set(bad)):
+        for batch in parquet.iter_batches(batch_size=batch_rows or BATCH_ROWS, columns=[name]):
+            values = pa.chunked_array([batch.column(0)])
+            if name in nulls:
+                nulls[name] += values.null_count
+            if name in rules:
+                bad[name] += _out_of_rule(values, rules[name], batch.num_rows)
     rows = parquet.metadata.num_rows
     results = [*check_schema(empty, schema), *_unique_key_of_file(path, empty, schema, rows, memory or DUCKDB_MEMORY)]
     results += [_required_result(schema, col, n) for col, n in nulls.items()]
