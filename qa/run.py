@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pydicom
 from tqdm import tqdm
@@ -176,7 +177,9 @@ def run_qa(
         out_dir.mkdir(parents=True, exist_ok=True)
         images = out_dir / "images"
         results += link_pictures(on_disk.pictures_in_order(run_dir, series, images, Path(scratch)), images)
+        _release_unused()
         checks_path = results.write_checks(out_dir / QA_CHECKS)
+        _release_unused()
         report_path = _write_report(results, series, summary, out_dir / "report.html", convention)
         review_uids = on_disk.sample_uids(series, review_sample, seed)
         write_review_sheet(
@@ -202,6 +205,7 @@ def _row_checks(
     tables = run_dir / TABLES_DIR
     failures = _read_rows(tables / "failures.parquet")
     results += _table_results(tables)
+    _release_unused()
     for rows in series.by_series(CATEGORY_COLUMNS):
         results += series_checks.check_categories(rows)
     for rows in series.by_series(FLAG_COLUMNS):
@@ -213,6 +217,7 @@ def _row_checks(
         results += plausibility.heart_volume(rows)
     for rows in series.by_study([*STUDY_COLUMNS, *_scored(convention)]):
         results += plausibility.sharp_kernel_excess(rows, convention)
+    _release_unused()
 
     cohort_path = _find_cohort(run_dir, cohort)
     locations: dict[str, str] = {}
@@ -279,6 +284,11 @@ REVIEW_COLUMNS = ["SeriesInstanceUID", "PatientID", "StudyInstanceUID", *(f"agat
                   *(f"risk_deepcac_{c}" for c in CONVENTIONS)]  # fmt: skip
 HEART_COLUMNS = ("heart_volume_ml", "anatomy_provider")
 STUDY_COLUMNS = ["kernel", *(f"agatston_{c}" for c in CONVENTIONS), *(f"risk_deepcac_{c}" for c in CONVENTIONS)]
+
+
+def _release_unused() -> None:
+    """Arrow's allocator gives back what a phase freed: otherwise each phase's peak stays in RSS under the next."""
+    pa.default_memory_pool().release_unused()
 
 
 def _scored(convention: str) -> list[str]:
