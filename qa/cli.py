@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections import Counter
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -69,11 +68,8 @@ def main(args: argparse.Namespace) -> int:
         convention=args.convention,
         out_dir=args.out,
     )
-    failed = Counter(r.check for r in outcome.blocking_failures)
-    warned = Counter(r.check for r in outcome.results if not r.passed and not r.blocking_failure)
-    print(
-        f"QA: {len(outcome.results)} results, {sum(failed.values())} blocking failures, {sum(warned.values())} warnings"
-    )
+    failed, warned = outcome.failed, outcome.warned  # counted as they came: the results stay on disk
+    print(f"QA: {outcome.n_results} results, {sum(failed.values())} blocking failures, {sum(warned.values())} warnings")
     for check, n in sorted(failed.items()):
         print(f"  BLOCKING {check}: {n}")
     for check, n in sorted(warned.items()):

@@ -78,28 +78,42 @@ def _source_series_of(ds: pydicom.Dataset) -> str:
     return ""
 
 
-def add_object(found: RunObjects, path: Path, ds: pydicom.Dataset | None) -> None:
-    """File ``path`` (its header ``ds``; None: unreadable) under its source series as SEG or SR, or as unreadable."""
+#: what :func:`filed_as` says of a file that is not readable DICOM (or has no SOP Class)
+UNREADABLE = ("", "unreadable")
+
+
+def filed_as(ds: pydicom.Dataset | None) -> tuple[str, str] | None:
+    """(source series, kind: ``cac``, ``vessels``, ``heart`` or ``sr``) an object is filed under by
+    :func:`add_object`; ``UNREADABLE``; None for a readable object that is no SEG or SR."""
     try:
         sop_class = UID(ds.SOPClassUID) if ds is not None else None
     except Exception:
         sop_class = None
     if sop_class is None:
+        return UNREADABLE
+    if sop_class == SEG_CLASS:
+        return _source_series_of(ds), SEG_KINDS.get(str(ds.get("ContentLabel", "")), "cac")
+    return (_source_series_of(ds), "sr") if sop_class in SR_CLASSES else None
+
+
+def add_object(found: RunObjects, path: Path, ds: pydicom.Dataset | None) -> None:
+    """File ``path`` (its header ``ds``; None: unreadable) under its source series as SEG or SR, or as unreadable."""
+    filed = filed_as(ds)
+    if filed == UNREADABLE:
         found.unreadable.append(path)
         return
-    target = found.segs if sop_class == SEG_CLASS else found.srs if sop_class in SR_CLASSES else None
-    if target is None:
+    if filed is None:
         return
-    source = _source_series_of(ds)
-    kind = SEG_KINDS.get(str(ds.get("ContentLabel", "")), "cac") if target is found.segs else "sr"
-    if kind not in ("cac", "sr"):
-        target = found.extra_segs.setdefault(source, {})
-        source_key = kind
+    source, kind = filed
+    if kind == "sr":
+        target, key = found.srs, source
+    elif kind == "cac":
+        target, key = found.segs, source
     else:
-        source_key = source
-    if source_key in target:
+        target, key = found.extra_segs.setdefault(source, {}), kind
+    if key in target:
         found.duplicates.append(source)
-    target[source_key] = path
+    target[key] = path
 
 
 def _rel(path: Path, root: Path) -> str:

@@ -9,6 +9,7 @@ the SR's groups point at real SEG segments and report exactly the table's number
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,19 @@ B = Severity.BLOCKING
 SR_TO_COLUMN = {"112058": "agatston", "122660": "volume_mm3", "122661": "mass_mg", "111038": "lesion_count"}
 #: measurement group region (its Tracking Identifier's start) -> cac_series column prefix
 REGION_PREFIX = {"Coronary": "", "Thoracic aortic": "tac_"}
+
+
+#: the ``cac_series`` columns the per-object checks read of a row (besides the SR's numbers, ``row_columns``)
+ROW_UIDS = (
+    "SeriesInstanceUID", "StudyInstanceUID", "PatientID", "seg_sop_instance_uid", "sr_sop_instance_uid",
+    "anatomy_seg_uid", "vessel_seg_sop_instance_uid", "heart_seg_sop_instance_uid",
+)  # fmt: skip
+
+
+def row_columns(names: Iterable[str]) -> list[str]:
+    """Of a table's column ``names``, those :func:`check_references` and :func:`check_sr_matches_table` read."""
+    numbers = tuple(f"{region}{prefix}_" for region in REGION_PREFIX.values() for prefix in SR_TO_COLUMN.values())
+    return [n for n in names if n in ROW_UIDS or n.startswith(numbers)]
 
 
 def _same(a: Any, b: Any) -> bool:

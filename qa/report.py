@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import base64
+import heapq
 import html
 import io
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -67,17 +68,20 @@ def shown_groups(by_key: dict[str, list[float]], cap: int = MAX_BOXES) -> list[s
 
 def distribution_figure(rows: list[dict[str, Any]], convention: str) -> str | None:
     """Box plots of log10(1 + Agatston) per acquisition group, as a base64 PNG."""
-    column = f"agatston_{convention}"
-    usable = [r for r in rows if r.get(column) is not None]
-    if not usable:
+    from deepcac2.qa.stats import summarize
+
+    return distribution_figure_of(summarize([rows], convention).groups, convention)
+
+
+def distribution_figure_of(groups: dict[str, dict[str, Any]], convention: str) -> str | None:
+    """:func:`distribution_figure` of the scores by grouping and group (``stats.Summary.groups``)."""
+    if not any(groups[g] for g in GROUPINGS):
         return None
     fig, axes = plt.subplots(1, len(GROUPINGS), figsize=(4 * len(GROUPINGS), 3.4))
     for ax, group in zip(axes, GROUPINGS, strict=True):
-        by_key: dict[str, list[float]] = {}
-        for r in usable:  # one pass: a pass per group was O(series x groups)
-            by_key.setdefault(str(r.get(group)), []).append(np.log10(1 + r[column]))
+        by_key = groups[group]
         keys = shown_groups(by_key)
-        data = [by_key[k] for k in keys]
+        data = [np.log10(1 + np.asarray(by_key[k], float)) for k in keys]
         ax.boxplot(data, showfliers=True)
         ax.set_xticks(range(1, len(keys) + 1), keys, rotation=45, ha="right", fontsize=8)
         more = f" ({len(keys)} largest of {len(by_key)} groups)" if len(keys) < len(by_key) else ""
@@ -104,14 +108,21 @@ def series_links(uid: str, row: dict[str, Any] | None) -> str:
     return " ".join(links)
 
 
-def _rows_html(results: list[CheckResult], css: str, by_uid: dict[str, dict[str, Any]]) -> Iterator[str]:
-    """The table of ``results``, a piece at a time (an NLST report lists ~10^5 of them: never one string)."""
+#: the rows of one series a link needs, by series UID (see ``series_links``), for a set of subjects
+RowsOf = Callable[[set[str]], dict[str, dict[str, Any]]]
+
+
+def _rows_html(chunks: Iterable[list[CheckResult]], css: str, rows_of: RowsOf) -> Iterator[str]:
+    """The table of the results in ``chunks``, a piece at a time (an NLST report lists ~10^5 of them: never one
+    string); the series rows for the links are looked up a chunk at a time (``rows_of``)."""
     yield "<table><tr><th>check</th><th>subject</th><th>message</th><th>look at it</th></tr>"
-    for r in results:
-        yield (
-            f"<tr class='{css}'><td>{html.escape(r.check)}</td><td>{html.escape(r.subject)}</td>"
-            f"<td>{html.escape(r.message)}</td><td>{series_links(r.subject, by_uid.get(r.subject))}</td></tr>"
-        )
+    for chunk in chunks:
+        by_uid = rows_of({r.subject for r in chunk})
+        for r in chunk:
+            yield (
+                f"<tr class='{css}'><td>{html.escape(r.check)}</td><td>{html.escape(r.subject)}</td>"
+                f"<td>{html.escape(r.message)}</td><td>{series_links(r.subject, by_uid.get(r.subject))}</td></tr>"
+            )
     yield "</table>"
 
 
@@ -121,14 +132,26 @@ ROUTINE_FLAGS = frozenset({"mass_unknown"})
 MAX_FLAGGED = 500
 
 
-def _flagged_html(rows: list[dict[str, Any]]) -> str:
-    """Series whose cac_series row raised QA flags worth a look, with their links."""
-    flagged = sorted(
-        (r for r in rows if set(r.get("qa_flags") or ()) - ROUTINE_FLAGS), key=lambda r: str(r.get("SeriesInstanceUID"))
-    )
+def is_flagged(row: dict[str, Any]) -> bool:
+    """A row with QA flags worth a look (not only the routine ones)."""
+    return bool(set(row.get("qa_flags") or ()) - ROUTINE_FLAGS)
+
+
+def _flagged_html(rows: Iterable[dict[str, Any]]) -> str:
+    """Series whose cac_series row raised QA flags worth a look, with their links (``rows``: any rows; the
+    first ``MAX_FLAGGED`` flagged by series UID, in a stable sort, are kept)."""
+    total = 0
+
+    def flagged_rows() -> Iterator[tuple[str, int, dict[str, Any]]]:
+        nonlocal total
+        for i, r in enumerate(rows):
+            if is_flagged(r):
+                total += 1
+                yield str(r.get("SeriesInstanceUID")), i, r
+
+    flagged = [r for _, _, r in heapq.nsmallest(MAX_FLAGGED, flagged_rows(), key=lambda t: (t[0], t[1]))]
     if not flagged:
         return ""
-    total, flagged = len(flagged), flagged[:MAX_FLAGGED]
     cells = [
         f"<tr><td>{html.escape(str(r.get('PatientID')))}</td><td>{html.escape(str(r['SeriesInstanceUID']))}</td>"
         f"<td>{html.escape(', '.join(r['qa_flags']))}</td><td>{series_links(r['SeriesInstanceUID'], r)}</td></tr>"
@@ -170,20 +193,52 @@ def write_report(
     convention: str,
     failures: list[dict[str, Any]] | None = None,
 ) -> Path:
-    blocking = [r for r in results if r.blocking_failure]
-    warnings = [r for r in results if r.severity is Severity.WARNING and not r.passed]
-    info = [r for r in results if r.severity is Severity.INFO]
+    """The report of ``results`` (in memory) on the ``cac_series`` ``rows``."""
+    lists: dict[str, list[CheckResult]] = {
+        "blocking": [r for r in results if r.blocking_failure],
+        "warnings": [r for r in results if r.severity is Severity.WARNING and not r.passed],
+        "info": [r for r in results if r.severity is Severity.INFO],
+    }
     passed = Counter(r.check for r in results if r.passed and r.severity is not Severity.INFO)
+    by_uid = {str(r.get("SeriesInstanceUID")): r for r in rows}
+    return write_report_parts(
+        path,
+        lists={name: (lambda v=v: iter([v] if v else [])) for name, v in lists.items()},
+        counts={name: len(v) for name, v in lists.items()},
+        passed=passed,
+        n_series=len(rows),
+        rows_of=lambda subjects: by_uid,
+        convention=convention,
+        failures_html=_failures_html(failures or []),
+        flagged_html=_flagged_html(rows),
+        figure=lambda: distribution_figure(rows, convention),
+    )
+
+
+def write_report_parts(
+    path: str | Path,
+    *,
+    lists: dict[str, Callable[[], Iterable[list[CheckResult]]]],
+    counts: dict[str, int],
+    passed: Counter[str],
+    n_series: int,
+    rows_of: RowsOf,
+    convention: str,
+    failures_html: str,
+    flagged_html: str,
+    figure: Callable[[], str | None],
+) -> Path:
+    """The report from its parts: ``lists`` (``blocking``, ``warnings``, ``info``: the results in the order QA
+    made them, a chunk at a time) and their ``counts``, the checks ``passed`` (not INFO) by check."""
+    n_blocking, n_warnings = counts.get("blocking", 0), counts.get("warnings", 0)
     badge = (
-        f"<span class='badge bad'>{len(blocking)} blocking failures</span>"
-        if blocking
+        f"<span class='badge bad'>{n_blocking} blocking failures</span>"
+        if n_blocking
         else "<span class='badge good'>no blocking failures</span>"
     )
-    listed = {r.subject for r in (*blocking, *warnings, *info)}  # links only for the series the report lists
-    by_uid = {uid: r for r in rows if (uid := str(r.get("SeriesInstanceUID"))) in listed}
     head = [
         f"<!doctype html><html><head><meta charset='utf-8'><title>deepcac2 QA</title><style>{CSS}</style></head><body>",
-        f"<h1>deepcac2 QA report</h1><p>{badge} &nbsp; {len(warnings)} warnings &nbsp; {len(rows)} series</p>",
+        f"<h1>deepcac2 QA report</h1><p>{badge} &nbsp; {n_warnings} warnings &nbsp; {n_series} series</p>",
         f"<p class='convention'>Scores and statistics use the scoring convention <strong>{html.escape(convention)}"
         "</strong> (CONVENTIONS.md). Each series links to its overlay picture, its dashboard row (in a release)"
         " and IDC's viewer on our SEG and SR.</p>",
@@ -195,21 +250,21 @@ def write_report(
         part = _Parts(f)
         for text in head:
             part.add(text)
-        if blocking:
+        if n_blocking:
             part.add("<h2>Blocking failures</h2>")
-            part.add_pieces(_rows_html(blocking, "fail", by_uid))
-        if warnings:
+            part.add_pieces(_rows_html(lists["blocking"](), "fail", rows_of))
+        if n_warnings:
             part.add("<h2>Warnings</h2>")
-            part.add_pieces(_rows_html(warnings, "warn", by_uid))
-        part.add(_failures_html(failures or []))
-        part.add(_flagged_html(rows))
-        figure = distribution_figure(rows, convention)
-        if figure:
+            part.add_pieces(_rows_html(lists["warnings"](), "warn", rows_of))
+        part.add(failures_html)
+        part.add(flagged_html)
+        picture = figure()
+        if picture:
             part.add("<h2>Score distributions</h2>")
-            part.add(f"<img alt='distributions' src='data:image/png;base64,{figure}'>")
-        if info:
+            part.add(f"<img alt='distributions' src='data:image/png;base64,{picture}'>")
+        if counts.get("info", 0):
             part.add("<h2>Statistics</h2>")
-            part.add_pieces(_rows_html(info, "", by_uid))
+            part.add_pieces(_rows_html(lists["info"](), "", rows_of))
         part.add("<h2>Checks passed</h2><table><tr><th>check</th><th>subjects passed</th></tr>")
         for k, v in sorted(passed.items()):
             part.add(f"<tr><td class='ok'>{html.escape(k)}</td><td>{v}</td></tr>")

@@ -42,11 +42,21 @@ def sample_series(series_uids: list[str], n: int, seed: int) -> list[str]:
 
 
 def write_review_sheet(
-    rows: list[dict], out_csv: str | Path, *, n: int, seed: int, convention: str = "deepcac", images_dir: str = "images"
+    rows: list[dict],
+    out_csv: str | Path,
+    *,
+    n: int,
+    seed: int,
+    convention: str = "deepcac",
+    images_dir: str = "images",
+    chosen: list[str] | None = None,
 ) -> Path:
-    """Write the sheet for a seeded sample of ``cac_series`` rows; score and category under ``convention``."""
+    """Write the sheet for a seeded sample of ``cac_series`` rows; score and category under ``convention``.
+
+    ``chosen``: the sample, when the caller drew it (``rows`` then need hold only its rows).
+    """
     by_uid = {r["SeriesInstanceUID"]: r for r in rows}
-    chosen = sample_series(list(by_uid), n, seed)
+    chosen = sample_series(list(by_uid), n, seed) if chosen is None else chosen
     out_csv = Path(out_csv)
     out_csv.parent.mkdir(parents=True, exist_ok=True)
     with out_csv.open("w", newline="") as f:

@@ -57,30 +57,37 @@ def check_coverage(cohort_uids: list[str], done: list[str], failed: list[str]) -
     """cohort = done ∪ failed, done ∩ failed = ∅, nothing outside the cohort."""
     cohort, done_s, failed_s = set(cohort_uids), set(done), set(failed)
     missing = cohort - done_s - failed_s
-    both = done_s & failed_s
-    extra = (done_s | failed_s) - cohort
-    results = [
+    return coverage_results(
+        len(missing),
+        sorted(missing)[0] if missing else None,
+        len(done_s & failed_s),
+        len((done_s | failed_s) - cohort),
+        len(done) - len(done_s),
+    )
+
+
+def coverage_results(
+    missing: int, first_missing: str | None, both: int, extra: int, duplicates: int
+) -> list[CheckResult]:
+    """The coverage checks from their counts (``qa.coverage`` counts them out of core)."""
+    return [
         CheckResult(
             "coverage.missing", "cohort", not missing, B,
-            f"{len(missing)} cohort series neither done nor failed" + (f", e.g. {sorted(missing)[0]}" if missing else ""),
-            float(len(missing)),
+            f"{missing} cohort series neither done nor failed" + (f", e.g. {first_missing}" if missing else ""),
+            float(missing),
         ),
         CheckResult(
             "coverage.done_and_failed", "cohort", not both, B,
-            f"{len(both)} series both in cac_series and failures", float(len(both)),
+            f"{both} series both in cac_series and failures", float(both),
         ),
         CheckResult(
             "coverage.outside_cohort", "cohort", not extra, B,
-            f"{len(extra)} series not in the cohort", float(len(extra)),
+            f"{extra} series not in the cohort", float(extra),
         ),
-    ]  # fmt: skip
-    duplicates = len(done) - len(done_s)
-    results.append(
         CheckResult(
             "coverage.duplicates", "cac_series", duplicates == 0, B, f"{duplicates} repeated", float(duplicates)
-        )
-    )
-    return results
+        ),
+    ]  # fmt: skip
 
 
 def check_flags(rows: list[dict[str, Any]]) -> list[CheckResult]:

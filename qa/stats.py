@@ -6,6 +6,10 @@ warnings, for a person to look at, never a reason to block a release on their ow
 
 from __future__ import annotations
 
+from array import array
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -24,14 +28,56 @@ DRIFT_SHARE = 0.10
 DRIFT_KS = 0.15
 
 
-def _scores(rows: list[dict[str, Any]], convention: str) -> np.ndarray:
-    return np.array([r[f"agatston_{convention}"] for r in rows if r.get(f"agatston_{convention}") is not None], float)
+@dataclass
+class Summary:
+    """What the statistics read of ``cac_series``, a batch at a time: per-series values as packed doubles.
+
+    ``scores``: every non-null Agatston score, in row order; ``groups``: per grouping, the group
+    (``str`` of the row's value) -> its scores; ``labels``: per risk scheme, its non-null labels counted.
+    """
+
+    scores: array = field(default_factory=lambda: array("d"))
+    groups: dict[str, dict[str, array]] = field(default_factory=lambda: {g: {} for g in GROUPINGS})
+    labels: dict[str, Counter[str]] = field(default_factory=lambda: {s: Counter() for s in SCHEME_NAMES})
+
+    def add(self, rows: Iterable[Mapping[str, Any]], convention: str) -> Summary:
+        column = f"agatston_{convention}"
+        for r in rows:
+            for scheme in SCHEME_NAMES:
+                label = r.get(f"risk_{scheme}_{convention}")
+                if label is not None:
+                    self.labels[scheme][label] += 1
+            value = r.get(column)
+            if value is None:
+                continue
+            self.scores.append(value)
+            for group in GROUPINGS:
+                self.groups[group].setdefault(str(r.get(group)), array("d")).append(value)
+        return self
+
+
+def columns_read(convention: str) -> list[str]:
+    """The ``cac_series`` columns a :class:`Summary` reads."""
+    risks = [f"risk_{scheme}_{convention}" for scheme in SCHEME_NAMES]
+    return ["SeriesInstanceUID", f"agatston_{convention}", *GROUPINGS, *risks]
+
+
+def summarize(batches: Iterable[Iterable[Mapping[str, Any]]], convention: str) -> Summary:
+    summary = Summary()
+    for rows in batches:
+        summary.add(rows, convention)
+    return summary
 
 
 def distributions(rows: list[dict[str, Any]], convention: str) -> list[CheckResult]:
     """Median score and zero fraction overall and per acquisition group."""
+    return distributions_of(summarize([rows], convention), convention)
+
+
+def distributions_of(summary: Summary, convention: str) -> list[CheckResult]:
+    """:func:`distributions` of the rows ``summary`` read."""
     out = []
-    scores = _scores(rows, convention)
+    scores = np.asarray(summary.scores, float)
     if scores.size:
         zero = float((scores == 0).mean())
         out.append(
@@ -41,13 +87,9 @@ def distributions(rows: list[dict[str, Any]], convention: str) -> list[CheckResu
             )
         )  # fmt: skip
     for column in GROUPINGS:
-        groups: dict[str, list[float]] = {}
-        for r in rows:
-            value = r.get(f"agatston_{convention}")
-            if value is not None:
-                groups.setdefault(str(r.get(column)), []).append(value)
+        groups = summary.groups[column]
         for key in sorted(groups):
-            g = np.asarray(groups[key])
+            g = np.asarray(groups[key], float)
             out.append(
                 CheckResult(
                     f"stats.by_{column}", key, True, INFO,
@@ -60,36 +102,53 @@ def distributions(rows: list[dict[str, Any]], convention: str) -> list[CheckResu
 
 def outliers(rows: list[dict[str, Any]], convention: str) -> list[CheckResult]:
     """Series whose score is far above the rest (robust z on log scale)."""
-    usable = [r for r in rows if r.get(f"agatston_{convention}") is not None]
-    if len(usable) < 5:
+    return outliers_of(summarize([rows], convention), [rows], convention)
+
+
+def outliers_of(summary: Summary, batches: Iterable[Iterable[Mapping[str, Any]]], convention: str) -> list[CheckResult]:
+    """:func:`outliers` of the rows ``summary`` read; ``batches``: the same rows again (their series UIDs)."""
+    if len(summary.scores) < 5:
         return []
-    logs = np.log1p(np.array([r[f"agatston_{convention}"] for r in usable], float))
+    logs = np.log1p(np.asarray(summary.scores, float))
     med = np.median(logs)
     mad = stats.median_abs_deviation(logs, scale="normal") or 1.0
+    candidates = set(np.flatnonzero((logs - med) / mad > OUTLIER_Z).tolist())  # the same z, element by element
     out = []
-    for r, v in zip(usable, logs, strict=True):
-        z = (v - med) / mad
-        score = float(np.expm1(v))
-        if z > OUTLIER_Z and score > OUTLIER_MIN:
-            out.append(
-                CheckResult(
-                    "stats.outlier", r["SeriesInstanceUID"], False, W, f"Agatston {score:.0f}, robust z {z:.1f}", z
+    column, i = f"agatston_{convention}", -1
+    for rows in batches if candidates else ():
+        for r in rows:
+            if r.get(column) is None:
+                continue
+            i += 1
+            if i not in candidates:
+                continue
+            v = logs[i]
+            z = (v - med) / mad
+            score = float(np.expm1(v))
+            if z > OUTLIER_Z and score > OUTLIER_MIN:
+                out.append(
+                    CheckResult(
+                        "stats.outlier", r["SeriesInstanceUID"], False, W, f"Agatston {score:.0f}, robust z {z:.1f}", z
+                    )
                 )
-            )
     return out
 
 
-def _shares(rows: list[dict[str, Any]], scheme: str, convention: str) -> dict[str, float]:
-    values = [r.get(f"risk_{scheme}_{convention}") for r in rows]
-    values = [v for v in values if v is not None]
-    return {label: (values.count(label) / len(values) if values else 0.0) for label in labels(scheme)}
+def _shares(labels_seen: Counter[str], scheme: str) -> dict[str, float]:
+    n = sum(labels_seen.values())
+    return {label: (labels_seen[label] / n if n else 0.0) for label in labels(scheme)}
 
 
 def drift(rows: list[dict[str, Any]], reference: list[dict[str, Any]], convention: str) -> list[CheckResult]:
     """Compare this run with a reference release: category shares and the score distribution."""
+    return drift_of(summarize([rows], convention), summarize([reference], convention), convention)
+
+
+def drift_of(now_summary: Summary, ref_summary: Summary, convention: str) -> list[CheckResult]:
+    """:func:`drift` of the rows two summaries read (this run's, the reference's)."""
     out = []
     for scheme in SCHEME_NAMES:
-        now, ref = _shares(rows, scheme, convention), _shares(reference, scheme, convention)
+        now, ref = _shares(now_summary.labels[scheme], scheme), _shares(ref_summary.labels[scheme], scheme)
         moved = {k: now[k] - ref[k] for k in now}
         worst = max(moved, key=lambda k: abs(moved[k]))
         out.append(
@@ -98,7 +157,7 @@ def drift(rows: list[dict[str, Any]], reference: list[dict[str, Any]], conventio
                 f"largest change: {worst} {ref[worst]:.1%} -> {now[worst]:.1%}", moved[worst],
             )
         )  # fmt: skip
-    a, b = _scores(rows, convention), _scores(reference, convention)
+    a, b = np.asarray(now_summary.scores, float), np.asarray(ref_summary.scores, float)
     if a.size and b.size:
         ks = stats.ks_2samp(a, b)
         out.append(

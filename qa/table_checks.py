@@ -110,8 +110,11 @@ BATCH_ROWS = 65_536
 DUCKDB_MEMORY, DUCKDB_THREADS = "256MB", 1
 
 
-def check_table_file(path: Path, schema: TableSchema) -> list[CheckResult]:
-    """The results of :func:`check_table` on the table in ``path``, read ``BATCH_ROWS`` rows at a time.
+def check_table_file(
+    path: Path, schema: TableSchema, *, batch_rows: int | None = None, memory: str | None = None
+) -> list[CheckResult]:
+    """The results of :func:`check_table` on the table in ``path``, read ``batch_rows`` (``BATCH_ROWS``) rows at a
+    time; DuckDB capped at ``memory`` (``DUCKDB_MEMORY``).
 
     Schema from the file's footer, unique key counted by DuckDB over the file, nulls and
     values outside the rules summed over batches: never the whole table in memory (the
@@ -124,20 +127,23 @@ def check_table_file(path: Path, schema: TableSchema) -> list[CheckResult]:
     ranged = [c for c in schema.columns if c.name in names and c.checked]
     nulls = dict.fromkeys(required, 0)
     bad = {c.name: 0 for c in ranged}
-    wanted = sorted(set(required) | set(bad))
-    for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=wanted) if wanted else ():
-        table = pa.Table.from_batches([batch])
-        for col in required:
-            nulls[col] += table.column(col).null_count
-        for col in ranged:
-            bad[col.name] += _out_of_rule(table.column(col.name), col, table.num_rows)
-    results = [*check_schema(empty, schema), *_unique_key_of_file(path, empty, schema, parquet.metadata.num_rows)]
+    rules = {c.name: c for c in ranged}
+    # a column at a time: a batch of every column decodes a page of each (a row group's worth at NLST size)
+    for name in sorted(set(required) | set(bad)):
+        for batch in parquet.iter_batches(batch_size=batch_rows or BATCH_ROWS, columns=[name]):
+            values = pa.chunked_array([batch.column(0)])
+            if name in nulls:
+                nulls[name] += values.null_count
+            if name in rules:
+                bad[name] += _out_of_rule(values, rules[name], batch.num_rows)
+    rows = parquet.metadata.num_rows
+    results = [*check_schema(empty, schema), *_unique_key_of_file(path, empty, schema, rows, memory or DUCKDB_MEMORY)]
     results += [_required_result(schema, col, n) for col, n in nulls.items()]
     results += [_range_result(schema, col, bad[col.name]) for col in ranged]
     return results
 
 
-def _unique_key_of_file(path: Path, empty: pa.Table, schema: TableSchema, rows: int) -> list[CheckResult]:
+def _unique_key_of_file(path: Path, empty: pa.Table, schema: TableSchema, rows: int, memory: str) -> list[CheckResult]:
     """``check_unique_key`` of the file's rows: its distinct keys counted by DuckDB (struct fields as "a.b")."""
     flat = empty.flatten() if any("." in k for k in schema.key) else empty
     if not schema.key or any(k not in flat.column_names for k in schema.key):
@@ -151,7 +157,7 @@ def _unique_key_of_file(path: Path, empty: pa.Table, schema: TableSchema, rows: 
     with tempfile.TemporaryDirectory(prefix="deepcac2-qa-") as spill:
         con = duckdb.connect()
         try:
-            con.execute(f"SET memory_limit='{DUCKDB_MEMORY}'")
+            con.execute(f"SET memory_limit='{memory}'")
             con.execute(f"SET temp_directory='{spill}'")
             con.execute(f"SET threads={DUCKDB_THREADS}")
             con.execute("SET preserve_insertion_order=false")

@@ -64,42 +64,74 @@ def files_sorted(folder: Path) -> Iterator[Path]:
     """
     try:
         with os.scandir(folder) as it:
-            entries = sorted(it, key=lambda e: e.name)  # a folder's children sorted: the paths' sort order
+            # a folder's children sorted (the paths' sort order), as (name, kind): a DirEntry holds its path too,
+            # ~300 bytes per series in the run's dicom/ folder
+            entries = sorted(
+                (e.name, "d" if e.is_dir(follow_symlinks=False) else "f" if e.is_file() else "") for e in it
+            )
     except PermissionError:
         return
-    for entry in entries:
-        if entry.is_dir(follow_symlinks=False):
-            yield from files_sorted(folder / entry.name)
-        elif entry.is_file():
-            yield folder / entry.name
+    for name, kind in entries:
+        if kind == "d":
+            yield from files_sorted(folder / name)
+        elif kind == "f":
+            yield folder / name
 
 
-def walk(root: str | Path) -> Walked:
-    """Every table and DICOM file of ``root``, each file read once."""
-    from deepcac2.pipeline.loader.read import is_run_object
+@dataclass(frozen=True, slots=True)
+class Found:
+    """One file the walk read: a run object (``is_object``), a ``*.dcm`` file, or both."""
 
-    root = Path(root)
-    out = Walked(objects=RunObjects(root))
-    out.inputs = [
+    path: Path
+    rel: str
+    ds: pydicom.Dataset | None
+    is_object: bool
+    is_dcm: bool
+    #: SOPInstanceUID ("" when unreadable; "" too for a ``*.dcm`` file that is no run object)
+    sop_uid: str
+    #: SHA-256 of a run object that is no symlink (an input of the binding), else None
+    sha256: str | None
+
+
+def table_inputs(root: Path) -> list[CheckResult]:
+    """The binding's row of every table (``qa.input.table``)."""
+    return [
         CheckResult(TABLE_INPUT, p.relative_to(root).as_posix(), True, Severity.INFO, "", sha256=sha256_file(str(p)))
         for p in sorted((root / TABLES_DIR).glob("*.parquet"))
     ]
+
+
+def object_input(found: Found) -> CheckResult:
+    """The binding's row of one object (``qa.input.object``)."""
+    return CheckResult(OBJECT_INPUT, found.sop_uid or found.rel, True, Severity.INFO, found.rel, sha256=found.sha256)
+
+
+def walk_files(root: Path) -> Iterator[Found]:
+    """Every run object and ``*.dcm`` file of ``root``, in sorted path order, each read once."""
+    from deepcac2.pipeline.loader.read import is_run_object
+
     for path in files_sorted(root):
-        rel = path.relative_to(root)
         is_object = is_run_object(root, path)  # the set ``release build`` reads (``run_objects``)
         is_dcm = fnmatch.fnmatchcase(path.name, "*.dcm")
         if not (is_object or is_dcm):
             continue
         data = path.read_bytes()
         ds = _header(data)
-        if is_dcm:
-            add_object(out.objects, path, ds)
-        if is_object:
-            uid = _sop_uid(ds, data)
-            out.sop_uids[rel.as_posix()] = uid
-            if not path.is_symlink():
-                digest = hashlib.sha256(data).hexdigest()
-                out.inputs.append(
-                    CheckResult(OBJECT_INPUT, uid or rel.as_posix(), True, Severity.INFO, rel.as_posix(), sha256=digest)
-                )
+        uid = _sop_uid(ds, data) if is_object else ""
+        digest = hashlib.sha256(data).hexdigest() if is_object and not path.is_symlink() else None
+        yield Found(path, path.relative_to(root).as_posix(), ds, is_object, is_dcm, uid, digest)
+
+
+def walk(root: str | Path) -> Walked:
+    """Every table and DICOM file of ``root``, each file read once, all held (``qa.walked`` keeps less)."""
+    root = Path(root)
+    out = Walked(objects=RunObjects(root))
+    out.inputs = table_inputs(root)
+    for found in walk_files(root):
+        if found.is_dcm:
+            add_object(out.objects, found.path, found.ds)
+        if found.is_object:
+            out.sop_uids[found.rel] = found.sop_uid
+            if found.sha256 is not None:
+                out.inputs.append(object_input(found))
     return out
