@@ -23,17 +23,25 @@ import pyarrow as pa
 MEMORY, THREADS, ROWS = "64MB", 1, 10_000
 
 
-def walk_files(root: Path, *, by_component: bool = False) -> Iterator[str]:
-    """Relative POSIX paths of the regular files under ``root`` (symbolic links neither listed nor followed).
+def walk_files(
+    root: Path, *, by_component: bool = False, links: bool = False, skip: Iterable[str] = ()
+) -> Iterator[str]:
+    """Relative POSIX paths of the regular files under ``root``; linked folders are never followed, linked
+    files are listed with ``links`` only; the top-level names in ``skip`` are left out unread.
 
     Yielded in ``sorted()`` order of the path strings, or with ``by_component`` in the order of sorted
     ``Path`` objects (part by part), one folder's names in memory at a time. A folder's name sorts as
     ``name/`` among its siblings: every path under it starts so, which gives the strings' order.
     """
+    left_out = set(skip)
 
     def visit(folder: Path, prefix: str) -> Iterator[str]:
         with os.scandir(folder) as found:
-            entries = [(e.name, e.is_dir(follow_symlinks=False), e.is_file(follow_symlinks=False)) for e in found]
+            entries = [
+                (e.name, e.is_dir(follow_symlinks=False), e.is_file(follow_symlinks=links))
+                for e in found
+                if prefix or e.name not in left_out
+            ]
         entries.sort(key=lambda e: e[0] if by_component or not e[1] else e[0] + "/")
         for name, is_dir, is_file in entries:
             if is_dir:
