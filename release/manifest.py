@@ -58,7 +58,7 @@ class FileEntry:
 def hash_file(root: Path, rel_path: str, chunk: int = 1 << 20) -> FileEntry:
     """Size, MD5, CRC32C and SHA-256 of one file, read once in chunks."""
     md5, sha, crc, size = hashlib.md5(), hashlib.sha256(), 0, 0
-    with open(root / rel_path, "rb") as f:
+    with open(os.path.join(root, rel_path), "rb") as f:  # no Path per file: pathlib interns every part
         while block := f.read(chunk):
             md5.update(block)
             sha.update(block)

@@ -35,7 +35,7 @@ def walk_files(
     """
     left_out = set(skip)
 
-    def visit(folder: Path, prefix: str) -> Iterator[str]:
+    def visit(folder: str, prefix: str) -> Iterator[str]:  # strings: pathlib would intern every name
         with os.scandir(folder) as found:
             entries = [
                 (e.name, e.is_dir(follow_symlinks=False), e.is_file(follow_symlinks=links))
@@ -45,12 +45,12 @@ def walk_files(
         entries.sort(key=lambda e: e[0] if by_component or not e[1] else e[0] + "/")
         for name, is_dir, is_file in entries:
             if is_dir:
-                yield from visit(folder / name, f"{prefix}{name}/")
+                yield from visit(os.path.join(folder, name), f"{prefix}{name}/")
             elif is_file:
                 yield prefix + name
 
     if root.is_dir():
-        yield from visit(root, "")
+        yield from visit(str(root), "")
 
 
 def sql_text(value: str | Path) -> str:
