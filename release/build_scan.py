@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 
 from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.pipeline.conventions import DEFAULT_CONVENTION
-from deepcac2.pipeline.risk_categories import SCHEME_NAMES
+from deepcac2.pipeline.risk_categories import SCHEME_NAMES, labels
 from deepcac2.release.layout import scan_run_objects
 from deepcac2.release.metadata import MODEL_COLUMNS
 from deepcac2.release.run_tables import (
@@ -76,8 +76,13 @@ def _columns(names: list[str], conventions: list[str]) -> list[str]:
 
 
 def _compact(scores: pd.DataFrame, default: bool) -> pd.DataFrame:
+    """The columns the card and figures count; categories as codes of the scheme's labels (a byte a series:
+    every count is of those labels, so a value outside them counts nowhere either way)."""
     keep = [SCORE, STUDY_YEAR, *(["is_primary"] if default else []), *(category_column(s) for s in SCHEME_NAMES)]
-    return scores[[c for c in keep if c in scores.columns]]
+    out = scores[[c for c in keep if c in scores.columns]].copy()
+    for scheme in SCHEME_NAMES:
+        out[category_column(scheme)] = pd.Categorical(out[category_column(scheme)], categories=labels(scheme))
+    return out
 
 
 def _scored_conventions(path: Path, names: list[str]) -> list[str]:
