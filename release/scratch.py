@@ -93,10 +93,12 @@ class Scratch:
             arrow = pa.table({c: [r[i] for r in batch] for i, c in enumerate(names)})  # noqa: F841 (DuckDB reads it)
             self.con.execute(f"INSERT INTO {table} SELECT * FROM arrow")
             n += len(batch)
+        self.con.execute("CHECKPOINT")  # into the database file: blocks DuckDB may drop from memory
         return n
 
     def execute(self, sql: str, params: list[object] | None = None) -> None:
         self.con.execute(sql, params or [])
+        self.con.execute("CHECKPOINT")
 
     def rows(self, sql: str, params: list[object] | None = None) -> Iterator[tuple[object, ...]]:
         """The result of ``sql``, fetched :data:`ROWS` at a time (its own cursor: several may be open)."""

@@ -31,7 +31,7 @@ from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.release import manifest
 from deepcac2.release.objects import check_objects
 from deepcac2.release.run_tables import TABLES_DIR
-from deepcac2.release.scratch import Scratch, sql_text, walk_files
+from deepcac2.release.scratch import Scratch, walk_files
 from deepcac2.schemas.base import TableSchema
 
 
@@ -109,26 +109,30 @@ def _check_files(root: Path, db: Scratch, report: VerifyReport) -> None:
     if not _load_manifest(root, db, report):
         return
     report.links += manifest.symlinks(root)
-    db.create("present", path="VARCHAR")
-    db.append("present", ((p,) for p in walk_files(root) if p != manifest.MANIFEST_NAME))
-    report.extra += [
-        p
-        for (p,) in db.rows(
-            "SELECT path FROM present ANTI JOIN recorded USING (path) WHERE path NOT IN "
-            f"({', '.join(sql_text(q) for q in manifest.QUOTES_MANIFEST)}) ORDER BY path"
-        )
-    ]
-    fields = ("size_bytes", "md5", "crc32c", "sha256")
-    query = "SELECT r.*, p.path IS NOT NULL FROM recorded r LEFT JOIN present p USING (path) ORDER BY r.path"
-    for path, *want, there in db.rows(query):
-        if not there:
-            report.missing.append(path)
-            continue
-        got = astuple(manifest.hash_file(root, path))[1:]
-        report.checked += 1
-        diffs = [f for f, a, b in zip(fields, got, want, strict=True) if a != b]
-        if diffs:
-            report.modified.append(f"{path}: {', '.join(diffs)} differ")
+    # a merge of two sorted streams, the manifest's rows (DuckDB sorts them) and the walk: no join to hold
+    listed = db.rows("SELECT * FROM recorded ORDER BY path")
+    present = (p for p in walk_files(root) if p != manifest.MANIFEST_NAME)
+    want, have = next(listed, None), next(present, None)
+    while want is not None or have is not None:
+        if have is not None and (want is None or have < str(want[0])):
+            if have not in manifest.QUOTES_MANIFEST:
+                report.extra.append(have)
+            have = next(present, None)
+        elif want is not None and (have is None or str(want[0]) < have):
+            report.missing.append(str(want[0]))
+            want = next(listed, None)
+        else:
+            _compare(root, want, report)
+            want, have = next(listed, None), next(present, None)
+
+
+def _compare(root: Path, want: tuple[object, ...], report: VerifyReport) -> None:
+    path, *recorded = want
+    got = astuple(manifest.hash_file(root, str(path)))[1:]
+    report.checked += 1
+    diffs = [f for f, a, b in zip(("size_bytes", "md5", "crc32c", "sha256"), got, recorded, strict=True) if a != b]
+    if diffs:
+        report.modified.append(f"{path}: {', '.join(diffs)} differ")
 
 
 def _check_idc_manifest(root: Path, db: Scratch, report: VerifyReport) -> None:
