@@ -89,3 +89,19 @@ def test_verify_memory_does_not_grow_with_the_files(tmp_path: Path, monkeypatch:
     assert all(m.startswith("statements: ") for m in report.modified), report.modified
     print(f"peak {peak} bytes for {N_FILES} files")
     assert peak < 2**20 + N_FILES * 400, f"verify peaked at {peak} bytes of Python objects for {N_FILES} files"
+
+
+def test_the_walk_gives_sorted_orders_without_a_list(tmp_path: Path) -> None:
+    """``scratch.walk_files`` is the order of ``sorted()`` on the path strings (MANIFEST.csv's) or on Path
+    objects (the run's objects), though '-', '.' and ' ' sort before '/'; links are not followed."""
+    names = ["a/x", "a-b/x", "a.txt", "ab/c", "a b", "a/b/c", "a/b-c", "A", "_z", "a!/q", "state/s.json"]
+    for name in names:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(name)
+    (tmp_path / "link_dir").symlink_to(tmp_path / "a")
+    (tmp_path / "link_file").symlink_to(tmp_path / "A")
+    assert list(scratch.walk_files(tmp_path)) == sorted(names)
+    by_path = [p.relative_to(tmp_path).as_posix() for p in sorted(tmp_path / n for n in names)]
+    assert list(scratch.walk_files(tmp_path, by_component=True)) == by_path
+    with_links = list(scratch.walk_files(tmp_path, links=True, skip=("state",)))
+    assert with_links == sorted([*(n for n in names if not n.startswith("state/")), "link_file"])
