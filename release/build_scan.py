@@ -232,12 +232,19 @@ def collect_objects(run_dir: Path, db: Scratch) -> None:
         ((i, str(o.source), o.sop_uid, o.release_path, o.modality) for i, o in enumerate(scan_run_objects(run_dir))),
     )
     db.execute("CREATE TABLE shipped AS SELECT * FROM objects SEMI JOIN named USING (sop)")
-    dup = db.one(
-        "SELECT s[1], s[2], sop FROM (SELECT sop, list(source ORDER BY row) AS s, list(row ORDER BY row)[2] AS second "
-        "FROM shipped GROUP BY sop HAVING count(*) > 1) ORDER BY second LIMIT 1"
-    )
-    if dup:
-        raise DeepCACError(ErrorCode.E_RELEASE_INPUT, f"SOPInstanceUID {dup[2]} appears twice: {dup[0]} and {dup[1]}")
+    # a plain aggregate (DuckDB spills it); the files of the repeated UIDs only, which are few, read back
+    twice = "SELECT sop FROM shipped GROUP BY sop HAVING count(*) > 1"
+    first: dict[str, str] = {}
+    clashes = []  # (row of the second file, UID, first file, second file), as the scan met them
+    for sop, source, row in db.rows(
+        f"SELECT sop, source, row FROM shipped SEMI JOIN ({twice}) USING (sop) ORDER BY row"
+    ):
+        if sop in first:
+            clashes.append((row, sop, first[sop], source))
+        first.setdefault(sop, source)
+    if clashes:
+        _, sop, one, other = min(clashes)
+        raise DeepCACError(ErrorCode.E_RELEASE_INPUT, f"SOPInstanceUID {sop} appears twice: {one} and {other}")
 
 
 def shipped_sources(db: Scratch) -> Iterator[tuple[str, Path]]:

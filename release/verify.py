@@ -15,6 +15,10 @@ Checks, each reported separately:
   is in idc_manifest.csv, every object a table names is in the release with the series UID the
   table gives, every object is named by ``cac_series``, and the SHA-256 that QA recorded for
   each table and object (``qa/checks.parquet``, ``deepcac2.qa.binding``) is the file's.
+
+Memory stays flat with the release's size (issue 23): the manifest, idc_manifest.csv and the objects'
+identifiers go into a DuckDB scratch database (``scratch.py``) and come back sorted, a batch at a time;
+the files are listed by a sorted walk, never as one list.
 """
 
 from __future__ import annotations

@@ -105,3 +105,20 @@ def test_the_walk_gives_sorted_orders_without_a_list(tmp_path: Path) -> None:
     assert list(scratch.walk_files(tmp_path, by_component=True)) == by_path
     with_links = list(scratch.walk_files(tmp_path, links=True, skip=("state",)))
     assert with_links == sorted([*(n for n in names if not n.startswith("state/")), "link_file"])
+
+
+def test_build_refuses_one_uid_in_two_files(run_dir: Path, tmp_path: Path) -> None:
+    """The objects' duplicate check runs over the scratch database: the first and second file are named."""
+    import shutil
+
+    from deepcac2.errors import DeepCACError, ErrorCode
+
+    run = Path(shutil.copytree(run_dir, tmp_path / "RUN", symlinks=True))
+    first = next(p for p in sorted(run.rglob("*.dcm")) if "tables" not in p.parts)
+    second = run / "zz_copy" / "again.dcm"
+    second.parent.mkdir()
+    shutil.copyfile(first, second)
+    with pytest.raises(DeepCACError) as exc:
+        build.build_release(run, "1.0.0", tmp_path / "REL", dashboard_patients=4)
+    assert exc.value.code is ErrorCode.E_RELEASE_INPUT
+    assert "appears twice" in exc.value.message and str(first) in exc.value.message and str(second) in exc.value.message
