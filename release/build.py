@@ -28,11 +28,13 @@ import json
 import os
 import re
 import shutil
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from deepcac2._version import __version__
@@ -41,11 +43,11 @@ from deepcac2.location import COHORT_FILE, QA_CHECKS, QA_DIR, RUN_FILE
 from deepcac2.pipeline.conventions import DEFAULT_CONVENTION
 from deepcac2.pipeline.stage_values import sha256_file
 from deepcac2.qa import binding
-from deepcac2.release import card, citations, figures, manifest, metadata, outdir
+from deepcac2.release import build_scan, card, citations, figures, manifest, metadata, outdir
 from deepcac2.release.dashboard.write_dashboard import build_dashboard
-from deepcac2.release.layout import DicomObject, find_dicom_objects, referenced_sop_uids
 from deepcac2.release.metadata import ReleaseInfo
-from deepcac2.release.run_tables import TABLES_DIR, conventions_in, primary_scores, table_frame
+from deepcac2.release.run_tables import SERIES_KEY, TABLES_DIR, table_frame
+from deepcac2.release.scratch import Scratch, walk_files
 from deepcac2.schemas import dictionary
 
 CHECKS = QA_CHECKS
@@ -53,6 +55,8 @@ NOT_RECORDED = "(not recorded)"
 #: documents shipped as they are (package files: symbolic links to the repository's originals, or
 #: ``queries.sql``, the example queries CI runs on a built release)
 DOCUMENTS = ("CONVENTIONS.md", "CHANGELOG.md", "queries.sql")
+#: not in MANIFEST.csv: itself, and the card that shows its hash (manifest.py)
+UNLISTED = (manifest.MANIFEST_NAME, *manifest.QUOTES_MANIFEST)
 
 
 def figure_paths(convention: str) -> tuple[str, str]:
@@ -70,11 +74,8 @@ def index_version(cohort_meta_version: str, runs: pd.DataFrame | None) -> str:
     return NOT_RECORDED
 
 
-def make_world_readable(root: Path) -> None:
-    """0644 files and 0755 folders: a release is published, and copies keep the run's modes (0600 seen)."""
-    for path in sorted(root.rglob("*")):
-        path.chmod(0o755 if path.is_dir() else 0o644)
-    root.chmod(0o755)
+def _has(frame: pd.DataFrame | None, column: str) -> bool:
+    return frame is not None and column in frame.columns
 
 
 def read_checks(run_dir: Path, allow_no_qa: bool) -> pd.DataFrame | None:
@@ -124,16 +125,46 @@ def cohort_facts(cohort: pa.Table | None) -> tuple[str, str, str]:
     """
     if cohort is None:
         return NOT_RECORDED, NOT_RECORDED, NOT_RECORDED
-    meta = {k.decode(): v.decode() for k, v in (cohort.schema.metadata or {}).items()}
-    reasons = (
-        [str(v) for v in cohort.column("selection_reason").to_pylist()]
-        if "selection_reason" in cohort.column_names
-        else []
-    )
-    policies = sorted({m.group(1) for r in reasons if (m := re.match(r"policy (\S+):", r))})
-    rules = sorted({m.group(1).strip() for r in reasons if (m := re.search(r"passed ([^;]*)", r))})
-    policy = meta.get("policy") or ", ".join(policies) or NOT_RECORDED
-    return policy, "; ".join(rules) or NOT_RECORDED, meta.get("idc_index_data") or NOT_RECORDED
+    reasons = cohort.column("selection_reason").to_pylist() if "selection_reason" in cohort.column_names else []
+    return _facts(_meta(cohort.schema), reasons)
+
+
+def _meta(schema: pa.Schema) -> dict[str, str]:
+    return {k.decode(): v.decode() for k, v in (schema.metadata or {}).items()}
+
+
+def _facts(meta: dict[str, str], reasons: Iterable[object]) -> tuple[str, str, str]:
+    policies, rules = set(), set()
+    for reason in map(str, reasons):
+        if m := re.match(r"policy (\S+):", reason):
+            policies.add(m.group(1))
+        if m := re.search(r"passed ([^;]*)", reason):
+            rules.add(m.group(1).strip())
+    policy = meta.get("policy") or ", ".join(sorted(policies)) or NOT_RECORDED
+    return policy, "; ".join(sorted(rules)) or NOT_RECORDED, meta.get("idc_index_data") or NOT_RECORDED
+
+
+def cohort_file_facts(path: Path) -> tuple[str, str, str]:
+    """:func:`cohort_facts` of a cohort file, its reasons read a batch at a time (distinct values only)."""
+    parquet = pq.ParquetFile(path)
+    column = "selection_reason"
+    batches = parquet.iter_batches(batch_size=100_000, columns=[column]) if column in parquet.schema_arrow.names else ()
+    return _facts(_meta(parquet.schema_arrow), (r for b in batches for r in pc.unique(b.column(0)).to_pylist()))
+
+
+def cohort_rows_of(path: Path, series: list[str]) -> pd.DataFrame:
+    """The cohort's SeriesInstanceUID, PatientID and study_year of ``series`` (the failed ones), a batch at a time."""
+    parquet = pq.ParquetFile(path)
+    names = parquet.schema_arrow.names
+    columns = [c for c in ("SeriesInstanceUID", "PatientID", "study_year") if c in names]
+    if "SeriesInstanceUID" not in names:
+        return parquet.schema_arrow.empty_table().select(columns).to_pandas()
+    wanted = pa.array(series, pa.string())
+    kept = [
+        b.filter(pc.is_in(b.column(0), value_set=wanted))
+        for b in parquet.iter_batches(batch_size=100_000, columns=columns)
+    ]
+    return pa.Table.from_batches(kept, schema=parquet.schema_arrow.empty_table().select(columns).schema).to_pandas()
 
 
 EXCLUSIONS = "exclusions.parquet"
@@ -154,7 +185,7 @@ def ship_exclusions(cohort_path: Path | None, target: Path) -> pd.DataFrame | No
     return None
 
 
-def read_cohort(run_dir: Path, cohort: str | Path | None) -> tuple[Path, pa.Table] | None:
+def read_cohort(run_dir: Path, cohort: str | Path | None) -> Path | None:
     """The cohort the run processed: ``cohort``, else ``RUN_DIR/cohort.parquet``, else None.
 
     When the run recorded its cohort's SHA-256 (``state/run.json``), a different file is refused:
@@ -169,7 +200,7 @@ def read_cohort(run_dir: Path, cohort: str | Path | None) -> tuple[Path, pa.Tabl
     recorded = json.loads(state.read_text()).get("cohort_sha256") if state.exists() else None
     if recorded and sha256_file(str(path)) != recorded:
         raise DeepCACError(ErrorCode.E_RELEASE_INPUT, f"{path} is not the cohort {run_dir} processed (SHA-256 differs)")
-    return path, pq.read_table(path)
+    return path
 
 
 def _copy(src: Path, dst: Path) -> None:
@@ -186,14 +217,15 @@ def _prepare_out(out_dir: Path, overwrite: bool) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
 
 
-def check_qa_current(checks: pd.DataFrame | None, run_dir: Path, objects: list[DicomObject]) -> None:
-    """Refuse QA that checked other bytes than the tables and objects this release ships (qa/binding.py)."""
+def check_qa_current(checks: pd.DataFrame | None, run_dir: Path, objects: Iterable[tuple[str, Path]]) -> None:
+    """Refuse QA that checked other bytes than the tables and ``objects`` ((SOPInstanceUID, file) pairs) this
+    release ships (qa/binding.py)."""
     if checks is None:
         return  # a draft built with --allow-no-qa
     tables = {
         p.relative_to(run_dir).as_posix(): sha256_file(str(p)) for p in sorted((run_dir / TABLES_DIR).glob("*.parquet"))
     }
-    shipped = {o.sop_uid: sha256_file(str(o.source)) for o in objects}
+    shipped = {sop: sha256_file(str(source)) for sop, source in objects}
     problems = binding.stale_inputs(checks, tables, shipped)
     if problems:
         shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
@@ -230,44 +262,45 @@ def build_release(
         raise DeepCACError(ErrorCode.E_RELEASE_INPUT, f"run folder {run_dir} does not exist")
     outdir.check_placement(out, run_dir)
     checks = read_checks(run_dir, allow_no_qa)
-    series = table_frame(run_dir, "cac_series", required=True)
-    if series.empty:
-        raise DeepCACError(
-            ErrorCode.E_RELEASE_INPUT,
-            f"{run_dir} has no scored series (cac_series is empty): there is nothing to release; "
-            "see tables/failures.parquet for why",
-        )
-    lesions, failures, runs = (table_frame(run_dir, n) for n in ("cac_lesions", "failures", "runs"))
-    scores = primary_scores(series, extra=("is_primary", "qa_flags", "seg_series_uid", "sr_series_uid"))
-    by_convention = {c: primary_scores(series, c) for c in conventions_in(series)} or {DEFAULT_CONVENTION: scores}
-    cohort_found = read_cohort(run_dir, cohort)
-    policy, rules, cohort_index = cohort_facts(cohort_found[1] if cohort_found else None)
-    cohort_meta = (
-        {k.decode(): v.decode() for k, v in (cohort_found[1].schema.metadata or {}).items()} if cohort_found else {}
-    )
-    cohort_frame = (
-        cohort_found[1]
-        .select([c for c in ("SeriesInstanceUID", "PatientID", "study_year") if c in cohort_found[1].column_names])
-        .to_pandas()
-        if cohort_found
-        else None
-    )
+    with Scratch() as db:  # the objects and the UIDs of the tables out of core (build_scan.py)
+        return _build(run_dir, out, checks, db, version, overwrite, dashboard_patients, dashboard_seed, stated, cohort)
+
+
+def _build(
+    run_dir: Path,
+    out: Path,
+    checks: pd.DataFrame | None,
+    db: Scratch,
+    version: str,
+    overwrite: bool,
+    dashboard_patients: int,
+    dashboard_seed: int,
+    stated: dict[str, str] | None,
+    cohort: str | Path | None,
+) -> Path:
+    series = build_scan.scan_series(run_dir, db)  # the numbers per series the card and figures count, no UIDs
+    failures, runs = (table_frame(run_dir, n) for n in ("failures", "runs"))
+    by_convention = series.by_convention
+    cohort_path = read_cohort(run_dir, cohort)
+    policy, rules, cohort_index = cohort_file_facts(cohort_path) if cohort_path else (NOT_RECORDED,) * 3
+    cohort_meta = _meta(pq.read_schema(cohort_path)) if cohort_path else {}
+    failed = sorted(failures[SERIES_KEY].dropna().astype(str).unique()) if _has(failures, SERIES_KEY) else []
+    cohort_frame = cohort_rows_of(cohort_path, failed) if cohort_path else None
     source, acquisition = card.source_markdown(
-        cohort_meta, index_version(cohort_index, runs), policy, known=cohort_found is not None
+        cohort_meta, index_version(cohort_index, runs), policy, known=cohort_path is not None
     )
     info = ReleaseInfo(version=version, build_date=run_date(run_dir, runs), **(stated or {}))
     # only the objects cac_series names: a stale SEG/SR of a series that failed later never ships
-    objects = find_dicom_objects(run_dir, keep=referenced_sop_uids(series))
-    check_qa_current(checks, run_dir, objects)
+    build_scan.collect_objects(run_dir, db)
+    check_qa_current(checks, run_dir, build_scan.shipped_sources(db))
     _prepare_out(out, overwrite)
 
-    for obj in objects:
-        _copy(obj.source, out / obj.release_path)
+    build_scan.copy_objects(db, out)
     for table in sorted((run_dir / TABLES_DIR).glob("*.parquet")):
         _copy(table, out / TABLES_DIR / table.name)
-    if cohort_found is not None and not (out / TABLES_DIR / "cohort.parquet").exists():
-        _copy(cohort_found[0], out / TABLES_DIR / "cohort.parquet")  # the selection record travels along
-    exclusions = ship_exclusions(cohort_found[0] if cohort_found else None, out / TABLES_DIR / EXCLUSIONS)
+    if cohort_path is not None and not (out / TABLES_DIR / "cohort.parquet").exists():
+        _copy(cohort_path, out / TABLES_DIR / "cohort.parquet")  # the selection record travels along
+    exclusions = ship_exclusions(cohort_path, out / TABLES_DIR / EXCLUSIONS)
     if (run_dir / QA_DIR).is_dir():
         shutil.copytree(run_dir / QA_DIR, out / QA_DIR)
     figure_files = []
@@ -277,7 +310,7 @@ def build_release(
         figures.category_bars(frame, out / bars, conv)
         figure_files += [histogram, bars]
     build_dashboard(
-        scores,
+        build_scan.dashboard_scores(run_dir, db, dashboard_patients, dashboard_seed),
         out / "dashboard",
         out / QA_DIR / "images",
         dashboard_patients,
@@ -288,10 +321,10 @@ def build_release(
     for name in DOCUMENTS:
         _copy(Path(card.__file__).with_name(name), out / name)
 
-    by_modality = pd.Series([o.modality for o in objects], dtype=object).value_counts().to_dict()
-    facts = card.counts(scores, lesions, failures, by_modality)
-    cards = metadata.model_cards(series, runs)
-    conventions = metadata.conventions_used(series)
+    lesions = build_scan.lesions_by_convention(run_dir)
+    facts = card.counts_of(series.patients, series.studies, series.scored, lesions, failures, build_scan.modalities(db))
+    cards = metadata.model_cards(series.models, runs)
+    conventions = metadata.conventions_recorded(series.conventions, series.conventions_json)
     metadata.write_license(out)
     metadata.write_citation(out, info)
 
@@ -308,7 +341,7 @@ def build_release(
         "figures": card.figures_markdown(figure_files),
         "conventions": ", ".join(f"`{c}`" for c in conventions) or NOT_RECORDED,
         "model_claims": card.model_claims(cards),
-        "participant_categories": card.participant_category_markdown(scores, DEFAULT_CONVENTION),
+        "participant_categories": card.participant_category_markdown(series.default, DEFAULT_CONVENTION),
         "left_out": card.left_out_markdown(exclusions, failures, cohort_frame),
         "source": source,
         "acquisition": acquisition,
@@ -328,12 +361,9 @@ def build_release(
     seal = manifest.sealed_card_sha256(card_text, manifest.ROOT_PLACEHOLDER)  # the zeros are in place already
     metadata.write_provenance(out, info, cards, conventions, seal)
 
-    entries = [manifest.hash_file(out, p) for p in manifest.list_files(out)]
-    md5 = {e.path: e.md5 for e in entries}
-    manifest.write_idc_manifest(out, {o.sop_uid: o.release_path for o in objects}, md5)
-    entries.append(manifest.hash_file(out, manifest.IDC_MANIFEST_NAME))
-    manifest.write_manifest(out, entries)
+    manifest.write_idc_rows(out, build_scan.idc_rows(db))  # MD5s taken as the objects were copied
+    manifest.write_manifest_rows(out, (manifest.hash_file(out, p) for p in walk_files(out) if p not in UNLISTED))
     root_hash = manifest.manifest_sha256(out)
     (out / card.CARD_NAME).write_text(card_text.replace(manifest.ROOT_PLACEHOLDER, root_hash), encoding="utf-8")
-    make_world_readable(out)  # last: the card too
+    build_scan.make_world_readable(out)  # last: the card too
     return out

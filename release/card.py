@@ -58,15 +58,38 @@ def counts(
 ) -> dict[str, int]:
     """The headline counts (also used by the Zenodo description). Lesions are counted per
     convention: conventions delimit lesions differently, so a sum over them counts nothing."""
+    by_convention = (
+        lesions["convention"].value_counts().to_dict()
+        if lesions is not None and "convention" in lesions.columns
+        else None
+    )
+    return counts_of(
+        _n_unique(scores, PATIENT_KEY),
+        _n_unique(scores, STUDY_KEY),
+        len(scores),
+        by_convention,
+        failures,
+        dicom_by_modality,
+    )
+
+
+def counts_of(
+    patients: int,
+    studies: int,
+    scored: int,
+    lesions_by_convention: dict[str, int] | None,
+    failures: pd.DataFrame | None,
+    dicom_by_modality: dict[str, int],
+) -> dict[str, int]:
+    """:func:`counts` from numbers already counted (``build_scan``: the tables a batch at a time)."""
     out = {
-        "patients": _n_unique(scores, PATIENT_KEY),
-        "studies": _n_unique(scores, STUDY_KEY),
-        "scored series": len(scores),
+        "patients": patients,
+        "studies": studies,
+        "scored series": scored,
         "failed series": _n_unique(failures, SERIES_KEY),
     }
-    if lesions is not None and "convention" in lesions.columns:
-        for conv, n in sorted(lesions["convention"].value_counts().items()):
-            out[f"lesions under `{conv}`"] = int(n)
+    for conv, n in sorted((lesions_by_convention or {}).items()):
+        out[f"lesions under `{conv}`"] = int(n)
     out.update({f"{m} objects": n for m, n in sorted(dicom_by_modality.items())})
     return out
 

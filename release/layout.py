@@ -13,6 +13,7 @@ outputs anywhere under RUN_DIR; they are found by the DICOM preamble, not by nam
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,8 +21,10 @@ import pandas as pd
 import pydicom
 
 from deepcac2.errors import DeepCACError, ErrorCode
+from deepcac2.location import NOT_OBJECTS
 from deepcac2.pipeline.identifiers import PATIENT_ID_PATTERN
-from deepcac2.pipeline.loader.read import run_objects
+from deepcac2.pipeline.loader.read import is_run_object, run_objects
+from deepcac2.release.scratch import walk_files
 
 DICOM_DIR = "dicom"
 #: UIDs are digits and dots (PS3.5 9.1); PatientIDs are also restricted so they make safe folder names.
@@ -76,6 +79,16 @@ def referenced_sop_uids(cac_series: pd.DataFrame) -> set[str]:
     """The SOPInstanceUIDs of the objects the table names: every ``*_sop_instance_uid`` column."""
     columns = [c for c in cac_series.columns if c.endswith("_sop_instance_uid")]
     return {str(v) for c in columns for v in cac_series[c].dropna()}
+
+
+def scan_run_objects(run_dir: Path) -> Iterator[DicomObject]:
+    """Every DICOM object of ``run_dir`` in the order of :func:`loader.read.run_objects` (the ones QA checked),
+    one at a time: a walk that holds one folder's names, never the run's file list (its state holds a
+    fragment per series)."""
+    for rel in walk_files(run_dir, by_component=True, links=True, skip=NOT_OBJECTS):
+        path = run_dir / rel
+        if is_run_object(run_dir, path):
+            yield read_object(path)
 
 
 def find_dicom_objects(run_dir: Path, *, keep: set[str] | None = None) -> list[DicomObject]:

@@ -27,6 +27,7 @@ import csv
 import hashlib
 import io
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,7 +58,7 @@ class FileEntry:
 def hash_file(root: Path, rel_path: str, chunk: int = 1 << 20) -> FileEntry:
     """Size, MD5, CRC32C and SHA-256 of one file, read once in chunks."""
     md5, sha, crc, size = hashlib.md5(), hashlib.sha256(), 0, 0
-    with open(root / rel_path, "rb") as f:
+    with open(os.path.join(root, rel_path), "rb") as f:  # no Path per file: pathlib interns every part
         while block := f.read(chunk):
             md5.update(block)
             sha.update(block)
@@ -109,11 +110,42 @@ def write_manifest(root: Path, entries: list[FileEntry]) -> Path:
 
 
 def read_manifest(root: Path) -> list[FileEntry]:
+    return list(iter_manifest(root))
+
+
+def iter_manifest(root: Path) -> Iterator[FileEntry]:
+    """MANIFEST.csv's rows, one at a time (ValueError for a header or size it cannot read)."""
     with open(root / MANIFEST_NAME, newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
         if tuple(reader.fieldnames or ()) != MANIFEST_COLUMNS:
             raise ValueError(f"{MANIFEST_NAME} header is {reader.fieldnames}, expected {list(MANIFEST_COLUMNS)}")
-        return [FileEntry(r["path"], int(r["size_bytes"]), r["md5"], r["crc32c"], r["sha256"]) for r in reader]
+        for r in reader:
+            yield FileEntry(r["path"], int(r["size_bytes"]), r["md5"], r["crc32c"], r["sha256"])
+
+
+def write_manifest_rows(root: Path, entries: Iterable[FileEntry]) -> Path:
+    """MANIFEST.csv from entries already sorted by path, written a row at a time (the bytes of
+    :func:`write_manifest`); an entry out of order is refused (ValueError)."""
+    out, last = root / MANIFEST_NAME, None
+    with open(out, "w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(MANIFEST_COLUMNS)
+        for e in entries:
+            if last is not None and e.path <= last:
+                raise ValueError(f"{MANIFEST_NAME}: {e.path} comes after {last}")
+            writer.writerow((e.path, e.size_bytes, e.md5, e.crc32c, e.sha256))
+            last = e.path
+    return out
+
+
+def write_idc_rows(root: Path, rows: Iterable[tuple[str, str, str]]) -> Path:
+    """idc_manifest.csv from (SOPInstanceUID, path, MD5) rows already sorted by SOPInstanceUID, a row at a time."""
+    out = root / IDC_MANIFEST_NAME
+    with open(out, "w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(IDC_COLUMNS)
+        writer.writerows(rows)
+    return out
 
 
 def write_idc_manifest(root: Path, sop_paths: dict[str, str], md5_by_path: dict[str, str]) -> Path:

@@ -7,6 +7,7 @@ input, see :class:`ReleaseInfo`), so identical inputs give identical bytes.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,11 +63,16 @@ def model_cards(*tables: pd.DataFrame | None) -> list[dict[str, str]]:
 def conventions_used(cac_series: pd.DataFrame) -> dict[str, dict[str, object] | None]:
     """Convention name -> the parameters the rows recorded (``conventions_json``), for every
     convention with scores; None where the table did not record them."""
+    texts = cac_series["conventions_json"].dropna().unique() if "conventions_json" in cac_series.columns else []
+    return conventions_recorded(conventions_in(cac_series), texts)
+
+
+def conventions_recorded(names: list[str], texts: Iterable[str]) -> dict[str, dict[str, object] | None]:
+    """:func:`conventions_used` from the conventions with scores and the distinct ``conventions_json`` values."""
     recorded: dict[str, dict[str, object]] = {}
-    if "conventions_json" in cac_series.columns:
-        for text in sorted(cac_series["conventions_json"].dropna().unique()):
-            recorded.update(json.loads(text))
-    return {name: recorded.get(name) for name in conventions_in(cac_series)}
+    for text in sorted(texts):
+        recorded.update(json.loads(text))
+    return {name: recorded.get(name) for name in names}
 
 
 def _write(path: Path, text: str) -> Path:

@@ -11,15 +11,15 @@
 
 from __future__ import annotations
 
-import csv
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow.parquet as pq
 
 from deepcac2.errors import DeepCACError
 from deepcac2.location import QA_CHECKS, QA_DIR, TABLES_DIR
-from deepcac2.release import manifest
 from deepcac2.release.layout import DICOM_DIR, read_object
+from deepcac2.release.scratch import Scratch, sql_text, walk_files
 
 #: table -> (SOPInstanceUID column, the SeriesInstanceUID column paired with it, or None)
 REFERENCES: dict[str, tuple[tuple[str, str | None], ...]] = {
@@ -35,70 +35,79 @@ REFERENCES: dict[str, tuple[tuple[str, str | None], ...]] = {
 MAX_SHOWN = 20
 
 
-def _idc_paths(root: Path) -> dict[str, str]:
-    path = root / manifest.IDC_MANIFEST_NAME
-    if not path.is_file():
-        return {}
-    with open(path, newline="", encoding="utf-8") as f:
-        return {row.get("SOPInstanceUID", ""): row.get("path", "") for row in csv.DictReader(f)}
+def _objects(root: Path, db: Scratch, problems: list[str]) -> None:
+    """Every DICOM file of the release into ``objects`` (``kept``: SOPInstanceUID -> SeriesInstanceUID, the
+    last file read where one repeats), checking its place and its line in idc_manifest.csv (table ``idc``)."""
 
+    def scanned() -> Iterator[tuple[object, ...]]:
+        # not ``run_objects``: in a release every file of dicom/ must be an object (no marker test) and a symlink
+        # is verify's own finding (``manifest.symlinks``), never read as an object
+        for i, rel in enumerate(walk_files(root / DICOM_DIR, by_component=True)):
+            rel = f"{DICOM_DIR}/{rel}"
+            try:
+                obj = read_object(root / rel)
+            except DeepCACError as exc:
+                yield i, rel, exc.message, None, None, None
+                continue
+            yield i, rel, None, obj.release_path, obj.sop_uid, obj.series_uid
 
-def _objects(root: Path, problems: list[str]) -> dict[str, str]:
-    """SOPInstanceUID -> SeriesInstanceUID of every DICOM file in the release, checking its place."""
-    idc = _idc_paths(root)
-    series: dict[str, str] = {}
-    # not ``run_objects``: in a release every file of dicom/ must be an object (no marker test) and a symlink is
-    # verify's own finding (``manifest.symlinks``), never read as an object
-    for path in sorted(p for p in (root / DICOM_DIR).rglob("*") if p.is_file() and not p.is_symlink()):
-        rel = path.relative_to(root).as_posix()
-        try:
-            obj = read_object(path)
-        except DeepCACError as exc:
-            problems.append(f"{rel}: {exc.message}")
+    db.create(
+        "objects", row="BIGINT", path="VARCHAR", error="VARCHAR", place="VARCHAR", sop="VARCHAR", series="VARCHAR"
+    )
+    db.append("objects", scanned())
+    db.execute(
+        "CREATE TABLE idc_by_sop AS SELECT sop, path FROM idc "
+        "QUALIFY row_number() OVER (PARTITION BY sop ORDER BY row DESC) = 1"
+    )
+    query = "SELECT o.path, o.error, o.place, o.sop, i.path FROM objects o LEFT JOIN idc_by_sop i USING (sop) ORDER BY o.row"
+    for rel, error, place, sop, listed in db.rows(query):
+        if error is not None:
+            problems.append(f"{rel}: {error}")
             continue
-        if obj.release_path != rel:
-            problems.append(f"{rel}: its header places it at {obj.release_path}")
-        if idc.get(obj.sop_uid) != rel:
-            problems.append(f"{rel}: idc_manifest.csv does not name it for SOPInstanceUID {obj.sop_uid}")
-        series[obj.sop_uid] = obj.series_uid
-    return series
+        if place != rel:
+            problems.append(f"{rel}: its header places it at {place}")
+        if listed != rel:
+            problems.append(f"{rel}: idc_manifest.csv does not name it for SOPInstanceUID {sop}")
+    db.execute(
+        "CREATE TABLE kept AS SELECT sop, series FROM objects WHERE error IS NULL "
+        "QUALIFY row_number() OVER (PARTITION BY sop ORDER BY row DESC) = 1"
+    )
 
 
-def _pairs(path: Path, sop_col: str, series_col: str | None) -> list[tuple[str, str | None]]:
-    """Distinct (SOPInstanceUID, SeriesInstanceUID) pairs a table names (millions of rows: grouped in Arrow)."""
-    present = set(pq.read_schema(path).names)
-    if sop_col not in present:
-        return []
-    cols = [sop_col, *([series_col] if series_col and series_col in present else [])]
-    table = pq.read_table(path, columns=cols).group_by(cols).aggregate([])
-    sops = table.column(sop_col).to_pylist()
-    series = table.column(cols[1]).to_pylist() if len(cols) > 1 else [None] * len(sops)
-    return sorted(((a, b) for a, b in zip(sops, series, strict=True) if a), key=lambda p: (p[0], p[1] or ""))
-
-
-def _references(root: Path, series: dict[str, str], problems: list[str]) -> set[str]:
-    """Check every object reference of the tables; return the SOPInstanceUIDs cac_series names."""
-    named: set[str] = set()
+def _references(root: Path, db: Scratch, problems: list[str]) -> None:
+    """Check every object reference of the tables (DuckDB over each file, distinct pairs joined with ``kept``);
+    the SOPInstanceUIDs cac_series names go into ``named``."""
+    db.create("named", sop="VARCHAR")
     for table, pairs in REFERENCES.items():
         path = root / TABLES_DIR / f"{table}.parquet"
         if not path.is_file():
             continue
         for sop_col, series_col in pairs:
             try:
-                found = _pairs(path, sop_col, series_col)
+                present = set(pq.read_schema(path).names)
+                if sop_col not in present:
+                    continue
+                given = f'"{series_col}"' if series_col and series_col in present else "NULL::VARCHAR"
+                db.execute(
+                    f'CREATE OR REPLACE TABLE pairs AS SELECT DISTINCT "{sop_col}" AS sop, {given} AS given '
+                    f'FROM read_parquet({sql_text(path)}) WHERE "{sop_col}" IS NOT NULL AND "{sop_col}" <> \'\''
+                )
             except Exception:  # unreadable: the table check reports it
                 continue
-            for sop, given in found:
-                if table == "cac_series":
-                    named.add(sop)
-                if sop not in series:
+            if table == "cac_series":
+                db.execute("INSERT INTO named SELECT DISTINCT sop FROM pairs")
+            query = (
+                "SELECT p.sop, p.given, k.series, k.sop IS NULL FROM pairs p LEFT JOIN kept k USING (sop) "
+                "ORDER BY p.sop, coalesce(p.given, '')"
+            )
+            for sop, given, series, absent in db.rows(query):
+                if absent:
                     problems.append(f"{table}.{sop_col} {sop}: no such object in the release")
-                elif given and given != series[sop]:
-                    problems.append(f"{table}.{series_col} {given}: object {sop} is of series {series[sop]}")
-    return named
+                elif given and given != series:
+                    problems.append(f"{table}.{series_col} {given}: object {sop} is of series {series}")
 
 
-def _qa_hashes(root: Path, sha_by_path: dict[str, str], problems: list[str], notes: list[str]) -> None:
+def _qa_hashes(root: Path, db: Scratch, problems: list[str], notes: list[str]) -> None:
     from deepcac2.qa.binding import recorded  # QA owns the binding rows
 
     checks = root / QA_DIR / QA_CHECKS
@@ -115,22 +124,24 @@ def _qa_hashes(root: Path, sha_by_path: dict[str, str], problems: list[str], not
         notes.append(f"{shown} records no SHA-256 (QA of an older deepcac2); QA's hashes not compared")
         return
     tables, objects = found
-    idc = _idc_paths(root)
     for rel, sha in sorted(tables.items()):
-        if sha_by_path.get(rel) != sha:
+        if db.one("SELECT sha256 FROM recorded WHERE path = ?", [rel]) != (sha,):
             problems.append(f"{rel}: not the table QA checked (SHA-256 differs or missing)")
-    for sop, rel in sorted(idc.items()):
-        if objects.get(sop) != sha_by_path.get(rel):
+    query = "SELECT i.sop, i.path, r.sha256 FROM idc_by_sop i LEFT JOIN recorded r USING (path) ORDER BY i.sop"
+    for sop, rel, sha in db.rows(query):
+        if objects.get(sop) != sha:
             problems.append(f"{rel}: not the object QA checked (SHA-256 differs or QA never saw it)")
 
 
-def check_objects(root: Path, sha_by_path: dict[str, str], problems: list[str], notes: list[str]) -> None:
-    """Append to ``problems`` every disagreement between tables, objects and QA's hashes (module doc)."""
+def check_objects(root: Path, db: Scratch, problems: list[str], notes: list[str]) -> None:
+    """Append to ``problems`` every disagreement between tables, objects and QA's hashes (module doc).
+    ``db`` holds verify's ``recorded`` (MANIFEST.csv) and ``idc`` (idc_manifest.csv) tables."""
     found: list[str] = []
-    series = _objects(root, found)
-    named = _references(root, series, found)
-    found += [f"object {sop}: no cac_series row names it" for sop in sorted(set(series) - named)]
-    _qa_hashes(root, sha_by_path, found, notes)
+    _objects(root, db, found)
+    _references(root, db, found)
+    query = "SELECT sop FROM kept ANTI JOIN named USING (sop) ORDER BY sop"
+    found += [f"object {sop}: no cac_series row names it" for (sop,) in db.rows(query)]
+    _qa_hashes(root, db, found, notes)
     problems += found[:MAX_SHOWN]
     if len(found) > MAX_SHOWN:
         problems.append(f"... and {len(found) - MAX_SHOWN} more")

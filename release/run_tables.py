@@ -62,6 +62,26 @@ def table_frame(root: Path, name: str, required: bool = False) -> pd.DataFrame |
         raise DeepCACError(ErrorCode.E_RELEASE_INPUT, f"{path}: not a readable Parquet table ({exc})") from exc
 
 
+def checked_table(root: Path, name: str, required: bool = False) -> Path | None:
+    """The path of a table :func:`table_frame` would read (its footer checked the same way), for readers
+    that take a batch at a time; None when absent and not required."""
+    from deepcac2.pipeline.convert.parquet_tables import check_marks
+    from deepcac2.schemas.registry import get_table
+
+    path = table_path(root, name)
+    if not path.exists():
+        if required:
+            raise DeepCACError(ErrorCode.E_RELEASE_INPUT, f"{path} is missing: a release needs the {name} table")
+        return None
+    try:
+        check_marks(get_table(name), path, unmarked_ok=True)
+    except DeepCACError:
+        raise
+    except Exception as exc:  # pyarrow raises several types for corrupt files
+        raise DeepCACError(ErrorCode.E_RELEASE_INPUT, f"{path}: not a readable Parquet table ({exc})") from exc
+    return path
+
+
 def conventions_in(cac_series: pd.DataFrame) -> list[str]:
     """Conventions with an Agatston column that holds at least one value."""
     prefix = f"{SCORE}_"

@@ -15,6 +15,10 @@ Checks, each reported separately:
   is in idc_manifest.csv, every object a table names is in the release with the series UID the
   table gives, every object is named by ``cac_series``, and the SHA-256 that QA recorded for
   each table and object (``qa/checks.parquet``, ``deepcac2.qa.binding``) is the file's.
+
+Memory stays flat with the release's size (issue 23): the manifest, idc_manifest.csv and the objects'
+identifiers go into a DuckDB scratch database (``scratch.py``) and come back sorted, a batch at a time;
+the files are listed by a sorted walk, never as one list.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from __future__ import annotations
 import csv
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -31,6 +35,7 @@ from deepcac2.errors import DeepCACError, ErrorCode
 from deepcac2.release import manifest
 from deepcac2.release.objects import check_objects
 from deepcac2.release.run_tables import TABLES_DIR
+from deepcac2.release.scratch import Scratch, walk_files
 from deepcac2.schemas.base import TableSchema
 
 
@@ -80,41 +85,77 @@ def schema_for(table: str) -> TableSchema | None:
     return TABLES.get(table)
 
 
-def _check_files(root: Path, report: VerifyReport) -> dict[str, manifest.FileEntry]:
+def _load_manifest(root: Path, db: Scratch, report: VerifyReport) -> bool:
+    """MANIFEST.csv into ``recorded`` (one row per path, the last where a path repeats), a row at a time;
+    False when it is missing or unreadable (``recorded`` is then empty)."""
+    loaded = True
+    db.create(
+        "listed", path="VARCHAR", size_bytes="BIGINT", md5="VARCHAR", crc32c="VARCHAR", sha256="VARCHAR", row="BIGINT"
+    )
     try:
-        recorded = {e.path: e for e in manifest.read_manifest(root)}
+        db.append("listed", ((*astuple(e), i) for i, e in enumerate(manifest.iter_manifest(root))))
     except FileNotFoundError:
         report.missing.append(manifest.MANIFEST_NAME)
-        return {}
+        loaded = False
     except (ValueError, KeyError) as exc:
         report.modified.append(f"{manifest.MANIFEST_NAME}: unreadable ({exc})")
-        return {}
+        db.execute("DELETE FROM listed")
+        loaded = False
+    db.execute(
+        "CREATE TABLE recorded AS SELECT * EXCLUDE (row) FROM listed "
+        "QUALIFY row_number() OVER (PARTITION BY path ORDER BY row DESC) = 1"
+    )
+    return loaded
+
+
+def _check_files(root: Path, db: Scratch, report: VerifyReport) -> None:
+    """Every file the manifest lists, hashed and compared; files it does not list; symbolic links."""
+    if not _load_manifest(root, db, report):
+        return
     report.links += manifest.symlinks(root)
-    present = set(manifest.list_files(root, (manifest.MANIFEST_NAME,)))
-    report.extra += sorted(present - recorded.keys() - set(manifest.QUOTES_MANIFEST))
-    for path, want in sorted(recorded.items()):
-        if path not in present:
-            report.missing.append(path)
-            continue
-        got = manifest.hash_file(root, path)
-        report.checked += 1
-        diffs = [f for f in ("size_bytes", "md5", "crc32c", "sha256") if getattr(got, f) != getattr(want, f)]
-        if diffs:
-            report.modified.append(f"{path}: {', '.join(diffs)} differ")
-    return recorded
+    # a merge of two sorted streams, the manifest's rows (DuckDB sorts them) and the walk: no join to hold
+    listed = db.rows("SELECT * FROM recorded ORDER BY path")
+    present = (p for p in walk_files(root) if p != manifest.MANIFEST_NAME)
+    want, have = next(listed, None), next(present, None)
+    while want is not None or have is not None:
+        if have is not None and (want is None or have < str(want[0])):
+            if have not in manifest.QUOTES_MANIFEST:
+                report.extra.append(have)
+            have = next(present, None)
+        elif want is not None and (have is None or str(want[0]) < have):
+            report.missing.append(str(want[0]))
+            want = next(listed, None)
+        else:
+            _compare(root, want, report)
+            want, have = next(listed, None), next(present, None)
 
 
-def _check_idc_manifest(root: Path, recorded: dict[str, manifest.FileEntry], report: VerifyReport) -> None:
+def _compare(root: Path, want: tuple[object, ...], report: VerifyReport) -> None:
+    path, *recorded = want
+    got = astuple(manifest.hash_file(root, str(path)))[1:]
+    report.checked += 1
+    diffs = [f for f, a, b in zip(("size_bytes", "md5", "crc32c", "sha256"), got, recorded, strict=True) if a != b]
+    if diffs:
+        report.modified.append(f"{path}: {', '.join(diffs)} differ")
+
+
+def _check_idc_manifest(root: Path, db: Scratch, report: VerifyReport) -> None:
+    """idc_manifest.csv into ``idc`` (its rows in order); each names a listed file with the manifest's MD5."""
+    db.create("idc", sop="VARCHAR", path="VARCHAR", md5="VARCHAR", row="BIGINT")
     path = root / manifest.IDC_MANIFEST_NAME
     if not path.exists():
         return  # reported as missing by the file check when the manifest lists it
     with open(path, newline="", encoding="utf-8") as f:
-        for row in csv.DictReader(f):
-            entry = recorded.get(row.get("path", ""))
-            if entry is None:
-                report.modified.append(f"{manifest.IDC_MANIFEST_NAME}: {row.get('path')} is not in the manifest")
-            elif entry.md5 != row.get("md5"):
-                report.modified.append(f"{manifest.IDC_MANIFEST_NAME}: MD5 of {entry.path} disagrees")
+        rows = csv.DictReader(f)
+        db.append(
+            "idc", ((r.get("SOPInstanceUID", ""), r.get("path", ""), r.get("md5"), i) for i, r in enumerate(rows))
+        )
+    query = "SELECT i.path, i.md5, r.md5, r.path IS NULL FROM idc i LEFT JOIN recorded r USING (path) ORDER BY i.row"
+    for listed, md5, recorded_md5, unknown in db.rows(query):
+        if unknown:
+            report.modified.append(f"{manifest.IDC_MANIFEST_NAME}: {listed} is not in the manifest")
+        elif recorded_md5 != md5:
+            report.modified.append(f"{manifest.IDC_MANIFEST_NAME}: MD5 of {listed} disagrees")
 
 
 def _check_tables(root: Path, report: VerifyReport) -> None:
@@ -200,10 +241,11 @@ def verify_release(rel_dir: str | Path) -> VerifyReport:
     if not root.is_dir():
         raise DeepCACError(ErrorCode.E_RELEASE_VERIFY, f"release folder {root} does not exist")
     report = VerifyReport(str(root))
-    recorded = _check_files(root, report)
-    _check_root(root, report)
-    _check_statements(root, report)
-    _check_idc_manifest(root, recorded, report)
-    _check_tables(root, report)
-    check_objects(root, {p: e.sha256 for p, e in recorded.items()}, report.objects, report.notes)
+    with Scratch() as db:  # the manifest, idc_manifest.csv and the objects out of core (scratch.py)
+        _check_files(root, db, report)
+        _check_root(root, report)
+        _check_statements(root, report)
+        _check_idc_manifest(root, db, report)
+        _check_tables(root, report)
+        check_objects(root, db, report.objects, report.notes)
     return report

@@ -114,14 +114,19 @@ def read_table(table: TableSchema, path: str | os.PathLike[str], *, unmarked_ok:
     ``unmarked_ok``: a file without the toolkit's marks (a table edited with pandas) is read
     too; the release reads such files and ``release verify`` reports their schema problems.
     """
+    check_marks(table, path, unmarked_ok=unmarked_ok)
+    return pq.read_table(path)
+
+
+def check_marks(table: TableSchema, path: str | os.PathLike[str], *, unmarked_ok: bool = False) -> None:
+    """:func:`read_table`'s refusal of a file of another table or major version, from the footer alone."""
     got = pq.read_schema(path).metadata or {}
     name = got.get(b"table", b"").decode()
     version = got.get(b"schema_version", b"").decode()
     if unmarked_ok and not name and not version:
-        return pq.read_table(path)
+        return
     if name != table.name or version.split(".")[0] != table.version.split(".")[0]:
         raise DeepCACError(
             ErrorCode.E_TABLE_SCHEMA,
             f"{path}: holds {name or '?'} v{version or '?'}, expected {table.name} v{table.version}",
         )
-    return pq.read_table(path)
