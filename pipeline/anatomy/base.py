@@ -34,6 +34,9 @@ STRUCTURES: tuple[str, ...] = (
     "ribs",
     "sternum",
     "costal_cartilage",
+    #: the aortic root's disk at the heart's base where a provider's aorta leaves it out (the classical
+    #: anatomy's tracked root, a few millimetres off the valve's centre): where the valve's cusps lie
+    "aortic_root",
 )
 
 

@@ -52,6 +52,14 @@ NARROW_RUN = 4
 #: heart's top bound (arch depth, trunk search, ``segment.py``) then cuts coronary calcium on the
 #: phantoms (docs/models.md, "The descending chain skips the esophagus"); on once that bound is fixed
 SKIP_ESOPHAGUS = False
+#: the ascending aorta is the widest near-arch chain, not the one with the highest total score: the superior
+#: vena cava beside it (radius about 9 mm, free in lung on its right) is round over a longer run than the
+#: aorta pressed against it, the trunk and the right pulmonary artery (13-18 mm); docs/models.md, "ascend"
+ASCENDING_BY_WIDTH = True
+#: chains tried for the widest (the aorta pressed against its neighbours is often not among the first four)
+ASCENDING_CHAINS = 6
+#: a near-arch chain shorter than this is not the ascending aorta (a few round sections of a branch)
+ASCENDING_MIN_MM = 10.0
 #: per slice down the aortic root, how far back or left its centre may move
 ROOT_STEP_MM = 6.0
 #: the wall and its calcified plaques outside the blood-density lumen the template measures
@@ -150,9 +158,17 @@ def looks_like_esophagus(chain: list[Section], th: Thorax) -> bool:
 
 
 def find_ascending(
-    th: Thorax, blood: np.ndarray, bone: np.ndarray, desc: list[Section], *, arch_gap_mm: float = 30.0
+    th: Thorax,
+    blood: np.ndarray,
+    bone: np.ndarray,
+    desc: list[Section],
+    *,
+    arch_gap_mm: float = 30.0,
+    by_width: bool | None = None,
 ) -> list[Section]:
-    """The ascending aorta above the heart: a chain of round anterior sections reaching up to the arch."""
+    """The ascending aorta above the heart: of the chains of round anterior sections reaching up to the arch,
+    the widest (``by_width``, default ``ASCENDING_BY_WIDTH``) or the one with the highest total score."""
+    by_width = ASCENDING_BY_WIDTH if by_width is None else by_width
     if not desc:
         return []
     sp = th.spacing
@@ -171,18 +187,33 @@ def find_ascending(
         per[z] = candidates(blood[z], z, win, radii, sp[1:], bone2d=bone[z])
         per[z] = [s for s in per[z] if allowed[z, int(s.row), int(s.col)]]
     chains = []
-    for _ in range(4):
+    for _ in range(ASCENDING_CHAINS if by_width else 4):
         chain = best_chain(per, sp, max_shift_mm=_max_shift(sp))
         if len(chain) < 2:
             break
         chains.append(chain)
-        used = {(s.z, s.row, s.col) for s in chain}
-        per = {z: [s for s in secs if (s.z, s.row, s.col) not in used] for z, secs in per.items()}
+        if by_width:  # one vessel, one chain: off-centre disks of the same lumen make no chain of their own
+            on = {c.z: c for c in chain}
+            per = {z: [s for s in secs if not _inside(s, on.get(z), sp)] for z, secs in per.items()}
+        else:
+            used = {(s.z, s.row, s.col) for s in chain}
+            per = {z: [s for s in secs if (s.z, s.row, s.col) not in used] for z, secs in per.items()}
     near_arch = [c for c in chains if (top - c[-1].z) * sp[0] <= arch_gap_mm]
     if not near_arch:
         return []
-    # the longest steady chain: the ascending aorta outlasts the superior vena cava's round part
-    return cut_branches(max(near_arch, key=lambda c: sum(s.score for s in c)))
+    if not by_width:  # the old choice: the chain with the highest total score (often the vena cava)
+        return cut_branches(max(near_arch, key=lambda c: sum(s.score for s in c)))
+    # the widest chain of some length: the superior vena cava is round and free over a longer run, but narrower
+    long_enough = [c for c in near_arch if len(c) * sp[0] >= ASCENDING_MIN_MM] or near_arch
+    return cut_branches(max(long_enough, key=lambda c: (_median_radius(c), sum(s.score for s in c))))
+
+
+def _inside(s: Section, c: Section | None, sp) -> bool:
+    return c is not None and np.hypot((s.row - c.row) * sp[1], (s.col - c.col) * sp[2]) <= c.radius_mm
+
+
+def _median_radius(chain: list[Section]) -> float:
+    return float(np.median([s.radius_mm for s in chain]))
 
 
 def extend_root(

@@ -22,6 +22,18 @@ ROOT_BELOW_BIFURCATION_MM = 30.0
 HEART_BELOW_ARCH_MM = 35.0
 #: the root is followed at most this far below the ascending aorta's free (round) part
 ROOT_MAX_MM = 80.0
+#: the aortic root's disk (``Anatomy.structures["aortic_root"]``, where the rules look for the valve's cusps)
+#: is painted from the heart's top down this far (on the phantoms the valve lies 12-30 mm under it) ...
+ROOT_DISK_MM = 40.0
+#: ... and up this far above it (the valve may lie over a heart's top ended by its area)
+ROOT_DISK_ABOVE_MM = 15.0
+#: ... with the tracked section's radius grown by this (the sinuses bulge past the tube; the track runs a few
+#: millimetres off the valve's centre)
+ROOT_DISK_GROW_MM = 2.5
+#: the heart's top, the arch and the trunk's window hang on the chain with the highest total score (the
+#: superior vena cava on many phantoms): with the aorta's chain they moved and cut coronaries (docs/models.md,
+#: "ascend"); the aorta's own chain (the widest) gives the ascending aorta and its root
+BOUNDS_BY_SCORE = True
 
 
 @dataclass
@@ -31,6 +43,8 @@ class ClassicalAnatomy:
     heart: np.ndarray
     aorta: np.ndarray
     pulmonary_artery: np.ndarray
+    #: the aortic root's disk about the heart's top (where the valve lies; not in ``aorta``)
+    aortic_root: np.ndarray
     thorax: Thorax
     aorta_track: AortaTrack
     pulmonary_track: PulmonaryTrack
@@ -50,6 +64,7 @@ def anatomy_of(ct: CTVolume) -> Anatomy:
         heart=found.heart,
         aorta=found.aorta,
         pulmonary_artery=found.pulmonary_artery & ~found.aorta,
+        structures={"aortic_root": found.aortic_root} if found.aortic_root.any() else {},
         provenance=AnatomyProvenance(provider="classical", version=__version__),
         notes=notes,
     )
@@ -65,7 +80,10 @@ def classical_anatomy(hu: np.ndarray, geometry: Geometry) -> ClassicalAnatomy:
     bone = th.hu >= BONE_HU
     notes: list[str] = []
     track = AortaTrack(descending=find_descending(th, blood, bone))
-    track.ascending = find_ascending(th, blood, bone, track.descending)
+    aorta_chain = find_ascending(th, blood, bone, track.descending)
+    track.ascending = (
+        find_ascending(th, blood, bone, track.descending, by_width=False) if BOUNDS_BY_SCORE else aorta_chain
+    )
     track.mask, track.arch_slices = paint_arch(th, blood, track)
     free_part = track.ascending
     # follow the root down into the heart (at most ROOT_MAX_MM), then cut it below the bifurcation
@@ -101,6 +119,11 @@ def classical_anatomy(hu: np.ndarray, geometry: Geometry) -> ClassicalAnatomy:
     # their position there is a guess, and the left main runs between them
     aorta[: top + 1] &= paint_sections(th.hu.shape, track.descending, sp, WALL_MM)[: top + 1]
     pulmonary[: top + 1] = False
+    # the aorta's root's disk from the chain's free part down (the chain itself is not added to ``aorta``
+    # above the heart's top: its border there made ascending-wall calcium an ostial plaque on 2009)
+    lo, hi = top - int(round(ROOT_DISK_MM / sp[0])), top + int(round(ROOT_DISK_ABOVE_MM / sp[0]))
+    disk = [r for r in root_track(th, blood, bone, aorta_chain) if lo <= r.z <= hi]
+    root_disk = paint_sections(th.hu.shape, disk, sp, ROOT_DISK_GROW_MM) & ~aorta
 
     def full(mask: np.ndarray) -> np.ndarray:
         return orient.from_canonical(th.upsample(mask, view.shape))
@@ -109,6 +132,7 @@ def classical_anatomy(hu: np.ndarray, geometry: Geometry) -> ClassicalAnatomy:
         heart=full(heart),
         aorta=full(aorta),
         pulmonary_artery=full(pulmonary & ~aorta),
+        aortic_root=full(root_disk),
         thorax=th,
         aorta_track=track,
         pulmonary_track=PulmonaryTrack(trunk=trunk),
@@ -116,6 +140,14 @@ def classical_anatomy(hu: np.ndarray, geometry: Geometry) -> ClassicalAnatomy:
         bounded_by=bounded_by,
         notes=tuple(notes),
     )
+
+
+def root_track(th: Thorax, blood: np.ndarray, bone: np.ndarray, chain: list) -> list:
+    """The aorta's chain followed down into the heart (at most ``ROOT_MAX_MM``): its root."""
+    if not chain:
+        return []
+    lowest = chain[0].z - int(round(ROOT_MAX_MM / th.spacing[0]))
+    return extend_root(th, blood, bone, chain, lowest, min_score=0.2)
 
 
 def localise_heart(hu: np.ndarray, geometry: Geometry) -> np.ndarray:

@@ -29,7 +29,10 @@ rule            rejects
                 the root, the mitral annulus in the heart's muscle); or its centroid lies deeper than
                 ``valve_soft_depth_mm`` from any fat or air, farther than ``root_mm`` from the
                 aorta, within the shell and not bone (an aortic root the anatomy left out of
-                heart and aorta is still blood and muscle)
+                heart and aorta is still blood and muscle); or, where the anatomy gives the root's
+                disk (``aortic_root``), its centroid lies in it and at most
+                ``valve_root_fat_fraction`` of its 1-3 mm surroundings is fat (a cusp in the root's
+                blood, however far the disk runs off the valve's centre; the left main is in fat)
 ``aortic``      at least ``wall_fraction`` of its voxels lie within ``wall_margin_mm`` of the
                 aorta. **Except** the coronary ostia and the left main: at the aortic root
                 (aorta within ``root_mm`` of the heart), a component with less than
@@ -153,6 +156,11 @@ class RuleSettings:
     #: ... or this deep in soft tissue (from any fat and air), within the shell and not bone: valves and
     #: annulus lie in blood and muscle, coronaries in the epicardial fat
     valve_soft_depth_mm: float = 8.0
+    #: the aortic valve where the anatomy gives the root's disk apart from its aorta (``aortic_root``, the
+    #: classical anatomy's tracked root, which may run a few millimetres off the valve's centre): a component
+    #: whose centroid lies in that disk and that is set in blood and muscle, at most this share of its 1-3 mm
+    #: surroundings fat (the cusps lie in the root's blood; the left main and its ostial plaques in fat)
+    valve_root_fat_fraction: float = 0.2
     #: mitral annular calcification: a band at least this large and long, set in soft tissue
     #: (this share of its 1-3 mm surroundings at -30 to 130 HU, and more than is fat)
     annulus_min_mm3: float = 100.0
@@ -251,11 +259,13 @@ def apply_rules(
     bone: np.ndarray | None = None,
     settings: RuleSettings = RuleSettings(),  # noqa: B008 - frozen dataclass
     direction: tuple[float, ...] = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0),
+    root_disk: np.ndarray | None = None,
 ) -> RuleResult:
     """Sort the calcium around ``heart`` into coronary, aortic and rejected-by-rule (all masks on the CT grid).
 
     ``bone`` is the union of the anatomy's bone structures, or None when the provider has
-    none (then only the size test finds bone). ``direction`` is the CT's direction matrix
+    none (then only the size test finds bone). ``root_disk`` is the anatomy's ``aortic_root``
+    (the root's disk outside its aorta mask), or None. ``direction`` is the CT's direction matrix
     (row-major, columns = index axes in LPS): the aortic root is told from the descending
     aorta by lying in front of the heart's back.
     """
@@ -331,6 +341,7 @@ def apply_rules(
     in_cage = cage_depth(hu, sp, box, candidates, bone, s.cage_bone_hu, s.cage_reach_mm, heart=h)
     wall = candidates & (in_cage <= s.cage_wall_mm) & (in_cage < near_heart)
     in_wall = share(wall)
+    in_disk = np.zeros(sub.shape, dtype=bool) if root_disk is None else root_disk[box]
     kind = np.zeros(n + 1, dtype=np.uint8)  # see RuleResult.rule_map
     valve_at_root: list[int] = []
     for lab, c in zip(touching, centroids, strict=True):
@@ -338,6 +349,9 @@ def apply_rules(
         rule = None
         if significance[lab] < s.min_significance and contrast[lab] < noise_z:
             rule = "noise"
+        elif in_disk[centre] and fat_share[lab] <= s.valve_root_fat_fraction:
+            rule = "valve"  # a cusp in the root's blood (the left main leaves through the fat)
+            valve_at_root.append(lab)
         elif (
             depth[centre] > s.valve_depth_mm
             or (at_root[centre] and in_root_aorta[lab] >= s.wall_fraction)

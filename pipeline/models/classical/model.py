@@ -87,6 +87,7 @@ class ClassicalModel:
             bone,
             settings,
             direction=ct.geometry.direction,
+            root_disk=anatomy.structures.get("aortic_root"),
         )
         prediction = stage_values.Prediction(
             heart=anatomy.heart,
