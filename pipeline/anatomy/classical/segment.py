@@ -9,7 +9,8 @@ import numpy as np
 from deepcac2.pipeline.anatomy.base import Anatomy, AnatomyProvenance
 from deepcac2.pipeline.stage_values import CTVolume, Geometry
 
-from .aorta import WALL_MM, AortaTrack, extend_root, find_ascending, find_descending, paint_aorta, paint_arch
+from . import aorta as aorta_rules
+from .aorta import WALL_MM, AortaTrack, descending_chains, extend_root, find_ascending, paint_aorta, paint_arch
 from .heart import find_heart
 from .orient import orientation_of
 from .pulmonary import PulmonaryTrack, find_trunk, paint_pulmonary
@@ -64,7 +65,12 @@ def classical_anatomy(hu: np.ndarray, geometry: Geometry) -> ClassicalAnatomy:
     blood = blood_map(th.hu)
     bone = th.hu >= BONE_HU
     notes: list[str] = []
-    track = AortaTrack(descending=find_descending(th, blood, bone))
+    # the ascending search, the arch, the trunk's window and the heart's top hang on the best chain beside the
+    # spine (the old rule), whichever structure it is; only the aorta mask takes the aorta's own chain
+    # (``SKIP_ESOPHAGUS``): on the phantoms the best chain is the esophagus, and from the aorta's chain (it ends
+    # 2-12 slices lower and is wider) the arch, and with it the heart's top, fell under coronary calcium
+    spine_chain, aorta_chain = descending_chains(th, blood, bone)
+    track = AortaTrack(descending=spine_chain)
     track.ascending = find_ascending(th, blood, bone, track.descending)
     track.mask, track.arch_slices = paint_arch(th, blood, track)
     free_part = track.ascending
@@ -90,6 +96,8 @@ def classical_anatomy(hu: np.ndarray, geometry: Geometry) -> ClassicalAnatomy:
     lowest = top + 1 - int(round(ROOT_BELOW_BIFURCATION_MM / sp[0]))
     track.ascending = [s for s in track.ascending if s.z >= lowest or s in free_part]
     trunk = [s for s in trunk if s.z >= lowest]
+    if aorta_rules.SKIP_ESOPHAGUS:
+        track.descending = aorta_chain
     aorta = paint_aorta(th, track)
     pulmonary = paint_pulmonary(th, blood, trunk, aorta)
     heart, found_top, why = find_heart(th, aorta | pulmonary, top if bounded_by != "scan" else None)
