@@ -48,9 +48,10 @@ ESOPHAGUS_OFFSET_MM = 10.0
 DESC_CHAINS = 4
 #: consecutive narrow sections that end the descending chain (a branch, not a crossing bronchus)
 NARROW_RUN = 4
-#: off by default: with the aorta found (not the esophagus) the arch ends lower and wider, and the
-#: heart's top bound (arch depth, trunk search, ``segment.py``) then cuts coronary calcium on the
-#: phantoms (docs/models.md, "The descending chain skips the esophagus"); on once that bound is fixed
+#: off by default. On, the descending aorta mask takes the best chain that is not the esophagus (the arch
+#: and the heart's top are still found from the best chain beside the spine, ``descending_chains``); but
+#: the aorta's chain can start higher than the best chain (check seed 3007: at slice 36, so the wall calcium
+#: at 29-30 is left in the heart and counted), docs/models.md, issue 21, branch ``arch``
 SKIP_ESOPHAGUS = False
 #: per slice down the aortic root, how far back or left its centre may move
 ROOT_STEP_MM = 6.0
