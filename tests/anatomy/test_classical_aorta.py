@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from deepcac2.pipeline.anatomy.classical.aorta import find_descending
 from deepcac2.pipeline.anatomy.classical.sections import blood_map
@@ -80,3 +81,44 @@ def test_the_descending_chain_is_cut_where_a_branch_stays_narrow_not_where_a_bro
     chain = [Section(z, 50.0, 70.0, r, 0.9) for z, r in enumerate(radii)]
     assert len(cut_descending(chain)) == 31  # up to the branch
     assert len(cut_branches(chain)) == 20  # the rule the ascending aorta keeps: the first narrow section
+
+
+def test_both_chains_are_kept_the_best_one_and_the_aorta():
+    """``descending_chains`` gives the best chain beside the spine (here the esophagus, which runs the whole
+    scan: the arch and the heart's top are found from it, as before) and the aorta's own chain (the mask)."""
+    from deepcac2.pipeline.anatomy.classical.aorta import descending_chains
+
+    th = _chest(aorta_radius_mm=12.0, aorta_left_mm=28.0)
+    best, aorta = descending_chains(th, blood_map(th.hu), th.hu >= BONE_HU)
+    assert max(s.z for s in best) == SHAPE[0] - 1
+    assert abs(float(np.median([(s.col - SPINE_COL) * SPACING[2] for s in best]))) <= 4.0
+    below = [s for s in aorta if s.z < AORTA_TOP]
+    assert len(below) >= 0.9 * AORTA_TOP
+    assert abs(float(np.median([(s.col - SPINE_COL) * SPACING[2] for s in below])) - 28.0) <= 4.0
+
+
+@pytest.mark.slow
+def test_skipping_the_esophagus_keeps_the_heart_top_on_a_great_vessel_phantom(monkeypatch):
+    """Chest 3001 (great vessels, 35 HU): with the esophagus skipped the descending aorta mask lies on the
+    aorta, and the heart's top stays where the old rule put it (slice 62, the phantom's heart ends at 62),
+    so all 776 voxels of its coronary calcium stay in the heart. When the arch hung on the aorta's chain
+    (ends lower, radius 12 mm, arch 2 x radius + 10 mm deep) the top fell to 57 and 197 voxels were lost."""
+    from deepcac2.pipeline.anatomy.classical import aorta
+    from deepcac2.pipeline.anatomy.classical.orient import orientation_of
+    from deepcac2.pipeline.anatomy.classical.segment import classical_anatomy
+    from deepcac2.pipeline.dev.classical_evaluate import chest_spec
+    from deepcac2.pipeline.synth.phantom import build_chest
+
+    ph = build_chest(chest_spec(3001, 35.0))
+    truth = (ph.cac_vessels > 0) & (ph.hu >= 130)
+    monkeypatch.setattr(aorta, "SKIP_ESOPHAGUS", False)
+    old = classical_anatomy(ph.hu, ph.geometry)
+    monkeypatch.setattr(aorta, "SKIP_ESOPHAGUS", True)
+    new = classical_anatomy(ph.hu, ph.geometry)
+    heart_top = int(np.flatnonzero(orientation_of(ph.geometry).to_canonical(ph.heart).any(axis=(1, 2)))[-1])
+    assert new.heart_top == old.heart_top >= heart_top - 1, (new.heart_top, old.heart_top, heart_top)
+    assert (truth & new.heart).sum() == truth.sum() == 776
+    th = new.thorax
+    left = np.median([(s.col - th.spine_col[s.z]) * th.spacing[2] for s in new.aorta_track.descending])
+    assert left > 15.0, left  # the aorta, left of the spine; the old chain (the esophagus) runs in front of it
+    assert np.median([(s.col - th.spine_col[s.z]) * th.spacing[2] for s in old.aorta_track.descending]) < 10.0

@@ -9,7 +9,8 @@ import numpy as np
 from deepcac2.pipeline.anatomy.base import Anatomy, AnatomyProvenance
 from deepcac2.pipeline.stage_values import CTVolume, Geometry
 
-from .aorta import WALL_MM, AortaTrack, extend_root, find_ascending, find_descending, paint_aorta, paint_arch
+from . import aorta as aorta_rules
+from .aorta import WALL_MM, AortaTrack, descending_chains, extend_root, find_ascending, paint_aorta, paint_arch
 from .heart import find_heart
 from .orient import orientation_of
 from .pulmonary import PulmonaryTrack, find_trunk, paint_pulmonary
@@ -79,7 +80,12 @@ def classical_anatomy(hu: np.ndarray, geometry: Geometry) -> ClassicalAnatomy:
     blood = blood_map(th.hu)
     bone = th.hu >= BONE_HU
     notes: list[str] = []
-    track = AortaTrack(descending=find_descending(th, blood, bone))
+    # the ascending search, the arch, the trunk's window and the heart's top hang on the best chain beside the
+    # spine (the old rule), whichever structure it is; only the aorta mask takes the aorta's own chain
+    # (``SKIP_ESOPHAGUS``): on the phantoms the best chain is the esophagus, and from the aorta's chain (it ends
+    # 2-12 slices lower and is wider) the arch, and with it the heart's top, fell under coronary calcium
+    spine_chain, descending_aorta = descending_chains(th, blood, bone)
+    track = AortaTrack(descending=spine_chain)
     aorta_chain = find_ascending(th, blood, bone, track.descending)
     track.ascending = (
         find_ascending(th, blood, bone, track.descending, by_width=False) if BOUNDS_BY_SCORE else aorta_chain
@@ -108,6 +114,8 @@ def classical_anatomy(hu: np.ndarray, geometry: Geometry) -> ClassicalAnatomy:
     lowest = top + 1 - int(round(ROOT_BELOW_BIFURCATION_MM / sp[0]))
     track.ascending = [s for s in track.ascending if s.z >= lowest or s in free_part]
     trunk = [s for s in trunk if s.z >= lowest]
+    if aorta_rules.SKIP_ESOPHAGUS:
+        track.descending = descending_aorta
     aorta = paint_aorta(th, track)
     pulmonary = paint_pulmonary(th, blood, trunk, aorta)
     heart, found_top, why = find_heart(th, aorta | pulmonary, top if bounded_by != "scan" else None)
