@@ -12,10 +12,10 @@ out) and run on one batch at a time, in the order they read the whole table in:
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from deepcac2.qa.row_views import TableRows
-from deepcac2.qa.table_checks import DUCKDB_THREADS
+from deepcac2.qa.table_checks import duckdb_connection as connect_capped
 
 #: rows per batch a check gets (QA's table checks read as many at once)
 BATCH_ROWS = 8_192
@@ -34,20 +34,9 @@ DUCKDB_MEMORY = "32MB"
 UID, STUDY = "SeriesInstanceUID", "StudyInstanceUID"
 
 
-@contextmanager
-def duckdb_connection() -> Iterator[object]:
+def duckdb_connection() -> AbstractContextManager[Any]:
     """A DuckDB connection capped at ``DUCKDB_MEMORY`` that spills to a temporary folder."""
-    import duckdb
-
-    with tempfile.TemporaryDirectory(prefix="deepcac2-qa-") as spill:
-        con = duckdb.connect()
-        try:
-            con.execute(f"SET memory_limit='{DUCKDB_MEMORY}'")
-            con.execute(f"SET temp_directory='{spill}'")
-            con.execute(f"SET threads={DUCKDB_THREADS}")
-            yield con
-        finally:
-            con.close()
+    return connect_capped(DUCKDB_MEMORY)
 
 
 def quoted(path: Path) -> str:

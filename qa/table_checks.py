@@ -7,7 +7,11 @@ is checked without touching QA.
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -110,6 +114,22 @@ BATCH_ROWS = 65_536
 DUCKDB_MEMORY, DUCKDB_THREADS = "256MB", 1
 
 
+@contextmanager
+def duckdb_connection(memory: str = DUCKDB_MEMORY) -> Iterator[Any]:
+    """A DuckDB connection capped at ``memory``, ``DUCKDB_THREADS`` threads, spilling to a temporary folder."""
+    import duckdb
+
+    with tempfile.TemporaryDirectory(prefix="deepcac2-qa-") as spill:
+        con = duckdb.connect()
+        try:
+            con.execute(f"SET memory_limit='{memory}'")
+            con.execute(f"SET temp_directory='{spill}'")
+            con.execute(f"SET threads={DUCKDB_THREADS}")
+            yield con
+        finally:
+            con.close()
+
+
 def check_table_file(
     path: Path, schema: TableSchema, *, batch_rows: int | None = None, memory: str | None = None
 ) -> list[CheckResult]:
@@ -148,22 +168,11 @@ def _unique_key_of_file(path: Path, empty: pa.Table, schema: TableSchema, rows: 
     flat = empty.flatten() if any("." in k for k in schema.key) else empty
     if not schema.key or any(k not in flat.column_names for k in schema.key):
         return []
-    import tempfile
-
-    import duckdb
-
     columns = ", ".join(".".join(f'"{part}"' for part in k.split(".")) for k in schema.key)
     source = "'" + str(path).replace("'", "''") + "'"
-    with tempfile.TemporaryDirectory(prefix="deepcac2-qa-") as spill:
-        con = duckdb.connect()
-        try:
-            con.execute(f"SET memory_limit='{memory}'")
-            con.execute(f"SET temp_directory='{spill}'")
-            con.execute(f"SET threads={DUCKDB_THREADS}")
-            con.execute("SET preserve_insertion_order=false")
-            (n_unique,) = con.execute(
-                f"SELECT count(*) FROM (SELECT DISTINCT {columns} FROM read_parquet({source}))"
-            ).fetchone()
-        finally:
-            con.close()
+    with duckdb_connection(memory) as con:
+        con.execute("SET preserve_insertion_order=false")
+        (n_unique,) = con.execute(
+            f"SELECT count(*) FROM (SELECT DISTINCT {columns} FROM read_parquet({source}))"
+        ).fetchone()
     return [_unique_result(schema, rows - int(n_unique))]
