@@ -6,7 +6,9 @@ diff. The column names it relies on are listed here, in one place.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -47,25 +49,25 @@ def table_frame(root: Path, name: str, required: bool = False) -> pd.DataFrame |
     version is refused (E_TABLE_SCHEMA).
     """
     from deepcac2.pipeline.convert.parquet_tables import read_table
-    from deepcac2.schemas.registry import get_table
 
-    path = table_path(root, name)
-    if not path.exists():
-        if required:
-            raise DeepCACError(ErrorCode.E_RELEASE_INPUT, f"{path} is missing: a release needs the {name} table")
-        return None
-    try:
-        return read_table(get_table(name), path, unmarked_ok=True).to_pandas()
-    except DeepCACError:
-        raise
-    except Exception as exc:  # pyarrow raises several types for corrupt files
-        raise DeepCACError(ErrorCode.E_RELEASE_INPUT, f"{path}: not a readable Parquet table ({exc})") from exc
+    return _readable(root, name, required, lambda schema, path: read_table(schema, path, unmarked_ok=True).to_pandas())
 
 
 def checked_table(root: Path, name: str, required: bool = False) -> Path | None:
     """The path of a table :func:`table_frame` would read (its footer checked the same way), for readers
     that take a batch at a time; None when absent and not required."""
     from deepcac2.pipeline.convert.parquet_tables import check_marks
+
+    def check(schema: Any, path: Path) -> Path:
+        check_marks(schema, path, unmarked_ok=True)
+        return path
+
+    return _readable(root, name, required, check)
+
+
+def _readable(root: Path, name: str, required: bool, read: Callable[[Any, Path], Any]) -> Any:
+    """``read(schema, path)`` of the table ``name``; None when absent and not required; E_RELEASE_INPUT when it
+    is missing but required, or not a readable Parquet file."""
     from deepcac2.schemas.registry import get_table
 
     path = table_path(root, name)
@@ -74,12 +76,11 @@ def checked_table(root: Path, name: str, required: bool = False) -> Path | None:
             raise DeepCACError(ErrorCode.E_RELEASE_INPUT, f"{path} is missing: a release needs the {name} table")
         return None
     try:
-        check_marks(get_table(name), path, unmarked_ok=True)
+        return read(get_table(name), path)
     except DeepCACError:
         raise
     except Exception as exc:  # pyarrow raises several types for corrupt files
         raise DeepCACError(ErrorCode.E_RELEASE_INPUT, f"{path}: not a readable Parquet table ({exc})") from exc
-    return path
 
 
 def conventions_in(cac_series: pd.DataFrame) -> list[str]:
